@@ -1,0 +1,33 @@
+"""Default status of sensors and schedules.
+
+Dagster leaves sensors and schedules stopped unless their definition says
+otherwise, and that default is fixed when the code location loads. Deployments set
+``MODERATE_AUTOMATION_DEFAULT_STATUS=RUNNING`` so a fresh install starts working
+without anyone switching each sensor on; the UI still allows stopping them.
+"""
+
+from __future__ import annotations
+
+from dagster import DefaultScheduleStatus, DefaultSensorStatus, EnvVar
+
+AUTOMATION_STATUS_VARIABLE = "MODERATE_AUTOMATION_DEFAULT_STATUS"
+RUNNING = "RUNNING"
+
+
+def _running_by_default() -> bool:
+    value = EnvVar(AUTOMATION_STATUS_VARIABLE).get_value() or ""
+    return value.strip().upper() == RUNNING
+
+
+def default_sensor_status() -> DefaultSensorStatus:
+    """RUNNING when the deployment asks for it, else STOPPED."""
+    if _running_by_default():
+        return DefaultSensorStatus.RUNNING
+    return DefaultSensorStatus.STOPPED
+
+
+def default_schedule_status() -> DefaultScheduleStatus:
+    """RUNNING when the deployment asks for it, else STOPPED."""
+    if _running_by_default():
+        return DefaultScheduleStatus.RUNNING
+    return DefaultScheduleStatus.STOPPED

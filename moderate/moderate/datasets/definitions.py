@@ -1,0 +1,5 @@
+"""Definitions of the datasets feature."""
+
+from dagster import Definitions
+
+defs = Definitions()

@@ -1,0 +1,23 @@
+"""``python -m moderate.doctor``: prints the service health table."""
+
+from __future__ import annotations
+
+import sys
+
+from moderate.doctor.checks import check_resources, format_reports
+from moderate.resources.definitions import build_resources
+
+
+def main() -> int:
+    """Prints the health table; exits 1 if a configured service is unreachable."""
+    reports = check_resources(build_resources())
+    print(format_reports(reports))
+    return (
+        1
+        if any(report.configured and not report.reachable for report in reports)
+        else 0
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""``doctor_job``: reports which services are configured and reachable."""
+
+from dagster import (
+    Definitions,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    job,
+    op,
+)
+
+from moderate.doctor.checks import format_reports
+from moderate.resources import (
+    HealthReport,
+    KeycloakResource,
+    OpenMetadataResource,
+    PlatformApiResource,
+    PostgresResource,
+    RabbitMQResource,
+    S3Resource,
+)
+
+
+@op(description="Checks every shared resource: missing variables and reachability.")
+def check_services(
+    context: OpExecutionContext,
+    keycloak: KeycloakResource,
+    postgres: PostgresResource,
+    openmetadata: OpenMetadataResource,
+    s3: S3Resource,
+    platform_api: PlatformApiResource,
+    rabbitmq: RabbitMQResource,
+) -> Output[list[dict[str, object]]]:
+    """Runs every health check and reports them as metadata."""
+    reports: list[HealthReport] = [
+        resource.health_check()
+        for resource in (keycloak, postgres, openmetadata, s3, platform_api, rabbitmq)
+    ]
+    table = format_reports(reports)
+    context.log.info("Service health:\n%s", table)
+    missing = sorted({name for report in reports for name in report.missing_variables})
+    return Output(
+        [report.__dict__ for report in reports],
+        metadata={
+            "report": MetadataValue.md(f"```\n{table}\n```"),
+            "healthy_services": sum(report.healthy for report in reports),
+            "missing_variables": ", ".join(missing) or "none",
+        },
+    )
+
+
+@job(
+    description="Reports which services are configured and reachable; never fails "
+    "because a service is down.",
+    tags={"feature": "doctor"},
+)
+def doctor_job() -> None:
+    """Runs the service health checks."""
+    check_services()
+
+
+defs = Definitions(jobs=[doctor_job])

@@ -1,0 +1,5 @@
+"""Definitions of the matrix_profile feature."""
+
+from dagster import Definitions
+
+defs = Definitions()

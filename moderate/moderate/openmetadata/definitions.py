@@ -1,0 +1,5 @@
+"""Definitions of the openmetadata feature."""
+
+from dagster import Definitions
+
+defs = Definitions()

@@ -1,0 +1,25 @@
+"""The six resources shared by every feature, and their settings machinery."""
+
+from moderate.resources.keycloak import KeycloakResource
+from moderate.resources.openmetadata import OpenMetadataResource
+from moderate.resources.platform_api import PlatformApiResource
+from moderate.resources.postgres import PostgresResource
+from moderate.resources.rabbitmq import RabbitMQResource
+from moderate.resources.s3 import S3Resource
+from moderate.resources.settings import (
+    EnvBackedResource,
+    HealthReport,
+    ServiceNotConfiguredError,
+)
+
+__all__ = [
+    "EnvBackedResource",
+    "HealthReport",
+    "KeycloakResource",
+    "OpenMetadataResource",
+    "PlatformApiResource",
+    "PostgresResource",
+    "RabbitMQResource",
+    "S3Resource",
+    "ServiceNotConfiguredError",
+]

@@ -1,0 +1,93 @@
+"""RabbitMQ: connections and the queue declarations the API uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel
+from pydantic import Field
+
+from moderate.resources.settings import EnvBackedResource
+
+DEFAULT_MATRIX_PROFILE_QUEUE = "matrix_profile"
+DEAD_LETTER_SUFFIX = ".dead-letter"
+SOCKET_TIMEOUT_S = 10.0
+BLOCKED_CONNECTION_TIMEOUT_S = 30.0
+CONNECTION_ATTEMPTS = 3
+RETRY_DELAY_S = 1.0
+
+
+class RabbitMQResource(EnvBackedResource):
+    """The platform's message broker."""
+
+    SERVICE_NAME = "RabbitMQ"
+    ENV_VARS = {
+        "url": "RABBIT_URL",
+        "matrix_profile_queue": "MATRIX_PROFILE_QUEUE",
+    }
+    REQUIRED_FIELDS = ("url",)
+    DEFAULTS = {"matrix_profile_queue": DEFAULT_MATRIX_PROFILE_QUEUE}
+
+    url: str | None = Field(
+        default=None, description="AMQP URL (default: $RABBIT_URL)."
+    )
+    matrix_profile_queue: str | None = Field(
+        default=None,
+        description="Analysis request queue (default: $MATRIX_PROFILE_QUEUE or "
+        "'matrix_profile').",
+    )
+
+    @property
+    def queue(self) -> str:
+        """Name of the matrix-profile request queue."""
+        return self.setting("matrix_profile_queue") or DEFAULT_MATRIX_PROFILE_QUEUE
+
+    @property
+    def dead_letter_queue(self) -> str:
+        """Name of the queue that keeps rejected requests."""
+        return f"{self.queue}{DEAD_LETTER_SUFFIX}"
+
+    def parameters(self) -> pika.URLParameters:
+        """Connection parameters with timeouts and a few connection attempts."""
+        parameters = pika.URLParameters(self.required_setting("url"))
+        parameters.socket_timeout = SOCKET_TIMEOUT_S
+        parameters.blocked_connection_timeout = BLOCKED_CONNECTION_TIMEOUT_S
+        parameters.connection_attempts = CONNECTION_ATTEMPTS
+        parameters.retry_delay = RETRY_DELAY_S
+        return parameters
+
+    @contextmanager
+    def channel(self) -> Iterator[BlockingChannel]:
+        """Opens a connection and a channel, both closed on exit.
+
+        Unacknowledged deliveries return to their queue when the channel closes.
+        """
+        connection = pika.BlockingConnection(self.parameters())
+        try:
+            channel = connection.channel()
+            try:
+                yield channel
+            finally:
+                if channel.is_open:
+                    channel.close()
+        finally:
+            if connection.is_open:
+                connection.close()
+
+    @staticmethod
+    def declare_durable_queue(channel: BlockingChannel, queue: str) -> None:
+        """Declares ``queue`` exactly as the Platform API does.
+
+        Durable, not auto-delete, not exclusive and without arguments: any other
+        declaration of an existing queue fails with ``PRECONDITION_FAILED``.
+        """
+        channel.queue_declare(
+            queue=queue, durable=True, exclusive=False, auto_delete=False
+        )
+
+    def _probe(self) -> str:
+        with self.channel() as channel:
+            channel_number = channel.channel_number
+        return f"connected (channel {channel_number} opened and closed)"

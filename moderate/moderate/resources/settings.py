@@ -1,0 +1,180 @@
+"""Run-time settings shared by every resource.
+
+Settings are read when a resource is used, never at import time. A resource field
+left empty falls back to the environment variable named in the resource's
+``ENV_VARS`` mapping through :meth:`dagster.EnvVar.get_value`. Binding the fields to
+``EnvVar`` in the config instead would make Dagster fail a run (or a sensor tick)
+before our code runs whenever a variable is unset; resolving late lets sensors skip
+with a reason and lets jobs name every missing variable at once.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from dagster import ConfigurableResource, EnvVar
+
+
+class ServiceNotConfiguredError(RuntimeError):
+    """Raised when a resource is used while some of its settings are missing."""
+
+    def __init__(self, service: str, missing_variables: Sequence[str]) -> None:
+        self.service = service
+        self.missing_variables = tuple(missing_variables)
+        names = ", ".join(self.missing_variables)
+        super().__init__(f"{service} is not configured: set {names}")
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """Outcome of a resource health check.
+
+    Attributes:
+        service: Human-readable name of the service.
+        configured: Whether every required setting has a value.
+        missing_variables: Environment variables that are required but unset.
+        reachable: Whether the service answered; None when it was not tried.
+        detail: Short explanation (version, error class and message).
+    """
+
+    service: str
+    configured: bool
+    missing_variables: tuple[str, ...]
+    reachable: bool | None
+    detail: str
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the service is configured and answered."""
+        return self.configured and bool(self.reachable)
+
+
+class EnvBackedResource(ConfigurableResource):
+    """Base class of resources whose empty fields fall back to the environment.
+
+    Subclasses declare ``SERVICE_NAME``, ``ENV_VARS`` (field name to variable name),
+    ``REQUIRED_FIELDS`` and optional ``DEFAULTS`` (field name to default value).
+    """
+
+    SERVICE_NAME: ClassVar[str] = "service"
+    ENV_VARS: ClassVar[Mapping[str, str]] = {}
+    REQUIRED_FIELDS: ClassVar[tuple[str, ...]] = ()
+    DEFAULTS: ClassVar[Mapping[str, str]] = {}
+
+    def setting(self, field: str) -> str | None:
+        """Returns a setting: the field's value, else its variable, else its default.
+
+        Args:
+            field: Name of a field listed in ``ENV_VARS``.
+
+        Returns:
+            The resolved value, or None when nothing provides one.
+        """
+        explicit = getattr(self, field)
+        if explicit not in (None, ""):
+            return str(explicit)
+        from_env = EnvVar(self.ENV_VARS[field]).get_value()
+        if from_env not in (None, ""):
+            return from_env
+        return self.DEFAULTS.get(field)
+
+    def required_setting(self, field: str) -> str:
+        """Returns a required setting or raises naming every missing variable.
+
+        Args:
+            field: Name of a field listed in ``REQUIRED_FIELDS``.
+
+        Raises:
+            ServiceNotConfiguredError: If any required setting is missing.
+        """
+        self.require()
+        value = self.setting(field)
+        if value is None:
+            raise ServiceNotConfiguredError(self.SERVICE_NAME, [self.ENV_VARS[field]])
+        return value
+
+    def int_setting(self, field: str) -> int:
+        """Returns a setting converted to ``int``.
+
+        Raises:
+            ValueError: If the value is not an integer (the value is not echoed).
+        """
+        raw = self.setting(field)
+        try:
+            return int(raw) if raw is not None else 0
+        except ValueError:
+            raise ValueError(
+                f"{self.ENV_VARS[field]} must be an integer for {self.SERVICE_NAME}"
+            ) from None
+
+    def missing_variables(self) -> tuple[str, ...]:
+        """Names of the required environment variables that have no value."""
+        return tuple(
+            self.ENV_VARS[field]
+            for field in self.REQUIRED_FIELDS
+            if self.setting(field) is None
+        )
+
+    def is_configured(self) -> bool:
+        """Whether every required setting has a value."""
+        return not self.missing_variables()
+
+    def not_configured_reason(self) -> str:
+        """A sentence naming the missing variables (for sensor skip reasons)."""
+        return str(
+            ServiceNotConfiguredError(self.SERVICE_NAME, self.missing_variables())
+        )
+
+    def require(self) -> None:
+        """Raises if a required setting is missing.
+
+        Raises:
+            ServiceNotConfiguredError: Naming every missing variable.
+        """
+        missing = self.missing_variables()
+        if missing:
+            raise ServiceNotConfiguredError(self.SERVICE_NAME, missing)
+
+    def not_configured_report(self) -> HealthReport:
+        """A health report for a resource that lacks settings."""
+        return HealthReport(
+            service=self.SERVICE_NAME,
+            configured=False,
+            missing_variables=self.missing_variables(),
+            reachable=None,
+            detail="not configured",
+        )
+
+    def health_check(self) -> HealthReport:
+        """Checks configuration and reachability; subclasses add the probe."""
+        if not self.is_configured():
+            return self.not_configured_report()
+        try:
+            detail = self._probe()
+        except Exception as error:  # noqa: BLE001 - a probe reports any failure
+            return HealthReport(
+                service=self.SERVICE_NAME,
+                configured=True,
+                missing_variables=(),
+                reachable=False,
+                detail=f"{type(error).__name__}: {_first_line(error)}",
+            )
+        return HealthReport(
+            service=self.SERVICE_NAME,
+            configured=True,
+            missing_variables=(),
+            reachable=True,
+            detail=detail,
+        )
+
+    @abstractmethod
+    def _probe(self) -> str:
+        """Contacts the service once and returns a short description."""
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else ""

@@ -1,0 +1,249 @@
+"""Durable per-item state: what was done, what failed and when to retry.
+
+One table keyed by ``(namespace, key)``. Every write is a single
+``INSERT ... ON CONFLICT DO UPDATE``, so concurrent writers of one key never race
+to an integrity error. PostgreSQL in deployments, SQLite for the embedded default.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+TABLE_NAME = "moderate_item_state"
+KEY_BATCH_SIZE = 500
+ERROR_TEXT_LIMIT = 4000
+
+
+class ItemStatus(enum.StrEnum):
+    """Lifecycle of one tracked item."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+METADATA = sa.MetaData()
+STATE_TABLE = sa.Table(
+    TABLE_NAME,
+    METADATA,
+    sa.Column("namespace", sa.String(100), primary_key=True),
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("value", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index(f"ix_{TABLE_NAME}_status", "namespace", "status", "next_attempt_at"),
+)
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    """One row of the state table (timestamps are timezone-aware UTC)."""
+
+    namespace: str
+    key: str
+    value: Any
+    status: ItemStatus
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    def is_due(self, now: datetime) -> bool:
+        """Whether a failed or pending item may be tried again at ``now``."""
+        if self.status is ItemStatus.DONE:
+            return False
+        return self.next_attempt_at is None or self.next_attempt_at <= now
+
+
+def utc_now() -> datetime:
+    """Current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class PostgresState:
+    """State store on a SQLAlchemy engine (PostgreSQL or SQLite)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._insert = (
+            postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        )
+
+    def create_schema(self) -> None:
+        """Creates the table and its index if they do not exist."""
+        METADATA.create_all(self._engine, checkfirst=True)
+
+    def get(self, namespace: str, key: str) -> StateRecord | None:
+        """The record of one item, if any."""
+        return self.get_many(namespace, [key]).get(key)
+
+    def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, StateRecord]:
+        """Records of many items, fetched in batches.
+
+        Args:
+            namespace: Item family, e.g. ``trust.user_did``.
+            keys: Item keys; unknown keys are absent from the result.
+
+        Returns:
+            Key to record.
+        """
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, StateRecord] = {}
+        with self._engine.connect() as connection:
+            for start in range(0, len(unique), KEY_BATCH_SIZE):
+                batch = unique[start : start + KEY_BATCH_SIZE]
+                query = sa.select(STATE_TABLE).where(
+                    STATE_TABLE.c.namespace == namespace, STATE_TABLE.c.key.in_(batch)
+                )
+                for row in connection.execute(query).mappings():
+                    found[row["key"]] = _record(row)
+        return found
+
+    def upsert(
+        self,
+        namespace: str,
+        key: str,
+        *,
+        status: ItemStatus,
+        value: Any = None,
+        last_error: str | None = None,
+        next_attempt_at: datetime | None = None,
+        count_attempt: bool = False,
+    ) -> None:
+        """Writes one item atomically.
+
+        Args:
+            namespace: Item family.
+            key: Item key.
+            status: New status.
+            value: JSON-serialisable value (kept when None on update).
+            last_error: Error text (cleared when None).
+            next_attempt_at: Earliest next try (cleared when None).
+            count_attempt: Whether this write records one more attempt.
+        """
+        now = utc_now()
+        attempt_increment = 1 if count_attempt else 0
+        statement = self._insert(STATE_TABLE).values(
+            namespace=namespace,
+            key=key,
+            value=value,
+            status=status.value,
+            attempts=attempt_increment,
+            last_error=_clip(last_error),
+            next_attempt_at=next_attempt_at,
+            created_at=now,
+            updated_at=now,
+        )
+        excluded = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=[STATE_TABLE.c.namespace, STATE_TABLE.c.key],
+            set_={
+                "value": sa.func.coalesce(excluded.value, STATE_TABLE.c.value),
+                "status": excluded.status,
+                "attempts": STATE_TABLE.c.attempts + attempt_increment,
+                "last_error": excluded.last_error,
+                "next_attempt_at": excluded.next_attempt_at,
+                "updated_at": excluded.updated_at,
+            },
+        )
+        with self._engine.begin() as connection:
+            connection.execute(statement)
+
+    def mark_pending(self, namespace: str, key: str, value: Any = None) -> None:
+        """Records that work on an item was requested."""
+        self.upsert(namespace, key, status=ItemStatus.PENDING, value=value)
+
+    def mark_done(self, namespace: str, key: str, value: Any = None) -> None:
+        """Records a success."""
+        self.upsert(
+            namespace, key, status=ItemStatus.DONE, value=value, count_attempt=True
+        )
+
+    def mark_failed(
+        self,
+        namespace: str,
+        key: str,
+        error: str,
+        retry_at: datetime | None,
+        value: Any = None,
+    ) -> None:
+        """Records a failure; ``retry_at`` None means it will not be retried."""
+        self.upsert(
+            namespace,
+            key,
+            status=ItemStatus.FAILED,
+            value=value,
+            last_error=error,
+            next_attempt_at=retry_at,
+            count_attempt=True,
+        )
+
+    def counts(self, namespace: str) -> Mapping[ItemStatus, int]:
+        """Number of items per status in ``namespace``."""
+        query = (
+            sa.select(STATE_TABLE.c.status, sa.func.count())
+            .where(STATE_TABLE.c.namespace == namespace)
+            .group_by(STATE_TABLE.c.status)
+        )
+        counts = dict.fromkeys(ItemStatus, 0)
+        with self._engine.connect() as connection:
+            for status, count in connection.execute(query):
+                counts[ItemStatus(status)] = int(count)
+        return counts
+
+    def keys_due(
+        self, namespace: str, statuses: Sequence[ItemStatus], limit: int
+    ) -> list[StateRecord]:
+        """Items in ``statuses`` whose next attempt time has come, oldest first."""
+        now = utc_now()
+        query = (
+            sa.select(STATE_TABLE)
+            .where(
+                STATE_TABLE.c.namespace == namespace,
+                STATE_TABLE.c.status.in_([status.value for status in statuses]),
+                sa.or_(
+                    STATE_TABLE.c.next_attempt_at.is_(None),
+                    STATE_TABLE.c.next_attempt_at <= now,
+                ),
+            )
+            .order_by(STATE_TABLE.c.updated_at)
+            .limit(limit)
+        )
+        with self._engine.connect() as connection:
+            return [_record(row) for row in connection.execute(query).mappings()]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _clip(text: str | None) -> str | None:
+    return None if text is None else text[:ERROR_TEXT_LIMIT]
+
+
+def _record(row: Mapping[str, Any]) -> StateRecord:
+    return StateRecord(
+        namespace=row["namespace"],
+        key=row["key"],
+        value=row["value"],
+        status=ItemStatus(row["status"]),
+        attempts=int(row["attempts"]),
+        last_error=row["last_error"],
+        next_attempt_at=_aware(row["next_attempt_at"]),
+        created_at=_aware(row["created_at"]),
+        updated_at=_aware(row["updated_at"]),
+    )

@@ -1,0 +1,5 @@
+"""Definitions of the trust feature."""
+
+from dagster import Definitions
+
+defs = Definitions()

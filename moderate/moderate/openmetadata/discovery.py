@@ -1,0 +1,128 @@
+"""Discovery of the ingestion units: Postgres databases and data-lake prefixes."""
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+import sqlalchemy as sa
+
+from moderate.state.resource import DEFAULT_STATE_DATABASE
+
+DEFAULT_DATABASE_EXCLUDES: tuple[str, ...] = (
+    "template*",
+    "postgres",
+    "keycloak",
+    "openmetadata",
+    "dagster",
+    "moderateapi",
+    "*_dagster_state",
+    DEFAULT_STATE_DATABASE,
+)
+"""Internal and platform databases: templates, the maintenance database,
+Keycloak's, OpenMetadata's, Dagster's storage, the Platform API's, the legacy
+and current state stores."""
+DEFAULT_DATABASE_INCLUDES: tuple[str, ...] = ("*",)
+PREFIX_DELIMITER = "/"
+DEFAULT_LIST_PAGE_SIZE = 1000
+DATABASES_QUERY = sa.text(
+    "SELECT datname FROM pg_database "
+    "WHERE datallowconn AND NOT datistemplate ORDER BY datname"
+)
+
+
+@dataclass(frozen=True)
+class NameFilter:
+    """Allow-list and deny-list of shell-style patterns (``fnmatch``, case-sensitive).
+
+    A name is selected when it matches an include pattern and no exclude pattern.
+
+    Attributes:
+        includes: Patterns of names to keep.
+        excludes: Patterns of names to drop (they win over includes).
+    """
+
+    includes: tuple[str, ...] = DEFAULT_DATABASE_INCLUDES
+    excludes: tuple[str, ...] = DEFAULT_DATABASE_EXCLUDES
+
+    def accepts(self, name: str) -> bool:
+        """Whether ``name`` is selected."""
+        included = any(fnmatchcase(name, pattern) for pattern in self.includes)
+        excluded = any(fnmatchcase(name, pattern) for pattern in self.excludes)
+        return included and not excluded
+
+    def select(self, names: Iterable[str]) -> list[str]:
+        """The selected names, sorted and without duplicates."""
+        return sorted({name for name in names if self.accepts(name)})
+
+
+def list_databases(engine: sa.Engine) -> list[str]:
+    """Databases on the server that accept connections, templates excluded."""
+    with engine.connect() as connection:
+        return [str(row[0]) for row in connection.execute(DATABASES_QUERY)]
+
+
+def discover_databases(engine: sa.Engine, name_filter: NameFilter) -> list[str]:
+    """The databases to ingest.
+
+    Args:
+        engine: Engine on any database of the server (the maintenance one).
+        name_filter: Allow/deny rules.
+
+    Returns:
+        Selected database names, sorted.
+    """
+    return name_filter.select(list_databases(engine))
+
+
+def iter_top_level_prefixes(
+    client: Any, bucket: str, page_size: int = DEFAULT_LIST_PAGE_SIZE
+) -> Iterator[str]:
+    """Yields the top-level prefixes of ``bucket`` (``folder/``), page by page.
+
+    Args:
+        client: A boto3 S3 client.
+        bucket: Bucket name.
+        page_size: Keys asked for per listing request.
+    """
+    paginator = client.get_paginator("list_objects_v2")
+    pages = paginator.paginate(
+        Bucket=bucket,
+        Delimiter=PREFIX_DELIMITER,
+        PaginationConfig={"PageSize": page_size},
+    )
+    for page in pages:
+        for entry in page.get("CommonPrefixes", []):
+            yield str(entry["Prefix"])
+
+
+def discover_prefixes(
+    client: Any,
+    bucket: str,
+    name_filter: NameFilter,
+    page_size: int = DEFAULT_LIST_PAGE_SIZE,
+) -> list[str]:
+    """The top-level prefixes to ingest (patterns match the prefix without ``/``).
+
+    Returns:
+        Selected prefixes as listed (with their trailing ``/``), sorted.
+    """
+    prefixes = list(iter_top_level_prefixes(client, bucket, page_size))
+    return sorted(
+        {p for p in prefixes if name_filter.accepts(p.rstrip(PREFIX_DELIMITER))}
+    )
+
+
+def unique_names(names: Sequence[str], derived: Sequence[str]) -> None:
+    """Checks that distinct names map to distinct derived names.
+
+    Raises:
+        ValueError: Naming the names that collide.
+    """
+    seen: dict[str, str] = {}
+    for name, result in zip(names, derived, strict=True):
+        if result in seen and seen[result] != name:
+            raise ValueError(
+                f"{seen[result]!r} and {name!r} would share the service name {result!r}"
+            )
+        seen[result] = name

@@ -1,0 +1,58 @@
+"""OpenMetadata service names of the ingestion units (CONTRACT §7.3)."""
+
+import hashlib
+import re
+
+POSTGRES_SERVICE_PREFIX = "platform-postgres-"
+DATALAKE_SERVICE_PREFIX = "platform-datalake-"
+SHA256_HEX_LENGTH = 64
+MAX_SERVICE_NAME_LENGTH = 128
+"""Kept well below OpenMetadata's 256-character entity names: pipeline names and
+fully qualified names are built from the service name."""
+_NOT_SLUG = re.compile(r"[^a-z0-9-]+")
+_REPEATED_DASHES = re.compile(r"-{2,}")
+
+
+def slugify(text: str) -> str:
+    """Lower-case slug: ``_`` and every other non-alphanumeric become ``-``.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        Lower-case letters, digits and single dashes, without leading or trailing
+        dashes.
+    """
+    slug = _NOT_SLUG.sub("-", text.lower().replace("_", "-"))
+    return _REPEATED_DASHES.sub("-", slug).strip("-")
+
+
+def postgres_service_name(database: str) -> str:
+    """Service name of one Postgres database, e.g. ``platform-postgres-my-db``.
+
+    Raises:
+        ValueError: If the name would exceed :data:`MAX_SERVICE_NAME_LENGTH`.
+    """
+    name = slugify(f"{POSTGRES_SERVICE_PREFIX}{database}")
+    if len(name) > MAX_SERVICE_NAME_LENGTH or name == slugify(POSTGRES_SERVICE_PREFIX):
+        raise ValueError(f"cannot derive a service name from database {database!r}")
+    return name
+
+
+def datalake_service_name(prefix: str) -> str:
+    """Service name of one top-level data-lake prefix.
+
+    The slug of ``platform-datalake-<prefix>`` (shortened when needed) followed by
+    ``-`` and the SHA-256 of the prefix as listed, so distinct prefixes whose
+    slugs collide, and long prefixes, still get distinct valid names.
+
+    Args:
+        prefix: The prefix as listed, e.g. ``alice-assets/``.
+
+    Returns:
+        A name of at most :data:`MAX_SERVICE_NAME_LENGTH` characters.
+    """
+    digest = hashlib.sha256(prefix.encode("utf-8")).hexdigest()
+    room = MAX_SERVICE_NAME_LENGTH - SHA256_HEX_LENGTH - 1
+    slug = slugify(f"{DATALAKE_SERVICE_PREFIX}{prefix}")[:room].rstrip("-")
+    return f"{slug}-{digest}"

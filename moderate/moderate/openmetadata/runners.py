@@ -1,0 +1,250 @@
+"""Runs workflow requests in the separate ingestion environment.
+
+``openmetadata-ingestion`` cannot live in the code location's environment
+(PITFALLS 34), so every workflow runs in a process of its own, spoken to through
+Dagster Pipes: a local virtualenv started as a subprocess, or the ingestion image
+started as a Kubernetes pod. Both implement :class:`WorkflowRunner`.
+"""
+
+import os
+import signal
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from dagster import (
+    OpExecutionContext,
+    PipesTempFileContextInjector,
+    PipesTempFileMessageReader,
+    open_pipes_session,
+)
+
+from moderate.openmetadata.versions import line_of
+from moderate.openmetadata.workflows import WorkflowRequest
+
+SUMMARY_MESSAGE_TYPE = "openmetadata_workflow_summary"
+RUNNER_ARGUMENTS = ("run",)
+INGESTION_PACKAGE_DIST = "openmetadata_ingestion-"
+KILL_GRACE_S = 10.0
+ERROR_SUMMARY_LIMIT = 2000
+PROCESS_LOCALE = "C.UTF-8"
+
+
+@dataclass(frozen=True)
+class WorkflowOutcome:
+    """What came back from one workflow process.
+
+    Attributes:
+        request: The request that ran.
+        summary: The runner's summary message, or None if none arrived.
+        exit_code: Process exit status; None when it was killed on timeout.
+        timed_out: Whether the runner was killed for exceeding its time limit.
+        timeout_s: The time limit.
+    """
+
+    request: WorkflowRequest
+    summary: Mapping[str, Any] | None
+    exit_code: int | None
+    timed_out: bool = False
+    timeout_s: float | None = None
+
+    @property
+    def status(self) -> str:
+        """``success``, ``partial_success``, ``failed``, ``not_run`` or ``timed_out``."""
+        if self.timed_out:
+            return "timed_out"
+        if self.summary is None:
+            return "failed"
+        return str(self.summary.get("status", "failed"))
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the workflow completed without failing."""
+        return self.exit_code == 0 and self.status in ("success", "partial_success")
+
+    def error_summary(self) -> str:
+        """Why the workflow failed, in the workflow's own words when it said so."""
+        if self.timed_out:
+            return (
+                f"workflow {self.request.pipeline_fqn} exceeded its time limit of "
+                f"{self.timeout_s:g} s and was killed"
+            )
+        reported = self.summary.get("error_summary") if self.summary else None
+        if reported:
+            return str(reported)[:ERROR_SUMMARY_LIMIT]
+        if self.summary and self.summary.get("failures"):
+            return "; ".join(map(str, self.summary["failures"]))[:ERROR_SUMMARY_LIMIT]
+        return (
+            f"workflow {self.request.pipeline_fqn} exited with status "
+            f"{self.exit_code} without a summary"
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        """Run metadata: status, versions and per-step counts."""
+        summary = self.summary or {}
+        values: dict[str, Any] = {
+            "workflow": self.request.kind.value,
+            "service_name": self.request.service_name,
+            "pipeline_fqn": self.request.pipeline_fqn,
+            "status": self.status,
+            "exit_code": -1 if self.exit_code is None else self.exit_code,
+        }
+        for key in ("server_version", "package_version", "success_percentage"):
+            if summary.get(key) is not None:
+                values[key] = summary[key]
+        for step in summary.get("steps", []):
+            name = str(step.get("name", "step"))
+            for count in ("records", "updated_records", "warnings", "filtered"):
+                values[f"{name}.{count}"] = int(step.get(count, 0))
+            values[f"{name}.errors"] = int(step.get("errors", 0))
+        return values
+
+
+class WorkflowRunner(Protocol):
+    """Runs one workflow request in the ingestion environment."""
+
+    def version_line(self) -> str:
+        """``major.minor`` of the ingestion package the runner uses."""
+        ...
+
+    def run(
+        self,
+        context: OpExecutionContext,
+        request: WorkflowRequest,
+        secrets: Mapping[str, str],
+    ) -> WorkflowOutcome:
+        """Runs ``request`` to completion, time limit or failure.
+
+        Args:
+            context: The op's context (Pipes session, logs).
+            request: The workflow configuration.
+            secrets: Values of ``request.secret_variables`` for runners that pass
+                them themselves (a pod takes them from a Kubernetes secret).
+        """
+        ...
+
+
+def summary_from_messages(messages: Sequence[Any]) -> Mapping[str, Any] | None:
+    """The last workflow summary among the Pipes custom messages."""
+    summaries = [
+        message
+        for message in messages
+        if isinstance(message, Mapping) and message.get("type") == SUMMARY_MESSAGE_TYPE
+    ]
+    return summaries[-1] if summaries else None
+
+
+def installed_package_version(python: Path) -> str | None:
+    """Version of ``openmetadata-ingestion`` in the virtualenv of ``python``.
+
+    Read from the ``*.dist-info`` folder name, without starting the interpreter.
+    """
+    environment = python.parent.parent
+    for dist_info in sorted(environment.glob("lib/python3*/site-packages/*.dist-info")):
+        name = dist_info.name
+        if name.startswith(INGESTION_PACKAGE_DIST):
+            return name.removeprefix(INGESTION_PACKAGE_DIST).removesuffix(".dist-info")
+    return None
+
+
+def _terminate_group(process: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM then SIGKILL to the process group of ``process``."""
+    for sent in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sent)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    process.wait()
+
+
+@dataclass(frozen=True)
+class SubprocessWorkflowRunner:
+    """Runs the workflow with the ingestion virtualenv's interpreter.
+
+    The process gets its own session (so a time-out kills every child), a fresh
+    home folder removed afterwards, and an environment holding only the Pipes
+    bootstrap variables and the request's secrets: nothing else of the code
+    location's environment reaches it.
+
+    Attributes:
+        python: Interpreter of the ingestion virtualenv.
+        script: The runner entry point (``run_workflow.py``).
+        timeout_s: Time limit of one workflow.
+        kill_grace_s: Wait between SIGTERM and SIGKILL.
+    """
+
+    python: Path
+    script: Path
+    timeout_s: float
+    kill_grace_s: float = KILL_GRACE_S
+
+    def version_line(self) -> str:
+        """Line of the package installed in the virtualenv.
+
+        Raises:
+            FileNotFoundError: If the virtualenv holds no ingestion package.
+        """
+        version = installed_package_version(self.python)
+        if version is None:
+            raise FileNotFoundError(
+                f"no openmetadata-ingestion package next to {self.python}: build the "
+                "ingestion environment (openmetadata-ingestion/, uv sync --locked)"
+            )
+        return line_of(version)
+
+    def run(
+        self,
+        context: OpExecutionContext,
+        request: WorkflowRequest,
+        secrets: Mapping[str, str],
+    ) -> WorkflowOutcome:
+        """Runs the request as a subprocess; see :class:`WorkflowRunner`."""
+        if not self.python.exists():
+            raise FileNotFoundError(f"ingestion interpreter not found: {self.python}")
+        timed_out = False
+        exit_code: int | None = None
+        with (
+            tempfile.TemporaryDirectory(prefix="moderate-ingestion-") as home,
+            open_pipes_session(
+                context=context,
+                context_injector=PipesTempFileContextInjector(),
+                message_reader=PipesTempFileMessageReader(),
+                extras=request.as_extras(),
+            ) as session,
+        ):
+            env = {
+                "HOME": home,
+                "TMPDIR": home,
+                "LANG": PROCESS_LOCALE,
+                "PYTHONUNBUFFERED": "1",
+                **session.get_bootstrap_env_vars(),
+                **{name: secrets[name] for name in request.secret_variables},
+            }
+            process = subprocess.Popen(
+                [str(self.python), str(self.script), *RUNNER_ARGUMENTS],
+                cwd=home,
+                env=env,
+                start_new_session=True,
+            )
+            try:
+                exit_code = process.wait(timeout=self.timeout_s)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                if process.poll() is None:
+                    _terminate_group(process, self.kill_grace_s)
+        return WorkflowOutcome(
+            request=request,
+            summary=summary_from_messages(session.get_custom_messages()),
+            exit_code=None if timed_out else exit_code,
+            timed_out=timed_out,
+            timeout_s=self.timeout_s,
+        )

@@ -1,0 +1,95 @@
+"""Keys that differ between OpenMetadata release lines (CONTRACT §7.2).
+
+Everything line-specific in the workflow configurations lives here. The line is
+chosen from the installed ingestion package's version (see
+:meth:`moderate.openmetadata.runners.WorkflowRunner.version_line`).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DATALAKE_PROFILE_SAMPLE_ROWS = 5000
+PROFILE_SAMPLE_TYPE_ROWS = "ROWS"
+SUPPORTED_LINES = ("1.5", "2.0")
+DEFAULT_LINE = "2.0"
+
+
+@dataclass(frozen=True)
+class VersionLine:
+    """How one release line spells the profiler and sample-data settings.
+
+    Attributes:
+        line: ``major.minor`` of the line.
+        sample_data_pipeline: Whether sample data is stored by a separate
+            auto-classification workflow (2.0) rather than by the profiler (1.5).
+    """
+
+    line: str
+    sample_data_pipeline: bool
+
+    def profiler_sample_keys(self, generate_sample_data: bool) -> dict[str, Any]:
+        """Sample-data and PII keys of a profiler ``sourceConfig``."""
+        if self.sample_data_pipeline:
+            return {}
+        return {"generateSampleData": generate_sample_data, "processPiiSensitive": False}
+
+    def datalake_profile_sample_keys(self) -> dict[str, Any]:
+        """The row-count sampling of the data-lake profiler."""
+        if self.sample_data_pipeline:
+            return {
+                "profileSampleConfig": {
+                    "sampleConfigType": "STATIC",
+                    "config": {
+                        "profileSample": DATALAKE_PROFILE_SAMPLE_ROWS,
+                        "profileSampleType": PROFILE_SAMPLE_TYPE_ROWS,
+                    },
+                }
+            }
+        return {
+            "profileSample": DATALAKE_PROFILE_SAMPLE_ROWS,
+            "profileSampleType": PROFILE_SAMPLE_TYPE_ROWS,
+        }
+
+
+VERSION_LINES: Mapping[str, VersionLine] = {
+    "1.5": VersionLine(line="1.5", sample_data_pipeline=False),
+    "2.0": VersionLine(line="2.0", sample_data_pipeline=True),
+}
+
+
+def line_of(version: str) -> str:
+    """``major.minor`` of a version such as ``2.0.6.0``.
+
+    Raises:
+        ValueError: If the version does not start with two numbers.
+    """
+    parts = version.strip().lstrip("v").split(".")
+    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+        raise ValueError(f"not a version: {version!r}")
+    return f"{int(parts[0])}.{int(parts[1])}"
+
+
+def version_line(version: str) -> VersionLine:
+    """The key mapping of the line of ``version`` (e.g. ``2.0.6.0``).
+
+    Raises:
+        ValueError: If the line is not supported.
+    """
+    return line_keys(line_of(version))
+
+
+def line_keys(line: str) -> VersionLine:
+    """The key mapping of ``line`` (``major.minor``).
+
+    Raises:
+        ValueError: If the line is not supported.
+    """
+    try:
+        return VERSION_LINES[line]
+    except KeyError:
+        supported = ", ".join(SUPPORTED_LINES)
+        raise ValueError(
+            f"openmetadata-ingestion line {line} is not supported "
+            f"(supported: {supported})"
+        ) from None

@@ -2,6 +2,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from dagster import DagsterInstance
 
 from moderate.definitions import defs
@@ -22,8 +23,38 @@ def test_every_job_resolves():
         assert job.description, f"{job.name} has no description"
 
 
-def test_code_location_loads_with_no_environment(tmp_path):
+FULL_ENVIRONMENT = {
+    "KEYCLOAK_SERVER_URL": "http://127.0.0.1:8080",
+    "KEYCLOAK_ADMIN_USERNAME": "admin",
+    "KEYCLOAK_ADMIN_PASSWORD": "admin",
+    "KEYCLOAK_MAIN_REALM_NAME": "moderate",
+    "POSTGRES_HOST": HOST,
+    "POSTGRES_PORT": PORT,
+    "POSTGRES_USERNAME": USERNAME,
+    "POSTGRES_PASSWORD": PASSWORD,
+    "OPEN_METADATA_HOST": "localhost",
+    "OPEN_METADATA_PORT": "8585",
+    "OPEN_METADATA_TOKEN": "token",
+    "S3_ACCESS_KEY_ID": "key",
+    "S3_SECRET_ACCESS_KEY": "secret",
+    "S3_REGION": "us-east-1",
+    "S3_BUCKET_NAME": "platform-api",
+    "S3_ENDPOINT_URL": "http://127.0.0.1:8333",
+    "S3_JOB_OUTPUTS_BUCKET_NAME": "platform-api",
+    "API_BASE_URL": "http://127.0.0.1:9080",
+    "API_USERNAME": "workflows",
+    "API_PASSWORD": "workflows",
+    "RABBIT_URL": RABBIT_URL,
+    "MATRIX_PROFILE_QUEUE": "matrix_profile",
+    "MODERATE_AUTOMATION_DEFAULT_STATUS": "RUNNING",
+}
+
+
+@pytest.mark.parametrize("configured", [False, True], ids=["no-env", "full-env"])
+def test_code_location_validates(tmp_path, configured):
     environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    if configured:
+        environment.update(FULL_ENVIRONMENT)
     completed = subprocess.run(
         [str(Path(sys.executable).with_name("dagster")), "definitions", "validate"],
         cwd=PROJECT_DIR,

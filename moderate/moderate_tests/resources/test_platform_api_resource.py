@@ -119,7 +119,7 @@ def test_iter_list_pages_with_sort_until_a_short_page(platform_api):
 
 def test_page_size_is_capped_at_the_api_limit(platform_api):
     client = _resource(platform_api).client()
-    with pytest.raises(ValueError, match="1..100"):
+    with pytest.raises(ValueError, match=r"1\.\.100"):
         next(client.iter_list("/asset", page_size=101))
 
 

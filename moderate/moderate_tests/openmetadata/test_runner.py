@@ -1,0 +1,178 @@
+import tempfile
+import time
+
+import pytest
+import sqlalchemy as sa
+from dagster import job, op
+
+from moderate.openmetadata.runners import SubprocessWorkflowRunner, installed_package_version
+from moderate.openmetadata.versions import line_keys
+from moderate.openmetadata.workflows import (
+    PostgresSource,
+    ServerSettings,
+    postgres_metadata_request,
+)
+from moderate_tests.support.ports import free_port
+from moderate_tests.support.postgres import HOST, PASSWORD, PORT, USERNAME
+
+SERVICE = "platform-postgres-runner-test"
+
+
+def run_in_op(runner, request, secrets):
+    """Runs the runner inside a real Dagster op (a Pipes session needs one)."""
+
+    @op
+    def run_workflow(context):
+        return runner.run(context, request, secrets)
+
+    @job
+    def probe():
+        run_workflow()
+
+    result = probe.execute_in_process()
+    return result.output_for_node("run_workflow")
+
+
+@pytest.fixture
+def isolated_tmp(tmp_path, monkeypatch):
+    """Temporary files of the runner and Pipes go here, to check they are removed."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def _runner(ingestion_python, runner_script, timeout_s=240.0):
+    return SubprocessWorkflowRunner(
+        python=ingestion_python, script=runner_script, timeout_s=timeout_s, kill_grace_s=2
+    )
+
+
+def _request(om_server, database, port=PORT):
+    source = PostgresSource(host=HOST, port=int(port), username=USERNAME, database=database)
+    return postgres_metadata_request(
+        source,
+        SERVICE,
+        ServerSettings(host_port=om_server.host_port),
+        line_keys("2.0"),
+    )
+
+
+def _secrets(om_server):
+    return {
+        "OPEN_METADATA_TOKEN": om_server.double.token,
+        "POSTGRES_PASSWORD": PASSWORD,
+    }
+
+
+def test_version_line_comes_from_the_installed_package(ingestion_python, runner_script):
+    assert installed_package_version(ingestion_python) == "2.0.6.0"
+    assert _runner(ingestion_python, runner_script).version_line() == "2.0"
+
+
+def test_secrets_travel_as_placeholders_only(om_server, postgres_database):
+    extras = _request(om_server, postgres_database).as_extras()
+    config = extras["config"]
+    connection = config["source"]["serviceConnection"]["config"]
+    assert connection["authType"] == {"password": "${POSTGRES_PASSWORD}"}
+    server = config["workflowConfig"]["openMetadataServerConfig"]
+    assert server["securityConfig"] == {"jwtToken": "${OPEN_METADATA_TOKEN}"}
+    assert om_server.double.token not in str(extras)
+
+
+def test_real_metadata_workflow_succeeds_against_the_double(
+    ingestion_python, runner_script, om_server, postgres, postgres_database, isolated_tmp
+):
+    with postgres.engine(postgres_database).begin() as connection:
+        connection.execute(sa.text("CREATE TABLE readings (id int PRIMARY KEY, v float)"))
+    postgres.dispose()
+    request = _request(om_server, postgres_database)
+
+    outcome = run_in_op(
+        _runner(ingestion_python, runner_script), request, _secrets(om_server)
+    )
+
+    assert outcome.succeeded, outcome.error_summary()
+    assert outcome.status == "success"
+    assert outcome.summary["server_version"] == "2.0.6"
+    assert outcome.summary["package_version"] == "2.0.6.0"
+    metadata = outcome.metadata()
+    assert metadata["pipeline_fqn"] == f"{SERVICE}.metadata"
+    assert metadata["Postgres.records"] > 0
+    assert metadata["OpenMetadata.errors"] == 0
+    double = om_server.double
+    assert double.names("services/databaseServices") == [SERVICE]
+    assert f"{SERVICE}.{postgres_database}.public.readings" in double.names("tables")
+    states = [
+        status["pipelineState"]
+        for status in double.pipeline_statuses[f"{SERVICE}.metadata"].values()
+    ]
+    assert states == ["success"]
+    assert all(
+        r.authorization == f"Bearer {double.token}" for r in double.requests
+    )
+    assert list(isolated_tmp.iterdir()) == []
+
+
+def test_unreachable_source_fails_with_the_workflow_error(
+    ingestion_python, runner_script, om_server, postgres_database, isolated_tmp
+):
+    request = _request(om_server, postgres_database, port=free_port())
+
+    outcome = run_in_op(
+        _runner(ingestion_python, runner_script), request, _secrets(om_server)
+    )
+
+    assert not outcome.succeeded
+    assert outcome.status == "failed"
+    assert outcome.exit_code == 1
+    summary = outcome.error_summary()
+    assert "connection" in summary.lower()
+    assert om_server.double.names("tables") == []
+    assert list(isolated_tmp.iterdir()) == []
+
+
+def test_server_on_another_line_is_refused_naming_both_versions(
+    ingestion_python, runner_script, om_server, postgres_database
+):
+    om_server.double.version = "1.5.15"
+
+    outcome = run_in_op(
+        _runner(ingestion_python, runner_script),
+        _request(om_server, postgres_database),
+        _secrets(om_server),
+    )
+
+    assert outcome.status == "not_run"
+    assert outcome.exit_code == 2
+    assert "1.5.15" in outcome.error_summary()
+    assert "2.0.6.0" in outcome.error_summary()
+    assert om_server.double.names("services/databaseServices") == []
+
+
+def test_missing_secret_is_named(ingestion_python, runner_script, om_server, postgres_database):
+    request = _request(om_server, postgres_database)
+    secrets = {**_secrets(om_server), "POSTGRES_PASSWORD": ""}
+
+    outcome = run_in_op(_runner(ingestion_python, runner_script), request, secrets)
+
+    assert outcome.status == "not_run"
+    assert "POSTGRES_PASSWORD" in outcome.error_summary()
+
+
+def test_hanging_workflow_is_killed_at_the_time_limit(
+    ingestion_python, runner_script, om_server, postgres_database, isolated_tmp
+):
+    om_server.double.version_delay_s = 60
+    runner = _runner(ingestion_python, runner_script, timeout_s=3)
+
+    started = time.monotonic()
+    outcome = run_in_op(runner, _request(om_server, postgres_database), _secrets(om_server))
+    elapsed = time.monotonic() - started
+
+    assert outcome.timed_out
+    assert outcome.status == "timed_out"
+    assert outcome.exit_code is None
+    assert "time limit of 3 s" in outcome.error_summary()
+    assert elapsed < 30
+    assert list(isolated_tmp.iterdir()) == []

@@ -1,0 +1,258 @@
+import json
+import os
+import subprocess
+
+import pytest
+
+from moderate.openmetadata.versions import line_keys, version_line
+from moderate.openmetadata.workflows import (
+    DatalakeSource,
+    PostgresSource,
+    ServerSettings,
+    WorkflowKind,
+    datalake_metadata_request,
+    datalake_profiler_request,
+    datalake_sample_data_request,
+    datalake_table_pattern,
+    postgres_metadata_request,
+    postgres_profiler_request,
+    postgres_sample_data_request,
+)
+
+SERVER = ServerSettings(host_port="https://om.example.org:8585/api")
+PG = PostgresSource(host="db.internal", port=5433, username="reader", database="sales_db")
+PG_SERVICE = "platform-postgres-sales-db"
+LAKE = DatalakeSource(
+    bucket="platform-api",
+    prefix="alice.smith-assets/",
+    region="eu-west-1",
+    endpoint_url="https://storage.googleapis.com",
+)
+LAKE_SERVICE = "platform-datalake-alice-smith-assets-0123"
+V20 = line_keys("2.0")
+V15 = line_keys("1.5")
+SECRET_ENV = {
+    "OPEN_METADATA_TOKEN": "jwt-for-validation",
+    "POSTGRES_PASSWORD": "pw-for-validation",
+    "S3_ACCESS_KEY_ID": "key-for-validation",
+    "S3_SECRET_ACCESS_KEY": "secret-for-validation",
+}
+
+
+def _common(config, service, suffix):
+    assert config["sink"] == {"type": "metadata-rest", "config": {}}
+    assert config["workflowConfig"] == {
+        "loggerLevel": "INFO",
+        "openMetadataServerConfig": {
+            "hostPort": "https://om.example.org:8585/api",
+            "authProvider": "openmetadata",
+            "securityConfig": {"jwtToken": "${OPEN_METADATA_TOKEN}"},
+        },
+    }
+    assert config["ingestionPipelineFQN"] == f"{service}.{suffix}"
+    assert config["source"]["serviceName"] == service
+
+
+def test_server_settings_require_api_suffix():
+    with pytest.raises(ValueError, match="/api"):
+        ServerSettings(host_port="https://om.example.org:8585")
+
+
+def test_version_line_is_chosen_from_package_version():
+    assert version_line("2.0.6.0") is V20
+    assert version_line("1.5.15.2") is V15
+    with pytest.raises(ValueError, match="not supported"):
+        version_line("1.4.0")
+
+
+def test_postgres_metadata_config_fields():
+    request = postgres_metadata_request(PG, PG_SERVICE, SERVER, V20)
+    config = request.config
+    _common(config, PG_SERVICE, "metadata")
+    assert request.kind is WorkflowKind.METADATA
+    assert "processor" not in config
+    assert config["source"]["type"] == "postgres"
+    assert config["source"]["serviceConnection"]["config"] == {
+        "type": "Postgres",
+        "username": "reader",
+        "authType": {"password": "${POSTGRES_PASSWORD}"},
+        "hostPort": "db.internal:5433",
+        "database": "sales_db",
+        "ingestAllDatabases": False,
+    }
+    assert config["source"]["sourceConfig"]["config"] == {
+        "type": "DatabaseMetadata",
+        "markDeletedTables": True,
+        "includeTables": True,
+        "includeViews": True,
+    }
+    assert request.secret_variables == ("OPEN_METADATA_TOKEN", "POSTGRES_PASSWORD")
+
+
+def test_postgres_profiler_config_fields_per_line():
+    request = postgres_profiler_request(
+        PG_SERVICE, SERVER, V20, generate_sample_data=False
+    )
+    config = request.config
+    _common(config, PG_SERVICE, "profiler")
+    assert config["processor"] == {"type": "orm-profiler", "config": {}}
+    assert "serviceConnection" not in config["source"]
+    assert config["source"]["sourceConfig"]["config"] == {"type": "Profiler"}
+    assert request.secret_variables == ("OPEN_METADATA_TOKEN",)
+
+    legacy = postgres_profiler_request(PG_SERVICE, SERVER, V15, generate_sample_data=True)
+    assert legacy.config["source"]["sourceConfig"]["config"] == {
+        "type": "Profiler",
+        "generateSampleData": True,
+        "processPiiSensitive": False,
+    }
+
+
+def test_sample_data_pipeline_config_fields():
+    config = postgres_sample_data_request(PG_SERVICE, SERVER, V20).config
+    _common(config, PG_SERVICE, "autoClassification")
+    assert config["source"]["sourceConfig"]["config"] == {
+        "type": "AutoClassification",
+        "storeSampleData": True,
+        "enableAutoClassification": False,
+    }
+
+
+def test_datalake_metadata_config_fields():
+    request = datalake_metadata_request(LAKE, LAKE_SERVICE, SERVER, V20)
+    config = request.config
+    _common(config, LAKE_SERVICE, "metadata")
+    assert config["source"]["type"] == "datalake"
+    assert config["source"]["serviceConnection"]["config"] == {
+        "type": "Datalake",
+        "configSource": {
+            "securityConfig": {
+                "awsAccessKeyId": "${S3_ACCESS_KEY_ID}",
+                "awsSecretAccessKey": "${S3_SECRET_ACCESS_KEY}",
+                "awsRegion": "eu-west-1",
+                "endPointURL": "https://storage.googleapis.com",
+            }
+        },
+        "bucketName": "platform-api",
+        "databaseName": "default",
+    }
+    assert config["source"]["sourceConfig"]["config"] == {
+        "type": "DatabaseMetadata",
+        "markDeletedTables": True,
+        "includeTables": True,
+        "includeViews": True,
+        "useFqnForFiltering": True,
+        "tableFilterPattern": {"includes": [r".*alice\.smith\-assets/.*$"]},
+    }
+    assert request.secret_variables == (
+        "OPEN_METADATA_TOKEN",
+        "S3_ACCESS_KEY_ID",
+        "S3_SECRET_ACCESS_KEY",
+    )
+
+
+def test_datalake_table_pattern_matches_only_its_prefix():
+    import re
+
+    pattern = re.compile(datalake_table_pattern("alice.smith-assets/"))
+    assert pattern.match('svc.default.platform-api."alice.smith-assets/x.csv"')
+    assert not pattern.match('svc.default.platform-api."aliceXsmith-assets/x.csv"')
+    assert not pattern.match('svc.default.platform-api."bob-assets/x.csv"')
+
+
+def test_datalake_profiler_config_fields_per_line():
+    config = datalake_profiler_request(
+        LAKE, LAKE_SERVICE, SERVER, V20, generate_sample_data=False
+    ).config
+    _common(config, LAKE_SERVICE, "profiler")
+    assert config["processor"] == {"type": "orm-profiler", "config": {}}
+    assert config["source"]["serviceConnection"]["config"]["bucketName"] == "platform-api"
+    assert config["source"]["sourceConfig"]["config"] == {
+        "type": "Profiler",
+        "includeViews": True,
+        "profileSampleConfig": {
+            "sampleConfigType": "STATIC",
+            "config": {"profileSample": 5000, "profileSampleType": "ROWS"},
+        },
+    }
+    legacy = datalake_profiler_request(
+        LAKE, LAKE_SERVICE, SERVER, V15, generate_sample_data=False
+    ).config
+    assert legacy["source"]["sourceConfig"]["config"] == {
+        "type": "Profiler",
+        "includeViews": True,
+        "generateSampleData": False,
+        "processPiiSensitive": False,
+        "profileSample": 5000,
+        "profileSampleType": "ROWS",
+    }
+    assert legacy["ingestionPipelineFQN"] == f"{LAKE_SERVICE}.profiler"
+
+
+def test_endpoint_is_omitted_for_aws():
+    aws = DatalakeSource(bucket="b", prefix="p/", region="us-east-1", endpoint_url=None)
+    config = datalake_metadata_request(aws, "svc", SERVER, V20).config
+    security = config["source"]["serviceConnection"]["config"]["configSource"]
+    assert "endPointURL" not in security["securityConfig"]
+
+
+def _validate(ingestion_python, runner_script, tmp_path, configs):
+    paths = []
+    for name, config in configs.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(config))
+        paths.append(str(path))
+    completed = subprocess.run(
+        [str(ingestion_python), str(runner_script), "validate", *paths],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **SECRET_ENV},
+        timeout=240,
+        check=False,
+    )
+    reports = {
+        os.path.basename(report["path"]).removesuffix(".json"): report
+        for report in map(json.loads, completed.stdout.splitlines())
+    }
+    return completed.returncode, reports
+
+
+def test_every_config_validates_against_the_installed_package_models(
+    ingestion_python, runner_script, tmp_path
+):
+    configs = {
+        "pg_metadata": postgres_metadata_request(PG, PG_SERVICE, SERVER, V20).config,
+        "pg_profiler": postgres_profiler_request(
+            PG_SERVICE, SERVER, V20, generate_sample_data=True
+        ).config,
+        "pg_sample": postgres_sample_data_request(PG_SERVICE, SERVER, V20).config,
+        "lake_metadata": datalake_metadata_request(LAKE, LAKE_SERVICE, SERVER, V20).config,
+        "lake_profiler": datalake_profiler_request(
+            LAKE, LAKE_SERVICE, SERVER, V20, generate_sample_data=False
+        ).config,
+        "lake_sample": datalake_sample_data_request(
+            LAKE, LAKE_SERVICE, SERVER, V20
+        ).config,
+        # 1.5-line profiler keys are unknown to the 2.0 models: must be rejected.
+        "legacy_profiler": postgres_profiler_request(
+            PG_SERVICE, SERVER, V15, generate_sample_data=True
+        ).config,
+    }
+    returncode, reports = _validate(ingestion_python, runner_script, tmp_path, configs)
+    assert returncode == 1
+    assert {name: report["valid"] for name, report in reports.items()} == {
+        "pg_metadata": True,
+        "pg_profiler": True,
+        "pg_sample": True,
+        "lake_metadata": True,
+        "lake_profiler": True,
+        "lake_sample": True,
+        "legacy_profiler": False,
+    }
+    assert reports["pg_metadata"]["source_config"] == "DatabaseServiceMetadataPipeline"
+    assert reports["pg_profiler"]["source_config"] == "DatabaseServiceProfilerPipeline"
+    assert (
+        reports["lake_sample"]["source_config"]
+        == "DatabaseServiceAutoClassificationPipeline"
+    )
+    assert "generateSampleData" in reports["legacy_profiler"]["error"]

@@ -39,6 +39,7 @@ from moderate.resources import OpenMetadataResource, PostgresResource, S3Resourc
 from moderate.resources.settings import EnvBackedResource, ServiceNotConfiguredError
 
 OPS_TAGS = {"moderate/feature": "openmetadata"}
+INGESTION_SERVICE = "OpenMetadata ingestion"
 
 
 def require_configured(*resources: EnvBackedResource) -> None:
@@ -49,8 +50,7 @@ def require_configured(*resources: EnvBackedResource) -> None:
     """
     missing = [name for resource in resources for name in resource.missing_variables()]
     if missing:
-        services = " and ".join(resource.SERVICE_NAME for resource in resources)
-        raise ServiceNotConfiguredError(services, missing)
+        raise ServiceNotConfiguredError(INGESTION_SERVICE, missing)
 
 
 def check_server_line(openmetadata: OpenMetadataResource, line: str) -> str:

@@ -114,6 +114,7 @@ class OpenMetadataDouble:
         default_factory=dict
     )
     progress_updates: list[tuple[str, Any]] = field(default_factory=list)
+    table_profiles: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -275,6 +276,27 @@ class OpenMetadataDouble:
             return 200, {"data": data, "paging": {"total": len(data)}}
         return 405, _error(405, "HTTP 405 Method Not Allowed")
 
+    def put_table_profile(self, table_id: str, body: dict[str, Any]) -> tuple:
+        """``PUT /tables/{id}/tableProfile``: stores the latest profile."""
+        table = self.by_id("tables", table_id)
+        if table is None:
+            return 404, _error(404, f"table instance for {table_id} not found")
+        table["profile"] = body.get("tableProfile")
+        columns = {column["name"]: column for column in table.get("columns", [])}
+        for profile in body.get("columnProfile") or []:
+            column = columns.get(profile.get("name"))
+            if column is not None:
+                column["profile"] = profile
+        self.table_profiles.setdefault(table["fullyQualifiedName"], []).append(body)
+        return 200, table
+
+    def latest_table_profile(self, fqn: str) -> tuple:
+        """``GET /tables/{fqn}/tableProfile/latest``: the table with its profile."""
+        table = self.by_fqn("tables", fqn)
+        if table is None:
+            return 404, _error(404, f"table instance for {fqn} not found")
+        return 200, table
+
     def search_field(self, query: dict[str, list[str]]) -> dict[str, Any]:
         """``GET /search/fieldQuery``: exact match of one field in one index."""
         collection = SEARCH_INDEXES.get((query.get("index") or [""])[0])
@@ -376,6 +398,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(
         self, double: OpenMetadataDouble, method: str, path: str, record: RecordedRequest
     ) -> tuple[int, Any]:
+        if method == "GET" and path.startswith("system/settings/"):
+            # A fresh server holds no custom settings: an empty answer.
+            return 204, None
         if method == "GET" and path == "search/fieldQuery":
             return 200, double.search_field(record.query)
         split = _split_collection(path)
@@ -405,6 +430,10 @@ class _Handler(BaseHTTPRequestHandler):
             handled = double.pipeline_route(method, rest, record.body)
             if handled is not None:
                 return handled
+        if collection == "tables" and rest.endswith("/tableProfile"):
+            return double.put_table_profile(rest.split("/")[0], record.body or {})
+        if collection == "tables" and rest.endswith("/tableProfile/latest"):
+            return double.latest_table_profile(unquote(rest.split("/")[0]))
         entity = double.by_id(collection, rest.split("/")[0])
         if entity is None:
             return 404, _error(404, f"{ENTITY_TYPES[collection]} instance for {rest} not found")

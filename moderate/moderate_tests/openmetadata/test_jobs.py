@@ -1,0 +1,141 @@
+import pytest
+import sqlalchemy as sa
+from dagster import DefaultScheduleStatus
+
+from moderate.openmetadata.config import REPOSITORY_ENVIRONMENT
+from moderate.openmetadata.definitions import defs
+from moderate.openmetadata.jobs import (
+    DEFAULT_MAX_CONCURRENT_ITEMS,
+    datalake_ingestion_job,
+    postgres_ingestion_job,
+)
+from moderate.openmetadata.naming import postgres_service_name
+from moderate.openmetadata.schedules import (
+    DEFAULT_CRON,
+    POSTGRES_CRON_VARIABLE,
+    ingestion_schedule,
+)
+from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
+from moderate.resources.definitions import build_resources
+from moderate_tests.support.postgres import HOST, PASSWORD, PORT, USERNAME
+
+
+def test_jobs_and_schedules_are_defined_with_contract_names():
+    jobs = {job.name for job in defs.jobs}
+    assert jobs == {"postgres_ingestion_job", "datalake_ingestion_job"}
+    schedules = {schedule.name: schedule for schedule in defs.schedules}
+    assert set(schedules) == {
+        "postgres_ingestion_job_schedule",
+        "datalake_ingestion_job_schedule",
+    }
+    for schedule in schedules.values():
+        assert schedule.cron_schedule == DEFAULT_CRON == "0 0,12 * * *"
+        assert schedule.execution_timezone == "UTC"
+        assert schedule.default_status == DefaultScheduleStatus.STOPPED
+    for job in (postgres_ingestion_job, datalake_ingestion_job):
+        assert job.description
+        assert job.tags["moderate/feature"] == "openmetadata"
+
+
+def test_concurrency_bound_is_run_configuration():
+    assert DEFAULT_MAX_CONCURRENT_ITEMS == 2
+    for job in (postgres_ingestion_job, datalake_ingestion_job):
+        assert job.executor_def.name == "multiprocess"
+        assert job.run_config == {"execution": {"config": {"max_concurrent": 2}}}
+
+
+def test_schedule_cron_and_status_come_from_settings(monkeypatch):
+    monkeypatch.setenv(POSTGRES_CRON_VARIABLE, "30 3 * * 1")
+    monkeypatch.setenv("MODERATE_AUTOMATION_DEFAULT_STATUS", "RUNNING")
+    schedule = ingestion_schedule(postgres_ingestion_job, POSTGRES_CRON_VARIABLE)
+    assert schedule.cron_schedule == "30 3 * * 1"
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING
+
+
+def test_invalid_cron_names_the_variable(monkeypatch):
+    monkeypatch.setenv(POSTGRES_CRON_VARIABLE, "every noon")
+    with pytest.raises(ValueError, match=POSTGRES_CRON_VARIABLE):
+        ingestion_schedule(postgres_ingestion_job, POSTGRES_CRON_VARIABLE)
+
+
+@pytest.mark.parametrize(
+    ("job", "missing"),
+    [
+        (
+            postgres_ingestion_job,
+            ["OPEN_METADATA_HOST", "OPEN_METADATA_TOKEN", "POSTGRES_HOST"],
+        ),
+        (
+            datalake_ingestion_job,
+            ["OPEN_METADATA_HOST", "OPEN_METADATA_TOKEN", "S3_ACCESS_KEY_ID"],
+        ),
+    ],
+)
+def test_launch_without_openmetadata_fails_fast_naming_variables(job, missing):
+    result = job.execute_in_process(resources=build_resources(), raise_on_error=False)
+    assert not result.success
+    failures = [event for event in result.all_events if event.is_step_failure]
+    assert len(failures) == 1
+    message = failures[0].step_failure_data.error.to_string()
+    assert "OpenMetadata ingestion is not configured" in message
+    for variable in missing:
+        assert variable in message
+    assert failures[0].step_key.startswith("discover_")
+
+
+def test_postgres_job_ingests_selected_database_end_to_end(
+    om_server, postgres, postgres_database
+):
+    with postgres.engine(postgres_database).begin() as connection:
+        connection.execute(sa.text("CREATE TABLE meters (id int PRIMARY KEY, kwh float)"))
+        connection.execute(sa.text("INSERT INTO meters VALUES (1, 2.5), (2, 3.5)"))
+    with postgres.engine(postgres_database).connect().execution_options(
+        isolation_level="AUTOCOMMIT"
+    ) as connection:
+        # The profiler reads row counts from the planner statistics.
+        connection.execute(sa.text("ANALYZE meters"))
+    postgres.dispose()
+    resources = {
+        **build_resources(),
+        "postgres": PostgresResource(
+            host=HOST, port=PORT, username=USERNAME, password=PASSWORD
+        ),
+        "openmetadata": OpenMetadataResource(
+            host=f"http://{om_server.host}",
+            port=str(om_server.port),
+            token=om_server.double.token,
+        ),
+        "s3": S3Resource(),
+    }
+    run_config = {
+        "ops": {
+            "discover_postgres_databases": {
+                "config": {
+                    "include_patterns": [postgres_database],
+                    "runner": {"environment_dir": str(REPOSITORY_ENVIRONMENT)},
+                }
+            }
+        }
+    }
+
+    result = postgres_ingestion_job.execute_in_process(
+        run_config=run_config, resources=resources
+    )
+
+    assert result.success
+    collected = result.output_for_node("collect_postgres_ingestion")
+    service = postgres_service_name(postgres_database)
+    assert [(r.name, r.service_name) for r in collected] == [(postgres_database, service)]
+    assert collected[0].statuses == {"metadata": "success", "profiler": "success"}
+    double = om_server.double
+    table = f"{service}.{postgres_database}.public.meters"
+    assert table in double.names("tables")
+    assert double.by_fqn("tables", table)["profile"]["rowCount"] == 2
+    assert set(double.pipeline_statuses) == {f"{service}.metadata", f"{service}.profiler"}
+    materialized = [
+        event.event_specific_data.metadata
+        for event in result.all_events
+        if event.event_type_value == "STEP_OUTPUT"
+        and event.step_key.startswith("run_postgres_metadata")
+    ]
+    assert materialized[0]["metadata.status"].value == "success"

@@ -211,7 +211,9 @@ def workflow_class(kind: str) -> Any:
                 f"'pii-processor' extra of {PACKAGE}: {error}"
             ) from error
         return AutoClassificationWorkflow
-    raise RequestError(f"unknown workflow kind {kind!r}; expected one of {WORKFLOW_KINDS}")
+    raise RequestError(
+        f"unknown workflow kind {kind!r}; expected one of {WORKFLOW_KINDS}"
+    )
 
 
 def _step_report(step: Any) -> StepReport:

@@ -86,7 +86,9 @@ class RunnerConfig(Config):
                 service_account=self.service_account,
             )
         folder = (
-            Path(self.environment_dir) if self.environment_dir else default_environment()
+            Path(self.environment_dir)
+            if self.environment_dir
+            else default_environment()
         )
         return SubprocessWorkflowRunner(
             python=Path(self.python) if self.python else folder / VENV_PYTHON,

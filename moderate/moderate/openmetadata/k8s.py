@@ -94,7 +94,9 @@ class KubernetesWorkflowRunner:
                 context=context,
                 extras=request.as_extras(),
                 namespace=self.namespace,
-                base_pod_meta={"labels": {"app.kubernetes.io/component": COMPONENT_LABEL}},
+                base_pod_meta={
+                    "labels": {"app.kubernetes.io/component": COMPONENT_LABEL}
+                },
                 base_pod_spec=self.pod_spec(request),
                 pod_wait_timeout=self.timeout_s + POD_START_ALLOWANCE_S,
                 delete_pod_on_completion=True,

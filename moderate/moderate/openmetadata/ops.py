@@ -4,7 +4,10 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from dagster import DynamicOut, DynamicOutput, Failure, OpExecutionContext, Output, op
 
-from moderate.openmetadata.config import DatalakeIngestionConfig, PostgresIngestionConfig
+from moderate.openmetadata.config import (
+    DatalakeIngestionConfig,
+    PostgresIngestionConfig,
+)
 from moderate.openmetadata.discovery import (
     discover_databases,
     discover_prefixes,
@@ -93,7 +96,10 @@ def _run(
             metadata=outcome.metadata(),
         )
     context.add_output_metadata(
-        {f"{request.kind.value}.{key}": value for key, value in outcome.metadata().items()}
+        {
+            f"{request.kind.value}.{key}": value
+            for key, value in outcome.metadata().items()
+        }
     )
     return outcome
 

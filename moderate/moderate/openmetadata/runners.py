@@ -53,7 +53,7 @@ class WorkflowOutcome:
 
     @property
     def status(self) -> str:
-        """``success``, ``partial_success``, ``failed``, ``not_run`` or ``timed_out``."""
+        """One of success, partial_success, failed, not_run, timed_out."""
         if self.timed_out:
             return "timed_out"
         if self.summary is None:

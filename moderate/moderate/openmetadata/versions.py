@@ -32,7 +32,10 @@ class VersionLine:
         """Sample-data and PII keys of a profiler ``sourceConfig``."""
         if self.sample_data_pipeline:
             return {}
-        return {"generateSampleData": generate_sample_data, "processPiiSensitive": False}
+        return {
+            "generateSampleData": generate_sample_data,
+            "processPiiSensitive": False,
+        }
 
     def datalake_profile_sample_keys(self) -> dict[str, Any]:
         """The row-count sampling of the data-lake profiler."""

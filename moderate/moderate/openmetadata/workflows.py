@@ -46,7 +46,7 @@ def secret_placeholder(variable: str) -> str:
 
 
 def pipeline_fqn(service_name: str, kind: WorkflowKind) -> str:
-    """``<service>.metadata``, ``<service>.profiler`` or ``<service>.autoClassification``."""
+    """``<service>.<kind>``: ``.metadata``, ``.profiler``, ``.autoClassification``."""
     return f"{service_name}.{kind.value}"
 
 

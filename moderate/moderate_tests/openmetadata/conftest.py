@@ -5,7 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from moderate.openmetadata.config import REPOSITORY_ENVIRONMENT, RUNNER_SCRIPT, VENV_PYTHON
+from moderate.openmetadata.config import (
+    REPOSITORY_ENVIRONMENT,
+    RUNNER_SCRIPT,
+    VENV_PYTHON,
+)
 from moderate_tests.openmetadata.om_double import (
     OpenMetadataDouble,
     RunningDouble,
@@ -15,12 +19,12 @@ from moderate_tests.openmetadata.om_double import (
 
 @pytest.fixture(scope="session")
 def ingestion_python() -> Path:
-    """Interpreter of the ingestion environment (built by .ci/setup.d/30-openmetadata.sh)."""
+    """Interpreter of the ingestion environment (.ci/setup.d/30-openmetadata.sh)."""
     python = REPOSITORY_ENVIRONMENT / VENV_PYTHON
     if not python.exists():
         pytest.fail(
-            f"{python} is missing: run .ci/setup.d/30-openmetadata.sh (uv sync --locked "
-            "in openmetadata-ingestion/) first"
+            f"{python} is missing: run .ci/setup.d/30-openmetadata.sh "
+            "(uv sync --locked in openmetadata-ingestion/) first"
         )
     return python
 

@@ -51,6 +51,7 @@ ENTITY_TYPES: dict[str, str] = {
     "services/testConnectionDefinitions": "testConnectionDefinition",
 }
 
+
 def _step(name: str, mandatory: bool, short_circuit: bool = False) -> dict[str, Any]:
     return {
         "name": name,
@@ -208,7 +209,6 @@ class OpenMetadataDouble:
         status = HTTPStatus.OK if existing else HTTPStatus.CREATED
         return status, entity
 
-
     def bulk(self, collection: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
         """``PUT /<collection>/bulk``: create-or-update each, report per request."""
         passed: list[dict[str, Any]] = []
@@ -221,17 +221,25 @@ class OpenMetadataDouble:
                 )
             else:
                 failed.append(
-                    {"request": body.get("name"), "message": entity["message"], "status": 404}
+                    {
+                        "request": body.get("name"),
+                        "message": entity["message"],
+                        "status": 404,
+                    }
                 )
         return _bulk_result(passed, failed)
 
     def delete_stale(self, collection: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``DELETE /<collection>/deleteStale``: soft-deletes unseen children of a scope."""
+        """``DELETE /<collection>/deleteStale``: soft-deletes unseen children."""
         scope = str(body.get("scopeFqn", ""))
         seen = set(body.get("seenFqns") or [])
         deleted = []
         for fqn, entity in self._store(collection).items():
-            if fqn.startswith(f"{scope}.") and fqn not in seen and not entity["deleted"]:
+            if (
+                fqn.startswith(f"{scope}.")
+                and fqn not in seen
+                and not entity["deleted"]
+            ):
                 entity["deleted"] = True
                 deleted.append({"request": fqn, "status": 200})
         return _bulk_result(deleted, [])
@@ -245,7 +253,8 @@ class OpenMetadataDouble:
                 items = [
                     e
                     for e in items
-                    if (e.get(parent_field) or {}).get("fullyQualifiedName") == wanted[0]
+                    if (e.get(parent_field) or {}).get("fullyQualifiedName")
+                    == wanted[0]
                 ]
         return items
 
@@ -306,7 +315,9 @@ class OpenMetadataDouble:
         if collection is not None:
             for entity in self._store(collection).values():
                 if not entity["deleted"] and str(entity.get(field_name)) == value:
-                    hits.append({"_index": collection, "_id": entity["id"], "_source": entity})
+                    hits.append(
+                        {"_index": collection, "_id": entity["id"], "_source": entity}
+                    )
         return {"hits": {"total": {"value": len(hits), "relation": "eq"}, "hits": hits}}
 
 
@@ -336,7 +347,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     # ---- plumbing -----------------------------------------------------
@@ -396,7 +407,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, payload)
 
     def _route(
-        self, double: OpenMetadataDouble, method: str, path: str, record: RecordedRequest
+        self,
+        double: OpenMetadataDouble,
+        method: str,
+        path: str,
+        record: RecordedRequest,
     ) -> tuple[int, Any]:
         if method == "GET" and path.startswith("system/settings/"):
             # A fresh server holds no custom settings: an empty answer.
@@ -436,26 +451,28 @@ class _Handler(BaseHTTPRequestHandler):
             return double.latest_table_profile(unquote(rest.split("/")[0]))
         entity = double.by_id(collection, rest.split("/")[0])
         if entity is None:
-            return 404, _error(404, f"{ENTITY_TYPES[collection]} instance for {rest} not found")
+            return 404, _error(
+                404, f"{ENTITY_TYPES[collection]} instance for {rest} not found"
+            )
         if method == "GET":
             return 200, entity
         if method == "PATCH":
             return 200, entity
         return 405, _error(405, "HTTP 405 Method Not Allowed")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._dispatch("PUT")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._dispatch("PATCH")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
 

@@ -93,8 +93,12 @@ def lake_with_prefixes(s3) -> list[str]:
     client = s3.client()
     prefixes = [f"user{index}-assets/" for index in range(PREFIX_COUNT)]
     for prefix in prefixes:
-        client.put_object(Bucket=s3.data_lake_bucket, Key=f"{prefix}data.csv", Body=b"a\n1\n")
-        client.put_object(Bucket=s3.data_lake_bucket, Key=f"{prefix}sub/x.csv", Body=b"a\n")
+        client.put_object(
+            Bucket=s3.data_lake_bucket, Key=f"{prefix}data.csv", Body=b"a\n1\n"
+        )
+        client.put_object(
+            Bucket=s3.data_lake_bucket, Key=f"{prefix}sub/x.csv", Body=b"a\n"
+        )
     client.put_object(Bucket=s3.data_lake_bucket, Key="top-level.csv", Body=b"a\n")
     return prefixes
 

@@ -87,11 +87,15 @@ def test_postgres_job_ingests_selected_database_end_to_end(
     om_server, postgres, postgres_database
 ):
     with postgres.engine(postgres_database).begin() as connection:
-        connection.execute(sa.text("CREATE TABLE meters (id int PRIMARY KEY, kwh float)"))
+        connection.execute(
+            sa.text("CREATE TABLE meters (id int PRIMARY KEY, kwh float)")
+        )
         connection.execute(sa.text("INSERT INTO meters VALUES (1, 2.5), (2, 3.5)"))
-    with postgres.engine(postgres_database).connect().execution_options(
-        isolation_level="AUTOCOMMIT"
-    ) as connection:
+    with (
+        postgres.engine(postgres_database)
+        .connect()
+        .execution_options(isolation_level="AUTOCOMMIT") as connection
+    ):
         # The profiler reads row counts from the planner statistics.
         connection.execute(sa.text("ANALYZE meters"))
     postgres.dispose()
@@ -125,13 +129,18 @@ def test_postgres_job_ingests_selected_database_end_to_end(
     assert result.success
     collected = result.output_for_node("collect_postgres_ingestion")
     service = postgres_service_name(postgres_database)
-    assert [(r.name, r.service_name) for r in collected] == [(postgres_database, service)]
+    assert [(r.name, r.service_name) for r in collected] == [
+        (postgres_database, service)
+    ]
     assert collected[0].statuses == {"metadata": "success", "profiler": "success"}
     double = om_server.double
     table = f"{service}.{postgres_database}.public.meters"
     assert table in double.names("tables")
     assert double.by_fqn("tables", table)["profile"]["rowCount"] == 2
-    assert set(double.pipeline_statuses) == {f"{service}.metadata", f"{service}.profiler"}
+    assert set(double.pipeline_statuses) == {
+        f"{service}.metadata",
+        f"{service}.profiler",
+    }
     materialized = [
         event.event_specific_data.metadata
         for event in result.all_events

@@ -5,7 +5,10 @@ import pytest
 import sqlalchemy as sa
 from dagster import job, op
 
-from moderate.openmetadata.runners import SubprocessWorkflowRunner, installed_package_version
+from moderate.openmetadata.runners import (
+    SubprocessWorkflowRunner,
+    installed_package_version,
+)
 from moderate.openmetadata.versions import line_keys
 from moderate.openmetadata.workflows import (
     PostgresSource,
@@ -44,12 +47,17 @@ def isolated_tmp(tmp_path, monkeypatch):
 
 def _runner(ingestion_python, runner_script, timeout_s=240.0):
     return SubprocessWorkflowRunner(
-        python=ingestion_python, script=runner_script, timeout_s=timeout_s, kill_grace_s=2
+        python=ingestion_python,
+        script=runner_script,
+        timeout_s=timeout_s,
+        kill_grace_s=2,
     )
 
 
 def _request(om_server, database, port=PORT):
-    source = PostgresSource(host=HOST, port=int(port), username=USERNAME, database=database)
+    source = PostgresSource(
+        host=HOST, port=int(port), username=USERNAME, database=database
+    )
     return postgres_metadata_request(
         source,
         SERVICE,
@@ -81,10 +89,17 @@ def test_secrets_travel_as_placeholders_only(om_server, postgres_database):
 
 
 def test_real_metadata_workflow_succeeds_against_the_double(
-    ingestion_python, runner_script, om_server, postgres, postgres_database, isolated_tmp
+    ingestion_python,
+    runner_script,
+    om_server,
+    postgres,
+    postgres_database,
+    isolated_tmp,
 ):
     with postgres.engine(postgres_database).begin() as connection:
-        connection.execute(sa.text("CREATE TABLE readings (id int PRIMARY KEY, v float)"))
+        connection.execute(
+            sa.text("CREATE TABLE readings (id int PRIMARY KEY, v float)")
+        )
     postgres.dispose()
     request = _request(om_server, postgres_database)
 
@@ -108,9 +123,7 @@ def test_real_metadata_workflow_succeeds_against_the_double(
         for status in double.pipeline_statuses[f"{SERVICE}.metadata"].values()
     ]
     assert states == ["success"]
-    assert all(
-        r.authorization == f"Bearer {double.token}" for r in double.requests
-    )
+    assert all(r.authorization == f"Bearer {double.token}" for r in double.requests)
     assert list(isolated_tmp.iterdir()) == []
 
 
@@ -150,7 +163,9 @@ def test_server_on_another_line_is_refused_naming_both_versions(
     assert om_server.double.names("services/databaseServices") == []
 
 
-def test_missing_secret_is_named(ingestion_python, runner_script, om_server, postgres_database):
+def test_missing_secret_is_named(
+    ingestion_python, runner_script, om_server, postgres_database
+):
     request = _request(om_server, postgres_database)
     secrets = {**_secrets(om_server), "POSTGRES_PASSWORD": ""}
 
@@ -167,7 +182,9 @@ def test_hanging_workflow_is_killed_at_the_time_limit(
     runner = _runner(ingestion_python, runner_script, timeout_s=3)
 
     started = time.monotonic()
-    outcome = run_in_op(runner, _request(om_server, postgres_database), _secrets(om_server))
+    outcome = run_in_op(
+        runner, _request(om_server, postgres_database), _secrets(om_server)
+    )
     elapsed = time.monotonic() - started
 
     assert outcome.timed_out

@@ -20,7 +20,9 @@ from moderate.openmetadata.workflows import (
 )
 
 SERVER = ServerSettings(host_port="https://om.example.org:8585/api")
-PG = PostgresSource(host="db.internal", port=5433, username="reader", database="sales_db")
+PG = PostgresSource(
+    host="db.internal", port=5433, username="reader", database="sales_db"
+)
 PG_SERVICE = "platform-postgres-sales-db"
 LAKE = DatalakeSource(
     bucket="platform-api",
@@ -100,7 +102,9 @@ def test_postgres_profiler_config_fields_per_line():
     assert config["source"]["sourceConfig"]["config"] == {"type": "Profiler"}
     assert request.secret_variables == ("OPEN_METADATA_TOKEN",)
 
-    legacy = postgres_profiler_request(PG_SERVICE, SERVER, V15, generate_sample_data=True)
+    legacy = postgres_profiler_request(
+        PG_SERVICE, SERVER, V15, generate_sample_data=True
+    )
     assert legacy.config["source"]["sourceConfig"]["config"] == {
         "type": "Profiler",
         "generateSampleData": True,
@@ -166,7 +170,9 @@ def test_datalake_profiler_config_fields_per_line():
     ).config
     _common(config, LAKE_SERVICE, "profiler")
     assert config["processor"] == {"type": "orm-profiler", "config": {}}
-    assert config["source"]["serviceConnection"]["config"]["bucketName"] == "platform-api"
+    assert (
+        config["source"]["serviceConnection"]["config"]["bucketName"] == "platform-api"
+    )
     assert config["source"]["sourceConfig"]["config"] == {
         "type": "Profiler",
         "includeViews": True,
@@ -226,7 +232,9 @@ def test_every_config_validates_against_the_installed_package_models(
             PG_SERVICE, SERVER, V20, generate_sample_data=True
         ).config,
         "pg_sample": postgres_sample_data_request(PG_SERVICE, SERVER, V20).config,
-        "lake_metadata": datalake_metadata_request(LAKE, LAKE_SERVICE, SERVER, V20).config,
+        "lake_metadata": datalake_metadata_request(
+            LAKE, LAKE_SERVICE, SERVER, V20
+        ).config,
         "lake_profiler": datalake_profiler_request(
             LAKE, LAKE_SERVICE, SERVER, V20, generate_sample_data=False
         ).config,

@@ -1,3 +1,5 @@
+import tempfile
+
 import pytest
 import sqlalchemy as sa
 from dagster import DefaultScheduleStatus
@@ -9,7 +11,10 @@ from moderate.openmetadata.jobs import (
     datalake_ingestion_job,
     postgres_ingestion_job,
 )
-from moderate.openmetadata.naming import postgres_service_name
+from moderate.openmetadata.naming import (
+    datalake_service_name,
+    postgres_service_name,
+)
 from moderate.openmetadata.schedules import (
     DEFAULT_CRON,
     POSTGRES_CRON_VARIABLE,
@@ -83,8 +88,32 @@ def test_launch_without_openmetadata_fails_fast_naming_variables(job, missing):
     assert failures[0].step_key.startswith("discover_")
 
 
+@pytest.fixture
+def isolated_tmp(tmp_path, monkeypatch):
+    """Temporary files of the runner and Pipes go here, to check they are removed."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def _openmetadata(om_server):
+    return OpenMetadataResource(
+        host=f"http://{om_server.host}",
+        port=str(om_server.port),
+        token=om_server.double.token,
+    )
+
+
+def _states(double, pipeline_fqn):
+    return [
+        status["pipelineState"]
+        for status in double.pipeline_statuses[pipeline_fqn].values()
+    ]
+
+
 def test_postgres_job_ingests_selected_database_end_to_end(
-    om_server, postgres, postgres_database
+    om_server, postgres, postgres_database, isolated_tmp
 ):
     with postgres.engine(postgres_database).begin() as connection:
         connection.execute(
@@ -104,11 +133,7 @@ def test_postgres_job_ingests_selected_database_end_to_end(
         "postgres": PostgresResource(
             host=HOST, port=PORT, username=USERNAME, password=PASSWORD
         ),
-        "openmetadata": OpenMetadataResource(
-            host=f"http://{om_server.host}",
-            port=str(om_server.port),
-            token=om_server.double.token,
-        ),
+        "openmetadata": _openmetadata(om_server),
         "s3": S3Resource(),
     }
     run_config = {
@@ -148,3 +173,47 @@ def test_postgres_job_ingests_selected_database_end_to_end(
         and event.step_key.startswith("run_postgres_metadata")
     ]
     assert materialized[0]["metadata.status"].value == "success"
+
+
+def test_datalake_job_ingests_selected_prefix_end_to_end(om_server, s3, isolated_tmp):
+    client = s3.client()
+    bucket = s3.data_lake_bucket
+    client.put_object(
+        Bucket=bucket, Key="alice-assets/meters.csv", Body=b"id,kwh\n1,2.5\n2,3.5\n"
+    )
+    client.put_object(Bucket=bucket, Key="bob-assets/other.csv", Body=b"a,b\n1,2\n")
+    resources = {
+        **build_resources(),
+        "openmetadata": _openmetadata(om_server),
+        "s3": s3,
+    }
+    run_config = {
+        "ops": {
+            "discover_datalake_prefixes": {
+                "config": {
+                    "include_patterns": ["alice-*"],
+                    "runner": {"environment_dir": str(REPOSITORY_ENVIRONMENT)},
+                }
+            }
+        }
+    }
+
+    result = datalake_ingestion_job.execute_in_process(
+        run_config=run_config, resources=resources
+    )
+
+    assert result.success
+    service = datalake_service_name("alice-assets/")
+    collected = result.output_for_node("collect_datalake_ingestion")
+    assert [(r.name, r.statuses) for r in collected] == [
+        ("alice-assets/", {"metadata": "success", "profiler": "success"})
+    ]
+    double = om_server.double
+    assert double.names("services/databaseServices") == [service]
+    # Tables are named by their full object key (the Platform API looks them up so).
+    table = f'{service}.default.{bucket}."alice-assets/meters.csv"'
+    assert double.names("tables") == [table]
+    assert double.by_fqn("tables", table)["profile"]["rowCount"] == 2
+    assert _states(double, f"{service}.metadata") == ["success"]
+    assert _states(double, f"{service}.profiler") == ["success"]
+    assert list(isolated_tmp.iterdir()) == []

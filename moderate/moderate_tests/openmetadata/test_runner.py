@@ -2,7 +2,6 @@ import tempfile
 import time
 
 import pytest
-import sqlalchemy as sa
 from dagster import job, op
 
 from moderate.openmetadata.runners import (
@@ -86,45 +85,6 @@ def test_secrets_travel_as_placeholders_only(om_server, postgres_database):
     server = config["workflowConfig"]["openMetadataServerConfig"]
     assert server["securityConfig"] == {"jwtToken": "${OPEN_METADATA_TOKEN}"}
     assert om_server.double.token not in str(extras)
-
-
-def test_real_metadata_workflow_succeeds_against_the_double(
-    ingestion_python,
-    runner_script,
-    om_server,
-    postgres,
-    postgres_database,
-    isolated_tmp,
-):
-    with postgres.engine(postgres_database).begin() as connection:
-        connection.execute(
-            sa.text("CREATE TABLE readings (id int PRIMARY KEY, v float)")
-        )
-    postgres.dispose()
-    request = _request(om_server, postgres_database)
-
-    outcome = run_in_op(
-        _runner(ingestion_python, runner_script), request, _secrets(om_server)
-    )
-
-    assert outcome.succeeded, outcome.error_summary()
-    assert outcome.status == "success"
-    assert outcome.summary["server_version"] == "2.0.6"
-    assert outcome.summary["package_version"] == "2.0.6.0"
-    metadata = outcome.metadata()
-    assert metadata["pipeline_fqn"] == f"{SERVICE}.metadata"
-    assert metadata["Postgres.records"] > 0
-    assert metadata["OpenMetadata.errors"] == 0
-    double = om_server.double
-    assert double.names("services/databaseServices") == [SERVICE]
-    assert f"{SERVICE}.{postgres_database}.public.readings" in double.names("tables")
-    states = [
-        status["pipelineState"]
-        for status in double.pipeline_statuses[f"{SERVICE}.metadata"].values()
-    ]
-    assert states == ["success"]
-    assert all(r.authorization == f"Bearer {double.token}" for r in double.requests)
-    assert list(isolated_tmp.iterdir()) == []
 
 
 def test_unreachable_source_fails_with_the_workflow_error(

@@ -53,6 +53,10 @@ class KubernetesWorkflowRunner:
         """The configured line of the image's ingestion package."""
         return self.line
 
+    def package_version(self) -> str:
+        """The image's package version as far as configured (``<line>.x``)."""
+        return f"{self.line}.x"
+
     def pod_spec(self, request: WorkflowRequest) -> dict[str, Any]:
         """Base pod spec: deadline, no restarts, secrets by reference."""
         env = [

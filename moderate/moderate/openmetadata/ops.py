@@ -20,7 +20,7 @@ from moderate.openmetadata.items import (
     mapping_key,
 )
 from moderate.openmetadata.naming import datalake_service_name, postgres_service_name
-from moderate.openmetadata.runners import WorkflowOutcome
+from moderate.openmetadata.runners import WorkflowOutcome, WorkflowRunner
 from moderate.openmetadata.versions import line_keys, line_of
 from moderate.openmetadata.workflows import (
     POSTGRES_PASSWORD_VARIABLE,
@@ -56,26 +56,30 @@ def require_configured(*resources: EnvBackedResource) -> None:
         raise ServiceNotConfiguredError(INGESTION_SERVICE, missing)
 
 
-def check_server_line(openmetadata: OpenMetadataResource, line: str) -> str:
+def check_server_line(
+    openmetadata: OpenMetadataResource, runner: WorkflowRunner
+) -> tuple[str, str]:
     """Compares the server's release line with the ingestion package's.
 
     Returns:
-        The server version.
+        The server version and the ingestion line.
 
     Raises:
         Failure: Naming both versions when their major.minor differ.
     """
+    line = runner.version_line()
+    line_keys(line)
     server_version = openmetadata.server_version()
     if line_of(server_version) != line:
         raise Failure(
             description=(
-                f"OpenMetadata server {server_version} is on the "
-                f"{line_of(server_version)} line but the ingestion environment "
-                f"runs openmetadata-ingestion {line}.x: rebuild one of them so "
-                "that major.minor match"
+                f"OpenMetadata server {server_version} and openmetadata-ingestion "
+                f"{runner.package_version()} differ in major.minor "
+                f"({line_of(server_version)} vs {line}): install the ingestion "
+                "package of the server's release line"
             )
         )
-    return server_version
+    return server_version, line
 
 
 def _server(openmetadata: OpenMetadataResource) -> ServerSettings:
@@ -128,9 +132,7 @@ def discover_postgres_databases(
     """Lists the server's databases and emits one output per selected database."""
     require_configured(openmetadata, postgres)
     runner = config.runner.build()
-    line = runner.version_line()
-    line_keys(line)
-    server_version = check_server_line(openmetadata, line)
+    server_version, line = check_server_line(openmetadata, runner)
     context.log.info(f"OpenMetadata server {server_version}, ingestion line {line}")
     databases = discover_databases(postgres.engine(), config.name_filter())
     names = [postgres_service_name(database) for database in databases]
@@ -218,9 +220,7 @@ def discover_datalake_prefixes(
     require_configured(openmetadata, s3)
     bucket = s3.data_lake_bucket
     runner = config.runner.build()
-    line = runner.version_line()
-    line_keys(line)
-    server_version = check_server_line(openmetadata, line)
+    server_version, line = check_server_line(openmetadata, runner)
     context.log.info(f"OpenMetadata server {server_version}, ingestion line {line}")
     prefixes = discover_prefixes(
         s3.client(), bucket, config.name_filter(), config.list_page_size

@@ -110,6 +110,10 @@ class WorkflowRunner(Protocol):
         """``major.minor`` of the ingestion package the runner uses."""
         ...
 
+    def package_version(self) -> str:
+        """Version of the ingestion package, as precisely as the runner knows it."""
+        ...
+
     def run(
         self,
         context: OpExecutionContext,
@@ -192,13 +196,21 @@ class SubprocessWorkflowRunner:
         Raises:
             FileNotFoundError: If the virtualenv holds no ingestion package.
         """
+        return line_of(self.package_version())
+
+    def package_version(self) -> str:
+        """Version of the package installed in the virtualenv.
+
+        Raises:
+            FileNotFoundError: If the virtualenv holds no ingestion package.
+        """
         version = installed_package_version(self.python)
         if version is None:
             raise FileNotFoundError(
                 f"no openmetadata-ingestion package next to {self.python}: build the "
                 "ingestion environment (openmetadata-ingestion/, uv sync --locked)"
             )
-        return line_of(version)
+        return version
 
     def run(
         self,

@@ -217,3 +217,30 @@ def test_datalake_job_ingests_selected_prefix_end_to_end(om_server, s3, isolated
     assert _states(double, f"{service}.metadata") == ["success"]
     assert _states(double, f"{service}.profiler") == ["success"]
     assert list(isolated_tmp.iterdir()) == []
+
+
+def test_server_on_another_line_fails_discovery_naming_both_versions(om_server, s3):
+    om_server.double.version = "1.5.15"
+    resources = {
+        **build_resources(),
+        "openmetadata": _openmetadata(om_server),
+        "s3": s3,
+    }
+    run_config = {
+        "ops": {
+            "discover_datalake_prefixes": {
+                "config": {"runner": {"environment_dir": str(REPOSITORY_ENVIRONMENT)}}
+            }
+        }
+    }
+
+    result = datalake_ingestion_job.execute_in_process(
+        run_config=run_config, resources=resources, raise_on_error=False
+    )
+
+    assert not result.success
+    failures = [event for event in result.all_events if event.is_step_failure]
+    assert [event.step_key for event in failures] == ["discover_datalake_prefixes"]
+    message = failures[0].step_failure_data.user_failure_data.description
+    assert "OpenMetadata server 1.5.15 and openmetadata-ingestion 2.0.6.0" in message
+    assert om_server.double.names("services/databaseServices") == []

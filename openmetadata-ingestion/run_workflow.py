@@ -311,8 +311,13 @@ def exit_code(summary: WorkflowSummary) -> int:
     return EXIT_NOT_RUN
 
 
-def command_run() -> int:
-    """Runs the workflow described by the Pipes extras and reports through Pipes."""
+def command_run(status_via_pipes: bool) -> int:
+    """Runs the workflow described by the Pipes extras and reports through Pipes.
+
+    Args:
+        status_via_pipes: Exit 0 whatever the outcome: the summary message alone
+            carries it (for launchers that discard messages of failed processes).
+    """
     from dagster_pipes import open_dagster_pipes
 
     with open_dagster_pipes() as pipes:
@@ -320,7 +325,7 @@ def command_run() -> int:
         pipes.report_custom_message(summary.as_message())
         if summary.error_summary:
             pipes.log.error(summary.error_summary)
-    return exit_code(summary)
+    return EXIT_SUCCESS if status_via_pipes else exit_code(summary)
 
 
 def command_validate(paths: list[str]) -> int:
@@ -343,13 +348,18 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="run the workflow given by the Pipes extras")
+    run = commands.add_parser("run", help="run the workflow given by the Pipes extras")
+    run.add_argument(
+        "--status-via-pipes",
+        action="store_true",
+        help="exit 0 whatever the outcome; the Pipes summary carries the status",
+    )
     validate = commands.add_parser("validate", help="validate configuration files")
     validate.add_argument("paths", nargs="+")
     commands.add_parser("version", help="print the installed package version")
     arguments = parser.parse_args(argv)
     if arguments.command == "run":
-        return command_run()
+        return command_run(arguments.status_via_pipes)
     if arguments.command == "validate":
         return command_validate(arguments.paths)
     print(installed_version())

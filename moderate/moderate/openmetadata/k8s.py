@@ -16,6 +16,10 @@ from moderate.openmetadata.runners import (
 from moderate.openmetadata.workflows import WorkflowRequest
 
 POD_START_ALLOWANCE_S = 600
+STATUS_VIA_PIPES = "--status-via-pipes"
+"""The pod always exits 0 after reporting: ``PipesK8sClient`` raises on a failed pod
+and the workflow's own summary would be lost; a failed pod then means a crash or
+the deadline."""
 COMPONENT_LABEL = "moderate-openmetadata-ingestion"
 
 
@@ -76,7 +80,12 @@ class KubernetesWorkflowRunner:
                 {
                     "name": "ingestion",
                     "image": self.image,
-                    "command": [self.python, self.script, *RUNNER_ARGUMENTS],
+                    "command": [
+                        self.python,
+                        self.script,
+                        *RUNNER_ARGUMENTS,
+                        STATUS_VIA_PIPES,
+                    ],
                     "env": env,
                 }
             ],
@@ -114,9 +123,11 @@ class KubernetesWorkflowRunner:
                 timed_out=timed_out,
                 timeout_s=self.timeout_s,
             )
+        summary = summary_from_messages(invocation.get_custom_messages())
+        reported = (summary or {}).get("status")
         return WorkflowOutcome(
             request=request,
-            summary=summary_from_messages(invocation.get_custom_messages()),
-            exit_code=0,
+            summary=summary,
+            exit_code=0 if reported in ("success", "partial_success") else 1,
             timeout_s=self.timeout_s,
         )

@@ -51,6 +51,7 @@ def test_pod_spec_takes_secrets_by_reference_and_has_a_deadline():
         "/opt/ingestion/.venv/bin/python",
         "/opt/ingestion/run_workflow.py",
         "run",
+        "--status-via-pipes",
     ]
     secret_env = {
         e["name"]: e["valueFrom"] for e in container["env"] if "valueFrom" in e

@@ -244,3 +244,13 @@ def test_server_on_another_line_fails_discovery_naming_both_versions(om_server, 
     message = failures[0].step_failure_data.user_failure_data.description
     assert "OpenMetadata server 1.5.15 and openmetadata-ingestion 2.0.6.0" in message
     assert om_server.double.names("services/databaseServices") == []
+
+
+def test_code_location_serves_the_jobs_and_schedules():
+    from moderate.definitions import defs as location
+
+    repository = location.get_repository_def()
+    assert repository.has_job("postgres_ingestion_job")
+    assert repository.has_job("datalake_ingestion_job")
+    assert repository.has_schedule_def("postgres_ingestion_job_schedule")
+    assert repository.has_schedule_def("datalake_ingestion_job_schedule")

@@ -1,0 +1,233 @@
+"""Streaming CSV → Parquet conversion with whole-file type inference.
+
+Arrow's streaming CSV reader infers column types from its first block only: a
+meter column that is empty for the first weeks and numeric later would fail
+half-way. The conversion therefore reads the file twice, one block at a time:
+
+1. every column as text, widening each column's kind (int → float → text,
+   timestamp → text) with the values of every block;
+2. with those types, writing each block to a Parquet row group.
+
+Memory stays around a few blocks, whatever the file size.
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from moderate.datasets.profile import (
+    ColumnKind,
+    StatsCollector,
+    TableStats,
+    arrow_type,
+    widen,
+)
+
+MIB = 1024 * 1024
+PARQUET_COMPRESSION = "zstd"
+MAX_DEMOTIONS = 20
+_COLUMN_IN_ERROR = re.compile(r"In CSV column #(\d+)")
+
+
+class DatasetReadError(ValueError):
+    """A file could not be read as a table (the message names the file)."""
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    """Dialect of one CSV file.
+
+    Attributes:
+        skip_rows: Lines before the header.
+        separator: Field separator.
+        decimal: Decimal mark.
+        encoding: Text encoding.
+        null_values: Cell texts read as missing.
+        block_size: Bytes parsed per batch.
+    """
+
+    skip_rows: int = 0
+    separator: str = ","
+    decimal: str = "."
+    encoding: str = "utf-8"
+    null_values: tuple[str, ...] = ("",)
+    block_size: int = 16 * MIB
+
+
+def csv_to_parquet(
+    source: Path, target: Path, options: CsvOptions, preview_rows: int, label: str
+) -> TableStats:
+    """Converts one CSV file to Parquet without loading it whole.
+
+    Args:
+        source: CSV file.
+        target: Parquet file to write.
+        options: Dialect.
+        preview_rows: Rows kept for the preview.
+        label: Name of the file in error messages (repository path).
+
+    Returns:
+        Row, column and null counts and a preview.
+
+    Raises:
+        DatasetReadError: If the file is not a readable table.
+    """
+    try:
+        names = _header(source, options)
+        kinds = _infer_kinds(source, options, names)
+        for _attempt in range(MAX_DEMOTIONS):
+            try:
+                return _write(source, target, options, names, kinds, preview_rows)
+            except pa.ArrowInvalid as error:
+                column = _failing_column(error)
+                if column is None or column >= len(names):
+                    raise
+                if kinds[names[column]] == ColumnKind.STRING:
+                    raise
+                kinds[names[column]] = ColumnKind.STRING
+        raise DatasetReadError(f"{label}: column types kept changing")
+    except (pa.ArrowException, UnicodeDecodeError, LookupError) as error:
+        target.unlink(missing_ok=True)
+        raise DatasetReadError(f"{label}: {_first_line(error)}") from error
+
+
+def _read_options(options: CsvOptions, names: list[str] | None) -> pacsv.ReadOptions:
+    return pacsv.ReadOptions(
+        skip_rows=options.skip_rows,
+        encoding=options.encoding,
+        block_size=options.block_size,
+        column_names=names,
+        skip_rows_after_names=1 if names is not None else 0,
+    )
+
+
+def _parse_options(options: CsvOptions) -> pacsv.ParseOptions:
+    return pacsv.ParseOptions(delimiter=options.separator)
+
+
+def _header(source: Path, options: CsvOptions) -> list[str]:
+    reader = pacsv.open_csv(
+        source,
+        read_options=_read_options(options, None),
+        parse_options=_parse_options(options),
+        convert_options=pacsv.ConvertOptions(
+            null_values=list(options.null_values), strings_can_be_null=True
+        ),
+    )
+    try:
+        names = list(reader.schema.names)
+    finally:
+        reader.close()
+    if not names or names == [""]:
+        raise DatasetReadError("no header line")
+    return names
+
+
+def _infer_kinds(
+    source: Path, options: CsvOptions, names: list[str]
+) -> dict[str, ColumnKind]:
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()),
+        null_values=list(options.null_values),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    kinds = dict.fromkeys(names, ColumnKind.NULL)
+    reader = pacsv.open_csv(
+        source,
+        read_options=_read_options(options, names),
+        parse_options=_parse_options(options),
+        convert_options=convert,
+    )
+    try:
+        for batch in reader:
+            for name, column in zip(names, batch.columns, strict=True):
+                if kinds[name] != ColumnKind.STRING:
+                    seen = _kind_of(column, kinds[name], options.decimal)
+                    kinds[name] = widen(kinds[name], seen)
+    finally:
+        reader.close()
+    return kinds
+
+
+def _kind_of(column: pa.Array, current: ColumnKind, decimal: str) -> ColumnKind:
+    """Narrowest kind of the non-null texts in ``column`` given ``current``."""
+    values = column.drop_null()
+    if len(values) == 0:
+        return ColumnKind.NULL
+    if current in (ColumnKind.NULL, ColumnKind.INT) and _casts(values, pa.int64()):
+        return ColumnKind.INT
+    if current in (ColumnKind.NULL, ColumnKind.INT, ColumnKind.FLOAT) and _is_float(
+        values, decimal
+    ):
+        return ColumnKind.FLOAT
+    if current in (ColumnKind.NULL, ColumnKind.TIMESTAMP) and _casts(
+        values, arrow_type(ColumnKind.TIMESTAMP)
+    ):
+        return ColumnKind.TIMESTAMP
+    return ColumnKind.STRING
+
+
+def _is_float(values: pa.Array, decimal: str) -> bool:
+    if decimal != ".":
+        if pc.any(pc.match_substring(values, ".")).as_py():
+            return False
+        values = pc.replace_substring(values, decimal, ".")
+    return _casts(values, pa.float64())
+
+
+def _casts(values: pa.Array, target: pa.DataType) -> bool:
+    try:
+        pc.cast(values, target, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
+def _write(
+    source: Path,
+    target: Path,
+    options: CsvOptions,
+    names: list[str],
+    kinds: dict[str, ColumnKind],
+    preview_rows: int,
+) -> TableStats:
+    types = {name: arrow_type(kind) for name, kind in kinds.items()}
+    schema = pa.schema([(name, types[name]) for name in names])
+    convert = pacsv.ConvertOptions(
+        column_types=types,
+        null_values=list(options.null_values),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        decimal_point=options.decimal,
+    )
+    stats = StatsCollector(schema, preview_rows)
+    reader = pacsv.open_csv(
+        source,
+        read_options=_read_options(options, names),
+        parse_options=_parse_options(options),
+        convert_options=convert,
+    )
+    try:
+        with pq.ParquetWriter(target, schema, compression=PARQUET_COMPRESSION) as out:
+            for batch in reader:
+                out.write_batch(batch)
+                stats.add(batch)
+    finally:
+        reader.close()
+    return stats.result()
+
+
+def _failing_column(error: Exception) -> int | None:
+    match = _COLUMN_IN_ERROR.search(str(error))
+    return int(match.group(1)) if match else None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -17,7 +17,12 @@ from moderate.datasets.csv_parquet import (
     DatasetReadError,
     csv_to_parquet,
 )
-from moderate.datasets.git import Checkout, is_lfs_pointer, shallow_checkout
+from moderate.datasets.git import (
+    Checkout,
+    GitFetchError,
+    is_lfs_pointer,
+    shallow_checkout,
+)
 from moderate.datasets.globs import matches
 from moderate.datasets.manifest import (
     DatasetRecord,
@@ -36,6 +41,7 @@ SOURCE_NAMESPACE = "datasets.source"
 CONVERTER_VERSION = "1"
 FINGERPRINT_CHARS = 16
 KINDS_BY_SUFFIX = {".csv": FileKind.CSV, ".xlsx": FileKind.XLSX}
+LFS_ERROR_CHARS = 500
 LFS_POINTER_ERROR = (
     "{path}: still a Git LFS pointer after fetching LFS content "
     "(the LFS object is missing on the remote)"
@@ -202,14 +208,19 @@ def _build_manifest(
     for path in unsupported:
         log.warning("%s matched a glob but is neither .csv nor .xlsx", path)
     pointers = [p for p in readable if is_lfs_pointer(checkout.root / p)]
+    lfs_error = ""
     if pointers:
         log.info("fetching Git LFS content of %d files", len(pointers))
-        checkout.pull_lfs(pointers, config.clone_timeout_s)
+        try:
+            checkout.pull_lfs(pointers, config.clone_timeout_s)
+        except GitFetchError as error:
+            lfs_error = str(error)
+            log.error("Git LFS content incomplete: %s", lfs_error)
     files: list[SourceFileRecord] = []
     datasets: list[DatasetRecord] = []
     for index, path in enumerate(readable):
         file_record, file_datasets = _prepare_file(
-            index, path, config, checkout, area, log
+            index, path, config, checkout, area, lfs_error, log
         )
         files.append(file_record)
         datasets.extend(file_datasets)
@@ -233,6 +244,7 @@ def _prepare_file(
     config: DatasetSourceConfig,
     checkout: Checkout,
     area: StagingArea,
+    lfs_error: str,
     log: logging.Logger,
 ) -> tuple[SourceFileRecord, list[DatasetRecord]]:
     local = checkout.root / path
@@ -240,6 +252,8 @@ def _prepare_file(
     key_columns = _key_columns(config, path)
     if is_lfs_pointer(local):
         error = LFS_POINTER_ERROR.format(path=path)
+        if lfs_error:
+            error = f"{error}: {lfs_error[-LFS_ERROR_CHARS:]}"
         log.error(error)
         return _failed_file(path, kind, error, key_columns)
     if kind == FileKind.CSV:

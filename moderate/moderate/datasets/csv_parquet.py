@@ -12,7 +12,8 @@ Memory stays around a few blocks, whatever the file size.
 """
 
 import re
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,6 +32,7 @@ from moderate.datasets.profile import (
 MIB = 1024 * 1024
 PARQUET_COMPRESSION = "zstd"
 MAX_DEMOTIONS = 20
+HEADER_BLOCK_BYTES = MIB
 _COLUMN_IN_ERROR = re.compile(r"In CSV column #(\d+)")
 
 
@@ -111,6 +113,18 @@ def _parse_options(options: CsvOptions) -> pacsv.ParseOptions:
 
 
 def _header(source: Path, options: CsvOptions) -> list[str]:
+    """Column names, parsing a small first block when the header fits in it."""
+    small = replace(options, block_size=min(HEADER_BLOCK_BYTES, options.block_size))
+    try:
+        names = _names(source, small)
+    except pa.ArrowInvalid:
+        names = _names(source, options)
+    if not names or names == [""]:
+        raise pa.ArrowInvalid("no header line")
+    return names
+
+
+def _names(source: Path, options: CsvOptions) -> list[str]:
     reader = pacsv.open_csv(
         source,
         read_options=_read_options(options, None),
@@ -120,12 +134,9 @@ def _header(source: Path, options: CsvOptions) -> list[str]:
         ),
     )
     try:
-        names = list(reader.schema.names)
+        return list(reader.schema.names)
     finally:
         reader.close()
-    if not names or names == [""]:
-        raise DatasetReadError("no header line")
-    return names
 
 
 def _infer_kinds(
@@ -137,22 +148,26 @@ def _infer_kinds(
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
-    kinds = dict.fromkeys(names, ColumnKind.NULL)
+    kinds = [ColumnKind.NULL] * len(names)
     reader = pacsv.open_csv(
         source,
         read_options=_read_options(options, names),
         parse_options=_parse_options(options),
         convert_options=convert,
     )
+
+    def update(index: int, column: pa.Array) -> None:
+        if kinds[index] != ColumnKind.STRING:
+            seen = _kind_of(column, kinds[index], options.decimal)
+            kinds[index] = widen(kinds[index], seen)
+
     try:
-        for batch in reader:
-            for name, column in zip(names, batch.columns, strict=True):
-                if kinds[name] != ColumnKind.STRING:
-                    seen = _kind_of(column, kinds[name], options.decimal)
-                    kinds[name] = widen(kinds[name], seen)
+        with ThreadPoolExecutor(max_workers=pa.cpu_count()) as pool:
+            for batch in reader:
+                list(pool.map(update, range(len(names)), batch.columns))
     finally:
         reader.close()
-    return kinds
+    return dict(zip(names, kinds, strict=True))
 
 
 def _kind_of(column: pa.Array, current: ColumnKind, decimal: str) -> ColumnKind:

@@ -5,9 +5,13 @@ separate materialisations, as they would in separate run pods."""
 import hashlib
 import io
 import json
+import pickle
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 from dagster import (
     AssetKey,
     AssetsDefinition,
@@ -42,6 +46,7 @@ STOCK_OBJECTS = STOCK_DATASETS + 5
 BDG2_OK_DATASETS = ("electricity", "gas", "weather", "metadata")
 STEAM = "data/meters/cleaned/steam_cleaned.csv"
 WATER = "data/meters/cleaned/water_cleaned.csv"
+REFERENCE_BYTES = 20_000
 
 
 def run(
@@ -85,7 +90,9 @@ def test_building_stock_publishes_both_formats_and_skips_unchanged_commits(
     assert checks["datasets_not_empty"].passed
     assert checks["globs_matched_files"].passed
     assert not checks["datasets_without_empty_columns"].passed
-    assert "SH_districtHeating_NA" in checks["datasets_without_empty_columns"].description
+    assert (
+        "SH_districtHeating_NA" in checks["datasets_without_empty_columns"].description
+    )
     metadata = metadata_of(prepared, "building_stock")
     assert metadata["skipped"] is False
     assert metadata["source_commit"] == ref.commit_sha
@@ -103,7 +110,8 @@ def test_building_stock_publishes_both_formats_and_skips_unchanged_commits(
     assert len(objects) == STOCK_OBJECTS
 
     pv_original = next(
-        o for o in result.objects
+        o
+        for o in result.objects
         if o.dataset == PV_PATH and o.data_format == DatasetFormat.ORIGINAL
     )
     source_bytes = (stock_repo.work / PV_PATH).read_bytes()
@@ -111,7 +119,8 @@ def test_building_stock_publishes_both_formats_and_skips_unchanged_commits(
     assert pv_original.sha256 == hashlib.sha256(source_bytes).hexdigest()
     assert pv_original.key.startswith("workflows-assets/")
     pv_parquet = next(
-        o for o in result.objects
+        o
+        for o in result.objects
         if o.dataset == PV_PATH and o.data_format == DatasetFormat.PARQUET
     )
     table = pq.read_table(io.BytesIO(platform_api.uploaded_bytes(pv_parquet.key)))
@@ -133,7 +142,9 @@ def test_building_stock_publishes_both_formats_and_skips_unchanged_commits(
     assert metadata_of(again, "building_stock")["skipped"] is True
     assert checks_of(again)["datasets_readable"].passed
     republished = run(platform_asset_building_stock, resources, {})
-    skipped: PublishResult = republished.output_for_node("platform_asset_building_stock")
+    skipped: PublishResult = republished.output_for_node(
+        "platform_asset_building_stock"
+    )
     assert {o.status for o in skipped.objects} == {PublishStatus.SKIPPED}
     assert len(platform_api.requests_to("/asset/", "POST")) == uploads_before
     assert metadata_of(republished, "platform_asset_building_stock")["uploaded"] == 0
@@ -160,12 +171,15 @@ def test_bdg2_lfs_source_publishes_good_files_and_reports_broken_ones(
     resources: dict[str, Any],
     platform_api: PlatformApiDouble,
 ) -> None:
-    genome_repo.write(STEAM, "timestamp,a\n2016-01-01 00:00:00,1\n2016-01-01 01:00:00,2,3\n")
+    genome_repo.write(
+        STEAM, "timestamp,a\n2016-01-01 00:00:00,1\n2016-01-01 01:00:00,2,3\n"
+    )
     genome_repo.commit("broken steam meters")
     water = next(
         path
         for path in genome_repo.lfs_objects()
-        if path.name == hashlib.sha256((genome_repo.work / WATER).read_bytes()).hexdigest()
+        if path.name
+        == hashlib.sha256((genome_repo.work / WATER).read_bytes()).hexdigest()
     )
     water.unlink()
 
@@ -174,7 +188,9 @@ def test_bdg2_lfs_source_publishes_good_files_and_reports_broken_ones(
     checks = checks_of(prepared)
     readable = checks["datasets_readable"]
     assert not readable.passed
-    assert STEAM in readable.description and "Expected 2 columns" in readable.description
+    assert (
+        STEAM in readable.description and "Expected 2 columns" in readable.description
+    )
     assert WATER in readable.description and "Git LFS pointer" in readable.description
     assert checks["datasets_have_key_columns"].passed
     assert checks["datasets_not_empty"].passed
@@ -188,11 +204,14 @@ def test_bdg2_lfs_source_publishes_good_files_and_reports_broken_ones(
     )
     published_names = {o.dataset for o in result.objects}
     assert len(published_names) == len(BDG2_OK_DATASETS)
-    assert all(any(kind in name for kind in BDG2_OK_DATASETS) for name in published_names)
+    assert all(
+        any(kind in name for kind in BDG2_OK_DATASETS) for name in published_names
+    )
     assert len(result.objects) == 2 * len(BDG2_OK_DATASETS)
     assert set(result.failed_datasets) == {STEAM, WATER}
     electricity = next(
-        o for o in result.objects
+        o
+        for o in result.objects
         if o.dataset.endswith("electricity_cleaned.csv") and o.data_format == "parquet"
     )
     table = pq.read_table(io.BytesIO(platform_api.uploaded_bytes(electricity.key)))
@@ -200,7 +219,8 @@ def test_bdg2_lfs_source_publishes_good_files_and_reports_broken_ones(
     assert str(table.schema.field("timestamp").type) == "timestamp[us]"
     assert table.column("Panther_lodging_Dean").null_count == 48
     original = next(
-        o for o in result.objects
+        o
+        for o in result.objects
         if o.dataset.endswith("electricity_cleaned.csv") and o.data_format == "original"
     )
     assert platform_api.uploaded_bytes(original.key).startswith(b"timestamp,")
@@ -220,7 +240,9 @@ def test_object_limit_is_planned_for_never_hit(
         access_level="public",
     )
     platform_api.add_objects(legacy_id, needed, uploader="workflows")
-    assert run(genome_project_datasets, resources, {"repo_url": genome_repo.url}).success
+    assert run(
+        genome_project_datasets, resources, {"repo_url": genome_repo.url}
+    ).success
 
     too_small = run(
         platform_asset_genome_project_datasets,
@@ -228,7 +250,9 @@ def test_object_limit_is_planned_for_never_hit(
         {"max_objects_per_asset": needed - 1},
     )
     assert not too_small.success
-    assert "needs 10 objects" in str(too_small.get_step_failure_events()[0].event_specific_data.error)
+    assert "needs 10 objects" in str(
+        too_small.get_step_failure_events()[0].event_specific_data.error
+    )
     assert len(platform_api.objects(legacy_id)) == needed
 
     published = run(
@@ -244,7 +268,9 @@ def test_object_limit_is_planned_for_never_hit(
 
     genome_repo.write("data/weather/weather.csv", meter_csv(10))
     commit = genome_repo.commit("new weather")
-    assert run(genome_project_datasets, resources, {"repo_url": genome_repo.url}).success
+    assert run(
+        genome_project_datasets, resources, {"repo_url": genome_repo.url}
+    ).success
     again = run(
         platform_asset_genome_project_datasets,
         resources,
@@ -253,7 +279,9 @@ def test_object_limit_is_planned_for_never_hit(
     assert again.success
     objects = platform_api.objects(legacy_id)
     assert len(objects) == needed
-    assert {json.dumps(o["tags"]["commit_sha"]) for o in objects} == {json.dumps(commit)}
+    assert {json.dumps(o["tags"]["commit_sha"]) for o in objects} == {
+        json.dumps(commit)
+    }
 
 
 def test_publishing_before_preparing_fails_clearly(resources: dict[str, Any]) -> None:
@@ -276,3 +304,33 @@ def test_checks_are_declared_on_the_preparing_assets() -> None:
     assert platform_asset_building_stock.asset_deps[
         AssetKey("platform_asset_building_stock")
     ] == {AssetKey("building_stock")}
+
+
+def test_runs_leave_no_checkout_behind_and_pass_only_references(
+    genome_repo: SourceRepo,
+    resources: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    failed = run(
+        genome_project_datasets,
+        resources,
+        {"repo_url": genome_repo.url, "ref": "no-such-branch"},
+    )
+    assert not failed.success
+    assert "no-such-branch" in str(
+        failed.get_step_failure_events()[0].event_specific_data.error
+    )
+
+    prepared = run(genome_project_datasets, resources, {"repo_url": genome_repo.url})
+    published = run(platform_asset_genome_project_datasets, resources, {})
+    assert prepared.success and published.success
+    assert not list(scratch.glob("moderate-datasets-*"))
+    ref = prepared.output_for_node("genome_project_datasets")
+    assert len(pickle.dumps(ref)) < REFERENCE_BYTES
+    result = published.output_for_node("platform_asset_genome_project_datasets")
+    assert len(pickle.dumps(result)) < REFERENCE_BYTES

@@ -80,7 +80,9 @@ def test_a_column_that_turns_to_text_late_is_kept_as_text(tmp_path: Path) -> Non
     source = tmp_path / "late.csv"
     rows = [f"{index},{index * 2}" for index in range(3000)] + ["n/a,7"]
     source.write_text("a,b\n" + "\n".join(rows) + "\n")
-    csv_to_parquet(source, tmp_path / "late.parquet", CsvOptions(block_size=2048), 0, "x")
+    csv_to_parquet(
+        source, tmp_path / "late.parquet", CsvOptions(block_size=2048), 0, "x"
+    )
     table = pq.read_table(tmp_path / "late.parquet")
     assert str(table.schema.field("a").type) == "string"
     assert str(table.schema.field("b").type) == "int64"
@@ -92,7 +94,11 @@ def test_a_broken_csv_names_the_file(tmp_path: Path) -> None:
     source.write_text("timestamp,a\n2016-01-01 00:00:00,1\n2016-01-01 01:00:00,2,3\n")
     with pytest.raises(DatasetReadError, match=r"data/meters/cleaned/broken\.csv"):
         csv_to_parquet(
-            source, tmp_path / "b.parquet", CsvOptions(), 0, "data/meters/cleaned/broken.csv"
+            source,
+            tmp_path / "b.parquet",
+            CsvOptions(),
+            0,
+            "data/meters/cleaned/broken.csv",
         )
     assert not (tmp_path / "b.parquet").exists()
 
@@ -111,14 +117,15 @@ def test_workbook_excerpt_one_dataset_per_sheet(tmp_path: Path) -> None:
     assert table.column_names[:3] == ["country_num", "country_code", "country"]
     assert table.column("country_num")[0].as_py() == "98"
     assert str(table.schema.field("area_Mm2").type) == "double"
-    assert EMPTY_WORKBOOK_COLUMNS <= set(stats.empty_columns)
+    assert set(stats.empty_columns) >= EMPTY_WORKBOOK_COLUMNS
     assert "country" not in stats.empty_columns
 
 
 def test_a_file_that_is_not_a_workbook_is_reported(tmp_path: Path) -> None:
     bogus = tmp_path / "fake.xlsx"
     bogus.write_text("not a zip")
-    with pytest.raises(DatasetReadError, match="fake.xlsx"), open_workbook(
-        bogus, "fake.xlsx"
+    with (
+        pytest.raises(DatasetReadError, match=r"fake\.xlsx"),
+        open_workbook(bogus, "fake.xlsx"),
     ):
         pass

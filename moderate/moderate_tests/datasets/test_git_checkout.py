@@ -36,7 +36,10 @@ def test_lfs_content_is_fetched_for_the_selected_files_only(
         assert text.startswith("timestamp,Panther_lodging_Dean")
         local_objects = list((checkout.root / ".git/lfs/objects").rglob("*"))
         assert len([p for p in local_objects if p.is_file()]) == len(SELECTED)
-        assert checkout.commit_sha == run_git(["rev-parse", "HEAD"], genome_repo.work).strip()
+        assert (
+            checkout.commit_sha
+            == run_git(["rev-parse", "HEAD"], genome_repo.work).strip()
+        )
 
 
 def test_checkout_is_shallow_and_its_directory_always_removed(
@@ -44,13 +47,15 @@ def test_checkout_is_shallow_and_its_directory_always_removed(
 ) -> None:
     genome_repo.write("data/weather/weather.csv", meter_csv(5))
     second = genome_repo.commit("second commit")
-    with pytest.raises(RuntimeError, match="boom"):  # noqa: PT012
-        with shallow_checkout(genome_repo.url, "master", TIMEOUT_S) as checkout:
-            kept = checkout.root.parent
-            assert checkout.commit_sha == second
-            count = run_git(["rev-list", "--count", "HEAD"], checkout.root).strip()
-            assert count == "1"
-            raise RuntimeError("boom")
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        shallow_checkout(genome_repo.url, "master", TIMEOUT_S) as checkout,
+    ):
+        kept = checkout.root.parent
+        assert checkout.commit_sha == second
+        count = run_git(["rev-list", "--count", "HEAD"], checkout.root).strip()
+        assert count == "1"
+        raise RuntimeError("boom")
     assert not kept.exists()
 
 
@@ -69,8 +74,9 @@ def test_a_local_path_and_a_full_sha_work_offline(genome_repo: SourceRepo) -> No
 
 
 def test_an_unknown_ref_fails_with_the_git_message(genome_repo: SourceRepo) -> None:
-    with pytest.raises(GitFetchError, match="no-such-branch"), shallow_checkout(
-        genome_repo.url, "no-such-branch", TIMEOUT_S
+    with (
+        pytest.raises(GitFetchError, match="no-such-branch"),
+        shallow_checkout(genome_repo.url, "no-such-branch", TIMEOUT_S),
     ):
         pass
 

@@ -83,7 +83,9 @@ def test_upload_file_names_are_readable_slugs() -> None:
         == "data-meters-cleaned-gas-cleaned.parquet"
     )
     assert (
-        upload_file_name("T3.2/book.xlsx#Czech Republic", DatasetFormat.PARQUET, ".xlsx")
+        upload_file_name(
+            "T3.2/book.xlsx#Czech Republic", DatasetFormat.PARQUET, ".xlsx"
+        )
         == "t3-2-book-xlsx-czech-republic.parquet"
     )
     assert (

@@ -73,5 +73,5 @@ def test_a_full_asset_of_superseded_versions_is_pruned_first() -> None:
 
 
 def test_a_source_larger_than_the_limit_fails_before_anything() -> None:
-    with pytest.raises(ObjectLimitError, match="needs 5 objects .* at most 4"):
+    with pytest.raises(ObjectLimitError, match=r"needs 5 objects .* at most 4"):
         plan_uploads([unit(n) for n in range(5)], [], COMMIT, limit=4)

@@ -204,7 +204,8 @@ def _build_manifest(
     for pattern in selection.unmatched_globs:
         log.warning("glob %r matched no file at %s", pattern, checkout.commit_sha)
     readable = [p for p in selection.paths if Path(p).suffix.lower() in KINDS_BY_SUFFIX]
-    unsupported = tuple(p for p in selection.paths if p not in set(readable))
+    readable_set = set(readable)
+    unsupported = tuple(p for p in selection.paths if p not in readable_set)
     for path in unsupported:
         log.warning("%s matched a glob but is neither .csv nor .xlsx", path)
     pointers = [p for p in readable if is_lfs_pointer(checkout.root / p)]

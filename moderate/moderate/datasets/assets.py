@@ -199,12 +199,19 @@ def _publish(
             store,
             context.log,
         )
-    store.mark_done(SOURCE_NAMESPACE, spec.source, known.to_value())
-    removed = delete_other_commits(
-        StagingArea.of_manifest(s3_client, known.bucket, known.manifest_key)
-    )
-    if removed:
-        context.log.info("removed %d staged files of older commits", removed)
+    latest = store.get(SOURCE_NAMESPACE, spec.source)
+    if latest is not None and SourceState.from_value(latest.value) == known:
+        store.mark_done(SOURCE_NAMESPACE, spec.source, known.to_value())
+        removed = delete_other_commits(
+            StagingArea.of_manifest(s3_client, known.bucket, known.manifest_key)
+        )
+        if removed:
+            context.log.info("removed %d staged files of older commits", removed)
+    else:
+        context.log.info(
+            "a newer commit was prepared meanwhile: its state and staged files "
+            "are left for the next publish run"
+        )
     return Output(
         result, metadata=publish_metadata(result, config.max_objects_per_asset)
     )

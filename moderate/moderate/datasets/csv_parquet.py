@@ -2,13 +2,17 @@
 
 Arrow's streaming CSV reader infers column types from its first block only: a
 meter column that is empty for the first weeks and numeric later would fail
-half-way. The conversion therefore reads the file twice, one block at a time:
+half-way. The conversion therefore works one block at a time:
 
-1. every column as text, widening each column's kind (int → float → text,
-   timestamp → text) with the values of every block;
-2. with those types, writing each block to a Parquet row group.
+1. the first block is read as text and each column's kind is guessed from it
+   (a column still empty there is guessed to be numeric), then the whole file
+   is converted with those types, one Parquet row group per block;
+2. if a later value does not fit a guessed type, the file is read again as
+   text to widen every column's kind over all blocks (int → float → text,
+   timestamp → text), and converted with those types.
 
-Memory stays around a few blocks, whatever the file size.
+Memory stays around a few blocks, whatever the file size; a file whose first
+block is representative is parsed once (plus one block).
 """
 
 import re
@@ -81,6 +85,12 @@ def csv_to_parquet(
     """
     try:
         names = _header(source, options)
+        guessed = _first_block_kinds(source, options, names)
+        try:
+            return _write(source, target, options, names, guessed, preview_rows)
+        except pa.ArrowInvalid as error:
+            if _failing_column(error) is None:
+                raise
         kinds = _infer_kinds(source, options, names)
         for _attempt in range(MAX_DEMOTIONS):
             try:
@@ -139,22 +149,46 @@ def _names(source: Path, options: CsvOptions) -> list[str]:
         reader.close()
 
 
-def _infer_kinds(
+def _string_reader(
     source: Path, options: CsvOptions, names: list[str]
-) -> dict[str, ColumnKind]:
+) -> pacsv.CSVStreamingReader:
     convert = pacsv.ConvertOptions(
         column_types=dict.fromkeys(names, pa.string()),
         null_values=list(options.null_values),
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
-    kinds = [ColumnKind.NULL] * len(names)
-    reader = pacsv.open_csv(
+    return pacsv.open_csv(
         source,
         read_options=_read_options(options, names),
         parse_options=_parse_options(options),
         convert_options=convert,
     )
+
+
+def _first_block_kinds(
+    source: Path, options: CsvOptions, names: list[str]
+) -> dict[str, ColumnKind]:
+    """Kinds guessed from the first block; columns empty there → float."""
+    reader = _string_reader(source, options, names)
+    try:
+        batch = reader.read_next_batch()
+    except StopIteration:
+        return dict.fromkeys(names, ColumnKind.STRING)
+    finally:
+        reader.close()
+    kinds = {}
+    for name, column in zip(names, batch.columns, strict=True):
+        kind = _kind_of(column, ColumnKind.NULL, options.decimal)
+        kinds[name] = ColumnKind.FLOAT if kind == ColumnKind.NULL else kind
+    return kinds
+
+
+def _infer_kinds(
+    source: Path, options: CsvOptions, names: list[str]
+) -> dict[str, ColumnKind]:
+    kinds = [ColumnKind.NULL] * len(names)
+    reader = _string_reader(source, options, names)
 
     def update(index: int, column: pa.Array) -> None:
         if kinds[index] != ColumnKind.STRING:
@@ -167,7 +201,10 @@ def _infer_kinds(
                 list(pool.map(update, range(len(names)), batch.columns))
     finally:
         reader.close()
-    return dict(zip(names, kinds, strict=True))
+    return {
+        name: ColumnKind.FLOAT if kind == ColumnKind.NULL else kind
+        for name, kind in zip(names, kinds, strict=True)
+    }
 
 
 def _kind_of(column: pa.Array, current: ColumnKind, decimal: str) -> ColumnKind:

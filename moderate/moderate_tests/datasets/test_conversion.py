@@ -89,6 +89,27 @@ def test_a_column_that_turns_to_text_late_is_kept_as_text(tmp_path: Path) -> Non
     assert table.column("a")[-1].as_py() == "n/a"
 
 
+def test_integers_first_then_decimals_become_floats(tmp_path: Path) -> None:
+    source = tmp_path / "widen.csv"
+    rows = [f"{index},{index % 7},," for index in range(3000)]
+    rows.append("3000,2.5,,2016-01-01 00:00:00")
+    source.write_text("id,reading,empty,when\n" + "\n".join(rows) + "\n")
+    stats = csv_to_parquet(
+        source, tmp_path / "w.parquet", CsvOptions(block_size=2048), 0, "widen.csv"
+    )
+    table = pq.read_table(tmp_path / "w.parquet")
+    types = {field.name: str(field.type) for field in table.schema}
+    assert types == {
+        "id": "int64",
+        "reading": "double",
+        "empty": "double",
+        "when": "timestamp[us]",
+    }
+    assert table.column("reading")[-1].as_py() == 2.5
+    assert table.column("reading")[8].as_py() == 1.0
+    assert stats.empty_columns == ("empty",)
+
+
 def test_a_broken_csv_names_the_file(tmp_path: Path) -> None:
     source = tmp_path / "broken.csv"
     source.write_text("timestamp,a\n2016-01-01 00:00:00,1\n2016-01-01 01:00:00,2,3\n")

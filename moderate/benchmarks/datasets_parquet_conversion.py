@@ -6,7 +6,8 @@ temporary directory, then converts it twice, each in its own subprocess so
 that one measurement's memory cannot pollute the other:
 
 - ``project``: :func:`moderate.datasets.csv_parquet.csv_to_parquet` (streamed
-  in blocks, two passes, types inferred over the whole file);
+  in blocks, types guessed from the first block and inferred over the whole
+  file when the guess does not hold);
 - ``pandas``: ``pandas.read_csv`` of the whole file, then ``to_parquet``.
 
 Run from ``moderate/``::

@@ -13,7 +13,6 @@ from moderate_tests.datasets.repos import (
     genome_project_repo,
 )
 from moderate_tests.doubles import API_ADMIN_PASSWORD, API_ADMIN_USERNAME
-from moderate_tests.doubles.fixtures import platform_api  # noqa: F401
 from moderate_tests.doubles.platform_api import PlatformApiDouble
 
 
@@ -38,7 +37,7 @@ def state_store_resource(
 
 @pytest.fixture
 def api_resource(
-    platform_api: PlatformApiDouble,  # noqa: F811
+    platform_api: PlatformApiDouble,
 ) -> Iterator[PlatformApiResource]:
     resource = PlatformApiResource(
         base_url=platform_api.url,

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import ParseError
 from zipfile import BadZipFile
 
 import pyarrow as pa
@@ -93,7 +94,7 @@ def sheet_to_parquet(
         if layout is None:
             return None
         return _write(workbook, sheet, target, layout, preview_rows)
-    except (ValueError, TypeError, pa.ArrowException) as error:
+    except (ValueError, TypeError, KeyError, ParseError, pa.ArrowException) as error:
         target.unlink(missing_ok=True)
         if isinstance(error, DatasetReadError):
             raise

@@ -216,6 +216,9 @@ def test_bdg2_lfs_source_publishes_good_files_and_reports_broken_ones(
     )
     table = pq.read_table(io.BytesIO(platform_api.uploaded_bytes(electricity.key)))
     assert table.num_rows == 200
+    again = run(genome_project_datasets, resources, {"repo_url": genome_repo.url})
+    assert metadata_of(again, "genome_project_datasets")["skipped"] is True
+    assert STEAM in checks_of(again)["datasets_readable"].description
     assert str(table.schema.field("timestamp").type) == "timestamp[us]"
     assert table.column("Panther_lodging_Dean").null_count == 48
     original = next(

@@ -1,7 +1,6 @@
 """Shallow checkouts of a git ref with Git LFS content for selected files only."""
 
 import contextlib
-import os
 import re
 import shutil
 import subprocess
@@ -19,12 +18,16 @@ LFS_PATHS_PER_CALL = 50
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
 ERROR_TAIL_CHARS = 2000
 TEMP_PREFIX = "moderate-datasets-"
-GIT_ENV = {
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_LFS_SKIP_SMUDGE": "1",
-    "GIT_ASKPASS": "",
-    "LC_ALL": "C",
-}
+GIT_OPTIONS = (
+    "-c",
+    "filter.lfs.smudge=git-lfs smudge --skip -- %f",
+    "-c",
+    "filter.lfs.process=git-lfs filter-process --skip",
+    "-c",
+    "filter.lfs.required=false",
+    "-c",
+    "core.askPass=",
+)
 
 
 class GitFetchError(RuntimeError):
@@ -157,18 +160,18 @@ def _lfs_pattern(relative_path: str) -> str:
 
 
 def _git(arguments: Sequence[str], cwd: Path, timeout_s: int) -> str:
-    env = {**os.environ, **GIT_ENV}
-    command = ["git", *arguments]
-    described = " ".join(redact_url(argument) for argument in command)
+    command = ["git", *GIT_OPTIONS, *arguments]
+    described = " ".join(["git", *(redact_url(argument) for argument in arguments)])
     try:
         completed = subprocess.run(
             command,
             cwd=cwd,
-            env=env,
+            stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=timeout_s,
             check=False,
+            start_new_session=True,
         )
     except subprocess.TimeoutExpired:
         raise GitFetchError(f"`{described}` took longer than {timeout_s} s") from None

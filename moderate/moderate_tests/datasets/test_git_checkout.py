@@ -42,6 +42,29 @@ def test_lfs_content_is_fetched_for_the_selected_files_only(
         )
 
 
+GLOBAL_LFS_FILTERS = """[filter "lfs"]
+\tclean = git-lfs clean -- %f
+\tsmudge = git-lfs smudge -- %f
+\tprocess = git-lfs filter-process
+\trequired = true
+"""
+
+
+def test_globally_installed_lfs_filters_do_not_download_everything(
+    genome_repo: SourceRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    global_config = tmp_path / "gitconfig"
+    global_config.write_text(GLOBAL_LFS_FILTERS)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(global_config))
+    raw = "data/meters/raw/electricity.csv"
+    with shallow_checkout(genome_repo.url, "master", TIMEOUT_S) as checkout:
+        assert is_lfs_pointer(checkout.root / raw)
+        assert is_lfs_pointer(checkout.root / "data/weather/weather.csv")
+        checkout.pull_lfs(["data/weather/weather.csv"], TIMEOUT_S)
+        assert not is_lfs_pointer(checkout.root / "data/weather/weather.csv")
+        assert is_lfs_pointer(checkout.root / raw)
+
+
 def test_checkout_is_shallow_and_its_directory_always_removed(
     genome_repo: SourceRepo,
 ) -> None:

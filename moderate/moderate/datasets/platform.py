@@ -13,6 +13,7 @@ from moderate.resources.platform_api import PlatformApiClient, PlatformApiError
 
 ASSET_PATH = "/asset"
 HTTP_CONFLICT = 409
+HTTP_NOT_FOUND = 404
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 CONTENT_TYPES = {
     ".csv": "text/csv",
@@ -142,9 +143,19 @@ def list_objects(client: PlatformApiClient, asset_id: int) -> list[dict[str, Any
     return sorted(asset.get("objects") or [], key=lambda item: int(item["id"]))
 
 
-def delete_object(client: PlatformApiClient, asset_id: int, object_id: int) -> None:
-    """Deletes an object's record (the stored file stays in the bucket)."""
-    client.request("DELETE", f"{ASSET_PATH}/{asset_id}/object/{object_id}")
+def delete_object(client: PlatformApiClient, asset_id: int, object_id: int) -> bool:
+    """Deletes an object's record (the stored file stays in the bucket).
+
+    Returns:
+        False when the record was already gone (404), True otherwise.
+    """
+    try:
+        client.request("DELETE", f"{ASSET_PATH}/{asset_id}/object/{object_id}")
+    except PlatformApiError as error:
+        if error.status != HTTP_NOT_FOUND:
+            raise
+        return False
+    return True
 
 
 def upload_object(

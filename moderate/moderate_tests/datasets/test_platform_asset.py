@@ -116,3 +116,14 @@ def test_upload_streams_with_content_length_and_survives_a_token_refresh(
     assert attempts[0].body == attempts[1].body
     assert attempts[1].header("Content-Length") == str(len(attempts[1].body))
     assert attempts[1].header("Transfer-Encoding") is None
+
+
+def test_deleting_an_object_twice_is_not_an_error(
+    platform_api: PlatformApiDouble, api_resource: PlatformApiResource
+) -> None:
+    asset = ensure(api_resource, None)
+    (object_id,) = platform_api.add_objects(asset.id, 1)
+    client = api_resource.client()
+    assert platform.delete_object(client, asset.id, object_id) is True
+    assert platform.delete_object(client, asset.id, object_id) is False
+    assert platform_api.objects(asset.id) == []

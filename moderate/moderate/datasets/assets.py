@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from botocore.exceptions import ClientError
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
@@ -164,7 +165,13 @@ def _publish(
             "first"
         )
     s3_client = s3.client()
-    manifest = load_manifest(s3_client, known.bucket, known.manifest_key)
+    try:
+        manifest = load_manifest(s3_client, known.bucket, known.manifest_key)
+    except ClientError as error:
+        raise Failure(
+            f"staged manifest s3://{known.bucket}/{known.manifest_key} cannot be "
+            f"read ({error}): materialise {spec.prepare_asset} again"
+        ) from error
     client = platform_api.client()
     platform_asset = ensure_platform_asset(
         client,

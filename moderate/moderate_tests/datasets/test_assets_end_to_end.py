@@ -287,11 +287,22 @@ def test_object_limit_is_planned_for_never_hit(
     }
 
 
-def test_publishing_before_preparing_fails_clearly(resources: dict[str, Any]) -> None:
-    result = run(platform_asset_building_stock, resources, {})
+def test_publishing_without_a_staged_manifest_fails_clearly(
+    genome_repo: SourceRepo, resources: dict[str, Any]
+) -> None:
+    publish = platform_asset_genome_project_datasets
+    result = run(publish, resources, {})
     assert not result.success
     error = result.get_step_failure_events()[0].event_specific_data.error
-    assert "materialise building_stock first" in str(error)
+    assert "materialise genome_project_datasets first" in str(error)
+
+    prepared = run(genome_project_datasets, resources, {"repo_url": genome_repo.url})
+    ref = prepared.output_for_node("genome_project_datasets")
+    resources["s3"].client().delete_object(Bucket=ref.bucket, Key=ref.manifest_key)
+    result = run(publish, resources, {})
+    assert not result.success
+    error = result.get_step_failure_events()[0].event_specific_data.error
+    assert "materialise genome_project_datasets again" in str(error)
 
 
 def test_checks_are_declared_on_the_preparing_assets() -> None:

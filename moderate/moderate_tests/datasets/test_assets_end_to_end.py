@@ -85,6 +85,7 @@ def test_building_stock_publishes_both_formats_and_skips_unchanged_commits(
     ref = prepared.output_for_node("building_stock")
     assert len(ref.datasets) == STOCK_DATASETS and not ref.failed_datasets
     assert f"{WORKBOOK_PATH}#Europe27" in ref.datasets and PV_PATH in ref.datasets
+    assert not any(name.startswith("/") or "moderate-" in name for name in ref.datasets)
     checks = checks_of(prepared)
     assert checks["datasets_readable"].passed
     assert checks["datasets_not_empty"].passed

@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
+    Config,
     DagsterInstance,
     ExecuteInProcessResult,
+    Failure,
     JobDefinition,
+    OpDefinition,
     RunRequest,
     SensorDefinition,
     SensorResult,
@@ -79,6 +82,7 @@ class TrustHarness:
     )
     cursors: dict[str, str | None] = field(default_factory=dict)
     used_run_keys: dict[str, set[str]] = field(default_factory=dict)
+    _op_context: Any = None
 
     @property
     def store(self) -> PostgresState:
@@ -141,30 +145,24 @@ class TrustHarness:
     def invoke_proof_op(self, request: RunRequest) -> bool:
         """Invokes the proof op directly (fast path for large scans); success?"""
         config = request.run_config["ops"]["create_object_proof"]["config"]
-        context = build_op_context(
-            resources={
-                "platform_api": self.platform_api,
-                "state_store": self.state_store,
-            }
-        )
-        try:
-            create_object_proof(context, ObjectProofConfig(**config))
-        except Exception:  # noqa: BLE001 - a failed run is an outcome here
-            return False
-        return True
+        return self._invoke(create_object_proof, ObjectProofConfig(**config))
 
     def invoke_did_op(self, request: RunRequest) -> bool:
         """Invokes the DID op directly; success?"""
         config = request.run_config["ops"]["create_user_did"]["config"]
-        context = build_op_context(
-            resources={
-                "platform_api": self.platform_api,
-                "state_store": self.state_store,
-            }
-        )
+        return self._invoke(create_user_did, UserDidConfig(**config))
+
+    def _invoke(self, op: OpDefinition, config: Config) -> bool:
+        if self._op_context is None:
+            self._op_context = build_op_context(
+                resources={
+                    "platform_api": self.platform_api,
+                    "state_store": self.state_store,
+                }
+            ).__enter__()
         try:
-            create_user_did(context, UserDidConfig(**config))
-        except Exception:  # noqa: BLE001 - a failed run is an outcome here
+            op(self._op_context, config)
+        except Failure:
             return False
         return True
 
@@ -174,6 +172,9 @@ class TrustHarness:
         self.keycloak, self.platform_api, self.state_store = self.rebuild()
 
     def close(self) -> None:
+        if self._op_context is not None:
+            self._op_context.__exit__(None, None, None)
+            self._op_context = None
         self.platform_api.teardown_after_execution(None)
         self.keycloak.teardown_after_execution(None)
         self.state_store.teardown_after_execution(None)

@@ -17,7 +17,6 @@ from moderate_tests.doubles import (
     KeycloakDouble,
     PlatformApiDouble,
 )
-from moderate_tests.doubles.fixtures import keycloak, platform_api  # noqa: F401
 from moderate_tests.support.postgres import postgres_resource
 from moderate_tests.trust.harness import TrustHarness
 
@@ -53,8 +52,8 @@ def instance() -> Iterator[DagsterInstance]:
 
 @pytest.fixture
 def harness(
-    keycloak: KeycloakDouble,  # noqa: F811
-    platform_api: PlatformApiDouble,  # noqa: F811
+    keycloak: KeycloakDouble,
+    platform_api: PlatformApiDouble,
     postgres_database: str,
     instance: DagsterInstance,
 ) -> Iterator[TrustHarness]:

@@ -57,7 +57,9 @@ def test_get_many_reads_in_batches_and_skips_unknown_keys(
     total = KEY_BATCH_SIZE * 2 + 7
     keys = [f"user-{index:05d}" for index in range(total)]
     state_store.upsert_many(
-        NAMESPACE, {key: index for index, key in enumerate(keys)}, status=ItemStatus.DONE
+        NAMESPACE,
+        {key: index for index, key in enumerate(keys)},
+        status=ItemStatus.DONE,
     )
     found = state_store.get_many(NAMESPACE, [*keys, "missing", keys[0]])
     assert len(found) == total
@@ -182,7 +184,9 @@ def test_schema_creation_from_many_threads_at_once(
 
 
 @pytest.mark.parametrize("status", list(ItemStatus))
-def test_every_status_round_trips(state_store: PostgresState, status: ItemStatus) -> None:
+def test_every_status_round_trips(
+    state_store: PostgresState, status: ItemStatus
+) -> None:
     state_store.upsert(NAMESPACE, "x", status=status)
     record = state_store.get(NAMESPACE, "x")
     assert record is not None and record.status is status

@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 
 import pytest
-from dagster import DagsterInstance
+from dagster import DagsterInstance, instance_for_test
 
 from moderate.resources.keycloak import KeycloakResource
 from moderate.resources.platform_api import PlatformApiResource
@@ -45,9 +45,9 @@ def keycloak_resource(double: KeycloakDouble) -> KeycloakResource:
 
 @pytest.fixture
 def instance() -> Iterator[DagsterInstance]:
-    """An ephemeral Dagster instance for in-process runs."""
-    with DagsterInstance.ephemeral() as ephemeral:
-        yield ephemeral
+    """A temporary persistent Dagster instance for ticks and in-process runs."""
+    with instance_for_test() as temporary:
+        yield temporary
 
 
 @pytest.fixture

@@ -104,6 +104,7 @@ class TrustHarness:
     def tick(self, sensor: SensorDefinition) -> TickOutcome:
         """Evaluates one tick with the stored cursor and records the new one."""
         with build_sensor_context(
+            instance=self.instance,
             cursor=self.cursors.get(sensor.name),
             resources=self.resources(),
             sensor_name=sensor.name,
@@ -155,10 +156,11 @@ class TrustHarness:
     def _invoke(self, op: OpDefinition, config: Config) -> bool:
         if self._op_context is None:
             self._op_context = build_op_context(
+                instance=self.instance,
                 resources={
                     "platform_api": self.platform_api,
                     "state_store": self.state_store,
-                }
+                },
             ).__enter__()
         try:
             op(self._op_context, config)

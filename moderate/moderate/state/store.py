@@ -287,6 +287,25 @@ class PostgresState:
             count_attempt=count_attempt,
         )
 
+    def count_waiting(
+        self, namespace: str, status: ItemStatus, now: datetime | None = None
+    ) -> int:
+        """Items in ``status`` whose next attempt time is still ahead of ``now``.
+
+        For pending items these are the requests still within their deadline.
+        """
+        query = (
+            sa.select(sa.func.count())
+            .select_from(STATE_TABLE)
+            .where(
+                STATE_TABLE.c.namespace == namespace,
+                STATE_TABLE.c.status == status.value,
+                STATE_TABLE.c.next_attempt_at > (now or utc_now()),
+            )
+        )
+        with self._engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
     def counts(self, namespace: str) -> Mapping[ItemStatus, int]:
         """Number of items per status in ``namespace``."""
         query = (

@@ -154,9 +154,9 @@ def plan_user_tick(
             known_count=cursor.known_count,
             last_pass_started_at=now.isoformat(),
         )
-    cap = settings.max_did_runs_per_tick
+    cap = _room(store, USER_DID_NAMESPACE, settings.max_did_runs_per_tick, settings)
     new_users: list[str] = []
-    if cursor.offset is not None:
+    if cursor.offset is not None and cap > 0:
         offset, complete = _scan_users(
             keycloak, store, cursor.offset, settings, cap, new_users, budget
         )
@@ -267,14 +267,16 @@ def plan_object_tick(
     """
     budget = _Budget(settings.tick_budget_s, clock)
     cursor = ObjectScanCursor.parse(raw_cursor)
-    cap = settings.max_proof_runs_per_tick
+    cap = _room(
+        store, OBJECT_PROOF_NAMESPACE, settings.max_proof_runs_per_tick, settings
+    )
     chosen: dict[str, tuple[dict[str, Any], int]] = {}
     hashless: dict[str, dict[str, Any]] = {}
     after_id = cursor.after_id
     skipped = 0
     pages = 0
     complete = False
-    while True:
+    while cap > 0:
         page = _object_page(client, after_id, settings.object_page_size)
         records = store.get_many(OBJECT_PROOF_NAMESPACE, [str(o["id"]) for o in page])
         unblocked = _unblocked_owners(store, records.values())
@@ -383,6 +385,13 @@ def _unblocked_owners(store: PostgresState, records: Iterable[StateRecord]) -> s
         return set()
     dids = store.get_many(USER_DID_NAMESPACE, owners)
     return {name for name, rec in dids.items() if rec.status is ItemStatus.DONE}
+
+
+def _room(
+    store: PostgresState, namespace: str, per_tick: int, settings: TrustSettings
+) -> int:
+    outstanding = store.count_waiting(namespace, ItemStatus.PENDING)
+    return max(0, min(per_tick, settings.max_outstanding_runs - outstanding))
 
 
 def _due(store: PostgresState, namespace: str, room: int) -> list[StateRecord]:

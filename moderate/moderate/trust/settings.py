@@ -23,6 +23,7 @@ DEFAULT_MAX_DID_RUNS_PER_TICK = 50
 DEFAULT_OBJECT_PAGE_SIZE = 100
 DEFAULT_MAX_OBJECT_PAGES_PER_TICK = 100
 DEFAULT_MAX_PROOF_RUNS_PER_TICK = 50
+DEFAULT_MAX_OUTSTANDING_RUNS = 100
 DEFAULT_TICK_BUDGET_S = 40.0
 DEFAULT_FULL_RECONCILIATION_INTERVAL = timedelta(hours=24)
 DEFAULT_PENDING_TIMEOUT = timedelta(hours=1)
@@ -46,6 +47,9 @@ class TrustSettings:
         object_page_size: Platform API objects per request (at most 100).
         max_object_pages_per_tick: Object pages one tick may read.
         max_proof_runs_per_tick: Proof runs one tick may request.
+        max_outstanding_runs: Most items of one flow that may be pending (run
+            requested, no outcome yet, deadline not passed); a tick requests no
+            more than fits, so a slow run queue is not flooded.
         tick_budget_s: Wall time after which a tick stops reading pages (the
             sensor timeout is 60 s); the cursor resumes there on the next tick.
         full_reconciliation_interval: Age after which a full pass over the realm
@@ -68,6 +72,7 @@ class TrustSettings:
     object_page_size: int = DEFAULT_OBJECT_PAGE_SIZE
     max_object_pages_per_tick: int = DEFAULT_MAX_OBJECT_PAGES_PER_TICK
     max_proof_runs_per_tick: int = DEFAULT_MAX_PROOF_RUNS_PER_TICK
+    max_outstanding_runs: int = DEFAULT_MAX_OUTSTANDING_RUNS
     tick_budget_s: float = DEFAULT_TICK_BUDGET_S
     full_reconciliation_interval: timedelta = DEFAULT_FULL_RECONCILIATION_INTERVAL
     pending_timeout: timedelta = DEFAULT_PENDING_TIMEOUT
@@ -89,6 +94,7 @@ class TrustSettings:
             "max_did_runs_per_tick",
             "max_object_pages_per_tick",
             "max_proof_runs_per_tick",
+            "max_outstanding_runs",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")

@@ -190,3 +190,14 @@ def test_every_status_round_trips(
     state_store.upsert(NAMESPACE, "x", status=status)
     record = state_store.get(NAMESPACE, "x")
     assert record is not None and record.status is status
+
+
+def test_count_waiting_leaves_out_items_past_their_deadline(
+    state_store: PostgresState,
+) -> None:
+    now = utc_now()
+    state_store.mark_pending(NAMESPACE, "queued", retry_at=now + timedelta(hours=1))
+    state_store.mark_pending(NAMESPACE, "lost", retry_at=now - timedelta(seconds=1))
+    state_store.mark_failed(NAMESPACE, "failed", "x", now + timedelta(hours=1))
+    assert state_store.count_waiting(NAMESPACE, ItemStatus.PENDING) == 1
+    assert state_store.count_waiting(NAMESPACE, ItemStatus.FAILED) == 1

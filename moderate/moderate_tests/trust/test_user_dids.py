@@ -200,3 +200,20 @@ def test_swapped_user_with_unchanged_count_waits_for_periodic_reconciliation(
         harness.settings, full_reconciliation_interval=timedelta(0)
     )
     assert run_all(harness, ticks=1) == ["did-carol-1"]
+
+
+def test_outstanding_runs_are_bounded_so_a_slow_queue_is_not_flooded(
+    harness: TrustHarness, store: PostgresState
+) -> None:
+    harness.settings = replace(
+        harness.settings, max_did_runs_per_tick=10, max_outstanding_runs=3
+    )
+    harness.keycloak_double.add_users(3, prefix="q")
+    first = harness.tick(harness.user_sensor())
+    assert len(first.run_requests) == 3
+    assert harness.tick(harness.user_sensor()).run_requests == [], "queue is full"
+    for request in first.run_requests:
+        assert harness.execute_did(request).success
+    second = harness.tick(harness.user_sensor())
+    assert len(second.run_requests) == 2
+    assert store.counts(USER_DID_NAMESPACE)[ItemStatus.DONE] == 3

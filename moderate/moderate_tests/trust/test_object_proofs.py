@@ -140,7 +140,7 @@ def test_task_polling_gives_up_with_a_clear_error_after_its_bound(
 
 
 def test_lost_did_task_after_api_restart_is_a_retryable_failure(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness,
 ) -> None:
     api = harness.api_double
     api.task_delay_s = 5.0

@@ -217,3 +217,15 @@ def test_outstanding_runs_are_bounded_so_a_slow_queue_is_not_flooded(
     second = harness.tick(harness.user_sensor())
     assert len(second.run_requests) == 2
     assert store.counts(USER_DID_NAMESPACE)[ItemStatus.DONE] == 3
+
+
+def test_tick_budget_ends_the_scan_and_the_next_tick_resumes(
+    harness: TrustHarness,
+) -> None:
+    harness.settings = replace(harness.settings, tick_budget_s=0.0, user_page_size=2)
+    harness.keycloak_double.add_users(4, prefix="b")
+    seen: list[list[str]] = []
+    for _ in range(4):
+        outcome = harness.tick(harness.user_sensor())
+        seen.append(sorted(r.tags["trust/username"] for r in outcome.run_requests))
+    assert seen == [["alice", "b0"], ["b1", "b2"], ["b3", "workflows"], []]

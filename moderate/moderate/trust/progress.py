@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from moderate.state import ItemStatus, PostgresState
-from moderate.trust.settings import OBJECT_PROOF_NAMESPACE, USER_DID_NAMESPACE
+from moderate.trust.settings import USER_DID_NAMESPACE
 
 
 def did_progress_metadata(
@@ -27,12 +27,6 @@ def did_progress_metadata(
         **{f"did_{status.value}": counts[status] for status in ItemStatus},
         "users_not_yet_seen": max(users - tracked, 0),
     }
-
-
-def proof_progress_metadata(store: PostgresState) -> dict[str, int]:
-    """Proof states of uploaded objects, as metadata."""
-    counts = store.counts(OBJECT_PROOF_NAMESPACE)
-    return {f"proof_{status.value}": counts[status] for status in ItemStatus}
 
 
 def summary(metadata: dict[str, str | int]) -> str:

@@ -216,6 +216,7 @@ def test_datalake_job_ingests_selected_prefix_end_to_end(om_server, s3, isolated
     assert double.by_fqn("tables", table)["profile"]["rowCount"] == 2
     assert _states(double, f"{service}.metadata") == ["success"]
     assert _states(double, f"{service}.profiler") == ["success"]
+    assert all(r.authorization == f"Bearer {double.token}" for r in double.requests)
     assert list(isolated_tmp.iterdir()) == []
 
 

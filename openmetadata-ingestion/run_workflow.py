@@ -8,8 +8,9 @@ Dagster.
 
 Commands:
     ``run``: reads the workflow request from the Pipes extras (``workflow``,
-    ``config``, ``expected_line``), checks the server version, validates the
-    configuration, runs the workflow, always stops it, and reports a summary as a
+    ``config``, ``expected_line``), validates the configuration (before any
+    connection), checks the server version, runs the workflow, always stops it,
+    and reports a summary as a
     Pipes custom message. Exit status 0 on success, 1 on a failed workflow, 2 on a
     request that cannot run (bad configuration, version mismatch, unreachable
     server).
@@ -272,10 +273,10 @@ def run_request(
                 f"{PACKAGE} {package_version} is installed"
             )
         config = resolve_placeholders(raw_config, environ)
+        validate_config(config)
+        workflow_type = workflow_class(summary.workflow)
         summary.server_version = check_server_version(config, package_version)
         log(f"server {summary.server_version}, {PACKAGE} {package_version}")
-        workflow_type = workflow_class(summary.workflow)
-        validate_config(config)
     except RequestError as error:
         summary.error_summary = _truncate(str(error))
         return summary

@@ -255,3 +255,46 @@ def test_code_location_serves_the_jobs_and_schedules():
     assert repository.has_job("datalake_ingestion_job")
     assert repository.has_schedule_def("postgres_ingestion_job_schedule")
     assert repository.has_schedule_def("datalake_ingestion_job_schedule")
+
+
+def test_failed_workflow_fails_its_step_with_the_workflow_error(
+    om_server, postgres_database
+):
+    # A server without the connector's test-connection definition makes the
+    # metadata workflow itself fail.
+    definitions = om_server.double.entities["services/testConnectionDefinitions"]
+    del definitions["Postgres.testConnectionDefinition"]
+    resources = {
+        **build_resources(),
+        "postgres": PostgresResource(
+            host=HOST, port=PORT, username=USERNAME, password=PASSWORD
+        ),
+        "openmetadata": _openmetadata(om_server),
+    }
+    run_config = {
+        "ops": {
+            "discover_postgres_databases": {
+                "config": {
+                    "include_patterns": [postgres_database],
+                    "runner": {"environment_dir": str(REPOSITORY_ENVIRONMENT)},
+                }
+            }
+        }
+    }
+
+    result = postgres_ingestion_job.execute_in_process(
+        run_config=run_config, resources=resources, raise_on_error=False
+    )
+
+    assert not result.success
+    failures = [event for event in result.all_events if event.is_step_failure]
+    assert len(failures) == 1
+    assert failures[0].step_key.startswith("run_postgres_metadata[")
+    failure = failures[0].step_failure_data.user_failure_data
+    service = postgres_service_name(postgres_database)
+    assert failure.description.startswith(f"{service}.metadata: ")
+    assert "Postgres.testConnectionDefinition" in failure.description
+    assert failure.metadata["status"].value == "failed"
+    started = {event.step_key for event in result.all_events if event.is_step_start}
+    assert "collect_postgres_ingestion" not in started
+    assert not [key for key in started if key.startswith("run_postgres_profiler")]

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -38,7 +39,8 @@ class SubprocessWorkerLauncher:
     cancellation the whole process group gets SIGTERM, then SIGKILL.
 
     Args:
-        python: Interpreter that runs the worker.
+        command: Program and leading arguments of the worker; defaults to this
+            interpreter running ``-m moderate.matrix_profile.worker``.
         poll_interval_s: Seconds between checks of the process and of
             ``should_stop``.
         kill_grace_s: Seconds between SIGTERM and SIGKILL.
@@ -46,11 +48,11 @@ class SubprocessWorkerLauncher:
 
     def __init__(
         self,
-        python: str = sys.executable,
+        command: Sequence[str] = (sys.executable, "-m", WORKER_MODULE),
         poll_interval_s: float = POLL_INTERVAL_S,
         kill_grace_s: float = KILL_GRACE_S,
     ) -> None:
-        self._python = python
+        self._command = tuple(command)
         self._poll_interval_s = poll_interval_s
         self._kill_grace_s = kill_grace_s
 
@@ -61,7 +63,7 @@ class SubprocessWorkerLauncher:
             WorkerCancelledError: When ``should_stop`` turned True; the process
                 group was killed first.
         """
-        command = [self._python, "-m", WORKER_MODULE, *request.worker_arguments()]
+        command = [*self._command, *request.worker_arguments()]
         buffer = LogBuffer()
         with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
             process = subprocess.Popen(

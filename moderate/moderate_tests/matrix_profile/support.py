@@ -77,9 +77,14 @@ def record_runs(instance: DagsterInstance, requests: list[RunRequest]) -> None:
             instance,
             job_name=request.job_name,
             run_config=request.run_config,
-            tags={
-                **request.tags,
-                RUN_KEY_TAG: request.run_key,
-                SENSOR_NAME_TAG: MESSAGES_SENSOR_NAME,
-            },
+            tags=run_tags(request),
         )
+
+
+def run_tags(request: RunRequest) -> dict[str, str]:
+    """The tags the sensor daemon puts on the run of ``request``."""
+    return {
+        **request.tags,
+        RUN_KEY_TAG: request.run_key,
+        SENSOR_NAME_TAG: MESSAGES_SENSOR_NAME,
+    }

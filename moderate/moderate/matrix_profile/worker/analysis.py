@@ -102,7 +102,10 @@ def analyse(values: np.ndarray, window: int, top_k: int) -> Analysis:
         The analysis.
     """
     enable_compilation_cache()
-    result = stumpy.stump(values, m=window)
+    # Windows overlapping a gap have a zero spread inside stumpy, which divides
+    # by it before marking them infinite; that warning is expected noise.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = stumpy.stump(values, m=window)
     profile = result[:, PROFILE_COLUMN].astype(np.float64)
     neighbours = result[:, NEIGHBOUR_COLUMN].astype(np.int64)
     discords = top_discords(profile, neighbours, window, top_k)

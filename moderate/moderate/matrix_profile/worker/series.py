@@ -12,6 +12,12 @@ from moderate.matrix_profile.worker.table import RawSeries
 logger = logging.getLogger(__name__)
 
 MIN_PERIOD_S = 1
+COMMON_PERIODS_S = (
+    1, 2, 5, 10, 15, 20, 30,
+    60, 120, 300, 600, 900, 1200, 1800,
+    3600, 7200, 10800, 14400, 21600, 43200, 86400,
+)  # fmt: skip
+SNAP_TOLERANCE = 0.1
 MAX_GRID_POINTS = 400_000
 MAX_MISSING_SHARE = 0.5
 GAP_FILL_WINDOW_DIVISOR = 8
@@ -73,9 +79,9 @@ class FilledSeries:
 def regularise(raw: RawSeries) -> RegularSeries:
     """Sorts, merges duplicated timestamps and resamples to the sampling period.
 
-    The sampling period is the median step between consecutive distinct
-    timestamps, rounded to whole seconds. Each row goes to the nearest grid
-    point; values landing on the same point are averaged.
+    The sampling period comes from the median step between consecutive
+    distinct timestamps (see ``sampling_period_s``). Each row goes to the
+    nearest grid point; values landing on the same point are averaged.
 
     Args:
         raw: Rows as read from the CSV.
@@ -90,7 +96,7 @@ def regularise(raw: RawSeries) -> RegularSeries:
     frame = pd.Series(raw.values, index=raw.timestamps).sort_index()
     merged = frame.groupby(level=0).mean()
     duplicates = len(frame) - len(merged)
-    merged = merged.dropna()
+    merged = merged[np.isfinite(merged.to_numpy())]
     if len(merged) < 2:
         raise InputError(
             f"Too few points: the input has {len(merged)} timestamp(s) with a "
@@ -98,7 +104,7 @@ def regularise(raw: RawSeries) -> RegularSeries:
         )
     offsets_s = (merged.index - merged.index[0]).total_seconds().to_numpy()
     steps = np.diff(offsets_s)
-    period_s = max(MIN_PERIOD_S, round(float(np.median(steps))))
+    period_s = sampling_period_s(float(np.median(steps)))
     period = pd.Timedelta(seconds=period_s)
     grid_points = int(offsets_s[-1] // period_s) + 1
     if grid_points > MAX_GRID_POINTS:
@@ -138,6 +144,19 @@ def regularise(raw: RawSeries) -> RegularSeries:
         non_finite=raw.non_finite,
         missing=missing,
     )
+
+
+def sampling_period_s(median_step_s: float) -> int:
+    """The grid period for a median step between timestamps, in seconds.
+
+    Steps within 10 % of a common logger period (1 s ... 1 day) snap to it, so
+    that jittered timestamps still give a 15-minute grid; others are rounded
+    to whole seconds.
+    """
+    nearest = min(COMMON_PERIODS_S, key=lambda period: abs(period - median_step_s))
+    if abs(nearest - median_step_s) <= SNAP_TOLERANCE * nearest:
+        return nearest
+    return max(MIN_PERIOD_S, round(median_step_s))
 
 
 def fill_short_gaps(series: RegularSeries, window: int) -> FilledSeries:

@@ -20,6 +20,7 @@ DEFAULT_DELIMITER = ","
 DECIMAL_COMMA_DELIMITER = ";"
 ENCODING = "utf-8-sig"
 SNIFF_BYTES = 64 * 1024
+NOT_CSV_STARTS = ("{", "[", "<")
 MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none"})
 MAX_LISTED_COLUMNS = 12
 MAX_SHOWN_VALUE_CHARS = 40
@@ -59,8 +60,8 @@ def read_table(path: Path, variable: str) -> RawSeries:
     if variable == TIMESTAMP_COLUMN:
         raise InputError("The analysis variable cannot be the 'timestamp' column.")
     header, delimiter = _read_header(path)
-    timestamp_name = _find_column(header, TIMESTAMP_COLUMN, "timestamp column")
-    variable_name = _find_column(header, variable, "analysis variable")
+    timestamp_name = _find_column(header, TIMESTAMP_COLUMN, "")
+    variable_name = _find_column(header, variable, " (the analysis variable)")
     try:
         frame = pd.read_csv(
             path,
@@ -106,6 +107,10 @@ def _read_header(path: Path) -> tuple[list[str], str]:
         )
     lines = head.decode(ENCODING, errors="replace").splitlines()
     header_line = next((line for line in lines if line.strip()), "")
+    if header_line.lstrip().startswith(NOT_CSV_STARTS):
+        raise InputError(
+            "The input is not a CSV table (it looks like JSON, HTML or XML)."
+        )
     delimiter = max(DELIMITERS, key=header_line.count)
     if header_line.count(delimiter) == 0:
         delimiter = DEFAULT_DELIMITER
@@ -114,19 +119,21 @@ def _read_header(path: Path) -> tuple[list[str], str]:
 
 
 def _find_column(header: list[str], wanted: str, role: str) -> str:
+    """The header name matching ``wanted``; ``role`` is appended to the error."""
     if wanted in header:
         return wanted
-    listed = ", ".join(f"'{name}'" for name in header[:MAX_LISTED_COLUMNS])
-    if len(header) > MAX_LISTED_COLUMNS:
-        listed += f" and {len(header) - MAX_LISTED_COLUMNS} more"
     hint = ""
     similar = [name for name in header if name.lower() == wanted.lower()]
     if similar:
         hint = f" Did you mean '{similar[0]}'? Column names are case-sensitive."
     if len(header) == 1:
         hint += " The file does not look like a comma-separated table."
+    listed = ", ".join(f"'{name}'" for name in header[:MAX_LISTED_COLUMNS])
+    if len(header) > MAX_LISTED_COLUMNS:
+        listed += ", ..."
     raise InputError(
-        f"The input has no '{wanted}' column ({role}).{hint} Columns found: {listed}."
+        f"The input has no '{wanted}' column{role}.{hint} "
+        f"Columns found ({len(header)}): {listed}"
     )
 
 

@@ -39,8 +39,8 @@ MIN_RUN_TIMEOUT_S = 60
 MAX_RUN_TIMEOUT_S = 6 * 3600
 PRESIGN_MARGIN_S = 600
 CANCELLING_STATUSES = frozenset({DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED})
-REPORT_RETRIES = 3
-REPORT_RETRY_DELAY_S = 10.0
+REPORT_RETRIES = 2
+REPORT_RETRY_DELAY_S = 5.0
 MISSING_REPORT_ERROR = (
     "The analysis finished but its report was not found in storage. Please run the "
     "analysis again."

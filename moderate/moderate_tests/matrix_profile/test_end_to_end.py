@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from dagster import instance_for_test
+from dagster import DagsterInstance
 
 from moderate.matrix_profile.jobs import matrix_profile_job
 from moderate.matrix_profile.settings import MatrixProfileSettings
@@ -28,7 +28,7 @@ RESULT_KEYS = {
 
 @pytest.fixture
 def instance():
-    with instance_for_test() as dagster_instance:
+    with DagsterInstance.ephemeral() as dagster_instance:
         yield dagster_instance
 
 

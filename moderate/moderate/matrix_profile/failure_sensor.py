@@ -69,8 +69,9 @@ class FailureCursor:
         if not raw:
             return cls()
         payload = json.loads(raw)
+        stamp = payload.get("updated_at")
         return cls(
-            datetime.fromisoformat(payload["updated_at"]),
+            datetime.fromisoformat(stamp) if stamp else None,
             tuple(payload.get("run_ids", ())),
         )
 

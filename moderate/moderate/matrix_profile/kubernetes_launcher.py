@@ -4,6 +4,9 @@ Lifecycle: create the Job → poll the Job and its Pod (fail fast on image pull,
 container config and scheduling problems) → read the Pod log → delete the Job
 with foreground propagation. Reading the log and deleting happen in ``finally``
 blocks, so a cancelled or interrupted run leaves no Job behind.
+
+API calls stay within the RBAC of CONTRACT §8.3: create/get/list/delete
+``jobs``, get/list ``pods`` and get ``pods/log``.
 """
 
 import logging
@@ -176,7 +179,7 @@ class KubernetesWorkerLauncher:
     def _read_job(self, name: str) -> kubernetes.client.V1Job | None:
         def read() -> kubernetes.client.V1Job | None:
             try:
-                return self._k8s.batch_api.read_namespaced_job_status(
+                return self._k8s.batch_api.read_namespaced_job(
                     name, self._spec.namespace
                 )
             except kubernetes.client.ApiException as error:
@@ -228,7 +231,12 @@ class KubernetesWorkerLauncher:
         return text if text.endswith("\n") or not text else text + "\n"
 
     def _delete(self, name: str) -> None:
-        """Deletes the Job (foreground) and any Pod left; 404 counts as done."""
+        """Deletes the Job; foreground propagation removes its Pod first.
+
+        A Job already gone (404) counts as deleted. Other failures are logged,
+        not raised, so they never mask the outcome: the Job's TTL and deadline
+        still bound its life.
+        """
         namespace = self._spec.namespace
         try:
             k8s_api_retry(
@@ -236,12 +244,6 @@ class KubernetesWorkerLauncher:
                 max_retries=API_RETRIES,
                 timeout=API_RETRY_WAIT_S,
             )
-            for pod in self._pods(name):
-                k8s_api_retry(
-                    lambda pod_name=pod.metadata.name: self._delete_pod(pod_name),
-                    max_retries=API_RETRIES,
-                    timeout=API_RETRY_WAIT_S,
-                )
         except API_ERRORS as error:
             LOGGER.error(
                 "Could not delete Kubernetes Job %s/%s (%s); its TTL and deadline "
@@ -260,13 +262,6 @@ class KubernetesWorkerLauncher:
                 self._spec.namespace,
                 body=kubernetes.client.V1DeleteOptions(propagation_policy=FOREGROUND),
             )
-        except kubernetes.client.ApiException as error:
-            if error.status != HTTP_NOT_FOUND:
-                raise
-
-    def _delete_pod(self, pod_name: str) -> None:
-        try:
-            self._k8s.core_api.delete_namespaced_pod(pod_name, self._spec.namespace)
         except kubernetes.client.ApiException as error:
             if error.status != HTTP_NOT_FOUND:
                 raise

@@ -19,6 +19,7 @@ from kubernetes import client
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT_S = 10.0
 WAIT_STEP_S = 0.02
+CONTROLLER_AGENT = "fake-controller"
 DECLARED_RESOURCES = {"v1/pods": "Pod", "batch/v1/jobs": "Job", "v1/events": "Event"}
 
 
@@ -57,6 +58,15 @@ class KmockCluster:
 
     def requests(self, method: str) -> list[Any]:
         return list(self.emulator[method.lower()])
+
+    def client_calls(self) -> set[tuple[str, str, str | None]]:
+        """(method, resource plural, subresource) of every non-controller call."""
+        return {
+            (str(request.method.value), request.resource.plural, request.subresource)
+            for request in list(self.emulator)
+            if request.resource is not None
+            and request.headers.get("User-Agent") != CONTROLLER_AGENT
+        }
 
     async def _enter(self) -> str:
         await self.emulator.__aenter__()
@@ -129,6 +139,7 @@ class FakeController:
 
     def __post_init__(self) -> None:
         api = self.cluster.api_client()
+        api.user_agent = CONTROLLER_AGENT
         self.batch = client.BatchV1Api(api)
         self.core = client.CoreV1Api(api)
 

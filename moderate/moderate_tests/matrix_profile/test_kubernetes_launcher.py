@@ -21,6 +21,13 @@ POLL_S = 0.05
 RUN_ID = "0a1b2c3d-1111-2222-3333-444455556666"
 SUMMARY = '{"status": "ok", "rows": 96, "report_bytes": 1234}'
 RUNNING = {"running": {"startedAt": "2026-11-23T10:00:00Z"}}
+ALLOWED_BY_RBAC = {
+    ("POST", "jobs", None),
+    ("GET", "jobs", None),
+    ("DELETE", "jobs", None),
+    ("GET", "pods", None),
+    ("GET", "pods", "log"),
+}
 
 
 def _terminated(code: int) -> dict:
@@ -81,8 +88,8 @@ def _assert_cleaned_up(cluster, namespace, job):
     ]
     assert deletes, "the Job was never deleted"
     assert deletes[0].data == {"propagationPolicy": "Foreground"}
-    pods = client.CoreV1Api(api).list_namespaced_pod(namespace).items
-    assert [pod.metadata.name for pod in pods] == []
+    pod_deletes = [r for r in cluster.requests("delete") if r.resource.plural == "pods"]
+    assert pod_deletes == [], "Pods go with the Job (RBAC has no pod deletion)"
 
 
 def test_successful_job_lifecycle(kmock_cluster, namespace):
@@ -105,6 +112,7 @@ def test_successful_job_lifecycle(kmock_cluster, namespace):
     assert result.succeeded
     assert result.summary() == {"status": "ok", "rows": 96, "report_bytes": 1234}
     assert "analysing" in result.log
+    assert kmock_cluster.client_calls() == ALLOWED_BY_RBAC
     _assert_cleaned_up(kmock_cluster, namespace, controller.job_seen)
     created = [r for r in kmock_cluster.requests("post") if r.resource.plural == "jobs"]
     assert len(created) == 1
@@ -321,5 +329,4 @@ def test_pods_of_other_jobs_are_ignored(kmock_cluster, namespace):
     result = _launcher(kmock_cluster, namespace).run(_request(), _never)
     controller.join()
     assert result.exit_code == 0
-    pods = client.CoreV1Api(kmock_cluster.api_client()).list_namespaced_pod(namespace)
-    assert [pod.metadata.name for pod in pods.items] == ["foreign-pod"]
+    assert "foreign-pod" not in result.log

@@ -65,6 +65,11 @@ class Analysis:
     motifs: tuple[Motif, ...]
 
     @property
+    def typical_distance(self) -> float:
+        """Median of the finite profile values: the distance of ordinary windows."""
+        return float(np.median(self.profile[np.isfinite(self.profile)]))
+
+    @property
     def excluded(self) -> int:
         """Subsequences without a profile value because they overlap a gap."""
         return int((~np.isfinite(self.profile)).sum())

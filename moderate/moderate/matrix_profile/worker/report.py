@@ -108,7 +108,8 @@ def _reading_guide(analysis: Analysis) -> str:
         "largest distance: shapes seen nowhere else, i.e. candidate anomalies. "
         "<strong>Motifs</strong> are pairs of windows with the smallest distance: "
         "the most repeated patterns. Distances range from 0 (same shape) to "
-        f"{2 * analysis.window ** 0.5:.1f} (2&radic;window).</p>"
+        f"{2 * analysis.window ** 0.5:.1f} (2&radic;window); a discord matters "
+        "when its distance stands well above the typical (median) distance.</p>"
     )
 
 
@@ -174,6 +175,7 @@ def _summary_table(report: ReportInput) -> str:
             f"{analysis.window} points ({escape(format_duration(window_span))})",
         ],
         ["Windows compared", str(len(analysis.profile) - analysis.excluded)],
+        ["Typical distance (median)", f"{analysis.typical_distance:.3f}"],
     ]
     return _table("Input and settings", ["Item", "Value"], rows, "summary-table")
 

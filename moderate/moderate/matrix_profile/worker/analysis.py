@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import stumpy
 from stumpy import cache as stumpy_cache
 
@@ -56,6 +57,8 @@ class Analysis:
         neighbours: Start of each subsequence's nearest neighbour.
         discords: Top discords, largest distance first.
         motifs: Top motif pairs, smallest distance first.
+        flat_windows: Windows holding one repeated value (outages, stuck
+            sensors); z-normalisation makes them all identical.
     """
 
     window: int
@@ -63,6 +66,7 @@ class Analysis:
     neighbours: np.ndarray
     discords: tuple[Discord, ...]
     motifs: tuple[Motif, ...]
+    flat_windows: int
 
     @property
     def typical_distance(self) -> float:
@@ -128,7 +132,14 @@ def analyse(values: np.ndarray, window: int, top_k: int) -> Analysis:
         neighbours=neighbours,
         discords=discords,
         motifs=motifs,
+        flat_windows=count_flat_windows(values, window),
     )
+
+
+def count_flat_windows(values: np.ndarray, window: int) -> int:
+    """Windows whose finite values are all equal (gaps do not count)."""
+    rolling = pd.Series(values).rolling(window, min_periods=window)
+    return int((rolling.max() == rolling.min()).sum())
 
 
 def top_discords(

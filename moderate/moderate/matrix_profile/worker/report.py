@@ -121,6 +121,15 @@ def _notes(filled: FilledSeries, analysis: Analysis) -> str:
             f"{filled.unfilled} points sit in gaps too long to interpolate; the "
             f"{analysis.excluded} windows overlapping them were left out."
         )
+    if analysis.flat_windows:
+        notes.append(
+            f"{analysis.flat_windows} windows hold a single repeated value (an "
+            "outage or a stuck sensor?). After z-normalisation all flat windows "
+            "look identical (distance 0) and lie at distance "
+            f"{analysis.window ** 0.5:.1f} (the square root of the window) from "
+            "every other window: long flat stretches show up as motifs and their "
+            "edges as discords."
+        )
     if series.duplicates:
         notes.append(
             f"{series.duplicates} rows repeated an earlier timestamp and were "
@@ -175,6 +184,7 @@ def _summary_table(report: ReportInput) -> str:
             f"{analysis.window} points ({escape(format_duration(window_span))})",
         ],
         ["Windows compared", str(len(analysis.profile) - analysis.excluded)],
+        ["Flat windows (one repeated value)", str(analysis.flat_windows)],
         ["Typical distance (median)", f"{analysis.typical_distance:.3f}"],
     ]
     return _table("Input and settings", ["Item", "Value"], rows, "summary-table")

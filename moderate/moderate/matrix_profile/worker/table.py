@@ -21,6 +21,7 @@ DECIMAL_COMMA_DELIMITER = ";"
 ENCODING = "utf-8-sig"
 SNIFF_BYTES = 64 * 1024
 NOT_CSV_STARTS = ("{", "[", "<")
+MAX_HEADER_BYTES = 4 * 1024 * 1024
 MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none"})
 MAX_LISTED_COLUMNS = 12
 MAX_SHOWN_VALUE_CHARS = 40
@@ -60,13 +61,14 @@ def read_table(path: Path, variable: str) -> RawSeries:
     if variable == TIMESTAMP_COLUMN:
         raise InputError("The analysis variable cannot be the 'timestamp' column.")
     header, delimiter = _read_header(path)
-    timestamp_name = _find_column(header, TIMESTAMP_COLUMN, "")
-    variable_name = _find_column(header, variable, " (the analysis variable)")
+    _check_column(header, TIMESTAMP_COLUMN, "")
+    _check_column(header, variable, " (the analysis variable)")
+    wanted = {TIMESTAMP_COLUMN, variable}
     try:
         frame = pd.read_csv(
             path,
             sep=delimiter,
-            usecols=[timestamp_name, variable_name],
+            usecols=lambda name: name.strip() in wanted,
             dtype=str,
             keep_default_na=False,
             encoding=ENCODING,
@@ -77,9 +79,10 @@ def read_table(path: Path, variable: str) -> RawSeries:
         raise InputError(
             f"The input could not be read as a CSV file: {error}"
         ) from error
-    timestamps = _parse_timestamps(frame[timestamp_name])
+    frame = frame.rename(columns=str.strip)
+    timestamps = _parse_timestamps(frame[TIMESTAMP_COLUMN])
     values, non_finite = _parse_values(
-        frame[variable_name],
+        frame[variable],
         variable,
         decimal_comma=delimiter == DECIMAL_COMMA_DELIMITER,
     )
@@ -96,17 +99,21 @@ def read_table(path: Path, variable: str) -> RawSeries:
 
 
 def _read_header(path: Path) -> tuple[list[str], str]:
+    """Column names (stripped) and delimiter, after checks on the first bytes."""
     with path.open("rb") as source:
         head = source.read(SNIFF_BYTES)
-    if not head.strip():
-        raise InputError("The input file is empty.")
-    if b"\x00" in head:
-        raise InputError(
-            "The input is not a CSV text file (it contains binary data, e.g. a "
-            "spreadsheet or an archive)."
-        )
-    lines = head.decode(ENCODING, errors="replace").splitlines()
-    header_line = next((line for line in lines if line.strip()), "")
+        if not head.strip():
+            raise InputError("The input file is empty.")
+        if b"\x00" in head:
+            raise InputError(
+                "The input is not a CSV text file (it contains binary data, e.g. "
+                "a spreadsheet or an archive)."
+            )
+        source.seek(0)
+        first_line = b""
+        while not first_line.strip():
+            first_line = source.readline(MAX_HEADER_BYTES)
+    header_line = first_line.decode(ENCODING, errors="replace").rstrip("\r\n")
     if header_line.lstrip().startswith(NOT_CSV_STARTS):
         raise InputError(
             "The input is not a CSV table (it looks like JSON, HTML or XML)."
@@ -118,10 +125,10 @@ def _read_header(path: Path) -> tuple[list[str], str]:
     return [name.strip() for name in header], delimiter
 
 
-def _find_column(header: list[str], wanted: str, role: str) -> str:
-    """The header name matching ``wanted``; ``role`` is appended to the error."""
+def _check_column(header: list[str], wanted: str, role: str) -> None:
+    """Raises unless ``wanted`` is in ``header``; ``role`` is added to the error."""
     if wanted in header:
-        return wanted
+        return
     hint = ""
     similar = [name for name in header if name.lower() == wanted.lower()]
     if similar:

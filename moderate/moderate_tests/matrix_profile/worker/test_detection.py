@@ -128,3 +128,23 @@ def test_long_gap_windows_are_left_out(tmp_path: Path) -> None:
         assert np.isfinite(
             result.filled.series.values[discord.index : discord.index + window]
         ).all()
+
+
+def test_meter_outage_is_reported_as_flat_windows(tmp_path: Path) -> None:
+    frame = daily_load(days=30)
+    outage = range(12 * POINTS_PER_DAY + 40, 15 * POINTS_PER_DAY + 40)
+    frame.loc[outage, "power"] = 0.0
+    path = write_csv(frame, tmp_path / "outage.csv")
+
+    result = _run(path, tmp_path)
+
+    window = result.analysis.window
+    assert result.analysis.flat_windows == len(outage) - window + 1
+    assert result.analysis.motifs[0].distance == pytest.approx(0.0, abs=1e-6)
+    assert result.analysis.motifs[0].index in outage
+    edges = (outage.start, outage.stop)
+    top = result.analysis.discords[0]
+    assert any(top.index < edge < top.index + window for edge in edges)
+    assert top.distance == pytest.approx(window**0.5, rel=1e-3)
+    html = (tmp_path / "report.html").read_text()
+    assert f"{len(outage) - window + 1} windows hold a single repeated value" in html

@@ -44,7 +44,6 @@ class WorkerRequest:
         timeout_s: Wall-clock limit of the analysis.
         window: Optional window (worker syntax).
         top_k: Optional number of anomalies to report.
-        http_timeout_s: Optional per-request timeout of the worker's HTTP calls.
     """
 
     workflow_job_id: int
@@ -55,7 +54,6 @@ class WorkerRequest:
     timeout_s: int
     window: str | None = None
     top_k: int | None = None
-    http_timeout_s: float | None = None
 
     def worker_arguments(self) -> list[str]:
         """Command-line arguments of the worker CLI."""
@@ -71,8 +69,6 @@ class WorkerRequest:
             arguments += ["--window", self.window]
         if self.top_k is not None:
             arguments += ["--top-k", str(self.top_k)]
-        if self.http_timeout_s is not None:
-            arguments += ["--http-timeout-s", f"{self.http_timeout_s:g}"]
         return arguments
 
 

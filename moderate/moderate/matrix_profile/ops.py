@@ -1,6 +1,7 @@
 """Ops of the matrix-profile jobs: run the worker, report the result."""
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from dagster import (
@@ -38,9 +39,10 @@ DEFAULT_RUN_TIMEOUT_S = 3600
 MIN_RUN_TIMEOUT_S = 60
 MAX_RUN_TIMEOUT_S = 6 * 3600
 PRESIGN_MARGIN_S = 600
+CANCEL_CHECK_INTERVAL_S = 2.0
 CANCELLING_STATUSES = frozenset({DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED})
 REPORT_RETRIES = 2
-REPORT_RETRY_DELAY_S = 5.0
+REPORT_RETRY_DELAY_S = 3.0
 MISSING_REPORT_ERROR = (
     "The analysis finished but its report was not found in storage. Please run the "
     "analysis again."
@@ -88,7 +90,7 @@ class AnalysisOutcome:
     """
 
     workflow_job_id: int
-    results: dict[str, Any] | None = field(default=None)
+    results: dict[str, Any] | None = None
     skip_reason: str | None = None
 
 
@@ -138,19 +140,26 @@ def run_matrix_profile_analysis(
     context.log.info(
         f"Job {job_id}: running the worker ({kind.value}), report key {report_key}"
     )
-    result = launcher.run(request, should_stop=lambda: _cancelling(context))
+    result = launcher.run(request, should_stop=_CancellationProbe(context))
     context.log.info(
         f"Job {job_id}: worker ended with exit code {result.exit_code}"
         + (f" ({result.reason})" if result.reason else "")
     )
     if result.succeeded and s3.object_exists(outputs_bucket, report_key):
         context.add_output_metadata(
-            {"report": MetadataValue.text(f"{outputs_bucket}/{report_key}")}
+            {
+                "report": MetadataValue.text(f"{outputs_bucket}/{report_key}"),
+                "worker_summary": MetadataValue.json(result.summary() or {}),
+            }
         )
         return AnalysisOutcome(
             job_id, success_results(job_id, outputs_bucket, report_key)
         )
-    error = MISSING_REPORT_ERROR if result.succeeded else _worker_error(result)
+    error = (
+        MISSING_REPORT_ERROR
+        if result.succeeded
+        else error_summary(result.log, result.reason)
+    )
     log_key = upload_failure_log(
         s3, outputs_bucket, job_id, _log_document(context.run_id, job_id, result)
     )
@@ -233,13 +242,24 @@ def _skip_reason(platform_api: PlatformApiResource, workflow_job_id: int) -> str
     return f"Job {workflow_job_id} {explanation}: skipping it"
 
 
-def _cancelling(context: OpExecutionContext) -> bool:
-    run = context.instance.get_run_by_id(context.run_id)
-    return run is not None and run.status in CANCELLING_STATUSES
+class _CancellationProbe:
+    """Whether the run is being cancelled.
 
+    Launchers poll often, so the instance is asked at most every few seconds.
+    """
 
-def _worker_error(result: WorkerResult) -> str:
-    return error_summary(result.log, result.reason)
+    def __init__(self, context: OpExecutionContext) -> None:
+        self._context = context
+        self._checked_at = float("-inf")
+        self._cancelling = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self._cancelling and now - self._checked_at >= CANCEL_CHECK_INTERVAL_S:
+            self._checked_at = now
+            run = self._context.instance.get_run_by_id(self._context.run_id)
+            self._cancelling = run is not None and run.status in CANCELLING_STATUSES
+        return self._cancelling
 
 
 def _log_document(run_id: str, workflow_job_id: int, result: WorkerResult) -> str:

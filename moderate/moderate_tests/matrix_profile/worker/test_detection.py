@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from moderate.matrix_profile.worker import warmup
 from moderate.matrix_profile.worker.options import WorkerOptions
 from moderate.matrix_profile.worker.pipeline import WorkerResult, run
 from moderate_tests.matrix_profile.worker.data import (
@@ -148,3 +149,11 @@ def test_meter_outage_is_reported_as_flat_windows(tmp_path: Path) -> None:
     assert top.distance == pytest.approx(window**0.5, rel=1e-3)
     html = (tmp_path / "report.html").read_text()
     assert f"{len(outage) - window + 1} windows hold a single repeated value" in html
+
+
+def test_warmup_compiles_and_reports(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="moderate.matrix_profile.worker")
+
+    warmup.main()
+
+    assert "stumpy compiled and cached in" in caplog.text

@@ -6,7 +6,7 @@ from pathlib import Path
 import requests
 
 from moderate.matrix_profile.worker.errors import UploadError
-from moderate.matrix_profile.worker.http import (
+from moderate.matrix_profile.worker.transport import (
     TRANSIENT_STATUSES,
     TransientHTTPError,
     describe_failure,

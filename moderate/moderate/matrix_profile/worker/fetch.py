@@ -9,7 +9,8 @@ from urllib.request import url2pathname
 import requests
 
 from moderate.matrix_profile.worker.errors import DownloadError, InputError
-from moderate.matrix_profile.worker.http import (
+from moderate.matrix_profile.worker.options import BYTES_PER_MB
+from moderate.matrix_profile.worker.transport import (
     TRANSIENT_STATUSES,
     TransientHTTPError,
     describe_failure,
@@ -17,7 +18,6 @@ from moderate.matrix_profile.worker.http import (
     timeouts,
     with_retries,
 )
-from moderate.matrix_profile.worker.options import BYTES_PER_MB
 
 logger = logging.getLogger(__name__)
 

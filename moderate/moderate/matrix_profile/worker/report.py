@@ -176,7 +176,10 @@ def _summary_table(report: ReportInput) -> str:
         ["Sampling period", escape(format_duration(series.period))],
         ["Points on the regular grid", str(series.points)],
         ["Missing points", f"{series.missing} ({series.missing_share:.1%})"],
-        ["Interpolated points", str(filled.interpolated)],
+        [
+            "Interpolated points",
+            f"{filled.interpolated} (longest gap filled: {filled.max_filled_gap})",
+        ],
         ["Empty, NaN or infinite values", str(series.non_finite)],
         ["Duplicated timestamps merged", str(series.duplicates)],
         [

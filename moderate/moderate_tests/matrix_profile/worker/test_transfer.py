@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from moderate.matrix_profile.worker import http as worker_http
+from moderate.matrix_profile.worker import transport
 from moderate.matrix_profile.worker.cli import ERROR_PREFIX, main
 from moderate.matrix_profile.worker.deliver import REPORT_CONTENT_TYPE, upload_report
 from moderate.matrix_profile.worker.errors import UploadError
@@ -26,7 +26,7 @@ URL_LIFETIME_S = 600
 def backoffs(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Records the retry pauses instead of sleeping."""
     pauses: list[float] = []
-    monkeypatch.setattr(worker_http.time, "sleep", pauses.append)
+    monkeypatch.setattr(transport.time, "sleep", pauses.append)
     return pauses
 
 

@@ -1,4 +1,4 @@
-"""HTTP helpers: timeouts, retries of transient failures, safe URL display."""
+"""HTTP transport helpers: timeouts, retries of transient failures, safe URL display."""
 
 import logging
 import time

@@ -56,19 +56,20 @@ class WorkerRequest:
     top_k: int | None = None
 
     def worker_arguments(self) -> list[str]:
-        """Command-line arguments of the worker CLI."""
+        """Command-line arguments of the worker CLI.
+
+        Each option and its value form one ``--name=value`` token, so a value
+        starting with ``-`` (a column named ``-x``) is never read as an option.
+        """
         arguments = [
-            "--input-url",
-            self.input_url,
-            "--analysis-variable",
-            self.analysis_variable,
-            "--report-upload-url",
-            self.report_upload_url,
+            f"--input-url={self.input_url}",
+            f"--analysis-variable={self.analysis_variable}",
+            f"--report-upload-url={self.report_upload_url}",
         ]
         if self.window is not None:
-            arguments += ["--window", self.window]
+            arguments.append(f"--window={self.window}")
         if self.top_k is not None:
-            arguments += ["--top-k", str(self.top_k)]
+            arguments.append(f"--top-k={self.top_k}")
         return arguments
 
 

@@ -62,8 +62,9 @@ def _container(controller, job):
 
 
 def _upload_url(container) -> str:
-    arguments = container.args
-    return arguments[arguments.index("--report-upload-url") + 1]
+    prefix = "--report-upload-url="
+    (argument,) = [item for item in container.args if item.startswith(prefix)]
+    return argument[len(prefix) :]
 
 
 def _job_gone(cluster, namespace, job):

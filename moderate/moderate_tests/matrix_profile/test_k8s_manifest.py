@@ -128,12 +128,9 @@ def test_manifest_carries_no_secret():
         "PYTHONUNBUFFERED",
     }
     assert container["args"] == [
-        "--input-url",
-        INPUT_URL,
-        "--analysis-variable",
-        "power",
-        "--report-upload-url",
-        UPLOAD_URL,
+        f"--input-url={INPUT_URL}",
+        "--analysis-variable=power",
+        f"--report-upload-url={UPLOAD_URL}",
     ]
 
 

@@ -121,3 +121,11 @@ def test_log_buffer_keeps_the_tail_behind_a_marker():
     assert text.startswith(TRUNCATION_MARKER)
     assert text.endswith("line 29\n")
     assert len(text) - len(TRUNCATION_MARKER) <= 100
+
+
+def test_option_like_column_names_stay_values(tmp_path):
+    evil = f"--report-path={tmp_path / 'evil.html'}"
+    result = _launcher().run(_request(evil), lambda: False)
+    assert result.exit_code == 2
+    assert error_summary(result.log) == f"unknown mode {evil}"
+    assert not (tmp_path / "evil.html").exists()

@@ -5,6 +5,8 @@ URL from the created Job (exactly what the Pod would get), uploads a report
 with it, and moves the Pod and the Job through their states.
 """
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 import requests
 from dagster import DagsterRunStatus, instance_for_test
@@ -12,6 +14,7 @@ from kubernetes import client
 
 from moderate.matrix_profile.finalise import CANCELLED_ERROR
 from moderate.matrix_profile.jobs import matrix_profile_job
+from moderate.matrix_profile.ops import DEFAULT_RUN_TIMEOUT_S, PRESIGN_MARGIN_S
 from moderate_tests.matrix_profile.jobs_support import (
     KmockSettings,
     analysis_run_config,
@@ -82,6 +85,9 @@ def test_job_on_kubernetes_reports_success(
     def scenario(controller: FakeController, job: str) -> None:
         container = _container(controller, job)
         seen["image"] = container.image
+        seen["expires"] = parse_qs(urlsplit(_upload_url(container)).query)[
+            "X-Amz-Expires"
+        ]
         seen["env"] = [item.name for item in container.env]
         response = requests.put(
             _upload_url(container),
@@ -104,6 +110,7 @@ def test_job_on_kubernetes_reports_success(
 
     assert result.success
     assert seen["image"] == f"{IMAGE}:v1.2.3"
+    assert seen["expires"] == [str(DEFAULT_RUN_TIMEOUT_S + PRESIGN_MARGIN_S)]
     assert not any(name.startswith(("S3_", "API_")) for name in seen["env"])
     results = platform_api.get_job(job_id)["results"]
     assert results["error"] is None

@@ -113,6 +113,14 @@ def test_successful_job_lifecycle(kmock_cluster, namespace):
     assert result.summary() == {"status": "ok", "rows": 96, "report_bytes": 1234}
     assert "analysing" in result.log
     assert kmock_cluster.client_calls() == ALLOWED_BY_RBAC
+    order = [
+        (request.method.value, request.resource.plural, request.subresource)
+        for request in kmock_cluster.emulator
+        if request.resource is not None
+    ]
+    log_read = order.index(("GET", "pods", "log"))
+    job_deleted = order.index(("DELETE", "jobs", None))
+    assert log_read < job_deleted, "the log must be read before the Job is deleted"
     _assert_cleaned_up(kmock_cluster, namespace, controller.job_seen)
     created = [r for r in kmock_cluster.requests("post") if r.resource.plural == "jobs"]
     assert len(created) == 1

@@ -15,7 +15,12 @@ import statistics
 import time
 
 import pika
-from dagster import DagsterInstance, SensorResult, build_sensor_context
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    SensorResult,
+    build_sensor_context,
+)
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 from dagster._core.test_utils import create_run_for_test
 
@@ -84,6 +89,7 @@ def measure(count: int) -> dict[str, float]:
                     create_run_for_test(
                         instance,
                         job_name=request.job_name,
+                        status=DagsterRunStatus.STARTED,
                         tags={
                             **request.tags,
                             RUN_KEY_TAG: request.run_key,

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 import pika
 from dagster import (
     DagsterInstance,
+    DagsterRunStatus,
     RunRequest,
     RunsFilter,
     SensorEvaluationContext,
@@ -187,7 +188,12 @@ def consume_requests(
 
 
 def existing_run_keys(instance: DagsterInstance, run_keys: Iterable[str]) -> set[str]:
-    """Run keys among ``run_keys`` that this sensor's runs already carry."""
+    """Run keys among ``run_keys`` whose run this sensor already submitted.
+
+    A run still ``NOT_STARTED`` (created but never submitted, e.g. the daemon
+    died in between) does not count: its message is requested again, and
+    Dagster then launches that run instead of creating another one.
+    """
     keys = sorted(set(run_keys))
     if not keys:
         return set()
@@ -196,7 +202,11 @@ def existing_run_keys(instance: DagsterInstance, run_keys: Iterable[str]) -> set
             tags={RUN_KEY_TAG: keys, SENSOR_NAME_TAG: MESSAGES_SENSOR_NAME}
         )
     )
-    return {run.tags[RUN_KEY_TAG] for run in runs if RUN_KEY_TAG in run.tags}
+    return {
+        run.tags[RUN_KEY_TAG]
+        for run in runs
+        if RUN_KEY_TAG in run.tags and run.status != DagsterRunStatus.NOT_STARTED
+    }
 
 
 def _take_chunk(

@@ -3,7 +3,13 @@
 import json
 import time
 
-from dagster import DagsterInstance, RunRequest, SensorResult, build_sensor_context
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    RunRequest,
+    SensorResult,
+    build_sensor_context,
+)
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 from dagster._core.test_utils import create_run_for_test
 
@@ -70,14 +76,19 @@ def tick(instance: DagsterInstance, rabbitmq: RabbitMQResource) -> list[RunReque
     return list(result.run_requests or []) if isinstance(result, SensorResult) else []
 
 
-def record_runs(instance: DagsterInstance, requests: list[RunRequest]) -> None:
-    """What the sensor daemon does after a tick: one run per request."""
+def record_runs(
+    instance: DagsterInstance,
+    requests: list[RunRequest],
+    status: DagsterRunStatus = DagsterRunStatus.STARTED,
+) -> None:
+    """What the sensor daemon does after a tick: one submitted run per request."""
     for request in requests:
         create_run_for_test(
             instance,
             job_name=request.job_name,
             run_config=request.run_config,
             tags=run_tags(request),
+            status=status,
         )
 
 

@@ -5,7 +5,12 @@ import random
 
 import pika
 import pytest
-from dagster import DagsterInstance, SkipReason, build_sensor_context
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    SkipReason,
+    build_sensor_context,
+)
 
 from moderate.matrix_profile import sensors
 from moderate.matrix_profile.messages import analysis_run_key, rejection_run_key
@@ -187,6 +192,14 @@ def test_redelivery_after_the_run_exists_is_acknowledged(instance, rabbitmq):
     publish(rabbitmq, [message(7)])
     assert tick(instance, rabbitmq) == []
     assert wait_for_depth(rabbitmq, rabbitmq.queue, 0) == 0
+
+
+def test_run_created_but_never_submitted_is_requested_again(instance, rabbitmq):
+    publish(rabbitmq, [message(8)])
+    first = tick(instance, rabbitmq)
+    record_runs(instance, first, status=DagsterRunStatus.NOT_STARTED)
+    assert [r.run_key for r in tick(instance, rabbitmq)] == ["mp-8"]
+    assert wait_for_depth(rabbitmq, rabbitmq.queue, 1) == 1
 
 
 def test_sensor_declares_the_queue_like_the_api(instance, rabbitmq):

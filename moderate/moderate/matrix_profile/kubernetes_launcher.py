@@ -120,13 +120,13 @@ class KubernetesWorkerLauncher:
         """
         name = job_name(request.workflow_job_id, request.run_id)
         namespace = self._spec.namespace
-        self._k8s.create_namespaced_job_with_retries(
-            build_job(request, self._spec), namespace
-        )
-        LOGGER.info("Created Kubernetes Job %s/%s", namespace, name)
         buffer = LogBuffer()
         try:
             try:
+                self._k8s.create_namespaced_job_with_retries(
+                    build_job(request, self._spec), namespace
+                )
+                LOGGER.info("Created Kubernetes Job %s/%s", namespace, name)
                 observation = self._wait(name, should_stop)
             finally:
                 buffer.write(self._capture_log(name))

@@ -9,6 +9,7 @@ import time
 
 import kubernetes_validate
 import pytest
+from dagster_k8s.client import DagsterK8sUnrecoverableAPIError
 from kubernetes import client
 
 from moderate.matrix_profile.k8s_manifest import WorkerJobSpec
@@ -338,3 +339,14 @@ def test_pods_of_other_jobs_are_ignored(kmock_cluster, namespace):
     controller.join()
     assert result.exit_code == 0
     assert "foreign-pod" not in result.log
+
+
+def test_failed_creation_still_deletes_whatever_was_created(kmock_cluster, namespace):
+    kmock_cluster.emulator[f"post /apis/batch/v1/namespaces/{namespace}/jobs"] << 403
+    launcher = _launcher(kmock_cluster, namespace)
+    with pytest.raises(DagsterK8sUnrecoverableAPIError):
+        launcher.run(_request(), _never)
+    (created,) = [
+        r for r in kmock_cluster.requests("post") if r.resource.plural == "jobs"
+    ]
+    _assert_cleaned_up(kmock_cluster, namespace, created.data["metadata"]["name"])

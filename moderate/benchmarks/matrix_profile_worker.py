@@ -6,14 +6,19 @@ window (96 points). The worker is timed in process (``pipeline.run``: read the
 CSV, validate, resample, matrix profile, figures, HTML written to a temporary
 file); ``stumpy.stump`` alone on the resampled values with the same window.
 One small warm-up call of each comes first, so numba's JIT compilation (or
-cache load) is not counted in any row.
+cache load) is not counted in any row. Wall-clock seconds and process CPU
+seconds (all threads) are printed: on a shared machine the CPU figures are the
+steadier ones.
 """
 
 import argparse
 import os
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numba
 import numpy as np
@@ -22,7 +27,9 @@ import stumpy
 
 from moderate.matrix_profile.worker.analysis import enable_compilation_cache
 from moderate.matrix_profile.worker.options import WorkerOptions
-from moderate.matrix_profile.worker.pipeline import run
+from moderate.matrix_profile.worker.pipeline import WorkerResult, run
+
+T = TypeVar("T")
 
 SIZES = (10_000, 35_000, 100_000)
 PERIOD = pd.Timedelta(minutes=15)
@@ -44,18 +51,28 @@ def make_csv(points: int, path: Path, seed: int = 0) -> np.ndarray:
     return values
 
 
-def time_worker(csv: Path, report: Path) -> tuple[float, int]:
-    started = time.perf_counter()
-    result = run(
-        WorkerOptions(input_url=str(csv), analysis_variable="power", report_path=report)
+@dataclass(frozen=True)
+class Timing:
+    wall_s: float
+    cpu_s: float
+
+
+def timed(action: Callable[[], T]) -> tuple[Timing, T]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = action()
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu), value
+
+
+def time_worker(csv: Path, report: Path) -> tuple[Timing, WorkerResult]:
+    options = WorkerOptions(
+        input_url=str(csv), analysis_variable="power", report_path=report
     )
-    return time.perf_counter() - started, result.analysis.window
+    return timed(lambda: run(options))
 
 
-def time_stump(values: np.ndarray, window: int) -> float:
-    started = time.perf_counter()
-    stumpy.stump(values, m=window)
-    return time.perf_counter() - started
+def time_stump(values: np.ndarray, window: int) -> Timing:
+    timing, _ = timed(lambda: stumpy.stump(values, m=window))
+    return timing
 
 
 def main() -> None:
@@ -79,18 +96,20 @@ def main() -> None:
             f"{time.perf_counter() - started:.1f} s"
         )
         header = (
-            f"{'points':>8} {'window':>6} {'worker s':>9} {'stump s':>8} {'ratio':>6}"
+            f"{'points':>8} {'window':>6} {'worker wall s':>13} {'stump wall s':>12} "
+            f"{'worker CPU s':>12} {'stump CPU s':>11} {'report KiB':>10}"
         )
         print(header)
         print("-" * len(header))
         for points in arguments.sizes:
             csv = work / f"series-{points}.csv"
             values = make_csv(points, csv)
-            worker_s, window = time_worker(csv, work / f"report-{points}.html")
-            stump_s = time_stump(values, window)
+            worker, result = time_worker(csv, work / f"report-{points}.html")
+            stump = time_stump(values, result.analysis.window)
             print(
-                f"{points:>8} {window:>6} {worker_s:>9.2f} {stump_s:>8.2f} "
-                f"{worker_s / stump_s:>6.2f}"
+                f"{points:>8} {result.analysis.window:>6} {worker.wall_s:>13.2f} "
+                f"{stump.wall_s:>12.2f} {worker.cpu_s:>12.2f} {stump.cpu_s:>11.2f} "
+                f"{result.report_bytes / 1024:>10.0f}"
             )
 
 

@@ -3,17 +3,21 @@
 import functools
 import importlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import stumpy
 from stumpy import cache as stumpy_cache
+from stumpy import config as stumpy_config
 
 logger = logging.getLogger(__name__)
 
 PROFILE_COLUMN = 0
 NEIGHBOUR_COLUMN = 1
+NON_SELF_MATCH_DENOMINATOR = 1
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ def analyse(values: np.ndarray, window: int, top_k: int) -> Analysis:
     enable_compilation_cache()
     # Windows overlapping a gap have a zero spread inside stumpy, which divides
     # by it before marking them infinite; that warning is expected noise.
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"), _non_self_matches():
         result = stumpy.stump(values, m=window)
     profile = result[:, PROFILE_COLUMN].astype(np.float64)
     neighbours = result[:, NEIGHBOUR_COLUMN].astype(np.int64)
@@ -134,6 +138,24 @@ def analyse(values: np.ndarray, window: int, top_k: int) -> Analysis:
         motifs=motifs,
         flat_windows=count_flat_windows(values, window),
     )
+
+
+@contextmanager
+def _non_self_matches() -> Iterator[None]:
+    """Makes stumpy ignore every neighbour that overlaps the window itself.
+
+    stumpy's default exclusion zone is a quarter window, so a window's nearest
+    neighbour may overlap it by up to three quarters. The classic discord and
+    motif definitions compare only non-overlapping windows (a full-window
+    exclusion zone). stumpy reads the setting from its module config at call
+    time; it is restored afterwards.
+    """
+    previous = stumpy_config.STUMPY_EXCL_ZONE_DENOM
+    stumpy_config.STUMPY_EXCL_ZONE_DENOM = NON_SELF_MATCH_DENOMINATOR
+    try:
+        yield
+    finally:
+        stumpy_config.STUMPY_EXCL_ZONE_DENOM = previous
 
 
 def count_flat_windows(values: np.ndarray, window: int) -> int:

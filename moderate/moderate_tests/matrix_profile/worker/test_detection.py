@@ -157,3 +157,15 @@ def test_warmup_compiles_and_reports(caplog: pytest.LogCaptureFixture) -> None:
     warmup.main()
 
     assert "stumpy compiled and cached in" in caplog.text
+
+
+def test_neighbours_never_overlap_their_window(
+    planted: tuple[Path, pd.Timestamp], tmp_path: Path
+) -> None:
+    result = _run(planted[0], tmp_path, top_k=5)
+
+    analysis = result.analysis
+    starts = np.arange(len(analysis.profile))
+    assert (np.abs(analysis.neighbours - starts) >= analysis.window).all()
+    for pair in analysis.motifs:
+        assert pair.neighbour - pair.index >= analysis.window

@@ -244,3 +244,15 @@ def test_success_prints_json_summary_last(
     assert pd.Timestamp(summary["discords"][0]["timestamp"]).tzname() == "UTC"
     assert summary["report_bytes"] == (tmp_path / "report.html").stat().st_size
     assert np.isfinite([d["distance"] for d in summary["discords"]]).all()
+
+
+def test_every_window_overlapping_a_long_gap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = daily_load(days=10)
+    holes = [i for i in range(len(frame)) if i % 90 >= 77 and 0 < i < len(frame) - 20]
+    path = write_csv(frame.drop(index=holes), tmp_path / "holes.csv")
+
+    message = _fail(capsys, _argv(path, tmp_path))
+
+    assert message.startswith("Every window overlaps a gap too long to interpolate")

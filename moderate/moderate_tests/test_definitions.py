@@ -53,13 +53,22 @@ FULL_ENVIRONMENT = {
 }
 
 
-@pytest.mark.parametrize("configured", [False, True], ids=["no-env", "full-env"])
-def test_code_location_validates(tmp_path, configured):
+@pytest.mark.parametrize(
+    ("configured", "target"),
+    [(False, []), (True, []), (False, ["--package-name", "moderate"])],
+    ids=["no-env", "full-env", "package-name"],
+)
+def test_code_location_validates(tmp_path, configured, target):
     environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     if configured:
         environment.update(FULL_ENVIRONMENT)
     completed = subprocess.run(
-        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate"],
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "definitions",
+            "validate",
+            *target,
+        ],
         cwd=PROJECT_DIR,
         env=environment,
         capture_output=True,

@@ -16,6 +16,7 @@ from moderate.openmetadata.runners import (
 from moderate.openmetadata.workflows import WorkflowRequest
 
 POD_START_ALLOWANCE_S = 600
+DEFAULT_POLL_INTERVAL_S = 5.0
 STATUS_VIA_PIPES = "--status-via-pipes"
 """The pod always exits 0 after reporting: ``PipesK8sClient`` raises on a failed pod
 and the workflow's own summary would be lost; a failed pod then means a crash or
@@ -41,6 +42,8 @@ class KubernetesWorkflowRunner:
         namespace: Namespace of the pod; None for the run's own namespace.
         service_account: Service account of the pod; None for the default.
         load_incluster_config: Use the in-cluster configuration (else kubeconfig).
+        kubeconfig_file: Kubeconfig to use outside the cluster (None: default).
+        poll_interval_s: Seconds between pod status polls.
     """
 
     image: str
@@ -52,6 +55,8 @@ class KubernetesWorkflowRunner:
     namespace: str | None = None
     service_account: str | None = None
     load_incluster_config: bool = True
+    kubeconfig_file: str | None = None
+    poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
 
     def version_line(self) -> str:
         """The configured line of the image's ingestion package."""
@@ -101,7 +106,11 @@ class KubernetesWorkflowRunner:
         secrets: Mapping[str, str],
     ) -> WorkflowOutcome:
         """Runs the request in a pod; ``secrets`` is unused (see class doc)."""
-        client = PipesK8sClient(load_incluster_config=self.load_incluster_config)
+        client = PipesK8sClient(
+            load_incluster_config=self.load_incluster_config,
+            kubeconfig_file=self.kubeconfig_file,
+            poll_interval=self.poll_interval_s,
+        )
         try:
             invocation = client.run(
                 context=context,

@@ -2,18 +2,18 @@
 
 from dagster import Definitions
 
-from moderate.datasets.definitions import defs as datasets_defs
-from moderate.doctor.definitions import defs as doctor_defs
-from moderate.matrix_profile.definitions import defs as matrix_profile_defs
-from moderate.openmetadata.definitions import defs as openmetadata_defs
+from moderate.datasets import definitions as datasets
+from moderate.doctor import definitions as doctor
+from moderate.matrix_profile import definitions as matrix_profile
+from moderate.openmetadata import definitions as openmetadata
 from moderate.resources.definitions import build_resources
-from moderate.trust.definitions import defs as trust_defs
+from moderate.trust import definitions as trust
 
 defs = Definitions.merge(
-    datasets_defs,
-    doctor_defs,
-    matrix_profile_defs,
-    openmetadata_defs,
-    trust_defs,
+    datasets.defs,
+    doctor.defs,
+    matrix_profile.defs,
+    openmetadata.defs,
+    trust.defs,
     Definitions(resources=build_resources()),
 )

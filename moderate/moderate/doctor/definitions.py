@@ -1,5 +1,7 @@
 """``doctor_job``: reports which services are configured and reachable."""
 
+from dataclasses import asdict
+
 from dagster import (
     Definitions,
     MetadataValue,
@@ -40,7 +42,7 @@ def check_services(
     context.log.info("Service health:\n%s", table)
     missing = sorted({name for report in reports for name in report.missing_variables})
     return Output(
-        [report.__dict__ for report in reports],
+        [asdict(report) for report in reports],
         metadata={
             "report": MetadataValue.md(f"```\n{table}\n```"),
             "healthy_services": sum(report.healthy for report in reports),

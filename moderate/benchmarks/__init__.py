@@ -1,0 +1,1 @@
+"""Benchmarks printing speed and memory figures; run with python -m."""

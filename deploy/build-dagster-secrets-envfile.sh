@@ -27,7 +27,7 @@ export MODERATE_AUTOMATION_DEFAULT_STATUS="${MODERATE_AUTOMATION_DEFAULT_STATUS:
 umask 077
 missing=()
 : >"${output}"
-for name in "${CODE_LOCATION_VARIABLES[@]}"; do
+for name in "${code_location_variables[@]}"; do
   value="${!name:-}"
   if [[ -z "${value}" ]]; then
     missing+=("${name}")

@@ -8,7 +8,7 @@ set -euo pipefail
 # shellcheck source=deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-readonly UV_VERSION="0.13.8"
+readonly uv_version="0.13.8"
 readonly tools_venv="${XDG_CACHE_HOME:-${HOME}/.cache}/moderate/tools-venv"
 
 ensure_uv() {
@@ -17,9 +17,9 @@ ensure_uv() {
     return 0
   fi
   if [[ ! -x "${tools_venv}/bin/uv" ]]; then
-    log "Installing uv ${UV_VERSION} into ${tools_venv}"
+    log "Installing uv ${uv_version} into ${tools_venv}"
     python3 -m venv "${tools_venv}"
-    "${tools_venv}/bin/python" -m pip install --quiet --disable-pip-version-check "uv==${UV_VERSION}"
+    "${tools_venv}/bin/python" -m pip install --quiet --disable-pip-version-check "uv==${uv_version}"
   fi
   printf '%s\n' "${tools_venv}/bin/uv"
 }
@@ -40,7 +40,7 @@ point_services_at_localhost() {
   export OPEN_METADATA_HOST="${OPEN_METADATA_HOST:-localhost}"
   export OPEN_METADATA_PORT="${OPEN_METADATA_PORT:-8585}"
   export MATRIX_PROFILE_LAUNCHER="${MATRIX_PROFILE_LAUNCHER:-subprocess}"
-  for name in "${CODE_LOCATION_VARIABLES[@]}"; do
+  for name in "${code_location_variables[@]}"; do
     if [[ -n "${!name:-}" ]]; then
       export "${name}=${!name//host.docker.internal/localhost}"
     fi
@@ -51,7 +51,7 @@ point_services_at_localhost() {
 # drop every setting that still points at it.
 drop_settings_for_missing_stack() {
   local name
-  for name in "${CODE_LOCATION_VARIABLES[@]}"; do
+  for name in "${code_location_variables[@]}"; do
     if [[ "${!name:-}" == *host.docker.internal* ]]; then
       unset "${name}"
     fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs or upgrades one chart with its pinned version and rendered values file:
 #   deploy/install-helm-chart.sh dagster|openmetadata
-# Never uses --reuse-values: the values file is the whole configuration.
+# The values file is always passed in full: values are never reused from the release.
 set -euo pipefail
 
 # shellcheck source=deploy/lib.sh

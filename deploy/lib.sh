@@ -8,7 +8,7 @@ readonly deploy_dir repo_root
 
 # Every variable the code location reads (CONTRACT §8.1 plus its own settings).
 # They all go into the Kubernetes secret `dagster-secrets`.
-readonly CODE_LOCATION_VARIABLES=(
+readonly code_location_variables=(
   KEYCLOAK_SERVER_URL KEYCLOAK_ADMIN_USERNAME KEYCLOAK_ADMIN_PASSWORD
   KEYCLOAK_MAIN_REALM_NAME
   POSTGRES_HOST POSTGRES_PORT POSTGRES_USERNAME POSTGRES_PASSWORD

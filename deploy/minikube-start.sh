@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 readonly forwarder_name="moderate-registry-forwarder"
 readonly forwarder_image="alpine/socat:1.8.0.1"
 readonly registry_url="http://localhost:5000/v2/"
-readonly registry_wait_seconds=120
+readonly registry_retries=60
 
 require_commands minikube kubectl docker curl
 load_env_files
@@ -23,11 +23,7 @@ if [[ -z "$(docker ps --quiet --filter "name=^${forwarder_name}$")" ]]; then
     "TCP-LISTEN:5000,reuseaddr,fork" "TCP:$(minikube ip):5000"
 fi
 
-deadline=$((SECONDS + registry_wait_seconds))
-until curl --silent --fail --output /dev/null "${registry_url}"; do
-  if ((SECONDS >= deadline)); then
-    die "the registry did not answer on ${registry_url} within ${registry_wait_seconds} s"
-  fi
-  sleep 2
-done
+curl --silent --fail --output /dev/null --retry="${registry_retries}" --retry-delay=2 \
+  --retry-connrefused --retry-all-errors "${registry_url}" ||
+  die "the registry did not answer on ${registry_url}"
 log "Registry ready on localhost:5000"

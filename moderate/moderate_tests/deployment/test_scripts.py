@@ -17,7 +17,6 @@ import yaml
 from moderate_tests.deployment.files import (
     DEPLOY_DIR,
     ENV_DEFAULT,
-    REPO_ROOT,
     VALUES_TEMPLATES,
     kubernetes_validate,
 )

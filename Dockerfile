@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1.7
 #
 # Targets (the last one is the default):
-#   ingestion              OpenMetadata ingestion environment (its own lock file)
+#   ingestion              OpenMetadata ingestion environment (its own lock file),
+#                          for workflows run as Kubernetes pods
 #   matrix-profile-worker  the analysis worker run by the matrix-profile Kubernetes Jobs
 #   code-server            the Dagster gRPC code server of the `moderate` location
 #
@@ -26,17 +27,19 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable
 
 # The OpenMetadata ingestion package pins libraries that break Dagster
-# (antlr4-python3-runtime), so it lives in a separate environment from its own lock.
+# (antlr4-python3-runtime), so it lives in its own environment, built from its own
+# lock file, at /opt/ingestion (where the code location looks for it).
 FROM python:3.11.14-slim-bookworm AS ingestion-builder
 COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
-    UV_PROJECT_ENVIRONMENT=/opt/openmetadata-ingestion
-WORKDIR /src
+    UV_PROJECT_ENVIRONMENT=/opt/ingestion/.venv
+WORKDIR /opt/ingestion
 COPY openmetadata-ingestion/pyproject.toml openmetadata-ingestion/uv.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-install-project
+COPY openmetadata-ingestion/run_workflow.py ./
 
 FROM python:3.11.14-slim-bookworm AS runtime
 RUN groupadd --system --gid 10001 moderate \
@@ -48,10 +51,9 @@ ENV PATH=/opt/venv/bin:${PATH} \
 WORKDIR /home/moderate
 
 FROM runtime AS ingestion
-COPY --from=ingestion-builder /opt/openmetadata-ingestion /opt/openmetadata-ingestion
-ENV PATH=/opt/openmetadata-ingestion/bin:${PATH}
+COPY --from=ingestion-builder /opt/ingestion /opt/ingestion
 USER 10001:10001
-ENTRYPOINT ["python"]
+ENTRYPOINT ["/opt/ingestion/.venv/bin/python", "/opt/ingestion/run_workflow.py"]
 
 FROM runtime AS matrix-profile-worker
 COPY --from=builder /opt/venv /opt/venv
@@ -60,6 +62,8 @@ ENTRYPOINT ["python", "-m", "moderate.matrix_profile.worker"]
 
 FROM runtime AS code-server
 COPY --from=builder /opt/venv /opt/venv
+# Bundled so that OpenMetadata workflows can run as subprocesses of a run.
+COPY --from=ingestion-builder /opt/ingestion /opt/ingestion
 RUN mkdir --parents "${DAGSTER_HOME}" && chown 10001:10001 "${DAGSTER_HOME}"
 ENV DAGSTER_GRPC_HOST=0.0.0.0 \
     DAGSTER_GRPC_PORT=3030

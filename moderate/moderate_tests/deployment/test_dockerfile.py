@@ -201,3 +201,18 @@ def test_code_server_command_serves_and_passes_its_health_check(
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+
+
+def test_ingestion_environment_is_built_from_its_lock_and_bundled() -> None:
+    stages = {stage.name: stage for stage in parse_stages()}
+    builder = stages["ingestion-builder"]
+    steps = [f"{name} {value}" for name, value in builder.instructions]
+    assert any("openmetadata-ingestion/uv.lock" in step for step in steps)
+    assert any("uv sync --locked" in step for step in steps)
+    assert "UV_PROJECT_ENVIRONMENT=/opt/ingestion/.venv" in " ".join(
+        builder.arguments("ENV")
+    )
+    bundled = "--from=ingestion-builder /opt/ingestion /opt/ingestion"
+    for target in ("ingestion", "code-server"):
+        assert bundled in stages[target].arguments("COPY"), target
+    assert bundled not in stages["matrix-profile-worker"].arguments("COPY")

@@ -13,6 +13,8 @@ from moderate_tests.support.postgres import postgres_resource, temporary_databas
 from moderate_tests.support.rabbitmq import RABBIT_URL, unique_queue_name
 from moderate_tests.support.seaweedfs import S3Endpoint, SeaweedFS
 
+pytest_plugins = ["moderate_tests.doubles.fixtures"]
+
 
 def _all_setting_variables() -> set[str]:
     names: set[str] = set()

@@ -16,8 +16,6 @@ from moderate_tests.doubles import (
 )
 from moderate_tests.doubles.keycloak import KeycloakDouble
 
-pytest_plugins = ["moderate_tests.doubles.fixtures"]
-
 TIMEOUT_S = 5
 SEEDED_USERS = 2
 ADMIN_TOKEN_LIFE_S = 60

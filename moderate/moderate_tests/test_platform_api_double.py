@@ -16,8 +16,6 @@ from moderate_tests.doubles import (
 )
 from moderate_tests.doubles.platform_api import PlatformApiDouble, TrustOutcome
 
-pytest_plugins = ["moderate_tests.doubles.fixtures"]
-
 TIMEOUT_S = 5.0
 MISSING_JWT = {"message": "Missing JWT token in request"}
 DB_ERROR = {"message": "Database operation error"}

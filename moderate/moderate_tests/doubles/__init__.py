@@ -1,10 +1,9 @@
 """HTTP test doubles of the external services: real servers on 127.0.0.1.
 
 ``PlatformApiDouble`` stands in for the Platform API gateway and
-``KeycloakDouble`` for Keycloak's token and admin user endpoints. Register the
-``platform_api`` and ``keycloak`` fixtures with
-``pytest_plugins = ["moderate_tests.doubles.fixtures"]``; the constants below
-are the accounts those fixtures seed.
+``KeycloakDouble`` for Keycloak's token and admin user endpoints. The project
+conftest registers the ``platform_api`` and ``keycloak`` fixtures; the constants
+below are the accounts those fixtures seed.
 """
 
 from moderate_tests.doubles.http_server import HttpDouble, HttpRequest, HttpResponse

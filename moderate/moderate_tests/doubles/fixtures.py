@@ -1,6 +1,6 @@
 """Pytest fixtures serving the HTTP doubles, one fresh server per test.
 
-Register them with ``pytest_plugins = ["moderate_tests.doubles.fixtures"]``.
+The project conftest registers them for every test.
 """
 
 from collections.abc import Iterator

@@ -72,7 +72,9 @@ def test_post_is_not_repeated_after_a_read_timeout():
 
 
 def test_request_that_never_left_is_retried_even_for_post():
-    script = Scripted(_refused(), requests.exceptions.ConnectTimeout("t"), _response(201))
+    script = Scripted(
+        _refused(), requests.exceptions.ConnectTimeout("t"), _response(201)
+    )
     assert _send(script, False, []).status_code == 201
     assert script.calls == 3
 

@@ -26,13 +26,15 @@ def test_declaration_matches_the_platform_api(rabbitmq: RabbitMQResource):
         channel.queue_declare(queue=rabbitmq.queue, durable=True)
     with rabbitmq.channel() as channel:
         rabbitmq.declare_durable_queue(channel, rabbitmq.queue)
-    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as error:
-        with rabbitmq.channel() as channel:
-            channel.queue_declare(
-                queue=rabbitmq.queue,
-                durable=True,
-                arguments={"x-dead-letter-exchange": "dlx"},
-            )
+    with (
+        pytest.raises(pika.exceptions.ChannelClosedByBroker) as error,
+        rabbitmq.channel() as channel,
+    ):
+        channel.queue_declare(
+            queue=rabbitmq.queue,
+            durable=True,
+            arguments={"x-dead-letter-exchange": "dlx"},
+        )
     assert error.value.reply_code == 406
 
 

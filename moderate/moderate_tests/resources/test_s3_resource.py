@@ -6,7 +6,12 @@ from moderate.resources import S3Resource
 def test_put_get_list_and_prefixes(s3: S3Resource):
     client = s3.client()
     bucket = s3.data_lake_bucket
-    for key in ("alice-assets/a.csv", "alice-assets/b.csv", "bob-assets/c.csv", "top.txt"):
+    for key in (
+        "alice-assets/a.csv",
+        "alice-assets/b.csv",
+        "bob-assets/c.csv",
+        "top.txt",
+    ):
         client.put_object(Bucket=bucket, Key=key, Body=key.encode())
     body = client.get_object(Bucket=bucket, Key="bob-assets/c.csv")["Body"].read()
     assert body == b"bob-assets/c.csv"

@@ -101,3 +101,33 @@ def test_every_helm_call_pins_chart_version_and_values_file() -> None:
 def test_no_fixed_sleeps() -> None:
     for name, text in operational_texts().items():
         assert not re.search(r"\bsleep\s+\d", text), name
+
+
+def test_start_dev_k8s_dry_run_orders_each_step_once() -> None:
+    result = subprocess.run(
+        [str(TASK_BIN), "--taskfile", str(TASKFILE), "--dry", "start-dev-k8s"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    steps = re.findall(r"^task: \[([\w-]+)\]", result.stderr + result.stdout, re.M)
+    assert steps.count("gen-open-metadata-keypair") == 1
+    assert steps.count("build-helm-values") == 1
+    order = [
+        "minikube-start",
+        "push-code-image",
+        "compose-up",
+        "build-dagster-secrets-envfile",
+        "create-dagster-secrets",
+        "gen-open-metadata-keypair",
+        "build-helm-values",
+        "apply-k8s-manifests",
+        "install-helm-dagster",
+        "create-open-metadata-secrets",
+        "install-helm-open-metadata",
+    ]
+    assert [step for step in steps if step in order] == order
+    assert steps[-1] == "start-dev-k8s"

@@ -12,6 +12,7 @@ from moderate_tests.support.postgres import HOST, PASSWORD, PORT, USERNAME
 from moderate_tests.support.rabbitmq import RABBIT_URL
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+IMPLICIT_ASSET_JOB_PREFIX = "__ASSET_JOB"
 
 
 def test_every_job_resolves():
@@ -20,6 +21,8 @@ def test_every_job_resolves():
     assert "doctor_job" in {job.name for job in jobs}
     for job in jobs:
         assert job.graph.node_defs, job.name
+        if job.name.startswith(IMPLICIT_ASSET_JOB_PREFIX):
+            continue
         assert job.description, f"{job.name} has no description"
 
 
@@ -50,13 +53,22 @@ FULL_ENVIRONMENT = {
 }
 
 
-@pytest.mark.parametrize("configured", [False, True], ids=["no-env", "full-env"])
-def test_code_location_validates(tmp_path, configured):
+@pytest.mark.parametrize(
+    ("configured", "target"),
+    [(False, []), (True, []), (False, ["--package-name", "moderate"])],
+    ids=["no-env", "full-env", "package-name"],
+)
+def test_code_location_validates(tmp_path, configured, target):
     environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     if configured:
         environment.update(FULL_ENVIRONMENT)
     completed = subprocess.run(
-        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate"],
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "definitions",
+            "validate",
+            *target,
+        ],
         cwd=PROJECT_DIR,
         env=environment,
         capture_output=True,

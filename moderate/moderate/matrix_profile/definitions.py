@@ -1,5 +1,15 @@
-"""Definitions of the matrix_profile feature."""
+"""Definitions of the matrix_profile feature (resources come from the code location)."""
 
 from dagster import Definitions
 
-defs = Definitions()
+from moderate.matrix_profile.failure_sensor import matrix_profile_failure_sensor
+from moderate.matrix_profile.jobs import (
+    matrix_profile_job,
+    matrix_profile_rejection_job,
+)
+from moderate.matrix_profile.sensors import matrix_profile_messages_sensor
+
+defs = Definitions(
+    jobs=[matrix_profile_job, matrix_profile_rejection_job],
+    sensors=[matrix_profile_messages_sensor, matrix_profile_failure_sensor],
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from moderate.matrix_profile.settings import MatrixProfileSettings
 from moderate.resources.keycloak import KeycloakResource
 from moderate.resources.openmetadata import OpenMetadataResource
 from moderate.resources.platform_api import PlatformApiResource
@@ -27,5 +28,6 @@ def build_resources() -> dict[str, Any]:
         "s3": S3Resource(),
         "platform_api": PlatformApiResource(),
         "rabbitmq": RabbitMQResource(),
+        "matrix_profile": MatrixProfileSettings(),
         "state_store": StateStoreResource(postgres=postgres),
     }

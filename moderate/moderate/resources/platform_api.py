@@ -103,6 +103,8 @@ class PlatformApiClient:
         data: Mapping[str, Any] | None = None,
         files: Mapping[str, Any] | None = None,
         idempotent: bool | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Performs an authenticated call and raises on an error status.
 
@@ -114,6 +116,10 @@ class PlatformApiClient:
             data: Form fields.
             files: Multipart files (a stream must be rewindable for a retry).
             idempotent: Whether to retry timeouts and 5xx; defaults by method.
+            body: A pre-encoded, rewindable body stream (e.g. a streamed
+                multipart body) sent instead of ``data``; give its
+                ``Content-Type`` in ``headers``.
+            headers: Extra request headers (``Authorization`` is always set).
 
         Returns:
             The successful response.
@@ -127,11 +133,12 @@ class PlatformApiClient:
             path,
             params=params,
             json_body=json_body,
-            data=data,
+            data=data if body is None else body,
             files=files,
             idempotent=(
                 method in IDEMPOTENT_METHODS if idempotent is None else idempotent
             ),
+            headers=headers,
         )
         if response.status_code >= requests.codes.bad_request:
             raise PlatformApiError(
@@ -203,18 +210,34 @@ class PlatformApiClient:
         authenticated: bool = True,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
-        data: Mapping[str, Any] | None = None,
+        data: Any = None,
         files: Mapping[str, Any] | None = None,
         idempotent: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         response = self._send_once(
-            method, path, authenticated, params, json_body, data, files, idempotent
+            method,
+            path,
+            authenticated,
+            params,
+            json_body,
+            data,
+            files,
+            idempotent,
+            headers,
         )
         if authenticated and response.status_code == HTTP_UNAUTHORIZED:
             self._invalidate_token()
-            _rewind(files)
             response = self._send_once(
-                method, path, authenticated, params, json_body, data, files, idempotent
+                method,
+                path,
+                authenticated,
+                params,
+                json_body,
+                data,
+                files,
+                idempotent,
+                headers,
             )
         return response
 
@@ -225,16 +248,18 @@ class PlatformApiClient:
         authenticated: bool,
         params: Mapping[str, Any] | None,
         json_body: Any,
-        data: Mapping[str, Any] | None,
+        data: Any,
         files: Mapping[str, Any] | None,
         idempotent: bool,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        headers = (
-            {"Authorization": f"Bearer {self._token_value()}"} if authenticated else {}
-        )
+        headers = dict(extra_headers or {})
+        if authenticated:
+            headers["Authorization"] = f"Bearer {self._token_value()}"
 
         def send() -> requests.Response:
             _rewind(files)
+            _rewind_stream(data)
             return self._session.request(
                 method,
                 f"{self._base_url}{path}",
@@ -288,6 +313,12 @@ def _rewind(files: Mapping[str, Any] | None) -> None:
         stream = item[1] if isinstance(item, tuple) else item
         if hasattr(stream, "seek"):
             stream.seek(0)
+
+
+def _rewind_stream(data: Any) -> None:
+    """Rewinds a streamed body (form-field mappings are left alone)."""
+    if not isinstance(data, Mapping) and hasattr(data, "seek"):
+        data.seek(0)
 
 
 def _json_or_raise(response: requests.Response, method: str, path: str) -> Any:

@@ -18,7 +18,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 TABLE_NAME = "moderate_item_state"
 KEY_BATCH_SIZE = 500
+UPSERT_BATCH_SIZE = 100  # 9 parameters a row stays under SQLite's 999 limit
 ERROR_TEXT_LIMIT = 4000
+SCHEMA_LOCK_ID = 0x6D6F64657261  # advisory lock id: "modera" in ASCII
 
 
 class ItemStatus(enum.StrEnum):
@@ -61,10 +63,17 @@ class StateRecord:
     updated_at: datetime
 
     def is_due(self, now: datetime) -> bool:
-        """Whether a failed or pending item may be tried again at ``now``."""
+        """Whether the item may be tried again at ``now``.
+
+        Done items never are. A failed item without a next attempt time failed for
+        good. A pending item is due once its next attempt time (the deadline of the
+        outstanding request) has passed, or at once when it has none.
+        """
         if self.status is ItemStatus.DONE:
             return False
-        return self.next_attempt_at is None or self.next_attempt_at <= now
+        if self.next_attempt_at is None:
+            return self.status is ItemStatus.PENDING
+        return self.next_attempt_at <= now
 
 
 def utc_now() -> datetime:
@@ -81,9 +90,24 @@ class PostgresState:
             postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         )
 
+    @property
+    def engine(self) -> sa.Engine:
+        """The engine the store writes through."""
+        return self._engine
+
     def create_schema(self) -> None:
-        """Creates the table and its index if they do not exist."""
-        METADATA.create_all(self._engine, checkfirst=True)
+        """Creates the table and its index if they do not exist.
+
+        On PostgreSQL a transaction-scoped advisory lock serialises processes that
+        create the schema at the same moment (``CREATE TABLE`` itself would race on
+        the catalogue and fail with a unique violation).
+        """
+        with self._engine.begin() as connection:
+            if self._engine.dialect.name == "postgresql":
+                connection.execute(
+                    sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_ID))
+                )
+            METADATA.create_all(connection, checkfirst=True)
 
     def get(self, namespace: str, key: str) -> StateRecord | None:
         """The record of one item, if any."""
@@ -133,42 +157,113 @@ class PostgresState:
             next_attempt_at: Earliest next try (cleared when None).
             count_attempt: Whether this write records one more attempt.
         """
+        self.upsert_many(
+            namespace,
+            {key: value},
+            status=status,
+            last_error=last_error,
+            next_attempt_at=next_attempt_at,
+            count_attempt=count_attempt,
+        )
+
+    def upsert_many(
+        self,
+        namespace: str,
+        values: Mapping[str, Any],
+        *,
+        status: ItemStatus,
+        last_error: str | None = None,
+        next_attempt_at: datetime | None = None,
+        count_attempt: bool = False,
+    ) -> None:
+        """Writes many items of one namespace in one atomic statement per batch.
+
+        Args:
+            namespace: Item family.
+            values: Item key to JSON-serialisable value (None keeps the stored one).
+            status: New status of every item.
+            last_error: Error text of every item (cleared when None).
+            next_attempt_at: Earliest next try of every item (cleared when None).
+            count_attempt: Whether this write records one more attempt per item.
+        """
         now = utc_now()
         attempt_increment = 1 if count_attempt else 0
-        statement = self._insert(STATE_TABLE).values(
-            namespace=namespace,
-            key=key,
-            value=value,
-            status=status.value,
-            attempts=attempt_increment,
-            last_error=_clip(last_error),
-            next_attempt_at=next_attempt_at,
-            created_at=now,
-            updated_at=now,
-        )
-        excluded = statement.excluded
-        statement = statement.on_conflict_do_update(
-            index_elements=[STATE_TABLE.c.namespace, STATE_TABLE.c.key],
-            set_={
-                "value": sa.func.coalesce(excluded.value, STATE_TABLE.c.value),
-                "status": excluded.status,
-                "attempts": STATE_TABLE.c.attempts + attempt_increment,
-                "last_error": excluded.last_error,
-                "next_attempt_at": excluded.next_attempt_at,
-                "updated_at": excluded.updated_at,
-            },
-        )
+        rows = [
+            {
+                "namespace": namespace,
+                "key": key,
+                "value": value,
+                "status": status.value,
+                "attempts": attempt_increment,
+                "last_error": _clip(last_error),
+                "next_attempt_at": next_attempt_at,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for key, value in values.items()
+        ]
         with self._engine.begin() as connection:
-            connection.execute(statement)
+            for start in range(0, len(rows), UPSERT_BATCH_SIZE):
+                statement = self._insert(STATE_TABLE).values(
+                    rows[start : start + UPSERT_BATCH_SIZE]
+                )
+                excluded = statement.excluded
+                statement = statement.on_conflict_do_update(
+                    index_elements=[STATE_TABLE.c.namespace, STATE_TABLE.c.key],
+                    set_={
+                        "value": sa.func.coalesce(excluded.value, STATE_TABLE.c.value),
+                        "status": excluded.status,
+                        "attempts": STATE_TABLE.c.attempts + attempt_increment,
+                        "last_error": excluded.last_error,
+                        "next_attempt_at": excluded.next_attempt_at,
+                        "updated_at": excluded.updated_at,
+                    },
+                )
+                connection.execute(statement)
 
-    def mark_pending(self, namespace: str, key: str, value: Any = None) -> None:
-        """Records that work on an item was requested."""
-        self.upsert(namespace, key, status=ItemStatus.PENDING, value=value)
+    def mark_pending(
+        self,
+        namespace: str,
+        key: str,
+        value: Any = None,
+        *,
+        retry_at: datetime | None = None,
+        count_attempt: bool = False,
+    ) -> None:
+        """Records that work on an item was requested.
 
-    def mark_done(self, namespace: str, key: str, value: Any = None) -> None:
-        """Records a success."""
+        Args:
+            namespace: Item family.
+            key: Item key.
+            value: JSON-serialisable value (kept when None).
+            retry_at: When the request counts as lost and the item is due again;
+                None makes it due at once.
+            count_attempt: Whether the request is one more attempt.
+        """
         self.upsert(
-            namespace, key, status=ItemStatus.DONE, value=value, count_attempt=True
+            namespace,
+            key,
+            status=ItemStatus.PENDING,
+            value=value,
+            next_attempt_at=retry_at,
+            count_attempt=count_attempt,
+        )
+
+    def mark_done(
+        self,
+        namespace: str,
+        key: str,
+        value: Any = None,
+        *,
+        count_attempt: bool = True,
+    ) -> None:
+        """Records a success (one more attempt unless ``count_attempt`` is False)."""
+        self.upsert(
+            namespace,
+            key,
+            status=ItemStatus.DONE,
+            value=value,
+            count_attempt=count_attempt,
         )
 
     def mark_failed(
@@ -178,6 +273,8 @@ class PostgresState:
         error: str,
         retry_at: datetime | None,
         value: Any = None,
+        *,
+        count_attempt: bool = True,
     ) -> None:
         """Records a failure; ``retry_at`` None means it will not be retried."""
         self.upsert(
@@ -187,8 +284,27 @@ class PostgresState:
             value=value,
             last_error=error,
             next_attempt_at=retry_at,
-            count_attempt=True,
+            count_attempt=count_attempt,
         )
+
+    def count_waiting(
+        self, namespace: str, status: ItemStatus, now: datetime | None = None
+    ) -> int:
+        """Items in ``status`` whose next attempt time is still ahead of ``now``.
+
+        For pending items these are the requests still within their deadline.
+        """
+        query = (
+            sa.select(sa.func.count())
+            .select_from(STATE_TABLE)
+            .where(
+                STATE_TABLE.c.namespace == namespace,
+                STATE_TABLE.c.status == status.value,
+                STATE_TABLE.c.next_attempt_at > (now or utc_now()),
+            )
+        )
+        with self._engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
 
     def counts(self, namespace: str) -> Mapping[ItemStatus, int]:
         """Number of items per status in ``namespace``."""
@@ -206,7 +322,16 @@ class PostgresState:
     def keys_due(
         self, namespace: str, statuses: Sequence[ItemStatus], limit: int
     ) -> list[StateRecord]:
-        """Items in ``statuses`` whose next attempt time has come, oldest first."""
+        """Items in ``statuses`` that are due (see :meth:`StateRecord.is_due`).
+
+        Args:
+            namespace: Item family.
+            statuses: Statuses to consider.
+            limit: Most records returned.
+
+        Returns:
+            Due records, least recently updated first.
+        """
         now = utc_now()
         query = (
             sa.select(STATE_TABLE)
@@ -214,7 +339,10 @@ class PostgresState:
                 STATE_TABLE.c.namespace == namespace,
                 STATE_TABLE.c.status.in_([status.value for status in statuses]),
                 sa.or_(
-                    STATE_TABLE.c.next_attempt_at.is_(None),
+                    sa.and_(
+                        STATE_TABLE.c.next_attempt_at.is_(None),
+                        STATE_TABLE.c.status == ItemStatus.PENDING.value,
+                    ),
                     STATE_TABLE.c.next_attempt_at <= now,
                 ),
             )

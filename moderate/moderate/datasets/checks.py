@@ -1,0 +1,170 @@
+"""Checks of every dataset of a prepared commit.
+
+They run inside the preparing asset (declared as its check specs) and read the
+statistics gathered while converting, so no dataset is read twice.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    MetadataValue,
+)
+
+from moderate.datasets.manifest import DatasetRecord, DatasetStatus, SourceManifest
+
+MAX_LISTED = 50
+
+
+@dataclass(frozen=True)
+class DatasetCheck:
+    """One check over every dataset.
+
+    Attributes:
+        name: Check name.
+        description: What it verifies.
+        severity: Severity of a failure.
+        problem: Returns the problem of one dataset, or None.
+        require_any: Whether a commit without any dataset fails the check.
+    """
+
+    name: str
+    description: str
+    severity: AssetCheckSeverity
+    problem: Callable[[DatasetRecord], str | None]
+    require_any: bool = False
+
+
+def _unreadable(dataset: DatasetRecord) -> str | None:
+    if dataset.status == DatasetStatus.FAILED:
+        return dataset.error or "could not be read"
+    return None
+
+
+def _empty(dataset: DatasetRecord) -> str | None:
+    if dataset.status != DatasetStatus.OK:
+        return None
+    if dataset.rows == 0 or not dataset.columns:
+        return f"{dataset.rows} rows x {len(dataset.columns)} columns"
+    return None
+
+
+def _missing_keys(dataset: DatasetRecord) -> str | None:
+    if dataset.status != DatasetStatus.OK or not dataset.missing_key_columns:
+        return None
+    return "missing " + ", ".join(dataset.missing_key_columns)
+
+
+def _empty_columns(dataset: DatasetRecord) -> str | None:
+    empty = dataset.empty_columns
+    if dataset.status != DatasetStatus.OK or not empty:
+        return None
+    listed = ", ".join(empty[:MAX_LISTED])
+    more = f" and {len(empty) - MAX_LISTED} more" if len(empty) > MAX_LISTED else ""
+    return f"{len(empty)} columns without values: {listed}{more}"
+
+
+DATASET_CHECKS = (
+    DatasetCheck(
+        "datasets_readable",
+        "Every matched file was read (no parse error, no Git LFS pointer).",
+        AssetCheckSeverity.ERROR,
+        _unreadable,
+    ),
+    DatasetCheck(
+        "datasets_not_empty",
+        "The source has datasets and every dataset has rows and columns.",
+        AssetCheckSeverity.ERROR,
+        _empty,
+        require_any=True,
+    ),
+    DatasetCheck(
+        "datasets_have_key_columns",
+        "Every dataset has its expected key columns (e.g. timestamp for meters).",
+        AssetCheckSeverity.ERROR,
+        _missing_keys,
+    ),
+    DatasetCheck(
+        "datasets_without_empty_columns",
+        "No dataset has a column without any value.",
+        AssetCheckSeverity.WARN,
+        _empty_columns,
+    ),
+)
+GLOBS_CHECK = "globs_matched_files"
+
+
+def check_specs(asset_key: AssetKey) -> list[AssetCheckSpec]:
+    """The check specs declared by a preparing asset."""
+    specs = [
+        AssetCheckSpec(check.name, asset=asset_key, description=check.description)
+        for check in DATASET_CHECKS
+    ]
+    specs.append(
+        AssetCheckSpec(
+            GLOBS_CHECK,
+            asset=asset_key,
+            description="Every glob matched a readable (.csv or .xlsx) file.",
+        )
+    )
+    return specs
+
+
+def check_results(
+    asset_key: AssetKey, manifest: SourceManifest
+) -> list[AssetCheckResult]:
+    """Evaluates every check on a manifest."""
+    results = [
+        _evaluate(asset_key, check, manifest.datasets) for check in DATASET_CHECKS
+    ]
+    problems = [
+        f"glob {pattern!r} matched nothing" for pattern in manifest.unmatched_globs
+    ]
+    problems.extend(
+        f"{path}: neither .csv nor .xlsx" for path in manifest.unsupported_files
+    )
+    results.append(
+        AssetCheckResult(
+            asset_key=asset_key,
+            check_name=GLOBS_CHECK,
+            passed=not problems,
+            severity=AssetCheckSeverity.WARN,
+            description="; ".join(problems[:MAX_LISTED]) or None,
+            metadata={
+                "unmatched_globs": MetadataValue.json(list(manifest.unmatched_globs)),
+                "unsupported_files": MetadataValue.json(
+                    list(manifest.unsupported_files)
+                ),
+            },
+        )
+    )
+    return results
+
+
+def _evaluate(
+    asset_key: AssetKey, check: DatasetCheck, datasets: Sequence[DatasetRecord]
+) -> AssetCheckResult:
+    problems = {
+        dataset.name: problem
+        for dataset in datasets
+        if (problem := check.problem(dataset)) is not None
+    }
+    lines = [f"{name}: {problem}" for name, problem in problems.items()]
+    if check.require_any and not datasets:
+        lines.append("no dataset: the globs matched no readable file")
+    return AssetCheckResult(
+        asset_key=asset_key,
+        check_name=check.name,
+        passed=not lines,
+        severity=check.severity,
+        description="\n".join(lines[:MAX_LISTED]) or None,
+        metadata={
+            "datasets_checked": len(datasets),
+            "datasets_failing": len(problems),
+            "failing": MetadataValue.json(problems),
+        },
+    )

@@ -1,0 +1,165 @@
+"""Run configuration of the dataset assets, with the sources' defaults.
+
+Defaults follow the public repositories as they are published today: the
+MODERATE building-stock analysis repository (no Git LFS) and the Building Data
+Genome Project 2 repository (every CSV behind Git LFS).
+"""
+
+from dagster import Config
+from pydantic import Field
+
+BUILDING_STOCK_REPO_URL = (
+    "https://github.com/MODERATE-Project/building-stock-analysis.git"
+)
+BUILDING_STOCK_REF = "main"
+BUILDING_STOCK_GLOBS = (
+    "T3.1-dynamic-analysis/**/*.csv",
+    "T3.2-static-analysis/**/*.csv",
+    "T3.2-static-analysis/**/*.xlsx",
+)
+PV_ANALYSIS_GLOB = "T3.1-dynamic-analysis/**/*_PVanalysis.csv"
+
+GENOME_PROJECT_REPO_URL = (
+    "https://github.com/buds-lab/building-data-genome-project-2.git"
+)
+GENOME_PROJECT_REF = "master"
+GENOME_PROJECT_GLOBS = (
+    "data/meters/cleaned/*.csv",
+    "data/weather/*.csv",
+    "data/metadata/*.csv",
+)
+
+BUILDING_STOCK_PLATFORM_ASSET = "building-stock"
+GENOME_PROJECT_PLATFORM_ASSET = "genome-project"
+
+DEFAULT_CLONE_TIMEOUT_S = 1800
+DEFAULT_CSV_BLOCK_SIZE_MIB = 16
+DEFAULT_PREVIEW_ROWS = 10
+DEFAULT_MAX_OBJECTS_PER_ASSET = 100
+DEFAULT_STAGING_PREFIX = "datasets"
+
+
+class FileReadOptions(Config):
+    """How to read the CSV files whose repository path matches ``glob``.
+
+    The first entry whose glob matches a file wins; files that no entry
+    matches are read as comma-separated UTF-8 with a header on the first line.
+    """
+
+    glob: str = Field(description="Glob on the path relative to the repository.")
+    skip_rows: int = Field(
+        default=0, ge=0, description="Lines before the header (e.g. a title line)."
+    )
+    separator: str = Field(
+        default=",", min_length=1, max_length=1, description="Field separator."
+    )
+    decimal: str = Field(
+        default=".", min_length=1, max_length=1, description="Decimal mark."
+    )
+    encoding: str = Field(default="utf-8", description="Text encoding.")
+    null_values: list[str] = Field(
+        default_factory=lambda: [""],
+        description="Cell texts read as missing values.",
+    )
+
+
+class KeyColumnRule(Config):
+    """Columns every dataset read from a matching file must have."""
+
+    glob: str = Field(description="Glob on the path relative to the repository.")
+    columns: list[str] = Field(description="Required column names.")
+
+
+class DatasetSourceConfig(Config):
+    """Where a source lives and how to read it.
+
+    ``repo_url`` may be a remote URL, a ``file://`` URL or a local path of a
+    git repository (local sources let the pipeline run offline).
+    """
+
+    repo_url: str = Field(description="Git URL, file:// URL or local repository.")
+    ref: str = Field(description="Branch, tag or full commit SHA to publish.")
+    globs: list[str] = Field(
+        description="Globs (with **) on paths relative to the repository root."
+    )
+    read_options: list[FileReadOptions] = Field(
+        default_factory=list, description="Per-file CSV read options."
+    )
+    key_columns: list[KeyColumnRule] = Field(
+        default_factory=list, description="Columns the checks require per file."
+    )
+    clone_timeout_s: int = Field(
+        default=DEFAULT_CLONE_TIMEOUT_S, gt=0, description="Limit per git command."
+    )
+    csv_block_size_mib: int = Field(
+        default=DEFAULT_CSV_BLOCK_SIZE_MIB,
+        gt=0,
+        description="CSV bytes parsed per streamed batch.",
+    )
+    preview_rows: int = Field(
+        default=DEFAULT_PREVIEW_ROWS, ge=0, description="Rows in the preview table."
+    )
+    staging_prefix: str = Field(
+        default=DEFAULT_STAGING_PREFIX,
+        description="Key prefix of staged files in the job-outputs bucket.",
+    )
+
+
+class BuildingStockConfig(DatasetSourceConfig):
+    """The MODERATE building-stock analysis repository."""
+
+    repo_url: str = BUILDING_STOCK_REPO_URL
+    ref: str = BUILDING_STOCK_REF
+    globs: list[str] = Field(default_factory=lambda: list(BUILDING_STOCK_GLOBS))
+    read_options: list[FileReadOptions] = Field(
+        default_factory=lambda: [
+            FileReadOptions(
+                glob=PV_ANALYSIS_GLOB, skip_rows=1, separator=";", decimal=","
+            )
+        ]
+    )
+
+
+class GenomeProjectConfig(DatasetSourceConfig):
+    """The Building Data Genome Project 2 repository (CSV files in Git LFS)."""
+
+    repo_url: str = GENOME_PROJECT_REPO_URL
+    ref: str = GENOME_PROJECT_REF
+    globs: list[str] = Field(default_factory=lambda: list(GENOME_PROJECT_GLOBS))
+    key_columns: list[KeyColumnRule] = Field(
+        default_factory=lambda: [
+            KeyColumnRule(glob="data/meters/**/*.csv", columns=["timestamp"]),
+            KeyColumnRule(glob="data/weather/*.csv", columns=["timestamp", "site_id"]),
+            KeyColumnRule(
+                glob="data/metadata/*.csv", columns=["building_id", "site_id"]
+            ),
+        ]
+    )
+
+
+class PublishConfig(Config):
+    """How a source is published to the Platform API."""
+
+    platform_asset_name: str = Field(description="Name of the platform asset.")
+    max_objects_per_asset: int = Field(
+        default=DEFAULT_MAX_OBJECTS_PER_ASSET,
+        gt=0,
+        description="Object limit of one platform asset (API setting).",
+    )
+    adopt_legacy_asset: bool = Field(
+        default=True,
+        description="Reuse an asset of earlier deployments (URL-derived uuid, "
+        "or the oldest ownerless asset with the same name).",
+    )
+
+
+class BuildingStockPublishConfig(PublishConfig):
+    """Publishing of the building-stock source."""
+
+    platform_asset_name: str = BUILDING_STOCK_PLATFORM_ASSET
+
+
+class GenomeProjectPublishConfig(PublishConfig):
+    """Publishing of the BDG2 source."""
+
+    platform_asset_name: str = GENOME_PROJECT_PLATFORM_ASSET

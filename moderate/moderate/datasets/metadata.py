@@ -1,0 +1,147 @@
+"""Dagster metadata of the dataset assets.
+
+Per-dataset entries are keyed ``<kind> | <dataset>`` and per-object rows carry
+both dataset and format, so no two datasets or formats overwrite each other.
+"""
+
+from typing import Any
+
+from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
+
+from moderate.datasets.manifest import DatasetRecord, DatasetStatus, SourceManifest
+from moderate.datasets.publish import PublishResult, PublishStatus
+
+MAX_SCHEMA_COLUMNS = 200
+MAX_PREVIEW_COLUMNS = 12
+MAX_DATASET_ENTRIES = 60
+
+
+def prepare_metadata(
+    manifest: SourceManifest, manifest_url: str, skipped: bool
+) -> dict[str, Any]:
+    """Metadata of a preparing asset's materialisation."""
+    ok = [d for d in manifest.datasets if d.status == DatasetStatus.OK]
+    metadata: dict[str, Any] = {
+        "status": "skipped (commit already published)" if skipped else "prepared",
+        "skipped": skipped,
+        "source_commit": manifest.commit_sha,
+        "repo_url": manifest.repo_url,
+        "ref": manifest.ref,
+        "manifest": MetadataValue.url(manifest_url),
+        "datasets": len(manifest.datasets),
+        "datasets_failed": len(manifest.failed_datasets),
+        "files": len(manifest.files),
+        "total_rows": sum(d.rows for d in ok),
+        "dagster/row_count": sum(d.rows for d in ok),
+        "dataset_table": _datasets_table(manifest.datasets),
+    }
+    for dataset in ok[:MAX_DATASET_ENTRIES]:
+        metadata[f"schema | {dataset.name}"] = _schema(dataset)
+        metadata[f"preview | {dataset.name}"] = MetadataValue.md(_preview(dataset))
+    return metadata
+
+
+def publish_metadata(result: PublishResult, limit: int) -> dict[str, Any]:
+    """Metadata of a publishing asset's materialisation."""
+    uploaded = [o for o in result.objects if o.status == PublishStatus.UPLOADED]
+    return {
+        "status": "uploaded" if uploaded else "skipped (nothing new)",
+        "source_commit": result.commit_sha,
+        "platform_asset_id": result.asset.id,
+        "platform_asset_uuid": result.asset.uuid,
+        "platform_asset_name": result.asset.name,
+        "platform_asset_origin": result.asset.origin,
+        "uploaded": len(uploaded),
+        "skipped": len(result.objects) - len(uploaded),
+        "deleted_object_ids": MetadataValue.json(list(result.deleted_object_ids)),
+        "objects_in_asset": result.objects_in_asset,
+        "object_limit": limit,
+        "failed_datasets": MetadataValue.json(list(result.failed_datasets)),
+        "objects": MetadataValue.table(
+            records=[
+                TableRecord(
+                    {
+                        "dataset": item.dataset,
+                        "format": item.data_format,
+                        "status": str(item.status),
+                        "object_id": item.object_id,
+                        "key": item.key,
+                        "sha256": item.sha256,
+                        "series_id": item.series_id,
+                    }
+                )
+                for item in result.objects
+            ],
+            schema=TableSchema(
+                columns=[
+                    TableColumn("dataset", "string"),
+                    TableColumn("format", "string"),
+                    TableColumn("status", "string"),
+                    TableColumn("object_id", "int"),
+                    TableColumn("key", "string"),
+                    TableColumn("sha256", "string"),
+                    TableColumn("series_id", "string"),
+                ]
+            ),
+        ),
+    }
+
+
+def _datasets_table(datasets: tuple[DatasetRecord, ...]) -> MetadataValue:
+    return MetadataValue.table(
+        records=[
+            TableRecord(
+                {
+                    "dataset": dataset.name,
+                    "status": str(dataset.status),
+                    "rows": dataset.rows,
+                    "columns": len(dataset.columns),
+                    "empty_columns": len(dataset.empty_columns),
+                    "error": dataset.error or "",
+                }
+            )
+            for dataset in datasets
+        ],
+        schema=TableSchema(
+            columns=[
+                TableColumn("dataset", "string"),
+                TableColumn("status", "string"),
+                TableColumn("rows", "int"),
+                TableColumn("columns", "int"),
+                TableColumn("empty_columns", "int"),
+                TableColumn("error", "string"),
+            ]
+        ),
+    )
+
+
+def _schema(dataset: DatasetRecord) -> MetadataValue:
+    columns = [
+        TableColumn(
+            column.name,
+            column.type,
+            description=f"{column.null_count} missing of {dataset.rows}",
+        )
+        for column in dataset.columns[:MAX_SCHEMA_COLUMNS]
+    ]
+    return MetadataValue.table_schema(TableSchema(columns=columns))
+
+
+def _preview(dataset: DatasetRecord) -> str:
+    if not dataset.preview:
+        return "(no rows)"
+    width = min(MAX_PREVIEW_COLUMNS, len(dataset.preview[0]))
+    hidden = len(dataset.preview[0]) - width
+    rows = [[_md(cell) for cell in row[:width]] for row in dataset.preview]
+    lines = [
+        "| " + " | ".join(rows[0]) + " |",
+        "|" + "---|" * width,
+        *("| " + " | ".join(row) + " |" for row in rows[1:]),
+    ]
+    if hidden > 0:
+        lines.append(f"\n{hidden} more columns not shown.")
+    return "\n".join(lines)
+
+
+def _md(cell: str) -> str:
+    return cell.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,100 @@
+"""Stable identifiers: dataset names, series ids, platform asset uuids.
+
+Everything here derives from logical names only (repository-relative paths,
+sheet names, the platform asset name), never from a clone directory or from
+the API's URL, so identifiers are the same on every run and deployment.
+"""
+
+import re
+import uuid
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit, urlunsplit
+
+DATASETS_NAMESPACE = uuid.UUID("6f2b0c8e-4b7a-5d2e-9c1f-3a8d7e5b4c21")
+SHEET_SEPARATOR = "#"
+SLUG_MAX_LENGTH = 120
+_NON_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+class DatasetFormat:
+    """Formats every dataset is published in."""
+
+    ORIGINAL = "original"
+    PARQUET = "parquet"
+
+
+def normalise_relative_path(path: str) -> str:
+    """A repository-relative POSIX path without ``.`` parts or leading slash.
+
+    Raises:
+        ValueError: If the path is absolute or climbs out with ``..``.
+    """
+    pure = PurePosixPath(path.replace("\\", "/"))
+    if pure.is_absolute() or ".." in pure.parts:
+        raise ValueError(f"not a path inside the repository: {path!r}")
+    parts = [part for part in pure.parts if part not in ("", ".")]
+    if not parts:
+        raise ValueError("empty repository path")
+    return "/".join(parts)
+
+
+def dataset_name(relative_path: str, sheet: str | None = None) -> str:
+    """The dataset name of a file (CSV) or of one sheet of a workbook.
+
+    Args:
+        relative_path: Path relative to the repository root.
+        sheet: Sheet name for workbooks.
+
+    Returns:
+        ``<path>`` or ``<path>#<sheet>``.
+    """
+    name = normalise_relative_path(relative_path)
+    return name if sheet is None else f"{name}{SHEET_SEPARATOR}{sheet}"
+
+
+def slugify(text: str) -> str:
+    """Lower-case ASCII words joined by ``-``, for file names."""
+    slug = _NON_SLUG.sub("-", text.lower()).strip("-")
+    return slug[-SLUG_MAX_LENGTH:].lstrip("-") or "dataset"
+
+
+def upload_file_name(name: str, data_format: str, original_suffix: str) -> str:
+    """The file name sent with an upload (the API keeps its slugged stem).
+
+    Args:
+        name: Dataset name (or the source file path for originals).
+        data_format: ``original`` or ``parquet``.
+        original_suffix: Suffix of the source file, e.g. ``.csv``.
+
+    Returns:
+        A readable, unique-per-series file name.
+    """
+    stem = name.removesuffix(original_suffix) if SHEET_SEPARATOR not in name else name
+    suffix = ".parquet" if data_format == DatasetFormat.PARQUET else original_suffix
+    return f"{slugify(stem)}{suffix}"
+
+
+def series_id(source: str, name: str, data_format: str) -> str:
+    """The ``series_id`` shared by every version of one dataset in one format."""
+    return str(uuid.uuid5(DATASETS_NAMESPACE, f"series:{source}:{data_format}:{name}"))
+
+
+def platform_asset_uuid(platform_asset_name: str) -> str:
+    """Deterministic uuid of a source's platform asset (independent of any URL)."""
+    return str(uuid.uuid5(DATASETS_NAMESPACE, f"platform-asset:{platform_asset_name}"))
+
+
+def legacy_platform_asset_uuid(api_base_url: str, platform_asset_name: str) -> str:
+    """The uuid earlier deployments derived from their ``API_BASE_URL``."""
+    root = api_base_url.strip("/")
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{root}/asset/{platform_asset_name}"))
+
+
+def redact_url(url: str) -> str:
+    """The URL without user information (tokens in clone URLs stay private)."""
+    parts = urlsplit(url)
+    if not parts.username and not parts.password:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -1,0 +1,133 @@
+"""Column kinds and per-dataset statistics gathered while streaming batches."""
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+PREVIEW_CELL_CHARS = 40
+TIMESTAMP_TYPE = pa.timestamp("us")
+
+
+class ColumnKind(enum.StrEnum):
+    """Type family of a column, widened as more values are seen."""
+
+    NULL = "null"
+    BOOL = "bool"
+    INT = "int"
+    FLOAT = "float"
+    TIMESTAMP = "timestamp"
+    STRING = "string"
+
+
+_NUMERIC = frozenset({ColumnKind.INT, ColumnKind.FLOAT})
+
+
+def widen(current: ColumnKind, seen: ColumnKind) -> ColumnKind:
+    """The narrowest kind holding values of both kinds."""
+    if current == seen or seen == ColumnKind.NULL:
+        return current
+    if current == ColumnKind.NULL:
+        return seen
+    if current in _NUMERIC and seen in _NUMERIC:
+        return ColumnKind.FLOAT
+    return ColumnKind.STRING
+
+
+def arrow_type(kind: ColumnKind) -> pa.DataType:
+    """The Arrow type a column of ``kind`` is written as (all-null → string)."""
+    return {
+        ColumnKind.BOOL: pa.bool_(),
+        ColumnKind.INT: pa.int64(),
+        ColumnKind.FLOAT: pa.float64(),
+        ColumnKind.TIMESTAMP: TIMESTAMP_TYPE,
+    }.get(kind, pa.string())
+
+
+@dataclass(frozen=True)
+class ColumnStats:
+    """One column of a converted dataset.
+
+    Attributes:
+        name: Column name.
+        type: Arrow type as text.
+        null_count: Missing values.
+    """
+
+    name: str
+    type: str
+    null_count: int
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """What a conversion learnt about a dataset.
+
+    Attributes:
+        rows: Data rows.
+        columns: Columns in order.
+        preview: Header and first rows, as text.
+    """
+
+    rows: int
+    columns: tuple[ColumnStats, ...]
+    preview: tuple[tuple[str, ...], ...]
+
+    @property
+    def empty_columns(self) -> tuple[str, ...]:
+        """Columns without a single value (none when there are no rows)."""
+        if self.rows == 0:
+            return ()
+        return tuple(c.name for c in self.columns if c.null_count >= self.rows)
+
+
+class StatsCollector:
+    """Accumulates row and null counts and a preview over record batches."""
+
+    def __init__(self, schema: pa.Schema, preview_rows: int) -> None:
+        self._schema = schema
+        self._preview_rows = preview_rows
+        self._rows = 0
+        self._nulls = [0] * len(schema)
+        self._preview: list[tuple[str, ...]] = []
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Counts one batch and keeps its first rows for the preview."""
+        self._rows += batch.num_rows
+        for index, column in enumerate(batch.columns):
+            self._nulls[index] += column.null_count
+        missing = self._preview_rows - len(self._preview)
+        if missing > 0 and batch.num_rows:
+            heads = [column.slice(0, missing).to_pylist() for column in batch.columns]
+            self._preview.extend(
+                tuple(_cell(value) for value in row) for row in zip(*heads, strict=True)
+            )
+
+    def result(self) -> TableStats:
+        """The statistics of every batch added so far."""
+        columns = tuple(
+            ColumnStats(field.name, str(field.type), nulls)
+            for field, nulls in zip(self._schema, self._nulls, strict=True)
+        )
+        header = tuple(self._schema.names)
+        return TableStats(self._rows, columns, (header, *self._preview))
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= PREVIEW_CELL_CHARS else text[: PREVIEW_CELL_CHARS - 1]
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """Names made unique by suffixing repeats with ``_2``, ``_3``, …."""
+    used: set[str] = set()
+    result: list[str] = []
+    for name in names:
+        candidate, number = name, 1
+        while candidate in used:
+            number += 1
+            candidate = f"{name}_{number}"
+        used.add(candidate)
+        result.append(candidate)
+    return result

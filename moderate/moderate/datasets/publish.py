@@ -1,0 +1,400 @@
+"""Publishing a prepared source: plan within the object limit, then upload.
+
+Strategy for the API's per-asset object limit (100 by default): a platform
+asset keeps only the newest version of each series (one series per dataset
+and format). Before anything is uploaded the plan counts what the asset will
+hold; when the newest versions alone exceed the limit, nothing is touched and
+the run fails with the numbers. Superseded versions are deleted after their
+replacement is uploaded; only when the asset would overflow are objects
+deleted first (objects of series the source no longer has, oldest first, then
+superseded versions). ``DELETE`` removes the record only: the stored file of
+an old version stays in the API's bucket.
+"""
+
+import enum
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moderate.datasets.manifest import DatasetStatus, SourceManifest, StagedObject
+from moderate.datasets.naming import (
+    DatasetFormat,
+    series_id,
+    upload_file_name,
+)
+from moderate.datasets.platform import (
+    PlatformAsset,
+    delete_object,
+    list_objects,
+    upload_object,
+)
+from moderate.datasets.staging import download_verified
+from moderate.resources.platform_api import PlatformApiClient
+from moderate.state import PostgresState
+
+OBJECT_NAMESPACE = "datasets.object"
+
+
+class ObjectLimitError(RuntimeError):
+    """A source needs more objects than one platform asset may hold."""
+
+
+class UploadIntegrityError(RuntimeError):
+    """The API stored bytes whose hash differs from the staged file's."""
+
+
+class PublishStatus(enum.StrEnum):
+    """What happened to one series in a run."""
+
+    UPLOADED = "uploaded"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class PublishUnit:
+    """One object to have on the platform: a dataset in one format.
+
+    Attributes:
+        dataset: Dataset name (the file path for originals).
+        data_format: ``original`` or ``parquet``.
+        series_id: Stable id shared by its versions.
+        staged: The staged bytes.
+        file_name: File name announced to the API.
+        source_path: Repository path of the source file.
+        sheet: Sheet name for workbook datasets.
+    """
+
+    dataset: str
+    data_format: str
+    series_id: str
+    staged: StagedObject
+    file_name: str
+    source_path: str
+    sheet: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """What a publish run does, in order.
+
+    Attributes:
+        current: Units whose newest version is already on the platform,
+            with that object.
+        uploads: Units to upload.
+        delete_before: Object ids removed before uploading (room).
+        delete_after: Superseded object ids removed after uploading.
+        final_count: Objects the asset holds at the end.
+    """
+
+    current: tuple[tuple[PublishUnit, Mapping[str, Any]], ...]
+    uploads: tuple[PublishUnit, ...]
+    delete_before: tuple[int, ...]
+    delete_after: tuple[int, ...]
+    final_count: int
+
+
+@dataclass(frozen=True)
+class PublishedObject:
+    """One series after a run (the upload asset's output rows).
+
+    Attributes:
+        dataset: Dataset name.
+        data_format: ``original`` or ``parquet``.
+        status: ``uploaded`` or ``skipped``.
+        object_id: Platform object id.
+        key: Object key in the API's bucket.
+        sha256: Hash the API computed.
+        series_id: Series id.
+        commit_sha: Source commit of this version.
+    """
+
+    dataset: str
+    data_format: str
+    status: PublishStatus
+    object_id: int
+    key: str
+    sha256: str
+    series_id: str
+    commit_sha: str
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """Outcome of a publish run.
+
+    Attributes:
+        asset: The platform asset.
+        commit_sha: Published commit.
+        objects: Every series of the commit, uploaded or skipped.
+        deleted_object_ids: Records removed (superseded or over the limit).
+        objects_in_asset: Objects the asset holds afterwards.
+        failed_datasets: Datasets of the commit that could not be read.
+    """
+
+    asset: PlatformAsset
+    commit_sha: str
+    objects: tuple[PublishedObject, ...]
+    deleted_object_ids: tuple[int, ...]
+    objects_in_asset: int
+    failed_datasets: tuple[str, ...] = field(default=())
+
+
+def publish_units(manifest: SourceManifest) -> list[PublishUnit]:
+    """The objects a manifest asks for: Parquet per dataset, original per file."""
+    units: list[PublishUnit] = []
+    published_files: set[str] = set()
+    for dataset in manifest.datasets:
+        if dataset.status != DatasetStatus.OK or dataset.parquet is None:
+            continue
+        published_files.add(dataset.source_path)
+        suffix = manifest.file(dataset.source_path).suffix
+        units.append(
+            PublishUnit(
+                dataset=dataset.name,
+                data_format=DatasetFormat.PARQUET,
+                series_id=series_id(
+                    manifest.source, dataset.name, DatasetFormat.PARQUET
+                ),
+                staged=dataset.parquet,
+                file_name=upload_file_name(dataset.name, DatasetFormat.PARQUET, suffix),
+                source_path=dataset.source_path,
+                sheet=dataset.sheet,
+            )
+        )
+    for record in manifest.files:
+        if record.path not in published_files or record.original is None:
+            continue
+        units.append(
+            PublishUnit(
+                dataset=record.path,
+                data_format=DatasetFormat.ORIGINAL,
+                series_id=series_id(
+                    manifest.source, record.path, DatasetFormat.ORIGINAL
+                ),
+                staged=record.original,
+                file_name=upload_file_name(
+                    record.path, DatasetFormat.ORIGINAL, record.suffix
+                ),
+                source_path=record.path,
+            )
+        )
+    return units
+
+
+def plan_uploads(
+    units: Sequence[PublishUnit],
+    existing: Sequence[Mapping[str, Any]],
+    commit_sha: str,
+    limit: int,
+) -> UploadPlan:
+    """Decides what to upload and delete so the asset never exceeds ``limit``.
+
+    Args:
+        units: What the commit needs on the platform.
+        existing: The asset's objects, oldest first.
+        commit_sha: The commit being published.
+        limit: Objects one asset may hold.
+
+    Returns:
+        The plan.
+
+    Raises:
+        ObjectLimitError: If the commit alone needs more than ``limit`` objects.
+    """
+    if len(units) > limit:
+        raise ObjectLimitError(
+            f"the source needs {len(units)} objects but a platform asset holds at "
+            f"most {limit}: narrow the globs or raise max_objects_per_asset to "
+            "the API's setting"
+        )
+    wanted = {unit.series_id for unit in units}
+    current: list[tuple[PublishUnit, Mapping[str, Any]]] = []
+    uploads: list[PublishUnit] = []
+    keep: set[int] = set()
+    for unit in units:
+        match = _current_version(unit, existing, commit_sha)
+        if match is None:
+            uploads.append(unit)
+        else:
+            current.append((unit, match))
+            keep.add(int(match["id"]))
+    uploading = {unit.series_id for unit in uploads}
+    superseded = [
+        int(item["id"])
+        for item in existing
+        if int(item["id"]) not in keep and item.get("series_id") in uploading
+    ]
+    others = [
+        int(item["id"])
+        for item in existing
+        if int(item["id"]) not in keep and item.get("series_id") not in wanted
+    ]
+    stale_current = [
+        int(item["id"])
+        for item in existing
+        if int(item["id"]) not in keep
+        and item.get("series_id") in wanted
+        and item.get("series_id") not in uploading
+    ]
+    overflow = len(existing) + len(uploads) - limit
+    candidates = [*others, *stale_current, *superseded]
+    delete_before = tuple(candidates[: max(overflow, 0)])
+    delete_after = tuple(
+        object_id
+        for object_id in [*superseded, *stale_current]
+        if object_id not in delete_before
+    )
+    final_count = len(existing) + len(uploads) - len(delete_before) - len(delete_after)
+    return UploadPlan(
+        current=tuple(current),
+        uploads=tuple(uploads),
+        delete_before=delete_before,
+        delete_after=delete_after,
+        final_count=final_count,
+    )
+
+
+def _current_version(
+    unit: PublishUnit, existing: Sequence[Mapping[str, Any]], commit_sha: str
+) -> Mapping[str, Any] | None:
+    """The newest object of the unit's series that holds this commit's bytes."""
+    for item in reversed(existing):
+        tags = item.get("tags") or {}
+        if (
+            item.get("series_id") == unit.series_id
+            and isinstance(tags, Mapping)
+            and tags.get("commit_sha") == commit_sha
+            and item.get("sha256_hash") == unit.staged.sha256
+        ):
+            return item
+    return None
+
+
+def execute_plan(
+    plan: UploadPlan,
+    manifest: SourceManifest,
+    asset: PlatformAsset,
+    client: PlatformApiClient,
+    s3_client: Any,
+    bucket: str,
+    scratch: Path,
+    state: PostgresState,
+    log: logging.Logger,
+) -> PublishResult:
+    """Runs a plan: room-making deletions, uploads, then superseded deletions.
+
+    Args:
+        plan: From :func:`plan_uploads`.
+        manifest: The prepared commit.
+        asset: Target platform asset.
+        client: API client.
+        s3_client: Client of the staging storage.
+        bucket: Staging bucket.
+        scratch: Local directory for one downloaded file at a time.
+        state: State store (one record per series).
+        log: Logger.
+
+    Returns:
+        Every series with its object, and what was deleted.
+    """
+    for object_id in plan.delete_before:
+        log.info("deleting object %s to stay within the limit", object_id)
+        delete_object(client, asset.id, object_id)
+    published: list[PublishedObject] = [
+        _published(unit, item, PublishStatus.SKIPPED, manifest.commit_sha)
+        for unit, item in plan.current
+    ]
+    for unit in plan.uploads:
+        local = scratch / "upload"
+        download_verified(s3_client, bucket, unit.staged, local)
+        try:
+            created = upload_object(
+                client, asset.id, local, unit.file_name, _fields(unit, manifest)
+            )
+        finally:
+            local.unlink(missing_ok=True)
+        if created.get("sha256_hash") != unit.staged.sha256:
+            raise UploadIntegrityError(
+                f"{unit.dataset} ({unit.data_format}): the API stored SHA-256 "
+                f"{created.get('sha256_hash')}, the staged file has "
+                f"{unit.staged.sha256}"
+            )
+        item = _published(unit, created, PublishStatus.UPLOADED, manifest.commit_sha)
+        published.append(item)
+        state.mark_done(
+            OBJECT_NAMESPACE,
+            f"{manifest.source}:{unit.series_id}",
+            _state_value(item, unit),
+        )
+        log.info("uploaded %s (%s) as %s", unit.dataset, unit.data_format, item.key)
+    for object_id in plan.delete_after:
+        log.info("deleting superseded object %s", object_id)
+        delete_object(client, asset.id, object_id)
+    for unit, item in plan.current:
+        record = _published(unit, item, PublishStatus.SKIPPED, manifest.commit_sha)
+        state.mark_done(
+            OBJECT_NAMESPACE,
+            f"{manifest.source}:{unit.series_id}",
+            _state_value(record, unit),
+        )
+    return PublishResult(
+        asset=asset,
+        commit_sha=manifest.commit_sha,
+        objects=tuple(sorted(published, key=lambda p: (p.dataset, p.data_format))),
+        deleted_object_ids=(*plan.delete_before, *plan.delete_after),
+        objects_in_asset=len(list_objects(client, asset.id)),
+        failed_datasets=tuple(d.name for d in manifest.failed_datasets),
+    )
+
+
+def _fields(unit: PublishUnit, manifest: SourceManifest) -> dict[str, str]:
+    tags = {
+        "repo_url": manifest.repo_url,
+        "commit_sha": manifest.commit_sha,
+        "dataset": unit.dataset,
+        "format": unit.data_format,
+        "source_path": unit.source_path,
+    }
+    if unit.sheet is not None:
+        tags["sheet"] = unit.sheet
+    return {
+        "tags": json.dumps(tags),
+        "series_id": unit.series_id,
+        "name": f"{unit.dataset} ({unit.data_format})",
+        "description": (
+            f"{unit.dataset} from {manifest.repo_url} at {manifest.commit_sha} "
+            f"({unit.data_format})"
+        ),
+    }
+
+
+def _published(
+    unit: PublishUnit,
+    item: Mapping[str, Any],
+    status: PublishStatus,
+    commit_sha: str,
+) -> PublishedObject:
+    return PublishedObject(
+        dataset=unit.dataset,
+        data_format=unit.data_format,
+        status=status,
+        object_id=int(item["id"]),
+        key=str(item["key"]),
+        sha256=str(item.get("sha256_hash") or ""),
+        series_id=unit.series_id,
+        commit_sha=commit_sha,
+    )
+
+
+def _state_value(item: PublishedObject, unit: PublishUnit) -> dict[str, Any]:
+    return {
+        "commit_sha": item.commit_sha,
+        "object_id": item.object_id,
+        "key": item.key,
+        "sha256": item.sha256,
+        "dataset": unit.dataset,
+        "format": unit.data_format,
+    }

@@ -1,0 +1,206 @@
+"""Streaming ``.xlsx`` → Parquet conversion, one dataset per sheet.
+
+Sheets are read row by row (openpyxl read-only mode) twice: once to settle
+each column's kind over the whole sheet, once to write row groups. Cell values
+are kept as stored: numbers stored as text (``'1'``, ``73.3 %``) stay text.
+"""
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import ParseError
+from zipfile import BadZipFile
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.workbook.workbook import Workbook
+
+from moderate.datasets.csv_parquet import PARQUET_COMPRESSION, DatasetReadError
+from moderate.datasets.profile import (
+    ColumnKind,
+    StatsCollector,
+    TableStats,
+    arrow_type,
+    unique_names,
+    widen,
+)
+
+ROWS_PER_BATCH = 10_000
+UNNAMED_COLUMN = "column_{number}"
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """Header and kinds of one sheet.
+
+    Attributes:
+        names: Column names (unique).
+        positions: Cell position of each kept column.
+        kinds: Kind of each kept column.
+    """
+
+    names: tuple[str, ...]
+    positions: tuple[int, ...]
+    kinds: tuple[ColumnKind, ...]
+
+
+@contextmanager
+def open_workbook(path: Path, label: str) -> Iterator[Workbook]:
+    """Opens a workbook read-only (values, not formulas) and closes it.
+
+    Raises:
+        DatasetReadError: If the file is not a readable workbook.
+    """
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (BadZipFile, InvalidFileException, KeyError, OSError) as error:
+        raise DatasetReadError(f"{label}: not a readable .xlsx workbook") from error
+    try:
+        yield workbook
+    finally:
+        workbook.close()
+
+
+def sheet_names(workbook: Workbook) -> list[str]:
+    """Names of the workbook's worksheets, in order."""
+    return [sheet.title for sheet in workbook.worksheets]
+
+
+def sheet_to_parquet(
+    workbook: Workbook, sheet: str, target: Path, preview_rows: int, label: str
+) -> TableStats | None:
+    """Converts one sheet (header on row 1) to Parquet.
+
+    Args:
+        workbook: Workbook opened with :func:`open_workbook`.
+        sheet: Sheet name.
+        target: Parquet file to write.
+        preview_rows: Rows kept for the preview.
+        label: Dataset name for error messages.
+
+    Returns:
+        The sheet's statistics, or None when the sheet holds no cell at all.
+
+    Raises:
+        DatasetReadError: If the sheet cannot be read.
+    """
+    try:
+        layout = _layout(workbook, sheet)
+        if layout is None:
+            return None
+        return _write(workbook, sheet, target, layout, preview_rows)
+    except (ValueError, TypeError, KeyError, ParseError, pa.ArrowException) as error:
+        target.unlink(missing_ok=True)
+        if isinstance(error, DatasetReadError):
+            raise
+        raise DatasetReadError(f"{label}: {error}") from error
+
+
+def _rows(workbook: Workbook, sheet: str) -> Iterator[tuple[Any, ...]]:
+    for row in workbook[sheet].iter_rows(values_only=True):
+        if any(value is not None for value in row):
+            yield row
+
+
+def _layout(workbook: Workbook, sheet: str) -> SheetLayout | None:
+    rows = _rows(workbook, sheet)
+    header = next(rows, None)
+    if header is None:
+        return None
+    width = len(header)
+    kinds = [ColumnKind.NULL] * width
+    for row in rows:
+        if len(row) > width:
+            kinds.extend([ColumnKind.NULL] * (len(row) - width))
+            width = len(row)
+        for index, value in enumerate(row):
+            kinds[index] = widen(kinds[index], _kind(value))
+    titles = [*header, *([None] * (width - len(header)))]
+    kept = [
+        index
+        for index in range(width)
+        if titles[index] not in (None, "") or kinds[index] != ColumnKind.NULL
+    ]
+    names = unique_names(
+        [
+            (
+                str(titles[index]).strip()
+                if titles[index] not in (None, "")
+                else UNNAMED_COLUMN.format(number=index + 1)
+            )
+            for index in kept
+        ]
+    )
+    return SheetLayout(tuple(names), tuple(kept), tuple(kinds[index] for index in kept))
+
+
+def _kind(value: object) -> ColumnKind:
+    if value is None:
+        return ColumnKind.NULL
+    if isinstance(value, bool):
+        return ColumnKind.BOOL
+    if isinstance(value, int):
+        return ColumnKind.INT
+    if isinstance(value, float):
+        return ColumnKind.FLOAT
+    if isinstance(value, dt.datetime):
+        return ColumnKind.TIMESTAMP
+    return ColumnKind.STRING
+
+
+def _write(
+    workbook: Workbook,
+    sheet: str,
+    target: Path,
+    layout: SheetLayout,
+    preview_rows: int,
+) -> TableStats:
+    schema = pa.schema(
+        [
+            (name, arrow_type(kind))
+            for name, kind in zip(layout.names, layout.kinds, strict=True)
+        ]
+    )
+    stats = StatsCollector(schema, preview_rows)
+    rows = _rows(workbook, sheet)
+    next(rows, None)
+    with pq.ParquetWriter(target, schema, compression=PARQUET_COMPRESSION) as out:
+        for chunk in _chunks(rows, ROWS_PER_BATCH):
+            batch = _batch(chunk, layout, schema)
+            out.write_batch(batch)
+            stats.add(batch)
+    return stats.result()
+
+
+def _chunks(
+    rows: Iterator[tuple[Any, ...]], size: int
+) -> Iterator[list[tuple[Any, ...]]]:
+    chunk: list[tuple[Any, ...]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _batch(
+    chunk: Sequence[tuple[Any, ...]], layout: SheetLayout, schema: pa.Schema
+) -> pa.RecordBatch:
+    arrays = []
+    for position, kind, field in zip(
+        layout.positions, layout.kinds, schema, strict=True
+    ):
+        values = [row[position] if position < len(row) else None for row in chunk]
+        if kind == ColumnKind.STRING:
+            values = [None if value is None else str(value) for value in values]
+        elif kind == ColumnKind.FLOAT:
+            values = [None if value is None else float(value) for value in values]
+        arrays.append(pa.array(values, type=field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

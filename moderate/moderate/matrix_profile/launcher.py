@@ -1,0 +1,158 @@
+"""The interface every worker launcher implements, and what it returns.
+
+A launcher starts ``python -m moderate.matrix_profile.worker`` somewhere (a
+local subprocess, a Kubernetes Job), waits for it within a deadline, captures
+its combined output and always cleans up, also when the wait is interrupted.
+"""
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from moderate.matrix_profile.results import (
+    LOG_KEEP_LAST_CHARS,
+    LOG_TRUNCATE_ABOVE_BYTES,
+    TRUNCATION_MARKER,
+)
+
+WORKER_MODULE = "moderate.matrix_profile.worker"
+WORKER_EXIT_OK = 0
+WORKER_EXIT_INPUT_ERROR = 2
+SUMMARY_STATUS_OK = "ok"
+
+ShouldStop = Callable[[], bool]
+
+
+class WorkerCancelledError(RuntimeError):
+    """The run was cancelled while the worker ran; the worker was stopped."""
+
+
+@dataclass(frozen=True)
+class WorkerRequest:
+    """Everything the worker gets: presigned URLs and analysis options only.
+
+    The URLs are bearer credentials: they are left out of ``repr``.
+
+    Attributes:
+        workflow_job_id: Job being analysed (labels, names).
+        run_id: Dagster run id (labels).
+        analysis_variable: Column to analyse.
+        input_url: Presigned GET of the input object.
+        report_upload_url: Presigned PUT of the report key.
+        timeout_s: Wall-clock limit of the analysis.
+        window: Optional window (worker syntax).
+        top_k: Optional number of anomalies to report.
+    """
+
+    workflow_job_id: int
+    run_id: str
+    analysis_variable: str
+    input_url: str = field(repr=False)
+    report_upload_url: str = field(repr=False)
+    timeout_s: int
+    window: str | None = None
+    top_k: int | None = None
+
+    def worker_arguments(self) -> list[str]:
+        """Command-line arguments of the worker CLI.
+
+        Each option and its value form one ``--name=value`` token, so a value
+        starting with ``-`` (a column named ``-x``) is never read as an option.
+        """
+        arguments = [
+            f"--input-url={self.input_url}",
+            f"--analysis-variable={self.analysis_variable}",
+            f"--report-upload-url={self.report_upload_url}",
+        ]
+        if self.window is not None:
+            arguments.append(f"--window={self.window}")
+        if self.top_k is not None:
+            arguments.append(f"--top-k={self.top_k}")
+        return arguments
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    """How the worker ended.
+
+    Attributes:
+        exit_code: The worker's exit status, None when it never ran to an exit
+            (image pull failure, unschedulable, timeout, lost Job).
+        reason: What the launcher observed when the exit status alone does not
+            explain the outcome; None for a plain exit.
+        log: Combined stdout and stderr (tail only when very long).
+    """
+
+    exit_code: int | None
+    reason: str | None
+    log: str
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the worker exited 0."""
+        return self.exit_code == WORKER_EXIT_OK and self.reason is None
+
+    def summary(self) -> dict[str, Any] | None:
+        """The worker's final JSON summary line with ``"status": "ok"``, if any."""
+        for line in reversed(self.log.splitlines()):
+            stripped = line.strip()
+            if not stripped.startswith("{"):
+                continue
+            try:
+                payload = json.loads(stripped)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(payload, dict) and payload.get("status") == SUMMARY_STATUS_OK:
+                return payload
+        return None
+
+
+class WorkerLauncher(Protocol):
+    """Runs the worker once and cleans up whatever it started."""
+
+    def run(self, request: WorkerRequest, should_stop: ShouldStop) -> WorkerResult:
+        """Runs the worker and waits for it.
+
+        Args:
+            request: The worker's inputs.
+            should_stop: Polled while waiting; True stops the worker and raises.
+
+        Raises:
+            WorkerCancelledError: When ``should_stop`` turned True.
+        """
+        ...
+
+
+class LogBuffer:
+    """Thread-safe text sink that keeps only the tail of very long output."""
+
+    def __init__(
+        self,
+        limit_chars: int = LOG_TRUNCATE_ABOVE_BYTES,
+        keep_chars: int = LOG_KEEP_LAST_CHARS,
+    ) -> None:
+        self._limit_chars = limit_chars
+        self._keep_chars = keep_chars
+        self._chunks: list[str] = []
+        self._size = 0
+        self._truncated = False
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> None:
+        """Appends ``text``, dropping the oldest output beyond the limit."""
+        with self._lock:
+            self._chunks.append(text)
+            self._size += len(text)
+            if self._size > self._limit_chars:
+                joined = "".join(self._chunks)[-self._keep_chars :]
+                self._chunks = [joined]
+                self._size = len(joined)
+                self._truncated = True
+
+    def text(self) -> str:
+        """Everything kept, behind a marker when older output was dropped."""
+        with self._lock:
+            body = "".join(self._chunks)
+            return TRUNCATION_MARKER + body if self._truncated else body

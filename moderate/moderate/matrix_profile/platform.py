@@ -1,0 +1,96 @@
+"""The Platform API and storage side of a job: its state, its log, its PATCH."""
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from moderate.matrix_profile.results import (
+    LOG_CONTENT_TYPE,
+    new_log_key,
+    redact_urls,
+    truncate_log,
+)
+from moderate.resources.platform_api import PlatformApiClient, PlatformApiError
+from moderate.resources.s3 import S3Resource
+
+MATRIX_PROFILE_JOB_TYPE = "matrix_profile"
+HTTP_NOT_FOUND = 404
+JOB_PATH = "/job/{workflow_job_id}"
+
+LOGGER = logging.getLogger(__name__)
+
+
+class JobState(StrEnum):
+    """What ``GET /job/{id}`` says about a job."""
+
+    OPEN = "open"
+    FINALISED = "finalised"
+    MISSING = "missing"
+    OTHER_TYPE = "other-type"
+
+
+def job_path(workflow_job_id: int) -> str:
+    """The API route of one job."""
+    return JOB_PATH.format(workflow_job_id=workflow_job_id)
+
+
+def read_job_state(client: PlatformApiClient, workflow_job_id: int) -> JobState:
+    """Reads a job and classifies it.
+
+    Raises:
+        PlatformApiError: On any error status but 404 (after retries).
+    """
+    try:
+        job = client.get_json(job_path(workflow_job_id))
+    except PlatformApiError as error:
+        if error.status == HTTP_NOT_FOUND:
+            return JobState.MISSING
+        raise
+    if job.get("job_type") != MATRIX_PROFILE_JOB_TYPE:
+        return JobState.OTHER_TYPE
+    if job.get("finalised_at") is not None:
+        return JobState.FINALISED
+    return JobState.OPEN
+
+
+def finalise_job(
+    client: PlatformApiClient, workflow_job_id: int, results: dict[str, Any]
+) -> dict[str, Any]:
+    """PATCHes the job's ``results`` (the API stamps ``finalised_at``).
+
+    The PATCH is idempotent; the client retries timeouts and 5xx with backoff.
+
+    Raises:
+        PlatformApiError: When the API refuses the PATCH or keeps failing.
+    """
+    return client.patch_json(job_path(workflow_job_id), {"results": results})
+
+
+def upload_failure_log(
+    s3: S3Resource, bucket: str, workflow_job_id: int, text: str
+) -> str | None:
+    """Stores a failure log under ``logs/`` in the outputs bucket.
+
+    The log is truncated per CONTRACT §5 and presigned URLs in it are redacted.
+    A failed upload is logged and reported as None: it must not prevent the
+    job from being finalised.
+
+    Returns:
+        The key of the stored log, or None when the upload failed.
+    """
+    key = new_log_key(workflow_job_id)
+    body = truncate_log(redact_urls(text)).encode("utf-8")
+    try:
+        s3.client().put_object(
+            Bucket=bucket, Key=key, Body=body, ContentType=LOG_CONTENT_TYPE
+        )
+    except (BotoCoreError, ClientError) as error:
+        LOGGER.warning(
+            "Could not upload the failure log of job %s: %s",
+            workflow_job_id,
+            type(error).__name__,
+        )
+        return None
+    return key

@@ -1,0 +1,145 @@
+"""Object keys, captured logs and the ``results`` of a finalised job (CONTRACT §5).
+
+``results`` keys follow the table of CONTRACT §1.7; ``finalised_at`` is never
+sent, so the API stamps its own naive-UTC time.
+"""
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+REPORT_KEY_PREFIX = "matrixprofile-"
+REPORT_KEY_SUFFIX = ".html"
+LOG_KEY_PREFIX = "logs/matrix-profile-job-"
+LOG_KEY_SUFFIX = ".log"
+LOG_TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
+LOG_KEY_RANDOM_HEX_CHARS = 8
+REPORT_CONTENT_TYPE = "text/html"
+LOG_CONTENT_TYPE = "text/plain; charset=utf-8"
+LOG_TRUNCATE_ABOVE_BYTES = 5 * 1024 * 1024
+LOG_KEEP_LAST_CHARS = 2_500_000
+TRUNCATION_MARKER = (
+    f"[log truncated: it exceeded {LOG_TRUNCATE_ABOVE_BYTES} bytes; "
+    f"the last {LOG_KEEP_LAST_CHARS} characters follow]\n"
+)
+MAX_ERROR_CHARS = 2000
+TRACEBACK_TAIL_LINES = 8
+WORKER_ERROR_PREFIX = "moderate-mp-error:"
+TRACEBACK_HEADER = "Traceback (most recent call last):"
+GENERIC_ERROR = (
+    "The analysis job failed. Please check the input data format and ensure the "
+    "analysis variable exists in the dataset."
+)
+_URL_QUERY = re.compile(r"(https?://[^\s?\"'<>]+)\?[^\s\"'<>]*")
+REDACTED_QUERY = "?<redacted>"
+
+
+def new_report_key() -> str:
+    """A fresh report key at the outputs-bucket root."""
+    return f"{REPORT_KEY_PREFIX}{uuid.uuid4().hex}{REPORT_KEY_SUFFIX}"
+
+
+def new_log_key(workflow_job_id: int, now: datetime | None = None) -> str:
+    """A fresh failure-log key under ``logs/``.
+
+    Args:
+        workflow_job_id: The job the log belongs to.
+        now: The moment to stamp (UTC); defaults to now.
+    """
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    random_hex = uuid.uuid4().hex[:LOG_KEY_RANDOM_HEX_CHARS]
+    return (
+        f"{LOG_KEY_PREFIX}{workflow_job_id}-{moment.strftime(LOG_TIMESTAMP_FORMAT)}"
+        f"-{random_hex}{LOG_KEY_SUFFIX}"
+    )
+
+
+def redact_urls(text: str) -> str:
+    """Removes the query strings (presigned signatures) of every URL in ``text``."""
+    return _URL_QUERY.sub(lambda match: match.group(1) + REDACTED_QUERY, text)
+
+
+def truncate_log(text: str) -> str:
+    """Cuts a log over 5 MiB to its last 2.5 M characters behind a marker."""
+    if len(text.encode("utf-8")) <= LOG_TRUNCATE_ABOVE_BYTES:
+        return text
+    return TRUNCATION_MARKER + text[-LOG_KEEP_LAST_CHARS:]
+
+
+def worker_error_message(log: str) -> str | None:
+    """The message of the last ``moderate-mp-error:`` line of a log, if any."""
+    for line in reversed(log.splitlines()):
+        stripped = line.strip()
+        if stripped.startswith(WORKER_ERROR_PREFIX):
+            message = stripped[len(WORKER_ERROR_PREFIX) :].strip()
+            if message:
+                return message
+    return None
+
+
+def traceback_tail(log: str) -> str | None:
+    """The last lines of the last Python traceback in a log, if any."""
+    position = log.rfind(TRACEBACK_HEADER)
+    if position < 0:
+        return None
+    lines = [line for line in log[position:].splitlines() if line.strip()]
+    return "\n".join(lines[-TRACEBACK_TAIL_LINES:])
+
+
+def error_summary(log: str, reason: str | None = None) -> str:
+    """A short, user-facing error text (at most 2000 characters).
+
+    Args:
+        log: The captured worker log (may be empty).
+        reason: What the launcher observed (timeout, image pull failure, …),
+            put first when given.
+
+    Returns:
+        The worker's error line, else the last traceback lines, else the
+        generic text; prefixed by ``reason`` when given.
+    """
+    detail = worker_error_message(log) or traceback_tail(log)
+    if reason and detail:
+        text = f"{reason}: {detail}"
+    elif reason:
+        text = f"{reason}. {GENERIC_ERROR}"
+    else:
+        text = detail or GENERIC_ERROR
+    return clip(redact_urls(text))
+
+
+def clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``text`` cut to ``limit`` characters (an ellipsis marks the cut)."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def success_results(
+    workflow_job_id: int, output_bucket: str, output_key: str
+) -> dict[str, Any]:
+    """``results`` of a job whose report exists."""
+    return {
+        "workflow_job_id": workflow_job_id,
+        "output_bucket": output_bucket,
+        "output_key": output_key,
+        "error": None,
+        "error_logs_key": None,
+    }
+
+
+def failure_results(
+    workflow_job_id: int,
+    output_bucket: str,
+    error: str,
+    error_logs_key: str | None,
+) -> dict[str, Any]:
+    """``results`` of a failed job (``error`` is clipped to 2000 characters)."""
+    return {
+        "workflow_job_id": workflow_job_id,
+        "output_bucket": output_bucket,
+        "output_key": None,
+        "error": clip(error) or GENERIC_ERROR,
+        "error_logs_key": error_logs_key,
+    }

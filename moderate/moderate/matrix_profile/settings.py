@@ -1,0 +1,259 @@
+"""Settings of the matrix-profile analysis: image, launcher and Kubernetes limits.
+
+The image and tag come from configuration only (never from a message) and must
+belong to an allow-listed repository. Settings resolve at run time through
+:class:`~moderate.resources.settings.EnvBackedResource`.
+"""
+
+import re
+from enum import StrEnum
+from pathlib import Path
+
+import kubernetes
+from dagster_k8s.client import PatchedApiClient
+from pydantic import Field
+
+from moderate.matrix_profile.k8s_manifest import WorkerJobSpec
+from moderate.matrix_profile.kubernetes_launcher import KubernetesWorkerLauncher
+from moderate.matrix_profile.launcher import WorkerLauncher
+from moderate.matrix_profile.subprocess_launcher import SubprocessWorkerLauncher
+from moderate.resources.settings import EnvBackedResource
+
+DEFAULT_IMAGE_TAG = "main"
+DIGEST_PREFIX = "sha256:"
+DEFAULT_NAMESPACE = "default"
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+IN_CLUSTER_TOKEN_FILE = SERVICE_ACCOUNT_DIR / "token"
+IN_CLUSTER_NAMESPACE_FILE = SERVICE_ACCOUNT_DIR / "namespace"
+ALLOWLIST_SEPARATOR = ","
+HEALTH_LIST_LIMIT = 1
+
+_REPOSITORY_PATTERN = re.compile(
+    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
+)
+_TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST_PATTERN = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+
+class LauncherKind(StrEnum):
+    """Where the worker runs."""
+
+    AUTO = "auto"
+    SUBPROCESS = "subprocess"
+    KUBERNETES = "kubernetes"
+
+
+class ImageNotAllowedError(ValueError):
+    """The configured image is malformed or outside the allow-list."""
+
+
+class MatrixProfileSettings(EnvBackedResource):
+    """How and where the matrix-profile worker runs.
+
+    Nothing here is secret: the worker receives presigned URLs only.
+    """
+
+    SERVICE_NAME = "Matrix-profile analysis"
+    ENV_VARS = {
+        "image": "MATRIX_PROFILE_JOB_IMAGE",
+        "tag": "MATRIX_PROFILE_JOB_TAG",
+        "image_allowlist": "MATRIX_PROFILE_IMAGE_ALLOWLIST",
+        "launcher": "MATRIX_PROFILE_LAUNCHER",
+        "namespace": "MATRIX_PROFILE_K8S_NAMESPACE",
+    }
+    REQUIRED_FIELDS = ()
+    DEFAULTS = {"tag": DEFAULT_IMAGE_TAG, "launcher": LauncherKind.AUTO.value}
+
+    image: str | None = Field(
+        default=None,
+        description="Worker image repository (default: $MATRIX_PROFILE_JOB_IMAGE).",
+    )
+    tag: str | None = Field(
+        default=None,
+        description="Image tag, or a 'sha256:' digest (default: "
+        "$MATRIX_PROFILE_JOB_TAG or 'main').",
+    )
+    image_allowlist: str | None = Field(
+        default=None,
+        description="Comma-separated repositories the image may come from "
+        "(default: $MATRIX_PROFILE_IMAGE_ALLOWLIST, else the configured image only).",
+    )
+    launcher: str | None = Field(
+        default=None,
+        description="'subprocess', 'kubernetes' or 'auto' = Kubernetes when running "
+        "inside a cluster (default: $MATRIX_PROFILE_LAUNCHER or 'auto').",
+    )
+    namespace: str | None = Field(
+        default=None,
+        description="Namespace of the analysis Jobs (default: "
+        "$MATRIX_PROFILE_K8S_NAMESPACE, else the pod's own namespace, else 'default').",
+    )
+    cpu_request: str = Field(default="500m", description="Worker CPU request.")
+    cpu_limit: str = Field(default="2", description="Worker CPU limit.")
+    memory_request: str = Field(default="1Gi", description="Worker memory request.")
+    memory_limit: str = Field(default="4Gi", description="Worker memory limit.")
+    scratch_size_limit: str = Field(
+        default="1Gi", description="Size limit of the worker's writable /tmp."
+    )
+    run_as_user: int = Field(default=10001, description="Non-root UID of the worker.")
+    ttl_seconds_after_finished: int = Field(
+        default=3600,
+        description="Cluster-side clean-up of finished Jobs the code location "
+        "could not delete.",
+    )
+    poll_interval_s: float = Field(
+        default=3.0, description="Seconds between Job and Pod status polls."
+    )
+    unschedulable_grace_s: float = Field(
+        default=120.0,
+        description="How long a Pod may stay unschedulable before the run fails.",
+    )
+
+    def launcher_kind(self, override: str | None = None) -> LauncherKind:
+        """The launcher to use, with 'auto' resolved for this process.
+
+        Args:
+            override: A launcher named in run config; None uses the setting.
+
+        Raises:
+            ValueError: If the value names no known launcher.
+        """
+        raw = override or self.setting("launcher") or LauncherKind.AUTO.value
+        try:
+            kind = LauncherKind(raw.strip().lower())
+        except ValueError:
+            allowed = ", ".join(item.value for item in LauncherKind)
+            raise ValueError(
+                f"launcher must be one of {allowed} (see {self.ENV_VARS['launcher']})"
+            ) from None
+        if kind is LauncherKind.AUTO:
+            return (
+                LauncherKind.KUBERNETES
+                if IN_CLUSTER_TOKEN_FILE.exists()
+                else LauncherKind.SUBPROCESS
+            )
+        return kind
+
+    def allowed_repositories(self) -> tuple[str, ...]:
+        """Repositories an image may come from."""
+        raw = self.setting("image_allowlist")
+        if raw:
+            return tuple(
+                item.strip() for item in raw.split(ALLOWLIST_SEPARATOR) if item.strip()
+            )
+        image = self.setting("image")
+        return (image.strip(),) if image else ()
+
+    def image_reference(self) -> str:
+        """The worker image as ``repo:tag`` or ``repo@sha256:…``.
+
+        Raises:
+            ImageNotAllowedError: If the image is unset, malformed or not allowed.
+        """
+        repository = (self.setting("image") or "").strip()
+        if not repository:
+            raise ImageNotAllowedError(
+                f"{self.ENV_VARS['image']} must be set to run the analysis on "
+                "Kubernetes"
+            )
+        return build_image_reference(
+            repository,
+            (self.setting("tag") or DEFAULT_IMAGE_TAG).strip(),
+            self.allowed_repositories(),
+        )
+
+    def kubernetes_namespace(self) -> str:
+        """Namespace of the analysis Jobs."""
+        configured = self.setting("namespace")
+        if configured:
+            return configured.strip()
+        if IN_CLUSTER_NAMESPACE_FILE.exists():
+            return IN_CLUSTER_NAMESPACE_FILE.read_text(encoding="utf-8").strip()
+        return DEFAULT_NAMESPACE
+
+    def kubernetes_api_client(self) -> kubernetes.client.ApiClient:
+        """An API client from the in-cluster service account, else the kubeconfig."""
+        configuration = kubernetes.client.Configuration()
+        try:
+            kubernetes.config.load_incluster_config(client_configuration=configuration)
+        except kubernetes.config.ConfigException:
+            kubernetes.config.load_kube_config(client_configuration=configuration)
+        return PatchedApiClient(configuration)
+
+    def worker_launcher(self, kind: LauncherKind, timeout_s: int) -> WorkerLauncher:
+        """The launcher of one analysis.
+
+        Args:
+            kind: Subprocess or Kubernetes (already resolved, not 'auto').
+            timeout_s: Run limit; the Kubernetes Job's ``activeDeadlineSeconds``.
+
+        Raises:
+            ImageNotAllowedError: For Kubernetes, if the image is not allowed.
+        """
+        if kind is LauncherKind.SUBPROCESS:
+            return SubprocessWorkerLauncher()
+        spec = WorkerJobSpec(
+            image=self.image_reference(),
+            namespace=self.kubernetes_namespace(),
+            active_deadline_s=timeout_s,
+            ttl_seconds_after_finished=self.ttl_seconds_after_finished,
+            cpu_request=self.cpu_request,
+            cpu_limit=self.cpu_limit,
+            memory_request=self.memory_request,
+            memory_limit=self.memory_limit,
+            scratch_size_limit=self.scratch_size_limit,
+            run_as_user=self.run_as_user,
+        )
+        return KubernetesWorkerLauncher(
+            api_client=self.kubernetes_api_client(),
+            spec=spec,
+            poll_interval_s=self.poll_interval_s,
+            unschedulable_grace_s=self.unschedulable_grace_s,
+        )
+
+    def _probe(self) -> str:
+        kind = self.launcher_kind()
+        if kind is not LauncherKind.KUBERNETES:
+            return f"launcher {kind.value}"
+        image = self.image_reference()
+        namespace = self.kubernetes_namespace()
+        api_client = self.kubernetes_api_client()
+        try:
+            kubernetes.client.BatchV1Api(api_client).list_namespaced_job(
+                namespace, limit=HEALTH_LIST_LIMIT
+            )
+        finally:
+            api_client.close()
+        return f"launcher kubernetes, image {image}, Jobs listable in {namespace}"
+
+
+def build_image_reference(
+    repository: str, tag: str, allowed_repositories: tuple[str, ...] | list[str]
+) -> str:
+    """Joins a repository and a tag or digest after checking the allow-list.
+
+    Args:
+        repository: Image repository, e.g. ``registry:5000/team/worker``.
+        tag: A tag, or a digest starting with ``sha256:``.
+        allowed_repositories: Repositories the image may come from.
+
+    Returns:
+        ``repository:tag`` or ``repository@sha256:<hex>``.
+
+    Raises:
+        ImageNotAllowedError: If a part is malformed or the repository is not
+            allowed.
+    """
+    if not _REPOSITORY_PATTERN.match(repository):
+        raise ImageNotAllowedError(f"malformed image repository {repository!r}")
+    if repository not in allowed_repositories:
+        raise ImageNotAllowedError(
+            f"image repository {repository!r} is not in the allow-list"
+        )
+    if tag.startswith(DIGEST_PREFIX):
+        if not _DIGEST_PATTERN.match(tag):
+            raise ImageNotAllowedError(f"malformed image digest {tag!r}")
+        return f"{repository}@{tag}"
+    if not _TAG_PATTERN.match(tag):
+        raise ImageNotAllowedError(f"malformed image tag {tag!r}")
+    return f"{repository}:{tag}"

@@ -1,0 +1,165 @@
+"""Runs the worker as a local subprocess (``dagster dev``, compose deployments)."""
+
+import codecs
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from moderate.matrix_profile.launcher import (
+    WORKER_MODULE,
+    LogBuffer,
+    ShouldStop,
+    WorkerCancelledError,
+    WorkerRequest,
+    WorkerResult,
+)
+
+POLL_INTERVAL_S = 0.2
+KILL_GRACE_S = 5.0
+READER_JOIN_TIMEOUT_S = 10.0
+READ_CHUNK_BYTES = 64 * 1024
+SCRATCH_PREFIX = "moderate-mp-"
+
+LOGGER = logging.getLogger(__name__)
+
+
+class SubprocessWorkerLauncher:
+    """Runs ``python -m moderate.matrix_profile.worker`` in its own process group.
+
+    The worker gets a minimal environment (no credentials of the code location)
+    and a scratch directory as ``HOME``, removed afterwards. On timeout or
+    cancellation the whole process group gets SIGTERM, then SIGKILL.
+
+    Args:
+        command: Program and leading arguments of the worker; defaults to this
+            interpreter running ``-m moderate.matrix_profile.worker``.
+        poll_interval_s: Seconds between checks of the process and of
+            ``should_stop``.
+        kill_grace_s: Seconds between SIGTERM and SIGKILL.
+    """
+
+    def __init__(
+        self,
+        command: Sequence[str] = (sys.executable, "-m", WORKER_MODULE),
+        poll_interval_s: float = POLL_INTERVAL_S,
+        kill_grace_s: float = KILL_GRACE_S,
+    ) -> None:
+        self._command = tuple(command)
+        self._poll_interval_s = poll_interval_s
+        self._kill_grace_s = kill_grace_s
+
+    def run(self, request: WorkerRequest, should_stop: ShouldStop) -> WorkerResult:
+        """Runs the worker and waits at most ``request.timeout_s`` seconds.
+
+        Raises:
+            WorkerCancelledError: When ``should_stop`` turned True; the process
+                group was killed first.
+        """
+        command = [*self._command, *request.worker_arguments()]
+        buffer = LogBuffer()
+        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=_worker_environment(Path(scratch)),
+                cwd=scratch,
+                start_new_session=True,
+            )
+            LOGGER.info(
+                "Started the worker for job %s (pid %s)",
+                request.workflow_job_id,
+                process.pid,
+            )
+            reader = threading.Thread(
+                target=_pump, args=(process.stdout, buffer), daemon=True
+            )
+            reader.start()
+            try:
+                exit_code, reason = self._wait(process, request.timeout_s, should_stop)
+            finally:
+                self._kill_group(process)
+                reader.join(READER_JOIN_TIMEOUT_S)
+        return WorkerResult(exit_code=exit_code, reason=reason, log=buffer.text())
+
+    def _wait(
+        self,
+        process: subprocess.Popen[bytes],
+        timeout_s: float,
+        should_stop: ShouldStop,
+    ) -> tuple[int | None, str | None]:
+        deadline = time.monotonic() + timeout_s
+        while process.poll() is None:
+            if should_stop():
+                LOGGER.warning("Run cancelled: stopping worker pid %s", process.pid)
+                self._kill_group(process)
+                raise WorkerCancelledError(
+                    "the run was cancelled; the worker was stopped"
+                )
+            if time.monotonic() >= deadline:
+                LOGGER.warning("Worker pid %s exceeded %s s", process.pid, timeout_s)
+                self._kill_group(process)
+                return None, f"The analysis exceeded its time limit of {timeout_s:g} s"
+            time.sleep(self._poll_interval_s)
+        if process.returncode < 0:
+            signal_name = _signal_name(-process.returncode)
+            return (
+                process.returncode,
+                f"The analysis process was killed by {signal_name}",
+            )
+        return process.returncode, None
+
+    def _kill_group(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGTERM, then SIGKILL, to the worker's process group (children included)."""
+        if process.poll() is None:
+            _signal_group(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=self._kill_grace_s)
+            except subprocess.TimeoutExpired:
+                LOGGER.warning("Worker pid %s ignored SIGTERM: killing it", process.pid)
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _worker_environment(scratch: Path) -> dict[str, str]:
+    return {
+        "PATH": os.defpath,
+        "HOME": str(scratch),
+        "TMPDIR": str(scratch),
+        "MPLCONFIGDIR": str(scratch / "matplotlib"),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _pump(stream: IO[bytes] | None, buffer: LogBuffer) -> None:
+    if stream is None:
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    with stream:
+        while chunk := stream.read1(READ_CHUNK_BYTES):
+            buffer.write(decoder.decode(chunk))
+        buffer.write(decoder.decode(b"", final=True))
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        return
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

@@ -1,0 +1,7 @@
+"""Matrix-profile analysis worker: CSV in, self-contained HTML report out.
+
+Run as ``python -m moderate.matrix_profile.worker`` (see ``cli.py``). The
+package imports no Dagster code and reads no environment variables: every input
+arrives on the command line, and the only credentials it ever sees are the
+presigned URLs it is given.
+"""

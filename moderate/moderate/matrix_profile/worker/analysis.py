@@ -1,0 +1,221 @@
+"""Matrix profile (``stumpy.stump``), top discords and top motif pairs."""
+
+import functools
+import importlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import stumpy
+from stumpy import cache as stumpy_cache
+from stumpy import config as stumpy_config
+
+logger = logging.getLogger(__name__)
+
+PROFILE_COLUMN = 0
+NEIGHBOUR_COLUMN = 1
+NON_SELF_MATCH_DENOMINATOR = 1
+
+
+@dataclass(frozen=True)
+class Discord:
+    """A subsequence far from every other one (an anomaly).
+
+    Attributes:
+        index: Start of the subsequence on the grid.
+        neighbour: Start of its nearest neighbour.
+        distance: z-normalised Euclidean distance to the nearest neighbour.
+    """
+
+    index: int
+    neighbour: int
+    distance: float
+
+
+@dataclass(frozen=True)
+class Motif:
+    """A pair of subsequences closer to each other than any other pair.
+
+    Attributes:
+        index: Start of the first occurrence.
+        neighbour: Start of the second occurrence.
+        distance: z-normalised Euclidean distance between the two.
+    """
+
+    index: int
+    neighbour: int
+    distance: float
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Matrix profile of a series and what was found in it.
+
+    Attributes:
+        window: Subsequence length in points.
+        profile: Distance of each subsequence to its nearest neighbour (inf
+            where the subsequence overlaps a gap).
+        neighbours: Start of each subsequence's nearest neighbour.
+        discords: Top discords, largest distance first.
+        motifs: Top motif pairs, smallest distance first.
+        flat_windows: Windows holding one repeated value (outages, stuck
+            sensors); z-normalisation makes them all identical.
+    """
+
+    window: int
+    profile: np.ndarray
+    neighbours: np.ndarray
+    discords: tuple[Discord, ...]
+    motifs: tuple[Motif, ...]
+    flat_windows: int
+
+    @property
+    def typical_distance(self) -> float:
+        """Median of the finite profile values: the distance of ordinary windows."""
+        return float(np.median(self.profile[np.isfinite(self.profile)]))
+
+    @property
+    def excluded(self) -> int:
+        """Subsequences without a profile value because they overlap a gap."""
+        return int((~np.isfinite(self.profile)).sum())
+
+
+@functools.cache
+def enable_compilation_cache() -> None:
+    """Lets numba keep stumpy's compiled functions on disk between processes.
+
+    Compiling ``stumpy.stump`` takes close to a minute on a small machine; with
+    the cache only the first run in an environment (or the image build, see
+    ``warmup.py``) pays it. Numba stores the cache beside the package, or in
+    the user's cache folder when that is read-only.
+    """
+    for module_name, function_name in stumpy_cache.get_njit_funcs():
+        module = importlib.import_module(f"stumpy.{module_name}")
+        try:
+            getattr(module, function_name).enable_caching()
+        except RuntimeError as error:
+            # Numba raises RuntimeError when no cache folder is writable: the
+            # analysis still runs, it only compiles again.
+            logger.warning("numba cache unavailable, compiling every run: %s", error)
+            return
+
+
+def analyse(values: np.ndarray, window: int, top_k: int) -> Analysis:
+    """Computes the matrix profile and picks discords and motifs.
+
+    Args:
+        values: Regular series; NaN inside long gaps.
+        window: Subsequence length in points.
+        top_k: How many discords and motif pairs to return (at most).
+
+    Returns:
+        The analysis.
+    """
+    enable_compilation_cache()
+    # Windows overlapping a gap have a zero spread inside stumpy, which divides
+    # by it before marking them infinite; that warning is expected noise.
+    with np.errstate(divide="ignore", invalid="ignore"), _non_self_matches():
+        result = stumpy.stump(values, m=window)
+    profile = result[:, PROFILE_COLUMN].astype(np.float64)
+    neighbours = result[:, NEIGHBOUR_COLUMN].astype(np.int64)
+    discords = top_discords(profile, neighbours, window, top_k)
+    motifs = top_motifs(profile, neighbours, window, top_k)
+    logger.info(
+        "matrix profile of %d subsequences (window %d): %d discords, %d motifs",
+        len(profile),
+        window,
+        len(discords),
+        len(motifs),
+    )
+    return Analysis(
+        window=window,
+        profile=profile,
+        neighbours=neighbours,
+        discords=discords,
+        motifs=motifs,
+        flat_windows=count_flat_windows(values, window),
+    )
+
+
+@contextmanager
+def _non_self_matches() -> Iterator[None]:
+    """Makes stumpy ignore every neighbour that overlaps the window itself.
+
+    stumpy's default exclusion zone is a quarter window, so a window's nearest
+    neighbour may overlap it by up to three quarters. The classic discord and
+    motif definitions compare only non-overlapping windows (a full-window
+    exclusion zone). stumpy reads the setting from its module config at call
+    time; it is restored afterwards.
+    """
+    previous = stumpy_config.STUMPY_EXCL_ZONE_DENOM
+    stumpy_config.STUMPY_EXCL_ZONE_DENOM = NON_SELF_MATCH_DENOMINATOR
+    try:
+        yield
+    finally:
+        stumpy_config.STUMPY_EXCL_ZONE_DENOM = previous
+
+
+def count_flat_windows(values: np.ndarray, window: int) -> int:
+    """Windows whose finite values are all equal (gaps do not count)."""
+    rolling = pd.Series(values).rolling(window, min_periods=window)
+    return int((rolling.max() == rolling.min()).sum())
+
+
+def top_discords(
+    profile: np.ndarray, neighbours: np.ndarray, window: int, top_k: int
+) -> tuple[Discord, ...]:
+    """The ``top_k`` largest finite profile values, at least a window apart.
+
+    Args:
+        profile: Matrix profile.
+        neighbours: Nearest-neighbour indices.
+        window: Exclusion half-width around each pick, in points.
+        top_k: Maximum number of discords.
+
+    Returns:
+        Discords, largest distance first.
+    """
+    candidates = np.where(np.isfinite(profile), profile, -np.inf)
+    found = []
+    while len(found) < top_k:
+        index = int(np.argmax(candidates))
+        if not np.isfinite(candidates[index]):
+            break
+        found.append(Discord(index, int(neighbours[index]), float(profile[index])))
+        _exclude(candidates, index, window, -np.inf)
+    return tuple(found)
+
+
+def top_motifs(
+    profile: np.ndarray, neighbours: np.ndarray, window: int, top_k: int
+) -> tuple[Motif, ...]:
+    """The ``top_k`` closest pairs; no two pairs share an occurrence.
+
+    Args:
+        profile: Matrix profile.
+        neighbours: Nearest-neighbour indices.
+        window: Exclusion half-width around both occurrences, in points.
+        top_k: Maximum number of pairs.
+
+    Returns:
+        Motif pairs, smallest distance first (earlier occurrence first).
+    """
+    candidates = np.where(np.isfinite(profile), profile, np.inf)
+    found = []
+    while len(found) < top_k:
+        index = int(np.argmin(candidates))
+        if not np.isfinite(candidates[index]):
+            break
+        neighbour = int(neighbours[index])
+        first, second = sorted((index, neighbour))
+        found.append(Motif(first, second, float(profile[index])))
+        _exclude(candidates, index, window, np.inf)
+        _exclude(candidates, neighbour, window, np.inf)
+    return tuple(found)
+
+
+def _exclude(candidates: np.ndarray, index: int, window: int, fill: float) -> None:
+    candidates[max(0, index - window) : index + window] = fill

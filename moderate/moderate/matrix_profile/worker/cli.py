@@ -1,0 +1,151 @@
+"""Command line of the worker; the job container's entry point.
+
+Contract: exit 0 with a JSON summary as the last stdout line; exit 2 for an
+input problem and 1 for anything else, the last stderr line then being
+``moderate-mp-error: <message>``. Logs go to stderr.
+"""
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from moderate.matrix_profile.worker.errors import (
+    EXIT_INPUT,
+    EXIT_OK,
+    EXIT_UNEXPECTED,
+    WorkerError,
+    clip_message,
+)
+from moderate.matrix_profile.worker.options import (
+    BYTES_PER_MB,
+    DEFAULT_HTTP_TIMEOUT_S,
+    DEFAULT_MAX_INPUT_MB,
+    DEFAULT_TOP_K,
+    WorkerOptions,
+)
+from moderate.matrix_profile.worker.pipeline import run
+
+logger = logging.getLogger("moderate.matrix_profile.worker")
+
+ERROR_PREFIX = "moderate-mp-error: "
+GENERIC_FAILURE = (
+    "The analysis job failed. Please check the input data format and ensure the "
+    "analysis variable exists in the dataset."
+)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+PROGRAM = "python -m moderate.matrix_profile.worker"
+
+
+class UsageError(Exception):
+    """The command line is invalid."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the worker."""
+    parser = _Parser(
+        prog=PROGRAM,
+        description="Matrix-profile analysis of one CSV column into an HTML report.",
+    )
+    parser.add_argument(
+        "--input-url",
+        required=True,
+        help="presigned http(s) GET URL, file:// URL or local path of the CSV",
+    )
+    parser.add_argument(
+        "--analysis-variable",
+        required=True,
+        help="column to analyse (case-sensitive)",
+    )
+    destination = parser.add_mutually_exclusive_group(required=True)
+    destination.add_argument(
+        "--report-upload-url", help="presigned PUT URL signed for text/html"
+    )
+    destination.add_argument(
+        "--report-path", type=Path, help="write the report to this file instead"
+    )
+    parser.add_argument(
+        "--window",
+        help="offset alias such as 1D or 6h, or a number of points "
+        "(default: one day of the sampling period, bounded by the series length)",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=DEFAULT_TOP_K,
+        help=f"discords and motifs to report (default {DEFAULT_TOP_K})",
+    )
+    parser.add_argument(
+        "--http-timeout-s",
+        type=float,
+        default=DEFAULT_HTTP_TIMEOUT_S,
+        help=f"read timeout of each HTTP request (default {DEFAULT_HTTP_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--max-input-mb",
+        type=int,
+        default=DEFAULT_MAX_INPUT_MB,
+        help=f"largest input accepted (default {DEFAULT_MAX_INPUT_MB} MB)",
+    )
+    return parser
+
+
+def parse_options(argv: Sequence[str] | None) -> WorkerOptions:
+    """Builds the run options from the command line.
+
+    Raises:
+        UsageError: Missing or invalid arguments.
+    """
+    arguments = build_parser().parse_args(argv)
+    try:
+        return WorkerOptions(
+            input_url=arguments.input_url,
+            analysis_variable=arguments.analysis_variable,
+            report_upload_url=arguments.report_upload_url,
+            report_path=arguments.report_path,
+            window=arguments.window,
+            top_k=arguments.top_k,
+            http_timeout_s=arguments.http_timeout_s,
+            max_input_bytes=arguments.max_input_mb * BYTES_PER_MB,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the worker and returns the process exit status."""
+    _configure_logging()
+    try:
+        options = parse_options(argv)
+    except UsageError as error:
+        return _fail(f"Invalid arguments: {error}", EXIT_INPUT)
+    try:
+        result = run(options)
+    except WorkerError as error:
+        logger.error("analysis failed: %s", error.message)
+        return _fail(error.message, error.exit_code)
+    except Exception:  # noqa: BLE001 - the contract turns any crash into exit 1
+        traceback.print_exc(file=sys.stderr)
+        return _fail(GENERIC_FAILURE, EXIT_UNEXPECTED)
+    print(json.dumps(result.summary()), flush=True)
+    return EXIT_OK
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.flush()
+    print(ERROR_PREFIX + clip_message(message), file=sys.stderr, flush=True)
+    return code
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format=LOG_FORMAT)
+    logger.setLevel(logging.INFO)

@@ -1,0 +1,74 @@
+"""Delivering the report: presigned PUT (with retries) or a local file."""
+
+import logging
+from pathlib import Path
+
+import requests
+
+from moderate.matrix_profile.worker.errors import UploadError
+from moderate.matrix_profile.worker.transport import (
+    TRANSIENT_STATUSES,
+    TransientHTTPError,
+    describe_failure,
+    redact,
+    timeouts,
+    with_retries,
+)
+
+logger = logging.getLogger(__name__)
+
+REPORT_CONTENT_TYPE = "text/html"
+
+
+def upload_report(url: str, body: bytes, timeout_s: float) -> None:
+    """PUTs the report to a presigned URL signed for ``text/html``.
+
+    The ``Content-Type`` header must be exactly the one the URL was signed
+    with, so no charset is appended.
+
+    Args:
+        url: Presigned PUT URL for exactly one key.
+        body: The report.
+        timeout_s: Read timeout of each attempt.
+
+    Raises:
+        UploadError: A refusal (4xx), or failures on every attempt.
+    """
+    shown = redact(url)
+
+    def attempt() -> None:
+        response = requests.put(
+            url,
+            data=body,
+            headers={"Content-Type": REPORT_CONTENT_TYPE},
+            timeout=timeouts(timeout_s),
+        )
+        if response.status_code in TRANSIENT_STATUSES:
+            raise TransientHTTPError(response.status_code)
+        if not response.ok:
+            raise UploadError(
+                f"The report upload was refused (HTTP {response.status_code}); the "
+                "upload link may have expired."
+            )
+
+    logger.info("uploading %d bytes to %s", len(body), shown)
+    try:
+        with_retries(attempt, f"upload to {shown}")
+    except TransientHTTPError as error:
+        raise UploadError(
+            f"The report could not be uploaded: the storage answered HTTP "
+            f"{error.status} on every attempt."
+        ) from error
+    except (requests.ConnectionError, requests.Timeout) as error:
+        raise UploadError(
+            "The report could not be uploaded: the storage could not be reached "
+            f"({describe_failure(error)})."
+        ) from None
+    logger.info("report uploaded")
+
+
+def write_report(path: Path, body: bytes) -> None:
+    """Writes the report to ``path``, creating missing parent folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
+    logger.info("report written to %s (%d bytes)", path, len(body))

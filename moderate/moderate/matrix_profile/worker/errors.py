@@ -1,0 +1,47 @@
+"""Errors of the worker and the exit codes they map to."""
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_INPUT = 2
+MAX_MESSAGE_CHARS = 500
+ELLIPSIS = "..."
+
+
+def clip_message(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Returns ``message`` on one line, cut to at most ``limit`` characters."""
+    one_line = " ".join(message.split())
+    if len(one_line) <= limit:
+        return one_line
+    return one_line[: limit - len(ELLIPSIS)] + ELLIPSIS
+
+
+class WorkerError(Exception):
+    """A failure the worker explains to the user in one line.
+
+    Attributes:
+        exit_code: Process exit status for this failure.
+    """
+
+    exit_code: int = EXIT_UNEXPECTED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(clip_message(message))
+
+    @property
+    def message(self) -> str:
+        """The one-line, length-limited message."""
+        return str(self.args[0])
+
+
+class InputError(WorkerError):
+    """The input cannot be analysed (download refused, not a CSV, bad values...)."""
+
+    exit_code = EXIT_INPUT
+
+
+class DownloadError(WorkerError):
+    """The input could not be downloaded for a reason that is not the user's."""
+
+
+class UploadError(WorkerError):
+    """The report could not be uploaded."""

@@ -1,0 +1,144 @@
+"""One worker run: fetch, validate, analyse, report, deliver."""
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from moderate.matrix_profile.worker.analysis import Analysis, analyse
+from moderate.matrix_profile.worker.deliver import upload_report, write_report
+from moderate.matrix_profile.worker.errors import InputError
+from moderate.matrix_profile.worker.fetch import fetch_input
+from moderate.matrix_profile.worker.figures import draw_all
+from moderate.matrix_profile.worker.options import WorkerOptions
+from moderate.matrix_profile.worker.report import ReportInput, render_report
+from moderate.matrix_profile.worker.series import (
+    FilledSeries,
+    fill_short_gaps,
+    regularise,
+)
+from moderate.matrix_profile.worker.table import read_table
+from moderate.matrix_profile.worker.window import choose_window
+
+logger = logging.getLogger(__name__)
+
+REPORT_ENCODING = "utf-8"
+WORK_DIR_PREFIX = "moderate-mp-"
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    """Outcome of a successful run.
+
+    Attributes:
+        filled: The analysed series.
+        analysis: Matrix profile, discords and motifs.
+        report_bytes: Size of the delivered report.
+    """
+
+    filled: FilledSeries
+    analysis: Analysis
+    report_bytes: int
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-ready summary printed as the last line of stdout."""
+        series = self.filled.series
+        index = series.index
+        return {
+            "status": "ok",
+            "points": series.points,
+            "window": self.analysis.window,
+            "sampling_period_s": series.period.total_seconds(),
+            "missing_share": round(series.missing_share, 6),
+            "discords": [
+                {"timestamp": _iso(index[d.index]), "distance": d.distance}
+                for d in self.analysis.discords
+            ],
+            "motifs": [
+                {
+                    "timestamp": _iso(index[m.index]),
+                    "neighbor_timestamp": _iso(index[m.neighbour]),
+                    "distance": m.distance,
+                }
+                for m in self.analysis.motifs
+            ],
+            "report_bytes": self.report_bytes,
+        }
+
+
+def _iso(timestamp: pd.Timestamp) -> str:
+    return timestamp.isoformat()
+
+
+def run(options: WorkerOptions) -> WorkerResult:
+    """Runs the whole analysis for ``options``.
+
+    Args:
+        options: Input, variable, window and report destination.
+
+    Returns:
+        The result; the report has been delivered.
+
+    Raises:
+        InputError: The input cannot be analysed.
+        DownloadError: The input could not be fetched.
+        UploadError: The report could not be delivered.
+    """
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=WORK_DIR_PREFIX) as work_dir:
+        source = fetch_input(
+            options.input_url,
+            Path(work_dir),
+            options.http_timeout_s,
+            options.max_input_bytes,
+        )
+        raw = read_table(source.path, options.analysis_variable)
+    series = regularise(raw)
+    window = choose_window(options.window, series.period, series.points)
+    filled = fill_short_gaps(series, window)
+    _check_analysable(filled, options.analysis_variable)
+    _log_stage("input prepared", started)
+    analysis = analyse(filled.series.values, window, options.top_k)
+    if not analysis.discords:
+        raise InputError(
+            "Every window overlaps a gap too long to interpolate; there is nothing "
+            "to compare. Fill the gaps or choose a shorter window."
+        )
+    _log_stage("matrix profile computed", started)
+    report = render_report(
+        ReportInput(
+            input_name=source.name,
+            variable=options.analysis_variable,
+            filled=filled,
+            analysis=analysis,
+            plots=draw_all(filled.series, analysis, options.analysis_variable),
+            generated_at=datetime.now(UTC),
+        )
+    )
+    body = report.encode(REPORT_ENCODING)
+    _log_stage("report rendered", started)
+    if options.report_upload_url is not None:
+        upload_report(options.report_upload_url, body, options.http_timeout_s)
+    elif options.report_path is not None:
+        write_report(options.report_path, body)
+    _log_stage("done", started)
+    return WorkerResult(filled=filled, analysis=analysis, report_bytes=len(body))
+
+
+def _check_analysable(filled: FilledSeries, variable: str) -> None:
+    values = filled.series.values
+    finite = values[~pd.isna(values)]
+    if finite.min() == finite.max():
+        raise InputError(
+            f"'{variable}' has the same value ({finite[0]:g}) everywhere; a constant "
+            "series has no anomalies or patterns to find."
+        )
+
+
+def _log_stage(stage: str, started: float) -> None:
+    logger.info("%s after %.1f s", stage, time.perf_counter() - started)

@@ -1,0 +1,246 @@
+"""The self-contained HTML report (inline CSS, figures as base64 PNG)."""
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+
+import pandas as pd
+
+from moderate.matrix_profile.worker.analysis import Analysis
+from moderate.matrix_profile.worker.figures import Plot
+from moderate.matrix_profile.worker.series import FilledSeries, format_duration
+
+TITLE = "Matrix profile analysis"
+TIME_FORMAT = "%Y-%m-%d %H:%M UTC"
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  margin: 0 auto; max-width: 1240px; padding: 1.5rem; color: #1b1b1b;
+  line-height: 1.45; }
+h1 { margin-bottom: 0.2rem; }
+.subtitle { color: #444; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
+th, td { border: 1px solid #c8c8c8; padding: 0.3rem 0.6rem; text-align: left; }
+thead th { background: #eef2f6; }
+td.number { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 0 0 2rem; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e0e0e0; }
+figcaption { color: #444; font-size: 0.95rem; margin-top: 0.3rem; }
+.note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.5rem 0.8rem; }
+footer { color: #666; font-size: 0.85rem; margin-top: 2rem; }
+"""
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    """Everything the report shows.
+
+    Attributes:
+        input_name: File name of the input (never a URL).
+        variable: Analysis variable.
+        filled: Regular series with short gaps interpolated.
+        analysis: Matrix profile, discords and motifs.
+        plots: Rendered figures.
+        generated_at: When the report was made (UTC).
+    """
+
+    input_name: str
+    variable: str
+    filled: FilledSeries
+    analysis: Analysis
+    plots: list[Plot]
+    generated_at: datetime
+
+
+def render_report(report: ReportInput) -> str:
+    """The complete HTML document.
+
+    Args:
+        report: What to show.
+
+    Returns:
+        HTML text with no external references.
+    """
+    variable = escape(report.variable)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{TITLE}: {variable}</title>",
+        f"<style>{STYLE}</style>",
+        "</head>",
+        "<body>",
+        "<main>",
+        f"<h1>{TITLE}</h1>",
+        f'<p class="subtitle">Variable <strong>{variable}</strong> of '
+        f"<strong>{escape(report.input_name)}</strong></p>",
+        _reading_guide(report.analysis),
+        _notes(report.filled, report.analysis),
+        '<h2 id="summary">Summary</h2>',
+        _summary_table(report),
+        '<h2 id="discords-table">Top discords (anomalies)</h2>',
+        _discord_table(report),
+        '<h2 id="motifs-table">Top motifs (repeated patterns)</h2>',
+        _motif_table(report),
+        '<h2 id="figures">Figures</h2>',
+        *(_figure(plot) for plot in report.plots),
+        "</main>",
+        f"<footer>Generated {report.generated_at.strftime(TIME_FORMAT)} with "
+        "stumpy's matrix profile (z-normalised Euclidean distance).</footer>",
+        "</body>",
+        "</html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _when(timestamp: pd.Timestamp) -> str:
+    return escape(timestamp.strftime(TIME_FORMAT))
+
+
+def _reading_guide(analysis: Analysis) -> str:
+    return (
+        "<p>The series was split into overlapping windows of "
+        f"{analysis.window} points. For every window the matrix profile gives the "
+        "distance to the most similar other window, after removing level and "
+        "scale (z-normalisation). <strong>Discords</strong> are windows with the "
+        "largest distance: shapes seen nowhere else, i.e. candidate anomalies. "
+        "<strong>Motifs</strong> are pairs of windows with the smallest distance: "
+        "the most repeated patterns. Distances range from 0 (same shape) to "
+        f"{2 * analysis.window ** 0.5:.1f} (2&radic;window); a discord matters "
+        "when its distance stands well above the typical (median) distance.</p>"
+    )
+
+
+def _notes(filled: FilledSeries, analysis: Analysis) -> str:
+    notes = []
+    series = filled.series
+    if filled.unfilled:
+        notes.append(
+            f"{filled.unfilled} points sit in gaps too long to interpolate; the "
+            f"{analysis.excluded} windows overlapping them were left out."
+        )
+    if analysis.flat_windows:
+        notes.append(
+            f"{analysis.flat_windows} windows hold a single repeated value (an "
+            "outage or a stuck sensor?). After z-normalisation all flat windows "
+            "look identical (distance 0) and lie at distance "
+            f"{analysis.window ** 0.5:.1f} (the square root of the window) from "
+            "every other window: long flat stretches show up as motifs and their "
+            "edges as discords."
+        )
+    if series.duplicates:
+        notes.append(
+            f"{series.duplicates} rows repeated an earlier timestamp and were "
+            "averaged with it."
+        )
+    if not notes:
+        return ""
+    items = "".join(f"<li>{escape(note)}</li>" for note in notes)
+    return f'<div class="note" role="note"><ul>{items}</ul></div>'
+
+
+def _table(caption: str, header: list[str], rows: list[list[str]], key: str) -> str:
+    head = "".join(f'<th scope="col">{cell}</th>' for cell in header)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            (
+                f'<td class="number">{cell}</td>'
+                if index
+                else f'<th scope="row">{cell}</th>'
+            )
+            for index, cell in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        f'<table id="{key}"><caption>{caption}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _summary_table(report: ReportInput) -> str:
+    filled = report.filled
+    series = filled.series
+    analysis = report.analysis
+    window_span = series.period * analysis.window
+    rows = [
+        ["Input file", escape(report.input_name)],
+        ["Analysis variable", escape(report.variable)],
+        ["Rows read", str(series.rows)],
+        ["From", _when(series.index[0])],
+        ["To", _when(series.index[-1])],
+        ["Sampling period", escape(format_duration(series.period))],
+        ["Points on the regular grid", str(series.points)],
+        ["Missing points", f"{series.missing} ({series.missing_share:.1%})"],
+        [
+            "Interpolated points",
+            f"{filled.interpolated} (longest gap filled: {filled.max_filled_gap})",
+        ],
+        ["Empty, NaN or infinite values", str(series.non_finite)],
+        ["Duplicated timestamps merged", str(series.duplicates)],
+        [
+            "Window",
+            f"{analysis.window} points ({escape(format_duration(window_span))})",
+        ],
+        ["Windows compared", str(len(analysis.profile) - analysis.excluded)],
+        ["Flat windows (one repeated value)", str(analysis.flat_windows)],
+        ["Typical distance (median)", f"{analysis.typical_distance:.3f}"],
+    ]
+    return _table("Input and settings", ["Item", "Value"], rows, "summary-table")
+
+
+def _discord_table(report: ReportInput) -> str:
+    index = report.filled.series.index
+    rows = [
+        [
+            f"#{rank}",
+            _when(index[discord.index]),
+            _when(index[discord.index + report.analysis.window - 1]),
+            f"{discord.distance:.3f}",
+            _when(index[discord.neighbour]),
+        ]
+        for rank, discord in enumerate(report.analysis.discords, start=1)
+    ]
+    header = ["Rank", "Window start", "Window end", "Distance", "Nearest window"]
+    return _table(
+        "Windows least like any other, largest distance first",
+        header,
+        rows,
+        "discords",
+    )
+
+
+def _motif_table(report: ReportInput) -> str:
+    index = report.filled.series.index
+    rows = [
+        [
+            f"#{rank}",
+            _when(index[motif.index]),
+            _when(index[motif.neighbour]),
+            f"{motif.distance:.3f}",
+        ]
+        for rank, motif in enumerate(report.analysis.motifs, start=1)
+    ]
+    header = ["Rank", "First occurrence", "Second occurrence", "Distance"]
+    return _table(
+        "Most similar pairs of windows, smallest distance first",
+        header,
+        rows,
+        "motifs",
+    )
+
+
+def _figure(plot: Plot) -> str:
+    data = base64.b64encode(plot.png).decode("ascii")
+    return (
+        f'<section aria-labelledby="figure-{plot.key}-title">'
+        f'<h3 id="figure-{plot.key}-title">{escape(plot.title)}</h3>'
+        f'<figure id="figure-{plot.key}">'
+        f'<img src="data:image/png;base64,{data}" alt="{escape(plot.alt)}">'
+        f"<figcaption>{escape(plot.caption)}</figcaption>"
+        "</figure></section>"
+    )

@@ -1,0 +1,220 @@
+"""From raw rows to a regular series: sort, merge duplicates, resample, fill gaps."""
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from moderate.matrix_profile.worker.errors import InputError
+from moderate.matrix_profile.worker.table import RawSeries
+
+logger = logging.getLogger(__name__)
+
+MIN_PERIOD_S = 1
+COMMON_PERIODS_S = (
+    1, 2, 5, 10, 15, 20, 30,
+    60, 120, 300, 600, 900, 1200, 1800,
+    3600, 7200, 10800, 14400, 21600, 43200, 86400,
+)  # fmt: skip
+SNAP_TOLERANCE = 0.1
+MAX_GRID_POINTS = 400_000
+MAX_MISSING_SHARE = 0.5
+GAP_FILL_WINDOW_DIVISOR = 8
+
+
+@dataclass(frozen=True)
+class RegularSeries:
+    """The analysis variable on a regular time grid.
+
+    Attributes:
+        index: Regular UTC grid, first and last points holding values.
+        values: Values on the grid; NaN inside gaps too long to interpolate.
+        period: Sampling period of the grid.
+        rows: Data rows read from the file.
+        duplicates: Rows merged into another row with the same timestamp.
+        non_finite: Rows whose value was empty, NaN or infinite.
+        missing: Grid points that had no value before interpolation.
+    """
+
+    index: pd.DatetimeIndex
+    values: np.ndarray
+    period: pd.Timedelta
+    rows: int
+    duplicates: int
+    non_finite: int
+    missing: int
+
+    @property
+    def points(self) -> int:
+        """Number of grid points."""
+        return len(self.values)
+
+    @property
+    def missing_share(self) -> float:
+        """Share of grid points that had no value before interpolation."""
+        return self.missing / self.points if self.points else 0.0
+
+
+@dataclass(frozen=True)
+class FilledSeries:
+    """A regular series after interpolating its short gaps.
+
+    Attributes:
+        series: The grid, values with short gaps interpolated.
+        interpolated: Points filled by linear interpolation.
+        max_filled_gap: Longest gap (points) that was interpolated.
+    """
+
+    series: RegularSeries
+    interpolated: int
+    max_filled_gap: int
+
+    @property
+    def unfilled(self) -> int:
+        """Points left missing (inside long gaps)."""
+        return int(np.isnan(self.series.values).sum())
+
+
+def regularise(raw: RawSeries) -> RegularSeries:
+    """Sorts, merges duplicated timestamps and resamples to the sampling period.
+
+    The sampling period comes from the median step between consecutive
+    distinct timestamps (see ``sampling_period_s``). Each row goes to the
+    nearest grid point; values landing on the same point are averaged.
+
+    Args:
+        raw: Rows as read from the CSV.
+
+    Returns:
+        The regular series (gaps still missing).
+
+    Raises:
+        InputError: Fewer than two distinct timestamps with values, a grid that
+            would be too long, or too many missing points.
+    """
+    frame = pd.Series(raw.values, index=raw.timestamps).sort_index()
+    merged = frame.groupby(level=0).mean()
+    duplicates = len(frame) - len(merged)
+    merged = merged[np.isfinite(merged.to_numpy())]
+    if len(merged) < 2:
+        raise InputError(
+            f"Too few points: the input has {len(merged)} timestamp(s) with a "
+            "numeric value."
+        )
+    offsets_s = (merged.index - merged.index[0]).total_seconds().to_numpy()
+    steps = np.diff(offsets_s)
+    period_s = sampling_period_s(float(np.median(steps)))
+    period = pd.Timedelta(seconds=period_s)
+    grid_points = int(offsets_s[-1] // period_s) + 1
+    if grid_points > MAX_GRID_POINTS:
+        raise InputError(
+            f"The series is too long to analyse: {grid_points} points at a "
+            f"sampling period of {format_duration(period)}; the limit is "
+            f"{MAX_GRID_POINTS} points. Resample the data to a coarser period."
+        )
+    cells = np.rint(offsets_s / period_s).astype(np.int64)
+    cell_means = pd.Series(merged.to_numpy(), index=cells).groupby(level=0).mean()
+    values = np.full(int(cells[-1]) + 1, np.nan)
+    values[cell_means.index.to_numpy()] = cell_means.to_numpy()
+    index = pd.date_range(merged.index[0], periods=len(values), freq=period)
+    missing = int(np.isnan(values).sum())
+    share = missing / len(values)
+    if share > MAX_MISSING_SHARE:
+        raise InputError(
+            f"{share:.0%} of the {len(values)} points of the regular "
+            f"{format_duration(period)} grid have no value (the limit is "
+            f"{MAX_MISSING_SHARE:.0%}); the timestamps are too irregular or the "
+            "data has too many gaps."
+        )
+    logger.info(
+        "regular grid: %d points every %s, %d missing (%.1f %%), %d duplicates merged",
+        len(values),
+        format_duration(period),
+        missing,
+        100 * share,
+        duplicates,
+    )
+    return RegularSeries(
+        index=index,
+        values=values,
+        period=period,
+        rows=len(raw.values),
+        duplicates=duplicates,
+        non_finite=raw.non_finite,
+        missing=missing,
+    )
+
+
+def sampling_period_s(median_step_s: float) -> int:
+    """The grid period for a median step between timestamps, in seconds.
+
+    Steps within 10 % of a common logger period (1 s ... 1 day) snap to it, so
+    that jittered timestamps still give a 15-minute grid; others are rounded
+    to whole seconds.
+    """
+    nearest = min(COMMON_PERIODS_S, key=lambda period: abs(period - median_step_s))
+    if abs(nearest - median_step_s) <= SNAP_TOLERANCE * nearest:
+        return nearest
+    return max(MIN_PERIOD_S, round(median_step_s))
+
+
+def fill_short_gaps(series: RegularSeries, window: int) -> FilledSeries:
+    """Interpolates gaps of at most ``window // 8`` points (at least one) linearly.
+
+    Longer gaps stay missing: the matrix profile is infinite for every
+    subsequence that overlaps one, so they never count as discords or motifs.
+
+    Args:
+        series: The regular series.
+        window: Subsequence length in points.
+
+    Returns:
+        The series with short gaps filled.
+    """
+    limit = max(1, window // GAP_FILL_WINDOW_DIVISOR)
+    values = series.values.copy()
+    interpolated = 0
+    longest = 0
+    for start, stop in _gaps(values):
+        length = stop - start
+        if length > limit:
+            continue
+        left, right = values[start - 1], values[stop]
+        steps = np.arange(1, length + 1) / (length + 1)
+        values[start:stop] = left + (right - left) * steps
+        interpolated += length
+        longest = max(longest, length)
+    filled = RegularSeries(
+        index=series.index,
+        values=values,
+        period=series.period,
+        rows=series.rows,
+        duplicates=series.duplicates,
+        non_finite=series.non_finite,
+        missing=series.missing,
+    )
+    return FilledSeries(
+        series=filled, interpolated=interpolated, max_filled_gap=longest
+    )
+
+
+def _gaps(values: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open ``[start, stop)`` runs of NaN; the ends of the grid hold values."""
+    missing = np.isnan(values).astype(np.int8)
+    edges = np.diff(np.concatenate(([0], missing, [0])))
+    starts = np.flatnonzero(edges == 1)
+    stops = np.flatnonzero(edges == -1)
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
+
+
+def format_duration(duration: pd.Timedelta) -> str:
+    """A compact human duration: ``15 min``, ``1 h 30 min``, ``1 day``."""
+    seconds = int(duration.total_seconds())
+    parts = []
+    for unit, size in (("day", 86_400), ("h", 3_600), ("min", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            plural = "s" if unit == "day" and count > 1 else ""
+            parts.append(f"{count} {unit}{plural}")
+    return " ".join(parts) or "0 s"

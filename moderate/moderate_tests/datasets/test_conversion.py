@@ -1,0 +1,152 @@
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from moderate.datasets.csv_parquet import CsvOptions, DatasetReadError, csv_to_parquet
+from moderate.datasets.workbook import open_workbook, sheet_names, sheet_to_parquet
+from moderate_tests.datasets.repos import PV_PATH, SHARED_DATA, WORKBOOK_PATH, meter_csv
+
+PV_OPTIONS = CsvOptions(skip_rows=1, separator=";", decimal=",")
+WORKBOOK_SHEETS = 28
+EMPTY_WORKBOOK_COLUMNS = {
+    "SH_districtHeating_NA",
+    "DHW_districtHeating_NA",
+    "DHW_solarCollectors_NA",
+    "DHW_fossilFuels_solid",
+    "DHW_biomass_NA",
+}
+
+
+def test_pv_excerpt_title_row_separator_and_decimal_comma(tmp_path: Path) -> None:
+    source = SHARED_DATA / PV_PATH
+    stats = csv_to_parquet(source, tmp_path / "pv.parquet", PV_OPTIONS, 5, PV_PATH)
+
+    table = pq.read_table(tmp_path / "pv.parquet")
+    assert stats.rows == table.num_rows == 237
+    assert table.column_names == [
+        "fid",
+        "id_building",
+        "h",
+        "roof_area",
+        "municipio",
+        "id_landuse",
+        "Name",
+        "Land Use",
+        "id_pv",
+        "pv_area_m2",
+        "pv_presence",
+    ]
+    assert str(table.schema.field("h").type) == "double"
+    assert str(table.schema.field("roof_area").type) == "double"
+    assert str(table.schema.field("fid").type) == "int64"
+    expected = pd.read_csv(source, skiprows=1, sep=";", decimal=",")
+    converted = table.to_pandas()
+    pd.testing.assert_frame_equal(converted, expected, check_dtype=False)
+    assert converted["roof_area"].min() == pytest.approx(1.15971e-06)
+    assert (converted["h"] == 999).sum() > 0
+    assert stats.preview[0][:2] == ("fid", "id_building")
+    assert stats.preview[1][2] == "4.22"
+    assert stats.empty_columns == ()
+
+
+def test_without_its_read_options_the_pv_file_fails_loudly(tmp_path: Path) -> None:
+    with pytest.raises(DatasetReadError, match=PV_PATH):
+        csv_to_parquet(
+            SHARED_DATA / PV_PATH, tmp_path / "pv.parquet", CsvOptions(), 0, PV_PATH
+        )
+
+
+def test_types_are_inferred_over_the_whole_file_not_the_first_block(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "meter.csv"
+    source.write_text(meter_csv(2000))
+    stats = csv_to_parquet(
+        source, tmp_path / "m.parquet", CsvOptions(block_size=4096), 3, "meter.csv"
+    )
+
+    table = pq.read_table(tmp_path / "m.parquet")
+    assert table.num_rows == stats.rows == 2000
+    assert str(table.schema.field("timestamp").type) == "timestamp[us]"
+    first = table.schema.names[1]
+    assert str(table.schema.field(first).type) == "double"
+    assert table.column(first).null_count == 48
+    assert pq.ParquetFile(tmp_path / "m.parquet").metadata.num_row_groups > 1
+
+
+def test_a_column_that_turns_to_text_late_is_kept_as_text(tmp_path: Path) -> None:
+    source = tmp_path / "late.csv"
+    rows = [f"{index},{index * 2}" for index in range(3000)] + ["n/a,7"]
+    source.write_text("a,b\n" + "\n".join(rows) + "\n")
+    csv_to_parquet(
+        source, tmp_path / "late.parquet", CsvOptions(block_size=2048), 0, "x"
+    )
+    table = pq.read_table(tmp_path / "late.parquet")
+    assert str(table.schema.field("a").type) == "string"
+    assert str(table.schema.field("b").type) == "int64"
+    assert table.column("a")[-1].as_py() == "n/a"
+
+
+def test_integers_first_then_decimals_become_floats(tmp_path: Path) -> None:
+    source = tmp_path / "widen.csv"
+    rows = [f"{index},{index % 7},," for index in range(3000)]
+    rows.append("3000,2.5,,2016-01-01 00:00:00")
+    source.write_text("id,reading,empty,when\n" + "\n".join(rows) + "\n")
+    stats = csv_to_parquet(
+        source, tmp_path / "w.parquet", CsvOptions(block_size=2048), 0, "widen.csv"
+    )
+    table = pq.read_table(tmp_path / "w.parquet")
+    types = {field.name: str(field.type) for field in table.schema}
+    assert types == {
+        "id": "int64",
+        "reading": "double",
+        "empty": "double",
+        "when": "timestamp[us]",
+    }
+    assert table.column("reading")[-1].as_py() == 2.5
+    assert table.column("reading")[8].as_py() == 1.0
+    assert stats.empty_columns == ("empty",)
+
+
+def test_a_broken_csv_names_the_file(tmp_path: Path) -> None:
+    source = tmp_path / "broken.csv"
+    source.write_text("timestamp,a\n2016-01-01 00:00:00,1\n2016-01-01 01:00:00,2,3\n")
+    with pytest.raises(DatasetReadError, match=r"data/meters/cleaned/broken\.csv"):
+        csv_to_parquet(
+            source,
+            tmp_path / "b.parquet",
+            CsvOptions(),
+            0,
+            "data/meters/cleaned/broken.csv",
+        )
+    assert not (tmp_path / "b.parquet").exists()
+
+
+def test_workbook_excerpt_one_dataset_per_sheet(tmp_path: Path) -> None:
+    with open_workbook(SHARED_DATA / WORKBOOK_PATH, WORKBOOK_PATH) as workbook:
+        names = sheet_names(workbook)
+        assert len(names) == WORKBOOK_SHEETS
+        assert names[0] == "Austria" and names[-1] == "Europe27"
+        stats = sheet_to_parquet(workbook, "Europe27", tmp_path / "eu.parquet", 3, "x")
+
+    assert stats is not None
+    table = pq.read_table(tmp_path / "eu.parquet")
+    assert table.num_rows == stats.rows == 50
+    assert table.num_columns == 100
+    assert table.column_names[:3] == ["country_num", "country_code", "country"]
+    assert table.column("country_num")[0].as_py() == "98"
+    assert str(table.schema.field("area_Mm2").type) == "double"
+    assert set(stats.empty_columns) >= EMPTY_WORKBOOK_COLUMNS
+    assert "country" not in stats.empty_columns
+
+
+def test_a_file_that_is_not_a_workbook_is_reported(tmp_path: Path) -> None:
+    bogus = tmp_path / "fake.xlsx"
+    bogus.write_text("not a zip")
+    with (
+        pytest.raises(DatasetReadError, match=r"fake\.xlsx"),
+        open_workbook(bogus, "fake.xlsx"),
+    ):
+        pass

@@ -1,0 +1,131 @@
+"""SubprocessWorkerLauncher with a scripted stand-in worker."""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from moderate.matrix_profile.launcher import (
+    LogBuffer,
+    WorkerCancelledError,
+    WorkerRequest,
+)
+from moderate.matrix_profile.results import TRUNCATION_MARKER, error_summary
+from moderate.matrix_profile.subprocess_launcher import SubprocessWorkerLauncher
+
+FAKE_WORKER = Path(__file__).with_name("fake_worker.py")
+
+
+def _launcher() -> SubprocessWorkerLauncher:
+    return SubprocessWorkerLauncher(
+        command=(sys.executable, str(FAKE_WORKER)), poll_interval_s=0.05, kill_grace_s=1
+    )
+
+
+def _request(
+    mode: str, timeout_s: int = 60, window: str | None = None
+) -> WorkerRequest:
+    return WorkerRequest(
+        workflow_job_id=1,
+        run_id="run",
+        analysis_variable=mode,
+        input_url="http://127.0.0.1:9/in.csv?X-Amz-Signature=s3cr3t",
+        report_upload_url="http://127.0.0.1:9/out.html",
+        timeout_s=timeout_s,
+        window=window,
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().split()[2] == "Z")
+
+
+def test_input_error_keeps_exit_code_and_message():
+    result = _launcher().run(_request("input-error"), lambda: False)
+    assert (result.exit_code, result.reason) == (2, None)
+    assert not result.succeeded
+    assert error_summary(result.log) == "The input has no 'ok' column."
+
+
+def test_crash_is_summarised_by_its_traceback_without_secrets():
+    result = _launcher().run(_request("crash"), lambda: False)
+    assert result.exit_code == 1
+    summary = error_summary(result.log)
+    assert summary.startswith("Traceback")
+    assert "RuntimeError: boom while reading" in summary
+    assert "s3cr3t" not in summary
+
+
+def test_worker_gets_no_credentials_of_the_code_location(monkeypatch):
+    monkeypatch.setenv("S3_SECRET_ACCESS_KEY", "do-not-leak")
+    monkeypatch.setenv("API_PASSWORD", "do-not-leak")
+    result = _launcher().run(_request("env"), lambda: False)
+    summary = result.summary()
+    assert summary is not None
+    assert "S3_SECRET_ACCESS_KEY" not in summary["env"]
+    assert "API_PASSWORD" not in summary["env"]
+    assert "HOME" in summary["env"]
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path):
+    pids_file = tmp_path / "pids"
+    started = time.monotonic()
+    result = _launcher().run(
+        _request("hang", timeout_s=2, window=str(pids_file)), lambda: False
+    )
+    assert time.monotonic() - started < 20
+    assert result.exit_code is None
+    assert result.reason == "The analysis exceeded its time limit of 2 s"
+    worker_pid, child_pid = (int(pid) for pid in pids_file.read_text().split())
+    assert not _alive(worker_pid)
+    assert not _alive(child_pid), "the worker's child survived"
+
+
+def test_cancellation_kills_the_worker(tmp_path):
+    pids_file = tmp_path / "pids"
+    with pytest.raises(WorkerCancelledError):
+        _launcher().run(
+            _request("hang", window=str(pids_file)), lambda: pids_file.exists()
+        )
+    worker_pid, child_pid = (int(pid) for pid in pids_file.read_text().split())
+    assert not _alive(worker_pid)
+    assert not _alive(child_pid)
+
+
+def test_killed_worker_is_reported():
+    result = _launcher().run(_request("sigkill"), lambda: False)
+    assert result.exit_code == -9
+    assert result.reason == "The analysis process was killed by SIGKILL"
+
+
+def test_long_output_keeps_its_tail():
+    launcher = _launcher()
+    result = launcher.run(_request("chatty"), lambda: False)
+    assert result.exit_code == 1
+    assert "progress line 019999" in result.log
+    assert error_summary(result.log) == "gave up after chatting"
+
+
+def test_log_buffer_keeps_the_tail_behind_a_marker():
+    buffer = LogBuffer(limit_chars=100, keep_chars=40)
+    for number in range(30):
+        buffer.write(f"line {number:02d}\n")
+    text = buffer.text()
+    assert text.startswith(TRUNCATION_MARKER)
+    assert text.endswith("line 29\n")
+    assert len(text) - len(TRUNCATION_MARKER) <= 100
+
+
+def test_option_like_column_names_stay_values(tmp_path):
+    evil = f"--report-path={tmp_path / 'evil.html'}"
+    result = _launcher().run(_request(evil), lambda: False)
+    assert result.exit_code == 2
+    assert error_summary(result.log) == f"unknown mode {evil}"
+    assert not (tmp_path / "evil.html").exists()

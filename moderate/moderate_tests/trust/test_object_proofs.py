@@ -1,0 +1,229 @@
+"""platform_api_asset_object_sensor and create_asset_object_proof_job on the doubles."""
+
+import threading
+import time
+from dataclasses import replace
+from datetime import timedelta
+
+from moderate.state import ItemStatus, PostgresState, utc_now
+from moderate.trust.scans import NO_HASH_ERROR
+from moderate.trust.settings import OBJECT_PROOF_NAMESPACE, USER_DID_NAMESPACE
+from moderate.trust.tasks import (
+    PROOF_PATH,
+    Outcome,
+    PollPolicy,
+    request_did,
+    request_proof,
+)
+from moderate_tests.doubles import TrustOutcome
+from moderate_tests.trust.harness import TrustHarness
+
+BLOCKED_TEXT = "does not have a DID and thus cannot be a proof owner"
+
+
+def drain(harness: TrustHarness, max_ticks: int = 30) -> int:
+    """Ticks and invokes every requested proof op until a tick requests nothing."""
+    ticks = 0
+    while ticks < max_ticks:
+        ticks += 1
+        outcome = harness.tick(harness.object_sensor())
+        if not outcome.run_requests:
+            return ticks
+        for request in outcome.run_requests:
+            harness.invoke_proof_op(request)
+    raise AssertionError(f"still requesting runs after {max_ticks} ticks")
+
+
+def test_objects_that_can_never_be_proven_do_not_starve_the_others(
+    harness: TrustHarness, store: PostgresState
+) -> None:
+    api = harness.api_double
+    api.task_delay_s = 0.0
+    api.set_did("alice")
+    carol_asset = api.add_asset("carol's", username="carol")
+    alice_asset = api.add_asset("alice's", username="alice")
+    ownerless = api.add_asset("datasets", access_level="public")
+    hashless = api.add_objects(alice_asset, 25, with_hash=False)
+    blocked = api.add_objects(carol_asset, 25)
+    good = api.add_objects(alice_asset, 225) + api.add_objects(ownerless, 225)
+    assert len(hashless + blocked + good) == 500
+    assert max(hashless + blocked) < min(good), "the hopeless ones come first"
+
+    first = harness.tick(harness.object_sensor())
+    requested = {int(r.tags["trust/object_id"]) for r in first.run_requests}
+    assert len(requested) == harness.settings.max_proof_runs_per_tick
+    assert requested & set(good), "good objects are requested in the first tick"
+    assert not requested & set(hashless), "no run for an object without hash"
+    for request in first.run_requests:
+        harness.invoke_proof_op(request)
+
+    drain(harness)
+
+    proven = {obj["id"] for obj in api.objects() if obj["proof_id"]}
+    assert proven == set(good)
+    records = store.get_many(OBJECT_PROOF_NAMESPACE, map(str, hashless + blocked))
+    assert {record.status for record in records.values()} == {ItemStatus.FAILED}
+    for object_id in hashless:
+        record = records[str(object_id)]
+        assert record.last_error == NO_HASH_ERROR
+        assert record.next_attempt_at is None, "permanent"
+    for object_id in blocked:
+        record = records[str(object_id)]
+        assert BLOCKED_TEXT in record.last_error
+        assert record.value["blocked_owner"] == "carol"
+        assert record.next_attempt_at > utc_now() + timedelta(minutes=50)
+    counts = store.counts(OBJECT_PROOF_NAMESPACE)
+    assert counts == {
+        ItemStatus.DONE: 450,
+        ItemStatus.FAILED: 50,
+        ItemStatus.PENDING: 0,
+    }
+    proof_posts = api.requests_to(PROOF_PATH, method="POST")
+    assert len(proof_posts) == 475, "one request per provable or blocked object"
+    assert api.dids()["workflows"], "the pipelines' own DID came first"
+
+    api.set_did("carol")  # carol's objects are unblocked once her DID is known
+    store.mark_done(USER_DID_NAMESPACE, "carol", count_attempt=False)
+    unblocked = harness.tick(harness.object_sensor())
+    assert {int(r.tags["trust/object_id"]) for r in unblocked.run_requests} == set(
+        blocked
+    )
+    assert {r.tags["trust/attempt"] for r in unblocked.run_requests} == {"2"}
+
+
+def test_proof_job_runs_in_process_and_records_done(
+    harness: TrustHarness, store: PostgresState
+) -> None:
+    api = harness.api_double
+    asset = api.add_asset("datasets", access_level="public")
+    (object_id,) = api.add_objects(asset, 1)
+    (request,) = harness.tick(harness.object_sensor()).run_requests
+    assert request.run_key == f"proof-{object_id}-1"
+    result = harness.execute_proof(request)
+    assert result.success
+    output = result.output_for_node("create_object_proof")
+    assert output["proof_id"] == api.get_object(object_id)["proof_id"]
+    record = store.get(OBJECT_PROOF_NAMESPACE, str(object_id))
+    assert record.status is ItemStatus.DONE
+    assert record.value["proof_id"] == output["proof_id"]
+    (materialization,) = [
+        event
+        for event in result.all_node_events
+        if event.event_type_value == "STEP_OUTPUT"
+    ]
+    metadata = materialization.step_output_data.metadata
+    assert metadata["done_items"].value == 1
+    assert harness.tick(harness.object_sensor()).run_requests == []
+
+
+def test_task_polling_gives_up_with_a_clear_error_after_its_bound(
+    harness: TrustHarness, store: PostgresState
+) -> None:
+    api = harness.api_double
+    harness.settings = replace(harness.settings, poll_timeout_s=0.3)
+    api.set_did("alice")
+    asset = api.add_asset("alice's", username="alice")
+    (object_id,) = api.add_objects(asset, 1)
+    api.set_proof_outcome(object_id, TrustOutcome.NEVER_FINISHES)
+    (request,) = harness.tick(harness.object_sensor()).run_requests
+    started = time.monotonic()
+    result = harness.execute_proof(request)
+    assert time.monotonic() - started < 10
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.step_failure_data.error.message
+    assert "did not finish within 0.3 s" in message
+    record = store.get(OBJECT_PROOF_NAMESPACE, str(object_id))
+    assert record.status is ItemStatus.FAILED
+    assert "did not finish within 0.3 s" in record.last_error
+    assert record.next_attempt_at is not None, "retryable"
+
+
+def test_lost_did_task_after_api_restart_is_a_retryable_failure(
+    harness: TrustHarness,
+) -> None:
+    api = harness.api_double
+    api.task_delay_s = 5.0
+    policy = PollPolicy(0.02, 0.05, 0.3)
+    client = harness.platform_api.client()
+    thread_result = {}
+
+    def ask() -> None:
+        thread_result["result"] = request_did(client, "alice", policy)
+
+    worker = threading.Thread(target=ask)
+    worker.start()
+    _wait_for(lambda: api.tasks())
+    api.simulate_restart()
+    worker.join()
+    result = thread_result["result"]
+    assert result.outcome is Outcome.TRANSIENT
+    assert "/user/did/task/" in result.detail
+
+
+def test_transient_trust_error_backs_off_then_succeeds(
+    harness: TrustHarness, store: PostgresState
+) -> None:
+    api = harness.api_double
+    api.set_did("alice")
+    asset = api.add_asset("alice's", username="alice")
+    (object_id,) = api.add_objects(asset, 1)
+    api.set_proof_outcome(object_id, TrustOutcome.CONNECT_ERROR, times=1)
+    (request,) = harness.tick(harness.object_sensor()).run_requests
+    assert not harness.execute_proof(request).success
+    record = store.get(OBJECT_PROOF_NAMESPACE, str(object_id))
+    assert "ConnectError" in record.last_error
+    assert harness.tick(harness.object_sensor()).run_requests == [], "backing off"
+    store.mark_failed(
+        OBJECT_PROOF_NAMESPACE,
+        str(object_id),
+        record.last_error,
+        utc_now() - timedelta(seconds=1),
+        count_attempt=False,
+    )
+    (retry,) = harness.tick(harness.object_sensor()).run_requests
+    assert retry.run_key == f"proof-{object_id}-2"
+    assert harness.execute_proof(retry).success
+
+
+def test_proof_created_in_the_meantime_counts_as_success_after_reread(
+    harness: TrustHarness,
+) -> None:
+    api = harness.api_double
+    api.task_delay_s = 0.3
+    api.set_did("alice")
+    asset = api.add_asset("alice's", username="alice")
+    (object_id,) = api.add_objects(asset, 1)
+    client = harness.platform_api.client()
+    outcome = {}
+
+    def ask() -> None:
+        outcome["result"] = request_proof(client, object_id, PollPolicy(0.02, 0.05, 5))
+
+    worker = threading.Thread(target=ask)
+    worker.start()
+    _wait_for(lambda: api.tasks())
+    proof_id = api.set_proof(object_id)
+    worker.join()
+    result = outcome["result"]
+    assert result.outcome is Outcome.DONE
+    assert result.already_existed
+    assert result.value["proof_id"] == proof_id
+    assert "created in the meantime" in result.detail
+
+
+def test_object_sensor_skips_without_platform_api_settings(
+    harness: TrustHarness,
+) -> None:
+    from moderate.resources.platform_api import PlatformApiResource
+
+    harness.platform_api = PlatformApiResource()
+    outcome = harness.tick(harness.object_sensor())
+    assert "API_BASE_URL" in outcome.skip_reason
+
+
+def _wait_for(condition, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)

@@ -7,17 +7,22 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from moderate_tests.deployment.files import (
     DEPLOY_DIR,
     ENV_DEFAULT,
     VALUES_TEMPLATES,
+    example_variables,
     kubernetes_validate,
 )
 
@@ -25,6 +30,7 @@ SCRIPTS = sorted(DEPLOY_DIR.rglob("*.sh"))
 SOURCED_ONLY = {"lib.sh"}
 USER_CODE_DEPLOYMENT = "deployment.apps/dagster-dagster-user-deployments-moderate"
 SCRIPT_TIMEOUT_S = 120
+DAGSTER_DEV_TIMEOUT_S = 240
 
 # Records its arguments (one JSON list per line) and, for `patch`, its stdin.
 FAKE_TOOL = """#!/usr/bin/env bash
@@ -297,3 +303,56 @@ def test_key_pair_and_values_build_end_to_end(
     again = run_script(deploy / "gen-open-metadata-keypair.sh", env=env)
     assert again.returncode == 0 and "keeping it" in again.stderr
     assert hashlib.sha256(public_key.read_bytes()).hexdigest()[:32] == key_id
+
+
+def test_dagster_dev_without_docker_serves_the_embedded_default(
+    tmp_path: Path,
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text("#!/usr/bin/env bash\nexit 1\n", encoding="utf-8")
+    docker.chmod(docker.stat().st_mode | stat.S_IXUSR)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in set(example_variables())},
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "DAGSTER_DEV_PORT": str(port),
+    }
+    log = tmp_path / "dagster-dev.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            ["bash", str(DEPLOY_DIR / "dagster-dev.sh")],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + DAGSTER_DEV_TIMEOUT_S
+            serving = False
+            while time.monotonic() < deadline and process.poll() is None:
+                try:
+                    serving = requests.get(
+                        f"http://127.0.0.1:{port}/server_info", timeout=5
+                    ).ok
+                except requests.ConnectionError:
+                    serving = False
+                if serving:
+                    break
+                time.sleep(1)
+            assert serving, log.read_text(errors="replace")[-3000:]
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+    output_text = log.read_text(errors="replace")
+    assert "Docker is not available" in output_text
+    instance = (tmp_path / "home" / "dagster.yaml").read_text()
+    assert instance == (DEPLOY_DIR / "dagster" / "dagster.yaml").read_text()

@@ -11,17 +11,25 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 readonly uv_version="0.13.8"
 readonly tools_venv="${XDG_CACHE_HOME:-${HOME}/.cache}/moderate/tools-venv"
 
-ensure_uv() {
+# Sets uv_command: uv from PATH, else from the pip package of python3 (installed
+# when missing), else from a private virtualenv when pip refuses to install into an
+# externally managed Python.
+uv_command=()
+resolve_uv() {
   if command -v uv >/dev/null 2>&1; then
-    command -v uv
-    return 0
-  fi
-  if [[ ! -x "${tools_venv}/bin/uv" ]]; then
-    log "Installing uv ${uv_version} into ${tools_venv}"
+    uv_command=(uv)
+  elif [[ -x "${tools_venv}/bin/uv" ]]; then
+    uv_command=("${tools_venv}/bin/uv")
+  elif python3 -m uv --version >/dev/null 2>&1; then
+    uv_command=(python3 -m uv)
+  elif python3 -m pip install --quiet --disable-pip-version-check "uv==${uv_version}"; then
+    uv_command=(python3 -m uv)
+  else
+    log "pip cannot install into this Python: installing uv into ${tools_venv}"
     python3 -m venv "${tools_venv}"
     "${tools_venv}/bin/python" -m pip install --quiet --disable-pip-version-check "uv==${uv_version}"
+    uv_command=("${tools_venv}/bin/uv")
   fi
-  printf '%s\n' "${tools_venv}/bin/uv"
 }
 
 docker_available() {
@@ -63,10 +71,9 @@ drop_settings_for_missing_stack() {
 }
 
 main() {
-  local uv_bin
   load_env_files
-  uv_bin="$(ensure_uv)"
-  (cd "${repo_root}/moderate" && UV_COMPILE_BYTECODE=1 "${uv_bin}" sync --locked)
+  resolve_uv
+  (cd "${repo_root}/moderate" && UV_COMPILE_BYTECODE=1 "${uv_command[@]}" sync --locked)
 
   if docker_available; then
     "${deploy_dir}/compose.sh" up --detach --wait

@@ -326,28 +326,46 @@ def test_project_manifests_render_and_validate(
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_run_pods_may_manage_matrix_profile_jobs(env: dict[str, str]) -> None:
-    (template,) = [path for path in MANIFEST_TEMPLATES if "rbac" in path.name]
-    documents = {doc["kind"]: doc for doc in render_yaml_documents(template, env)}
-    assert documents["ServiceAccount"]["metadata"]["name"] == RUN_SERVICE_ACCOUNT
-    rules = {
+def _rules(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
+    return {
         (group, resource): set(rule["verbs"])
-        for rule in documents["Role"]["rules"]
+        for rule in role["rules"]
         for group in rule["apiGroups"]
         for resource in rule["resources"]
     }
-    assert rules[("batch", "jobs")] >= {"create", "get", "list", "watch", "delete"}
-    assert rules[("", "pods")] >= {"get", "list"}
-    assert rules[("", "pods/log")] >= {"get"}
-    binding = documents["RoleBinding"]
-    assert binding["roleRef"]["name"] == documents["Role"]["metadata"]["name"]
-    assert binding["metadata"]["namespace"] == env["MATRIX_PROFILE_K8S_NAMESPACE"]
-    (subject,) = binding["subjects"]
-    assert subject == {
-        "kind": "ServiceAccount",
-        "name": RUN_SERVICE_ACCOUNT,
-        "namespace": env["DAGSTER_K8S_NAMESPACE"],
-    }
+
+
+def test_run_pods_may_manage_matrix_profile_jobs_and_ingestion_pods(
+    env: dict[str, str],
+) -> None:
+    (template,) = [path for path in MANIFEST_TEMPLATES if "rbac" in path.name]
+    documents = render_yaml_documents(template, env)
+    (account,) = [doc for doc in documents if doc["kind"] == "ServiceAccount"]
+    assert account["metadata"]["name"] == RUN_SERVICE_ACCOUNT
+    assert account["metadata"]["namespace"] == env["DAGSTER_K8S_NAMESPACE"]
+    roles = {doc["metadata"]["name"]: doc for doc in documents if doc["kind"] == "Role"}
+    bindings = [doc for doc in documents if doc["kind"] == "RoleBinding"]
+    jobs = _rules(roles["moderate-matrix-profile-jobs"])
+    assert jobs[("batch", "jobs")] >= {"create", "get", "list", "watch", "delete"}
+    assert jobs[("", "pods")] >= {"get", "list"}
+    assert jobs[("", "pods/log")] >= {"get"}
+    assert roles["moderate-matrix-profile-jobs"]["metadata"]["namespace"] == (
+        env["MATRIX_PROFILE_K8S_NAMESPACE"]
+    )
+    pods = _rules(roles["moderate-ingestion-pods"])
+    assert pods[("", "pods")] >= {"create", "get", "list", "watch", "delete"}
+    assert pods[("", "pods/log")] >= {"get"}
+    assert {binding["roleRef"]["name"] for binding in bindings} == set(roles)
+    for binding in bindings:
+        role = roles[binding["roleRef"]["name"]]
+        assert binding["metadata"]["namespace"] == role["metadata"]["namespace"]
+        assert binding["subjects"] == [
+            {
+                "kind": "ServiceAccount",
+                "name": RUN_SERVICE_ACCOUNT,
+                "namespace": env["DAGSTER_K8S_NAMESPACE"],
+            }
+        ]
 
 
 def test_dagster_chart_version_is_the_locked_dagster_version() -> None:

@@ -8,6 +8,7 @@ readonly deploy_dir repo_root
 
 # Every variable the code location reads (CONTRACT §8.1 plus its own settings).
 # They all go into the Kubernetes secret `dagster-secrets`.
+# shellcheck disable=SC2034 # read by the scripts that source this file
 readonly code_location_variables=(
   KEYCLOAK_SERVER_URL KEYCLOAK_ADMIN_USERNAME KEYCLOAK_ADMIN_PASSWORD
   KEYCLOAK_MAIN_REALM_NAME

@@ -21,6 +21,7 @@ import yaml
 from moderate_tests.deployment.files import (
     DEPLOY_DIR,
     ENV_DEFAULT,
+    REPO_ROOT,
     VALUES_TEMPLATES,
     example_variables,
     kubernetes_validate,
@@ -76,6 +77,22 @@ def test_scripts_follow_the_bash_rules(script: Path) -> None:
     unbraced = re.findall(r"\$[A-Za-z_][A-Za-z0-9_]*", code)
     assert not unbraced, f"use ${{name}}: {unbraced}"
     assert not re.search(r"(?:^|[\s;&|])\[(?=\s)", code), "use [[ ]]"
+
+
+def test_shellcheck_finds_nothing() -> None:
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "install shellcheck (.ci/setup.d/45-deploy.sh)"
+    setup_dir = REPO_ROOT / ".ci" / "setup.d"
+    scripts = [*SCRIPTS, setup_dir / "40-chromium.sh", setup_dir / "45-deploy.sh"]
+    result = subprocess.run(
+        [shellcheck, "--external-sources", *map(str, scripts)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from dagster import Definitions
 
+from moderate.matrix_profile.assets import matrix_profile_reports
 from moderate.matrix_profile.failure_sensor import matrix_profile_failure_sensor
 from moderate.matrix_profile.jobs import (
     matrix_profile_job,
@@ -10,6 +11,7 @@ from moderate.matrix_profile.jobs import (
 from moderate.matrix_profile.sensors import matrix_profile_messages_sensor
 
 defs = Definitions(
+    assets=[matrix_profile_reports],
     jobs=[matrix_profile_job, matrix_profile_rejection_job],
     sensors=[matrix_profile_messages_sensor, matrix_profile_failure_sensor],
 )

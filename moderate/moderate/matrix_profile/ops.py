@@ -16,6 +16,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from moderate.matrix_profile.assets import report_event
 from moderate.matrix_profile.launcher import WorkerRequest, WorkerResult
 from moderate.matrix_profile.messages import MAX_REASON_CHARS
 from moderate.matrix_profile.platform import (
@@ -191,6 +192,7 @@ def report_matrix_profile_result(
         )
         return
     finalise_job(platform_api.client(), outcome.workflow_job_id, outcome.results)
+    context.log_event(report_event(outcome.workflow_job_id, outcome.results))
     failed = outcome.results.get("error") is not None
     context.log.info(
         f"Job {outcome.workflow_job_id} finalised as "

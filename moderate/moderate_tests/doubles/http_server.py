@@ -14,6 +14,7 @@ import re
 import socket
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -425,7 +426,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
 
-class HttpDouble:
+class HttpDouble(ABC):
     """Base class of the HTTP doubles: lifecycle, request log, faults, clock.
 
     All state of a double is guarded by :attr:`lock`; requests are handled
@@ -654,9 +655,9 @@ class HttpDouble:
                     "Internal Server Error", HTTPStatus.INTERNAL_SERVER_ERROR
                 )
 
+    @abstractmethod
     def handle(self, request: HttpRequest) -> HttpResponse:
         """Answers one request; called with :attr:`lock` held."""
-        raise NotImplementedError
 
 
 def _failure_response(rule: _FaultRule) -> HttpResponse:

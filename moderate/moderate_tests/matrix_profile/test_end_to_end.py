@@ -5,6 +5,7 @@ import re
 import pytest
 from dagster import DagsterInstance
 
+from moderate.matrix_profile.assets import MATRIX_PROFILE_REPORTS_KEY
 from moderate.matrix_profile.jobs import matrix_profile_job
 from moderate.matrix_profile.settings import MatrixProfileSettings
 from moderate_tests.matrix_profile.jobs_support import api_resource, upload_input
@@ -87,6 +88,10 @@ def test_message_to_report_and_patch(instance, rabbitmq, s3, platform_api):
     assert head["ContentLength"] > 1000
     listed = s3.client().list_objects_v2(Bucket=s3.job_outputs_bucket)
     assert [item["Key"] for item in listed["Contents"]] == [results["output_key"]]
+    event = instance.get_latest_materialization_event(MATRIX_PROFILE_REPORTS_KEY)
+    metadata = event.asset_materialization.metadata
+    assert metadata["output_key"].value == results["output_key"]
+    assert metadata["workflow_job_id"].value == job_id
 
 
 def test_missing_column_finalises_with_error_and_log(
@@ -107,3 +112,7 @@ def test_missing_column_finalises_with_error_and_log(
     text = log["Body"].read().decode()
     assert "moderate-mp-error:" in text
     assert "X-Amz-Signature" not in text
+    assert instance.get_latest_materialization_event(MATRIX_PROFILE_REPORTS_KEY) is None
+    (observation,) = instance.fetch_observations(MATRIX_PROFILE_REPORTS_KEY, 10).records
+    observed = observation.asset_observation.metadata
+    assert observed["error_logs_key"].value == log_key

@@ -2,6 +2,7 @@
 
 from dagster import Definitions
 
+from moderate.openmetadata.assets import openmetadata_catalog
 from moderate.openmetadata.jobs import datalake_ingestion_job, postgres_ingestion_job
 from moderate.openmetadata.schedules import (
     DATALAKE_CRON_VARIABLE,
@@ -10,6 +11,7 @@ from moderate.openmetadata.schedules import (
 )
 
 defs = Definitions(
+    assets=[openmetadata_catalog],
     jobs=[postgres_ingestion_job, datalake_ingestion_job],
     schedules=[
         ingestion_schedule(postgres_ingestion_job, POSTGRES_CRON_VARIABLE),

@@ -2,8 +2,18 @@
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from dagster import DynamicOut, DynamicOutput, Failure, OpExecutionContext, Output, op
+from dagster import (
+    AssetMaterialization,
+    DynamicOut,
+    DynamicOutput,
+    Failure,
+    OpExecutionContext,
+    Out,
+    Output,
+    op,
+)
 
+from moderate.openmetadata.assets import CATALOG_KEY
 from moderate.openmetadata.config import (
     DatalakeIngestionConfig,
     PostgresIngestionConfig,
@@ -312,34 +322,38 @@ def run_datalake_profiler(
 
 
 def _collect(
-    context: OpExecutionContext, results: list[ItemResult]
-) -> Output[list[ItemResult]]:
+    context: OpExecutionContext, results: list[ItemResult], source: str
+) -> Iterator[AssetMaterialization | Output[list[ItemResult]]]:
     ordered = sorted(results, key=lambda result: result.name)
     for result in ordered:
         context.log.info(f"{result.name}: {result.statuses}")
-    return Output(
-        ordered,
-        metadata={
-            "items": len(ordered),
-            "services": [result.service_name for result in ordered],
-            "partial_successes": sum(
-                "partial_success" in result.statuses.values() for result in ordered
-            ),
-        },
+    metadata = {
+        "source": source,
+        "items": len(ordered),
+        "services": [result.service_name for result in ordered],
+        "partial_successes": sum(
+            "partial_success" in result.statuses.values() for result in ordered
+        ),
+    }
+    yield AssetMaterialization(
+        asset_key=CATALOG_KEY,
+        description=f"{source} ingestion",
+        metadata=metadata,
     )
+    yield Output(ordered, metadata=metadata)
 
 
-@op(tags=OPS_TAGS)
+@op(out=Out(list[ItemResult]), tags=OPS_TAGS)
 def collect_postgres_ingestion(
     context: OpExecutionContext, results: list[ItemResult]
-) -> Output[list[ItemResult]]:
-    """Gathers the per-database results into run metadata."""
-    return _collect(context, results)
+) -> Iterator[AssetMaterialization | Output[list[ItemResult]]]:
+    """Gathers the per-database results; reports the catalogue asset."""
+    yield from _collect(context, results, "postgres")
 
 
-@op(tags=OPS_TAGS)
+@op(out=Out(list[ItemResult]), tags=OPS_TAGS)
 def collect_datalake_ingestion(
     context: OpExecutionContext, results: list[ItemResult]
-) -> Output[list[ItemResult]]:
-    """Gathers the per-prefix results into run metadata."""
-    return _collect(context, results)
+) -> Iterator[AssetMaterialization | Output[list[ItemResult]]]:
+    """Gathers the per-prefix results; reports the catalogue asset."""
+    yield from _collect(context, results, "datalake")

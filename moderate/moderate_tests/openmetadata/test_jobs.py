@@ -2,7 +2,7 @@ import tempfile
 
 import pytest
 import sqlalchemy as sa
-from dagster import DefaultScheduleStatus
+from dagster import AssetKey, DefaultScheduleStatus
 
 from moderate.openmetadata.config import REPOSITORY_ENVIRONMENT
 from moderate.openmetadata.definitions import defs
@@ -158,6 +158,14 @@ def test_postgres_job_ingests_selected_database_end_to_end(
         (postgres_database, service)
     ]
     assert collected[0].statuses == {"metadata": "success", "profiler": "success"}
+    [materialization] = result.asset_materializations_for_node(
+        "collect_postgres_ingestion"
+    )
+    assert materialization.asset_key.path == ["openmetadata_catalog"]
+    assert materialization.metadata["source"].value == "postgres"
+    assert materialization.metadata["services"].value == [
+        postgres_service_name(postgres_database)
+    ]
     double = om_server.double
     table = f"{service}.{postgres_database}.public.meters"
     assert table in double.names("tables")
@@ -208,6 +216,11 @@ def test_datalake_job_ingests_selected_prefix_end_to_end(om_server, s3, isolated
     assert [(r.name, r.statuses) for r in collected] == [
         ("alice-assets/", {"metadata": "success", "profiler": "success"})
     ]
+    [materialization] = result.asset_materializations_for_node(
+        "collect_datalake_ingestion"
+    )
+    assert materialization.metadata["source"].value == "datalake"
+    assert materialization.metadata["services"].value == [service]
     double = om_server.double
     assert double.names("services/databaseServices") == [service]
     # Tables are named by their full object key (the Platform API looks them up so).
@@ -250,6 +263,8 @@ def test_server_on_another_line_fails_discovery_naming_both_versions(om_server, 
 def test_code_location_serves_the_jobs_and_schedules():
     from moderate.definitions import defs as location
 
+    graph = location.resolve_asset_graph()
+    assert graph.get(AssetKey("openmetadata_catalog")).group_name == "openmetadata"
     repository = location.get_repository_def()
     assert repository.has_job("postgres_ingestion_job")
     assert repository.has_job("datalake_ingestion_job")

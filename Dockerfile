@@ -25,6 +25,9 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 COPY moderate/moderate ./moderate
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable
+# Compile stumpy's numba kernels into their on-disk cache (about a minute) so no
+# analysis run pays it; a node with another CPU model compiles again at run time.
+RUN /opt/venv/bin/python -m moderate.matrix_profile.worker.warmup
 
 # The OpenMetadata ingestion package pins libraries that break Dagster
 # (antlr4-python3-runtime), so it lives in its own environment, built from its own
@@ -61,6 +64,10 @@ USER 10001:10001
 ENTRYPOINT ["python", "-m", "moderate.matrix_profile.worker"]
 
 FROM runtime AS code-server
+# The dataset assets clone their sources with git and fetch Git LFS objects.
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends git git-lfs \
+    && rm --recursive --force /var/lib/apt/lists/*
 COPY --from=builder /opt/venv /opt/venv
 # Bundled so that OpenMetadata workflows can run as subprocesses of a run.
 COPY --from=ingestion-builder /opt/ingestion /opt/ingestion

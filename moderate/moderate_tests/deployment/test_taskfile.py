@@ -1,6 +1,7 @@
 """Taskfile.yml parses with go-task, lists every task with a description, and its
 commands follow the operating rules (pinned helm calls, no piped installers)."""
 
+import os
 import re
 import subprocess
 from typing import Any
@@ -11,6 +12,8 @@ import yaml
 from moderate_tests.deployment.files import DEPLOY_DIR, REPO_ROOT, TASK_BIN
 
 TASKFILE = REPO_ROOT / "Taskfile.yml"
+# go-task colours its output whenever CI is set; the assertions read plain text.
+PLAIN_OUTPUT_ENV = {**os.environ, "NO_COLOR": "1"}
 CONTRACT_TASKS = (
     "dagster-dev",
     "start-dev-k8s",
@@ -40,6 +43,7 @@ def test_task_list_shows_every_task_with_its_description(
     result = subprocess.run(
         [str(TASK_BIN), "--taskfile", str(TASKFILE), "--list"],
         cwd=REPO_ROOT,
+        env=PLAIN_OUTPUT_ENV,
         capture_output=True,
         text=True,
         timeout=60,
@@ -107,6 +111,7 @@ def test_start_dev_k8s_dry_run_orders_each_step_once() -> None:
     result = subprocess.run(
         [str(TASK_BIN), "--taskfile", str(TASKFILE), "--dry", "start-dev-k8s"],
         cwd=REPO_ROOT,
+        env=PLAIN_OUTPUT_ENV,
         capture_output=True,
         text=True,
         timeout=60,

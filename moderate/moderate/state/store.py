@@ -221,6 +221,52 @@ class PostgresState:
                 )
                 connection.execute(statement)
 
+    def claim(self, namespace: str, key: str, until: datetime) -> bool:
+        """Marks an item pending until ``until`` unless someone else holds it.
+
+        One atomic statement: it succeeds for an unknown, failed or due item and
+        fails for a done item or one that is pending with its deadline ahead, so
+        concurrent processes never work on the same item at once.
+
+        Args:
+            namespace: Item family.
+            key: Item key.
+            until: Deadline after which the claim counts as lost.
+
+        Returns:
+            Whether this caller now holds the item.
+        """
+        now = utc_now()
+        statement = self._insert(STATE_TABLE).values(
+            namespace=namespace,
+            key=key,
+            value=None,
+            status=ItemStatus.PENDING.value,
+            attempts=0,
+            last_error=None,
+            next_attempt_at=until,
+            created_at=now,
+            updated_at=now,
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[STATE_TABLE.c.namespace, STATE_TABLE.c.key],
+            set_={
+                "status": ItemStatus.PENDING.value,
+                "next_attempt_at": until,
+                "updated_at": now,
+            },
+            where=sa.and_(
+                STATE_TABLE.c.status != ItemStatus.DONE.value,
+                sa.or_(
+                    STATE_TABLE.c.status != ItemStatus.PENDING.value,
+                    STATE_TABLE.c.next_attempt_at.is_(None),
+                    STATE_TABLE.c.next_attempt_at <= now,
+                ),
+            ),
+        ).returning(STATE_TABLE.c.key)
+        with self._engine.begin() as connection:
+            return connection.execute(statement).first() is not None
+
     def mark_pending(
         self,
         namespace: str,

@@ -51,6 +51,8 @@ from moderate.trust.tasks import (
 
 MANUAL_ATTEMPT = 0
 SKIPPED = "skipped"
+OWN_DID_CLAIM_MARGIN = timedelta(minutes=5)
+OWN_DID_IN_PROGRESS = "another run is requesting the pipelines' own DID"
 
 
 class TrustRequestConfig(Config):
@@ -162,6 +164,9 @@ def ensure_own_did(
 
     Ownerless public assets are proven on behalf of that account, so it needs a
     DID first (CONTRACT §2). Known from the state store after the first success.
+    Only the run that claims the item in the state store requests it; runs that
+    find it claimed go on without it, so concurrent proof runs never start
+    duplicate DID tasks.
 
     Args:
         client: Platform API client.
@@ -174,10 +179,21 @@ def ensure_own_did(
     record = store.get(USER_DID_NAMESPACE, client.username)
     if record is not None and record.status is ItemStatus.DONE:
         return TrustResult(Outcome.DONE, "known", record.value or {})
+    claim_until = utc_now() + timedelta(seconds=policy.timeout_s) + OWN_DID_CLAIM_MARGIN
+    if not store.claim(USER_DID_NAMESPACE, client.username, claim_until):
+        return TrustResult(Outcome.TRANSIENT, OWN_DID_IN_PROGRESS)
     result = request_did(client, client.username, policy)
     if result.outcome is Outcome.DONE:
         store.mark_done(
             USER_DID_NAMESPACE, client.username, dict(result.value), count_attempt=False
+        )
+    else:
+        store.mark_failed(
+            USER_DID_NAMESPACE,
+            client.username,
+            f"{result.outcome.value}: {result.detail}",
+            utc_now(),
+            count_attempt=False,
         )
     return result
 

@@ -32,6 +32,22 @@ ALREADY_DONE_MARKERS = (
 )
 BLOCKED_OWNER_MARKER = "does not have a did and thus cannot be a proof owner"
 PERMANENT_MARKERS = ("has no hash", "not found")
+TRANSIENT_ERROR_TYPES = (
+    "HTTPStatusError",
+    "HTTPError",
+    "TransportError",
+    "TimeoutException",
+    "ConnectError",
+    "ConnectTimeout",
+    "ReadError",
+    "ReadTimeout",
+    "WriteError",
+    "WriteTimeout",
+    "PoolTimeout",
+    "NetworkError",
+    "RemoteProtocolError",
+)
+TRANSIENT_ERROR_PATTERN = re.compile(rf"^\s*(?:{'|'.join(TRANSIENT_ERROR_TYPES)})\(")
 BLOCKED_OWNER_PATTERN = re.compile(r"User (?P<owner>.+?) does not have a DID", re.I)
 HTTP_NOT_FOUND = 404
 
@@ -107,6 +123,9 @@ def classify_task_error(error: str) -> Outcome:
         return Outcome.DONE
     if BLOCKED_OWNER_MARKER in text:
         return Outcome.BLOCKED_OWNER
+    if TRANSIENT_ERROR_PATTERN.match(error):
+        # Trust service trouble, even when its text reads "404 Not Found".
+        return Outcome.TRANSIENT
     if any(marker in text for marker in PERMANENT_MARKERS):
         return Outcome.PERMANENT
     return Outcome.TRANSIENT

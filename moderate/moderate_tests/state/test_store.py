@@ -201,3 +201,37 @@ def test_count_waiting_leaves_out_items_past_their_deadline(
     state_store.mark_failed(NAMESPACE, "failed", "x", now + timedelta(hours=1))
     assert state_store.count_waiting(NAMESPACE, ItemStatus.PENDING) == 1
     assert state_store.count_waiting(NAMESPACE, ItemStatus.FAILED) == 1
+
+
+def test_one_claim_wins_among_concurrent_claimers(state_store: PostgresState) -> None:
+    threads_count = 8
+    until = utc_now() + timedelta(minutes=5)
+    barrier = threading.Barrier(threads_count)
+    wins: list[bool] = []
+
+    def claim() -> None:
+        barrier.wait()
+        wins.append(state_store.claim(NAMESPACE, "own", until))
+
+    workers = [threading.Thread(target=claim) for _ in range(threads_count)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sorted(wins) == [False] * (threads_count - 1) + [True]
+    record = state_store.get(NAMESPACE, "own")
+    assert record.status is ItemStatus.PENDING and record.next_attempt_at == until
+
+
+def test_claims_respect_done_items_and_expire_with_their_deadline(
+    state_store: PostgresState,
+) -> None:
+    past = utc_now() - timedelta(seconds=1)
+    state_store.mark_pending(NAMESPACE, "lost", {"kept": 1}, retry_at=past)
+    assert state_store.claim(NAMESPACE, "lost", utc_now() + timedelta(minutes=5))
+    assert state_store.get(NAMESPACE, "lost").value == {"kept": 1}
+    state_store.mark_failed(NAMESPACE, "failed", "boom", None)
+    assert state_store.claim(NAMESPACE, "failed", utc_now() + timedelta(minutes=5))
+    state_store.mark_done(NAMESPACE, "done", {"did": "x"})
+    assert not state_store.claim(NAMESPACE, "done", utc_now() + timedelta(minutes=5))
+    assert state_store.get(NAMESPACE, "done").status is ItemStatus.DONE

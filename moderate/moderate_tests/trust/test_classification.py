@@ -21,6 +21,11 @@ from moderate.trust.tasks import Outcome, blocked_owner, classify_task_error
         ("ValueError('Object 9 has no hash')", Outcome.PERMANENT),
         ("ValueError('Object 12 not found')", Outcome.PERMANENT),
         ("HTTPStatusError('Server error 502 Bad Gateway')", Outcome.TRANSIENT),
+        (
+            "HTTPStatusError(\"Client error '404 Not Found' for url "
+            "'http://trust:8081/api/proofs'\")",
+            Outcome.TRANSIENT,
+        ),
         ("ConnectError('[Errno 111] Connection refused')", Outcome.TRANSIENT),
         ("ReadTimeout('')", Outcome.TRANSIENT),
         ("RuntimeError('something new')", Outcome.TRANSIENT),

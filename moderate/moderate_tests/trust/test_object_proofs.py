@@ -6,9 +6,11 @@ from dataclasses import replace
 from datetime import timedelta
 
 from moderate.state import ItemStatus, PostgresState, utc_now
+from moderate.trust.ops import ensure_own_did
 from moderate.trust.scans import NO_HASH_ERROR
 from moderate.trust.settings import OBJECT_PROOF_NAMESPACE, USER_DID_NAMESPACE
 from moderate.trust.tasks import (
+    DID_PATH,
     PROOF_PATH,
     Outcome,
     PollPolicy,
@@ -227,3 +229,34 @@ def _wait_for(condition, timeout_s: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
+
+
+def test_concurrent_proof_runs_request_the_own_did_once(
+    harness: TrustHarness, store: PostgresState
+) -> None:
+    api = harness.api_double
+    api.task_delay_s = 0.3
+    runs = 4
+    barrier = threading.Barrier(runs)
+    results: list[Outcome] = []
+
+    def ensure() -> None:
+        client = harness.platform_api.client()
+        barrier.wait()
+        results.append(ensure_own_did(client, store, PollPolicy(0.02, 0.05, 5)).outcome)
+
+    workers = [threading.Thread(target=ensure) for _ in range(runs)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    own = harness.platform_api.client().username
+    did_posts = [
+        request
+        for request in api.requests_to(DID_PATH, method="POST")
+        if request.json() == {"username": own}
+    ]
+    assert len(did_posts) == 1, "one DID request for the pipelines' own account"
+    assert results.count(Outcome.DONE) == 1
+    assert store.get(USER_DID_NAMESPACE, own).status is ItemStatus.DONE
+    assert api.dids()[own]

@@ -189,20 +189,28 @@ def plan_uploads(
     existing: Sequence[Mapping[str, Any]],
     commit_sha: str,
     limit: int,
+    owned_key_prefix: str,
 ) -> UploadPlan:
     """Decides what to upload and delete so the asset never exceeds ``limit``.
+
+    Only objects the pipelines uploaded themselves (keys under
+    ``owned_key_prefix``) are ever deleted: anyone may upload to a public asset, and
+    those uploads are not ours to prune.
 
     Args:
         units: What the commit needs on the platform.
         existing: The asset's objects, oldest first.
         commit_sha: The commit being published.
         limit: Objects one asset may hold.
+        owned_key_prefix: Key prefix of the pipelines' uploads
+            (``<API_USERNAME>-assets/``).
 
     Returns:
         The plan.
 
     Raises:
-        ObjectLimitError: If the commit alone needs more than ``limit`` objects.
+        ObjectLimitError: If the commit alone needs more than ``limit`` objects,
+            or other accounts' objects leave too little room.
     """
     if len(units) > limit:
         raise ObjectLimitError(
@@ -222,25 +230,33 @@ def plan_uploads(
             current.append((unit, match))
             keep.add(int(match["id"]))
     uploading = {unit.series_id for unit in uploads}
-    superseded = [
-        int(item["id"])
+    deletable = [
+        item
         for item in existing
-        if int(item["id"]) not in keep and item.get("series_id") in uploading
+        if int(item["id"]) not in keep
+        and str(item.get("key", "")).startswith(owned_key_prefix)
+    ]
+    superseded = [
+        int(item["id"]) for item in deletable if item.get("series_id") in uploading
     ]
     others = [
-        int(item["id"])
-        for item in existing
-        if int(item["id"]) not in keep and item.get("series_id") not in wanted
+        int(item["id"]) for item in deletable if item.get("series_id") not in wanted
     ]
     stale_current = [
         int(item["id"])
-        for item in existing
-        if int(item["id"]) not in keep
-        and item.get("series_id") in wanted
-        and item.get("series_id") not in uploading
+        for item in deletable
+        if item.get("series_id") in wanted and item.get("series_id") not in uploading
     ]
     overflow = len(existing) + len(uploads) - limit
     candidates = [*others, *stale_current, *superseded]
+    if overflow > len(candidates):
+        foreign = len(existing) - len(keep) - len(deletable)
+        raise ObjectLimitError(
+            f"the platform asset holds {len(existing)} objects, {foreign} of them "
+            f"uploaded by other accounts; {len(uploads)} uploads need {overflow} "
+            f"free places but only {len(candidates)} of the pipelines' own objects "
+            f"can be removed (limit {limit})"
+        )
     delete_before = tuple(candidates[: max(overflow, 0)])
     delete_after = tuple(
         object_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -215,7 +216,8 @@ class PlatformApiClient:
         idempotent: bool = True,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        response = self._send_once(
+        send = functools.partial(
+            self._send_once,
             method,
             path,
             authenticated,
@@ -226,19 +228,10 @@ class PlatformApiClient:
             idempotent,
             headers,
         )
+        response = send()
         if authenticated and response.status_code == HTTP_UNAUTHORIZED:
             self._invalidate_token()
-            response = self._send_once(
-                method,
-                path,
-                authenticated,
-                params,
-                json_body,
-                data,
-                files,
-                idempotent,
-                headers,
-            )
+            response = send()
         return response
 
     def _send_once(

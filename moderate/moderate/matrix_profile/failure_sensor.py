@@ -45,6 +45,7 @@ SENSOR_READ_TIMEOUT_S = 10.0
 SENSOR_MAX_ATTEMPTS = 3
 CURSOR_OVERLAP = timedelta(milliseconds=1)
 HTTP_SERVER_ERROR = 500
+RETRY_NEXT_TICK_STATUSES = frozenset({401, 403, 408, 429})
 BROKEN_STATUSES = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 MONITORED_JOBS = (matrix_profile_job.name, matrix_profile_rejection_job.name)
 FAILURE_EVENT_TYPES = {DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
@@ -235,6 +236,14 @@ def _tick_client(platform_api: PlatformApiResource) -> PlatformApiResource:
 
 
 def _transient(error: Exception) -> bool:
+    """Whether the error says nothing about the job: keep it for the next tick.
+
+    Throttling, timeouts and credential or permission problems of the
+    pipelines' account are retried like 5xx; only other refusals skip the run.
+    """
     if isinstance(error, PlatformApiError):
-        return error.status >= HTTP_SERVER_ERROR
+        return (
+            error.status >= HTTP_SERVER_ERROR
+            or error.status in RETRY_NEXT_TICK_STATUSES
+        )
     return True

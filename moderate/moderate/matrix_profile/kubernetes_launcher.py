@@ -58,6 +58,7 @@ FOREGROUND = "Foreground"
 HTTP_NOT_FOUND = 404
 API_RETRIES = 3
 API_RETRY_WAIT_S = 1.0
+API_REQUEST_TIMEOUT_S = 30.0
 WAIT_GRACE_S = 60.0
 LOG_TAIL_LINES = 100_000
 NO_LOG_TEXT = "(no Pod log available)"
@@ -180,7 +181,7 @@ class KubernetesWorkerLauncher:
         def read() -> kubernetes.client.V1Job | None:
             try:
                 return self._k8s.batch_api.read_namespaced_job(
-                    name, self._spec.namespace
+                    name, self._spec.namespace, _request_timeout=API_REQUEST_TIMEOUT_S
                 )
             except kubernetes.client.ApiException as error:
                 if error.status == HTTP_NOT_FOUND:
@@ -191,13 +192,17 @@ class KubernetesWorkerLauncher:
 
     def _pods(self, name: str) -> list[kubernetes.client.V1Pod]:
         pods = k8s_api_retry(
-            lambda: self._k8s.get_pods_in_job(name, self._spec.namespace),
+            lambda: self._k8s.core_api.list_namespaced_pod(
+                self._spec.namespace,
+                label_selector=f"{JOB_NAME_LABEL}={name}",
+                _request_timeout=API_REQUEST_TIMEOUT_S,
+            ),
             max_retries=API_RETRIES,
             timeout=API_RETRY_WAIT_S,
         )
         return [
             pod
-            for pod in pods
+            for pod in pods.items
             if (pod.metadata.labels or {}).get(JOB_NAME_LABEL) == name
         ]
 
@@ -224,6 +229,7 @@ class KubernetesWorkerLauncher:
                 self._spec.namespace,
                 container_name=CONTAINER_NAME,
                 tail_lines=LOG_TAIL_LINES,
+                _request_timeout=API_REQUEST_TIMEOUT_S,
             )
         except API_ERRORS as error:
             LOGGER.warning("No log for Pod %s: %s", pod_name, type(error).__name__)
@@ -261,6 +267,7 @@ class KubernetesWorkerLauncher:
                 name,
                 self._spec.namespace,
                 body=kubernetes.client.V1DeleteOptions(propagation_policy=FOREGROUND),
+                _request_timeout=API_REQUEST_TIMEOUT_S,
             )
         except kubernetes.client.ApiException as error:
             if error.status != HTTP_NOT_FOUND:

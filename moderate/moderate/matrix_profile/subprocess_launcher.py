@@ -75,20 +75,21 @@ class SubprocessWorkerLauncher:
                 cwd=scratch,
                 start_new_session=True,
             )
-            LOGGER.info(
-                "Started the worker for job %s (pid %s)",
-                request.workflow_job_id,
-                process.pid,
-            )
             reader = threading.Thread(
                 target=_pump, args=(process.stdout, buffer), daemon=True
             )
-            reader.start()
             try:
+                LOGGER.info(
+                    "Started the worker for job %s (pid %s)",
+                    request.workflow_job_id,
+                    process.pid,
+                )
+                reader.start()
                 exit_code, reason = self._wait(process, request.timeout_s, should_stop)
             finally:
                 self._kill_group(process)
-                reader.join(READER_JOIN_TIMEOUT_S)
+                if reader.is_alive():
+                    reader.join(READER_JOIN_TIMEOUT_S)
         return WorkerResult(exit_code=exit_code, reason=reason, log=buffer.text())
 
     def _wait(

@@ -109,10 +109,11 @@ def test_finalised_jobs_are_left_alone(instance, s3, platform_api):
     assert platform_api.get_job(job_id)["results"]["error"] is None
 
 
-def test_api_outage_is_retried_next_tick(instance, s3, platform_api):
+@pytest.mark.parametrize("status", [503, 429, 403])
+def test_api_outage_is_retried_next_tick(instance, s3, platform_api, status):
     job_id = platform_api.add_job("alice")
     _broken_run(instance, job_id, DagsterRunStatus.FAILURE)
-    platform_api.fail_next("/job/", 503, times=50)
+    platform_api.fail_next("/job/", status, times=50)
     cursor = _tick(instance, s3, platform_api)
     assert platform_api.get_job(job_id)["finalised_at"] is None
 

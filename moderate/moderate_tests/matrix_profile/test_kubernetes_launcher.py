@@ -5,13 +5,16 @@ the Pod, moves it through states and writes the Job status, while the launcher
 creates, watches, reads logs and deletes like it would in a real cluster.
 """
 
+import socket
 import time
 
 import kubernetes_validate
 import pytest
+import urllib3
 from dagster_k8s.client import DagsterK8sUnrecoverableAPIError
 from kubernetes import client
 
+from moderate.matrix_profile import kubernetes_launcher
 from moderate.matrix_profile.k8s_manifest import WorkerJobSpec
 from moderate.matrix_profile.kubernetes_launcher import KubernetesWorkerLauncher
 from moderate.matrix_profile.launcher import WorkerCancelledError, WorkerRequest
@@ -350,3 +353,35 @@ def test_failed_creation_still_deletes_whatever_was_created(kmock_cluster, names
         r for r in kmock_cluster.requests("post") if r.resource.plural == "jobs"
     ]
     _assert_cleaned_up(kmock_cluster, namespace, created.data["metadata"]["name"])
+
+
+class _SilentApiServer:
+    """A loopback socket that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0), backlog=16)
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+
+    def api_client(self) -> client.ApiClient:
+        configuration = client.Configuration()
+        configuration.host = self.url
+        return client.ApiClient(configuration)
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_silent_api_server_never_hangs_the_launcher(monkeypatch, namespace):
+    monkeypatch.setattr(kubernetes_launcher, "API_REQUEST_TIMEOUT_S", 0.3)
+    server = _SilentApiServer()
+    try:
+        launcher = _launcher(server, namespace)
+        started = time.monotonic()
+        with pytest.raises(urllib3.exceptions.HTTPError):
+            launcher._wait("moderate-mp-7-0a1b2c3d", _never)
+        assert "Could not list the Pods" in launcher._capture_log("moderate-mp-7-x")
+        launcher._delete("moderate-mp-7-x")
+        assert time.monotonic() - started < 10
+    finally:
+        server.close()

@@ -1,12 +1,15 @@
 """SubprocessWorkerLauncher with a scripted stand-in worker."""
 
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from moderate.matrix_profile import subprocess_launcher
 from moderate.matrix_profile.launcher import (
     LogBuffer,
     WorkerCancelledError,
@@ -97,6 +100,29 @@ def test_cancellation_kills_the_worker(tmp_path):
     worker_pid, child_pid = (int(pid) for pid in pids_file.read_text().split())
     assert not _alive(worker_pid)
     assert not _alive(child_pid)
+
+
+class _UnstartableThread(threading.Thread):
+    def start(self) -> None:
+        raise RuntimeError("can't start new thread")
+
+
+def test_worker_is_killed_when_its_log_reader_cannot_start(tmp_path, monkeypatch):
+    monkeypatch.setattr(subprocess_launcher.threading, "Thread", _UnstartableThread)
+    pids_file = tmp_path / "pids"
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        _launcher().run(_request("hang", window=str(pids_file)), lambda: False)
+    monkeypatch.undo()
+    deadline = time.monotonic() + 3
+    while not pids_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not pids_file.exists():
+        return
+    pids = [int(pid) for pid in pids_file.read_text().split()]
+    alive = [pid for pid in pids if _alive(pid)]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert alive == [], "the worker outlived its launcher"
 
 
 def test_killed_worker_is_reported():

@@ -19,5 +19,5 @@ umask 077
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "${private_pem}"
 openssl pkcs8 -topk8 -nocrypt -inform PEM -outform DER -in "${private_pem}" -out "${private_der}"
 openssl rsa -in "${private_pem}" -pubout -outform DER -out "${public_der}"
-rm -f "${private_pem}"
+rm --force "${private_pem}"
 log "Wrote ${private_der} and ${public_der}"

@@ -273,7 +273,8 @@ def run_request(
                 f"{PACKAGE} {package_version} is installed"
             )
         config = resolve_placeholders(raw_config, environ)
-        validate_config(config)
+        # Validated with the placeholders: validation errors quote input values.
+        validate_config(raw_config)
         workflow_type = workflow_class(summary.workflow)
         summary.server_version = check_server_version(config, package_version)
         log(f"server {summary.server_version}, {PACKAGE} {package_version}")
@@ -335,7 +336,8 @@ def command_validate(paths: list[str]) -> int:
     for path in paths:
         config = json.loads(Path(path).read_text(encoding="utf-8"))
         try:
-            parsed = validate_config(resolve_placeholders(config, os.environ))
+            resolve_placeholders(config, os.environ)
+            parsed = validate_config(config)
         except RequestError as error:
             all_valid = False
             print(json.dumps({"path": path, "valid": False, "error": str(error)}))

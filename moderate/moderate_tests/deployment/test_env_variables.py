@@ -28,6 +28,7 @@ from moderate_tests.deployment.files import (
 BRACED = re.compile(r"(?<!\$)\$\{!?([A-Z][A-Z0-9_]*)")
 BARE = re.compile(r"(?<!\$)\$([A-Z][A-Z0-9_]*)\b")
 GO_TEMPLATE = re.compile(r"\{\{\s*\.([A-Z][A-Z0-9_]*)")
+VARIABLE_CONSTANT_SUFFIX = "_VARIABLE"
 
 # Variables of the Taskfile's own `vars:` block plus go-task's CLI_ARGS.
 TASKFILE_VARIABLES = {"PROJECT_DIR", "VENV_BIN", "PYTHON_SOURCES", "CLI_ARGS"}
@@ -118,6 +119,15 @@ def env_var_calls(source: str) -> set[str]:
             names.add(argument.value)
         elif isinstance(argument, ast.Name) and argument.id in constants:
             names.add(constants[argument.id])
+        elif isinstance(argument, ast.Name):
+            # A name passed in by the caller: the module's *_VARIABLE constants.
+            passed_in = {
+                value
+                for constant, value in constants.items()
+                if constant.endswith(VARIABLE_CONSTANT_SUFFIX)
+            }
+            assert passed_in, f"cannot tell which variable {ast.unparse(node)} reads"
+            names |= passed_in
     return names
 
 
@@ -158,6 +168,10 @@ def test_scanner_sees_the_references_it_must_see() -> None:
         'from dagster import EnvVar\nNAME = "FROM_CONSTANT"\n'
         'EnvVar("LITERAL").get_value()\nEnvVar(NAME)\n'
     ) == {"LITERAL", "FROM_CONSTANT"}
+    assert env_var_calls(
+        'from dagster import EnvVar\nCRON_VARIABLE = "PASSED_IN"\n'
+        "def read(variable):\n    return EnvVar(variable).get_value()\n"
+    ) == {"PASSED_IN"}
     assert {"POSTGRES_HOST", "KEYCLOAK_SERVER_URL", "RABBIT_URL"} <= code_variables()
     assert "MODERATE_AUTOMATION_DEFAULT_STATUS" in code_variables()
 

@@ -31,6 +31,11 @@ SCRIPTS = sorted(DEPLOY_DIR.rglob("*.sh"))
 SOURCED_ONLY = {"lib.sh"}
 USER_CODE_DEPLOYMENT = "deployment.apps/dagster-dagster-user-deployments-moderate"
 SCRIPT_TIMEOUT_S = 120
+# Short options of tools that have a long spelling for each of them.
+SHORT_OPTION = re.compile(
+    r"\b(?:rm|mkdir|cp|mv|ln|chmod|chown|grep|sed|curl|tr|cut|sort|tail|head|du"
+    r"|kubectl|helm|docker)\b[^\n|;&]*?\s-[A-Za-z]"
+)
 DAGSTER_DEV_TIMEOUT_S = 240
 
 # Records its arguments (one JSON list per line) and, for `patch`, its stdin.
@@ -77,6 +82,8 @@ def test_scripts_follow_the_bash_rules(script: Path) -> None:
     unbraced = re.findall(r"\$[A-Za-z_][A-Za-z0-9_]*", code)
     assert not unbraced, f"use ${{name}}: {unbraced}"
     assert not re.search(r"(?:^|[\s;&|])\[(?=\s)", code), "use [[ ]]"
+    short = [match.group(0) for match in SHORT_OPTION.finditer(code)]
+    assert not short, f"use long options: {short}"
 
 
 def test_shellcheck_finds_nothing() -> None:

@@ -1,3 +1,5 @@
+import copy
+import dataclasses
 import tempfile
 import time
 
@@ -134,6 +136,27 @@ def test_missing_secret_is_named(
 
     assert outcome.status == "not_run"
     assert "POSTGRES_PASSWORD" in outcome.error_summary()
+
+
+def test_invalid_config_error_never_quotes_a_secret(
+    ingestion_python, runner_script, om_server, postgres_database
+):
+    request = _request(om_server, postgres_database)
+    config = copy.deepcopy(dict(request.config))
+    config["source"]["serviceConnection"]["config"]["ingestAllDatabases"] = "maybe"
+    # Never used: the request is refused before any connection.
+    secrets = {**_secrets(om_server), "POSTGRES_PASSWORD": "pw-1f0c-never-quoted"}
+
+    outcome = run_in_op(
+        _runner(ingestion_python, runner_script),
+        dataclasses.replace(request, config=config),
+        secrets,
+    )
+
+    assert outcome.status == "not_run"
+    assert "invalid workflow configuration" in outcome.error_summary()
+    assert secrets["POSTGRES_PASSWORD"] not in outcome.error_summary()
+    assert secrets["OPEN_METADATA_TOKEN"] not in outcome.error_summary()
 
 
 def test_hanging_workflow_is_killed_at_the_time_limit(

@@ -300,8 +300,21 @@ def run_request(
             summary.failures = _failure_lines(workflow)
     finally:
         if workflow is not None:
-            workflow.stop()
+            _stop(workflow, summary, log)
     return summary
+
+
+def _stop(workflow: Any, summary: WorkflowSummary, log: Callable[[str], None]) -> None:
+    """Releases the workflow's connections; a failure here never hides the run's."""
+    try:
+        workflow.stop()
+    except Exception as error:  # noqa: BLE001 - reported in the summary instead
+        log(traceback.format_exc())
+        if summary.status != "failed":
+            summary.status = "failed"
+            summary.error_summary = _truncate(
+                f"stopping the workflow failed: {type(error).__name__}: {error}"
+            )
 
 
 def exit_code(summary: WorkflowSummary) -> int:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from dagster import RunRequest
 
@@ -49,8 +49,26 @@ class TickPlan:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+class _JsonCursor:
+    """A sensor cursor stored as JSON; an empty or unreadable one starts afresh."""
+
+    @classmethod
+    def parse(cls, raw: str | None) -> Self:
+        """Reads a stored cursor; an empty or unreadable one starts afresh."""
+        if not raw:
+            return cls()
+        try:
+            return cls(**json.loads(raw))
+        except (TypeError, ValueError):
+            return cls()
+
+    def dump(self) -> str:
+        """Serialises the cursor."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+
 @dataclass(frozen=True)
-class UserScanCursor:
+class UserScanCursor(_JsonCursor):
     """Position of the Keycloak scan.
 
     Attributes:
@@ -66,23 +84,9 @@ class UserScanCursor:
     known_count: int | None = None
     last_pass_started_at: str | None = None
 
-    @classmethod
-    def parse(cls, raw: str | None) -> UserScanCursor:
-        """Reads a stored cursor; an empty or unreadable one starts afresh."""
-        if not raw:
-            return cls()
-        try:
-            return cls(**json.loads(raw))
-        except (TypeError, ValueError):
-            return cls()
-
-    def dump(self) -> str:
-        """Serialises the cursor."""
-        return json.dumps(asdict(self), sort_keys=True)
-
 
 @dataclass(frozen=True)
-class ObjectScanCursor:
+class ObjectScanCursor(_JsonCursor):
     """Position of the scan of objects without proof.
 
     Attributes:
@@ -90,20 +94,6 @@ class ObjectScanCursor:
     """
 
     after_id: int = 0
-
-    @classmethod
-    def parse(cls, raw: str | None) -> ObjectScanCursor:
-        """Reads a stored cursor; an empty or unreadable one starts afresh."""
-        if not raw:
-            return cls()
-        try:
-            return cls(**json.loads(raw))
-        except (TypeError, ValueError):
-            return cls()
-
-    def dump(self) -> str:
-        """Serialises the cursor."""
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 class _Budget:

@@ -33,7 +33,7 @@ from moderate.datasets.platform import (
 )
 from moderate.datasets.staging import download_verified
 from moderate.resources.platform_api import PlatformApiClient
-from moderate.state import PostgresState
+from moderate.state import StateStore
 
 OBJECT_NAMESPACE = "datasets.object"
 
@@ -297,7 +297,7 @@ def execute_plan(
     s3_client: Any,
     bucket: str,
     scratch: Path,
-    state: PostgresState,
+    state: StateStore,
     log: logging.Logger,
 ) -> PublishResult:
     """Runs a plan: room-making deletions, uploads, then superseded deletions.

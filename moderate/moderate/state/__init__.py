@@ -1,14 +1,20 @@
-"""Durable per-item state shared by the sensors and assets."""
+"""Durable per-item state shared by the sensors and assets (the bottom layer)."""
 
 from moderate.state.backoff import exponential_backoff
-from moderate.state.resource import StateStoreResource
-from moderate.state.store import ItemStatus, PostgresState, StateRecord, utc_now
+from moderate.state.resource import (
+    StateStoreResource,
+    StoreDescription,
+    describe_store,
+)
+from moderate.state.store import ItemStatus, StateRecord, StateStore, utc_now
 
 __all__ = [
     "ItemStatus",
-    "PostgresState",
     "StateRecord",
+    "StateStore",
     "StateStoreResource",
+    "StoreDescription",
+    "describe_store",
     "exponential_backoff",
     "utc_now",
 ]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from moderate.state import ItemStatus, PostgresState
+from moderate.state import ItemStatus, StateStore
 from moderate.trust.settings import USER_DID_NAMESPACE
 
 
 def did_progress_metadata(
-    realm: str, users: int, store: PostgresState
+    realm: str, users: int, store: StateStore
 ) -> dict[str, str | int]:
     """Realm size plus DID states, as asset metadata.
 

@@ -7,13 +7,13 @@ import pytest
 import sqlalchemy as sa
 
 from moderate.resources.postgres import PostgresResource
-from moderate.state import ItemStatus, PostgresState, exponential_backoff, utc_now
+from moderate.state import ItemStatus, StateStore, exponential_backoff, utc_now
 from moderate.state.store import KEY_BATCH_SIZE, STATE_TABLE, UPSERT_BATCH_SIZE
 
 NAMESPACE = "test.items"
 
 
-def test_upsert_inserts_then_updates_in_place(state_store: PostgresState) -> None:
+def test_upsert_inserts_then_updates_in_place(state_store: StateStore) -> None:
     state_store.mark_pending(NAMESPACE, "a", {"object_id": 1}, count_attempt=True)
     first = state_store.get(NAMESPACE, "a")
     assert first is not None
@@ -41,7 +41,7 @@ def test_upsert_inserts_then_updates_in_place(state_store: PostgresState) -> Non
     assert done.next_attempt_at is None
 
 
-def test_namespaces_keep_equal_keys_apart(state_store: PostgresState) -> None:
+def test_namespaces_keep_equal_keys_apart(state_store: StateStore) -> None:
     state_store.mark_done("one", "same-key", 1)
     state_store.mark_failed("two", "same-key", "nope", None, 2)
     one = state_store.get("one", "same-key")
@@ -52,7 +52,7 @@ def test_namespaces_keep_equal_keys_apart(state_store: PostgresState) -> None:
 
 
 def test_get_many_reads_in_batches_and_skips_unknown_keys(
-    state_store: PostgresState,
+    state_store: StateStore,
 ) -> None:
     total = KEY_BATCH_SIZE * 2 + 7
     keys = [f"user-{index:05d}" for index in range(total)]
@@ -67,7 +67,7 @@ def test_get_many_reads_in_batches_and_skips_unknown_keys(
     assert found[keys[-1]].value == total - 1
 
 
-def test_upsert_many_is_one_statement_per_batch(state_store: PostgresState) -> None:
+def test_upsert_many_is_one_statement_per_batch(state_store: StateStore) -> None:
     keys = {f"k{index}": None for index in range(UPSERT_BATCH_SIZE + 3)}
     statements: list[str] = []
 
@@ -92,7 +92,7 @@ def test_upsert_many_is_one_statement_per_batch(state_store: PostgresState) -> N
 
 
 def test_concurrent_upserts_of_one_key_do_not_raise(
-    state_store: PostgresState,
+    state_store: StateStore,
 ) -> None:
     threads_count = 8
     writes_per_thread = 25
@@ -124,7 +124,7 @@ def test_concurrent_upserts_of_one_key_do_not_raise(
 
 
 def test_due_items_respect_backoff_and_permanent_failures(
-    state_store: PostgresState,
+    state_store: StateStore,
 ) -> None:
     now = utc_now()
     state_store.mark_failed(NAMESPACE, "later", "transient", now + timedelta(hours=1))
@@ -170,7 +170,7 @@ def test_schema_creation_from_many_threads_at_once(
     def create() -> None:
         try:
             barrier.wait()
-            PostgresState(engine).create_schema()
+            StateStore(engine).create_schema()
         except BaseException as error:  # noqa: BLE001 - collected for the assert
             errors.append(error)
 
@@ -185,7 +185,7 @@ def test_schema_creation_from_many_threads_at_once(
 
 @pytest.mark.parametrize("status", list(ItemStatus))
 def test_every_status_round_trips(
-    state_store: PostgresState, status: ItemStatus
+    state_store: StateStore, status: ItemStatus
 ) -> None:
     state_store.upsert(NAMESPACE, "x", status=status)
     record = state_store.get(NAMESPACE, "x")
@@ -193,7 +193,7 @@ def test_every_status_round_trips(
 
 
 def test_count_waiting_leaves_out_items_past_their_deadline(
-    state_store: PostgresState,
+    state_store: StateStore,
 ) -> None:
     now = utc_now()
     state_store.mark_pending(NAMESPACE, "queued", retry_at=now + timedelta(hours=1))
@@ -203,7 +203,7 @@ def test_count_waiting_leaves_out_items_past_their_deadline(
     assert state_store.count_waiting(NAMESPACE, ItemStatus.FAILED) == 1
 
 
-def test_one_claim_wins_among_concurrent_claimers(state_store: PostgresState) -> None:
+def test_one_claim_wins_among_concurrent_claimers(state_store: StateStore) -> None:
     threads_count = 8
     until = utc_now() + timedelta(minutes=5)
     barrier = threading.Barrier(threads_count)
@@ -224,7 +224,7 @@ def test_one_claim_wins_among_concurrent_claimers(state_store: PostgresState) ->
 
 
 def test_claims_respect_done_items_and_expire_with_their_deadline(
-    state_store: PostgresState,
+    state_store: StateStore,
 ) -> None:
     past = utc_now() - timedelta(seconds=1)
     state_store.mark_pending(NAMESPACE, "lost", {"kept": 1}, retry_at=past)

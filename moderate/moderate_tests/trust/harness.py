@@ -25,7 +25,7 @@ from dagster import (
 
 from moderate.resources.keycloak import KeycloakResource
 from moderate.resources.platform_api import PlatformApiResource
-from moderate.state import PostgresState, StateStoreResource
+from moderate.state import StateStore, StateStoreResource
 from moderate.trust.jobs import (
     create_asset_object_proof_job,
     propagate_new_user_to_trust_services_job,
@@ -85,7 +85,7 @@ class TrustHarness:
     _op_context: Any = None
 
     @property
-    def store(self) -> PostgresState:
+    def store(self) -> StateStore:
         return self.state_store.store()
 
     def resources(self) -> dict[str, Any]:

@@ -5,7 +5,7 @@ import time
 from dataclasses import replace
 from datetime import timedelta
 
-from moderate.state import ItemStatus, PostgresState, utc_now
+from moderate.state import ItemStatus, StateStore, utc_now
 from moderate.trust.ops import ensure_own_did
 from moderate.trust.scans import NO_HASH_ERROR
 from moderate.trust.settings import OBJECT_PROOF_NAMESPACE, USER_DID_NAMESPACE
@@ -37,7 +37,7 @@ def drain(harness: TrustHarness, max_ticks: int = 30) -> int:
 
 
 def test_objects_that_can_never_be_proven_do_not_starve_the_others(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     api = harness.api_double
     api.task_delay_s = 0.0
@@ -94,7 +94,7 @@ def test_objects_that_can_never_be_proven_do_not_starve_the_others(
 
 
 def test_proof_job_runs_in_process_and_records_done(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     api = harness.api_double
     asset = api.add_asset("datasets", access_level="public")
@@ -119,7 +119,7 @@ def test_proof_job_runs_in_process_and_records_done(
 
 
 def test_task_polling_gives_up_with_a_clear_error_after_its_bound(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     api = harness.api_double
     harness.settings = replace(harness.settings, poll_timeout_s=0.3)
@@ -164,7 +164,7 @@ def test_lost_did_task_after_api_restart_is_a_retryable_failure(
 
 
 def test_transient_trust_error_backs_off_then_succeeds(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     api = harness.api_double
     api.set_did("alice")
@@ -232,7 +232,7 @@ def _wait_for(condition, timeout_s: float = 5.0) -> None:
 
 
 def test_concurrent_proof_runs_request_the_own_did_once(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     api = harness.api_double
     api.task_delay_s = 0.3

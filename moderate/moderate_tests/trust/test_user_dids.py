@@ -6,7 +6,7 @@ from datetime import timedelta
 from dagster import AssetKey, SensorResult
 
 from moderate.resources.keycloak import KeycloakResource
-from moderate.state import ItemStatus, PostgresState, utc_now
+from moderate.state import ItemStatus, StateStore, utc_now
 from moderate.trust.settings import USER_DID_NAMESPACE
 from moderate.trust.tasks import DID_PATH
 from moderate_tests.doubles import TrustOutcome
@@ -33,7 +33,7 @@ def run_all(harness: TrustHarness, ticks: int) -> list[str]:
 
 
 def test_new_user_gets_exactly_one_did_request_across_ticks_and_a_restart(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     first = harness.tick(harness.user_sensor())
     assert sorted(r.run_key for r in first.run_requests) == [
@@ -68,7 +68,7 @@ def test_new_user_gets_exactly_one_did_request_across_ticks_and_a_restart(
 
 
 def test_existing_did_is_recorded_without_a_task_and_never_requested_again(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     did = harness.api_double.set_did("alice")
     run_all(harness, ticks=1)
@@ -82,7 +82,7 @@ def test_existing_did_is_recorded_without_a_task_and_never_requested_again(
 
 
 def test_failing_user_backs_off_while_others_proceed(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     harness.keycloak_double.add_users(5, prefix="member")
     harness.api_double.set_did_outcome("alice", TrustOutcome.HTTP_STATUS_ERROR)
@@ -113,7 +113,7 @@ def test_failing_user_backs_off_while_others_proceed(
 
 
 def test_a_run_that_never_ran_is_requested_again_with_a_new_key(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     harness.settings = replace(harness.settings, pending_timeout=timedelta(0))
     first = harness.tick(harness.user_sensor())
@@ -137,7 +137,7 @@ def test_a_run_that_never_ran_is_requested_again_with_a_new_key(
 
 
 def test_runs_per_tick_are_capped_and_the_scan_resumes_from_the_cursor(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     harness.settings = replace(
         harness.settings, max_did_runs_per_tick=7, user_page_size=5
@@ -203,7 +203,7 @@ def test_swapped_user_with_unchanged_count_waits_for_periodic_reconciliation(
 
 
 def test_outstanding_runs_are_bounded_so_a_slow_queue_is_not_flooded(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     harness.settings = replace(
         harness.settings, max_did_runs_per_tick=10, max_outstanding_runs=3

@@ -10,7 +10,6 @@ left alone. The run's output metadata lists every item with its outcome; a batch
 with failed items ends in a :class:`dagster.Failure` naming them.
 """
 
-
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -137,7 +136,7 @@ class TrustBatchConfig(Config):
     )
     pending_timeout_s: float = Field(
         default=DEFAULT_PENDING_TIMEOUT.total_seconds(),
-        gt=0,
+        ge=0,
         description="How long an item stays claimed while this run works on it.",
     )
     retry_base_s: float = Field(default=DEFAULT_RETRY_BASE.total_seconds(), gt=0)

@@ -285,11 +285,11 @@ class StateStore:
         tokens: dict[str, int] = {}
         with self._engine.begin() as connection:
             for start in range(0, len(rows), UPSERT_BATCH_SIZE):
-                statement = self._insert(STATE_TABLE).values(
+                insert = self._insert(STATE_TABLE).values(
                     rows[start : start + UPSERT_BATCH_SIZE]
                 )
-                excluded = statement.excluded
-                statement = statement.on_conflict_do_update(
+                excluded = insert.excluded
+                statement = insert.on_conflict_do_update(
                     index_elements=[STATE_TABLE.c.namespace, STATE_TABLE.c.key],
                     set_={
                         "value": sa.func.coalesce(excluded.value, STATE_TABLE.c.value),
@@ -555,7 +555,7 @@ def _clip(text: str | None) -> str | None:
     return None if text is None else text[:ERROR_TEXT_LIMIT]
 
 
-def _record(row: Mapping[str, Any]) -> StateRecord:
+def _record(row: Mapping[Any, Any]) -> StateRecord:
     return StateRecord(
         namespace=row["namespace"],
         key=row["key"],

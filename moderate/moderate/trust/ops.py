@@ -313,8 +313,8 @@ def _work_on(
         result = perform(key)
     except Exception as error:  # noqa: BLE001 - one item must not stop its batch
         result = TrustResult(Outcome.TRANSIENT, f"{type(error).__name__}: {error}")
-    retry_at = _record(store, namespace, key, fence, record, config, result)
-    if retry_at is False:
+    applied, retry_at = _record(store, namespace, key, fence, record, config, result)
+    if not applied:
         return ItemOutcome(
             key, ItemState.SKIPPED, "claimed again meanwhile; result not recorded"
         )
@@ -337,21 +337,21 @@ def _record(
     record: StateRecord | None,
     config: TrustBatchConfig,
     result: TrustResult,
-) -> datetime | bool | None:
+) -> tuple[bool, datetime | None]:
     """Writes the outcome with the claim's token.
 
     Returns:
-        False when a later claim voided this one; else the next attempt time
-        (None when done or failed for good).
+        Whether the write applied (False when a later claim voided this one),
+        and the next attempt time (None when done or failed for good).
     """
     previous = dict(record.value) if record and isinstance(record.value, dict) else {}
     if result.outcome is Outcome.DONE:
         previous.pop("blocked_owner", None)
-        value = {**previous, **result.value}
-        return None if store.mark_done(namespace, key, value, fence=fence) else False
+        done_value = {**previous, **result.value}
+        return store.mark_done(namespace, key, done_value, fence=fence), None
     now = utc_now()
     retry_at: datetime | None = None
-    value = previous or None
+    value: dict[str, Any] | None = previous or None
     if result.outcome is Outcome.TRANSIENT:
         retry_at = exponential_backoff(
             fence,
@@ -369,7 +369,7 @@ def _record(
         value = {**previous, "blocked_owner": result.blocked_owner}
     error = f"{result.outcome.value}: {result.detail}"
     applied = store.mark_failed(namespace, key, error, retry_at, value, fence=fence)
-    return retry_at if applied else False
+    return applied, retry_at
 
 
 def _not_claimable(record: StateRecord | None) -> str:

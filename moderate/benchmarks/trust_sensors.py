@@ -12,8 +12,8 @@ Scenarios, for each size:
 
 * ``users-first`` / ``objects-first``: one tick on an empty state store with the
   default settings (the run room is hit early);
-* ``users-known-pass``: the ticks of a full reconciliation pass when every user is
-  already done (the steady-state worst case: every page is read);
+* ``users-known-tick``: one reconciliation tick when every user is already done
+  (the steady-state worst case: the tick reads its full page allowance);
 * ``users-cover``: ticks until every user is claimed, with room for 50 runs per
   tick and none executed; reports runs requested, ticks, and checks every user is
   in exactly one batch.
@@ -40,7 +40,7 @@ from typing import Any
 
 DEFAULT_SIZES = (10_000, 100_000)
 DEFAULT_REPETITIONS = 3
-SCENARIOS = ("users-first", "objects-first", "users-known-pass", "users-cover")
+SCENARIOS = ("users-first", "objects-first", "users-known-tick", "users-cover")
 COVER_RUNS_PER_TICK = 50
 MAX_TICKS = 10_000
 KIB_PER_MIB = 1024
@@ -74,7 +74,9 @@ def serve_doubles(size: int, connection: Connection) -> None:
         connection.recv()
 
 
-def measure(scenario: str, keycloak_url: str, api_url: str) -> dict[str, Any]:
+def measure(
+    scenario: str, size: int, keycloak_url: str, api_url: str
+) -> dict[str, Any]:
     """Child process: runs one scenario and returns its figures."""
     from dagster import (
         SensorResult,
@@ -129,12 +131,9 @@ def measure(scenario: str, keycloak_url: str, api_url: str) -> dict[str, Any]:
             sensor = build_platform_api_asset_object_sensor(settings)
         else:
             sensor = build_keycloak_user_sensor(settings)
-        if scenario == "users-known-pass":
-            names = [
-                user["username"]
-                for page in keycloak.iter_user_pages(settings.user_page_size)
-                for user in page
-            ]
+        if scenario == "users-known-tick":
+            width = len(str(size - 1))
+            names = [f"user{number:0{width}d}" for number in range(size)]
             store.upsert_many(
                 USER_DID_NAMESPACE, dict.fromkeys(names), status=ItemStatus.DONE
             )
@@ -161,11 +160,7 @@ def measure(scenario: str, keycloak_url: str, api_url: str) -> dict[str, Any]:
                 config = next(iter(request.run_config["ops"].values()))["config"]
                 covered.update(item["key"] for item in config["items"])
             cursor = result.cursor
-            if scenario.endswith("-first"):
-                break
-            if scenario == "users-known-pass" and '"offset":null' in (cursor or ""):
-                break
-            if scenario == "users-cover" and not requests:
+            if scenario != "users-cover" or not requests:
                 break
         cpu = time.process_time() - cpu_started
         wall = time.perf_counter() - wall_started
@@ -183,7 +178,9 @@ def measure(scenario: str, keycloak_url: str, api_url: str) -> dict[str, Any]:
     }
 
 
-def run_child(scenario: str, keycloak_url: str, api_url: str) -> dict[str, Any]:
+def run_child(
+    scenario: str, size: int, keycloak_url: str, api_url: str
+) -> dict[str, Any]:
     """Runs :func:`measure` in a fresh interpreter and returns its figures."""
     command = [
         sys.executable,
@@ -191,6 +188,7 @@ def run_child(scenario: str, keycloak_url: str, api_url: str) -> dict[str, Any]:
         "benchmarks.trust_sensors",
         "--child",
         scenario,
+        str(size),
         keycloak_url,
         api_url,
     ]
@@ -210,10 +208,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument("--repetitions", type=int, default=DEFAULT_REPETITIONS)
-    parser.add_argument("--child", nargs=3, metavar=("SCENARIO", "KC", "API"))
+    parser.add_argument("--child", nargs=4, metavar=("SCENARIO", "SIZE", "KC", "API"))
     arguments = parser.parse_args()
     if arguments.child:
-        print(json.dumps(measure(*arguments.child)))
+        scenario, size, keycloak_url, api_url = arguments.child
+        print(json.dumps(measure(scenario, int(size), keycloak_url, api_url)))
         return
 
     from moderate.trust.settings import DEFAULT_TRUST_SETTINGS as SETTINGS
@@ -239,7 +238,7 @@ def main() -> None:
             for size in arguments.sizes:
                 for scenario in SCENARIOS:
                     figures.setdefault((size, scenario), []).append(
-                        run_child(scenario, *urls[size])
+                        run_child(scenario, size, *urls[size])
                     )
     finally:
         for server, parent in servers:

@@ -194,12 +194,14 @@ def run_child(
     ]
     completed = subprocess.run(
         command,
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
         timeout=CHILD_TIMEOUT_S,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
+    if completed.returncode != 0:
+        raise RuntimeError(f"{scenario} at {size} failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from dagster import ConfigurableResource, EnvVar, ResourceDependency
 from pydantic import Field, PrivateAttr
 
-from moderate.state.store import StateStore
-
 if TYPE_CHECKING:
     import sqlalchemy as sa
+
+    from moderate.state.store import StateStore
 
 DEFAULT_STATE_DATABASE = "moderate_pipeline_state"
 DAGSTER_HOME_VARIABLE = "DAGSTER_HOME"
@@ -103,7 +103,7 @@ class StateStoreResource(ConfigurableResource):
         "$DAGSTER_HOME/moderate/state.sqlite).",
     )
 
-    _store: StateStore | None = PrivateAttr(default=None)
+    _store: "StateStore | None" = PrivateAttr(default=None)
     _sqlite_engine: "sa.Engine | None" = PrivateAttr(default=None)
 
     @property
@@ -132,7 +132,7 @@ class StateStoreResource(ConfigurableResource):
             f"PostgreSQL is not configured: {missing} unset",
         )
 
-    def store(self, log: Any = None) -> StateStore:
+    def store(self, log: Any = None) -> "StateStore":
         """The store, with its database and table created if needed.
 
         Args:
@@ -143,6 +143,8 @@ class StateStoreResource(ConfigurableResource):
             StateStoreUnavailableError: See :meth:`describe`.
         """
         if self._store is None:
+            from moderate.state.store import StateStore
+
             description = self.describe()
             if description.backend == POSTGRESQL:
                 self.postgres.ensure_database(self.database)

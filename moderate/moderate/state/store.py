@@ -13,28 +13,20 @@ whose claim expired (and was claimed again) cannot overwrite the new holder's wo
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from moderate.state.records import ItemStatus, StateRecord, utc_now
+
 TABLE_NAME = "moderate_item_state"
 KEY_BATCH_SIZE = 500
 UPSERT_BATCH_SIZE = 100  # 9 parameters a row stays under SQLite's 999 limit
 ERROR_TEXT_LIMIT = 4000
 SCHEMA_LOCK_ID = 0x6D6F64657261  # advisory lock id: "modera" in ASCII
-
-
-class ItemStatus(enum.StrEnum):
-    """Lifecycle of one tracked item."""
-
-    PENDING = "pending"
-    DONE = "done"
-    FAILED = "failed"
 
 
 METADATA = sa.MetaData()
@@ -52,39 +44,6 @@ STATE_TABLE = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index(f"ix_{TABLE_NAME}_status", "namespace", "status", "next_attempt_at"),
 )
-
-
-@dataclass(frozen=True)
-class StateRecord:
-    """One row of the state table (timestamps are timezone-aware UTC)."""
-
-    namespace: str
-    key: str
-    value: Any
-    status: ItemStatus
-    attempts: int
-    last_error: str | None
-    next_attempt_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-    def is_due(self, now: datetime) -> bool:
-        """Whether the item may be tried again at ``now``.
-
-        Done items never are. A failed item without a next attempt time failed for
-        good. A pending item is due once its next attempt time (the deadline of the
-        outstanding request) has passed, or at once when it has none.
-        """
-        if self.status is ItemStatus.DONE:
-            return False
-        if self.next_attempt_at is None:
-            return self.status is ItemStatus.PENDING
-        return self.next_attempt_at <= now
-
-
-def utc_now() -> datetime:
-    """Current time as an aware UTC datetime."""
-    return datetime.now(UTC)
 
 
 class StateStore:

@@ -14,7 +14,7 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     Config,
@@ -30,7 +30,6 @@ from moderate.resources.platform_api import PlatformApiClient, PlatformApiResour
 from moderate.state import (
     ItemStatus,
     StateRecord,
-    StateStore,
     StateStoreResource,
     exponential_backoff,
     utc_now,
@@ -57,6 +56,9 @@ from moderate.trust.tasks import (
     request_did,
     request_proof,
 )
+
+if TYPE_CHECKING:
+    from moderate.state.store import StateStore
 
 MANUAL_FENCE = 0
 OWN_DID_CLAIM_MARGIN = timedelta(minutes=5)
@@ -237,7 +239,7 @@ def create_object_proofs(
 
 
 def ensure_own_did(
-    client: PlatformApiClient, store: StateStore, config: TrustBatchConfig
+    client: PlatformApiClient, store: "StateStore", config: TrustBatchConfig
 ) -> TrustResult:
     """Makes sure the account the pipelines use (``API_USERNAME``) has a DID.
 
@@ -280,7 +282,9 @@ def _client(platform_api: PlatformApiResource) -> PlatformApiClient:
     return platform_api.client()
 
 
-def _store(state_store: StateStoreResource, context: OpExecutionContext) -> StateStore:
+def _store(
+    state_store: StateStoreResource, context: OpExecutionContext
+) -> "StateStore":
     try:
         return state_store.store(context.log)
     except StateStoreUnavailableError as error:
@@ -291,7 +295,7 @@ def _store(state_store: StateStoreResource, context: OpExecutionContext) -> Stat
 
 
 def _work_on(
-    store: StateStore,
+    store: "StateStore",
     namespace: str,
     key: str,
     fence: int,
@@ -330,7 +334,7 @@ def _work_on(
 
 
 def _record(
-    store: StateStore,
+    store: "StateStore",
     namespace: str,
     key: str,
     fence: int,

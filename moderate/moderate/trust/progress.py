@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from moderate.state import ItemStatus, StateStore
+from typing import TYPE_CHECKING
+
+from moderate.state import ItemStatus
 from moderate.trust.settings import USER_DID_NAMESPACE
+
+if TYPE_CHECKING:
+    from moderate.state.store import StateStore
 
 
 def did_progress_metadata(

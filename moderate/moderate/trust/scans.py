@@ -18,14 +18,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 from dagster import RunRequest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from moderate.resources.keycloak import KeycloakResource
 from moderate.resources.platform_api import PlatformApiClient
-from moderate.state import ItemStatus, StateRecord, StateStore
+from moderate.state import ItemStatus, StateRecord
 from moderate.trust.settings import (
     BATCH_TAG,
     FEATURE_TAGS,
@@ -34,6 +34,9 @@ from moderate.trust.settings import (
     USER_DID_NAMESPACE,
     TrustSettings,
 )
+
+if TYPE_CHECKING:
+    from moderate.state.store import StateStore
 
 USER_OP = "create_user_dids"
 PROOF_OP = "create_object_proofs"

@@ -8,6 +8,7 @@ of done, pending and failed items: the user sensor as observations of the
 """
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetKey,
@@ -26,7 +27,7 @@ from dagster import (
 from moderate.automation import default_sensor_status
 from moderate.resources.keycloak import KeycloakResource
 from moderate.resources.platform_api import PlatformApiResource
-from moderate.state import StateStore, StateStoreResource, utc_now
+from moderate.state import StateStoreResource, utc_now
 from moderate.state.resource import StateStoreUnavailableError
 from moderate.trust.jobs import (
     create_asset_object_proof_job,
@@ -51,6 +52,9 @@ from moderate.trust.settings import (
 USER_SENSOR_NAME = "keycloak_user_sensor"
 OBJECT_SENSOR_NAME = "platform_api_asset_object_sensor"
 USERS_COUNT_ASSET = AssetKey("keycloak_users_count")
+if TYPE_CHECKING:
+    from moderate.state.store import StateStore
+
 IN_FLIGHT_STATUSES = (
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -216,7 +220,7 @@ def _sensor_metadata(settings: TrustSettings) -> dict[str, int]:
 
 def _open(
     state_store: StateStoreResource, context: SensorEvaluationContext
-) -> StateStore | SkipReason:
+) -> "StateStore | SkipReason":
     try:
         return state_store.store(context.log)
     except StateStoreUnavailableError as error:

@@ -103,10 +103,11 @@ def test_postgres_description_names_server_and_database_without_secrets() -> Non
     assert "@" not in description.line(), "no credentials"
 
 
-def test_the_state_layer_imports_no_resources_module() -> None:
+def test_the_state_layer_imports_no_resources_module_and_no_sqlalchemy() -> None:
     code = (
         "import sys, moderate.state; "
-        "print(sorted(m for m in sys.modules if m.startswith('moderate.resources')))"
+        "print(sorted(m for m in sys.modules "
+        "if m.startswith(('moderate.resources', 'sqlalchemy'))))"
     )
     output = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True

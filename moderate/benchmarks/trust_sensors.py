@@ -210,6 +210,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument("--repetitions", type=int, default=DEFAULT_REPETITIONS)
+    parser.add_argument(
+        "--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS)
+    )
     parser.add_argument("--child", nargs=4, metavar=("SCENARIO", "SIZE", "KC", "API"))
     arguments = parser.parse_args()
     if arguments.child:
@@ -236,12 +239,12 @@ def main() -> None:
             urls[size] = parent.recv()
             servers.append((server, parent))
         figures: dict[tuple[int, str], list[dict[str, Any]]] = {}
-        for _ in range(arguments.repetitions):
+        for repetition in range(1, arguments.repetitions + 1):
             for size in arguments.sizes:
-                for scenario in SCENARIOS:
-                    figures.setdefault((size, scenario), []).append(
-                        run_child(scenario, size, *urls[size])
-                    )
+                for scenario in arguments.scenarios:
+                    figure = run_child(scenario, size, *urls[size])
+                    figures.setdefault((size, scenario), []).append(figure)
+                    print(f"rep {repetition} {size} {scenario}: {figure}", flush=True)
     finally:
         for server, parent in servers:
             parent.send("stop")

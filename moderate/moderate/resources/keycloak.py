@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 from pydantic import Field, PrivateAttr
 
 from moderate.resources.settings import EnvBackedResource
+from moderate.support.http import RetrySettings, mount_retries
+
+if TYPE_CHECKING:
+    from keycloak import KeycloakAdmin
 
 ADMIN_REALM = "master"
 ADMIN_CLIENT_ID = "admin-cli"
@@ -22,7 +25,7 @@ class KeycloakResource(EnvBackedResource):
     Work happens on the main realm (``KEYCLOAK_MAIN_REALM_NAME``, ``moderate``).
     python-keycloak refreshes the admin token before it expires, falls back to a
     password grant when the refresh token is no longer active and retries a call
-    once after a 401.
+    once after a 401. Its session gets the shared retry policy.
     """
 
     SERVICE_NAME = "Keycloak"
@@ -52,7 +55,7 @@ class KeycloakResource(EnvBackedResource):
     )
     timeout_s: int = Field(default=30, description="Timeout of each call, seconds.")
 
-    _admin: KeycloakAdmin | None = PrivateAttr(default=None)
+    _admin: Any = PrivateAttr(default=None)
 
     @property
     def realm(self) -> str:
@@ -65,6 +68,8 @@ class KeycloakResource(EnvBackedResource):
         Raises:
             ServiceNotConfiguredError: Naming every missing variable.
         """
+        from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
+
         if self._admin is None:
             connection = KeycloakOpenIDConnection(
                 server_url=self.required_setting("server_url"),
@@ -75,6 +80,8 @@ class KeycloakResource(EnvBackedResource):
                 client_id=ADMIN_CLIENT_ID,
                 timeout=self.timeout_s,
             )
+            # python-keycloak exposes its requests session only as ``_s``.
+            mount_retries(connection._s, RetrySettings())
             self._admin = KeycloakAdmin(connection=connection)
         return self._admin
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import requests
 from pydantic import Field
 
-from moderate.resources.http import RetryPolicy, Timeouts, send_with_retries
 from moderate.resources.settings import EnvBackedResource
+from moderate.support.http import RetrySettings, Timeouts, retrying_session
 
 DEFAULT_PORT = "8585"
 PLAIN_HTTP_HOSTS = frozenset({"localhost", "host.docker.internal"})
 VERSION_PATH = "/v1/system/version"
 SCHEMES = ("http://", "https://")
+VERSION_ATTEMPTS = 3
 
 
 def build_host_port(host: str, port: str | int) -> str:
@@ -67,20 +67,16 @@ class OpenMetadataResource(EnvBackedResource):
     def server_version(self) -> str:
         """Version the server reports (``GET /api/v1/system/version``)."""
         url = f"{self.host_port}{VERSION_PATH}"
-        response = send_with_retries(
-            lambda: requests.get(
+        with retrying_session(RetrySettings(attempts=VERSION_ATTEMPTS)) as session:
+            response = session.get(
                 url,
                 headers={"Authorization": f"Bearer {self.required_setting('token')}"},
                 timeout=Timeouts(
                     self.connect_timeout_s, self.read_timeout_s
                 ).as_tuple(),
-            ),
-            idempotent=True,
-            policy=RetryPolicy(max_attempts=3),
-            description=f"GET {VERSION_PATH}",
-        )
-        response.raise_for_status()
-        return str(response.json()["version"])
+            )
+            response.raise_for_status()
+            return str(response.json()["version"])
 
     def _probe(self) -> str:
         return f"server {self.server_version()}"

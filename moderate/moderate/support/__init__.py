@@ -1,0 +1,1 @@
+"""Helpers shared by several features; they import no feature and no Dagster."""

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import pika
 import pytest
 
+from moderate.definitions import defs
 from moderate.resources import PostgresResource, RabbitMQResource, S3Resource
-from moderate.resources.definitions import build_resources
 from moderate.resources.settings import EnvBackedResource
 from moderate.state import PostgresState
 from moderate_tests.support.postgres import postgres_resource, temporary_database
@@ -18,7 +18,7 @@ pytest_plugins = ["moderate_tests.doubles.fixtures"]
 
 def _all_setting_variables() -> set[str]:
     names: set[str] = set()
-    for resource in build_resources().values():
+    for resource in (defs.resources or {}).values():
         if isinstance(resource, EnvBackedResource):
             names.update(resource.ENV_VARS.values())
     return names

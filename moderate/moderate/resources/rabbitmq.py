@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import pika
-from pika.adapters.blocking_connection import BlockingChannel
 from pydantic import Field
 
 from moderate.resources.settings import EnvBackedResource
+
+if TYPE_CHECKING:
+    import pika
+    from pika.adapters.blocking_connection import BlockingChannel
 
 DEFAULT_MATRIX_PROFILE_QUEUE = "matrix_profile"
 DEAD_LETTER_SUFFIX = ".dead-letter"
@@ -51,6 +54,8 @@ class RabbitMQResource(EnvBackedResource):
 
     def parameters(self) -> pika.URLParameters:
         """Connection parameters with timeouts and a few connection attempts."""
+        import pika
+
         parameters = pika.URLParameters(self.required_setting("url"))
         parameters.socket_timeout = SOCKET_TIMEOUT_S
         parameters.blocked_connection_timeout = BLOCKED_CONNECTION_TIMEOUT_S
@@ -64,6 +69,8 @@ class RabbitMQResource(EnvBackedResource):
 
         Unacknowledged deliveries return to their queue when the channel closes.
         """
+        import pika
+
         connection = pika.BlockingConnection(self.parameters())
         try:
             channel = connection.channel()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from pydantic import Field, PrivateAttr
 
 from moderate.resources.settings import EnvBackedResource
@@ -14,8 +11,6 @@ from moderate.resources.settings import EnvBackedResource
 DEFAULT_ENDPOINT_URL = "https://storage.googleapis.com"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_JOB_OUTPUTS_BUCKET = "moderate-output-bucket"
-PREFIX_DELIMITER = "/"
-LIST_PAGE_SIZE = 1000
 HTTP_NOT_FOUND = 404
 
 
@@ -90,6 +85,9 @@ class S3Resource(EnvBackedResource):
         Raises:
             ServiceNotConfiguredError: Naming every missing variable.
         """
+        import boto3
+        from botocore.config import Config
+
         if self._client is None:
             self._client = boto3.client(
                 "s3",
@@ -108,18 +106,6 @@ class S3Resource(EnvBackedResource):
                 ),
             )
         return self._client
-
-    def iter_top_level_prefixes(self, bucket: str) -> Iterator[str]:
-        """Yields the top-level prefixes (``folder/``) of ``bucket``, page by page."""
-        paginator = self.client().get_paginator("list_objects_v2")
-        pages = paginator.paginate(
-            Bucket=bucket,
-            Delimiter=PREFIX_DELIMITER,
-            PaginationConfig={"PageSize": LIST_PAGE_SIZE},
-        )
-        for page in pages:
-            for entry in page.get("CommonPrefixes", []):
-                yield entry["Prefix"]
 
     def presigned_get_url(self, bucket: str, key: str, expires_in_s: int) -> str:
         """A presigned GET URL for one object."""

@@ -28,6 +28,10 @@ class ServiceNotConfiguredError(RuntimeError):
         super().__init__(f"{service} is not configured: set {names}")
 
 
+class NotUsableError(RuntimeError):
+    """The service answers, but the configured account cannot do the work."""
+
+
 @dataclass(frozen=True)
 class HealthReport:
     """Outcome of a resource health check.
@@ -38,6 +42,8 @@ class HealthReport:
         missing_variables: Environment variables that are required but unset.
         reachable: Whether the service answered; None when it was not tried.
         detail: Short explanation (version, error class and message).
+        usable: False when the service answered but the account cannot do the
+            work (e.g. it lacks a role); None when not tried.
     """
 
     service: str
@@ -45,11 +51,12 @@ class HealthReport:
     missing_variables: tuple[str, ...]
     reachable: bool | None
     detail: str
+    usable: bool | None = None
 
     @property
     def healthy(self) -> bool:
-        """Whether the service is configured and answered."""
-        return self.configured and bool(self.reachable)
+        """Whether the service is configured, answered and is usable."""
+        return self.configured and bool(self.reachable) and self.usable is not False
 
 
 class EnvBackedResource(ConfigurableResource):
@@ -154,6 +161,15 @@ class EnvBackedResource(ConfigurableResource):
             return self.not_configured_report()
         try:
             detail = self._probe()
+        except NotUsableError as error:
+            return HealthReport(
+                service=self.SERVICE_NAME,
+                configured=True,
+                missing_variables=(),
+                reachable=True,
+                detail=f"not usable: {_first_line(error)}",
+                usable=False,
+            )
         except Exception as error:  # noqa: BLE001 - a probe reports any failure
             return HealthReport(
                 service=self.SERVICE_NAME,
@@ -168,6 +184,7 @@ class EnvBackedResource(ConfigurableResource):
             missing_variables=(),
             reachable=True,
             detail=detail,
+            usable=True,
         )
 
     @abstractmethod

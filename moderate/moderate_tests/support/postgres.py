@@ -21,6 +21,18 @@ def postgres_resource() -> PostgresResource:
     return PostgresResource(host=HOST, port=PORT, username=USERNAME, password=PASSWORD)
 
 
+def database_names(resource: PostgresResource) -> list[str]:
+    """Names of the server's databases that accept connections, templates excluded."""
+    import sqlalchemy as sa
+
+    query = sa.text(
+        "SELECT datname FROM pg_database "
+        "WHERE datallowconn AND NOT datistemplate ORDER BY datname"
+    )
+    with resource.engine().connect() as connection:
+        return [row[0] for row in connection.execute(query)]
+
+
 def unique_database_name() -> str:
     """A database name no other test uses."""
     return f"{TEST_DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"

@@ -23,6 +23,7 @@ class KeycloakResource(EnvBackedResource):
     """Keycloak, reached with the master-realm admin account.
 
     Work happens on the main realm (``KEYCLOAK_MAIN_REALM_NAME``, ``moderate``).
+    The admin password comes from ``KEYCLOAK_ADMIN_PASSWORD`` only.
     python-keycloak refreshes the admin token before it expires, falls back to a
     password grant when the refresh token is no longer active and retries a call
     once after a 401. Its session gets the shared retry policy.
@@ -37,6 +38,7 @@ class KeycloakResource(EnvBackedResource):
     }
     REQUIRED_FIELDS = ("server_url", "admin_username", "admin_password")
     DEFAULTS = {"main_realm_name": DEFAULT_MAIN_REALM}
+    SECRETS = ("admin_password",)
 
     server_url: str | None = Field(
         default=None, description="Server root URL (default: $KEYCLOAK_SERVER_URL)."
@@ -44,9 +46,6 @@ class KeycloakResource(EnvBackedResource):
     admin_username: str | None = Field(
         default=None,
         description="Master-realm admin (default: $KEYCLOAK_ADMIN_USERNAME).",
-    )
-    admin_password: str | None = Field(
-        default=None, description="Its password (default: $KEYCLOAK_ADMIN_PASSWORD)."
     )
     main_realm_name: str | None = Field(
         default=None,

@@ -36,7 +36,10 @@ def build_host_port(host: str, port: str | int) -> str:
 
 
 class OpenMetadataResource(EnvBackedResource):
-    """The OpenMetadata server and its ingestion-bot JWT."""
+    """The OpenMetadata server and its ingestion-bot JWT.
+
+    The JWT comes from ``OPEN_METADATA_TOKEN`` only.
+    """
 
     SERVICE_NAME = "OpenMetadata"
     ENV_VARS = {
@@ -46,15 +49,13 @@ class OpenMetadataResource(EnvBackedResource):
     }
     REQUIRED_FIELDS = ("host", "token")
     DEFAULTS = {"port": DEFAULT_PORT}
+    SECRETS = ("token",)
 
     host: str | None = Field(
         default=None, description="Host, optionally with scheme ($OPEN_METADATA_HOST)."
     )
     port: str | None = Field(
         default=None, description="Port (default: $OPEN_METADATA_PORT or 8585)."
-    )
-    token: str | None = Field(
-        default=None, description="Ingestion-bot JWT (default: $OPEN_METADATA_TOKEN)."
     )
     connect_timeout_s: float = Field(default=5.0, description="Connect timeout.")
     read_timeout_s: float = Field(default=30.0, description="Read timeout.")

@@ -439,7 +439,8 @@ def _json_or_raise(
 class PlatformApiResource(EnvBackedResource):
     """The MODERATE Platform API, reached through its APISIX gateway.
 
-    The account must hold the ``apisix:api_admin`` client role.
+    The account must hold the ``apisix:api_admin`` client role. Its password
+    comes from ``API_PASSWORD`` only.
     """
 
     SERVICE_NAME = "Platform API"
@@ -449,15 +450,13 @@ class PlatformApiResource(EnvBackedResource):
         "password": "API_PASSWORD",
     }
     REQUIRED_FIELDS = ("base_url", "username", "password")
+    SECRETS = ("password",)
 
     base_url: str | None = Field(
         default=None, description="Gateway root URL (default: $API_BASE_URL)."
     )
     username: str | None = Field(
         default=None, description="Pipelines' admin account (default: $API_USERNAME)."
-    )
-    password: str | None = Field(
-        default=None, description="Its password (default: $API_PASSWORD)."
     )
     connect_timeout_s: float = Field(default=5.0, description="Connect timeout.")
     read_timeout_s: float = Field(default=120.0, description="Read timeout.")

@@ -26,7 +26,8 @@ class PostgresResource(EnvBackedResource):
 
     Engines are created once per database for the life of the resource instance and
     disposed by :meth:`dispose` (called by Dagster after each run or tick).
-    Credentials go into the URL object, never into a formatted string.
+    Credentials go into the URL object, never into a formatted string; the
+    password comes from ``POSTGRES_PASSWORD`` only.
     """
 
     SERVICE_NAME = "PostgreSQL"
@@ -38,6 +39,7 @@ class PostgresResource(EnvBackedResource):
     }
     REQUIRED_FIELDS = ("host", "username", "password")
     DEFAULTS = {"port": DEFAULT_PORT}
+    SECRETS = ("password",)
 
     host: str | None = Field(
         default=None, description="Host (default: $POSTGRES_HOST)."
@@ -47,9 +49,6 @@ class PostgresResource(EnvBackedResource):
     )
     username: str | None = Field(
         default=None, description="User (default: $POSTGRES_USERNAME)."
-    )
-    password: str | None = Field(
-        default=None, description="Password (default: $POSTGRES_PASSWORD)."
     )
 
     _engines: dict[str, Any] = PrivateAttr(default_factory=dict)

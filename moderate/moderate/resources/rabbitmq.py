@@ -23,7 +23,10 @@ RETRY_DELAY_S = 1.0
 
 
 class RabbitMQResource(EnvBackedResource):
-    """The platform's message broker."""
+    """The platform's message broker.
+
+    Its URL carries credentials, so it comes from ``RABBIT_URL`` only.
+    """
 
     SERVICE_NAME = "RabbitMQ"
     ENV_VARS = {
@@ -32,10 +35,8 @@ class RabbitMQResource(EnvBackedResource):
     }
     REQUIRED_FIELDS = ("url",)
     DEFAULTS = {"matrix_profile_queue": DEFAULT_MATRIX_PROFILE_QUEUE}
+    SECRETS = ("url",)
 
-    url: str | None = Field(
-        default=None, description="AMQP URL (default: $RABBIT_URL)."
-    )
     matrix_profile_queue: str | None = Field(
         default=None,
         description="Analysis request queue (default: $MATRIX_PROFILE_QUEUE or "

@@ -18,7 +18,8 @@ class S3Resource(EnvBackedResource):
     """S3-compatible storage holding the data lake and the job outputs.
 
     Clients compute checksums only when required, because GCS rejects the
-    checksums boto3 sends by default since 1.36.
+    checksums boto3 sends by default since 1.36. The secret key comes from
+    ``S3_SECRET_ACCESS_KEY`` only.
     """
 
     SERVICE_NAME = "S3 storage"
@@ -31,6 +32,7 @@ class S3Resource(EnvBackedResource):
         "job_outputs_bucket_name": "S3_JOB_OUTPUTS_BUCKET_NAME",
     }
     REQUIRED_FIELDS = ("access_key_id", "secret_access_key")
+    SECRETS = ("secret_access_key",)
     DEFAULTS = {
         "region": DEFAULT_REGION,
         "endpoint_url": DEFAULT_ENDPOINT_URL,
@@ -39,9 +41,6 @@ class S3Resource(EnvBackedResource):
 
     access_key_id: str | None = Field(
         default=None, description="Access key (default: $S3_ACCESS_KEY_ID)."
-    )
-    secret_access_key: str | None = Field(
-        default=None, description="Secret key (default: $S3_SECRET_ACCESS_KEY)."
     )
     region: str | None = Field(
         default=None, description="Region (default: $S3_REGION)."

@@ -6,6 +6,11 @@ left empty falls back to the environment variable named in the resource's
 ``EnvVar`` in the config instead would make Dagster fail a run (or a sensor tick)
 before our code runs whenever a variable is unset; resolving late lets sensors skip
 with a reason and lets jobs name every missing variable at once.
+
+Secrets (passwords, client secrets, tokens, S3 secret keys, URLs with credentials)
+are listed in ``ENV_VARS`` and ``SECRETS`` but are no fields at all: they come from
+the environment only, so they never appear in the launchpad's config schema and
+cannot be typed into run config.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from dagster import ConfigurableResource, EnvVar
 
@@ -62,25 +67,44 @@ class HealthReport:
 class EnvBackedResource(ConfigurableResource):
     """Base class of resources whose empty fields fall back to the environment.
 
-    Subclasses declare ``SERVICE_NAME``, ``ENV_VARS`` (field name to variable name),
-    ``REQUIRED_FIELDS`` and optional ``DEFAULTS`` (field name to default value).
+    Subclasses declare ``SERVICE_NAME``, ``ENV_VARS`` (setting name to variable
+    name), ``REQUIRED_FIELDS``, optional ``DEFAULTS`` (setting name to default value)
+    and ``SECRETS``: settings read from their variable only, never from a field.
     """
 
     SERVICE_NAME: ClassVar[str] = "service"
     ENV_VARS: ClassVar[Mapping[str, str]] = {}
     REQUIRED_FIELDS: ClassVar[tuple[str, ...]] = ()
     DEFAULTS: ClassVar[Mapping[str, str]] = {}
+    SECRETS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **data: Any) -> None:
+        """Builds the resource; a secret given as a field is refused, not ignored.
+
+        Raises:
+            TypeError: When ``data`` names a secret, with its variable.
+        """
+        secrets = sorted(set(data) & set(self.SECRETS))
+        if secrets:
+            names = ", ".join(self.ENV_VARS[name] for name in secrets)
+            raise TypeError(
+                f"{self.SERVICE_NAME}: {', '.join(secrets)} cannot be set as a field; "
+                f"set {names} in the environment"
+            )
+        super().__init__(**data)
 
     def setting(self, field: str) -> str | None:
         """Returns a setting: the field's value, else its variable, else its default.
 
+        A secret has no field: only its variable provides it.
+
         Args:
-            field: Name of a field listed in ``ENV_VARS``.
+            field: Name of a setting listed in ``ENV_VARS``.
 
         Returns:
             The resolved value, or None when nothing provides one.
         """
-        explicit = getattr(self, field)
+        explicit = None if field in self.SECRETS else getattr(self, field)
         if explicit not in (None, ""):
             return str(explicit)
         from_env = EnvVar(self.ENV_VARS[field]).get_value()

@@ -15,19 +15,33 @@ from moderate_tests.doubles import (
     API_BASIC_USERNAME,
 )
 from moderate_tests.doubles.platform_api import PlatformApiDouble
+from moderate_tests.support.secrets import resource_with_secrets
 
 TOKEN_PATH = "/api/token"
 
 
-def _resource(double: PlatformApiDouble, **overrides) -> PlatformApiResource:
+def _resource(
+    double: PlatformApiDouble, password: str = API_ADMIN_PASSWORD, **overrides
+) -> PlatformApiResource:
     settings = {
         "base_url": double.url,
         "username": API_ADMIN_USERNAME,
-        "password": API_ADMIN_PASSWORD,
         "retry_base_delay_s": 0.01,
         **overrides,
     }
-    return PlatformApiResource(**settings)
+    return resource_with_secrets(
+        PlatformApiResource, {"password": password}, **settings
+    )
+
+
+def test_password_comes_from_the_environment(platform_api, monkeypatch):
+    monkeypatch.setenv("API_PASSWORD", API_ADMIN_PASSWORD)
+    resource = PlatformApiResource(
+        base_url=platform_api.url, username=API_ADMIN_USERNAME
+    )
+    assert resource.client().get_json("/asset") == []
+    with pytest.raises(TypeError, match="set API_PASSWORD in the environment"):
+        PlatformApiResource(password="typed-into-run-config")
 
 
 def test_token_is_cached_across_calls(platform_api):

@@ -2,6 +2,7 @@ import sqlalchemy as sa
 
 from moderate.resources import PostgresResource
 from moderate_tests.support.postgres import database_names, drop_database
+from moderate_tests.support.secrets import resource_with_secrets
 
 
 def test_engine_is_created_once_per_database_and_disposed(postgres, postgres_database):
@@ -36,11 +37,12 @@ def test_password_with_url_special_characters(postgres):
             {"password": password},
         )
     try:
-        resource = PostgresResource(
+        resource = resource_with_secrets(
+            PostgresResource,
+            {"password": password},
             host=postgres.setting("host"),
             port=postgres.setting("port"),
             username=role,
-            password=password,
         )
         assert resource.url().password == password
         assert resource.health_check().reachable
@@ -50,8 +52,9 @@ def test_password_with_url_special_characters(postgres):
             conn.execute(sa.text(f"DROP ROLE IF EXISTS {role}"))
 
 
-def test_unreachable_server_is_reported_not_raised():
-    resource = PostgresResource(host="127.0.0.1", port="1", username="u", password="p")
+def test_unreachable_server_is_reported_not_raised(monkeypatch):
+    monkeypatch.setenv("POSTGRES_PASSWORD", "p")
+    resource = PostgresResource(host="127.0.0.1", port="1", username="u")
     report = resource.health_check()
     assert report.configured
     assert report.reachable is False

@@ -31,11 +31,10 @@ def test_presigned_put_then_get_without_credentials(s3: S3Resource):
     assert requests.get(get_url, timeout=10).content == html
 
 
-def test_wrong_secret_is_rejected(s3_endpoint):
+def test_wrong_secret_is_rejected(s3_endpoint, monkeypatch):
+    monkeypatch.setenv("S3_SECRET_ACCESS_KEY", "not-the-secret")
     resource = S3Resource(
-        access_key_id=s3_endpoint.access_key_id,
-        secret_access_key="not-the-secret",
-        endpoint_url=s3_endpoint.url,
+        access_key_id=s3_endpoint.access_key_id, endpoint_url=s3_endpoint.url
     )
     report = resource.health_check()
     assert report.reachable is False

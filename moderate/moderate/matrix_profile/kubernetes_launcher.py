@@ -143,27 +143,21 @@ class KubernetesWorkerLauncher:
         namespace = self._spec.namespace
         start = self._timer()
         timeout = self._spec.active_deadline_s + WAIT_GRACE_S
-        poll = self._poll_interval_s
+        waits: dict[str, Any] = {
+            "wait_timeout": timeout,
+            "wait_time_between_attempts": self._poll_interval_s,
+            "start_time": start,
+        }
         try:
-            pod, *_ = k8s.wait_for_job_to_have_pods(
-                name, namespace, timeout, poll, start
-            )
+            pod, *_ = k8s.wait_for_job_to_have_pods(name, namespace, **waits)
             k8s.wait_for_pod(
                 pod.metadata.name,
                 namespace,
                 wait_for_state=WaitForPodState.Terminated,
                 pod_launch_timeout=timeout,
-                wait_timeout=timeout,
-                wait_time_between_attempts=poll,
-                start_time=start,
+                **waits,
             )
-            k8s.wait_for_running_job_to_succeed(
-                name,
-                namespace,
-                wait_timeout=timeout,
-                start_time=start,
-                wait_time_between_attempts=poll,
-            )
+            k8s.wait_for_running_job_to_succeed(name, namespace, **waits)
         except _StopWaitingError as stop:
             if stop.args:
                 return None, str(stop.args[0])
@@ -250,9 +244,7 @@ class KubernetesWorkerLauncher:
             pods = self._pods(name)
         except API_ERRORS as error:
             return f"Could not list the Pods of Job {name}: {type(error).__name__}\n"
-        if not pods:
-            return f"Job {name} has no Pod.\n{NO_LOG_TEXT}\n"
-        parts = []
+        parts = [] if pods else [f"Job {name} has no Pod.\n{NO_LOG_TEXT}\n"]
         for pod in pods:
             try:
                 text = k8s.retrieve_pod_logs(

@@ -1,1 +1,1 @@
-"""Helpers shared by several features; they import no feature and no Dagster."""
+"""Small helpers shared by more than one feature; they import no feature."""

@@ -101,6 +101,7 @@ def measure(
         KEYCLOAK_MAIN_REALM,
     )
     from moderate_tests.support.postgres import postgres_resource, temporary_database
+    from moderate_tests.support.secrets import resource_with_secrets
 
     settings = DEFAULT_TRUST_SETTINGS
     if scenario == "users-cover":
@@ -109,14 +110,18 @@ def measure(
             max_runs_per_tick=COVER_RUNS_PER_TICK,
             max_runs_in_flight=COVER_RUNS_PER_TICK,
         )
-    keycloak = KeycloakResource(
+    keycloak = resource_with_secrets(
+        KeycloakResource,
+        {"admin_password": KEYCLOAK_ADMIN_PASSWORD},
         server_url=keycloak_url,
         admin_username=KEYCLOAK_ADMIN_USERNAME,
-        admin_password=KEYCLOAK_ADMIN_PASSWORD,
         main_realm_name=KEYCLOAK_MAIN_REALM,
     )
-    platform_api = PlatformApiResource(
-        base_url=api_url, username=API_ADMIN_USERNAME, password=API_ADMIN_PASSWORD
+    platform_api = resource_with_secrets(
+        PlatformApiResource,
+        {"password": API_ADMIN_PASSWORD},
+        base_url=api_url,
+        username=API_ADMIN_USERNAME,
     )
     with temporary_database() as database, instance_for_test() as instance:
         postgres = postgres_resource()

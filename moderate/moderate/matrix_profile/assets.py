@@ -93,8 +93,10 @@ def summary_markdown(workflow_job_id: int, summary: dict[str, Any] | None) -> st
         ("Missing share", summary.get("missing_share")),
         ("Report size (bytes)", summary.get("report_bytes")),
     ]
-    lines += ["| Property | Value |", "|---|---|"]
-    lines += [f"| {name} | {value} |" for name, value in facts if value is not None]
+    known = [(name, value) for name, value in facts if value is not None]
+    if known:
+        lines += ["| Property | Value |", "|---|---|"]
+        lines += [f"| {name} | {_number(value)} |" for name, value in known]
     discords = summary.get("discords") or []
     if isinstance(discords, list) and discords:
         lines += ["", "| Discord at | Distance |", "|---|---|"]

@@ -4,6 +4,7 @@ from dagster import job
 
 from moderate.matrix_profile.hooks import finalise_matrix_profile_job_on_failure
 from moderate.matrix_profile.ops import (
+    FINALISE_RETRY_POLICY,
     finalise_broken_matrix_profile_run,
     reject_matrix_profile_request,
     report_matrix_profile_result,
@@ -50,6 +51,7 @@ def matrix_profile_rejection_job() -> None:
     "was cancelled, when the run sensors could not do it at once (API throttled "
     "or down); retried with backoff.",
     tags=FEATURE_TAGS,
+    op_retry_policy=FINALISE_RETRY_POLICY,
 )
 def matrix_profile_finalise_job() -> None:
     """The terminal PATCH of a broken run, retried."""

@@ -66,7 +66,7 @@ PRESIGN_MARGIN_S = 600
 CANCEL_CHECK_INTERVAL_S = 2.0
 CANCELLING_STATUSES = frozenset({DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED})
 ANALYSIS_RETRIES = 3
-ANALYSIS_RETRY_DELAY_S = 5.0
+ANALYSIS_RETRY_DELAY_S = 2.0
 REPORT_RETRIES = 2
 REPORT_RETRY_DELAY_S = 3.0
 FINALISE_RETRIES = 5
@@ -454,15 +454,17 @@ class MatrixProfileFinaliseConfig(Config):
     )
 
 
+FINALISE_RETRY_POLICY = RetryPolicy(
+    max_retries=FINALISE_RETRIES,
+    delay=FINALISE_RETRY_DELAY_S,
+    backoff=Backoff.EXPONENTIAL,
+    jitter=Jitter.PLUS_MINUS,
+)
+
+
 @op(
     description="PATCHes the job of a failed or cancelled run; retried with "
-    "backoff while the API is throttled or down.",
-    retry_policy=RetryPolicy(
-        max_retries=FINALISE_RETRIES,
-        delay=FINALISE_RETRY_DELAY_S,
-        backoff=Backoff.EXPONENTIAL,
-        jitter=Jitter.PLUS_MINUS,
-    ),
+    "backoff (the job's retry policy) while the API is throttled or down.",
     tags=FEATURE_TAGS,
 )
 def finalise_broken_matrix_profile_run(

@@ -19,6 +19,7 @@ from moderate.matrix_profile.finalise import (
 )
 from moderate.matrix_profile.launcher import WorkerCancelledError
 from moderate.matrix_profile.messages import MAX_WORKFLOW_JOB_ID
+from moderate.matrix_profile.results import redact_urls
 
 DETAIL_CHARS = 300
 CANCELLED_EXCEPTIONS = (WorkerCancelledError, DagsterExecutionInterruptedError)
@@ -45,7 +46,8 @@ def finalise_matrix_profile_job_on_failure(context: HookContext) -> None:
     exception = context.op_exception
     if exception is not None:
         context.log.error(
-            f"Step {context.step_key} failed:\n" + "".join(_traceback(exception))
+            f"Step {context.step_key} failed:\n"
+            + redact_urls("".join(_traceback(exception)))
         )
     error = broken_run_error(_cancelled(context, exception), _detail(exception))
     log_text = (

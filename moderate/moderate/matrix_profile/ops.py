@@ -51,6 +51,7 @@ from moderate.matrix_profile.results import (
     error_summary,
     failure_results,
     new_report_key,
+    redact_urls,
     success_results,
     traceback_exception_line,
 )
@@ -69,6 +70,7 @@ ANALYSIS_RETRY_DELAY_S = 2.0
 REPORT_RETRIES = 2
 REPORT_RETRY_DELAY_S = 3.0
 FINALISE_RETRIES = 5
+RUN_LOG_TAIL_CHARS = 20_000
 FINALISE_RETRY_DELAY_S = 30.0
 MISSING_REPORT_ERROR = (
     "The analysis finished but its report was not found in storage. Please run the "
@@ -271,7 +273,8 @@ def _analyse(
         else error_summary(result.log, result.reason)
     )
     if traceback_exception_line(result.log) is not None:
-        context.log.error(f"Job {job_id}: worker log (full):\n{result.log}")
+        tail = redact_urls(result.log[-RUN_LOG_TAIL_CHARS:])
+        context.log.error(f"Job {job_id}: end of the worker log:\n{tail}")
     log_key = upload_failure_log(
         s3, outputs_bucket, job_id, _log_document(context.run_id, job_id, result)
     )

@@ -101,10 +101,18 @@ def test_killed_worker_is_reported_with_its_log(instance, s3, platform_api):
 
 def test_crash_summary_comes_from_the_traceback(instance, s3, platform_api):
     job_id = platform_api.add_job("alice")
-    _run(instance, s3, platform_api, job_id, "crash")
-    error = platform_api.get_job(job_id)["results"]["error"]
+    result = _run(instance, s3, platform_api, job_id, "crash")
+    results = platform_api.get_job(job_id)["results"]
+    error = results["error"]
     assert "RuntimeError: boom while reading" in error
     assert "X-Amz-Signature" not in error
+    log = _log_text(s3, results["error_logs_key"])
+    assert "RuntimeError: boom while reading" in log
+    assert "Traceback" not in log, "users download this log"
+    assert 'File "' not in log
+    assert any(
+        "Traceback" in entry.user_message for entry in instance.all_logs(result.run_id)
+    )
 
 
 @pytest.mark.parametrize("state", ["finalised", "missing", "other-type"])

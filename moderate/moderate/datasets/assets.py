@@ -5,22 +5,21 @@ convert every dataset to Parquet and stage originals, conversions and a
 manifest in the job-outputs bucket. ``platform_asset_building_stock`` /
 ``platform_asset_genome_project_datasets`` upload from there. Between the two
 only the manifest's key travels (through the state store), so each can run in
-its own pod.
+its own pod; no asset has an output for an IO manager to store (each returns a
+``MaterializeResult``), so nothing is written to the run's local disk.
 """
 
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from botocore.exceptions import ClientError
 from dagster import (
-    AssetCheckResult,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
     Failure,
-    Output,
+    MaterializeResult,
     asset,
 )
 
@@ -40,7 +39,6 @@ from moderate.datasets.prepare import (
     prepare_source,
 )
 from moderate.datasets.publish import (
-    PublishResult,
     execute_plan,
     plan_uploads,
     publish_units,
@@ -56,29 +54,6 @@ from moderate.state import StateStoreResource
 
 GROUP_NAME = "datasets"
 SCRATCH_PREFIX = "moderate-datasets-publish-"
-
-
-@dataclass(frozen=True)
-class PreparedRef:
-    """The preparing asset's output: references only, never file contents.
-
-    Attributes:
-        source: Source name.
-        commit_sha: Prepared commit.
-        bucket: Staging bucket.
-        manifest_key: Manifest key in it.
-        skipped: Whether the commit had been published already.
-        datasets: Dataset names.
-        failed_datasets: Datasets that could not be read.
-    """
-
-    source: str
-    commit_sha: str
-    bucket: str
-    manifest_key: str
-    skipped: bool
-    datasets: tuple[str, ...]
-    failed_datasets: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -122,30 +97,18 @@ def _prepare(
     config: BuildingStockConfig | GenomeProjectConfig,
     s3: S3Resource,
     state_store: StateStoreResource,
-) -> Iterator[Output[PreparedRef] | AssetCheckResult]:
+) -> MaterializeResult:
     bucket = s3.job_outputs_bucket
     prepared: PreparedSource = prepare_source(
         spec.source, config, s3.client(), bucket, state_store.store(), context.log
     )
     manifest = prepared.manifest
-    asset_key = AssetKey(spec.prepare_asset)
-    yield Output(
-        PreparedRef(
-            source=spec.source,
-            commit_sha=manifest.commit_sha,
-            bucket=prepared.bucket,
-            manifest_key=prepared.manifest_key,
-            skipped=prepared.skipped,
-            datasets=tuple(d.name for d in manifest.datasets),
-            failed_datasets=tuple(d.name for d in manifest.failed_datasets),
-        ),
+    return MaterializeResult(
         metadata=prepare_metadata(
-            manifest,
-            f"s3://{prepared.bucket}/{prepared.manifest_key}",
-            prepared.skipped,
+            manifest, prepared.bucket, prepared.manifest_key, prepared.skipped
         ),
+        check_results=check_results(AssetKey(spec.prepare_asset), manifest),
     )
-    yield from check_results(asset_key, manifest)
 
 
 def _publish(
@@ -155,7 +118,7 @@ def _publish(
     platform_api: PlatformApiResource,
     s3: S3Resource,
     state_store: StateStoreResource,
-) -> Output[PublishResult]:
+) -> MaterializeResult:
     store = state_store.store()
     record = store.get(SOURCE_NAMESPACE, spec.source)
     known = SourceState.from_value(record.value) if record is not None else None
@@ -220,8 +183,8 @@ def _publish(
             "a newer commit was prepared meanwhile: its state and staged files "
             "are left for the next publish run"
         )
-    return Output(
-        result, metadata=publish_metadata(result, config.max_objects_per_asset)
+    return MaterializeResult(
+        metadata=publish_metadata(result, config.max_objects_per_asset)
     )
 
 
@@ -241,9 +204,9 @@ def building_stock(
     config: BuildingStockConfig,
     s3: S3Resource,
     state_store: StateStoreResource,
-) -> Iterator[Output[PreparedRef] | AssetCheckResult]:
+) -> MaterializeResult:
     """Prepares the building-stock source."""
-    yield from _prepare(BUILDING_STOCK, context, config, s3, state_store)
+    return _prepare(BUILDING_STOCK, context, config, s3, state_store)
 
 
 @asset(
@@ -262,9 +225,9 @@ def genome_project_datasets(
     config: GenomeProjectConfig,
     s3: S3Resource,
     state_store: StateStoreResource,
-) -> Iterator[Output[PreparedRef] | AssetCheckResult]:
+) -> MaterializeResult:
     """Prepares the BDG2 source."""
-    yield from _prepare(GENOME_PROJECT, context, config, s3, state_store)
+    return _prepare(GENOME_PROJECT, context, config, s3, state_store)
 
 
 @asset(
@@ -283,7 +246,7 @@ def platform_asset_building_stock(
     platform_api: PlatformApiResource,
     s3: S3Resource,
     state_store: StateStoreResource,
-) -> Output[PublishResult]:
+) -> MaterializeResult:
     """Publishes the latest prepared building-stock commit."""
     return _publish(BUILDING_STOCK, context, config, platform_api, s3, state_store)
 
@@ -304,7 +267,7 @@ def platform_asset_genome_project_datasets(
     platform_api: PlatformApiResource,
     s3: S3Resource,
     state_store: StateStoreResource,
-) -> Output[PublishResult]:
+) -> MaterializeResult:
     """Publishes the latest prepared BDG2 commit."""
     return _publish(GENOME_PROJECT, context, config, platform_api, s3, state_store)
 

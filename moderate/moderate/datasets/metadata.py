@@ -17,9 +17,9 @@ MAX_DATASET_ENTRIES = 60
 
 
 def prepare_metadata(
-    manifest: SourceManifest, manifest_url: str, skipped: bool
+    manifest: SourceManifest, bucket: str, manifest_key: str, skipped: bool
 ) -> dict[str, Any]:
-    """Metadata of a preparing asset's materialisation."""
+    """Metadata of a preparing asset's materialisation (its only output)."""
     ok = [d for d in manifest.datasets if d.status == DatasetStatus.OK]
     metadata: dict[str, Any] = {
         "status": "skipped (commit already published)" if skipped else "prepared",
@@ -27,7 +27,9 @@ def prepare_metadata(
         "source_commit": manifest.commit_sha,
         "repo_url": manifest.repo_url,
         "ref": manifest.ref,
-        "manifest": MetadataValue.url(manifest_url),
+        "manifest": MetadataValue.url(f"s3://{bucket}/{manifest_key}"),
+        "staging_bucket": bucket,
+        "manifest_key": manifest_key,
         "datasets": len(manifest.datasets),
         "datasets_failed": len(manifest.failed_datasets),
         "files": len(manifest.files),

@@ -5,8 +5,8 @@ separate materialisations, as they would in separate run pods."""
 import hashlib
 import io
 import json
-import pickle
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from dagster import (
     AssetKey,
     AssetsDefinition,
+    DagsterEventType,
     ExecuteInProcessResult,
     materialize,
 )
@@ -30,7 +31,7 @@ from moderate.datasets.naming import (
     legacy_platform_asset_uuid,
     platform_asset_uuid,
 )
-from moderate.datasets.publish import PublishResult, PublishStatus
+from moderate.datasets.publish import PublishStatus
 from moderate_tests.datasets.repos import (
     EPC_PATH,
     PV_PATH,
@@ -46,7 +47,6 @@ STOCK_OBJECTS = STOCK_DATASETS + 5
 BDG2_OK_DATASETS = ("electricity", "gas", "weather", "metadata")
 STEAM = "data/meters/cleaned/steam_cleaned.csv"
 WATER = "data/meters/cleaned/water_cleaned.csv"
-REFERENCE_BYTES = 20_000
 
 
 def run(
@@ -63,6 +63,76 @@ def run(
 def metadata_of(result: ExecuteInProcessResult, name: str) -> dict[str, Any]:
     (materialization,) = result.asset_materializations_for_node(name)
     return {key: value.value for key, value in materialization.metadata.items()}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a preparing materialisation reports (read from its metadata)."""
+
+    commit_sha: str
+    skipped: bool
+    bucket: str
+    manifest_key: str
+    datasets: tuple[str, ...]
+    failed_datasets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Published:
+    """One row of a publishing materialisation's ``objects`` table."""
+
+    dataset: str
+    data_format: str
+    status: str
+    object_id: int
+    key: str
+    sha256: str
+    series_id: str
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What a publishing materialisation reports (read from its metadata)."""
+
+    objects: tuple[Published, ...]
+    deleted_object_ids: tuple[int, ...]
+    failed_datasets: tuple[str, ...]
+
+
+def prepared_of(result: ExecuteInProcessResult, name: str) -> Prepared:
+    metadata = metadata_of(result, name)
+    rows = [row.data for row in metadata["dataset_table"].records]
+    return Prepared(
+        commit_sha=metadata["source_commit"],
+        skipped=metadata["skipped"],
+        bucket=metadata["staging_bucket"],
+        manifest_key=metadata["manifest_key"],
+        datasets=tuple(row["dataset"] for row in rows),
+        failed_datasets=tuple(
+            row["dataset"] for row in rows if row["status"] == "failed"
+        ),
+    )
+
+
+def publication_of(result: ExecuteInProcessResult, name: str) -> Publication:
+    metadata = metadata_of(result, name)
+    objects = tuple(
+        Published(
+            dataset=row.data["dataset"],
+            data_format=row.data["format"],
+            status=row.data["status"],
+            object_id=row.data["object_id"],
+            key=row.data["key"],
+            sha256=row.data["sha256"],
+            series_id=row.data["series_id"],
+        )
+        for row in metadata["objects"].records
+    )
+    return Publication(
+        objects=objects,
+        deleted_object_ids=tuple(metadata["deleted_object_ids"]),
+        failed_datasets=tuple(metadata["failed_datasets"]),
+    )
 
 
 def checks_of(result: ExecuteInProcessResult) -> dict[str, Any]:
@@ -82,7 +152,7 @@ def test_building_stock_publishes_both_formats_and_skips_unchanged_commits(
     source = {"repo_url": stock_repo.url}
     prepared = run(building_stock, resources, source)
     assert prepared.success
-    ref = prepared.output_for_node("building_stock")
+    ref = prepared_of(prepared, "building_stock")
     assert len(ref.datasets) == STOCK_DATASETS and not ref.failed_datasets
     assert f"{WORKBOOK_PATH}#Europe27" in ref.datasets and PV_PATH in ref.datasets
     assert not any(name.startswith("/") or "moderate-" in name for name in ref.datasets)
@@ -101,7 +171,7 @@ def test_building_stock_publishes_both_formats_and_skips_unchanged_commits(
 
     published = run(platform_asset_building_stock, resources, {})
     assert published.success
-    result: PublishResult = published.output_for_node("platform_asset_building_stock")
+    result = publication_of(published, "platform_asset_building_stock")
     assert len(result.objects) == STOCK_OBJECTS
     assert {o.status for o in result.objects} == {PublishStatus.UPLOADED}
     (asset,) = platform_api.assets()
@@ -143,9 +213,7 @@ def test_building_stock_publishes_both_formats_and_skips_unchanged_commits(
     assert metadata_of(again, "building_stock")["skipped"] is True
     assert checks_of(again)["datasets_readable"].passed
     republished = run(platform_asset_building_stock, resources, {})
-    skipped: PublishResult = republished.output_for_node(
-        "platform_asset_building_stock"
-    )
+    skipped = publication_of(republished, "platform_asset_building_stock")
     assert {o.status for o in skipped.objects} == {PublishStatus.SKIPPED}
     assert len(platform_api.requests_to("/asset/", "POST")) == uploads_before
     assert metadata_of(republished, "platform_asset_building_stock")["uploaded"] == 0
@@ -153,11 +221,11 @@ def test_building_stock_publishes_both_formats_and_skips_unchanged_commits(
     stock_repo.write(EPC_PATH, epc_csv(310))
     new_commit = stock_repo.commit("more EPC rows")
     changed = run(building_stock, resources, source)
-    new_ref = changed.output_for_node("building_stock")
+    new_ref = prepared_of(changed, "building_stock")
     assert new_ref.commit_sha == new_commit and not new_ref.skipped
     assert new_ref.datasets == ref.datasets
     updated = run(platform_asset_building_stock, resources, {})
-    new_result: PublishResult = updated.output_for_node("platform_asset_building_stock")
+    new_result = publication_of(updated, "platform_asset_building_stock")
     assert {o.status for o in new_result.objects} == {PublishStatus.UPLOADED}
     assert len(new_result.deleted_object_ids) == STOCK_OBJECTS
     objects = platform_objects(platform_api, "building-stock")
@@ -195,14 +263,12 @@ def test_bdg2_lfs_source_publishes_good_files_and_reports_broken_ones(
     assert WATER in readable.description and "Git LFS pointer" in readable.description
     assert checks["datasets_have_key_columns"].passed
     assert checks["datasets_not_empty"].passed
-    ref = prepared.output_for_node("genome_project_datasets")
+    ref = prepared_of(prepared, "genome_project_datasets")
     assert set(ref.failed_datasets) == {STEAM, WATER}
 
     published = run(platform_asset_genome_project_datasets, resources, {})
     assert published.success
-    result: PublishResult = published.output_for_node(
-        "platform_asset_genome_project_datasets"
-    )
+    result = publication_of(published, "platform_asset_genome_project_datasets")
     published_names = {o.dataset for o in result.objects}
     assert len(published_names) == len(BDG2_OK_DATASETS)
     assert all(
@@ -298,7 +364,7 @@ def test_publishing_without_a_staged_manifest_fails_clearly(
     assert "materialise genome_project_datasets first" in str(error)
 
     prepared = run(genome_project_datasets, resources, {"repo_url": genome_repo.url})
-    ref = prepared.output_for_node("genome_project_datasets")
+    ref = prepared_of(prepared, "genome_project_datasets")
     resources["s3"].client().delete_object(Bucket=ref.bucket, Key=ref.manifest_key)
     result = run(publish, resources, {})
     assert not result.success
@@ -345,7 +411,10 @@ def test_runs_leave_no_checkout_behind_and_pass_only_references(
     published = run(platform_asset_genome_project_datasets, resources, {})
     assert prepared.success and published.success
     assert not list(scratch.glob("moderate-datasets-*"))
-    ref = prepared.output_for_node("genome_project_datasets")
-    assert len(pickle.dumps(ref)) < REFERENCE_BYTES
-    result = published.output_for_node("platform_asset_genome_project_datasets")
-    assert len(pickle.dumps(result)) < REFERENCE_BYTES
+    for result in (failed, prepared, published):
+        stored = [
+            event
+            for event in result.all_events
+            if event.event_type is DagsterEventType.HANDLED_OUTPUT
+        ]
+        assert stored == [], "an output went through an IO manager"

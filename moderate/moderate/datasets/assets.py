@@ -30,7 +30,9 @@ from moderate.datasets.config import (
     GenomeProjectConfig,
     GenomeProjectPublishConfig,
 )
+from moderate.datasets.git import GitFetchError, GitSourceRefusedError
 from moderate.datasets.metadata import prepare_metadata, publish_metadata
+from moderate.datasets.naming import redact_url
 from moderate.datasets.platform import ensure_platform_asset, list_objects
 from moderate.datasets.prepare import (
     SOURCE_NAMESPACE,
@@ -54,6 +56,7 @@ from moderate.state import StateStoreResource
 
 GROUP_NAME = "datasets"
 SCRATCH_PREFIX = "moderate-datasets-publish-"
+FAILURE_CHARS = 600
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,15 @@ def _prepare(
     state_store: StateStoreResource,
 ) -> MaterializeResult:
     bucket = s3.job_outputs_bucket
-    prepared: PreparedSource = prepare_source(
-        spec.source, config, s3.client(), bucket, state_store.store(), context.log
-    )
+    try:
+        prepared: PreparedSource = prepare_source(
+            spec.source, config, s3.client(), bucket, state_store.store(), context.log
+        )
+    except (GitSourceRefusedError, GitFetchError) as error:
+        raise Failure(
+            description=" ".join(str(error).split())[:FAILURE_CHARS],
+            metadata={"repo_url": redact_url(config.repo_url), "ref": config.ref},
+        ) from None
     manifest = prepared.manifest
     return MaterializeResult(
         metadata=prepare_metadata(

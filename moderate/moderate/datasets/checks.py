@@ -127,6 +127,7 @@ def check_results(
     problems.extend(
         f"{path}: neither .csv nor .xlsx" for path in manifest.unsupported_files
     )
+    problems.extend(manifest.refused_files)
     results.append(
         AssetCheckResult(
             asset_key=asset_key,

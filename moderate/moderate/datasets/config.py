@@ -37,6 +37,12 @@ DEFAULT_CSV_BLOCK_SIZE_MIB = 16
 DEFAULT_PREVIEW_ROWS = 10
 DEFAULT_MAX_OBJECTS_PER_ASSET = 100
 DEFAULT_STAGING_PREFIX = "datasets"
+REF_FIELD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$"
+REPO_URL_DESCRIPTION = (
+    "HTTPS URL of an allowed host (MODERATE_DATASETS_GIT_HOSTS); local "
+    "repositories only where MODERATE_DATASETS_ALLOW_LOCAL_REPOSITORIES is set."
+)
+REF_DESCRIPTION = "Branch, tag or full commit SHA to publish (never an option)."
 
 
 class FileReadOptions(Config):
@@ -73,12 +79,12 @@ class KeyColumnRule(Config):
 class DatasetSourceConfig(Config):
     """Where a source lives and how to read it.
 
-    ``repo_url`` may be a remote URL, a ``file://`` URL or a local path of a
-    git repository (local sources let the pipeline run offline).
+    ``repo_url`` is an HTTPS URL of an allowed host; the deployment (not run
+    config) may also allow local repositories for offline runs and tests.
     """
 
-    repo_url: str = Field(description="Git URL, file:// URL or local repository.")
-    ref: str = Field(description="Branch, tag or full commit SHA to publish.")
+    repo_url: str = Field(min_length=1, description=REPO_URL_DESCRIPTION)
+    ref: str = Field(pattern=REF_FIELD_PATTERN, description=REF_DESCRIPTION)
     globs: list[str] = Field(
         description="Globs (with **) on paths relative to the repository root."
     )
@@ -108,8 +114,14 @@ class DatasetSourceConfig(Config):
 class BuildingStockConfig(DatasetSourceConfig):
     """The MODERATE building-stock analysis repository."""
 
-    repo_url: str = BUILDING_STOCK_REPO_URL
-    ref: str = BUILDING_STOCK_REF
+    repo_url: str = Field(
+        default=BUILDING_STOCK_REPO_URL, min_length=1, description=REPO_URL_DESCRIPTION
+    )
+    ref: str = Field(
+        default=BUILDING_STOCK_REF,
+        pattern=REF_FIELD_PATTERN,
+        description=REF_DESCRIPTION,
+    )
     globs: list[str] = Field(default_factory=lambda: list(BUILDING_STOCK_GLOBS))
     read_options: list[FileReadOptions] = Field(
         default_factory=lambda: [
@@ -123,8 +135,14 @@ class BuildingStockConfig(DatasetSourceConfig):
 class GenomeProjectConfig(DatasetSourceConfig):
     """The Building Data Genome Project 2 repository (CSV files in Git LFS)."""
 
-    repo_url: str = GENOME_PROJECT_REPO_URL
-    ref: str = GENOME_PROJECT_REF
+    repo_url: str = Field(
+        default=GENOME_PROJECT_REPO_URL, min_length=1, description=REPO_URL_DESCRIPTION
+    )
+    ref: str = Field(
+        default=GENOME_PROJECT_REF,
+        pattern=REF_FIELD_PATTERN,
+        description=REF_DESCRIPTION,
+    )
     globs: list[str] = Field(default_factory=lambda: list(GENOME_PROJECT_GLOBS))
     key_columns: list[KeyColumnRule] = Field(
         default_factory=lambda: [

@@ -140,6 +140,7 @@ class SourceManifest(BaseModel):
         datasets: Datasets read from them.
         unmatched_globs: Globs that matched no file.
         unsupported_files: Matched files of a format that is not read.
+        refused_files: Why matched paths could not name a dataset.
         prepared_at: ISO timestamp (UTC).
     """
 
@@ -155,6 +156,7 @@ class SourceManifest(BaseModel):
     datasets: tuple[DatasetRecord, ...]
     unmatched_globs: tuple[str, ...] = ()
     unsupported_files: tuple[str, ...] = ()
+    refused_files: tuple[str, ...] = ()
     prepared_at: str
 
     @property

@@ -13,7 +13,14 @@ from urllib.parse import urlsplit, urlunsplit
 DATASETS_NAMESPACE = uuid.UUID("6f2b0c8e-4b7a-5d2e-9c1f-3a8d7e5b4c21")
 SHEET_SEPARATOR = "#"
 SLUG_MAX_LENGTH = 120
+NAME_MAX_CHARS = 1024
+SHEET_MAX_CHARS = 255
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class DatasetNameError(ValueError):
+    """A path or sheet name from a repository cannot name a dataset."""
 
 
 class DatasetFormat:
@@ -26,15 +33,24 @@ class DatasetFormat:
 def normalise_relative_path(path: str) -> str:
     """A repository-relative POSIX path without ``.`` parts or leading slash.
 
+    Paths come from repositories (file names anyone can choose), so anything
+    that is not a plain relative path is refused.
+
     Raises:
-        ValueError: If the path is absolute or climbs out with ``..``.
+        DatasetNameError: If the path is absolute, climbs out with ``..``, holds
+            control characters or a ``#``, or is empty or too long.
     """
+    if len(path) > NAME_MAX_CHARS or _CONTROL.search(path):
+        raise DatasetNameError(
+            f"not a usable repository path: {path[:NAME_MAX_CHARS]!r} "
+            f"(control characters or longer than {NAME_MAX_CHARS})"
+        )
     pure = PurePosixPath(path.replace("\\", "/"))
-    if pure.is_absolute() or ".." in pure.parts:
-        raise ValueError(f"not a path inside the repository: {path!r}")
+    if pure.is_absolute() or ".." in pure.parts or SHEET_SEPARATOR in path:
+        raise DatasetNameError(f"not a path inside the repository: {path!r}")
     parts = [part for part in pure.parts if part not in ("", ".")]
     if not parts:
-        raise ValueError("empty repository path")
+        raise DatasetNameError("empty repository path")
     return "/".join(parts)
 
 
@@ -47,9 +63,19 @@ def dataset_name(relative_path: str, sheet: str | None = None) -> str:
 
     Returns:
         ``<path>`` or ``<path>#<sheet>``.
+
+    Raises:
+        DatasetNameError: If the path or sheet name is not usable.
     """
     name = normalise_relative_path(relative_path)
-    return name if sheet is None else f"{name}{SHEET_SEPARATOR}{sheet}"
+    if sheet is None:
+        return name
+    if not sheet.strip() or len(sheet) > SHEET_MAX_CHARS or _CONTROL.search(sheet):
+        raise DatasetNameError(
+            f"{name}: sheet name {sheet[:SHEET_MAX_CHARS]!r} is empty, too long or "
+            "holds control characters"
+        )
+    return f"{name}{SHEET_SEPARATOR}{sheet}"
 
 
 def slugify(text: str) -> str:

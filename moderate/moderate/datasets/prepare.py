@@ -32,7 +32,7 @@ from moderate.datasets.manifest import (
     SourceManifest,
     dataset_record,
 )
-from moderate.datasets.naming import dataset_name
+from moderate.datasets.naming import SHEET_SEPARATOR, DatasetNameError, dataset_name
 from moderate.datasets.staging import StagingArea, load_manifest
 from moderate.datasets.workbook import open_workbook, sheet_names, sheet_to_parquet
 from moderate.state import ItemStatus, PostgresState, utc_now
@@ -203,9 +203,10 @@ def _build_manifest(
     selection = checkout.select(config.globs, config.clone_timeout_s)
     for pattern in selection.unmatched_globs:
         log.warning("glob %r matched no file at %s", pattern, checkout.commit_sha)
-    readable = [p for p in selection.paths if Path(p).suffix.lower() in KINDS_BY_SUFFIX]
+    named, refused = _usable_names(selection.paths, log)
+    readable = [p for p in named if Path(p).suffix.lower() in KINDS_BY_SUFFIX]
     readable_set = set(readable)
-    unsupported = tuple(p for p in selection.paths if p not in readable_set)
+    unsupported = tuple(p for p in named if p not in readable_set)
     for path in unsupported:
         log.warning("%s matched a glob but is neither .csv nor .xlsx", path)
     pointers = [p for p in readable if is_lfs_pointer(checkout.root / p)]
@@ -235,8 +236,26 @@ def _build_manifest(
         datasets=tuple(datasets),
         unmatched_globs=selection.unmatched_globs,
         unsupported_files=unsupported,
+        refused_files=refused,
         prepared_at=utc_now().isoformat(),
     )
+
+
+def _usable_names(
+    paths: Sequence[str], log: logging.Logger
+) -> tuple[list[str], tuple[str, ...]]:
+    """Splits selected paths into those that name a dataset and refusals."""
+    usable: list[str] = []
+    refused: list[str] = []
+    for path in paths:
+        try:
+            dataset_name(path)
+        except DatasetNameError as error:
+            log.warning("%s", error)
+            refused.append(str(error))
+        else:
+            usable.append(path)
+    return usable, tuple(refused)
 
 
 def _prepare_file(
@@ -347,7 +366,20 @@ def _convert_workbook(
     empty: list[str] = []
     with open_workbook(checkout.root / path, path) as workbook:
         for sheet_index, sheet in enumerate(sheet_names(workbook)):
-            name = dataset_name(path, sheet)
+            try:
+                name = dataset_name(path, sheet)
+            except DatasetNameError as error:
+                log.error("%s", error)
+                records.append(
+                    DatasetRecord(
+                        name=f"{path}{SHEET_SEPARATOR}<sheet {sheet_index + 1}>",
+                        source_path=path,
+                        status=DatasetStatus.FAILED,
+                        error=str(error),
+                        key_columns=key_columns,
+                    )
+                )
+                continue
             target = checkout.scratch / f"{index}-{sheet_index}.parquet"
             try:
                 stats = sheet_to_parquet(

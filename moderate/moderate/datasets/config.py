@@ -1,4 +1,4 @@
-"""Run configuration of the dataset assets, with the sources' defaults.
+"""Settings of the dataset sources and the run config of the dataset assets.
 
 Defaults follow the public repositories as they are published today: the
 MODERATE building-stock analysis repository (no Git LFS) and the Building Data
@@ -155,10 +155,64 @@ class GenomeProjectConfig(DatasetSourceConfig):
     )
 
 
-class PublishConfig(Config):
-    """How a source is published to the Platform API."""
+class PrepareConfig(Config):
+    """Run config of ``prepared_datasets``: overrides of the partition's source.
 
-    platform_asset_name: str = Field(description="Name of the platform asset.")
+    Every field left empty takes the source's default (see
+    :data:`SOURCE_DEFAULTS`), so a backfill of several sources needs no config.
+    """
+
+    repo_url: str | None = Field(
+        default=None, min_length=1, description=REPO_URL_DESCRIPTION
+    )
+    ref: str | None = Field(
+        default=None, pattern=REF_FIELD_PATTERN, description=REF_DESCRIPTION
+    )
+    globs: list[str] | None = Field(
+        default=None, description="Globs (with **) on repository-relative paths."
+    )
+    read_options: list[FileReadOptions] | None = Field(
+        default=None, description="Per-file CSV read options."
+    )
+    key_columns: list[KeyColumnRule] | None = Field(
+        default=None, description="Columns the checks require per file."
+    )
+    clone_timeout_s: int = Field(
+        default=DEFAULT_CLONE_TIMEOUT_S, gt=0, description="Limit per git command."
+    )
+    csv_block_size_mib: int = Field(
+        default=DEFAULT_CSV_BLOCK_SIZE_MIB,
+        gt=0,
+        description="CSV bytes parsed per streamed batch.",
+    )
+    preview_rows: int = Field(
+        default=DEFAULT_PREVIEW_ROWS, ge=0, description="Rows in the preview table."
+    )
+    staging_prefix: str = Field(
+        default=DEFAULT_STAGING_PREFIX,
+        min_length=1,
+        description="Key prefix of staged files in the job-outputs bucket.",
+    )
+
+    def resolve(self, source: str) -> DatasetSourceConfig:
+        """The source's settings with this run's overrides."""
+        overrides = {
+            name: value
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
+        defaults = SOURCE_DEFAULTS[source]().model_dump()
+        return DatasetSourceConfig(**{**defaults, **overrides})
+
+
+class PublishConfig(Config):
+    """Run config of ``platform_asset_datasets``."""
+
+    platform_asset_name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Name of the platform asset (default: per source).",
+    )
     max_objects_per_asset: int = Field(
         default=DEFAULT_MAX_OBJECTS_PER_ASSET,
         gt=0,
@@ -170,14 +224,18 @@ class PublishConfig(Config):
         "or the oldest ownerless asset with the same name).",
     )
 
-
-class BuildingStockPublishConfig(PublishConfig):
-    """Publishing of the building-stock source."""
-
-    platform_asset_name: str = BUILDING_STOCK_PLATFORM_ASSET
+    def asset_name(self, source: str) -> str:
+        """The platform asset of ``source``."""
+        return self.platform_asset_name or PLATFORM_ASSET_NAMES[source]
 
 
-class GenomeProjectPublishConfig(PublishConfig):
-    """Publishing of the BDG2 source."""
-
-    platform_asset_name: str = GENOME_PROJECT_PLATFORM_ASSET
+BUILDING_STOCK_SOURCE = "building_stock"
+GENOME_PROJECT_SOURCE = "genome_project"
+SOURCE_DEFAULTS: dict[str, type[DatasetSourceConfig]] = {
+    BUILDING_STOCK_SOURCE: BuildingStockConfig,
+    GENOME_PROJECT_SOURCE: GenomeProjectConfig,
+}
+PLATFORM_ASSET_NAMES = {
+    BUILDING_STOCK_SOURCE: BUILDING_STOCK_PLATFORM_ASSET,
+    GENOME_PROJECT_SOURCE: GENOME_PROJECT_PLATFORM_ASSET,
+}

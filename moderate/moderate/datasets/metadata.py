@@ -14,6 +14,10 @@ from moderate.datasets.publish import PublishResult, PublishStatus
 MAX_SCHEMA_COLUMNS = 200
 MAX_PREVIEW_COLUMNS = 12
 MAX_DATASET_ENTRIES = 60
+OBJECT_KEYS = "moderate/object_keys"
+COLUMN_SCHEMA = "dagster/column_schema"
+ROW_COUNT = "dagster/row_count"
+QUALIFIER = " | "
 
 
 def prepare_metadata(
@@ -34,7 +38,8 @@ def prepare_metadata(
         "datasets_failed": len(manifest.failed_datasets),
         "files": len(manifest.files),
         "total_rows": sum(d.rows for d in ok),
-        "dagster/row_count": sum(d.rows for d in ok),
+        ROW_COUNT: sum(d.rows for d in ok),
+        COLUMN_SCHEMA: _combined_schema(ok),
         "dataset_table": _datasets_table(manifest.datasets),
     }
     for dataset in ok[:MAX_DATASET_ENTRIES]:
@@ -47,6 +52,7 @@ def publish_metadata(result: PublishResult, limit: int) -> dict[str, Any]:
     """Metadata of a publishing asset's materialisation."""
     uploaded = [o for o in result.objects if o.status == PublishStatus.UPLOADED]
     return {
+        OBJECT_KEYS: MetadataValue.json(sorted(o.key for o in result.objects)),
         "status": "uploaded" if uploaded else "skipped (nothing new)",
         "source_commit": result.commit_sha,
         "platform_asset_id": result.asset.id,
@@ -115,6 +121,20 @@ def _datasets_table(datasets: tuple[DatasetRecord, ...]) -> MetadataValue:
             ]
         ),
     )
+
+
+def _combined_schema(datasets: list[DatasetRecord]) -> TableSchema:
+    """Columns of every dataset, named ``<dataset> | <column>`` (first 200)."""
+    columns = [
+        TableColumn(
+            f"{dataset.name}{QUALIFIER}{column.name}",
+            column.type,
+            description=f"{column.null_count} missing of {dataset.rows}",
+        )
+        for dataset in datasets
+        for column in dataset.columns
+    ]
+    return TableSchema(columns=columns[:MAX_SCHEMA_COLUMNS])
 
 
 def _schema(dataset: DatasetRecord) -> MetadataValue:

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from moderate.datasets.config import DatasetSourceConfig, FileReadOptions
 from moderate.datasets.csv_parquet import (
     MIB,
@@ -175,6 +173,8 @@ def _published_manifest(
     settings_hash: str,
     log: logging.Logger,
 ) -> SourceManifest | None:
+    from botocore.exceptions import ClientError
+
     record = state.get(SOURCE_NAMESPACE, source)
     if record is None or record.status is not ItemStatus.DONE:
         return None

@@ -33,9 +33,6 @@ from moderate.datasets.platform import (
 )
 from moderate.datasets.staging import download_verified
 from moderate.resources.platform_api import PlatformApiClient
-from moderate.state import PostgresState
-
-OBJECT_NAMESPACE = "datasets.object"
 
 
 class ObjectLimitError(RuntimeError):
@@ -297,7 +294,6 @@ def execute_plan(
     s3_client: Any,
     bucket: str,
     scratch: Path,
-    state: PostgresState,
     log: logging.Logger,
 ) -> PublishResult:
     """Runs a plan: room-making deletions, uploads, then superseded deletions.
@@ -310,7 +306,6 @@ def execute_plan(
         s3_client: Client of the staging storage.
         bucket: Staging bucket.
         scratch: Local directory for one downloaded file at a time.
-        state: State store (one record per series).
         log: Logger.
 
     Returns:
@@ -340,22 +335,10 @@ def execute_plan(
             )
         item = _published(unit, created, PublishStatus.UPLOADED, manifest.commit_sha)
         published.append(item)
-        state.mark_done(
-            OBJECT_NAMESPACE,
-            f"{manifest.source}:{unit.series_id}",
-            _state_value(item, unit),
-        )
         log.info("uploaded %s (%s) as %s", unit.dataset, unit.data_format, item.key)
     for object_id in plan.delete_after:
         log.info("deleting superseded object %s", object_id)
         delete_object(client, asset.id, object_id)
-    for unit, item in plan.current:
-        record = _published(unit, item, PublishStatus.SKIPPED, manifest.commit_sha)
-        state.mark_done(
-            OBJECT_NAMESPACE,
-            f"{manifest.source}:{unit.series_id}",
-            _state_value(record, unit),
-        )
     return PublishResult(
         asset=asset,
         commit_sha=manifest.commit_sha,
@@ -403,14 +386,3 @@ def _published(
         series_id=unit.series_id,
         commit_sha=commit_sha,
     )
-
-
-def _state_value(item: PublishedObject, unit: PublishUnit) -> dict[str, Any]:
-    return {
-        "commit_sha": item.commit_sha,
-        "object_id": item.object_id,
-        "key": item.key,
-        "sha256": item.sha256,
-        "dataset": unit.dataset,
-        "format": unit.data_format,
-    }

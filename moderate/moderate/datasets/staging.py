@@ -6,11 +6,11 @@ reach it, unlike the local disk of the run that prepared it.
 """
 
 import hashlib
+from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-from boto3.s3.transfer import TransferConfig
 
 from moderate.datasets.manifest import (
     HASH_CHUNK_BYTES,
@@ -18,12 +18,14 @@ from moderate.datasets.manifest import (
     StagedObject,
     file_sha256,
 )
+from moderate.state import utc_now
 
 MANIFEST_FILE = "manifest.json"
 JSON_CONTENT_TYPE = "application/json"
 MULTIPART_THRESHOLD_BYTES = 64 * 1024 * 1024
 DELETE_BATCH = 1000
 COMMIT_LEVELS = 2
+ABANDONED_AFTER = timedelta(days=1)
 
 
 class StagingIntegrityError(RuntimeError):
@@ -73,6 +75,8 @@ class StagingArea:
 
     def put_file(self, path: Path, relative_key: str) -> StagedObject:
         """Uploads a file (multipart above a threshold) and records its hash."""
+        from boto3.s3.transfer import TransferConfig
+
         key = f"{self.prefix}/{relative_key}"
         sha256 = file_sha256(path)
         self.client.upload_file(
@@ -94,21 +98,41 @@ class StagingArea:
         return self.manifest_key
 
 
-def delete_other_commits(keep: StagingArea) -> int:
-    """Deletes the source's other staged commits; returns the number of files.
+def delete_older_commits(keep: StagingArea, prepared_at: str) -> int:
+    """Deletes the source's staged commits older than ``keep``; returns the count.
+
+    A folder is deleted when its manifest was prepared before ``prepared_at``,
+    or, without a manifest, when nothing in it changed for a day (a run that
+    died). A run still staging a newer commit has no manifest yet and recent
+    files, and a newer prepared commit has a newer manifest: neither is touched,
+    so overlapping runs never delete each other's files.
 
     Args:
-        keep: The area to keep; its source folder is two levels up
+        keep: The published area; its source folder is two levels up
             (``<prefix>/<source>/<commit>/<fingerprint>``).
+        prepared_at: When ``keep`` was prepared (ISO timestamp).
     """
     source_prefix = keep.prefix.rsplit("/", COMMIT_LEVELS)[0]
-    keys = [
-        key
-        for key in iter_keys(keep.client, keep.bucket, f"{source_prefix}/")
-        if not key.startswith(f"{keep.prefix}/")
-    ]
-    _delete_keys(keep.client, keep.bucket, keys)
-    return len(keys)
+    areas: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    for key, modified in _iter_entries(keep.client, keep.bucket, f"{source_prefix}/"):
+        relative = key.removeprefix(f"{source_prefix}/").split("/", COMMIT_LEVELS)
+        if len(relative) <= COMMIT_LEVELS:
+            continue
+        area = "/".join([source_prefix, *relative[:COMMIT_LEVELS]])
+        if area != keep.prefix:
+            areas[area].append((key, modified))
+    doomed: list[str] = []
+    for area, entries in areas.items():
+        manifest_key = f"{area}/{MANIFEST_FILE}"
+        if any(key == manifest_key for key, _ in entries):
+            older = load_manifest(keep.client, keep.bucket, manifest_key).prepared_at
+            if older >= prepared_at:
+                continue
+        elif max(modified for _, modified in entries) > utc_now() - ABANDONED_AFTER:
+            continue
+        doomed.extend(key for key, _ in entries)
+    _delete_keys(keep.client, keep.bucket, doomed)
+    return len(doomed)
 
 
 def _delete_keys(client: Any, bucket: str, keys: list[str]) -> None:
@@ -153,10 +177,12 @@ def download_verified(
         )
 
 
-def iter_keys(client: Any, bucket: str, prefix: str) -> list[str]:
-    """Every key under ``prefix``."""
-    keys: list[str] = []
+def _iter_entries(client: Any, bucket: str, prefix: str) -> list[tuple[str, datetime]]:
+    """Every key under ``prefix`` with its last modification time."""
+    entries: list[tuple[str, datetime]] = []
     paginator = client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(entry["Key"] for entry in page.get("Contents", []))
-    return keys
+        entries.extend(
+            (entry["Key"], entry["LastModified"]) for entry in page.get("Contents", [])
+        )
+    return entries

@@ -7,7 +7,7 @@ import pytest
 from dagster import materialize
 
 from moderate.datasets import git
-from moderate.datasets.assets import genome_project_datasets
+from moderate.datasets.assets import prepared_datasets
 from moderate.datasets.git import (
     ALLOW_LOCAL_VARIABLE,
     ALLOWED_HOSTS_VARIABLE,
@@ -38,11 +38,12 @@ def test_an_injected_ref_is_refused_and_runs_nothing(
     ):
         pass
     result = materialize(
-        [genome_project_datasets],
+        [prepared_datasets],
+        partition_key="genome_project",
         resources=resources,
         run_config={
             "ops": {
-                "genome_project_datasets": {
+                "prepared_datasets": {
                     "config": {"repo_url": genome_repo.url, "ref": injected_ref(marker)}
                 }
             }
@@ -138,12 +139,11 @@ def test_run_config_cannot_allow_local_repositories(
 ) -> None:
     monkeypatch.delenv(ALLOW_LOCAL_VARIABLE)
     result = materialize(
-        [genome_project_datasets],
+        [prepared_datasets],
+        partition_key="genome_project",
         resources=resources,
         run_config={
-            "ops": {
-                "genome_project_datasets": {"config": {"repo_url": genome_repo.url}}
-            }
+            "ops": {"prepared_datasets": {"config": {"repo_url": genome_repo.url}}}
         },
         raise_on_error=False,
     )

@@ -43,7 +43,7 @@ from moderate.datasets.config import (
 )
 from moderate.datasets.git import GitFetchError, GitSourceRefusedError, remote_commit
 from moderate.datasets.metadata import prepare_metadata, publish_metadata
-from moderate.datasets.naming import redact_url
+from moderate.datasets.naming import InvalidGlobError, redact_url
 from moderate.datasets.platform import ensure_platform_asset, list_objects
 from moderate.datasets.prepare import (
     SOURCE_NAMESPACE,
@@ -177,7 +177,7 @@ def prepared_datasets(
         prepared: PreparedSource = prepare_source(
             source, settings, s3.client(), bucket, state_store.store(), context.log
         )
-    except (GitSourceRefusedError, GitFetchError) as error:
+    except (GitSourceRefusedError, GitFetchError, InvalidGlobError) as error:
         raise Failure(
             description=_one_line(error),
             metadata={"repo_url": redact_url(settings.repo_url), "ref": settings.ref},

@@ -20,8 +20,7 @@ from urllib.parse import urlsplit
 
 from dagster import EnvVar
 
-from moderate.datasets.globs import GlobSelection, select
-from moderate.datasets.naming import redact_url
+from moderate.datasets.naming import GlobSelection, redact_url, select
 
 LFS_POINTER_HEADER = b"version https://git-lfs.github.com/spec/"
 LFS_POINTER_MAX_BYTES = 1024

@@ -21,7 +21,6 @@ from moderate.datasets.git import (
     is_lfs_pointer,
     shallow_checkout,
 )
-from moderate.datasets.globs import matches
 from moderate.datasets.manifest import (
     DatasetRecord,
     DatasetStatus,
@@ -30,7 +29,12 @@ from moderate.datasets.manifest import (
     SourceManifest,
     dataset_record,
 )
-from moderate.datasets.naming import SHEET_SEPARATOR, DatasetNameError, dataset_name
+from moderate.datasets.naming import (
+    SHEET_SEPARATOR,
+    DatasetNameError,
+    dataset_name,
+    matches,
+)
 from moderate.datasets.staging import StagingArea, load_manifest
 from moderate.datasets.workbook import open_workbook, sheet_names, sheet_to_parquet
 from moderate.state import ItemStatus, PostgresState, utc_now

@@ -13,11 +13,14 @@ from moderate.datasets.naming import (
     SLUG_MAX_LENGTH,
     DatasetFormat,
     DatasetNameError,
+    InvalidGlobError,
     dataset_name,
+    file_slug,
+    matches,
     normalise_relative_path,
-    slugify,
     upload_file_name,
 )
+from moderate.support.naming import slugify, unique_names
 from moderate_tests.fuzz.corpus import load_corpus
 
 SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
@@ -45,8 +48,19 @@ def check_name(text: str, sheet: str | None = None) -> None:
 
 
 def check_slug(text: str) -> None:
-    slug = slugify(text)
+    slug = file_slug(text)
     assert SLUG.fullmatch(slug) and len(slug) <= SLUG_MAX_LENGTH
+    assert slugify(text) == "" or SLUG.fullmatch(slugify(text))
+    names = unique_names([text, text, slug, f"{text}_2"])
+    assert len(set(names)) == len(names) and names[0] == text
+
+
+def check_glob(pattern: str, path: str) -> None:
+    try:
+        matched = matches(pattern, path)
+    except InvalidGlobError:
+        return
+    assert isinstance(matched, bool)
 
 
 def check_ref(text: str) -> None:
@@ -73,6 +87,8 @@ def test_seeds(seed: str) -> None:
     check_slug(seed)
     check_ref(seed)
     check_url(seed)
+    check_glob(seed, "data/meters/cleaned/electricity_cleaned.csv")
+    check_glob("data/**/*.csv", seed)
 
 
 @given(PATHS, st.one_of(st.none(), PATHS))
@@ -83,6 +99,11 @@ def test_dataset_names(path: str, sheet: str | None) -> None:
 @given(PATHS)
 def test_slugs(text: str) -> None:
     check_slug(text)
+
+
+@given(PATHS, PATHS)
+def test_globs(pattern: str, path: str) -> None:
+    check_glob(pattern, path)
 
 
 @given(PATHS)

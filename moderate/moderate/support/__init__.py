@@ -1,0 +1,1 @@
+"""Small helpers shared by several features (they import no feature)."""

@@ -44,7 +44,6 @@ from moderate.datasets.config import (
 from moderate.datasets.git import GitFetchError, GitSourceRefusedError, remote_commit
 from moderate.datasets.metadata import prepare_metadata, publish_metadata
 from moderate.datasets.naming import InvalidGlobError, redact_url
-from moderate.datasets.platform import ensure_platform_asset, list_objects
 from moderate.datasets.prepare import (
     SOURCE_NAMESPACE,
     PreparedSource,
@@ -54,7 +53,9 @@ from moderate.datasets.prepare import (
 from moderate.datasets.publish import (
     ObjectLimitError,
     UploadIntegrityError,
+    ensure_platform_asset,
     execute_plan,
+    list_objects,
     plan_uploads,
     publish_units,
 )
@@ -122,8 +123,7 @@ def dataset_repository(context: AssetExecutionContext) -> DataVersionsByPartitio
     """Reads the current commit of every source's default ref."""
     versions: dict[str, str] = {}
     errors: dict[str, str] = {}
-    for source, defaults in SOURCE_DEFAULTS.items():
-        settings = defaults()
+    for source, settings in SOURCE_DEFAULTS.items():
         try:
             versions[source] = remote_commit(
                 settings.repo_url, settings.ref, OBSERVE_TIMEOUT_S
@@ -281,7 +281,7 @@ def platform_asset_datasets(
         ) from None
     latest = store.get(SOURCE_NAMESPACE, source)
     if latest is not None and SourceState.from_value(latest.value) == known:
-        store.mark_done(SOURCE_NAMESPACE, source, known.to_value())
+        store.mark_done(SOURCE_NAMESPACE, source, known.model_dump())
     removed = delete_older_commits(
         StagingArea.of_manifest(s3_client, known.bucket, known.manifest_key),
         manifest.prepared_at,

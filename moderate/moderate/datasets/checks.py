@@ -15,7 +15,7 @@ from dagster import (
     MetadataValue,
 )
 
-from moderate.datasets.manifest import DatasetRecord, DatasetStatus, SourceManifest
+from moderate.datasets.staging import DatasetRecord, DatasetStatus, SourceManifest
 
 MAX_LISTED = 50
 

@@ -6,32 +6,10 @@ Genome Project 2 repository (every CSV behind Git LFS).
 """
 
 from dagster import Config
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
-BUILDING_STOCK_REPO_URL = (
-    "https://github.com/MODERATE-Project/building-stock-analysis.git"
-)
-BUILDING_STOCK_REF = "main"
-BUILDING_STOCK_GLOBS = (
-    "T3.1-dynamic-analysis/**/*.csv",
-    "T3.2-static-analysis/**/*.csv",
-    "T3.2-static-analysis/**/*.xlsx",
-)
-PV_ANALYSIS_GLOB = "T3.1-dynamic-analysis/**/*_PVanalysis.csv"
-
-GENOME_PROJECT_REPO_URL = (
-    "https://github.com/buds-lab/building-data-genome-project-2.git"
-)
-GENOME_PROJECT_REF = "master"
-GENOME_PROJECT_GLOBS = (
-    "data/meters/cleaned/*.csv",
-    "data/weather/*.csv",
-    "data/metadata/*.csv",
-)
-
-BUILDING_STOCK_PLATFORM_ASSET = "building-stock"
-GENOME_PROJECT_PLATFORM_ASSET = "genome-project"
-
+BUILDING_STOCK_SOURCE = "building_stock"
+GENOME_PROJECT_SOURCE = "genome_project"
 DEFAULT_CLONE_TIMEOUT_S = 1800
 DEFAULT_CSV_BLOCK_SIZE_MIB = 16
 DEFAULT_PREVIEW_ROWS = 10
@@ -76,83 +54,62 @@ class KeyColumnRule(Config):
     columns: list[str] = Field(description="Required column names.")
 
 
-class DatasetSourceConfig(Config):
-    """Where a source lives and how to read it.
+class DatasetSourceConfig(BaseModel):
+    """A source's settings: its defaults with the run's overrides."""
 
-    ``repo_url`` is an HTTPS URL of an allowed host; the deployment (not run
-    config) may also allow local repositories for offline runs and tests.
-    """
+    model_config = ConfigDict(frozen=True)
 
-    repo_url: str = Field(min_length=1, description=REPO_URL_DESCRIPTION)
-    ref: str = Field(pattern=REF_FIELD_PATTERN, description=REF_DESCRIPTION)
-    globs: list[str] = Field(
-        description="Globs (with **) on paths relative to the repository root."
-    )
-    read_options: list[FileReadOptions] = Field(
-        default_factory=list, description="Per-file CSV read options."
-    )
-    key_columns: list[KeyColumnRule] = Field(
-        default_factory=list, description="Columns the checks require per file."
-    )
-    clone_timeout_s: int = Field(
-        default=DEFAULT_CLONE_TIMEOUT_S, gt=0, description="Limit per git command."
-    )
-    csv_block_size_mib: int = Field(
-        default=DEFAULT_CSV_BLOCK_SIZE_MIB,
-        gt=0,
-        description="CSV bytes parsed per streamed batch.",
-    )
-    preview_rows: int = Field(
-        default=DEFAULT_PREVIEW_ROWS, ge=0, description="Rows in the preview table."
-    )
-    staging_prefix: str = Field(
-        default=DEFAULT_STAGING_PREFIX,
-        description="Key prefix of staged files in the job-outputs bucket.",
-    )
+    repo_url: str
+    ref: str
+    globs: list[str]
+    read_options: list[FileReadOptions] = []
+    key_columns: list[KeyColumnRule] = []
+    clone_timeout_s: int = DEFAULT_CLONE_TIMEOUT_S
+    csv_block_size_mib: int = DEFAULT_CSV_BLOCK_SIZE_MIB
+    preview_rows: int = DEFAULT_PREVIEW_ROWS
+    staging_prefix: str = DEFAULT_STAGING_PREFIX
 
 
-class BuildingStockConfig(DatasetSourceConfig):
-    """The MODERATE building-stock analysis repository."""
-
-    repo_url: str = Field(
-        default=BUILDING_STOCK_REPO_URL, min_length=1, description=REPO_URL_DESCRIPTION
-    )
-    ref: str = Field(
-        default=BUILDING_STOCK_REF,
-        pattern=REF_FIELD_PATTERN,
-        description=REF_DESCRIPTION,
-    )
-    globs: list[str] = Field(default_factory=lambda: list(BUILDING_STOCK_GLOBS))
-    read_options: list[FileReadOptions] = Field(
-        default_factory=lambda: [
+SOURCE_DEFAULTS = {
+    BUILDING_STOCK_SOURCE: DatasetSourceConfig(
+        repo_url="https://github.com/MODERATE-Project/building-stock-analysis.git",
+        ref="main",
+        globs=[
+            "T3.1-dynamic-analysis/**/*.csv",
+            "T3.2-static-analysis/**/*.csv",
+            "T3.2-static-analysis/**/*.xlsx",
+        ],
+        read_options=[
             FileReadOptions(
-                glob=PV_ANALYSIS_GLOB, skip_rows=1, separator=";", decimal=","
+                glob="T3.1-dynamic-analysis/**/*_PVanalysis.csv",
+                skip_rows=1,
+                separator=";",
+                decimal=",",
             )
-        ]
-    )
-
-
-class GenomeProjectConfig(DatasetSourceConfig):
-    """The Building Data Genome Project 2 repository (CSV files in Git LFS)."""
-
-    repo_url: str = Field(
-        default=GENOME_PROJECT_REPO_URL, min_length=1, description=REPO_URL_DESCRIPTION
-    )
-    ref: str = Field(
-        default=GENOME_PROJECT_REF,
-        pattern=REF_FIELD_PATTERN,
-        description=REF_DESCRIPTION,
-    )
-    globs: list[str] = Field(default_factory=lambda: list(GENOME_PROJECT_GLOBS))
-    key_columns: list[KeyColumnRule] = Field(
-        default_factory=lambda: [
+        ],
+    ),
+    GENOME_PROJECT_SOURCE: DatasetSourceConfig(
+        repo_url="https://github.com/buds-lab/building-data-genome-project-2.git",
+        ref="master",
+        globs=[
+            "data/meters/cleaned/*.csv",
+            "data/weather/*.csv",
+            "data/metadata/*.csv",
+        ],
+        key_columns=[
             KeyColumnRule(glob="data/meters/**/*.csv", columns=["timestamp"]),
             KeyColumnRule(glob="data/weather/*.csv", columns=["timestamp", "site_id"]),
             KeyColumnRule(
                 glob="data/metadata/*.csv", columns=["building_id", "site_id"]
             ),
-        ]
-    )
+        ],
+    ),
+}
+"""Every source, by partition key."""
+PLATFORM_ASSET_NAMES = {
+    BUILDING_STOCK_SOURCE: "building-stock",
+    GENOME_PROJECT_SOURCE: "genome-project",
+}
 
 
 class PrepareConfig(Config):
@@ -201,8 +158,7 @@ class PrepareConfig(Config):
             for name, value in self.model_dump().items()
             if value is not None
         }
-        defaults = SOURCE_DEFAULTS[source]().model_dump()
-        return DatasetSourceConfig(**{**defaults, **overrides})
+        return SOURCE_DEFAULTS[source].model_copy(update=overrides)
 
 
 class PublishConfig(Config):
@@ -227,15 +183,3 @@ class PublishConfig(Config):
     def asset_name(self, source: str) -> str:
         """The platform asset of ``source``."""
         return self.platform_asset_name or PLATFORM_ASSET_NAMES[source]
-
-
-BUILDING_STOCK_SOURCE = "building_stock"
-GENOME_PROJECT_SOURCE = "genome_project"
-SOURCE_DEFAULTS: dict[str, type[DatasetSourceConfig]] = {
-    BUILDING_STOCK_SOURCE: BuildingStockConfig,
-    GENOME_PROJECT_SOURCE: GenomeProjectConfig,
-}
-PLATFORM_ASSET_NAMES = {
-    BUILDING_STOCK_SOURCE: BUILDING_STOCK_PLATFORM_ASSET,
-    GENOME_PROJECT_SOURCE: GENOME_PROJECT_PLATFORM_ASSET,
-}

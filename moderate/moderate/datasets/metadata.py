@@ -4,12 +4,13 @@ Per-dataset entries are keyed ``<kind> | <dataset>`` and per-object rows carry
 both dataset and format, so no two datasets or formats overwrite each other.
 """
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
-from moderate.datasets.manifest import DatasetRecord, DatasetStatus, SourceManifest
 from moderate.datasets.publish import PublishResult, PublishStatus
+from moderate.datasets.staging import DatasetRecord, DatasetStatus, SourceManifest
 
 MAX_SCHEMA_COLUMNS = 200
 MAX_PREVIEW_COLUMNS = 12
@@ -18,6 +19,23 @@ OBJECT_KEYS = "moderate/object_keys"
 COLUMN_SCHEMA = "dagster/column_schema"
 ROW_COUNT = "dagster/row_count"
 QUALIFIER = " | "
+OBJECT_COLUMNS = {
+    "dataset": "string",
+    "format": "string",
+    "status": "string",
+    "object_id": "int",
+    "key": "string",
+    "sha256": "string",
+    "series_id": "string",
+}
+DATASET_COLUMNS = {
+    "dataset": "string",
+    "status": "string",
+    "rows": "int",
+    "columns": "int",
+    "empty_columns": "int",
+    "error": "string",
+}
 
 
 def prepare_metadata(
@@ -65,60 +83,44 @@ def publish_metadata(result: PublishResult, limit: int) -> dict[str, Any]:
         "objects_in_asset": result.objects_in_asset,
         "object_limit": limit,
         "failed_datasets": MetadataValue.json(list(result.failed_datasets)),
-        "objects": MetadataValue.table(
-            records=[
-                TableRecord(
-                    {
-                        "dataset": item.dataset,
-                        "format": item.data_format,
-                        "status": str(item.status),
-                        "object_id": item.object_id,
-                        "key": item.key,
-                        "sha256": item.sha256,
-                        "series_id": item.series_id,
-                    }
-                )
+        "objects": _table(
+            OBJECT_COLUMNS,
+            (
+                {
+                    "dataset": item.dataset,
+                    "format": item.data_format,
+                    "status": str(item.status),
+                    "object_id": item.object_id,
+                    "key": item.key,
+                    "sha256": item.sha256,
+                    "series_id": item.series_id,
+                }
                 for item in result.objects
-            ],
-            schema=TableSchema(
-                columns=[
-                    TableColumn("dataset", "string"),
-                    TableColumn("format", "string"),
-                    TableColumn("status", "string"),
-                    TableColumn("object_id", "int"),
-                    TableColumn("key", "string"),
-                    TableColumn("sha256", "string"),
-                    TableColumn("series_id", "string"),
-                ]
             ),
         ),
     }
 
 
-def _datasets_table(datasets: tuple[DatasetRecord, ...]) -> MetadataValue:
+def _table(types: Mapping[str, str], rows: Iterable[dict[str, Any]]) -> MetadataValue:
     return MetadataValue.table(
-        records=[
-            TableRecord(
-                {
-                    "dataset": dataset.name,
-                    "status": str(dataset.status),
-                    "rows": dataset.rows,
-                    "columns": len(dataset.columns),
-                    "empty_columns": len(dataset.empty_columns),
-                    "error": dataset.error or "",
-                }
-            )
+        records=[TableRecord(row) for row in rows],
+        schema=TableSchema(columns=[TableColumn(n, t) for n, t in types.items()]),
+    )
+
+
+def _datasets_table(datasets: tuple[DatasetRecord, ...]) -> MetadataValue:
+    return _table(
+        DATASET_COLUMNS,
+        (
+            {
+                "dataset": dataset.name,
+                "status": str(dataset.status),
+                "rows": dataset.rows,
+                "columns": len(dataset.columns),
+                "empty_columns": len(dataset.empty_columns),
+                "error": dataset.error or "",
+            }
             for dataset in datasets
-        ],
-        schema=TableSchema(
-            columns=[
-                TableColumn("dataset", "string"),
-                TableColumn("status", "string"),
-                TableColumn("rows", "int"),
-                TableColumn("columns", "int"),
-                TableColumn("empty_columns", "int"),
-                TableColumn("error", "string"),
-            ]
         ),
     )
 

@@ -63,12 +63,7 @@ def local_sources(
     stock_repo: SourceRepo, genome_repo: SourceRepo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for source, repo in ((STOCK, stock_repo), (BDG2, genome_repo)):
-        defaults = config.SOURCE_DEFAULTS[source]
-        local = type(
-            defaults.__name__,
-            (defaults,),
-            {"__annotations__": {"repo_url": str}, "repo_url": repo.url},
-        )
+        local = config.SOURCE_DEFAULTS[source].model_copy(update={"repo_url": repo.url})
         monkeypatch.setitem(config.SOURCE_DEFAULTS, source, local)
 
 

@@ -8,8 +8,7 @@ import pytest
 
 from moderate.datasets import staging
 from moderate.datasets.assets import POOL, platform_asset_datasets, prepared_datasets
-from moderate.datasets.manifest import SourceManifest
-from moderate.datasets.staging import StagingArea, delete_older_commits
+from moderate.datasets.staging import SourceManifest, StagingArea, delete_older_commits
 from moderate.resources import S3Resource
 
 PREFIX = "datasets"

@@ -312,9 +312,10 @@ def remote_commit(
             [*policy.git_options, "ls-remote", "--", url, ref], Path(temp), timeout_s
         )
     wanted = (ref, f"refs/heads/{ref}", f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}")
-    found = dict(
-        reversed(line.split("\t", 1)) for line in output.splitlines() if "\t" in line
-    )
+    found: dict[str, str] = {}
+    for line in output.splitlines():
+        commit, _, name = line.partition("\t")
+        found[name] = commit
     for name in wanted:
         if name in found:
             return found[name]

@@ -1,1 +1,1 @@
-"""Small helpers shared by several features (they import no feature)."""
+"""Small helpers shared by more than one feature; they import no feature."""

@@ -72,8 +72,6 @@ from moderate.state import StateStoreResource
 GROUP_NAME = "datasets"
 FEATURE_TAGS = {"moderate/feature": "datasets"}
 POOL = "datasets"
-OWNERS = ["team:moderate-datasets"]
-DOCS_URL = "docs/datasets.md"
 SCRATCH_PREFIX = "moderate-datasets-publish-"
 FAILURE_CHARS = 600
 OBSERVE_CRON = "0 * * * *"
@@ -116,8 +114,6 @@ def _one_line(error: Exception) -> str:
         "The git repository of each dataset source; its data version is the "
         "commit the source's default branch points at (git ls-remote)."
     ),
-    tags=FEATURE_TAGS,
-    metadata={"docs": DOCS_URL},
 )
 def dataset_repository(context: AssetExecutionContext) -> DataVersionsByPartition:
     """Reads the current commit of every source's default ref."""
@@ -154,10 +150,7 @@ def dataset_repository(context: AssetExecutionContext) -> DataVersionsByPartitio
     ),
     check_specs=check_specs(AssetKey(PREPARE_ASSET)),
     kinds={"git", "parquet", "s3"},
-    tags=FEATURE_TAGS,
-    owners=OWNERS,
     pool=POOL,
-    metadata={"docs": DOCS_URL},
     automation_condition=(
         AutomationCondition.any_deps_match(AutomationCondition.data_version_changed())
         & ~AutomationCondition.in_progress()
@@ -202,10 +195,7 @@ def prepared_datasets(
         "per source, each dataset as its original file and as Parquet."
     ),
     kinds={"parquet", "s3"},
-    tags=FEATURE_TAGS,
-    owners=OWNERS,
     pool=POOL,
-    metadata={"docs": DOCS_URL},
     automation_condition=AutomationCondition.eager(),
 )
 def platform_asset_datasets(

@@ -6,6 +6,9 @@ from dagster import (
     Definitions,
     define_asset_job,
 )
+from dagster._core.definitions.external_asset import (
+    create_external_asset_from_source_asset,
+)
 
 from moderate.automation import default_sensor_status
 from moderate.datasets.assets import (
@@ -39,7 +42,12 @@ datasets_automation_sensor = AutomationConditionSensorDefinition(
 )
 
 defs = Definitions(
-    assets=[dataset_repository, *DATASET_ASSETS],
+    # As an AssetsDefinition (what Definitions makes of it anyway), so the
+    # catalogue's spec mapping, which refuses SourceAsset objects, covers it.
+    assets=[
+        create_external_asset_from_source_asset(dataset_repository),
+        *DATASET_ASSETS,
+    ],
     jobs=[datasets_job],
     sensors=[datasets_automation_sensor],
 )

@@ -50,7 +50,6 @@ LOCATION = "moderate"
 GROUPS = ("datasets", "matrix_profile", "openmetadata", "trust")
 ASSETS = (
     "keycloak_users_count",
-    "dataset_repository",
     "prepared_datasets",
     "platform_asset_datasets",
 )

@@ -244,7 +244,7 @@ def platform_asset_datasets(
             list_objects(client, platform_asset.id),
             manifest.commit_sha,
             config.max_objects_per_asset,
-            owned_key_prefix=f"{client.username.lower()}-assets/",
+            owned_key_prefix=f"{client.username}-assets/",
         )
         context.log.info(
             "%d to upload, %d current, %d to delete; %d objects afterwards",

@@ -225,9 +225,13 @@ class RewindableMultipartEncoder(MultipartEncoder):
     """requests_toolbelt's streaming encoder, rewindable for the client's retry.
 
     The body is read from the file as it is sent and carries its length, so
-    the request has a ``Content-Length``; ``seek(0)`` starts it over (after a
+    the request has a ``Content-Length`` (and the client knows the upload's
+    size through ``len()``); ``seek(0)`` starts it over (after a
     token refresh the client sends the same bytes again).
     """
+
+    def __len__(self) -> int:
+        return int(self.len)
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         """Rewinds to the start (the only position supported)."""

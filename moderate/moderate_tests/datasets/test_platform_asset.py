@@ -96,7 +96,7 @@ def test_multipart_body_streams_and_rewinds(tmp_path: Path) -> None:
         )
         first = body.read(1000)
         whole = first + body.read()
-        assert len(whole) == body.len
+        assert len(whole) == body.len == len(body)
         assert payload in whole and b'filename="x%22.csv"' in whole
         assert body.seek(0) == 0
         assert body.read() == whole

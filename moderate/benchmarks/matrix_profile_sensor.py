@@ -76,9 +76,12 @@ def measure(count: int) -> dict[str, float]:
     )
     from moderate.resources import RabbitMQResource
     from moderate_tests.support.rabbitmq import RABBIT_URL, unique_queue_name
+    from moderate_tests.support.secrets import resource_with_secrets
 
-    rabbitmq = RabbitMQResource(
-        url=RABBIT_URL, matrix_profile_queue=unique_queue_name("mp_bench")
+    rabbitmq = resource_with_secrets(
+        RabbitMQResource,
+        {"url": RABBIT_URL},
+        matrix_profile_queue=unique_queue_name("mp_bench"),
     )
     with rabbitmq.channel() as channel:
         RabbitMQResource.declare_durable_queue(channel, rabbitmq.queue)

@@ -1,4 +1,4 @@
-"""Definitions of the matrix_profile feature (resources come from the code location)."""
+"""Definitions of the matrix_profile feature and its own settings resource."""
 
 from dagster import Definitions
 
@@ -13,6 +13,7 @@ from moderate.matrix_profile.jobs import (
     matrix_profile_rejection_job,
 )
 from moderate.matrix_profile.sensors import matrix_profile_messages_sensor
+from moderate.matrix_profile.settings import MatrixProfileSettings
 
 defs = Definitions(
     assets=[matrix_profile_reports],
@@ -26,4 +27,5 @@ defs = Definitions(
         matrix_profile_failure_sensor,
         matrix_profile_cancel_sensor,
     ],
+    resources={"matrix_profile": MatrixProfileSettings()},
 )

@@ -27,6 +27,8 @@ from moderate_tests.matrix_profile.support import (
     wait_for_depth,
 )
 from moderate_tests.matrix_profile.tcp_cut import CuttableRelay
+from moderate_tests.support.rabbitmq import RABBIT_URL
+from moderate_tests.support.secrets import resource_with_secrets
 
 POISON = [
     b"[" * 200_000,
@@ -43,6 +45,7 @@ POISON = [
     b'{"a": ' * 5000 + b"1" + b"}" * 5000,
 ]
 DROPS = 9
+AMQP_PORT = 5672
 MAX_TICKS = 80
 
 
@@ -78,10 +81,11 @@ def test_poison_is_dead_lettered_while_the_queue_drains(instance, rabbitmq):
 
 @pytest.fixture
 def relayed_rabbitmq(rabbitmq):
-    broker = urlsplit(rabbitmq.url)
-    relay = CuttableRelay(broker.hostname, broker.port or 5672)
-    yield relay, RabbitMQResource(
-        url=relay.relayed_url(rabbitmq.url),
+    broker = urlsplit(RABBIT_URL)
+    relay = CuttableRelay(broker.hostname, broker.port or AMQP_PORT)
+    yield relay, resource_with_secrets(
+        RabbitMQResource,
+        {"url": relay.relayed_url(RABBIT_URL)},
         matrix_profile_queue=rabbitmq.matrix_profile_queue,
     )
     relay.close()

@@ -1,5 +1,7 @@
-"""Matrix profile (``stumpy.stump``, or ``stumpy.scrump`` when the deployment asks
-for the approximate mode), top discords and top motif pairs.
+"""Matrix profile, top discords and top motif pairs.
+
+The profile is ``stumpy.stump`` (exact), or ``stumpy.scrump`` when the
+deployment asks for the approximate mode.
 
 stumpy (with numba and scipy) is imported inside the functions that compute, so
 an input rejected before the analysis never pays for it.

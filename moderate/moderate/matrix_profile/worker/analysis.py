@@ -246,7 +246,7 @@ def top_discords(
         Discords, largest distance first.
     """
     candidates = np.where(np.isfinite(profile), profile, -np.inf)
-    found = []
+    found: list[Discord] = []
     while len(found) < top_k:
         index = int(np.argmax(candidates))
         if not np.isfinite(candidates[index]):
@@ -271,7 +271,7 @@ def top_motifs(
         Motif pairs, smallest distance first (earlier occurrence first).
     """
     candidates = np.where(np.isfinite(profile), profile, np.inf)
-    found = []
+    found: list[Motif] = []
     while len(found) < top_k:
         index = int(np.argmin(candidates))
         if not np.isfinite(candidates[index]):

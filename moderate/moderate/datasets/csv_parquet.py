@@ -40,9 +40,9 @@ from moderate.datasets.profile import (
     StatsCollector,
     TableStats,
     arrow_type,
-    unique_names,
     widen,
 )
+from moderate.support.naming import unique_names
 
 MIB = 1024 * 1024
 PARQUET_COMPRESSION = "snappy"

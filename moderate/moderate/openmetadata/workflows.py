@@ -7,7 +7,7 @@ can take them straight from the deployment's secret.
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -32,12 +32,26 @@ SECRET_VARIABLES = (
 API_SUFFIX = "/api"
 
 
+DEFAULT_SYSTEM_SCHEMA_EXCLUDES: tuple[str, ...] = (
+    "^information_schema$",
+    "^pg_catalog$",
+    "^pg_toast.*$",
+    "^pg_temp_.*$",
+)
+"""PostgreSQL's own schemas, never catalogued (OpenMetadata regular expressions)."""
+CASE_SENSITIVE_GROUP = "(?-i:{})"
+"""OpenMetadata matches filter patterns with ``re.match(..., re.IGNORECASE)``;
+this inline group switches case folding off for the text it wraps."""
+
+
 class WorkflowKind(StrEnum):
     """The workflows this feature runs; the value is the pipeline FQN suffix."""
 
     METADATA = "metadata"
     PROFILER = "profiler"
     AUTO_CLASSIFICATION = "autoClassification"
+    LINEAGE = "lineage"
+    PIPELINES = "pipelines"
 
 
 def secret_placeholder(variable: str) -> str:
@@ -157,7 +171,7 @@ def _request(
     secret_variables: tuple[str, ...],
 ) -> WorkflowRequest:
     config: dict[str, Any] = {"source": source}
-    if kind is not WorkflowKind.METADATA:
+    if kind in (WorkflowKind.PROFILER, WorkflowKind.AUTO_CLASSIFICATION):
         config["processor"] = dict(PROFILER_PROCESSOR)
     config["sink"] = dict(SINK)
     config["workflowConfig"] = _workflow_config(server)
@@ -183,13 +197,22 @@ def postgres_connection(source: PostgresSource) -> dict[str, Any]:
     }
 
 
+def schema_filter(excludes: Sequence[str]) -> dict[str, Any]:
+    """``schemaFilterPattern`` that drops the schemas matching ``excludes``."""
+    return {"schemaFilterPattern": {"excludes": list(excludes)}}
+
+
 def postgres_metadata_request(
     source: PostgresSource,
     service_name: str,
     server: ServerSettings,
     line: VersionLine,
+    schema_excludes: Sequence[str] = DEFAULT_SYSTEM_SCHEMA_EXCLUDES,
 ) -> WorkflowRequest:
-    """Metadata workflow of one Postgres database."""
+    """Metadata workflow of one Postgres database.
+
+    Dropped schemas and tables are marked deleted; system schemas are skipped.
+    """
     return _request(
         kind=WorkflowKind.METADATA,
         source={
@@ -200,8 +223,10 @@ def postgres_metadata_request(
                 "config": {
                     "type": "DatabaseMetadata",
                     "markDeletedTables": True,
+                    "markDeletedSchemas": True,
                     "includeTables": True,
                     "includeViews": True,
+                    **schema_filter(schema_excludes),
                 }
             },
         },
@@ -218,11 +243,14 @@ def postgres_profiler_request(
     line: VersionLine,
     *,
     generate_sample_data: bool,
+    schema_excludes: Sequence[str] = DEFAULT_SYSTEM_SCHEMA_EXCLUDES,
 ) -> WorkflowRequest:
-    """Profiler workflow of one Postgres database.
+    """Profiler workflow of one Postgres database (tables and views).
 
     It carries no connection: the workflow reads the one stored by the metadata
-    run, so ``storeServiceConnection`` must stay enabled on the server.
+    run, which the server keeps because the workflow configuration leaves the
+    client key ``workflowConfig.openMetadataServerConfig.storeServiceConnection``
+    at its default (true).
     """
     return _request(
         kind=WorkflowKind.PROFILER,
@@ -232,6 +260,8 @@ def postgres_profiler_request(
             "sourceConfig": {
                 "config": {
                     "type": "Profiler",
+                    "includeViews": True,
+                    **schema_filter(schema_excludes),
                     **line.profiler_sample_keys(generate_sample_data),
                 }
             },
@@ -261,9 +291,51 @@ def postgres_sample_data_request(
     )
 
 
+def postgres_lineage_request(
+    source: PostgresSource,
+    service_name: str,
+    server: ServerSettings,
+    line: VersionLine,
+    schema_excludes: Sequence[str] = DEFAULT_SYSTEM_SCHEMA_EXCLUDES,
+) -> WorkflowRequest:
+    """Database-lineage workflow of one Postgres database: view and query lineage.
+
+    Query lineage reads ``pg_stat_statements``; on a server without that
+    extension the workflow reports it as a warning and still records the view
+    lineage.
+    """
+    return _request(
+        kind=WorkflowKind.LINEAGE,
+        source={
+            "type": "postgres-lineage",
+            "serviceName": service_name,
+            "serviceConnection": {"config": postgres_connection(source)},
+            "sourceConfig": {
+                "config": {
+                    "type": "DatabaseLineage",
+                    "processViewLineage": True,
+                    "processQueryLineage": True,
+                    "processStoredProcedureLineage": False,
+                    **schema_filter(schema_excludes),
+                }
+            },
+        },
+        service_name=service_name,
+        server=server,
+        line=line,
+        secret_variables=(POSTGRES_PASSWORD_VARIABLE,),
+    )
+
+
 def datalake_table_pattern(prefix: str) -> str:
-    """Regular expression of the tables under ``prefix`` (FQN filtering)."""
-    return f".*{re.escape(prefix.rstrip('/'))}/.*$"
+    """Anchored, case-sensitive regular expression of the keys under ``prefix``.
+
+    Matched against the table name (the full object key) with OpenMetadata's
+    ``re.match(pattern, name, re.IGNORECASE)``: the ``(?-i:...)`` group undoes
+    the case folding, ``re.match`` anchors it at the start of the key.
+    """
+    folder = f"{prefix.rstrip('/')}/"
+    return CASE_SENSITIVE_GROUP.format(re.escape(folder))
 
 
 def datalake_connection(source: DatalakeSource) -> dict[str, Any]:
@@ -279,6 +351,7 @@ def datalake_connection(source: DatalakeSource) -> dict[str, Any]:
         "type": "Datalake",
         "configSource": {"securityConfig": security},
         "bucketName": source.bucket,
+        "prefix": f"{source.prefix.rstrip('/')}/",
         "databaseName": source.database_name,
     }
 
@@ -295,8 +368,9 @@ def _datalake_source(
 
 
 def _prefix_filter(source: DatalakeSource) -> dict[str, Any]:
+    """Second guard behind the connector's ``prefix``: only keys under it."""
     return {
-        "useFqnForFiltering": True,
+        "useFqnForFiltering": False,
         "tableFilterPattern": {"includes": [datalake_table_pattern(source.prefix)]},
     }
 
@@ -319,6 +393,7 @@ def datalake_metadata_request(
     source_config = {
         "type": "DatabaseMetadata",
         "markDeletedTables": True,
+        "markDeletedSchemas": True,
         "includeTables": True,
         "includeViews": True,
         **_prefix_filter(source),
@@ -345,6 +420,7 @@ def datalake_profiler_request(
     source_config = {
         "type": "Profiler",
         "includeViews": True,
+        **_prefix_filter(source),
         **line.profiler_sample_keys(generate_sample_data),
         **line.datalake_profile_sample_keys(),
     }

@@ -19,6 +19,7 @@ PROFILER_PROCESSOR = {"type": "orm-profiler", "config": {}}
 AUTH_PROVIDER = "openmetadata"
 DEFAULT_LOGGER_LEVEL = "INFO"
 DEFAULT_DATALAKE_DATABASE = "default"
+DEFAULT_DAGSTER_TIMEOUT_S = 300
 TOKEN_VARIABLE = "OPEN_METADATA_TOKEN"
 POSTGRES_PASSWORD_VARIABLE = "POSTGRES_PASSWORD"
 S3_ACCESS_KEY_VARIABLE = "S3_ACCESS_KEY_ID"
@@ -441,7 +442,11 @@ def datalake_sample_data_request(
     line: VersionLine,
 ) -> WorkflowRequest:
     """Sample-data workflow of one prefix (lines with a separate one)."""
-    source_config = {**_sample_data_source_config(), "includeViews": True}
+    source_config = {
+        **_sample_data_source_config(),
+        "includeViews": True,
+        **_prefix_filter(source),
+    }
     return _request(
         kind=WorkflowKind.AUTO_CLASSIFICATION,
         source=_datalake_source(source, service_name, source_config),
@@ -449,4 +454,57 @@ def datalake_sample_data_request(
         server=server,
         line=line,
         secret_variables=(S3_ACCESS_KEY_VARIABLE, S3_SECRET_KEY_VARIABLE),
+    )
+
+
+@dataclass(frozen=True)
+class DagsterSource:
+    """This deployment's Dagster webserver, whose GraphQL API the connector reads.
+
+    Attributes:
+        host: Webserver URL (the connector appends ``/graphql``).
+        timeout_s: Time limit of one GraphQL call.
+    """
+
+    host: str
+    timeout_s: int = DEFAULT_DAGSTER_TIMEOUT_S
+
+
+def dagster_pipelines_request(
+    source: DagsterSource,
+    service_name: str,
+    server: ServerSettings,
+    line: VersionLine,
+    lineage_services: Sequence[str] = (),
+) -> WorkflowRequest:
+    """Pipeline-metadata workflow of OpenMetadata's own Dagster connector.
+
+    Every job of the code location becomes a pipeline (ops as tasks, recent runs
+    as statuses); assets are resolved to tables of ``lineage_services``.
+    """
+    return _request(
+        kind=WorkflowKind.PIPELINES,
+        source={
+            "type": "dagster",
+            "serviceName": service_name,
+            "serviceConnection": {
+                "config": {
+                    "type": "Dagster",
+                    "host": source.host,
+                    "timeout": source.timeout_s,
+                }
+            },
+            "sourceConfig": {
+                "config": {
+                    "type": "PipelineMetadata",
+                    "includeLineage": True,
+                    "markDeletedPipelines": True,
+                    "dbServiceNames": list(lineage_services),
+                }
+            },
+        },
+        service_name=service_name,
+        server=server,
+        line=line,
+        secret_variables=(),
     )

@@ -249,6 +249,19 @@ def postgres_source(postgres: PostgresResource, database: str) -> PostgresSource
     )
 
 
+QUERY_LOG_QUERY = (
+    "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements')"
+)
+
+
+def has_query_log(postgres: PostgresResource, database: str) -> bool:
+    """Whether ``database`` has the ``pg_stat_statements`` extension (query lineage)."""
+    import sqlalchemy as sa
+
+    with postgres.engine(database).connect() as connection:
+        return bool(connection.execute(sa.text(QUERY_LOG_QUERY)).scalar())
+
+
 def postgres_metadata_stage(
     context: OpExecutionContext,
     item: IngestionItem,
@@ -263,12 +276,23 @@ def postgres_metadata_stage(
         TOKEN_VARIABLE: openmetadata.required_setting("token"),
         POSTGRES_PASSWORD_VARIABLE: postgres.required_setting("password"),
     }
+    query_lineage = has_query_log(postgres, item.name)
+    if not query_lineage:
+        context.log.info(
+            f"{item.name} has no pg_stat_statements: view lineage only, no query "
+            "lineage"
+        )
     requests = [
         postgres_metadata_request(
             source, item.service_name, server, line, item.schema_excludes
         ),
         postgres_lineage_request(
-            source, item.service_name, server, line, item.schema_excludes
+            source,
+            item.service_name,
+            server,
+            line,
+            item.schema_excludes,
+            query_lineage=query_lineage,
         ),
     ]
     result = ItemResult(name=item.name, service_name=item.service_name)

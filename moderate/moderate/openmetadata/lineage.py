@@ -312,7 +312,6 @@ def publish_new_events(
     name="openmetadata_lineage_sensor",
     minimum_interval_seconds=SENSOR_INTERVAL_S,
     default_status=default_sensor_status(),
-    required_resource_keys={"openmetadata", "s3"},
     description="Writes lineage edges (Dagster job -> data-lake tables) for each "
     "dataset-publishing and analysis run, and the datasets' asset-check results "
     "as OpenMetadata test-case results.",
@@ -320,10 +319,10 @@ def publish_new_events(
 )
 def openmetadata_lineage_sensor(
     context: SensorEvaluationContext,
+    openmetadata: OpenMetadataResource,
+    s3: S3Resource,
 ) -> SensorResult | SkipReason:
     """One tick: the new materialisations and check evaluations since the cursor."""
-    openmetadata: OpenMetadataResource = context.resources.openmetadata
-    s3: S3Resource = context.resources.s3
     missing = [*openmetadata.missing_variables(), *s3.missing_variables()]
     if missing:
         return SkipReason(

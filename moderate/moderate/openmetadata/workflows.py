@@ -298,12 +298,13 @@ def postgres_lineage_request(
     server: ServerSettings,
     line: VersionLine,
     schema_excludes: Sequence[str] = DEFAULT_SYSTEM_SCHEMA_EXCLUDES,
+    *,
+    query_lineage: bool = True,
 ) -> WorkflowRequest:
     """Database-lineage workflow of one Postgres database: view and query lineage.
 
-    Query lineage reads ``pg_stat_statements``; on a server without that
-    extension the workflow reports it as a warning and still records the view
-    lineage.
+    Query lineage reads the ``pg_stat_statements`` view; the workflow fails on a
+    database without it, so ``query_lineage`` is switched off there.
     """
     return _request(
         kind=WorkflowKind.LINEAGE,
@@ -315,7 +316,7 @@ def postgres_lineage_request(
                 "config": {
                     "type": "DatabaseLineage",
                     "processViewLineage": True,
-                    "processQueryLineage": True,
+                    "processQueryLineage": query_lineage,
                     "processStoredProcedureLineage": False,
                     **schema_filter(schema_excludes),
                 }
@@ -499,7 +500,7 @@ def dagster_pipelines_request(
                     "type": "PipelineMetadata",
                     "includeLineage": True,
                     "markDeletedPipelines": True,
-                    "dbServiceNames": list(lineage_services),
+                    "lineageInformation": {"dbServiceNames": list(lineage_services)},
                 }
             },
         },

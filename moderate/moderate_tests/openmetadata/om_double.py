@@ -255,7 +255,10 @@ class OpenMetadataDouble:
         return _bulk_result(passed, failed)
 
     def delete_stale(self, collection: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``DELETE /<collection>/deleteStale``: soft-deletes unseen children."""
+        """``DELETE /<collection>/deleteStale``: soft-deletes unseen entities.
+
+        With ``recursive`` (schemas), everything under them goes too.
+        """
         scope = str(body.get("scopeFqn", ""))
         seen = set(body.get("seenFqns") or [])
         deleted = []
@@ -267,6 +270,9 @@ class OpenMetadataDouble:
             ):
                 entity["deleted"] = True
                 deleted.append({"request": fqn, "status": 200})
+                if body.get("recursive"):
+                    for _, child in self._children(entity):
+                        child["deleted"] = True
         return _bulk_result(deleted, [])
 
     def listing(self, collection: str, query: dict[str, list[str]]) -> tuple:
@@ -324,6 +330,17 @@ class OpenMetadataDouble:
             return 400, _error(400, f"invalid JSON Patch: {error}")
         for fixed in ("id", "fullyQualifiedName", "name"):
             patched[fixed] = entity[fixed]
+        if "owners" in patched:
+            # The server stores owners as full references to existing users/teams.
+            owners = []
+            for owner in patched["owners"] or []:
+                found = self.entity_by_reference(owner)
+                if found is None:
+                    return 404, _error(
+                        404, f"{owner.get('type')} {owner.get('id')} not found"
+                    )
+                owners.append(self._reference_of(owner, found))
+            patched["owners"] = owners
         patched["version"] = round(entity.get("version", 0.0) + 0.1, 1)
         patched["updatedAt"] = int(time.time() * 1000)
         entity.clear()
@@ -447,9 +464,22 @@ class OpenMetadataDouble:
             return self.lineage_graph(parts[0], parts[2], by_name=True)
         if method == "GET" and len(parts) == 2:
             return self.lineage_graph(parts[0], parts[1], by_name=False)
-        if method in ("PATCH", "DELETE") and len(parts) == 4:
-            ids = (parts[1], parts[3])
-            edge = self.lineage.get(ids)
+        if method == "PUT" and len(parts) == 6:
+            ids = self._edge_ids(parts)
+            if ids is None:
+                return 404, _error(404, "lineage entity not found")
+            return self.add_lineage(
+                {
+                    "edge": {
+                        "fromEntity": {"id": ids[0], "type": parts[0]},
+                        "toEntity": {"id": ids[1], "type": parts[3]},
+                        "lineageDetails": body or {},
+                    }
+                }
+            )
+        if method in ("PATCH", "DELETE") and len(parts) in (4, 6):
+            ids = (parts[1], parts[3]) if len(parts) == 4 else self._edge_ids(parts)
+            edge = self.lineage.get(ids) if ids else None
             if edge is None:
                 return 404, _error(404, "lineage edge not found")
             if method == "DELETE":
@@ -601,6 +631,59 @@ class OpenMetadataDouble:
             return 404, _error(404, f"table instance for {fqn} not found")
         return 200, table
 
+    def search_query(self, query: dict[str, list[str]]) -> tuple:
+        """``GET /search/query``: ``query_filter`` over one index, sorted, paged.
+
+        Pages with ``size`` and ``search_after`` (the sort value of the last hit),
+        as the ingestion client's paginator does.
+        """
+        collection = SEARCH_INDEXES.get((query.get("index") or [""])[0])
+        if collection is None:
+            return 400, _error(400, "unknown index")
+        raw_filter = (query.get("query_filter") or ["{}"])[0]
+        try:
+            clause = json.loads(raw_filter)
+        except ValueError:
+            return 400, _error(400, "query_filter is not JSON")
+        deleted = (query.get("deleted") or ["false"])[0] == "true"
+        sort_field = (query.get("sort_field") or ["fullyQualifiedName"])[0]
+        descending = (query.get("sort_order") or ["desc"])[0] == "desc"
+        size = int((query.get("size") or ["10"])[0])
+        try:
+            hits = [
+                entity
+                for entity in self._store(collection).values()
+                if entity["deleted"] == deleted and es_matches(entity, clause)
+            ]
+        except ValueError as error:
+            return 400, _error(400, str(error))
+        hits.sort(key=lambda entity: str(entity.get(sort_field)), reverse=descending)
+        total = len(hits)
+        after = query.get("search_after")
+        if after:
+            last = after[0]
+            hits = [
+                entity
+                for entity in hits
+                if (str(entity.get(sort_field)) < last) == descending
+                and str(entity.get(sort_field)) != last
+            ]
+        page = hits[:size]
+        return 200, {
+            "hits": {
+                "total": {"value": total, "relation": "eq"},
+                "hits": [
+                    {
+                        "_index": collection,
+                        "_id": entity["id"],
+                        "_source": entity,
+                        "sort": [str(entity.get(sort_field))],
+                    }
+                    for entity in page
+                ],
+            }
+        }
+
     def search_field(self, query: dict[str, list[str]]) -> dict[str, Any]:
         """``GET /search/fieldQuery``: exact match of one field in one index."""
         collection = SEARCH_INDEXES.get((query.get("index") or [""])[0])
@@ -625,6 +708,61 @@ def _encode_cursor(fqn: str) -> str:
 
 def _decode_cursor(cursor: str) -> str:
     return base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8")
+
+
+def _field_values(document: Any, path: str) -> list[Any]:
+    """Values at a dotted path (``service.name``), through lists."""
+    values = [document]
+    for part in path.removesuffix(".keyword").split("."):
+        found = []
+        for value in values:
+            if isinstance(value, dict) and part in value:
+                inner = value[part]
+                found.extend(inner if isinstance(inner, list) else [inner])
+        values = found
+    return values
+
+
+def es_matches(document: dict[str, Any], clause: Any) -> bool:
+    """Whether ``document`` satisfies an Elasticsearch query clause.
+
+    Supports what the ingestion client sends: ``bool`` (``must``, ``should``,
+    ``must_not``, ``filter``), ``term``, ``terms``, ``exists`` and ``match_all``.
+    """
+    if not isinstance(clause, dict) or not clause:
+        return True
+    if "query" in clause:
+        return es_matches(document, clause["query"])
+    if "bool" in clause:
+        spec = clause["bool"]
+
+        def listed(key: str) -> list[Any]:
+            value = spec.get(key) or []
+            return value if isinstance(value, list) else [value]
+
+        return (
+            all(es_matches(document, c) for c in listed("must") + listed("filter"))
+            and (
+                not listed("should")
+                or any(es_matches(document, c) for c in listed("should"))
+            )
+            and not any(es_matches(document, c) for c in listed("must_not"))
+        )
+    if "term" in clause:
+        [(path, wanted)] = clause["term"].items()
+        wanted = wanted.get("value") if isinstance(wanted, dict) else wanted
+        return any(value == wanted for value in _field_values(document, path))
+    if "terms" in clause:
+        [(path, wanted)] = clause["terms"].items()
+        return any(value in wanted for value in _field_values(document, path))
+    if "exists" in clause:
+        return any(
+            value not in (None, "", [])
+            for value in _field_values(document, clause["exists"]["field"])
+        )
+    if "match_all" in clause:
+        return True
+    raise ValueError(f"unsupported query clause {sorted(clause)}")
 
 
 def _bulk_result(passed: list[dict], failed: list[dict]) -> dict[str, Any]:
@@ -724,6 +862,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 204, None
         if method == "GET" and path == "search/fieldQuery":
             return 200, double.search_field(record.query)
+        if method == "GET" and path == "search/query":
+            return double.search_query(record.query)
         if path == "lineage" or path.startswith("lineage/"):
             return double.lineage_route(method, path[len("lineage/") :], record.body)
         if method == "PUT" and path == "dataQuality/testSuites/executable":

@@ -42,10 +42,10 @@ FEATURE_TAGS = {"moderate/feature": "openmetadata"}
 CATALOG_KEY = AssetKey("openmetadata_catalog")
 POSTGRES_DATABASE_KEY = AssetKey("openmetadata_postgres_database")
 DATALAKE_PREFIX_KEY = AssetKey("openmetadata_datalake_prefix")
-POSTGRES_PARTITIONS = DynamicPartitionsDefinition(
-    name="openmetadata_postgres_databases"
-)
-DATALAKE_PARTITIONS = DynamicPartitionsDefinition(name="openmetadata_datalake_prefixes")
+POSTGRES_PARTITIONS_NAME = "openmetadata_postgres_databases"
+DATALAKE_PARTITIONS_NAME = "openmetadata_datalake_prefixes"
+POSTGRES_PARTITIONS = DynamicPartitionsDefinition(name=POSTGRES_PARTITIONS_NAME)
+DATALAKE_PARTITIONS = DynamicPartitionsDefinition(name=DATALAKE_PARTITIONS_NAME)
 CATALOG_FAIL_WINDOW = timedelta(hours=26)
 CATALOG_WARN_WINDOW = timedelta(hours=13)
 """The schedules run twice a day: a catalogue older than one missed run warns,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckKey,
     AssetKey,
     AssetRecordsFilter,
@@ -286,10 +287,11 @@ def publish_new_events(
         history = instance.event_log_storage.get_asset_check_execution_history(
             check_key, limit=RECORDS_PER_TICK
         )
-        for record in sorted(history, key=lambda item: item.id):
-            evaluation = record.event.dagster_event if record.event else None
+        for check_record in sorted(history, key=lambda item: item.id):
+            event = check_record.event
+            evaluation = event.dagster_event if event else None
             data = evaluation.event_specific_data if evaluation else None
-            if record.id <= last or data is None or not hasattr(data, "passed"):
+            if check_record.id <= last or not isinstance(data, AssetCheckEvaluation):
                 continue
             target = getattr(data, "target_materialization_data", None)
             keys = (
@@ -300,11 +302,11 @@ def publish_new_events(
             publisher.check_result(
                 check_key.name,
                 bool(data.passed),
-                int(record.create_timestamp * 1000),
+                int(check_record.create_timestamp * 1000),
                 data.description or f"{check_key.name} passed={data.passed}",
                 keys,
             )
-            advanced.checks[name] = max(advanced.checks.get(name, 0), record.id)
+            advanced.checks[name] = max(advanced.checks.get(name, 0), check_record.id)
     return advanced
 
 
@@ -328,6 +330,8 @@ def openmetadata_lineage_sensor(
         return SkipReason(
             f"OpenMetadata lineage is not configured: set {', '.join(missing)}"
         )
+    if context.repository_def is None:
+        return SkipReason("no repository definition in the sensor context")
     graph = context.repository_def.asset_graph
     publisher = Publisher(
         CatalogClient.from_resource(openmetadata), s3.data_lake_bucket

@@ -6,6 +6,7 @@ OpenMetadata services of units that no longer exist.
 """
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from dagster import (
     AssetKey,
@@ -21,11 +22,11 @@ from dagster import (
 
 from moderate.openmetadata.assets import (
     CATALOG_KEY,
-    DATALAKE_PARTITIONS,
+    DATALAKE_PARTITIONS_NAME,
     DATALAKE_PREFIX_KEY,
     FEATURE_TAGS,
     POSTGRES_DATABASE_KEY,
-    POSTGRES_PARTITIONS,
+    POSTGRES_PARTITIONS_NAME,
 )
 from moderate.openmetadata.client import CatalogClient
 from moderate.openmetadata.config import (
@@ -114,7 +115,7 @@ def discover_postgres_databases(
     discovery = discover_postgres(postgres, config.name_filter())
     added, removed = sync_partitions(
         context.instance,
-        POSTGRES_PARTITIONS.name,
+        POSTGRES_PARTITIONS_NAME,
         discovery.selected,
         discovery.existing,
     )
@@ -197,7 +198,7 @@ def discover_datalake_prefixes(
     discovery = discover_datalake(s3, config.name_filter(), config.list_page_size)
     added, removed = sync_partitions(
         context.instance,
-        DATALAKE_PARTITIONS.name,
+        DATALAKE_PARTITIONS_NAME,
         [partition_key_of_prefix(prefix) for prefix in discovery.selected],
         [partition_key_of_prefix(prefix) for prefix in discovery.existing],
     )
@@ -260,7 +261,7 @@ def _collect(
     ordered = sorted(results, key=lambda result: result.name)
     for result in ordered:
         context.log.info(f"{result.name}: {result.statuses}")
-    metadata = {
+    metadata: dict[str, Any] = {
         "source": source,
         "items": len(ordered),
         "services": [result.service_name for result in ordered],

@@ -7,6 +7,7 @@ pipelines to the tables their runs wrote.
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 from dagster import (
     AssetMaterialization,
@@ -77,7 +78,7 @@ def ingest_dagster_pipelines(
         request,
         {TOKEN_VARIABLE: openmetadata.required_setting("token")},
     )
-    metadata = {"source": "dagster", "services": [DAGSTER_SERVICE_NAME]}
+    metadata: dict[str, Any] = {"source": "dagster", "services": [DAGSTER_SERVICE_NAME]}
     yield AssetMaterialization(
         asset_key=CATALOG_KEY, description="dagster pipelines", metadata=metadata
     )

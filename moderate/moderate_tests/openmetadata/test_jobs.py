@@ -78,10 +78,9 @@ def test_schedule_cron_and_status_come_from_settings(monkeypatch):
 
 
 def _tick(schedule, **resources):
-    context = build_schedule_context(resources=resources)
-    return list(schedule.evaluate_tick(context).run_requests or []), (
-        schedule.evaluate_tick(build_schedule_context(resources=resources)).skip_message
-    )
+    with build_schedule_context(resources=resources) as context:
+        result = schedule.evaluate_tick(context)
+    return list(result.run_requests or []), result.skip_message
 
 
 def test_invalid_cron_is_reported_by_the_schedule_and_the_location_loads(monkeypatch):

@@ -30,6 +30,7 @@ from moderate.matrix_profile.sensors import (
 )
 from moderate.resources import RabbitMQResource
 from moderate_tests.support.rabbitmq import RABBIT_URL, unique_queue_name
+from moderate_tests.support.secrets import resource_with_secrets
 
 DEFAULT_MESSAGES = (1_000, 5_000)
 MAX_TICKS = 1_000
@@ -61,8 +62,8 @@ def _queue_depth(rabbitmq: RabbitMQResource) -> int:
 
 
 def measure(count: int) -> dict[str, float]:
-    rabbitmq = RabbitMQResource(
-        url=RABBIT_URL, matrix_profile_queue=unique_queue_name()
+    rabbitmq = resource_with_secrets(
+        RabbitMQResource, {"url": RABBIT_URL}, matrix_profile_queue=unique_queue_name()
     )
     with rabbitmq.channel() as channel:
         RabbitMQResource.declare_durable_queue(channel, rabbitmq.queue)

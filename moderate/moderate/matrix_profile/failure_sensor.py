@@ -224,10 +224,9 @@ def _failure_events(instance: DagsterInstance, run_id: str) -> str:
 
 def _tick_client(platform_api: PlatformApiResource) -> PlatformApiResource:
     """The same account with short timeouts, so a tick stays short."""
-    return PlatformApiResource(
+    return type(platform_api)(
         base_url=platform_api.base_url,
         username=platform_api.username,
-        password=platform_api.password,
         connect_timeout_s=platform_api.connect_timeout_s,
         read_timeout_s=min(platform_api.read_timeout_s, SENSOR_READ_TIMEOUT_S),
         max_attempts=min(platform_api.max_attempts, SENSOR_MAX_ATTEMPTS),

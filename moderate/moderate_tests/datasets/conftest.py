@@ -14,6 +14,7 @@ from moderate_tests.datasets.repos import (
 )
 from moderate_tests.doubles import API_ADMIN_PASSWORD, API_ADMIN_USERNAME
 from moderate_tests.doubles.platform_api import PlatformApiDouble
+from moderate_tests.support.secrets import resource_with_secrets
 
 
 @pytest.fixture
@@ -39,10 +40,11 @@ def state_store_resource(
 def api_resource(
     platform_api: PlatformApiDouble,
 ) -> Iterator[PlatformApiResource]:
-    resource = PlatformApiResource(
+    resource = resource_with_secrets(
+        PlatformApiResource,
+        {"password": API_ADMIN_PASSWORD},
         base_url=platform_api.url,
         username=API_ADMIN_USERNAME,
-        password=API_ADMIN_PASSWORD,
         retry_base_delay_s=0.01,
     )
     yield resource

@@ -349,6 +349,8 @@ def test_run_pods_may_manage_matrix_profile_jobs_and_ingestion_pods(
     assert jobs[("batch", "jobs")] >= {"create", "get", "list", "watch", "delete"}
     assert jobs[("", "pods")] >= {"get", "list"}
     assert jobs[("", "pods/log")] >= {"get"}
+    assert jobs[("batch", "jobs/status")] >= {"get"}
+    assert jobs[("", "secrets")] == {"create", "patch", "delete"}, "never read"
     assert roles["moderate-matrix-profile-jobs"]["metadata"]["namespace"] == (
         env["MATRIX_PROFILE_K8S_NAMESPACE"]
     )

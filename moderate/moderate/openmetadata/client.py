@@ -16,11 +16,12 @@ import requests
 from dagster import Failure
 
 from moderate.resources import OpenMetadataResource
-from moderate.resources.http import RetryPolicy, Timeouts, send_with_retries
+from moderate.support.http import RetrySettings, Timeouts, retrying_session
 
 LIST_PAGE_LIMIT = 100
 JSON_PATCH_TYPE = "application/json-patch+json"
-RETRY_POLICY = RetryPolicy(max_attempts=3)
+RETRY_SETTINGS = RetrySettings(attempts=3)
+"""Idempotent calls (GET, PUT, PATCH, DELETE) retried; a POST only if never sent."""
 
 
 def entity_reference(entity: Mapping[str, Any], entity_type: str) -> dict[str, str]:
@@ -70,19 +71,15 @@ class CatalogClient:
         }
         description = f"{method} /v1/{path.split('?')[0]}"
         try:
-            response = send_with_retries(
-                lambda: requests.request(
+            with retrying_session(RETRY_SETTINGS) as session:
+                response = session.request(
                     method,
                     url,
                     params=params,
                     json=body,
                     headers=headers,
                     timeout=self.timeouts.as_tuple(),
-                ),
-                idempotent=method != "POST",
-                policy=RETRY_POLICY,
-                description=description,
-            )
+                )
         except requests.RequestException as error:
             raise Failure(
                 description=f"OpenMetadata {description} failed: "

@@ -94,6 +94,7 @@ TEST_CONNECTION_STEPS: dict[str, list[dict[str, Any]]] = {
         _step("GetQueries", mandatory=False),
     ],
     "Datalake": [_step("ListBuckets", mandatory=True, short_circuit=True)],
+    "Dagster": [_step("GetPipelines", mandatory=True, short_circuit=True)],
 }
 INHERITING_COLLECTIONS = frozenset(
     {"databases", "databaseSchemas", "tables", "storedProcedures"}
@@ -377,6 +378,18 @@ class OpenMetadataDouble:
             for child in self._store(collection).values()
             if child["fullyQualifiedName"].startswith(prefix)
         ]
+
+    def add_usage(self, parts: list[str], body: dict[str, Any]) -> tuple:
+        """``POST /usage/<type>/<id>``: one day's usage count of an entity."""
+        entity = (
+            self.entity_by_reference({"type": parts[0], "id": parts[1]})
+            if len(parts) == 2
+            else None
+        )
+        if entity is None:
+            return 404, _error(404, f"entity {'/'.join(parts)} not found")
+        entity.setdefault("usage", []).append(body)
+        return 200, {"entity": {"id": entity["id"], "type": parts[0]}, "usage": [body]}
 
     # ---- lineage -------------------------------------------------------
     def entity_by_reference(self, reference: Any) -> dict[str, Any] | None:
@@ -864,6 +877,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, double.search_field(record.query)
         if method == "GET" and path == "search/query":
             return double.search_query(record.query)
+        if method in ("POST", "PUT") and path.startswith("usage/"):
+            return double.add_usage(path.split("/")[1:], record.body or {})
         if path == "lineage" or path.startswith("lineage/"):
             return double.lineage_route(method, path[len("lineage/") :], record.body)
         if method == "PUT" and path == "dataQuality/testSuites/executable":

@@ -129,8 +129,12 @@ def test_schedules_skip_naming_missing_variables_and_run_when_configured(om_serv
     assert requests == []
     assert skipped.startswith("datalake_ingestion_job is not configured: set ")
     assert "OPEN_METADATA_HOST" in skipped and "S3_ACCESS_KEY_ID" in skipped
-    configured = S3Resource(
-        access_key_id="k", secret_access_key="s", bucket_name="b", region="r"
+    configured = resource_with_secrets(
+        S3Resource,
+        {"secret_access_key": "s"},
+        access_key_id="k",
+        bucket_name="b",
+        region="r",
     )
     requests, skipped = _tick(
         schedule, openmetadata=_openmetadata(om_server), s3=configured
@@ -351,8 +355,10 @@ def test_datalake_services_are_one_per_prefix_and_list_only_it(
     gone = datalake_service_name("gone-assets/")
     double.create_or_update("services/databaseServices", {"name": gone})
     with recording_proxy(s3.setting("endpoint_url")) as (proxy_url, recorded):
-        proxied = S3Resource(
-            **{**s3.model_dump(exclude_none=True), "endpoint_url": proxy_url}
+        proxied = resource_with_secrets(
+            S3Resource,
+            {"secret_access_key": s3.required_setting("secret_access_key")},
+            **{**s3.model_dump(exclude_none=True), "endpoint_url": proxy_url},
         )
         resources = {
             **build_resources(),

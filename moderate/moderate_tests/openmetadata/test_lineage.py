@@ -17,6 +17,7 @@ from moderate.openmetadata.lineage import (
 )
 from moderate.openmetadata.naming import DAGSTER_SERVICE_NAME, datalake_service_name
 from moderate.resources import OpenMetadataResource, S3Resource
+from moderate_tests.support.secrets import resource_with_secrets
 
 BUCKET = "lake"
 UPLOADED = "ann-assets/building_stock/part-0.parquet"
@@ -88,13 +89,18 @@ def test_runs_become_lineage_edges_and_checks_test_results(om_server):
     for job in ("datasets_job", "matrix_profile_job", "other_job"):
         assert DEFS.resolve_job_def(job).execute_in_process(instance=instance).success
     resources = {
-        "openmetadata": OpenMetadataResource(
+        "openmetadata": resource_with_secrets(
+            OpenMetadataResource,
+            {"token": double.token},
             host=f"http://{om_server.host}",
             port=str(om_server.port),
-            token=double.token,
         ),
-        "s3": S3Resource(
-            access_key_id="k", secret_access_key="s", bucket_name=BUCKET, region="r"
+        "s3": resource_with_secrets(
+            S3Resource,
+            {"secret_access_key": "s"},
+            access_key_id="k",
+            bucket_name=BUCKET,
+            region="r",
         ),
     }
 

@@ -213,6 +213,12 @@ def _edges(double, collection_from, from_fqn, collection_to, to_fqn):
     return (source["id"], target["id"]) in double.lineage
 
 
+REAL_WORKFLOWS_TIMEOUT_S = 600
+"""Six (Postgres) and eight (data lake) workflow processes of about 10 s each on
+an idle machine; far more on a loaded 2-core one."""
+
+
+@pytest.mark.timeout(REAL_WORKFLOWS_TIMEOUT_S)
 def test_postgres_catalogue_skips_system_schemas_marks_drops_and_has_lineage(
     om_server, postgres, postgres_database, isolated_tmp
 ):
@@ -342,6 +348,7 @@ PREFIX_KEYS = {
 }
 
 
+@pytest.mark.timeout(REAL_WORKFLOWS_TIMEOUT_S)
 def test_datalake_services_are_one_per_prefix_and_list_only_it(
     om_server, s3, isolated_tmp
 ):

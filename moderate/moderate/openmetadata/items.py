@@ -3,9 +3,9 @@
 import hashlib
 from dataclasses import dataclass, field
 
-from moderate.openmetadata.naming import slugify
 from moderate.openmetadata.runners import WorkflowOutcome, WorkflowRunner
 from moderate.openmetadata.workflows import DEFAULT_SYSTEM_SCHEMA_EXCLUDES
+from moderate.support.naming import slugify
 
 MAPPING_KEY_HASH_LENGTH = 8
 

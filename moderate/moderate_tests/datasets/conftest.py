@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from moderate.datasets.git import ALLOW_LOCAL_VARIABLE
 from moderate.resources import PlatformApiResource, PostgresResource, S3Resource
 from moderate.state import StateStoreResource
 from moderate_tests.datasets.repos import (
@@ -58,3 +59,10 @@ def resources(
     api_resource: PlatformApiResource,
 ) -> dict[str, object]:
     return {"s3": s3, "state_store": state_store_resource, "platform_api": api_resource}
+
+
+@pytest.fixture(autouse=True)
+def allow_local_repositories(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test sources are local bare repositories: the deployment setting
+    that allows them (never settable from run config) is on for these tests."""
+    monkeypatch.setenv(ALLOW_LOCAL_VARIABLE, "true")

@@ -13,6 +13,8 @@ import stumpy
 from stumpy import cache as stumpy_cache
 from stumpy import config as stumpy_config
 
+from moderate.matrix_profile.worker.numba_cache import seed_cache
+
 logger = logging.getLogger(__name__)
 
 PROFILE_COLUMN = 0
@@ -90,8 +92,10 @@ def enable_compilation_cache() -> None:
     Compiling ``stumpy.stump`` takes close to a minute on a small machine; with
     the cache only the first run in an environment (or the image build, see
     ``warmup.py``) pays it. Numba stores the cache beside the package, or in
-    the user's cache folder when that is read-only.
+    the user's cache folder when that is read-only; in the image, the cache
+    built at image build time is first copied into ``NUMBA_CACHE_DIR``.
     """
+    seed_cache()
     for module_name, function_name in stumpy_cache.get_njit_funcs():
         module = importlib.import_module(f"stumpy.{module_name}")
         try:

@@ -1,0 +1,93 @@
+"""The code-server image: it serves, passes its health check, loads every definition."""
+
+import time
+import uuid
+
+import pytest
+from dagster import DagsterInstance
+from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
+
+from moderate.definitions import defs
+from moderate_tests.images.docker import RUN_USER, docker, image_paths_exist
+from moderate_tests.support.ports import LOOPBACK, free_port
+
+START_TIMEOUT_S = 180
+LOCATION = "k8s-code-location-moderate"
+
+
+@pytest.fixture
+def code_server(images):
+    port = free_port()
+    name = f"moderate-code-server-{uuid.uuid4().hex[:8]}"
+    docker(
+        "run",
+        "--detach",
+        f"--name={name}",
+        "--network=host",
+        f"--user={RUN_USER}",
+        f"--env=DAGSTER_GRPC_HOST={LOOPBACK}",
+        f"--env=DAGSTER_GRPC_PORT={port}",
+        images["code-server"].tag,
+    )
+    try:
+        yield name, port
+    finally:
+        logs = docker("logs", name, check=False)
+        print(logs.stdout[-2000:], logs.stderr[-2000:])
+        docker("rm", "--force", name, check=False)
+
+
+def test_health_check_passes_and_every_definition_loads(code_server, tmp_path):
+    name, port = code_server
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        check = docker(
+            "exec",
+            name,
+            "dagster",
+            "api",
+            "grpc-health-check",
+            f"--host={LOOPBACK}",
+            f"--port={port}",
+            check=False,
+        )
+        if check.returncode == 0:
+            break
+        running = docker("inspect", "--format", "{{.State.Running}}", name).stdout
+        assert running.strip() == "true", "the code server exited"
+        assert time.monotonic() < deadline, check.stdout + check.stderr
+        time.sleep(2)
+
+    expected = defs.get_repository_def()
+    origin = GrpcServerCodeLocationOrigin(
+        host=LOOPBACK, port=port, location_name=LOCATION
+    )
+    with DagsterInstance.ephemeral(tempdir=str(tmp_path)) as instance:
+        with origin.create_location(instance) as location:
+            (repository,) = location.get_repositories().values()
+            assert {job.name for job in repository.get_all_jobs()} == {
+                job.name for job in expected.get_all_jobs()
+            }
+            assert {s.name for s in repository.get_schedules()} == {
+                s.name for s in expected.schedule_defs
+            }
+            assert {s.name for s in repository.get_sensors()} == {
+                s.name for s in expected.sensor_defs
+            }
+            assert {node.asset_key for node in repository.get_asset_node_snaps()} == set(
+                expected.asset_graph.get_all_asset_keys()
+            )
+
+
+def test_code_server_carries_no_numba_cache_of_the_worker(images):
+    paths = image_paths_exist(images["code-server"].tag, ["/opt/numba-cache"])
+    assert paths == {"/opt/numba-cache": False}
+    worker = image_paths_exist(
+        images["matrix-profile-worker"].tag,
+        ["/opt/numba-cache", "/opt/ingestion", "/usr/bin/git"],
+    )
+    assert worker == {
+        "/opt/numba-cache": True,
+        "/opt/ingestion": False,
+        "/usr/bin/git": False,
+    }

@@ -92,6 +92,8 @@ make_python_base() {
   local started rootfs
   started="$(date +%s)"
   rootfs="$(mktemp --directory "${DATA_ROOT}/rootfs.XXXXXX")"
+  # mktemp makes the folder 0700, and its mode becomes the image's "/".
+  chmod 0755 "${rootfs}"
   log "debootstrap bookworm into ${rootfs}"
   as_root debootstrap --variant=minbase --include=python3 bookworm "${rootfs}" \
     "${DEBIAN_MIRROR}" >"${rootfs}.log" 2>&1 || {

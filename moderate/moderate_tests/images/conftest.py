@@ -12,7 +12,8 @@ MIB = 1024 * 1024
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "image: builds the Docker images and runs them (needs .ci/setup.d/50-docker.sh)",
+        "image: builds the Docker images and runs them "
+        "(needs the engine of .ci/setup.d/50-docker.sh)",
     )
 
 

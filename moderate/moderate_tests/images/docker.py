@@ -58,7 +58,9 @@ def docker(
 def engine_problem() -> str | None:
     """Why the engine cannot be used, or None when it answers."""
     if not Path(DOCKER_CLI).exists():
-        return f"{DOCKER_CLI} missing: run .ci/setup.d/50-docker.sh (installs docker.io)"
+        return (
+            f"{DOCKER_CLI} missing: run .ci/setup.d/50-docker.sh (installs docker.io)"
+        )
     result = docker("version", "--format", "{{.Server.Version}}", check=False)
     if result.returncode != 0:
         return (

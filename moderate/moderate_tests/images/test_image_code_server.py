@@ -74,9 +74,9 @@ def test_health_check_passes_and_every_definition_loads(code_server, tmp_path):
             assert {s.name for s in repository.get_sensors()} == {
                 s.name for s in expected.sensor_defs
             }
-            assert {node.asset_key for node in repository.get_asset_node_snaps()} == set(
-                expected.asset_graph.get_all_asset_keys()
-            )
+            assert {
+                node.asset_key for node in repository.get_asset_node_snaps()
+            } == set(expected.asset_graph.get_all_asset_keys())
 
 
 def test_code_server_carries_no_numba_cache_of_the_worker(images):

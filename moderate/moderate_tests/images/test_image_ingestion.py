@@ -54,7 +54,7 @@ def _image_interpreter(folder, image, secret_names):
         "#!/usr/bin/env bash\n"
         "set -euo pipefail\n"
         f"export DOCKER_HOST={docker_env()['DOCKER_HOST']}\n"
-        f'exec {DOCKER_CLI} run --rm --network=host --user=0:0 --read-only '
+        f"exec {DOCKER_CLI} run --rm --network=host --user=0:0 --read-only "
         f'--tmpfs=/tmp --volume={folder}:{folder} {passed} {image} "${{@:2}}"\n'
     )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)

@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -62,7 +61,7 @@ def serve_input(csv: bytes) -> Iterator[tuple[str, _Store]]:
     store = _Store(csv=csv)
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             if self.path != INPUT_PATH:
                 self.send_error(404)
                 return
@@ -72,7 +71,7 @@ def serve_input(csv: bytes) -> Iterator[tuple[str, _Store]]:
             self.end_headers()
             self.wfile.write(store.csv)
 
-        def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+        def do_PUT(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             if self.path != REPORT_PATH:
@@ -83,7 +82,7 @@ def serve_input(csv: bytes) -> Iterator[tuple[str, _Store]]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)

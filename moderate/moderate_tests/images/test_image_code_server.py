@@ -62,21 +62,22 @@ def test_health_check_passes_and_every_definition_loads(code_server, tmp_path):
     origin = GrpcServerCodeLocationOrigin(
         host=LOOPBACK, port=port, location_name=LOCATION
     )
-    with DagsterInstance.ephemeral(tempdir=str(tmp_path)) as instance:
-        with origin.create_location(instance) as location:
-            (repository,) = location.get_repositories().values()
-            assert {job.name for job in repository.get_all_jobs()} == {
-                job.name for job in expected.get_all_jobs()
-            }
-            assert {s.name for s in repository.get_schedules()} == {
-                s.name for s in expected.schedule_defs
-            }
-            assert {s.name for s in repository.get_sensors()} == {
-                s.name for s in expected.sensor_defs
-            }
-            assert {
-                node.asset_key for node in repository.get_asset_node_snaps()
-            } == set(expected.asset_graph.get_all_asset_keys())
+    with (
+        DagsterInstance.ephemeral(tempdir=str(tmp_path)) as instance,
+        origin.create_location(instance) as location,
+    ):
+        (repository,) = location.get_repositories().values()
+        assert {job.name for job in repository.get_all_jobs()} == {
+            job.name for job in expected.get_all_jobs()
+        }
+        assert {s.name for s in repository.get_schedules()} == {
+            s.name for s in expected.schedule_defs
+        }
+        assert {s.name for s in repository.get_sensors()} == {
+            s.name for s in expected.sensor_defs
+        }
+        served = {node.asset_key for node in repository.get_asset_node_snaps()}
+        assert served == set(expected.asset_graph.get_all_asset_keys())
 
 
 def test_code_server_carries_no_numba_cache_of_the_worker(images):

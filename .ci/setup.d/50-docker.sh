@@ -24,6 +24,8 @@ readonly UV_BASE="moderate-local/uv:${UV_VERSION}"
 readonly DEBIAN_MIRROR="http://deb.debian.org/debian"
 readonly HOST_CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt"
 readonly START_TIMEOUT_S=60
+# vfs stores every layer as a full copy: keep the build cache bounded.
+readonly BUILD_CACHE_KEEP="8gb"
 
 log() {
   printf '[50-docker] %s\n' "$*"
@@ -135,6 +137,11 @@ make_uv_base() {
   log "${UV_BASE} made from the uv ${UV_VERSION} wheel"
 }
 
+prune() {
+  docker_cli image prune --force >/dev/null
+  docker_cli builder prune --force --keep-storage="${BUILD_CACHE_KEEP}" >/dev/null
+}
+
 stop_engine() {
   if [[ ! -f "${PIDFILE}" ]]; then
     log "no engine to stop"
@@ -160,6 +167,7 @@ main() {
   start_engine
   make_uv_base
   make_python_base
+  prune
   docker_cli image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | sed 's/^/[50-docker] image /'
   df --human-readable "${DATA_ROOT}" | tail --lines=1 | sed 's/^/[50-docker] disk /'
 }

@@ -161,8 +161,10 @@ class WorkerRun:
         exit_code: Container exit status.
         stdout: Its standard output.
         stderr: Its standard error.
-        wall_s: Wall-clock seconds of ``docker run`` (container start included).
-        cpu_s: CPU seconds of the container (user + system, from its cgroup).
+        wall_s: Wall-clock seconds of ``docker run`` (container creation included).
+        cpu_s: CPU seconds of the worker process (with ``measure_cpu``, else NaN).
+        worker_wall_s: Wall-clock seconds of the worker process inside the
+            container (with ``measure_cpu``, else NaN).
         compiled: numba cache saves (each one a compilation).
         loaded: numba cache loads.
         reports: Bodies PUT to the report URL.
@@ -173,6 +175,7 @@ class WorkerRun:
     stderr: str
     wall_s: float
     cpu_s: float
+    worker_wall_s: float
     compiled: int
     loaded: int
     reports: tuple[bytes, ...]
@@ -217,7 +220,8 @@ def run_worker(
         stdout=result.stdout,
         stderr=result.stderr,
         wall_s=wall,
-        cpu_s=_cpu_seconds(result.stderr),
+        cpu_s=_probed(result.stderr, CPU_PREFIX),
+        worker_wall_s=_probed(result.stderr, WALL_PREFIX),
         compiled=len(NUMBA_SAVED.findall(output)),
         loaded=len(NUMBA_LOADED.findall(output)),
         reports=reports,
@@ -225,11 +229,15 @@ def run_worker(
 
 
 CPU_PREFIX = "moderate-cpu-seconds: "
+WALL_PREFIX = "moderate-wall-seconds: "
 _CPU_PROBE = (
-    "import resource, subprocess, sys\n"
+    "import resource, subprocess, sys, time\n"
+    "started = time.perf_counter()\n"
     "code = subprocess.call(sys.argv[1:])\n"
+    "wall = time.perf_counter() - started\n"
     "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
     f"print('{CPU_PREFIX}' + str(usage.ru_utime + usage.ru_stime), file=sys.stderr)\n"
+    f"print('{WALL_PREFIX}' + str(wall), file=sys.stderr)\n"
     "sys.exit(code)\n"
 )
 
@@ -249,8 +257,8 @@ def _with_cpu_probe(arguments: list[str]) -> list[str]:
     ]
 
 
-def _cpu_seconds(stderr: str) -> float:
+def _probed(stderr: str, prefix: str) -> float:
     for line in reversed(stderr.splitlines()):
-        if line.startswith(CPU_PREFIX):
-            return float(line[len(CPU_PREFIX) :])
+        if line.startswith(prefix):
+            return float(line[len(prefix) :])
     return float("nan")

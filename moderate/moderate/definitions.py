@@ -2,6 +2,7 @@
 
 from dagster import Definitions
 
+from moderate.catalog import catalogued
 from moderate.datasets import definitions as datasets
 from moderate.doctor import definitions as doctor
 from moderate.matrix_profile import definitions as matrix_profile
@@ -9,11 +10,13 @@ from moderate.openmetadata import definitions as openmetadata
 from moderate.resources.definitions import build_resources
 from moderate.trust import definitions as trust
 
-defs = Definitions.merge(
-    datasets.defs,
-    doctor.defs,
-    matrix_profile.defs,
-    openmetadata.defs,
-    trust.defs,
-    Definitions(resources=build_resources()),
+defs = catalogued(
+    Definitions.merge(
+        datasets.defs,
+        doctor.defs,
+        matrix_profile.defs,
+        openmetadata.defs,
+        trust.defs,
+        Definitions(resources=build_resources()),
+    )
 )

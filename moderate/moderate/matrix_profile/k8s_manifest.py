@@ -1,16 +1,17 @@
-"""The Kubernetes Job that runs one analysis.
+"""The Kubernetes Job that runs one analysis, and the Secret that feeds it.
 
-The Job carries no secret: its only inputs are two presigned URLs (one GET of
-the input, one PUT of exactly one report key) and the analysis options. It runs
-as a non-root user on a read-only root filesystem with every capability
-dropped, a writable ``/tmp`` scratch volume, resource requests and limits, a
-deadline and a TTL so the cluster cleans up even if the code location dies.
+The Job spec carries no secret: the two presigned URLs (one GET of the input,
+one PUT of exactly one report key) sit in a per-Job Secret that the container
+reads through ``secretKeyRef``. The worker runs as a non-root user on a
+read-only root filesystem with every capability dropped, a writable ``/tmp``
+scratch volume, resource requests and limits, a deadline and a TTL so the
+cluster cleans up even if the code location dies. Manifests are plain dicts
+(the API accepts them), so this module needs no Kubernetes client.
 """
 
 import re
 from dataclasses import dataclass
-
-from kubernetes import client
+from typing import Any
 
 from moderate.matrix_profile.launcher import WORKER_MODULE, WorkerRequest
 
@@ -20,7 +21,6 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "dagster"
 WORKFLOW_JOB_ID_LABEL = "moderate/workflow-job-id"
 RUN_ID_LABEL = "dagster/run-id"
-JOB_NAME_LABEL = "job-name"
 CONTAINER_NAME = "worker"
 SCRATCH_VOLUME = "scratch"
 SCRATCH_PATH = "/tmp"
@@ -30,7 +30,7 @@ MAX_NAME_CHARS = 63
 DIGEST_SEPARATOR = "@"
 PULL_ALWAYS = "Always"
 PULL_IF_NOT_PRESENT = "IfNotPresent"
-SECCOMP_RUNTIME_DEFAULT = "RuntimeDefault"
+SECCOMP_RUNTIME_DEFAULT = {"type": "RuntimeDefault"}
 PYTHON_EXECUTABLE = "python"
 _INVALID_NAME_CHARS = re.compile(r"[^a-z0-9-]")
 
@@ -65,13 +65,13 @@ class WorkerJobSpec:
 
 
 def job_name(workflow_job_id: int, run_id: str) -> str:
-    """A DNS-1123 Job name unique per job and run."""
+    """A DNS-1123 name unique per job and run (the Job's and its Secret's)."""
     run_part = _INVALID_NAME_CHARS.sub("", run_id.lower())[:RUN_ID_CHARS_IN_NAME]
     return f"{JOB_NAME_PREFIX}{workflow_job_id}-{run_part}"[:MAX_NAME_CHARS].rstrip("-")
 
 
 def job_labels(request: WorkerRequest) -> dict[str, str]:
-    """Labels of the Job and its Pod, for sweepers and selectors."""
+    """Labels of the Job, its Pod and its Secret, for sweepers and selectors."""
     return {
         APP_LABEL: APP_NAME,
         MANAGED_BY_LABEL: MANAGED_BY,
@@ -80,78 +80,92 @@ def job_labels(request: WorkerRequest) -> dict[str, str]:
     }
 
 
-def build_job(request: WorkerRequest, spec: WorkerJobSpec) -> client.V1Job:
+def build_secret(request: WorkerRequest, namespace: str) -> dict[str, Any]:
+    """The ``v1`` Secret holding the presigned URLs of one analysis."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": job_name(request.workflow_job_id, request.run_id),
+            "namespace": namespace,
+            "labels": job_labels(request),
+        },
+        "type": "Opaque",
+        "immutable": True,
+        "stringData": request.url_environment(),
+    }
+
+
+def owner_reference(name: str, uid: str) -> dict[str, str]:
+    """A reference that lets the garbage collector delete a Secret with its Job."""
+    return {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid}
+
+
+def build_job(request: WorkerRequest, spec: WorkerJobSpec) -> dict[str, Any]:
     """The ``batch/v1`` Job of one analysis."""
     name = job_name(request.workflow_job_id, request.run_id)
     labels = job_labels(request)
-    container = client.V1Container(
-        name=CONTAINER_NAME,
-        image=spec.image,
-        image_pull_policy=(
+    security = {
+        "runAsNonRoot": True,
+        "runAsUser": spec.run_as_user,
+        "runAsGroup": spec.run_as_user,
+        "seccompProfile": SECCOMP_RUNTIME_DEFAULT,
+    }
+    plain_env = {
+        "HOME": SCRATCH_PATH,
+        "TMPDIR": SCRATCH_PATH,
+        "MPLCONFIGDIR": f"{SCRATCH_PATH}/matplotlib",
+        "NUMBA_CACHE_DIR": f"{SCRATCH_PATH}/numba",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env = [{"name": key, "value": value} for key, value in plain_env.items()] + [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
+        for key in request.url_environment()
+    ]
+    container = {
+        "name": CONTAINER_NAME,
+        "image": spec.image,
+        "imagePullPolicy": (
             PULL_IF_NOT_PRESENT if DIGEST_SEPARATOR in spec.image else PULL_ALWAYS
         ),
-        command=[PYTHON_EXECUTABLE, "-m", WORKER_MODULE],
-        args=request.worker_arguments(),
-        env=[
-            client.V1EnvVar(name="HOME", value=SCRATCH_PATH),
-            client.V1EnvVar(name="TMPDIR", value=SCRATCH_PATH),
-            client.V1EnvVar(name="MPLCONFIGDIR", value=f"{SCRATCH_PATH}/matplotlib"),
-            client.V1EnvVar(name="NUMBA_CACHE_DIR", value=f"{SCRATCH_PATH}/numba"),
-            client.V1EnvVar(name="PYTHONUNBUFFERED", value="1"),
+        "command": [PYTHON_EXECUTABLE, "-m", WORKER_MODULE],
+        "args": request.worker_arguments(),
+        "env": env,
+        "resources": {
+            "requests": {"cpu": spec.cpu_request, "memory": spec.memory_request},
+            "limits": {"cpu": spec.cpu_limit, "memory": spec.memory_limit},
+        },
+        "securityContext": {
+            **security,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": SCRATCH_VOLUME, "mountPath": SCRATCH_PATH}],
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    pod_spec = {
+        "containers": [container],
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {**security, "fsGroup": spec.run_as_user},
+        "volumes": [
+            {
+                "name": SCRATCH_VOLUME,
+                "emptyDir": {"sizeLimit": spec.scratch_size_limit},
+            }
         ],
-        resources=client.V1ResourceRequirements(
-            requests={"cpu": spec.cpu_request, "memory": spec.memory_request},
-            limits={"cpu": spec.cpu_limit, "memory": spec.memory_limit},
-        ),
-        security_context=client.V1SecurityContext(
-            run_as_non_root=True,
-            run_as_user=spec.run_as_user,
-            run_as_group=spec.run_as_user,
-            read_only_root_filesystem=True,
-            allow_privilege_escalation=False,
-            privileged=False,
-            capabilities=client.V1Capabilities(drop=["ALL"]),
-            seccomp_profile=client.V1SeccompProfile(type=SECCOMP_RUNTIME_DEFAULT),
-        ),
-        volume_mounts=[
-            client.V1VolumeMount(name=SCRATCH_VOLUME, mount_path=SCRATCH_PATH)
-        ],
-        termination_message_policy="FallbackToLogsOnError",
-    )
-    pod_spec = client.V1PodSpec(
-        containers=[container],
-        restart_policy="Never",
-        automount_service_account_token=False,
-        enable_service_links=False,
-        security_context=client.V1PodSecurityContext(
-            run_as_non_root=True,
-            run_as_user=spec.run_as_user,
-            run_as_group=spec.run_as_user,
-            fs_group=spec.run_as_user,
-            seccomp_profile=client.V1SeccompProfile(type=SECCOMP_RUNTIME_DEFAULT),
-        ),
-        volumes=[
-            client.V1Volume(
-                name=SCRATCH_VOLUME,
-                empty_dir=client.V1EmptyDirVolumeSource(
-                    size_limit=spec.scratch_size_limit
-                ),
-            )
-        ],
-    )
-    return client.V1Job(
-        api_version="batch/v1",
-        kind="Job",
-        metadata=client.V1ObjectMeta(
-            name=name, namespace=spec.namespace, labels=labels
-        ),
-        spec=client.V1JobSpec(
-            backoff_limit=0,
-            active_deadline_seconds=spec.active_deadline_s,
-            ttl_seconds_after_finished=spec.ttl_seconds_after_finished,
-            template=client.V1PodTemplateSpec(
-                metadata=client.V1ObjectMeta(labels=labels),
-                spec=pod_spec,
-            ),
-        ),
-    )
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": spec.namespace, "labels": labels},
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": spec.active_deadline_s,
+            "ttlSecondsAfterFinished": spec.ttl_seconds_after_finished,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }

@@ -16,10 +16,13 @@ from moderate.matrix_profile.results import (
     LOG_TRUNCATE_ABOVE_BYTES,
     TRUNCATION_MARKER,
 )
+from moderate.matrix_profile.worker.options import (
+    INPUT_URL_VARIABLE,
+    REPORT_UPLOAD_URL_VARIABLE,
+)
 
 WORKER_MODULE = "moderate.matrix_profile.worker"
 WORKER_EXIT_OK = 0
-WORKER_EXIT_INPUT_ERROR = 2
 SUMMARY_STATUS_OK = "ok"
 
 ShouldStop = Callable[[], bool]
@@ -33,7 +36,8 @@ class WorkerCancelledError(RuntimeError):
 class WorkerRequest:
     """Everything the worker gets: presigned URLs and analysis options only.
 
-    The URLs are bearer credentials: they are left out of ``repr``.
+    The URLs are bearer credentials: they are left out of ``repr`` and reach the
+    worker through its environment (:meth:`url_environment`), never its argv.
 
     Attributes:
         workflow_job_id: Job being analysed (labels, names).
@@ -56,21 +60,24 @@ class WorkerRequest:
     top_k: int | None = None
 
     def worker_arguments(self) -> list[str]:
-        """Command-line arguments of the worker CLI.
+        """Command-line arguments of the worker CLI (no URL among them).
 
         Each option and its value form one ``--name=value`` token, so a value
         starting with ``-`` (a column named ``-x``) is never read as an option.
         """
-        arguments = [
-            f"--input-url={self.input_url}",
-            f"--analysis-variable={self.analysis_variable}",
-            f"--report-upload-url={self.report_upload_url}",
-        ]
+        arguments = [f"--analysis-variable={self.analysis_variable}"]
         if self.window is not None:
             arguments.append(f"--window={self.window}")
         if self.top_k is not None:
             arguments.append(f"--top-k={self.top_k}")
         return arguments
+
+    def url_environment(self) -> dict[str, str]:
+        """The presigned URLs as the worker's environment variables."""
+        return {
+            INPUT_URL_VARIABLE: self.input_url,
+            REPORT_UPLOAD_URL_VARIABLE: self.report_upload_url,
+        }
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,6 @@ from moderate.resources.s3 import S3Resource
 DEFAULT_RUN_TIMEOUT_S = 3600
 MIN_RUN_TIMEOUT_S = 60
 MAX_RUN_TIMEOUT_S = 6 * 3600
-PRESIGN_MARGIN_S = 600
 CANCEL_CHECK_INTERVAL_S = 2.0
 CANCELLING_STATUSES = frozenset({DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED})
 REPORT_RETRIES = 2
@@ -125,7 +124,7 @@ def run_matrix_profile_analysis(
     )
     launcher = matrix_profile.worker_launcher(kind, config.timeout_s)
     report_key = new_report_key()
-    expires_in_s = config.timeout_s + PRESIGN_MARGIN_S
+    expires_in_s = config.timeout_s  # no longer than the Job's deadline
     request = WorkerRequest(
         workflow_job_id=job_id,
         run_id=context.run_id,

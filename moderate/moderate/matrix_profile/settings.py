@@ -8,16 +8,16 @@ belong to an allow-listed repository. Settings resolve at run time through
 import re
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import kubernetes
-from dagster_k8s.client import PatchedApiClient
 from pydantic import Field
 
-from moderate.matrix_profile.k8s_manifest import WorkerJobSpec
-from moderate.matrix_profile.kubernetes_launcher import KubernetesWorkerLauncher
 from moderate.matrix_profile.launcher import WorkerLauncher
 from moderate.matrix_profile.subprocess_launcher import SubprocessWorkerLauncher
 from moderate.resources.settings import EnvBackedResource
+
+if TYPE_CHECKING:
+    import kubernetes
 
 DEFAULT_IMAGE_TAG = "main"
 DIGEST_PREFIX = "sha256:"
@@ -171,14 +171,18 @@ class MatrixProfileSettings(EnvBackedResource):
             return IN_CLUSTER_NAMESPACE_FILE.read_text(encoding="utf-8").strip()
         return DEFAULT_NAMESPACE
 
-    def kubernetes_api_client(self) -> kubernetes.client.ApiClient:
+    def kubernetes_api_client(self) -> "kubernetes.client.ApiClient":
         """An API client from the in-cluster service account, else the kubeconfig."""
+        import kubernetes
+
+        from moderate.matrix_profile.kubernetes_launcher import TimeoutApiClient
+
         configuration = kubernetes.client.Configuration()
         try:
             kubernetes.config.load_incluster_config(client_configuration=configuration)
         except kubernetes.config.ConfigException:
             kubernetes.config.load_kube_config(client_configuration=configuration)
-        return PatchedApiClient(configuration)
+        return TimeoutApiClient(configuration)
 
     def worker_launcher(self, kind: LauncherKind, timeout_s: int) -> WorkerLauncher:
         """The launcher of one analysis.
@@ -192,6 +196,11 @@ class MatrixProfileSettings(EnvBackedResource):
         """
         if kind is LauncherKind.SUBPROCESS:
             return SubprocessWorkerLauncher()
+        from moderate.matrix_profile.k8s_manifest import WorkerJobSpec
+        from moderate.matrix_profile.kubernetes_launcher import (
+            KubernetesWorkerLauncher,
+        )
+
         spec = WorkerJobSpec(
             image=self.image_reference(),
             namespace=self.kubernetes_namespace(),
@@ -215,6 +224,8 @@ class MatrixProfileSettings(EnvBackedResource):
         kind = self.launcher_kind()
         if kind is not LauncherKind.KUBERNETES:
             return f"launcher {kind.value}"
+        import kubernetes
+
         image = self.image_reference()
         namespace = self.kubernetes_namespace()
         api_client = self.kubernetes_api_client()

@@ -1,6 +1,7 @@
 """Runs the worker as a local subprocess (``dagster dev``, compose deployments)."""
 
 import codecs
+import io
 import logging
 import os
 import signal
@@ -11,7 +12,6 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
 
 from moderate.matrix_profile.launcher import (
     WORKER_MODULE,
@@ -21,9 +21,9 @@ from moderate.matrix_profile.launcher import (
     WorkerRequest,
     WorkerResult,
 )
+from moderate.support.processes import DEFAULT_KILL_GRACE_S, stop_process_group
 
 POLL_INTERVAL_S = 0.2
-KILL_GRACE_S = 5.0
 READER_JOIN_TIMEOUT_S = 10.0
 READ_CHUNK_BYTES = 64 * 1024
 SCRATCH_PREFIX = "moderate-mp-"
@@ -35,8 +35,9 @@ class SubprocessWorkerLauncher:
     """Runs ``python -m moderate.matrix_profile.worker`` in its own process group.
 
     The worker gets a minimal environment (no credentials of the code location)
-    and a scratch directory as ``HOME``, removed afterwards. On timeout or
-    cancellation the whole process group gets SIGTERM, then SIGKILL.
+    and a scratch directory as ``HOME``, removed afterwards. The presigned URLs
+    travel in its environment (readable by its own user only), never in argv.
+    On timeout or cancellation the whole process group gets SIGTERM, then SIGKILL.
 
     Args:
         command: Program and leading arguments of the worker; defaults to this
@@ -50,7 +51,7 @@ class SubprocessWorkerLauncher:
         self,
         command: Sequence[str] = (sys.executable, "-m", WORKER_MODULE),
         poll_interval_s: float = POLL_INTERVAL_S,
-        kill_grace_s: float = KILL_GRACE_S,
+        kill_grace_s: float = DEFAULT_KILL_GRACE_S,
     ) -> None:
         self._command = tuple(command)
         self._poll_interval_s = poll_interval_s
@@ -71,7 +72,7 @@ class SubprocessWorkerLauncher:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                env=_worker_environment(Path(scratch)),
+                env={**_worker_environment(Path(scratch)), **request.url_environment()},
                 cwd=scratch,
                 start_new_session=True,
             )
@@ -87,7 +88,7 @@ class SubprocessWorkerLauncher:
                 reader.start()
                 exit_code, reason = self._wait(process, request.timeout_s, should_stop)
             finally:
-                self._kill_group(process)
+                stop_process_group(process, self._kill_grace_s)
                 if reader.is_alive():
                     reader.join(READER_JOIN_TIMEOUT_S)
         return WorkerResult(exit_code=exit_code, reason=reason, log=buffer.text())
@@ -102,13 +103,13 @@ class SubprocessWorkerLauncher:
         while process.poll() is None:
             if should_stop():
                 LOGGER.warning("Run cancelled: stopping worker pid %s", process.pid)
-                self._kill_group(process)
+                stop_process_group(process, self._kill_grace_s)
                 raise WorkerCancelledError(
                     "the run was cancelled; the worker was stopped"
                 )
             if time.monotonic() >= deadline:
                 LOGGER.warning("Worker pid %s exceeded %s s", process.pid, timeout_s)
-                self._kill_group(process)
+                stop_process_group(process, self._kill_grace_s)
                 return None, f"The analysis exceeded its time limit of {timeout_s:g} s"
             time.sleep(self._poll_interval_s)
         if process.returncode < 0:
@@ -118,17 +119,6 @@ class SubprocessWorkerLauncher:
                 f"The analysis process was killed by {signal_name}",
             )
         return process.returncode, None
-
-    def _kill_group(self, process: subprocess.Popen[bytes]) -> None:
-        """SIGTERM, then SIGKILL, to the worker's process group (children included)."""
-        if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=self._kill_grace_s)
-            except subprocess.TimeoutExpired:
-                LOGGER.warning("Worker pid %s ignored SIGTERM: killing it", process.pid)
-        _signal_group(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def _worker_environment(scratch: Path) -> dict[str, str]:
@@ -142,7 +132,7 @@ def _worker_environment(scratch: Path) -> dict[str, str]:
     }
 
 
-def _pump(stream: IO[bytes] | None, buffer: LogBuffer) -> None:
+def _pump(stream: io.BufferedReader | None, buffer: LogBuffer) -> None:
     if stream is None:
         return
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -150,13 +140,6 @@ def _pump(stream: IO[bytes] | None, buffer: LogBuffer) -> None:
         while chunk := stream.read1(READ_CHUNK_BYTES):
             buffer.write(decoder.decode(chunk))
         buffer.write(decoder.decode(b"", final=True))
-
-
-def _signal_group(pid: int, signum: int) -> None:
-    try:
-        os.killpg(pid, signum)
-    except ProcessLookupError:
-        return
 
 
 def _signal_name(signum: int) -> str:

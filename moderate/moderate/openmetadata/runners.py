@@ -6,8 +6,6 @@ Dagster Pipes: a local virtualenv started as a subprocess, or the ingestion imag
 started as a Kubernetes pod. Both implement :class:`WorkflowRunner`.
 """
 
-import os
-import signal
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -24,6 +22,7 @@ from dagster import (
 
 from moderate.openmetadata.versions import line_of
 from moderate.openmetadata.workflows import WorkflowRequest
+from moderate.support.processes import stop_process_group
 
 SUMMARY_MESSAGE_TYPE = "openmetadata_workflow_summary"
 RUNNER_ARGUMENTS = ("run",)
@@ -154,21 +153,6 @@ def installed_package_version(python: Path) -> str | None:
     return None
 
 
-def _terminate_group(process: subprocess.Popen[bytes], grace_s: float) -> None:
-    """SIGTERM then SIGKILL to the process group of ``process``."""
-    for sent in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sent)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-    process.wait()
-
-
 @dataclass(frozen=True)
 class SubprocessWorkflowRunner:
     """Runs the workflow with the ingestion virtualenv's interpreter.
@@ -252,7 +236,7 @@ class SubprocessWorkflowRunner:
                 timed_out = True
             finally:
                 if process.poll() is None:
-                    _terminate_group(process, self.kill_grace_s)
+                    stop_process_group(process, self.kill_grace_s)
         return WorkflowOutcome(
             request=request,
             summary=summary_from_messages(session.get_custom_messages()),

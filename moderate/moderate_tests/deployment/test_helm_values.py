@@ -359,6 +359,8 @@ def test_run_pods_may_manage_matrix_profile_jobs_and_ingestion_pods(
     assert jobs[("", "pods")] >= {"get", "list"}
     assert "create" not in jobs[("", "pods")]
     assert jobs[("", "pods/log")] >= {"get"}
+    assert jobs[("batch", "jobs/status")] >= {"get"}
+    assert jobs[("", "secrets")] == {"create", "patch", "delete"}, "never read"
     assert roles["moderate-matrix-profile-jobs"]["metadata"]["namespace"] == (
         env["MATRIX_PROFILE_K8S_NAMESPACE"]
     )

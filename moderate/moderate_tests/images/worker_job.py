@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from moderate.matrix_profile.k8s_manifest import WorkerJobSpec, build_job
+from moderate.matrix_profile.k8s_manifest import (
+    WorkerJobSpec,
+    build_job,
+    build_secret,
+)
 from moderate.matrix_profile.launcher import WorkerRequest
 from moderate_tests.images.docker import DOCKER_CLI, docker_env
 from moderate_tests.support.ports import LOOPBACK
@@ -120,37 +124,53 @@ def _bytes(quantity: str) -> int:
 
 def docker_run_arguments(
     request: WorkerRequest, spec: WorkerJobSpec, extra_env: dict[str, str]
-) -> list[str]:
-    """``docker run`` arguments equivalent to the Job's Pod."""
+) -> tuple[list[str], dict[str, str]]:
+    """``docker run`` arguments equivalent to the Job's Pod.
+
+    Returns:
+        The arguments, and the values of the Secret-backed variables: docker
+        reads those from its own environment by name, so no URL is on its
+        command line (as none is in the Job spec).
+    """
     job = build_job(request, spec)
-    pod = job.spec.template.spec
-    (container,) = pod.containers
-    context = container.security_context
-    assert context.read_only_root_filesystem
-    assert context.capabilities.drop == ["ALL"]
-    assert not context.allow_privilege_escalation
-    (mount,) = container.volume_mounts
-    (volume,) = pod.volumes
-    assert volume.empty_dir is not None and volume.name == mount.name
+    secret = build_secret(request, spec.namespace)
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    context = container["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert context["allowPrivilegeEscalation"] is False
+    (mount,) = container["volumeMounts"]
+    (volume,) = pod["volumes"]
+    assert volume["name"] == mount["name"] and "emptyDir" in volume
+    limits = container["resources"]["limits"]
     arguments = [
         "run",
         "--rm",
         "--network=host",
         "--read-only",
-        f"--user={context.run_as_user}:{context.run_as_group}",
+        f"--user={context['runAsUser']}:{context['runAsGroup']}",
         "--cap-drop=ALL",
         "--security-opt=no-new-privileges",
-        f"--tmpfs={mount.mount_path}:rw,mode=1777,size={_bytes(volume.empty_dir.size_limit)}",
-        f"--cpus={container.resources.limits['cpu']}",
-        f"--memory={_bytes(container.resources.limits['memory'])}",
+        f"--tmpfs={mount['mountPath']}:rw,mode=1777,"
+        f"size={_bytes(volume['emptyDir']['sizeLimit'])}",
+        f"--cpus={limits['cpu']}",
+        f"--memory={_bytes(limits['memory'])}",
     ]
-    for variable in container.env:
-        arguments.append(f"--env={variable.name}={variable.value}")
+    from_secret = {}
+    for variable in container["env"]:
+        if "valueFrom" in variable:
+            reference = variable["valueFrom"]["secretKeyRef"]
+            assert reference["name"] == secret["metadata"]["name"]
+            from_secret[variable["name"]] = secret["stringData"][reference["key"]]
+            arguments.append(f"--env={variable['name']}")
+        else:
+            arguments.append(f"--env={variable['name']}={variable['value']}")
     for name, value in extra_env.items():
         arguments.append(f"--env={name}={value}")
-    command = list(container.command)
-    arguments += [f"--entrypoint={command[0]}", container.image]
-    return arguments + command[1:] + list(container.args)
+    command = list(container["command"])
+    arguments += [f"--entrypoint={command[0]}", container["image"]]
+    return arguments + command[1:] + list(container["args"]), from_secret
 
 
 @dataclass(frozen=True)
@@ -198,7 +218,7 @@ def run_worker(
             report_upload_url=base + REPORT_PATH,
             timeout_s=RUN_TIMEOUT_S,
         )
-        arguments = docker_run_arguments(
+        arguments, from_secret = docker_run_arguments(
             request, job_spec(image), {"NUMBA_DEBUG_CACHE": "1", **extra_env}
         )
         if measure_cpu:
@@ -206,7 +226,7 @@ def run_worker(
         started = time.perf_counter()
         result = subprocess.run(
             [DOCKER_CLI, *arguments],
-            env=docker_env(),
+            env={**docker_env(), **from_secret},
             capture_output=True,
             text=True,
             timeout=RUN_TIMEOUT_S,

@@ -1,7 +1,8 @@
 """A stand-in for the worker CLI whose behaviour is chosen by the analysis variable.
 
 Used where a test needs a worker that hangs, crashes or lies; the end-to-end
-tests run the real worker. Modes (``--analysis-variable``):
+tests run the real worker. Like the real one it takes the presigned URLs from
+its environment. Modes (``--analysis-variable``):
 
 - ``ok``: uploads a small report with the presigned PUT and prints the summary;
 - ``no-upload``: exits 0 and prints the summary without uploading anything;
@@ -9,7 +10,7 @@ tests run the real worker. Modes (``--analysis-variable``):
 - ``crash``: raises (a traceback, exit 1, no error line);
 - ``hang``: starts a sleeping child, writes both pids to ``--window``, sleeps;
 - ``sigkill``: kills itself with SIGKILL;
-- ``env``: prints its environment variable names as the summary;
+- ``env``: prints its environment variable names and its argv as the summary;
 - ``chatty``: prints many lines then fails with an error line.
 """
 
@@ -38,17 +39,17 @@ def _upload(url: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--input-url", required=True)
     parser.add_argument("--analysis-variable", required=True)
-    parser.add_argument("--report-upload-url", required=True)
     parser.add_argument("--window")
     parser.add_argument("--top-k")
     parser.add_argument("--http-timeout-s")
     arguments = parser.parse_args()
     mode = arguments.analysis_variable
+    input_url = os.environ["MODERATE_MP_INPUT_URL"]
+    upload_url = os.environ["MODERATE_MP_REPORT_UPLOAD_URL"]
     print(f"fake worker starting in mode {mode}", file=sys.stderr, flush=True)
     if mode == "ok":
-        _upload(arguments.report_upload_url)
+        _upload(upload_url)
         print(json.dumps({"status": "ok", "mode": mode}), flush=True)
         return 0
     if mode == "no-upload":
@@ -58,7 +59,7 @@ def main() -> int:
         print("moderate-mp-error: The input has no 'ok' column.", file=sys.stderr)
         return 2
     if mode == "crash":
-        raise RuntimeError(f"boom while reading {arguments.input_url}")
+        raise RuntimeError(f"boom while reading {input_url}")
     if mode == "hang":
         child = subprocess.Popen(
             [sys.executable, "-c", f"import time; time.sleep({SLEEP_S})"]
@@ -70,7 +71,8 @@ def main() -> int:
     if mode == "sigkill":
         os.kill(os.getpid(), signal.SIGKILL)
     if mode == "env":
-        print(json.dumps({"status": "ok", "env": sorted(os.environ)}), flush=True)
+        summary = {"status": "ok", "env": sorted(os.environ), "argv": sys.argv}
+        print(json.dumps(summary), flush=True)
         return 0
     if mode == "chatty":
         for number in range(20_000):

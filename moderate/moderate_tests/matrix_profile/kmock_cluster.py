@@ -9,6 +9,7 @@ creates, then applies a scenario (create the Pod, set statuses, serve a log).
 import asyncio
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,16 +21,28 @@ LOOPBACK = "127.0.0.1"
 START_TIMEOUT_S = 10.0
 WAIT_STEP_S = 0.02
 CONTROLLER_AGENT = "fake-controller"
-DECLARED_RESOURCES = {"v1/pods": "Pod", "batch/v1/jobs": "Job", "v1/events": "Event"}
+HTTP_FORBIDDEN = 403
+DECLARED_RESOURCES = {
+    "v1/pods": "Pod",
+    "batch/v1/jobs": "Job",
+    "v1/events": "Event",
+    "v1/secrets": "Secret",
+}
 
 
 class KmockCluster:
-    """A ``kmock.KubernetesEmulator`` served over HTTP by an asyncio thread."""
+    """A ``kmock.KubernetesEmulator`` served over HTTP by an asyncio thread.
+
+    Like a real API server (and unlike bare kmock) it gives every created
+    object a ``metadata.uid``, the target of owner references.
+    """
 
     def __init__(self) -> None:
         self.emulator = kmock.KubernetesEmulator()
         for resource, kind in DECLARED_RESOURCES.items():
             self.emulator.resources[resource] = {"kind": kind, "namespaced": True}
+        self.refused: set[str] = set()
+        self.emulator[kmock.method.POST] << self._created
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: kmock.Server | None = None
@@ -51,6 +64,19 @@ class KmockCluster:
         configuration.host = self.url
         configuration.verify_ssl = False
         return client.ApiClient(configuration)
+
+    def forbid_creating(self, plural: str) -> None:
+        """Answers 403 to creations of ``plural`` (kmock still stores the object)."""
+        self.refused.add(plural)
+
+    def _created(self, request: Any) -> Any:
+        if request.resource.plural in self.refused:
+            raise kmock.KubernetesError(status=HTTP_FORBIDDEN, reason="Forbidden")
+        metadata = request.data.get("metadata", {})
+        key = (request.resource, request.namespace or metadata.get("namespace"))
+        stored = self.emulator.objects[(*key, metadata["name"])]
+        stored["metadata"] = {**metadata, "uid": str(uuid.uuid4())}
+        return stored.raw
 
     def serve_log(self, namespace: str, pod: str, text: str) -> None:
         path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"

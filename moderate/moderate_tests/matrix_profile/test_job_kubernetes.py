@@ -1,8 +1,9 @@
 """matrix_profile_job with the Kubernetes launcher against the kmock emulator.
 
 The scripted controller stands in for the cluster: it reads the presigned PUT
-URL from the created Job (exactly what the Pod would get), uploads a report
-with it, and moves the Pod and the Job through their states.
+URL from the Secret the Job's container refers to (exactly what the Pod would
+get), uploads a report with it, and moves the Pod and the Job through their
+states.
 """
 
 from urllib.parse import parse_qs, urlsplit
@@ -14,7 +15,8 @@ from kubernetes import client
 
 from moderate.matrix_profile.finalise import CANCELLED_ERROR
 from moderate.matrix_profile.jobs import matrix_profile_job
-from moderate.matrix_profile.ops import DEFAULT_RUN_TIMEOUT_S, PRESIGN_MARGIN_S
+from moderate.matrix_profile.launcher import REPORT_UPLOAD_URL_VARIABLE
+from moderate.matrix_profile.ops import DEFAULT_RUN_TIMEOUT_S
 from moderate_tests.matrix_profile.jobs_support import (
     KmockSettings,
     analysis_run_config,
@@ -64,10 +66,15 @@ def _container(controller, job):
     return created.spec.template.spec.containers[0]
 
 
-def _upload_url(container) -> str:
-    prefix = "--report-upload-url="
-    (argument,) = [item for item in container.args if item.startswith(prefix)]
-    return argument[len(prefix) :]
+def _upload_url(controller, container) -> str:
+    (variable,) = [
+        item for item in container.env if item.name == REPORT_UPLOAD_URL_VARIABLE
+    ]
+    reference = variable.value_from.secret_key_ref
+    secret = controller.core.read_namespaced_secret(
+        reference.name, controller.namespace
+    )
+    return secret.to_dict()["string_data"][reference.key]
 
 
 def _job_gone(cluster, namespace, job):
@@ -85,12 +92,11 @@ def test_job_on_kubernetes_reports_success(
     def scenario(controller: FakeController, job: str) -> None:
         container = _container(controller, job)
         seen["image"] = container.image
-        seen["expires"] = parse_qs(urlsplit(_upload_url(container)).query)[
-            "X-Amz-Expires"
-        ]
+        upload_url = _upload_url(controller, container)
+        seen["expires"] = parse_qs(urlsplit(upload_url).query)["X-Amz-Expires"]
         seen["env"] = [item.name for item in container.env]
         response = requests.put(
-            _upload_url(container),
+            upload_url,
             data=b"<html>report</html>",
             headers={"Content-Type": "text/html"},
             timeout=30,
@@ -110,7 +116,7 @@ def test_job_on_kubernetes_reports_success(
 
     assert result.success
     assert seen["image"] == f"{IMAGE}:v1.2.3"
-    assert seen["expires"] == [str(DEFAULT_RUN_TIMEOUT_S + PRESIGN_MARGIN_S)]
+    assert seen["expires"] == [str(DEFAULT_RUN_TIMEOUT_S)], "URL outlives the Job"
     assert not any(name.startswith(("S3_", "API_")) for name in seen["env"])
     results = platform_api.get_job(job_id)["results"]
     assert results["error"] is None

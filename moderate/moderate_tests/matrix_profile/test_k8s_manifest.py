@@ -10,7 +10,12 @@ import pytest
 import yaml
 from kubernetes import client
 
-from moderate.matrix_profile.k8s_manifest import WorkerJobSpec, build_job, job_name
+from moderate.matrix_profile.k8s_manifest import (
+    WorkerJobSpec,
+    build_job,
+    build_secret,
+    job_name,
+)
 from moderate.matrix_profile.launcher import WorkerRequest
 from moderate.matrix_profile.settings import (
     ImageNotAllowedError,
@@ -52,7 +57,7 @@ def _spec(image: str = "registry.local:5000/moderate/mp-worker:main") -> WorkerJ
     )
 
 
-def _manifest(job: client.V1Job) -> dict:
+def _manifest(job: dict) -> dict:
     return client.ApiClient().sanitize_for_serialization(job)
 
 
@@ -106,32 +111,43 @@ def test_manifest_is_locked_down():
     assert container["volumeMounts"] == [{"name": "scratch", "mountPath": "/tmp"}]
 
 
-def test_manifest_carries_no_secret():
-    text = json.dumps(_manifest(build_job(_request(), _spec())))
-    for forbidden in (
-        "secretKeyRef",
-        "valueFrom",
-        "envFrom",
-        "S3_",
-        "API_",
-        "PASSWORD",
-    ):
+def test_manifest_carries_no_secret_and_no_url():
+    manifest = _manifest(build_job(_request(), _spec()))
+    text = json.dumps(manifest)
+    for forbidden in (INPUT_URL, UPLOAD_URL, "Signature", "S3_", "API_", "PASSWORD"):
         assert forbidden not in text
-    container = _manifest(build_job(_request(), _spec()))["spec"]["template"]["spec"][
-        "containers"
-    ][0]
-    assert {item["name"] for item in container["env"]} == {
+    assert "envFrom" not in text
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["--analysis-variable=power"]
+    plain = {item["name"] for item in container["env"] if "value" in item}
+    assert plain == {
         "HOME",
         "TMPDIR",
         "MPLCONFIGDIR",
         "NUMBA_CACHE_DIR",
         "PYTHONUNBUFFERED",
     }
-    assert container["args"] == [
-        f"--input-url={INPUT_URL}",
-        "--analysis-variable=power",
-        f"--report-upload-url={UPLOAD_URL}",
+    references = [
+        item["valueFrom"]["secretKeyRef"]
+        for item in container["env"]
+        if "valueFrom" in item
     ]
+    assert references == [
+        {"name": "moderate-mp-42-3f2b9c1e", "key": "MODERATE_MP_INPUT_URL"},
+        {"name": "moderate-mp-42-3f2b9c1e", "key": "MODERATE_MP_REPORT_UPLOAD_URL"},
+    ], "only the Job's own Secret, and only its URLs"
+
+
+def test_secret_holds_the_urls_and_passes_kubernetes_validate_strict():
+    secret = _manifest(build_secret(_request(), "analysis"))
+    assert kubernetes_validate.validate(secret, KUBERNETES_VERSION, strict=True)
+    assert secret["metadata"]["name"] == "moderate-mp-42-3f2b9c1e"
+    assert secret["metadata"]["namespace"] == "analysis"
+    assert secret["immutable"] is True
+    assert secret["stringData"] == {
+        "MODERATE_MP_INPUT_URL": INPUT_URL,
+        "MODERATE_MP_REPORT_UPLOAD_URL": UPLOAD_URL,
+    }
 
 
 def test_manifest_labels_allow_sweeping():

@@ -5,18 +5,22 @@ the Pod, moves it through states and writes the Job status, while the launcher
 creates, watches, reads logs and deletes like it would in a real cluster.
 """
 
+import json
 import socket
 import time
 
 import kubernetes_validate
 import pytest
 import urllib3
-from dagster_k8s.client import DagsterK8sUnrecoverableAPIError
+from dagster_k8s.client import DagsterK8sUnrecoverableAPIError, DagsterKubernetesClient
 from kubernetes import client
 
 from moderate.matrix_profile import kubernetes_launcher
 from moderate.matrix_profile.k8s_manifest import WorkerJobSpec
-from moderate.matrix_profile.kubernetes_launcher import KubernetesWorkerLauncher
+from moderate.matrix_profile.kubernetes_launcher import (
+    KubernetesWorkerLauncher,
+    TimeoutApiClient,
+)
 from moderate.matrix_profile.launcher import WorkerCancelledError, WorkerRequest
 from moderate.matrix_profile.results import error_summary
 from moderate_tests.matrix_profile.kmock_cluster import FakeController
@@ -25,12 +29,18 @@ POLL_S = 0.05
 RUN_ID = "0a1b2c3d-1111-2222-3333-444455556666"
 SUMMARY = '{"status": "ok", "rows": 96, "report_bytes": 1234}'
 RUNNING = {"running": {"startedAt": "2026-11-23T10:00:00Z"}}
+INPUT_URL = "http://s3.local/lake/a.csv?X-Amz-Signature=secret1"
+UPLOAD_URL = "http://s3.local/out/r.html?X-Amz-Signature=secret2"
 ALLOWED_BY_RBAC = {
     ("POST", "jobs", None),
     ("GET", "jobs", None),
+    ("GET", "jobs", "status"),
     ("DELETE", "jobs", None),
     ("GET", "pods", None),
     ("GET", "pods", "log"),
+    ("POST", "secrets", None),
+    ("PATCH", "secrets", None),
+    ("DELETE", "secrets", None),
 }
 
 
@@ -48,8 +58,8 @@ def _request(timeout_s: int = 600) -> WorkerRequest:
         workflow_job_id=7,
         run_id=RUN_ID,
         analysis_variable="power",
-        input_url="http://s3.local/lake/a.csv?X-Amz-Signature=secret1",
-        report_upload_url="http://s3.local/out/r.html?X-Amz-Signature=secret2",
+        input_url=INPUT_URL,
+        report_upload_url=UPLOAD_URL,
         timeout_s=timeout_s,
     )
 
@@ -94,6 +104,9 @@ def _assert_cleaned_up(cluster, namespace, job):
     assert deletes[0].data == {"propagationPolicy": "Foreground"}
     pod_deletes = [r for r in cluster.requests("delete") if r.resource.plural == "pods"]
     assert pod_deletes == [], "Pods go with the Job (RBAC has no pod deletion)"
+    with pytest.raises(client.ApiException) as secret_missing:
+        client.CoreV1Api(api).read_namespaced_secret(job, namespace)
+    assert secret_missing.value.status == 404, "the URL Secret outlived the Job"
 
 
 def test_successful_job_lifecycle(kmock_cluster, namespace):
@@ -122,6 +135,7 @@ def test_successful_job_lifecycle(kmock_cluster, namespace):
         for request in kmock_cluster.emulator
         if request.resource is not None
     ]
+    job_name = controller.job_seen
     log_read = order.index(("GET", "pods", "log"))
     job_deleted = order.index(("DELETE", "jobs", None))
     assert log_read < job_deleted, "the log must be read before the Job is deleted"
@@ -129,6 +143,37 @@ def test_successful_job_lifecycle(kmock_cluster, namespace):
     created = [r for r in kmock_cluster.requests("post") if r.resource.plural == "jobs"]
     assert len(created) == 1
     assert kubernetes_validate.validate(created[0].data, "1.33.0", strict=True)
+    (secret,) = [
+        r for r in kmock_cluster.requests("post") if r.resource.plural == "secrets"
+    ]
+    assert kubernetes_validate.validate(secret.data, "1.33.0", strict=True)
+    assert order.index(("POST", "secrets", None)) < order.index(("POST", "jobs", None))
+    (adoption,) = [
+        r for r in kmock_cluster.requests("patch") if r.resource.plural == "secrets"
+    ]
+    assert adoption.data["metadata"]["ownerReferences"][0]["kind"] == "Job"
+    assert adoption.data["metadata"]["ownerReferences"][0]["name"] == job_name
+
+
+def test_presigned_urls_never_appear_outside_their_secret(kmock_cluster, namespace):
+    def scenario(controller: FakeController, job: str) -> None:
+        controller.create_pod(job, f"{job}-pod", container_state=_terminated(0))
+        controller.set_job_status(job, {"succeeded": 1})
+
+    controller = FakeController(kmock_cluster, namespace, scenario).start()
+    result = _launcher(kmock_cluster, namespace).run(_request(), _never)
+    controller.join()
+
+    assert result.exit_code == 0
+    sent_elsewhere = [
+        json.dumps(request.data)
+        for request in kmock_cluster.emulator
+        if request.resource is not None and request.resource.plural != "secrets"
+    ]
+    assert sent_elsewhere, "the emulator saw no request"
+    for url in (INPUT_URL, UPLOAD_URL):
+        assert all(url not in text for text in sent_elsewhere)
+    _assert_cleaned_up(kmock_cluster, namespace, controller.job_seen)
 
 
 def _status(state: dict) -> dict:
@@ -327,25 +372,8 @@ def test_job_deleted_by_someone_else_ends_the_wait(kmock_cluster, namespace):
     assert "has no Pod" in result.log
 
 
-def test_pods_of_other_jobs_are_ignored(kmock_cluster, namespace):
-    def scenario(controller: FakeController, job: str) -> None:
-        controller.create_pod(
-            "another-job",
-            "foreign-pod",
-            container_state={"waiting": {"reason": "ImagePullBackOff"}},
-        )
-        controller.create_pod(job, f"{job}-pod", container_state=_terminated(0))
-        controller.set_job_status(job, {"succeeded": 1})
-
-    controller = FakeController(kmock_cluster, namespace, scenario).start()
-    result = _launcher(kmock_cluster, namespace).run(_request(), _never)
-    controller.join()
-    assert result.exit_code == 0
-    assert "foreign-pod" not in result.log
-
-
 def test_failed_creation_still_deletes_whatever_was_created(kmock_cluster, namespace):
-    kmock_cluster.emulator[f"post /apis/batch/v1/namespaces/{namespace}/jobs"] << 403
+    kmock_cluster.forbid_creating("jobs")
     launcher = _launcher(kmock_cluster, namespace)
     with pytest.raises(DagsterK8sUnrecoverableAPIError):
         launcher.run(_request(), _never)
@@ -365,7 +393,7 @@ class _SilentApiServer:
     def api_client(self) -> client.ApiClient:
         configuration = client.Configuration()
         configuration.host = self.url
-        return client.ApiClient(configuration)
+        return TimeoutApiClient(configuration)
 
     def close(self) -> None:
         self._socket.close()
@@ -376,12 +404,16 @@ def test_a_silent_api_server_never_hangs_the_launcher(monkeypatch, namespace):
     monkeypatch.setattr(kubernetes_launcher, "API_REQUEST_TIMEOUT_S", 0.3)
     server = _SilentApiServer()
     try:
-        launcher = _launcher(server, namespace)
-        started = time.monotonic()
         with pytest.raises(urllib3.exceptions.HTTPError):
-            launcher._wait("moderate-mp-7-0a1b2c3d", _never)
-        assert "Could not list the Pods" in launcher._capture_log("moderate-mp-7-x")
-        launcher._delete("moderate-mp-7-x")
-        assert time.monotonic() - started < 10
+            _launcher(server, namespace).run(_request(), _never)
+        library = DagsterKubernetesClient(
+            client.BatchV1Api(server.api_client()),
+            client.CoreV1Api(server.api_client()),
+            print,
+            time.sleep,
+            time.monotonic,
+        )
+        with pytest.raises(urllib3.exceptions.HTTPError):
+            library.get_job_status("moderate-mp-7-x", namespace)
     finally:
         server.close()

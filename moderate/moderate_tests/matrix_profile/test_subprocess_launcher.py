@@ -77,6 +77,21 @@ def test_worker_gets_no_credentials_of_the_code_location(monkeypatch):
     assert "HOME" in summary["env"]
 
 
+def test_presigned_urls_reach_the_worker_by_environment_not_argv():
+    request = _request("env")
+    result = _launcher().run(request, lambda: False)
+    summary = result.summary()
+    assert summary is not None
+    assert {"MODERATE_MP_INPUT_URL", "MODERATE_MP_REPORT_UPLOAD_URL"} <= set(
+        summary["env"]
+    )
+    argv = " ".join(summary["argv"])
+    assert "--analysis-variable=env" in argv
+    for url in (request.input_url, request.report_upload_url):
+        assert url not in argv
+        assert url not in result.log
+
+
 def test_timeout_kills_the_whole_process_group(tmp_path):
     pids_file = tmp_path / "pids"
     started = time.monotonic()

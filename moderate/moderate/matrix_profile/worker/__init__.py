@@ -1,7 +1,7 @@
 """Matrix-profile analysis worker: CSV in, self-contained HTML report out.
 
 Run as ``python -m moderate.matrix_profile.worker`` (see ``cli.py``). The
-package imports no Dagster code and reads no environment variables: every input
-arrives on the command line, and the only credentials it ever sees are the
-presigned URLs it is given.
+package imports no Dagster code; every input arrives on the command line except
+the presigned URLs, which come in two environment variables (never argv) and are
+the only credentials it ever sees.
 """

@@ -8,6 +8,7 @@ input problem and 1 for anything else, the last stderr line then being
 import argparse
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ from moderate.matrix_profile.worker.options import (
     DEFAULT_HTTP_TIMEOUT_S,
     DEFAULT_MAX_INPUT_MB,
     DEFAULT_TOP_K,
+    INPUT_URL_VARIABLE,
+    REPORT_UPLOAD_URL_VARIABLE,
     WorkerOptions,
 )
 from moderate.matrix_profile.worker.pipeline import run
@@ -58,17 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--input-url",
-        required=True,
-        help="presigned http(s) GET URL, file:// URL or local path of the CSV",
+        help="http(s) GET URL, file:// URL or local path of the CSV (default: "
+        f"${INPUT_URL_VARIABLE}: presigned URLs go there, out of the process list)",
     )
     parser.add_argument(
         "--analysis-variable",
         required=True,
         help="column to analyse (case-sensitive)",
     )
-    destination = parser.add_mutually_exclusive_group(required=True)
+    destination = parser.add_mutually_exclusive_group()
     destination.add_argument(
-        "--report-upload-url", help="presigned PUT URL signed for text/html"
+        "--report-upload-url",
+        help=f"PUT URL signed for text/html (default: ${REPORT_UPLOAD_URL_VARIABLE})",
     )
     destination.add_argument(
         "--report-path", type=Path, help="write the report to this file instead"
@@ -100,17 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_options(argv: Sequence[str] | None) -> WorkerOptions:
-    """Builds the run options from the command line.
+    """Builds the run options from the command line and the URL variables.
 
     Raises:
         UsageError: Missing or invalid arguments.
     """
     arguments = build_parser().parse_args(argv)
+    input_url = arguments.input_url or os.environ.get(INPUT_URL_VARIABLE)
+    upload_url = arguments.report_upload_url or (
+        None if arguments.report_path else os.environ.get(REPORT_UPLOAD_URL_VARIABLE)
+    )
+    if not input_url or not (upload_url or arguments.report_path):
+        raise UsageError(
+            "--input-url and one of the arguments --report-upload-url --report-path "
+            f"(or ${INPUT_URL_VARIABLE}, ${REPORT_UPLOAD_URL_VARIABLE}) are required"
+        )
     try:
         return WorkerOptions(
-            input_url=arguments.input_url,
+            input_url=input_url,
             analysis_variable=arguments.analysis_variable,
-            report_upload_url=arguments.report_upload_url,
+            report_upload_url=upload_url,
             report_path=arguments.report_path,
             window=arguments.window,
             top_k=arguments.top_k,

@@ -1,0 +1,138 @@
+"""What every asset of the code location shows in the catalogue.
+
+One place gives each asset its owner, the ``moderate/feature`` tag (from its
+group), a link to its feature's page under ``docs/`` and code references. The
+references point at the files in the image; when the deployment names the
+repository (``MODERATE_GIT_URL`` and ``MODERATE_GIT_REF``, baked into the image at
+build time) they link to the file at that commit instead.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagster import (
+    AnchorBasedFilePathMapping,
+    AssetSpec,
+    BetaWarning,
+    Definitions,
+    EnvVar,
+    MetadataValue,
+    PreviewWarning,
+    link_code_references_to_git,
+    with_source_code_references,
+)
+
+FEATURE_TAG = "moderate/feature"
+OWNER = "team:moderate-data-engineering"
+GIT_URL_VARIABLE = "MODERATE_GIT_URL"
+GIT_REF_VARIABLE = "MODERATE_GIT_REF"
+DOCS_METADATA_KEY = "moderate/docs"
+PACKAGE_DIR = Path(__file__).parent
+PACKAGE_PATH_IN_REPOSITORY = "moderate/moderate/"
+DOCS_PATH_IN_REPOSITORY = "docs"
+LOCAL_DOCS_DIR = PACKAGE_DIR.parent.parent / DOCS_PATH_IN_REPOSITORY
+DOCS_PAGES: Mapping[str, str] = {
+    "datasets": "datasets.md",
+    "matrix_profile": "matrix-profile.md",
+    "openmetadata": "openmetadata.md",
+    "trust": "trust.md",
+}
+
+
+@dataclass(frozen=True)
+class Repository:
+    """Where the code location's source lives, when the deployment says so."""
+
+    url: str
+    ref: str
+
+    def blob(self, path_in_repository: str) -> str:
+        """The web address of one file at this repository's ref."""
+        return f"{self.url.rstrip('/')}/blob/{self.ref}/{path_in_repository}"
+
+
+def configured_repository() -> Repository | None:
+    """The repository named by the two git variables, if both are set."""
+    url = (EnvVar(GIT_URL_VARIABLE).get_value() or "").strip()
+    ref = (EnvVar(GIT_REF_VARIABLE).get_value() or "").strip()
+    if not url or not ref:
+        return None
+    return Repository(url=url, ref=ref)
+
+
+def docs_link(feature: str, repository: Repository | None) -> MetadataValue | None:
+    """A link to the feature's docs page, or ``None`` for an unknown feature."""
+    page = DOCS_PAGES.get(feature)
+    if page is None:
+        return None
+    if repository is not None:
+        return MetadataValue.url(repository.blob(f"{DOCS_PATH_IN_REPOSITORY}/{page}"))
+    return MetadataValue.path(str(LOCAL_DOCS_DIR / page))
+
+
+def _describe(spec: AssetSpec, repository: Repository | None) -> AssetSpec:
+    feature = spec.group_name or ""
+    tags = {FEATURE_TAG: feature} if feature else {}
+    metadata = {}
+    link = docs_link(feature, repository)
+    if link is not None:
+        metadata[DOCS_METADATA_KEY] = link
+    return spec.merge_attributes(
+        owners=[] if OWNER in spec.owners else [OWNER],
+        tags={key: value for key, value in tags.items() if key not in spec.tags},
+        metadata={
+            key: value for key, value in metadata.items() if key not in spec.metadata
+        },
+    )
+
+
+def _with_code_references(
+    assets: Sequence[object], repository: Repository | None
+) -> Sequence[object]:
+    referenced = with_source_code_references(assets)  # type: ignore[arg-type]
+    if repository is None:
+        return referenced
+    return link_code_references_to_git(
+        referenced,
+        git_url=repository.url,
+        git_branch=repository.ref,
+        file_path_mapping=AnchorBasedFilePathMapping(
+            local_file_anchor=PACKAGE_DIR,
+            file_anchor_path_in_repository=PACKAGE_PATH_IN_REPOSITORY,
+        ),
+    )
+
+
+def catalogued(defs: Definitions) -> Definitions:
+    """The same definitions with owners, feature tags, docs links and code references.
+
+    Args:
+        defs: the merged definitions of every feature.
+
+    Returns:
+        Definitions whose assets carry the catalogue attributes; jobs, sensors,
+        schedules and resources are unchanged.
+    """
+    repository = configured_repository()
+    # The spec-mapping and code-reference helpers are stable in use but still
+    # flagged preview/beta; their warnings would print on every process start.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=PreviewWarning)
+        warnings.simplefilter("ignore", category=BetaWarning)
+        described = defs.map_asset_specs(func=lambda spec: _describe(spec, repository))
+        assets = _with_code_references(list(described.assets or []), repository)
+    return Definitions(
+        assets=assets,  # type: ignore[arg-type]
+        asset_checks=described.asset_checks,
+        jobs=described.jobs,
+        schedules=described.schedules,
+        sensors=described.sensors,
+        resources=described.resources,
+        executor=described.executor,
+        loggers=described.loggers,
+        metadata=described.metadata,
+    )

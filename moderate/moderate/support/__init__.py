@@ -1,0 +1,1 @@
+"""Small helpers shared by more than one feature; they import no feature."""

@@ -24,6 +24,8 @@ TARGETS = ("code-server", "matrix-profile-worker", "ingestion")
 TAG_PREFIX = "moderate-test"
 BUILD_TIMEOUT_S = 1800
 RUN_USER = "10001:10001"
+# vfs copies the whole image for each new container: minutes on a busy disk.
+CONTAINER_TIMEOUT_S = 900
 
 
 def docker_env() -> dict[str, str]:
@@ -107,7 +109,14 @@ def image_paths_exist(tag: str, paths: Sequence[str]) -> dict[str, bool]:
     """Which of ``paths`` exist inside the image."""
     script = "; ".join(f'test -e "{path}" && echo "{path}"' for path in paths)
     result = docker(
-        "run", "--rm", "--entrypoint", "/bin/sh", tag, "-c", script + "; true"
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/sh",
+        tag,
+        "-c",
+        script + "; true",
+        timeout_s=CONTAINER_TIMEOUT_S,
     )
     present = set(result.stdout.split())
     return {path: path in present for path in paths}

@@ -8,7 +8,12 @@ from dagster import DagsterInstance
 from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
 
 from moderate.definitions import defs
-from moderate_tests.images.docker import RUN_USER, docker, image_paths_exist
+from moderate_tests.images.docker import (
+    CONTAINER_TIMEOUT_S,
+    RUN_USER,
+    docker,
+    image_paths_exist,
+)
 from moderate_tests.support.ports import LOOPBACK, free_port
 
 START_TIMEOUT_S = 180
@@ -19,22 +24,23 @@ LOCATION = "k8s-code-location-moderate"
 def code_server(images):
     port = free_port()
     name = f"moderate-code-server-{uuid.uuid4().hex[:8]}"
-    docker(
-        "run",
-        "--detach",
-        f"--name={name}",
-        "--network=host",
-        f"--user={RUN_USER}",
-        f"--env=DAGSTER_GRPC_HOST={LOOPBACK}",
-        f"--env=DAGSTER_GRPC_PORT={port}",
-        images["code-server"].tag,
-    )
     try:
+        docker(
+            "run",
+            "--detach",
+            f"--name={name}",
+            "--network=host",
+            f"--user={RUN_USER}",
+            f"--env=DAGSTER_GRPC_HOST={LOOPBACK}",
+            f"--env=DAGSTER_GRPC_PORT={port}",
+            images["code-server"].tag,
+            timeout_s=CONTAINER_TIMEOUT_S,
+        )
         yield name, port
     finally:
         logs = docker("logs", name, check=False)
         print(logs.stdout[-2000:], logs.stderr[-2000:])
-        docker("rm", "--force", name, check=False)
+        docker("rm", "--force", name, check=False, timeout_s=CONTAINER_TIMEOUT_S)
 
 
 def test_health_check_passes_and_every_definition_loads(code_server, tmp_path):

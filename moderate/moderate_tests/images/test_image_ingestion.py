@@ -26,7 +26,7 @@ from moderate_tests.openmetadata.test_runner import run_in_op
 from moderate_tests.support.postgres import HOST, PASSWORD, PORT, USERNAME
 
 SERVICE = "platform-postgres-image-test"
-TIMEOUT_S = 600
+TIMEOUT_S = 900
 PASSED_VARIABLES = (
     "HOME",
     "TMPDIR",

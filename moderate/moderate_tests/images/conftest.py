@@ -7,6 +7,9 @@ import pytest
 from moderate_tests.images.docker import TARGETS, BuiltImage, build, engine_problem
 
 MIB = 1024 * 1024
+# The first image test also builds the three images (minutes on 2 cores), and
+# every container start copies its image on vfs.
+IMAGE_TEST_TIMEOUT_S = 2400
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -21,6 +24,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "moderate_tests/images/test_image_" in item.nodeid:
             item.add_marker(pytest.mark.image)
+            item.add_marker(pytest.mark.timeout(IMAGE_TEST_TIMEOUT_S))
 
 
 @pytest.fixture(scope="session")

@@ -105,18 +105,9 @@ def build(target: str) -> BuiltImage:
     return BuiltImage(target=target, tag=tag, build_s=elapsed, size_bytes=size)
 
 
-def image_paths_exist(tag: str, paths: Sequence[str]) -> dict[str, bool]:
-    """Which of ``paths`` exist inside the image."""
+def paths_in_container(name: str, paths: Sequence[str]) -> dict[str, bool]:
+    """Which of ``paths`` exist inside a running container."""
     script = "; ".join(f'test -e "{path}" && echo "{path}"' for path in paths)
-    result = docker(
-        "run",
-        "--rm",
-        "--entrypoint",
-        "/bin/sh",
-        tag,
-        "-c",
-        script + "; true",
-        timeout_s=CONTAINER_TIMEOUT_S,
-    )
+    result = docker("exec", name, "/bin/sh", "-c", script + "; true")
     present = set(result.stdout.split())
     return {path: path in present for path in paths}

@@ -19,3 +19,4 @@ def test_analysis_job_completes_without_compiling(images):
     assert report.lstrip().lower().startswith(b"<!doctype html")
     assert run.compiled == 0, "numba compiled in the Job:\n" + run.stdout[-3000:]
     assert run.loaded > 0, "numba never read its cache:\n" + run.stdout[-3000:]
+    assert "files copied from /opt/numba-cache to /tmp/numba" in run.stderr

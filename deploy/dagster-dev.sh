@@ -55,22 +55,46 @@ point_services_at_localhost() {
   done
 }
 
-# Without the compose stack, defaults aimed at it would only make sensors fail:
-# drop every setting that still points at it.
-drop_settings_for_missing_stack() {
+# NAME=VALUE of every code-location variable set before any env file is read.
+user_settings=()
+remember_user_settings() {
   local name
   for name in "${code_location_variables[@]}"; do
-    if [[ "${!name:-}" == *host.docker.internal* ]]; then
-      unset "${name}"
+    if [[ -n "${!name+set}" ]]; then
+      user_settings+=("${name}=${!name}")
     fi
   done
-  unset S3_ACCESS_KEY_ID S3_SECRET_ACCESS_KEY
+}
+
+# Without the compose stack, the stack's defaults (passwords, buckets, images)
+# would only hide what is missing: keep only what the user set, in the
+# environment or in .env, so the UI's "set ..." lists are complete.
+drop_settings_for_missing_stack() {
+  local name setting
+  for name in "${code_location_variables[@]}"; do
+    unset "${name}"
+  done
+  for setting in "${user_settings[@]}"; do
+    export "${setting?}"
+  done
   if [[ -f "${repo_root}/.env" ]]; then
     load_env_file "${repo_root}/.env"
   fi
 }
 
+# Refuses to start when the UI port is taken: `dagster dev` would otherwise run
+# its daemon without a UI, heartbeating against the same instance.
+require_free_port() {
+  local host="$1" port="$2"
+  if (: <"/dev/tcp/${host}/${port}") 2>/dev/null; then
+    die "port ${port} on ${host} is already in use (another dagster dev?): stop that process or set DAGSTER_DEV_PORT to a free port"
+  fi
+}
+
 main() {
+  local host="${DAGSTER_DEV_HOST:-127.0.0.1}" port="${DAGSTER_DEV_PORT:-3000}"
+  require_free_port "${host}" "${port}"
+  remember_user_settings
   load_env_files
   resolve_uv
   (cd "${repo_root}/moderate" && UV_COMPILE_BYTECODE=1 "${uv_command[@]}" sync --locked)
@@ -89,7 +113,9 @@ main() {
     cp "${deploy_dir}/dagster/dagster.yaml" "${DAGSTER_HOME}/dagster.yaml"
   fi
   cd "${repo_root}/moderate"
-  exec .venv/bin/dagster dev --host "${DAGSTER_DEV_HOST:-127.0.0.1}" --port "${DAGSTER_DEV_PORT:-3000}"
+  exec .venv/bin/dagster dev --host "${host}" --port "${port}"
 }
 
-main "$@"
+if [[ "${BASH_SOURCE[0]}" == "${0}" ]]; then
+  main "$@"
+fi

@@ -53,6 +53,7 @@ from moderate_tests.doubles import (
     PlatformApiDouble,
 )
 from moderate_tests.support.postgres import postgres_resource, temporary_database
+from moderate_tests.support.secrets import resource_with_secrets
 
 DEFAULT_COUNT = 10_000
 MIB = 1024 * 1024
@@ -134,16 +135,18 @@ def main() -> None:
         with temporary_database() as database, instance_for_test() as instance:
             postgres = postgres_resource()
             resources: dict[str, Any] = {
-                "keycloak": KeycloakResource(
+                "keycloak": resource_with_secrets(
+                    KeycloakResource,
+                    {"admin_password": KEYCLOAK_ADMIN_PASSWORD},
                     server_url=keycloak_url,
                     admin_username=KEYCLOAK_ADMIN_USERNAME,
-                    admin_password=KEYCLOAK_ADMIN_PASSWORD,
                     main_realm_name=KEYCLOAK_MAIN_REALM,
                 ),
-                "platform_api": PlatformApiResource(
+                "platform_api": resource_with_secrets(
+                    PlatformApiResource,
+                    {"password": API_ADMIN_PASSWORD},
                     base_url=api_url,
                     username=API_ADMIN_USERNAME,
-                    password=API_ADMIN_PASSWORD,
                 ),
                 "state_store": StateStoreResource(postgres=postgres, database=database),
             }

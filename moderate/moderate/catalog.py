@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dagster import (
     AnchorBasedFilePathMapping,
+    AssetsDefinition,
     AssetSpec,
     BetaWarning,
     Definitions,
@@ -124,7 +125,19 @@ def catalogued(defs: Definitions) -> Definitions:
         warnings.simplefilter("ignore", category=PreviewWarning)
         warnings.simplefilter("ignore", category=BetaWarning)
         described = defs.map_asset_specs(func=lambda spec: _describe(spec, repository))
-        assets = _with_code_references(list(described.assets or []), repository)
+        # Observable source assets run Dagster's own wrapper op: a reference
+        # would point into Dagster, so they keep none.
+        observed = [
+            a
+            for a in described.assets or []
+            if isinstance(a, AssetsDefinition) and a.is_observable
+        ]
+        assets = [
+            *_with_code_references(
+                [a for a in described.assets or [] if a not in observed], repository
+            ),
+            *observed,
+        ]
     return Definitions(
         assets=assets,  # type: ignore[arg-type]
         asset_checks=described.asset_checks,

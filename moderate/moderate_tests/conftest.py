@@ -5,20 +5,21 @@ from collections.abc import Iterator
 import pika
 import pytest
 
+from moderate.definitions import defs
 from moderate.resources import PostgresResource, RabbitMQResource, S3Resource
-from moderate.resources.definitions import build_resources
 from moderate.resources.settings import EnvBackedResource
 from moderate.state import PostgresState
 from moderate_tests.support.postgres import postgres_resource, temporary_database
 from moderate_tests.support.rabbitmq import RABBIT_URL, unique_queue_name
 from moderate_tests.support.seaweedfs import S3Endpoint, SeaweedFS
+from moderate_tests.support.secrets import resource_with_secrets
 
 pytest_plugins = ["moderate_tests.doubles.fixtures"]
 
 
 def _all_setting_variables() -> set[str]:
     names: set[str] = set()
-    for resource in build_resources().values():
+    for resource in (defs.resources or {}).values():
         if isinstance(resource, EnvBackedResource):
             names.update(resource.ENV_VARS.values())
     return names
@@ -70,9 +71,10 @@ def s3(s3_endpoint: S3Endpoint) -> Iterator[S3Resource]:
     import uuid
 
     suffix = uuid.uuid4().hex[:10]
-    resource = S3Resource(
+    resource = resource_with_secrets(
+        S3Resource,
+        {"secret_access_key": s3_endpoint.secret_access_key},
         access_key_id=s3_endpoint.access_key_id,
-        secret_access_key=s3_endpoint.secret_access_key,
         region=s3_endpoint.region,
         endpoint_url=s3_endpoint.url,
         bucket_name=f"lake-{suffix}",
@@ -88,8 +90,8 @@ def s3(s3_endpoint: S3Endpoint) -> Iterator[S3Resource]:
 @pytest.fixture
 def rabbitmq() -> Iterator[RabbitMQResource]:
     """A RabbitMQ resource with a unique request queue, deleted afterwards."""
-    resource = RabbitMQResource(
-        url=RABBIT_URL, matrix_profile_queue=unique_queue_name()
+    resource = resource_with_secrets(
+        RabbitMQResource, {"url": RABBIT_URL}, matrix_profile_queue=unique_queue_name()
     )
     yield resource
     connection = pika.BlockingConnection(pika.URLParameters(RABBIT_URL))

@@ -1,38 +1,49 @@
-"""Software-defined assets: prepare each source, then publish it to the platform.
+"""Software-defined assets: observe each source, prepare it, publish it.
 
-``building_stock`` / ``genome_project_datasets`` check out the configured ref,
-convert every dataset to Parquet and stage originals, conversions and a
-manifest in the job-outputs bucket. ``platform_asset_building_stock`` /
-``platform_asset_genome_project_datasets`` upload from there. Between the two
-only the manifest's key travels (through the state store), so each can run in
-its own pod.
+Every asset is partitioned by source (``building_stock``, ``genome_project``),
+so a backfill of several sources runs each one. ``dataset_repository`` is an
+observable source asset whose data version per partition is the commit its
+branch points at (``git ls-remote``, observed hourly by its automation
+condition); a new commit, and only a new commit, makes ``prepared_datasets``
+and then ``platform_asset_datasets`` materialise for that source.
+
+``prepared_datasets`` checks out the ref, converts every dataset to Parquet and
+stages originals, conversions and a manifest in the job-outputs bucket;
+``platform_asset_datasets`` uploads from there. Only the manifest's key travels
+between them (through the state store), so each can run in its own pod, and no
+asset has an output for an IO manager to store: nothing is written to the run's
+local disk.
 """
 
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from botocore.exceptions import ClientError
 from dagster import (
-    AssetCheckResult,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    AutomationCondition,
+    DataVersion,
+    DataVersionsByPartition,
     Failure,
-    Output,
+    MaterializeResult,
+    StaticPartitionsDefinition,
     asset,
+    observable_source_asset,
 )
 
 from moderate.datasets.checks import check_results, check_specs
 from moderate.datasets.config import (
-    BuildingStockConfig,
-    BuildingStockPublishConfig,
-    GenomeProjectConfig,
-    GenomeProjectPublishConfig,
+    BUILDING_STOCK_SOURCE,
+    GENOME_PROJECT_SOURCE,
+    SOURCE_DEFAULTS,
+    PrepareConfig,
+    PublishConfig,
 )
+from moderate.datasets.git import GitFetchError, GitSourceRefusedError, remote_commit
 from moderate.datasets.metadata import prepare_metadata, publish_metadata
-from moderate.datasets.platform import ensure_platform_asset, list_objects
+from moderate.datasets.naming import InvalidGlobError, redact_url
 from moderate.datasets.prepare import (
     SOURCE_NAMESPACE,
     PreparedSource,
@@ -40,14 +51,18 @@ from moderate.datasets.prepare import (
     prepare_source,
 )
 from moderate.datasets.publish import (
-    PublishResult,
+    ObjectLimitError,
+    UploadIntegrityError,
+    ensure_platform_asset,
     execute_plan,
+    list_objects,
     plan_uploads,
     publish_units,
 )
 from moderate.datasets.staging import (
     StagingArea,
-    delete_other_commits,
+    StagingIntegrityError,
+    delete_older_commits,
     load_manifest,
 )
 from moderate.resources.platform_api import PlatformApiResource
@@ -55,263 +70,217 @@ from moderate.resources.s3 import S3Resource
 from moderate.state import StateStoreResource
 
 GROUP_NAME = "datasets"
+FEATURE_TAGS = {"moderate/feature": "datasets"}
+POOL = "datasets"
 SCRATCH_PREFIX = "moderate-datasets-publish-"
+FAILURE_CHARS = 600
+OBSERVE_CRON = "0 * * * *"
+OBSERVE_TIMEOUT_S = 120
+REPOSITORY_ASSET = "dataset_repository"
+PREPARE_ASSET = "prepared_datasets"
+PUBLISH_ASSET = "platform_asset_datasets"
 
 
 @dataclass(frozen=True)
-class PreparedRef:
-    """The preparing asset's output: references only, never file contents.
+class SourceText:
+    """Human-readable facts of one source.
 
     Attributes:
-        source: Source name.
-        commit_sha: Prepared commit.
-        bucket: Staging bucket.
-        manifest_key: Manifest key in it.
-        skipped: Whether the commit had been published already.
-        datasets: Dataset names.
-        failed_datasets: Datasets that could not be read.
-    """
-
-    source: str
-    commit_sha: str
-    bucket: str
-    manifest_key: str
-    skipped: bool
-    datasets: tuple[str, ...]
-    failed_datasets: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class SourceAssets:
-    """Names and texts of one source's asset pair.
-
-    Attributes:
-        source: Source name in the state store and staging bucket.
-        prepare_asset: Name of the preparing asset.
-        publish_asset: Name of the publishing asset.
-        title: Human-readable source name.
+        title: Source name.
         licence: Licence of the data.
     """
 
-    source: str
-    prepare_asset: str
-    publish_asset: str
     title: str
     licence: str
 
 
-BUILDING_STOCK = SourceAssets(
-    source="building_stock",
-    prepare_asset="building_stock",
-    publish_asset="platform_asset_building_stock",
-    title="MODERATE building-stock analysis",
-    licence="CC BY 4.0",
-)
-GENOME_PROJECT = SourceAssets(
-    source="genome_project",
-    prepare_asset="genome_project_datasets",
-    publish_asset="platform_asset_genome_project_datasets",
-    title="Building Data Genome Project 2",
-    licence="CC BY-SA 4.0",
-)
+SOURCES = {
+    BUILDING_STOCK_SOURCE: SourceText("MODERATE building-stock analysis", "CC BY 4.0"),
+    GENOME_PROJECT_SOURCE: SourceText("Building Data Genome Project 2", "CC BY-SA 4.0"),
+}
+SOURCE_PARTITIONS = StaticPartitionsDefinition(list(SOURCES))
 
 
-def _prepare(
-    spec: SourceAssets,
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())[:FAILURE_CHARS]
+
+
+@observable_source_asset(
+    name=REPOSITORY_ASSET,
+    group_name=GROUP_NAME,
+    partitions_def=SOURCE_PARTITIONS,
+    automation_condition=AutomationCondition.cron_tick_passed(OBSERVE_CRON),
+    description=(
+        "The git repository of each dataset source; its data version is the "
+        "commit the source's default branch points at (git ls-remote)."
+    ),
+)
+def dataset_repository(context: AssetExecutionContext) -> DataVersionsByPartition:
+    """Reads the current commit of every source's default ref."""
+    versions: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for source, settings in SOURCE_DEFAULTS.items():
+        try:
+            versions[source] = remote_commit(
+                settings.repo_url, settings.ref, OBSERVE_TIMEOUT_S
+            )
+        except (GitSourceRefusedError, GitFetchError) as error:
+            errors[source] = _one_line(error)
+            context.log.warning("%s not observed: %s", source, errors[source])
+    if not versions:
+        raise Failure(
+            description="no dataset repository could be read: "
+            + "; ".join(f"{source}: {text}" for source, text in errors.items()),
+            metadata=errors,
+        )
+    return DataVersionsByPartition(
+        {source: DataVersion(commit) for source, commit in versions.items()}
+    )
+
+
+@asset(
+    name=PREPARE_ASSET,
+    group_name=GROUP_NAME,
+    partitions_def=SOURCE_PARTITIONS,
+    deps=[dataset_repository],
+    description=(
+        "Every dataset of a source (CSV files and every sheet of .xlsx "
+        "workbooks; BDG2's Git LFS content fetched for the selected files only), "
+        "converted to Parquet and staged with a manifest in the job-outputs bucket."
+    ),
+    check_specs=check_specs(AssetKey(PREPARE_ASSET)),
+    kinds={"git", "parquet", "s3"},
+    pool=POOL,
+    automation_condition=(
+        AutomationCondition.any_deps_match(AutomationCondition.data_version_changed())
+        & ~AutomationCondition.in_progress()
+    ),
+)
+def prepared_datasets(
     context: AssetExecutionContext,
-    config: BuildingStockConfig | GenomeProjectConfig,
+    config: PrepareConfig,
     s3: S3Resource,
     state_store: StateStoreResource,
-) -> Iterator[Output[PreparedRef] | AssetCheckResult]:
+) -> MaterializeResult:
+    """Prepares the partition's source."""
+    source = context.partition_key
+    settings = config.resolve(source)
     bucket = s3.job_outputs_bucket
-    prepared: PreparedSource = prepare_source(
-        spec.source, config, s3.client(), bucket, state_store.store(), context.log
-    )
+    try:
+        prepared: PreparedSource = prepare_source(
+            source, settings, s3.client(), bucket, state_store.store(), context.log
+        )
+    except (GitSourceRefusedError, GitFetchError, InvalidGlobError) as error:
+        raise Failure(
+            description=_one_line(error),
+            metadata={"repo_url": redact_url(settings.repo_url), "ref": settings.ref},
+        ) from None
     manifest = prepared.manifest
-    asset_key = AssetKey(spec.prepare_asset)
-    yield Output(
-        PreparedRef(
-            source=spec.source,
-            commit_sha=manifest.commit_sha,
-            bucket=prepared.bucket,
-            manifest_key=prepared.manifest_key,
-            skipped=prepared.skipped,
-            datasets=tuple(d.name for d in manifest.datasets),
-            failed_datasets=tuple(d.name for d in manifest.failed_datasets),
-        ),
+    return MaterializeResult(
         metadata=prepare_metadata(
-            manifest,
-            f"s3://{prepared.bucket}/{prepared.manifest_key}",
-            prepared.skipped,
+            manifest, prepared.bucket, prepared.manifest_key, prepared.skipped
         ),
+        check_results=check_results(AssetKey(PREPARE_ASSET), manifest),
+        data_version=DataVersion(f"{manifest.commit_sha}:{manifest.fingerprint}"),
     )
-    yield from check_results(asset_key, manifest)
 
 
-def _publish(
-    spec: SourceAssets,
+@asset(
+    name=PUBLISH_ASSET,
+    group_name=GROUP_NAME,
+    partitions_def=SOURCE_PARTITIONS,
+    deps=[prepared_datasets],
+    description=(
+        "Each source's datasets on the Platform API: one ownerless public asset "
+        "per source, each dataset as its original file and as Parquet."
+    ),
+    kinds={"parquet", "s3"},
+    pool=POOL,
+    automation_condition=AutomationCondition.eager(),
+)
+def platform_asset_datasets(
     context: AssetExecutionContext,
-    config: BuildingStockPublishConfig | GenomeProjectPublishConfig,
+    config: PublishConfig,
     platform_api: PlatformApiResource,
     s3: S3Resource,
     state_store: StateStoreResource,
-) -> Output[PublishResult]:
+) -> MaterializeResult:
+    """Publishes the latest prepared commit of the partition's source."""
+    from botocore.exceptions import ClientError
+
+    source = context.partition_key
     store = state_store.store()
-    record = store.get(SOURCE_NAMESPACE, spec.source)
+    record = store.get(SOURCE_NAMESPACE, source)
     known = SourceState.from_value(record.value) if record is not None else None
     if known is None:
         raise Failure(
-            f"nothing prepared for {spec.source}: materialise {spec.prepare_asset} "
-            "first"
+            description=f"nothing prepared for {source}: materialise "
+            f"{PREPARE_ASSET} for this partition first",
+            metadata={"source": source},
         )
     s3_client = s3.client()
+    manifest_url = f"s3://{known.bucket}/{known.manifest_key}"
     try:
         manifest = load_manifest(s3_client, known.bucket, known.manifest_key)
     except ClientError as error:
         raise Failure(
-            f"staged manifest s3://{known.bucket}/{known.manifest_key} cannot be "
-            f"read ({error}): materialise {spec.prepare_asset} again"
-        ) from error
+            description=f"staged manifest {manifest_url} cannot be read: "
+            f"materialise {PREPARE_ASSET} for {source} again",
+            metadata={"manifest": manifest_url, "error": _one_line(error)},
+        ) from None
     client = platform_api.client()
+    text = SOURCES[source]
     platform_asset = ensure_platform_asset(
         client,
-        config.platform_asset_name,
-        f"{spec.title} datasets ({spec.licence}) from {manifest.repo_url}",
+        config.asset_name(source),
+        f"{text.title} datasets ({text.licence}) from {manifest.repo_url}",
         platform_api.setting("base_url"),
         config.adopt_legacy_asset,
         context.log,
     )
-    plan = plan_uploads(
-        publish_units(manifest),
-        list_objects(client, platform_asset.id),
-        manifest.commit_sha,
-        config.max_objects_per_asset,
-        owned_key_prefix=f"{client.username}-assets/",
-    )
-    context.log.info(
-        "%d to upload, %d current, %d to delete; %d objects afterwards",
-        len(plan.uploads),
-        len(plan.current),
-        len(plan.delete_before) + len(plan.delete_after),
-        plan.final_count,
-    )
-    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
-        result = execute_plan(
-            plan,
-            manifest,
-            platform_asset,
-            client,
-            s3_client,
-            known.bucket,
-            Path(scratch),
-            store,
-            context.log,
+    try:
+        plan = plan_uploads(
+            publish_units(manifest),
+            list_objects(client, platform_asset.id),
+            manifest.commit_sha,
+            config.max_objects_per_asset,
+            owned_key_prefix=f"{client.username}-assets/",
         )
-    latest = store.get(SOURCE_NAMESPACE, spec.source)
-    if latest is not None and SourceState.from_value(latest.value) == known:
-        store.mark_done(SOURCE_NAMESPACE, spec.source, known.to_value())
-        removed = delete_other_commits(
-            StagingArea.of_manifest(s3_client, known.bucket, known.manifest_key)
-        )
-        if removed:
-            context.log.info("removed %d staged files of older commits", removed)
-    else:
         context.log.info(
-            "a newer commit was prepared meanwhile: its state and staged files "
-            "are left for the next publish run"
+            "%d to upload, %d current, %d to delete; %d objects afterwards",
+            len(plan.uploads),
+            len(plan.current),
+            len(plan.delete_before) + len(plan.delete_after),
+            plan.final_count,
         )
-    return Output(
-        result, metadata=publish_metadata(result, config.max_objects_per_asset)
+        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
+            result = execute_plan(
+                plan,
+                manifest,
+                platform_asset,
+                client,
+                s3_client,
+                known.bucket,
+                Path(scratch),
+                context.log,
+            )
+    except (ObjectLimitError, UploadIntegrityError, StagingIntegrityError) as error:
+        raise Failure(
+            description=_one_line(error),
+            metadata={"source": source, "platform_asset_id": platform_asset.id},
+        ) from None
+    latest = store.get(SOURCE_NAMESPACE, source)
+    if latest is not None and SourceState.from_value(latest.value) == known:
+        store.mark_done(SOURCE_NAMESPACE, source, known.model_dump())
+    removed = delete_older_commits(
+        StagingArea.of_manifest(s3_client, known.bucket, known.manifest_key),
+        manifest.prepared_at,
+    )
+    if removed:
+        context.log.info("removed %d staged files of older commits", removed)
+    return MaterializeResult(
+        metadata=publish_metadata(result, config.max_objects_per_asset)
     )
 
 
-@asset(
-    name=BUILDING_STOCK.prepare_asset,
-    group_name=GROUP_NAME,
-    description=(
-        "Datasets of the MODERATE building-stock analysis repository (CSV files "
-        "and every sheet of the .xlsx workbooks), converted to Parquet and staged "
-        "with a manifest in the job-outputs bucket."
-    ),
-    check_specs=check_specs(AssetKey(BUILDING_STOCK.prepare_asset)),
-    kinds={"git", "parquet", "s3"},
-)
-def building_stock(
-    context: AssetExecutionContext,
-    config: BuildingStockConfig,
-    s3: S3Resource,
-    state_store: StateStoreResource,
-) -> Iterator[Output[PreparedRef] | AssetCheckResult]:
-    """Prepares the building-stock source."""
-    yield from _prepare(BUILDING_STOCK, context, config, s3, state_store)
-
-
-@asset(
-    name=GENOME_PROJECT.prepare_asset,
-    group_name=GROUP_NAME,
-    description=(
-        "Meters, weather and metadata of the Building Data Genome Project 2 "
-        "(Git LFS content fetched for the selected files only), converted to "
-        "Parquet and staged with a manifest in the job-outputs bucket."
-    ),
-    check_specs=check_specs(AssetKey(GENOME_PROJECT.prepare_asset)),
-    kinds={"git", "parquet", "s3"},
-)
-def genome_project_datasets(
-    context: AssetExecutionContext,
-    config: GenomeProjectConfig,
-    s3: S3Resource,
-    state_store: StateStoreResource,
-) -> Iterator[Output[PreparedRef] | AssetCheckResult]:
-    """Prepares the BDG2 source."""
-    yield from _prepare(GENOME_PROJECT, context, config, s3, state_store)
-
-
-@asset(
-    name=BUILDING_STOCK.publish_asset,
-    group_name=GROUP_NAME,
-    deps=[building_stock],
-    description=(
-        "The building-stock datasets on the Platform API: one ownerless public "
-        "asset, each dataset as its original file and as Parquet."
-    ),
-    kinds={"parquet", "s3"},
-)
-def platform_asset_building_stock(
-    context: AssetExecutionContext,
-    config: BuildingStockPublishConfig,
-    platform_api: PlatformApiResource,
-    s3: S3Resource,
-    state_store: StateStoreResource,
-) -> Output[PublishResult]:
-    """Publishes the latest prepared building-stock commit."""
-    return _publish(BUILDING_STOCK, context, config, platform_api, s3, state_store)
-
-
-@asset(
-    name=GENOME_PROJECT.publish_asset,
-    group_name=GROUP_NAME,
-    deps=[genome_project_datasets],
-    description=(
-        "The BDG2 datasets on the Platform API: one ownerless public asset, each "
-        "dataset as its original CSV and as Parquet."
-    ),
-    kinds={"parquet", "s3"},
-)
-def platform_asset_genome_project_datasets(
-    context: AssetExecutionContext,
-    config: GenomeProjectPublishConfig,
-    platform_api: PlatformApiResource,
-    s3: S3Resource,
-    state_store: StateStoreResource,
-) -> Output[PublishResult]:
-    """Publishes the latest prepared BDG2 commit."""
-    return _publish(GENOME_PROJECT, context, config, platform_api, s3, state_store)
-
-
-DATASET_ASSETS: list[AssetsDefinition] = [
-    building_stock,
-    genome_project_datasets,
-    platform_asset_building_stock,
-    platform_asset_genome_project_datasets,
-]
+DATASET_ASSETS: list[AssetsDefinition] = [prepared_datasets, platform_asset_datasets]

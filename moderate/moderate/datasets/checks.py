@@ -15,7 +15,7 @@ from dagster import (
     MetadataValue,
 )
 
-from moderate.datasets.manifest import DatasetRecord, DatasetStatus, SourceManifest
+from moderate.datasets.staging import DatasetRecord, DatasetStatus, SourceManifest
 
 MAX_LISTED = 50
 
@@ -127,6 +127,7 @@ def check_results(
     problems.extend(
         f"{path}: neither .csv nor .xlsx" for path in manifest.unsupported_files
     )
+    problems.extend(manifest.refused_files)
     results.append(
         AssetCheckResult(
             asset_key=asset_key,

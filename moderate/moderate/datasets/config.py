@@ -1,4 +1,4 @@
-"""Run configuration of the dataset assets, with the sources' defaults.
+"""Settings of the dataset sources and the run config of the dataset assets.
 
 Defaults follow the public repositories as they are published today: the
 MODERATE building-stock analysis repository (no Git LFS) and the Building Data
@@ -6,37 +6,21 @@ Genome Project 2 repository (every CSV behind Git LFS).
 """
 
 from dagster import Config
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
-BUILDING_STOCK_REPO_URL = (
-    "https://github.com/MODERATE-Project/building-stock-analysis.git"
-)
-BUILDING_STOCK_REF = "main"
-BUILDING_STOCK_GLOBS = (
-    "T3.1-dynamic-analysis/**/*.csv",
-    "T3.2-static-analysis/**/*.csv",
-    "T3.2-static-analysis/**/*.xlsx",
-)
-PV_ANALYSIS_GLOB = "T3.1-dynamic-analysis/**/*_PVanalysis.csv"
-
-GENOME_PROJECT_REPO_URL = (
-    "https://github.com/buds-lab/building-data-genome-project-2.git"
-)
-GENOME_PROJECT_REF = "master"
-GENOME_PROJECT_GLOBS = (
-    "data/meters/cleaned/*.csv",
-    "data/weather/*.csv",
-    "data/metadata/*.csv",
-)
-
-BUILDING_STOCK_PLATFORM_ASSET = "building-stock"
-GENOME_PROJECT_PLATFORM_ASSET = "genome-project"
-
+BUILDING_STOCK_SOURCE = "building_stock"
+GENOME_PROJECT_SOURCE = "genome_project"
 DEFAULT_CLONE_TIMEOUT_S = 1800
 DEFAULT_CSV_BLOCK_SIZE_MIB = 16
 DEFAULT_PREVIEW_ROWS = 10
 DEFAULT_MAX_OBJECTS_PER_ASSET = 100
 DEFAULT_STAGING_PREFIX = "datasets"
+REF_FIELD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$"
+REPO_URL_DESCRIPTION = (
+    "HTTPS URL of an allowed host (MODERATE_DATASETS_GIT_HOSTS); local "
+    "repositories only where MODERATE_DATASETS_ALLOW_LOCAL_REPOSITORIES is set."
+)
+REF_DESCRIPTION = "Branch, tag or full commit SHA to publish (never an option)."
 
 
 class FileReadOptions(Config):
@@ -70,23 +54,85 @@ class KeyColumnRule(Config):
     columns: list[str] = Field(description="Required column names.")
 
 
-class DatasetSourceConfig(Config):
-    """Where a source lives and how to read it.
+class DatasetSourceConfig(BaseModel):
+    """A source's settings: its defaults with the run's overrides."""
 
-    ``repo_url`` may be a remote URL, a ``file://`` URL or a local path of a
-    git repository (local sources let the pipeline run offline).
+    model_config = ConfigDict(frozen=True)
+
+    repo_url: str
+    ref: str
+    globs: list[str]
+    read_options: list[FileReadOptions] = []
+    key_columns: list[KeyColumnRule] = []
+    clone_timeout_s: int = DEFAULT_CLONE_TIMEOUT_S
+    csv_block_size_mib: int = DEFAULT_CSV_BLOCK_SIZE_MIB
+    preview_rows: int = DEFAULT_PREVIEW_ROWS
+    staging_prefix: str = DEFAULT_STAGING_PREFIX
+
+
+SOURCE_DEFAULTS = {
+    BUILDING_STOCK_SOURCE: DatasetSourceConfig(
+        repo_url="https://github.com/MODERATE-Project/building-stock-analysis.git",
+        ref="main",
+        globs=[
+            "T3.1-dynamic-analysis/**/*.csv",
+            "T3.2-static-analysis/**/*.csv",
+            "T3.2-static-analysis/**/*.xlsx",
+        ],
+        read_options=[
+            FileReadOptions(
+                glob="T3.1-dynamic-analysis/**/*_PVanalysis.csv",
+                skip_rows=1,
+                separator=";",
+                decimal=",",
+            )
+        ],
+    ),
+    GENOME_PROJECT_SOURCE: DatasetSourceConfig(
+        repo_url="https://github.com/buds-lab/building-data-genome-project-2.git",
+        ref="master",
+        globs=[
+            "data/meters/cleaned/*.csv",
+            "data/weather/*.csv",
+            "data/metadata/*.csv",
+        ],
+        key_columns=[
+            KeyColumnRule(glob="data/meters/**/*.csv", columns=["timestamp"]),
+            KeyColumnRule(glob="data/weather/*.csv", columns=["timestamp", "site_id"]),
+            KeyColumnRule(
+                glob="data/metadata/*.csv", columns=["building_id", "site_id"]
+            ),
+        ],
+    ),
+}
+"""Every source, by partition key."""
+PLATFORM_ASSET_NAMES = {
+    BUILDING_STOCK_SOURCE: "building-stock",
+    GENOME_PROJECT_SOURCE: "genome-project",
+}
+
+
+class PrepareConfig(Config):
+    """Run config of ``prepared_datasets``: overrides of the partition's source.
+
+    Every field left empty takes the source's default (see
+    :data:`SOURCE_DEFAULTS`), so a backfill of several sources needs no config.
     """
 
-    repo_url: str = Field(description="Git URL, file:// URL or local repository.")
-    ref: str = Field(description="Branch, tag or full commit SHA to publish.")
-    globs: list[str] = Field(
-        description="Globs (with **) on paths relative to the repository root."
+    repo_url: str | None = Field(
+        default=None, min_length=1, description=REPO_URL_DESCRIPTION
     )
-    read_options: list[FileReadOptions] = Field(
-        default_factory=list, description="Per-file CSV read options."
+    ref: str | None = Field(
+        default=None, pattern=REF_FIELD_PATTERN, description=REF_DESCRIPTION
     )
-    key_columns: list[KeyColumnRule] = Field(
-        default_factory=list, description="Columns the checks require per file."
+    globs: list[str] | None = Field(
+        default=None, description="Globs (with **) on repository-relative paths."
+    )
+    read_options: list[FileReadOptions] | None = Field(
+        default=None, description="Per-file CSV read options."
+    )
+    key_columns: list[KeyColumnRule] | None = Field(
+        default=None, description="Columns the checks require per file."
     )
     clone_timeout_s: int = Field(
         default=DEFAULT_CLONE_TIMEOUT_S, gt=0, description="Limit per git command."
@@ -101,46 +147,28 @@ class DatasetSourceConfig(Config):
     )
     staging_prefix: str = Field(
         default=DEFAULT_STAGING_PREFIX,
+        min_length=1,
         description="Key prefix of staged files in the job-outputs bucket.",
     )
 
-
-class BuildingStockConfig(DatasetSourceConfig):
-    """The MODERATE building-stock analysis repository."""
-
-    repo_url: str = BUILDING_STOCK_REPO_URL
-    ref: str = BUILDING_STOCK_REF
-    globs: list[str] = Field(default_factory=lambda: list(BUILDING_STOCK_GLOBS))
-    read_options: list[FileReadOptions] = Field(
-        default_factory=lambda: [
-            FileReadOptions(
-                glob=PV_ANALYSIS_GLOB, skip_rows=1, separator=";", decimal=","
-            )
-        ]
-    )
-
-
-class GenomeProjectConfig(DatasetSourceConfig):
-    """The Building Data Genome Project 2 repository (CSV files in Git LFS)."""
-
-    repo_url: str = GENOME_PROJECT_REPO_URL
-    ref: str = GENOME_PROJECT_REF
-    globs: list[str] = Field(default_factory=lambda: list(GENOME_PROJECT_GLOBS))
-    key_columns: list[KeyColumnRule] = Field(
-        default_factory=lambda: [
-            KeyColumnRule(glob="data/meters/**/*.csv", columns=["timestamp"]),
-            KeyColumnRule(glob="data/weather/*.csv", columns=["timestamp", "site_id"]),
-            KeyColumnRule(
-                glob="data/metadata/*.csv", columns=["building_id", "site_id"]
-            ),
-        ]
-    )
+    def resolve(self, source: str) -> DatasetSourceConfig:
+        """The source's settings with this run's overrides."""
+        overrides = {
+            name: value
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
+        return SOURCE_DEFAULTS[source].model_copy(update=overrides)
 
 
 class PublishConfig(Config):
-    """How a source is published to the Platform API."""
+    """Run config of ``platform_asset_datasets``."""
 
-    platform_asset_name: str = Field(description="Name of the platform asset.")
+    platform_asset_name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Name of the platform asset (default: per source).",
+    )
     max_objects_per_asset: int = Field(
         default=DEFAULT_MAX_OBJECTS_PER_ASSET,
         gt=0,
@@ -152,14 +180,6 @@ class PublishConfig(Config):
         "or the oldest ownerless asset with the same name).",
     )
 
-
-class BuildingStockPublishConfig(PublishConfig):
-    """Publishing of the building-stock source."""
-
-    platform_asset_name: str = BUILDING_STOCK_PLATFORM_ASSET
-
-
-class GenomeProjectPublishConfig(PublishConfig):
-    """Publishing of the BDG2 source."""
-
-    platform_asset_name: str = GENOME_PROJECT_PLATFORM_ASSET
+    def asset_name(self, source: str) -> str:
+        """The platform asset of ``source``."""
+        return self.platform_asset_name or PLATFORM_ASSET_NAMES[source]

@@ -1,4 +1,12 @@
-"""Shallow checkouts of a git ref with Git LFS content for selected files only."""
+"""Shallow checkouts of a git ref with Git LFS content for selected files only.
+
+Repository URLs and refs come from run config, so both are checked here before
+any git command runs: refs against a strict pattern (never an option), URLs
+against the deployment's host allow-list (HTTPS only). Local paths and
+``file://`` URLs are refused unless the deployment's environment allows them
+(``MODERATE_DATASETS_ALLOW_LOCAL_REPOSITORIES``, for tests and offline mirrors);
+run config cannot change either setting.
+"""
 
 import contextlib
 import re
@@ -8,9 +16,11 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from moderate.datasets.globs import GlobSelection, select
-from moderate.datasets.naming import redact_url
+from dagster import EnvVar
+
+from moderate.datasets.naming import GlobSelection, redact_url, select
 
 LFS_POINTER_HEADER = b"version https://git-lfs.github.com/spec/"
 LFS_POINTER_MAX_BYTES = 1024
@@ -18,6 +28,16 @@ LFS_PATHS_PER_CALL = 50
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
 ERROR_TAIL_CHARS = 2000
 TEMP_PREFIX = "moderate-datasets-"
+ALLOWED_HOSTS_VARIABLE = "MODERATE_DATASETS_GIT_HOSTS"
+ALLOW_LOCAL_VARIABLE = "MODERATE_DATASETS_ALLOW_LOCAL_REPOSITORIES"
+DEFAULT_ALLOWED_HOSTS = ("github.com",)
+TRUE_WORDS = frozenset({"1", "true", "yes"})
+REF_MAX_CHARS = 200
+REF_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._/-]{{0,{REF_MAX_CHARS - 1}}}")
+REF_FORBIDDEN = ("..", "//", "@{", "/.")
+REF_FORBIDDEN_ENDINGS = ("/", ".", ".lock")
+URL_MAX_CHARS = 2000
+_UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
 GIT_OPTIONS = (
     "-c",
     "filter.lfs.smudge=git-lfs smudge --skip -- %f",
@@ -27,11 +47,113 @@ GIT_OPTIONS = (
     "filter.lfs.required=false",
     "-c",
     "core.askPass=",
+    "-c",
+    "protocol.allow=never",
+    "-c",
+    "protocol.https.allow=always",
 )
+LOCAL_GIT_OPTIONS = ("-c", "protocol.file.allow=always")
 
 
 class GitFetchError(RuntimeError):
     """A git or Git LFS command failed (the message never shows credentials)."""
+
+
+class GitSourceRefusedError(ValueError):
+    """A repository URL or ref is outside what the deployment allows."""
+
+
+@dataclass(frozen=True)
+class GitSourcePolicy:
+    """Which repositories may be fetched (deployment settings, never run config).
+
+    Attributes:
+        allowed_hosts: Host names reachable over HTTPS.
+        allow_local: Whether local paths and ``file://`` URLs are allowed.
+    """
+
+    allowed_hosts: frozenset[str] = frozenset(DEFAULT_ALLOWED_HOSTS)
+    allow_local: bool = False
+
+    @classmethod
+    def from_environment(cls) -> "GitSourcePolicy":
+        """The deployment's policy, read from its environment at run time.
+
+        ``MODERATE_DATASETS_GIT_HOSTS`` is comma-separated (default
+        ``github.com``); ``MODERATE_DATASETS_ALLOW_LOCAL_REPOSITORIES`` is
+        ``true`` to allow local repositories.
+        """
+        hosts = EnvVar(ALLOWED_HOSTS_VARIABLE).get_value() or ""
+        allowed = {host.strip().lower() for host in hosts.split(",") if host.strip()}
+        local = (EnvVar(ALLOW_LOCAL_VARIABLE).get_value() or "").strip().lower()
+        return cls(
+            allowed_hosts=frozenset(allowed or DEFAULT_ALLOWED_HOSTS),
+            allow_local=local in TRUE_WORDS,
+        )
+
+    @property
+    def git_options(self) -> tuple[str, ...]:
+        """Extra ``-c`` options for the transports this policy allows."""
+        return LOCAL_GIT_OPTIONS if self.allow_local else ()
+
+    def clone_url(self, repo_url: str) -> str:
+        """The URL to fetch from, once the policy accepts it.
+
+        Plain paths become ``file://`` URLs: git ignores ``--depth`` for plain
+        paths, and Git LFS reads objects from a ``file://`` remote.
+
+        Raises:
+            GitSourceRefusedError: If the URL is malformed or not allowed.
+        """
+        if not repo_url or len(repo_url) > URL_MAX_CHARS:
+            raise GitSourceRefusedError("repo_url is empty or too long")
+        if _UNSAFE_URL_CHARS.search(repo_url) or repo_url.startswith("-"):
+            raise GitSourceRefusedError(
+                "repo_url contains spaces, control characters or backslashes, "
+                "or starts with '-'"
+            )
+        parts = urlsplit(repo_url)
+        if parts.scheme == "https":
+            host = (parts.hostname or "").lower()
+            if host not in self.allowed_hosts:
+                raise GitSourceRefusedError(
+                    f"repository host {host!r} is not allowed (allowed: "
+                    f"{', '.join(sorted(self.allowed_hosts))}; set "
+                    f"{ALLOWED_HOSTS_VARIABLE})"
+                )
+            return repo_url
+        local = parts.scheme == "file" or (not parts.scheme and "://" not in repo_url)
+        if local and self.allow_local:
+            if parts.scheme == "file":
+                return repo_url
+            path = Path(repo_url).expanduser()
+            if ":" in repo_url.split("/", 1)[0]:
+                raise GitSourceRefusedError("repo_url looks like an scp-style URL")
+            return path.resolve().as_uri()
+        raise GitSourceRefusedError(
+            "repo_url must be an https:// URL of an allowed host"
+            + ("" if local else f", not {parts.scheme or 'scp-style'}")
+            + (f" (local repositories need {ALLOW_LOCAL_VARIABLE})" if local else "")
+        )
+
+
+def validate_ref(ref: str) -> str:
+    """Returns ``ref`` if it is a plain branch, tag or commit name.
+
+    Raises:
+        GitSourceRefusedError: If it could be read as an option or a revision
+            expression (``-…``, ``..``, ``@{``, ``.lock`` …).
+    """
+    if (
+        not REF_PATTERN.fullmatch(ref)
+        or any(part in ref for part in REF_FORBIDDEN)
+        or ref.endswith(REF_FORBIDDEN_ENDINGS)
+    ):
+        raise GitSourceRefusedError(
+            f"ref {ref[:REF_MAX_CHARS]!r} is not a plain branch, tag or commit "
+            "name (letters, digits, '.', '_', '-', '/'; not starting with '-')"
+        )
+    return ref
 
 
 @dataclass(frozen=True)
@@ -43,12 +165,14 @@ class Checkout:
         scratch: Empty directory beside the tree for derived files.
         commit_sha: Full SHA of the checked-out commit.
         repo_url: Source URL without user information.
+        git_options: Extra ``-c`` options of the transports allowed.
     """
 
     root: Path
     scratch: Path
     commit_sha: str
     repo_url: str
+    git_options: tuple[str, ...] = ()
 
     def tracked_files(self, timeout_s: int) -> list[str]:
         """Paths of the tracked files, relative to the root (POSIX)."""
@@ -84,7 +208,14 @@ class Checkout:
             batch = relative_paths[start : start + LFS_PATHS_PER_CALL]
             include = ",".join(_lfs_pattern(path) for path in batch)
             _git(
-                ["lfs", "pull", "origin", f"--include={include}", "--exclude="],
+                [
+                    *self.git_options,
+                    "lfs",
+                    "pull",
+                    f"--include={include}",
+                    "--exclude=",
+                    "origin",
+                ],
                 self.root,
                 timeout_s,
             )
@@ -97,42 +228,47 @@ def is_lfs_pointer(path: Path) -> bool:
     return len(head) <= LFS_POINTER_MAX_BYTES and head.startswith(LFS_POINTER_HEADER)
 
 
-def clone_url(repo_url: str) -> str:
-    """The URL to fetch from: a local path becomes a ``file://`` URL.
-
-    Plain paths make git ignore ``--depth``; ``file://`` URLs keep the fetch
-    shallow and let Git LFS read objects from the local repository.
-    """
-    if "://" in repo_url or re.match(r"^[\w.-]+@[\w.-]+:", repo_url):
-        return repo_url
-    return Path(repo_url).expanduser().resolve().as_uri()
-
-
 @contextlib.contextmanager
-def shallow_checkout(repo_url: str, ref: str, timeout_s: int) -> Iterator[Checkout]:
+def shallow_checkout(
+    repo_url: str, ref: str, timeout_s: int, policy: GitSourcePolicy | None = None
+) -> Iterator[Checkout]:
     """Checks out ``ref`` (depth 1, no LFS content) into a temporary directory.
 
     The directory is removed when the context exits, whatever happens.
 
     Args:
-        repo_url: Remote URL, ``file://`` URL or local path.
+        repo_url: HTTPS URL (or, where the policy allows, a local repository).
         ref: Branch, tag or full commit SHA.
         timeout_s: Limit per git command.
+        policy: Allowed sources; the deployment's environment when None.
 
     Yields:
         The checkout.
 
     Raises:
+        GitSourceRefusedError: If the URL or ref is not allowed.
         GitFetchError: If the ref cannot be fetched.
     """
-    url = clone_url(repo_url)
+    policy = policy or GitSourcePolicy.from_environment()
+    url = policy.clone_url(repo_url)
+    validate_ref(ref)
+    options = policy.git_options
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as temp:
         root = Path(temp) / "repo"
         root.mkdir()
         _git(["init", "--quiet"], root, timeout_s)
-        _git(["remote", "add", "origin", url], root, timeout_s)
+        _git(["remote", "add", "--", "origin", url], root, timeout_s)
         _git(
-            ["fetch", "--quiet", "--depth", "1", "--no-tags", "origin", ref],
+            [
+                *options,
+                "fetch",
+                "--quiet",
+                "--depth=1",
+                "--no-tags",
+                "--",
+                "origin",
+                ref,
+            ],
             root,
             timeout_s,
         )
@@ -151,7 +287,39 @@ def shallow_checkout(repo_url: str, ref: str, timeout_s: int) -> Iterator[Checko
             scratch=scratch,
             commit_sha=commit,
             repo_url=redact_url(repo_url),
+            git_options=options,
         )
+
+
+def remote_commit(
+    repo_url: str, ref: str, timeout_s: int, policy: GitSourcePolicy | None = None
+) -> str:
+    """The commit ``ref`` names on the remote (``git ls-remote``), nothing fetched.
+
+    A full commit SHA is returned as it is.
+
+    Raises:
+        GitSourceRefusedError: If the URL or ref is not allowed.
+        GitFetchError: If the remote cannot be read or has no such ref.
+    """
+    policy = policy or GitSourcePolicy.from_environment()
+    url = policy.clone_url(repo_url)
+    validate_ref(ref)
+    if FULL_SHA.fullmatch(ref):
+        return ref
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as temp:
+        output = _git(
+            [*policy.git_options, "ls-remote", "--", url, ref], Path(temp), timeout_s
+        )
+    wanted = (ref, f"refs/heads/{ref}", f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}")
+    found: dict[str, str] = {}
+    for line in output.splitlines():
+        commit, _, name = line.partition("\t")
+        found[name] = commit
+    for name in wanted:
+        if name in found:
+            return found[name]
+    raise GitFetchError(f"{redact_url(repo_url)} has no ref {ref!r}")
 
 
 def _lfs_pattern(relative_path: str) -> str:

@@ -7,13 +7,27 @@ the API's URL, so identifiers are the same on every run and deployment.
 
 import re
 import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
+
+from pathspec.patterns import GitWildMatchPattern
+
+from moderate.support.naming import slugify
 
 DATASETS_NAMESPACE = uuid.UUID("6f2b0c8e-4b7a-5d2e-9c1f-3a8d7e5b4c21")
 SHEET_SEPARATOR = "#"
 SLUG_MAX_LENGTH = 120
-_NON_SLUG = re.compile(r"[^a-z0-9]+")
+SLUG_FALLBACK = "dataset"
+NAME_MAX_CHARS = 1024
+SHEET_MAX_CHARS = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class DatasetNameError(ValueError):
+    """A path or sheet name from a repository cannot name a dataset."""
 
 
 class DatasetFormat:
@@ -26,15 +40,24 @@ class DatasetFormat:
 def normalise_relative_path(path: str) -> str:
     """A repository-relative POSIX path without ``.`` parts or leading slash.
 
+    Paths come from repositories (file names anyone can choose), so anything
+    that is not a plain relative path is refused.
+
     Raises:
-        ValueError: If the path is absolute or climbs out with ``..``.
+        DatasetNameError: If the path is absolute, climbs out with ``..``, holds
+            control characters or a ``#``, or is empty or too long.
     """
+    if len(path) > NAME_MAX_CHARS or _CONTROL.search(path):
+        raise DatasetNameError(
+            f"not a usable repository path: {path[:NAME_MAX_CHARS]!r} "
+            f"(control characters or longer than {NAME_MAX_CHARS})"
+        )
     pure = PurePosixPath(path.replace("\\", "/"))
-    if pure.is_absolute() or ".." in pure.parts:
-        raise ValueError(f"not a path inside the repository: {path!r}")
+    if pure.is_absolute() or ".." in pure.parts or SHEET_SEPARATOR in path:
+        raise DatasetNameError(f"not a path inside the repository: {path!r}")
     parts = [part for part in pure.parts if part not in ("", ".")]
     if not parts:
-        raise ValueError("empty repository path")
+        raise DatasetNameError("empty repository path")
     return "/".join(parts)
 
 
@@ -47,15 +70,24 @@ def dataset_name(relative_path: str, sheet: str | None = None) -> str:
 
     Returns:
         ``<path>`` or ``<path>#<sheet>``.
+
+    Raises:
+        DatasetNameError: If the path or sheet name is not usable.
     """
     name = normalise_relative_path(relative_path)
-    return name if sheet is None else f"{name}{SHEET_SEPARATOR}{sheet}"
+    if sheet is None:
+        return name
+    if not sheet.strip() or len(sheet) > SHEET_MAX_CHARS or _CONTROL.search(sheet):
+        raise DatasetNameError(
+            f"{name}: sheet name {sheet[:SHEET_MAX_CHARS]!r} is empty, too long or "
+            "holds control characters"
+        )
+    return f"{name}{SHEET_SEPARATOR}{sheet}"
 
 
-def slugify(text: str) -> str:
-    """Lower-case ASCII words joined by ``-``, for file names."""
-    slug = _NON_SLUG.sub("-", text.lower()).strip("-")
-    return slug[-SLUG_MAX_LENGTH:].lstrip("-") or "dataset"
+def file_slug(text: str) -> str:
+    """A slug for file names: its last 120 characters, never empty."""
+    return slugify(text)[-SLUG_MAX_LENGTH:].lstrip("-") or SLUG_FALLBACK
 
 
 def upload_file_name(name: str, data_format: str, original_suffix: str) -> str:
@@ -71,7 +103,7 @@ def upload_file_name(name: str, data_format: str, original_suffix: str) -> str:
     """
     stem = name.removesuffix(original_suffix) if SHEET_SEPARATOR not in name else name
     suffix = ".parquet" if data_format == DatasetFormat.PARQUET else original_suffix
-    return f"{slugify(stem)}{suffix}"
+    return f"{file_slug(stem)}{suffix}"
 
 
 def series_id(source: str, name: str, data_format: str) -> str:
@@ -98,3 +130,63 @@ def redact_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class InvalidGlobError(ValueError):
+    """A configured glob is not valid gitignore-style syntax."""
+
+
+@lru_cache(maxsize=256)
+def _glob(pattern: str) -> GitWildMatchPattern:
+    # Anchored at the repository root, so a leading "!" or "#" is literal.
+    try:
+        return GitWildMatchPattern("/" + pattern.lstrip("/"))
+    except ValueError as error:
+        raise InvalidGlobError(f"invalid glob {pattern!r}: {error}") from None
+
+
+def matches(pattern: str, relative_path: str) -> bool:
+    """Whether a repository-relative path matches a glob entirely.
+
+    Globs follow gitignore syntax anchored at the repository root: ``*``, ``?``
+    and ``[…]`` never cross a ``/``, ``**/`` matches any folders and a trailing
+    ``**`` everything below a folder.
+
+    Raises:
+        InvalidGlobError: If the glob is not valid.
+    """
+    return bool(_glob(pattern).match_file(relative_path))
+
+
+@dataclass(frozen=True)
+class GlobSelection:
+    """Files selected by a list of globs.
+
+    Attributes:
+        paths: Matching relative paths, sorted, each once.
+        unmatched_globs: Globs that matched no file.
+    """
+
+    paths: tuple[str, ...]
+    unmatched_globs: tuple[str, ...]
+
+
+def select(globs: Sequence[str], relative_paths: Iterable[str]) -> GlobSelection:
+    """Selects the paths that match any of ``globs``.
+
+    Args:
+        globs: Patterns on repository-relative paths.
+        relative_paths: Candidate paths (POSIX, relative to the repository).
+
+    Returns:
+        The selection and the globs that matched nothing.
+    """
+    candidates = sorted(set(relative_paths))
+    selected: set[str] = set()
+    unmatched: list[str] = []
+    for pattern in globs:
+        hits = [path for path in candidates if matches(pattern, path)]
+        if not hits:
+            unmatched.append(pattern)
+        selected.update(hits)
+    return GlobSelection(tuple(sorted(selected)), tuple(unmatched))

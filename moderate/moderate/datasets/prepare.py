@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from moderate.datasets.config import DatasetSourceConfig, FileReadOptions
 from moderate.datasets.csv_parquet import (
@@ -23,17 +23,23 @@ from moderate.datasets.git import (
     is_lfs_pointer,
     shallow_checkout,
 )
-from moderate.datasets.globs import matches
-from moderate.datasets.manifest import (
+from moderate.datasets.naming import (
+    SHEET_SEPARATOR,
+    DatasetNameError,
+    dataset_name,
+    matches,
+)
+from moderate.datasets.staging import (
     DatasetRecord,
     DatasetStatus,
     FileKind,
     SourceFileRecord,
     SourceManifest,
+    StagingArea,
     dataset_record,
+    failed_record,
+    load_manifest,
 )
-from moderate.datasets.naming import dataset_name
-from moderate.datasets.staging import StagingArea, load_manifest
 from moderate.datasets.workbook import open_workbook, sheet_names, sheet_to_parquet
 from moderate.state import ItemStatus, PostgresState, utc_now
 
@@ -65,9 +71,8 @@ class PreparedSource:
     skipped: bool
 
 
-@dataclass(frozen=True)
-class SourceState:
-    """What the state store remembers of a source (JSON value).
+class SourceState(BaseModel):
+    """What the state store remembers of a source (its JSON value).
 
     Attributes:
         commit_sha: Latest prepared commit.
@@ -75,6 +80,8 @@ class SourceState:
         manifest_key: Its manifest.
         bucket: The staging bucket.
     """
+
+    model_config = ConfigDict(frozen=True)
 
     commit_sha: str
     fingerprint: str
@@ -84,26 +91,10 @@ class SourceState:
     @classmethod
     def from_value(cls, value: Any) -> "SourceState | None":
         """Parses a stored value (None when absent or malformed)."""
-        if not isinstance(value, dict):
-            return None
         try:
-            return cls(
-                commit_sha=str(value["commit_sha"]),
-                fingerprint=str(value["fingerprint"]),
-                manifest_key=str(value["manifest_key"]),
-                bucket=str(value["bucket"]),
-            )
-        except KeyError:
+            return cls.model_validate(value)
+        except ValidationError:
             return None
-
-    def to_value(self) -> dict[str, str]:
-        """The JSON value to store."""
-        return {
-            "commit_sha": self.commit_sha,
-            "fingerprint": self.fingerprint,
-            "manifest_key": self.manifest_key,
-            "bucket": self.bucket,
-        }
 
 
 def fingerprint(config: DatasetSourceConfig) -> str:
@@ -162,8 +153,11 @@ def prepare_source(
         SOURCE_NAMESPACE,
         source,
         SourceState(
-            manifest.commit_sha, settings_hash, area.manifest_key, bucket
-        ).to_value(),
+            commit_sha=manifest.commit_sha,
+            fingerprint=settings_hash,
+            manifest_key=area.manifest_key,
+            bucket=bucket,
+        ).model_dump(),
     )
     return PreparedSource(manifest, area.manifest_key, bucket, skipped=False)
 
@@ -175,6 +169,8 @@ def _published_manifest(
     settings_hash: str,
     log: logging.Logger,
 ) -> SourceManifest | None:
+    from botocore.exceptions import ClientError
+
     record = state.get(SOURCE_NAMESPACE, source)
     if record is None or record.status is not ItemStatus.DONE:
         return None
@@ -203,9 +199,10 @@ def _build_manifest(
     selection = checkout.select(config.globs, config.clone_timeout_s)
     for pattern in selection.unmatched_globs:
         log.warning("glob %r matched no file at %s", pattern, checkout.commit_sha)
-    readable = [p for p in selection.paths if Path(p).suffix.lower() in KINDS_BY_SUFFIX]
+    named, refused = _usable_names(selection.paths, log)
+    readable = [p for p in named if Path(p).suffix.lower() in KINDS_BY_SUFFIX]
     readable_set = set(readable)
-    unsupported = tuple(p for p in selection.paths if p not in readable_set)
+    unsupported = tuple(p for p in named if p not in readable_set)
     for path in unsupported:
         log.warning("%s matched a glob but is neither .csv nor .xlsx", path)
     pointers = [p for p in readable if is_lfs_pointer(checkout.root / p)]
@@ -235,8 +232,26 @@ def _build_manifest(
         datasets=tuple(datasets),
         unmatched_globs=selection.unmatched_globs,
         unsupported_files=unsupported,
+        refused_files=refused,
         prepared_at=utc_now().isoformat(),
     )
+
+
+def _usable_names(
+    paths: Sequence[str], log: logging.Logger
+) -> tuple[list[str], tuple[str, ...]]:
+    """Splits selected paths into those that name a dataset and refusals."""
+    usable: list[str] = []
+    refused: list[str] = []
+    for path in paths:
+        try:
+            dataset_name(path)
+        except DatasetNameError as error:
+            log.warning("%s", error)
+            refused.append(str(error))
+        else:
+            usable.append(path)
+    return usable, tuple(refused)
 
 
 def _prepare_file(
@@ -290,13 +305,7 @@ def _prepare_file(
 def _failed_file(
     path: str, kind: FileKind, error: str, key_columns: tuple[str, ...]
 ) -> tuple[SourceFileRecord, list[DatasetRecord]]:
-    record = DatasetRecord(
-        name=dataset_name(path),
-        source_path=path,
-        status=DatasetStatus.FAILED,
-        error=error,
-        key_columns=key_columns,
-    )
+    record = failed_record(dataset_name(path), path, error, key_columns)
     return SourceFileRecord(path=path, kind=kind, error=error), [record]
 
 
@@ -321,13 +330,7 @@ def _convert_csv(
         )
     except DatasetReadError as error:
         log.error("%s", error)
-        return DatasetRecord(
-            name=name,
-            source_path=path,
-            status=DatasetStatus.FAILED,
-            error=str(error),
-            key_columns=key_columns,
-        )
+        return failed_record(name, path, str(error), key_columns)
     staged = area.put_file(target, f"parquet/{index}.parquet")
     target.unlink()
     log.info("%s: %d rows x %d columns", name, stats.rows, len(stats.columns))
@@ -347,23 +350,17 @@ def _convert_workbook(
     empty: list[str] = []
     with open_workbook(checkout.root / path, path) as workbook:
         for sheet_index, sheet in enumerate(sheet_names(workbook)):
-            name = dataset_name(path, sheet)
             target = checkout.scratch / f"{index}-{sheet_index}.parquet"
+            name = f"{path}{SHEET_SEPARATOR}<sheet {sheet_index + 1}>"
             try:
+                name = dataset_name(path, sheet)
                 stats = sheet_to_parquet(
                     workbook, sheet, target, config.preview_rows, name
                 )
-            except DatasetReadError as error:
+            except (DatasetNameError, DatasetReadError) as error:
                 log.error("%s", error)
                 records.append(
-                    DatasetRecord(
-                        name=name,
-                        source_path=path,
-                        sheet=sheet,
-                        status=DatasetStatus.FAILED,
-                        error=str(error),
-                        key_columns=key_columns,
-                    )
+                    failed_record(name, path, str(error), key_columns, sheet)
                 )
                 continue
             if stats is None:

@@ -1,7 +1,6 @@
 """Column kinds and per-dataset statistics gathered while streaming batches."""
 
 import enum
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -117,17 +116,3 @@ class StatsCollector:
 def _cell(value: object) -> str:
     text = "" if value is None else str(value)
     return text if len(text) <= PREVIEW_CELL_CHARS else text[: PREVIEW_CELL_CHARS - 1]
-
-
-def unique_names(names: Sequence[str]) -> list[str]:
-    """Names made unique by suffixing repeats with ``_2``, ``_3``, …."""
-    used: set[str] = set()
-    result: list[str] = []
-    for name in names:
-        candidate, number = name, 1
-        while candidate in used:
-            number += 1
-            candidate = f"{name}_{number}"
-        used.add(candidate)
-        result.append(candidate)
-    return result

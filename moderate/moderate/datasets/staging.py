@@ -1,29 +1,249 @@
-"""Staging area in the job-outputs bucket: converted files and manifests.
+"""The manifest of a prepared commit and its staging area in the job-outputs bucket.
 
-Layout: ``<prefix>/<source>/<commit>/<fingerprint>/`` holds ``manifest.json``,
-``original/<repository path>`` and ``parquet/<n>.parquet``. Every run pod can
-reach it, unlike the local disk of the run that prepared it.
+The manifest says what one source commit holds. ``prepared_datasets`` writes
+it, the converted files and the originals to
+``<prefix>/<source>/<commit>/<fingerprint>/`` (``manifest.json``,
+``original/<repository path>``, ``parquet/<n>.parquet``) in the job-outputs
+bucket, which every run pod can reach; ``platform_asset_datasets`` reads them
+from there. Only these small references travel between runs.
 """
 
+import enum
 import hashlib
+import json
+from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from boto3.s3.transfer import TransferConfig
+from pydantic import BaseModel, ConfigDict
 
-from moderate.datasets.manifest import (
-    HASH_CHUNK_BYTES,
-    SourceManifest,
-    StagedObject,
-    file_sha256,
-)
+from moderate.datasets.profile import TableStats
+from moderate.state import utc_now
+
+HASH_CHUNK_BYTES = 1024 * 1024
+MANIFEST_VERSION = 1
+
+
+class DatasetStatus(enum.StrEnum):
+    """Outcome of reading one dataset."""
+
+    OK = "ok"
+    FAILED = "failed"
+
+
+class FileKind(enum.StrEnum):
+    """Source file formats the pipeline reads."""
+
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
+class StagedObject(BaseModel):
+    """A file copied to the staging bucket.
+
+    Attributes:
+        key: Object key in the job-outputs bucket.
+        sha256: Lowercase hex SHA-256 of its bytes.
+        size: Bytes.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    sha256: str
+    size: int
+
+
+class ColumnRecord(BaseModel):
+    """One column of a dataset."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    type: str
+    null_count: int
+
+
+class DatasetRecord(BaseModel):
+    """One dataset: a CSV file or one sheet of a workbook.
+
+    Attributes:
+        name: Stable name (repository path, ``#sheet`` for sheets).
+        source_path: Repository path of the file it comes from.
+        sheet: Sheet name for workbooks.
+        status: Whether it could be read.
+        error: Why not (names the file).
+        rows: Data rows.
+        columns: Columns.
+        preview: Header and first rows as text.
+        parquet: The staged Parquet conversion.
+        key_columns: Columns the checks require.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    source_path: str
+    sheet: str | None = None
+    status: DatasetStatus
+    error: str | None = None
+    rows: int = 0
+    columns: tuple[ColumnRecord, ...] = ()
+    preview: tuple[tuple[str, ...], ...] = ()
+    parquet: StagedObject | None = None
+    key_columns: tuple[str, ...] = ()
+
+    @property
+    def empty_columns(self) -> tuple[str, ...]:
+        """Columns without a single value."""
+        if self.rows == 0:
+            return ()
+        return tuple(c.name for c in self.columns if c.null_count >= self.rows)
+
+    @property
+    def missing_key_columns(self) -> tuple[str, ...]:
+        """Required columns the dataset lacks."""
+        present = {column.name for column in self.columns}
+        return tuple(name for name in self.key_columns if name not in present)
+
+
+class SourceFileRecord(BaseModel):
+    """One matched file of the repository.
+
+    Attributes:
+        path: Path relative to the repository root.
+        kind: File format.
+        original: The staged original bytes (None if it could not be read).
+        error: Why the file yielded no dataset at all.
+        empty_sheets: Workbook sheets without any cell.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    kind: FileKind
+    original: StagedObject | None = None
+    error: str | None = None
+    empty_sheets: tuple[str, ...] = ()
+
+    @property
+    def suffix(self) -> str:
+        """The file's extension, with the dot."""
+        return Path(self.path).suffix
+
+
+class SourceManifest(BaseModel):
+    """Everything one prepared commit of a source holds.
+
+    Attributes:
+        version: Manifest format version.
+        source: Source name (``building_stock``, ``genome_project``).
+        repo_url: Repository URL without credentials.
+        ref: Requested ref.
+        commit_sha: Checked-out commit.
+        fingerprint: Hash of the settings that shape the output.
+        files: Matched files.
+        datasets: Datasets read from them.
+        unmatched_globs: Globs that matched no file.
+        unsupported_files: Matched files of a format that is not read.
+        refused_files: Why matched paths could not name a dataset.
+        prepared_at: ISO timestamp (UTC).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int = MANIFEST_VERSION
+    source: str
+    repo_url: str
+    ref: str
+    commit_sha: str
+    fingerprint: str
+    files: tuple[SourceFileRecord, ...]
+    datasets: tuple[DatasetRecord, ...]
+    unmatched_globs: tuple[str, ...] = ()
+    unsupported_files: tuple[str, ...] = ()
+    refused_files: tuple[str, ...] = ()
+    prepared_at: str
+
+    @property
+    def failed_datasets(self) -> tuple[DatasetRecord, ...]:
+        """Datasets that could not be read."""
+        return tuple(d for d in self.datasets if d.status == DatasetStatus.FAILED)
+
+    def file(self, path: str) -> SourceFileRecord:
+        """The record of one matched file."""
+        return next(record for record in self.files if record.path == path)
+
+    def to_json_bytes(self) -> bytes:
+        """Serialised form for the staging bucket."""
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_json_bytes(cls, payload: bytes) -> "SourceManifest":
+        """Reads a serialised manifest."""
+        return cls.model_validate(json.loads(payload))
+
+
+def dataset_record(
+    name: str,
+    source_path: str,
+    sheet: str | None,
+    stats: TableStats,
+    parquet: StagedObject,
+    key_columns: tuple[str, ...],
+) -> DatasetRecord:
+    """A successfully converted dataset."""
+    return DatasetRecord(
+        name=name,
+        source_path=source_path,
+        sheet=sheet,
+        status=DatasetStatus.OK,
+        rows=stats.rows,
+        columns=tuple(
+            ColumnRecord(name=c.name, type=c.type, null_count=c.null_count)
+            for c in stats.columns
+        ),
+        preview=stats.preview,
+        parquet=parquet,
+        key_columns=key_columns,
+    )
+
+
+def failed_record(
+    name: str,
+    source_path: str,
+    error: str,
+    key_columns: tuple[str, ...],
+    sheet: str | None = None,
+) -> DatasetRecord:
+    """A dataset that could not be read, with the reason."""
+    return DatasetRecord(
+        name=name,
+        source_path=source_path,
+        sheet=sheet,
+        status=DatasetStatus.FAILED,
+        error=error,
+        key_columns=key_columns,
+    )
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
 
 MANIFEST_FILE = "manifest.json"
 JSON_CONTENT_TYPE = "application/json"
 MULTIPART_THRESHOLD_BYTES = 64 * 1024 * 1024
 DELETE_BATCH = 1000
 COMMIT_LEVELS = 2
+ABANDONED_AFTER = timedelta(days=1)
 
 
 class StagingIntegrityError(RuntimeError):
@@ -73,6 +293,8 @@ class StagingArea:
 
     def put_file(self, path: Path, relative_key: str) -> StagedObject:
         """Uploads a file (multipart above a threshold) and records its hash."""
+        from boto3.s3.transfer import TransferConfig
+
         key = f"{self.prefix}/{relative_key}"
         sha256 = file_sha256(path)
         self.client.upload_file(
@@ -94,21 +316,41 @@ class StagingArea:
         return self.manifest_key
 
 
-def delete_other_commits(keep: StagingArea) -> int:
-    """Deletes the source's other staged commits; returns the number of files.
+def delete_older_commits(keep: StagingArea, prepared_at: str) -> int:
+    """Deletes the source's staged commits older than ``keep``; returns the count.
+
+    A folder is deleted when its manifest was prepared before ``prepared_at``,
+    or, without a manifest, when nothing in it changed for a day (a run that
+    died). A run still staging a newer commit has no manifest yet and recent
+    files, and a newer prepared commit has a newer manifest: neither is touched,
+    so overlapping runs never delete each other's files.
 
     Args:
-        keep: The area to keep; its source folder is two levels up
+        keep: The published area; its source folder is two levels up
             (``<prefix>/<source>/<commit>/<fingerprint>``).
+        prepared_at: When ``keep`` was prepared (ISO timestamp).
     """
     source_prefix = keep.prefix.rsplit("/", COMMIT_LEVELS)[0]
-    keys = [
-        key
-        for key in iter_keys(keep.client, keep.bucket, f"{source_prefix}/")
-        if not key.startswith(f"{keep.prefix}/")
-    ]
-    _delete_keys(keep.client, keep.bucket, keys)
-    return len(keys)
+    areas: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    for key, modified in _iter_entries(keep.client, keep.bucket, f"{source_prefix}/"):
+        relative = key.removeprefix(f"{source_prefix}/").split("/", COMMIT_LEVELS)
+        if len(relative) <= COMMIT_LEVELS:
+            continue
+        area = "/".join([source_prefix, *relative[:COMMIT_LEVELS]])
+        if area != keep.prefix:
+            areas[area].append((key, modified))
+    doomed: list[str] = []
+    for area, entries in areas.items():
+        manifest_key = f"{area}/{MANIFEST_FILE}"
+        if any(key == manifest_key for key, _ in entries):
+            older = load_manifest(keep.client, keep.bucket, manifest_key).prepared_at
+            if older >= prepared_at:
+                continue
+        elif max(modified for _, modified in entries) > utc_now() - ABANDONED_AFTER:
+            continue
+        doomed.extend(key for key, _ in entries)
+    _delete_keys(keep.client, keep.bucket, doomed)
+    return len(doomed)
 
 
 def _delete_keys(client: Any, bucket: str, keys: list[str]) -> None:
@@ -153,10 +395,12 @@ def download_verified(
         )
 
 
-def iter_keys(client: Any, bucket: str, prefix: str) -> list[str]:
-    """Every key under ``prefix``."""
-    keys: list[str] = []
+def _iter_entries(client: Any, bucket: str, prefix: str) -> list[tuple[str, datetime]]:
+    """Every key under ``prefix`` with its last modification time."""
+    entries: list[tuple[str, datetime]] = []
     paginator = client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(entry["Key"] for entry in page.get("Contents", []))
-    return keys
+        entries.extend(
+            (entry["Key"], entry["LastModified"]) for entry in page.get("Contents", [])
+        )
+    return entries

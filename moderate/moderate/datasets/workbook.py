@@ -26,9 +26,9 @@ from moderate.datasets.profile import (
     StatsCollector,
     TableStats,
     arrow_type,
-    unique_names,
     widen,
 )
+from moderate.support.naming import unique_names
 
 ROWS_PER_BATCH = 10_000
 UNNAMED_COLUMN = "column_{number}"

@@ -9,13 +9,11 @@ from moderate.resources.definitions import build_resources
 
 
 def main() -> int:
-    """Prints the health table; exits 1 if a configured service is unreachable."""
+    """Prints the health table; exits 1 if a configured service fails its check."""
     reports = check_resources(build_resources())
     print(format_reports(reports))
     return (
-        1
-        if any(report.configured and not report.reachable for report in reports)
-        else 0
+        1 if any(report.configured and not report.healthy for report in reports) else 0
     )
 
 

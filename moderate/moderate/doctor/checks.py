@@ -23,10 +23,12 @@ def format_reports(reports: Iterable[HealthReport]) -> str:
     for report in reports:
         if not report.configured:
             state = "not configured"
-        elif report.reachable:
-            state = "ok"
-        else:
+        elif not report.reachable:
             state = "unreachable"
+        elif report.usable is False:
+            state = "not usable"
+        else:
+            state = "ok"
         rows.append(
             (report.service, state, ", ".join(report.missing_variables), report.detail)
         )

@@ -54,7 +54,7 @@ def check_services(
 @job(
     description="Reports which services are configured and reachable; never fails "
     "because a service is down.",
-    tags={"feature": "doctor"},
+    tags={"moderate/feature": "doctor"},
 )
 def doctor_job() -> None:
     """Runs the service health checks."""

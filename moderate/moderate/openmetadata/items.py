@@ -4,8 +4,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from moderate.openmetadata.naming import slugify
 from moderate.openmetadata.runners import WorkflowOutcome, WorkflowRunner
+from moderate.support.naming import slugify
 
 MAPPING_KEY_HASH_LENGTH = 8
 

@@ -1,7 +1,8 @@
 """OpenMetadata service names of the ingestion units (CONTRACT §7.3)."""
 
 import hashlib
-import re
+
+from moderate.support.naming import slugify
 
 POSTGRES_SERVICE_PREFIX = "platform-postgres-"
 DATALAKE_SERVICE_PREFIX = "platform-datalake-"
@@ -9,22 +10,6 @@ SHA256_HEX_LENGTH = 64
 MAX_SERVICE_NAME_LENGTH = 128
 """Kept well below OpenMetadata's 256-character entity names: pipeline names and
 fully qualified names are built from the service name."""
-_NOT_SLUG = re.compile(r"[^a-z0-9-]+")
-_REPEATED_DASHES = re.compile(r"-{2,}")
-
-
-def slugify(text: str) -> str:
-    """Lower-case slug: ``_`` and every other non-alphanumeric become ``-``.
-
-    Args:
-        text: Any text.
-
-    Returns:
-        Lower-case letters, digits and single dashes, without leading or trailing
-        dashes.
-    """
-    slug = _NOT_SLUG.sub("-", text.lower().replace("_", "-"))
-    return _REPEATED_DASHES.sub("-", slug).strip("-")
 
 
 def postgres_service_name(database: str) -> str:

@@ -9,6 +9,7 @@ from moderate.resources.s3 import S3Resource
 from moderate.resources.settings import (
     EnvBackedResource,
     HealthReport,
+    NotUsableError,
     ServiceNotConfiguredError,
 )
 
@@ -16,6 +17,7 @@ __all__ = [
     "EnvBackedResource",
     "HealthReport",
     "KeycloakResource",
+    "NotUsableError",
     "OpenMetadataResource",
     "PlatformApiResource",
     "PostgresResource",

@@ -1,10 +1,13 @@
-"""The shared resources, keyed by the names ops and sensors ask for."""
+"""The shared resources, keyed by the names ops and sensors ask for.
+
+A feature's own resource (e.g. ``matrix_profile``) is bound by that feature's
+definitions, so this module imports no feature.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from moderate.matrix_profile.settings import MatrixProfileSettings
 from moderate.resources.keycloak import KeycloakResource
 from moderate.resources.openmetadata import OpenMetadataResource
 from moderate.resources.platform_api import PlatformApiResource
@@ -28,6 +31,5 @@ def build_resources() -> dict[str, Any]:
         "s3": S3Resource(),
         "platform_api": PlatformApiResource(),
         "rabbitmq": RabbitMQResource(),
-        "matrix_profile": MatrixProfileSettings(),
         "state_store": StateStoreResource(postgres=postgres),
     }

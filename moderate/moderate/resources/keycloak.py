@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 from pydantic import Field, PrivateAttr
 
 from moderate.resources.settings import EnvBackedResource
+from moderate.support.http import RetrySettings, mount_retries
+
+if TYPE_CHECKING:
+    from keycloak import KeycloakAdmin
 
 ADMIN_REALM = "master"
 ADMIN_CLIENT_ID = "admin-cli"
@@ -20,9 +23,10 @@ class KeycloakResource(EnvBackedResource):
     """Keycloak, reached with the master-realm admin account.
 
     Work happens on the main realm (``KEYCLOAK_MAIN_REALM_NAME``, ``moderate``).
+    The admin password comes from ``KEYCLOAK_ADMIN_PASSWORD`` only.
     python-keycloak refreshes the admin token before it expires, falls back to a
     password grant when the refresh token is no longer active and retries a call
-    once after a 401.
+    once after a 401. Its session gets the shared retry policy.
     """
 
     SERVICE_NAME = "Keycloak"
@@ -34,6 +38,7 @@ class KeycloakResource(EnvBackedResource):
     }
     REQUIRED_FIELDS = ("server_url", "admin_username", "admin_password")
     DEFAULTS = {"main_realm_name": DEFAULT_MAIN_REALM}
+    SECRETS = ("admin_password",)
 
     server_url: str | None = Field(
         default=None, description="Server root URL (default: $KEYCLOAK_SERVER_URL)."
@@ -42,9 +47,6 @@ class KeycloakResource(EnvBackedResource):
         default=None,
         description="Master-realm admin (default: $KEYCLOAK_ADMIN_USERNAME).",
     )
-    admin_password: str | None = Field(
-        default=None, description="Its password (default: $KEYCLOAK_ADMIN_PASSWORD)."
-    )
     main_realm_name: str | None = Field(
         default=None,
         description="Realm whose users are read (default: $KEYCLOAK_MAIN_REALM_NAME "
@@ -52,7 +54,7 @@ class KeycloakResource(EnvBackedResource):
     )
     timeout_s: int = Field(default=30, description="Timeout of each call, seconds.")
 
-    _admin: KeycloakAdmin | None = PrivateAttr(default=None)
+    _admin: Any = PrivateAttr(default=None)
 
     @property
     def realm(self) -> str:
@@ -65,6 +67,8 @@ class KeycloakResource(EnvBackedResource):
         Raises:
             ServiceNotConfiguredError: Naming every missing variable.
         """
+        from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
+
         if self._admin is None:
             connection = KeycloakOpenIDConnection(
                 server_url=self.required_setting("server_url"),
@@ -75,6 +79,8 @@ class KeycloakResource(EnvBackedResource):
                 client_id=ADMIN_CLIENT_ID,
                 timeout=self.timeout_s,
             )
+            # python-keycloak exposes its requests session only as ``_s``.
+            mount_retries(connection._s, RetrySettings())
             self._admin = KeycloakAdmin(connection=connection)
         return self._admin
 

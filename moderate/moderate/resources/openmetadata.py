@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import requests
 from pydantic import Field
 
-from moderate.resources.http import RetryPolicy, Timeouts, send_with_retries
 from moderate.resources.settings import EnvBackedResource
+from moderate.support.http import RetrySettings, Timeouts, retrying_session
 
 DEFAULT_PORT = "8585"
 PLAIN_HTTP_HOSTS = frozenset({"localhost", "host.docker.internal"})
 VERSION_PATH = "/v1/system/version"
 SCHEMES = ("http://", "https://")
+VERSION_ATTEMPTS = 3
 
 
 def build_host_port(host: str, port: str | int) -> str:
@@ -36,7 +36,10 @@ def build_host_port(host: str, port: str | int) -> str:
 
 
 class OpenMetadataResource(EnvBackedResource):
-    """The OpenMetadata server and its ingestion-bot JWT."""
+    """The OpenMetadata server and its ingestion-bot JWT.
+
+    The JWT comes from ``OPEN_METADATA_TOKEN`` only.
+    """
 
     SERVICE_NAME = "OpenMetadata"
     ENV_VARS = {
@@ -46,15 +49,13 @@ class OpenMetadataResource(EnvBackedResource):
     }
     REQUIRED_FIELDS = ("host", "token")
     DEFAULTS = {"port": DEFAULT_PORT}
+    SECRETS = ("token",)
 
     host: str | None = Field(
         default=None, description="Host, optionally with scheme ($OPEN_METADATA_HOST)."
     )
     port: str | None = Field(
         default=None, description="Port (default: $OPEN_METADATA_PORT or 8585)."
-    )
-    token: str | None = Field(
-        default=None, description="Ingestion-bot JWT (default: $OPEN_METADATA_TOKEN)."
     )
     connect_timeout_s: float = Field(default=5.0, description="Connect timeout.")
     read_timeout_s: float = Field(default=30.0, description="Read timeout.")
@@ -67,20 +68,16 @@ class OpenMetadataResource(EnvBackedResource):
     def server_version(self) -> str:
         """Version the server reports (``GET /api/v1/system/version``)."""
         url = f"{self.host_port}{VERSION_PATH}"
-        response = send_with_retries(
-            lambda: requests.get(
+        with retrying_session(RetrySettings(attempts=VERSION_ATTEMPTS)) as session:
+            response = session.get(
                 url,
                 headers={"Authorization": f"Bearer {self.required_setting('token')}"},
                 timeout=Timeouts(
                     self.connect_timeout_s, self.read_timeout_s
                 ).as_tuple(),
-            ),
-            idempotent=True,
-            policy=RetryPolicy(max_attempts=3),
-            description=f"GET {VERSION_PATH}",
-        )
-        response.raise_for_status()
-        return str(response.json()["version"])
+            )
+            response.raise_for_status()
+            return str(response.json()["version"])
 
     def _probe(self) -> str:
         return f"server {self.server_version()}"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import json
+import math
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -13,20 +13,22 @@ from typing import Any
 import requests
 from pydantic import Field, PrivateAttr
 
-from moderate.resources.http import (
-    IDEMPOTENT_METHODS,
-    RetryPolicy,
-    Timeouts,
-    send_with_retries,
-)
-from moderate.resources.settings import EnvBackedResource
+from moderate.resources.settings import EnvBackedResource, NotUsableError
+from moderate.support.http import RetrySettings, Timeouts, retrying_session
 
 TOKEN_PATH = "/api/token"
 PING_PATH = "/ping/public"
+ADMIN_PROBE_PATH = "/asset/object"
+ADMIN_ROLE = "apisix:api_admin"
 MAX_PAGE_SIZE = 100
 TOKEN_REFRESH_MARGIN_S = 30.0
 HTTP_UNAUTHORIZED = 401
+HTTP_FORBIDDEN = 403
+HTTP_INTERNAL_ERROR = 500
 ERROR_BODY_CHARS = 500
+PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 410, 413, 422})
+FILTERS_PARAM = "filters"
+DEFAULT_UPLOAD_RATE_BYTES_PER_S = 1024 * 1024
 
 JsonFilter = Sequence[Any]
 
@@ -34,33 +36,71 @@ JsonFilter = Sequence[Any]
 class PlatformApiError(RuntimeError):
     """An API call ended with an error status.
 
+    Whether the error is permanent (retrying the same request cannot help) is
+    decided from the request and the answer: the 4xx statuses in
+    ``PERMANENT_STATUSES`` are permanent, and so is a 500 on a request that
+    carries ``filters``, because the real API answers 500 (``Database operation
+    error`` or a plain ``Internal Server Error``) for an unknown filter field or
+    operator and for a numeric-looking value on a text column. Such a request
+    is not retried on 500 either; 502, 503 and 504 still are.
+
     Attributes:
         status: HTTP status code.
         method: HTTP method.
         path: Request path (no query string, no credentials).
         body: Start of the response body.
+        permanent: Whether repeating the request cannot succeed.
     """
 
-    def __init__(self, status: int, method: str, path: str, body: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        method: str,
+        path: str,
+        body: str,
+        *,
+        filtered: bool = False,
+    ) -> None:
         self.status = status
         self.method = method
         self.path = path
         self.body = body
+        self.permanent = status in PERMANENT_STATUSES or (
+            filtered and status == HTTP_INTERNAL_ERROR
+        )
         super().__init__(f"{method} {path} returned HTTP {status}: {body}")
+
+
+class UploadTooLongError(RuntimeError):
+    """An upload cannot finish within one access token's lifetime.
+
+    The API reads the whole body before it checks the token, with no leeway, so
+    such an upload would be sent in full and then refused with 401.
+    """
 
 
 @dataclass(frozen=True)
 class _Token:
     value: str
-    refresh_at: float
+    expires_at: float
+    lifetime_s: float
+
+    def remaining_s(self) -> float:
+        return self.expires_at - time.monotonic()
+
+    def covers(self, needed_s: float) -> bool:
+        """Whether the token outlives ``needed_s`` plus the refresh margin."""
+        margin_s = min(TOKEN_REFRESH_MARGIN_S, self.lifetime_s / 2)
+        return self.remaining_s() >= needed_s + margin_s
 
 
 class PlatformApiClient:
     """Authenticated client of the Platform API gateway.
 
-    One instance per process holds a session and a token cache guarded by a lock.
-    The token is refreshed a margin before ``expires_in``, and a 401 on a call
-    fetches a new token and retries that call once.
+    One instance per process holds its sessions and a token cache guarded by a
+    lock. The token is refreshed a margin before ``expires_in`` (the API allows
+    no leeway), a 401 on a call fetches a new token and retries that call once,
+    and an upload first makes sure the token outlives it (see :meth:`request`).
     """
 
     def __init__(
@@ -69,30 +109,61 @@ class PlatformApiClient:
         username: str,
         password: str,
         timeouts: Timeouts,
-        retry_policy: RetryPolicy,
+        retry: RetrySettings,
+        upload_rate_bytes_per_s: float = DEFAULT_UPLOAD_RATE_BYTES_PER_S,
     ) -> None:
         self._base_url = base_url.rstrip("/")
-        self._username = username
+        self._login = username
         self._password = password
         self._timeouts = timeouts
-        self._retry_policy = retry_policy
-        self._session = requests.Session()
+        self._retry = retry
+        self._upload_rate = upload_rate_bytes_per_s
+        self._sessions: dict[RetrySettings, requests.Session] = {}
         self._token: _Token | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     @property
     def username(self) -> str:
-        """The account the client acts as."""
-        return self._username
+        """The account the client acts as, as the API names it.
+
+        The API takes the token's ``preferred_username``, which Keycloak stores
+        lower-case, so ``Workflows`` owns keys under ``workflows-assets/``.
+        """
+        return self._login.lower()
 
     def close(self) -> None:
-        """Closes the underlying connection pool."""
-        self._session.close()
+        """Closes the underlying connection pools."""
+        with self._lock:
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+        for session in sessions:
+            session.close()
 
     def ping(self) -> dict[str, Any]:
         """Calls the unauthenticated liveness route."""
         response = self._send("GET", PING_PATH, authenticated=False)
         return _json_or_raise(response, "GET", PING_PATH)
+
+    def check_admin_role(self) -> None:
+        """Makes a read-only call that only ``apisix:api_admin`` may make.
+
+        ``GET /asset`` proves nothing (it serves anonymous callers); listing
+        uploaded objects answers 403 for basic access and 401 without a role.
+
+        Raises:
+            NotUsableError: When the account lacks the role, with the reason.
+            PlatformApiError: On any other error status.
+        """
+        try:
+            self.get_json(ADMIN_PROBE_PATH, {"limit": 1})
+        except PlatformApiError as error:
+            if error.status not in (HTTP_UNAUTHORIZED, HTTP_FORBIDDEN):
+                raise
+            raise NotUsableError(
+                f"account '{self.username}' lacks the client role {ADMIN_ROLE}: "
+                f"GET {ADMIN_PROBE_PATH} answered HTTP {error.status} "
+                f"({error.body[:120]})"
+            ) from None
 
     def request(
         self,
@@ -109,6 +180,10 @@ class PlatformApiClient:
     ) -> requests.Response:
         """Performs an authenticated call and raises on an error status.
 
+        A ``body`` with a length (a streamed upload) is sent only with a token
+        whose remaining life covers the upload at the configured minimum rate;
+        a fresh token is fetched when needed.
+
         Args:
             method: HTTP method.
             path: Route below the gateway root, e.g. ``/asset``.
@@ -116,7 +191,8 @@ class PlatformApiClient:
             json_body: JSON body.
             data: Form fields.
             files: Multipart files (a stream must be rewindable for a retry).
-            idempotent: Whether to retry timeouts and 5xx; defaults by method.
+            idempotent: Whether to retry read errors and 5xx; defaults by method.
+                A request that never reached the server is always retried.
             body: A pre-encoded, rewindable body stream (e.g. a streamed
                 multipart body) sent instead of ``data``; give its
                 ``Content-Type`` in ``headers``.
@@ -127,6 +203,8 @@ class PlatformApiClient:
 
         Raises:
             PlatformApiError: On a 4xx or 5xx status after retries.
+            UploadTooLongError: When ``body`` cannot be sent within a token's
+                lifetime (nothing is sent).
         """
         method = method.upper()
         response = self._send(
@@ -137,19 +215,20 @@ class PlatformApiClient:
             data=data if body is None else body,
             files=files,
             idempotent=(
-                method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+                method in self._retry.methods if idempotent is None else idempotent
             ),
             headers=headers,
+            upload_bytes=_length(body),
         )
         if response.status_code >= requests.codes.bad_request:
-            raise PlatformApiError(
-                response.status_code, method, path, response.text[:ERROR_BODY_CHARS]
-            )
+            raise _error(response, method, path, params)
         return response
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET returning the decoded JSON body."""
-        return _json_or_raise(self.request("GET", path, params=params), "GET", path)
+        return _json_or_raise(
+            self.request("GET", path, params=params), "GET", path, params
+        )
 
     def post_json(self, path: str, body: Any, *, idempotent: bool = False) -> Any:
         """POST a JSON body and return the decoded JSON answer."""
@@ -195,7 +274,7 @@ class PlatformApiClient:
                 "sorts": json.dumps([[sort_field, "asc"]]),
             }
             if filters:
-                params["filters"] = json.dumps([list(item) for item in filters])
+                params[FILTERS_PARAM] = json.dumps([list(item) for item in filters])
             page = self.get_json(path, params)
             if page:
                 yield page
@@ -215,90 +294,93 @@ class PlatformApiClient:
         files: Mapping[str, Any] | None = None,
         idempotent: bool = True,
         headers: Mapping[str, str] | None = None,
+        upload_bytes: int | None = None,
     ) -> requests.Response:
-        send = functools.partial(
-            self._send_once,
-            method,
-            path,
-            authenticated,
-            params,
-            json_body,
-            data,
-            files,
-            idempotent,
-            headers,
-        )
-        response = send()
-        if authenticated and response.status_code == HTTP_UNAUTHORIZED:
-            self._invalidate_token()
-            response = send()
-        return response
-
-    def _send_once(
-        self,
-        method: str,
-        path: str,
-        authenticated: bool,
-        params: Mapping[str, Any] | None,
-        json_body: Any,
-        data: Any,
-        files: Mapping[str, Any] | None,
-        idempotent: bool,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> requests.Response:
-        headers = dict(extra_headers or {})
-        if authenticated:
-            headers["Authorization"] = f"Bearer {self._token_value()}"
-
-        def send() -> requests.Response:
+        session = self._session(method, idempotent, filtered=_filtered(params))
+        needed_s = self._upload_duration_s(upload_bytes)
+        for attempt in (1, 2):
+            request_headers = dict(headers or {})
+            if authenticated:
+                token = self._token_value(needed_s, force_new=attempt > 1)
+                request_headers["Authorization"] = f"Bearer {token}"
             _rewind(files)
             _rewind_stream(data)
-            return self._session.request(
+            response = session.request(
                 method,
                 f"{self._base_url}{path}",
                 params=params,
                 json=json_body,
                 data=data,
                 files=files,
-                headers=headers,
+                headers=request_headers,
                 timeout=self._timeouts.as_tuple(),
             )
+            if not authenticated or response.status_code != HTTP_UNAUTHORIZED:
+                break
+        return response
 
-        return send_with_retries(
-            send,
-            idempotent=idempotent,
-            policy=self._retry_policy,
-            description=f"{method} {path}",
-        )
+    def _session(
+        self, method: str, idempotent: bool, filtered: bool
+    ) -> requests.Session:
+        """The session whose retry policy fits this request.
 
-    def _token_value(self) -> str:
+        A request marked idempotent may repeat whatever its method; a filtered
+        list does not repeat a 500 (the real API's answer to a bad filter).
+        """
+        settings = self._retry
+        if idempotent and method not in settings.methods:
+            settings = settings.with_methods([method])
+        elif not idempotent and method in settings.methods:
+            settings = settings.without_methods([method])
+        if filtered:
+            settings = settings.without_statuses([HTTP_INTERNAL_ERROR])
         with self._lock:
-            if self._token is None or time.monotonic() >= self._token.refresh_at:
-                self._token = self._fetch_token()
-            return self._token.value
+            session = self._sessions.get(settings)
+            if session is None:
+                session = retrying_session(settings)
+                self._sessions[settings] = session
+            return session
 
-    def _invalidate_token(self) -> None:
+    def _upload_duration_s(self, upload_bytes: int | None) -> float:
+        """How long an upload may take at the minimum rate (0 without one)."""
+        if not upload_bytes:
+            return 0.0
+        return math.ceil(upload_bytes / self._upload_rate)
+
+    def _token_value(self, needed_s: float, *, force_new: bool = False) -> str:
+        """A token that stays valid ``needed_s`` plus the refresh margin.
+
+        The margin is 30 s, or half the token's lifetime when that is shorter.
+
+        Raises:
+            UploadTooLongError: When even a fresh token lives too short.
+        """
         with self._lock:
-            self._token = None
+            token = self._token
+            if force_new or token is None or not token.covers(needed_s):
+                token = self._fetch_token()
+                self._token = token
+            if needed_s and not token.covers(needed_s):
+                raise UploadTooLongError(
+                    f"an upload estimated at {needed_s:.0f} s (at "
+                    f"{self._upload_rate / 1024:.0f} KiB/s) cannot finish within an "
+                    f"access token's lifetime of {token.lifetime_s:.0f} s: the API "
+                    "checks the token after reading the whole body, with no leeway. "
+                    "Raise the realm's access token lifespan or send smaller files."
+                )
+            return token.value
 
     def _fetch_token(self) -> _Token:
-        def send() -> requests.Response:
-            return self._session.post(
-                f"{self._base_url}{TOKEN_PATH}",
-                data={"username": self._username, "password": self._password},
-                timeout=self._timeouts.as_tuple(),
-            )
-
-        response = send_with_retries(
-            send,
-            idempotent=True,
-            policy=self._retry_policy,
-            description=f"POST {TOKEN_PATH}",
+        started = time.monotonic()
+        session = self._session("POST", idempotent=True, filtered=False)
+        response = session.post(
+            f"{self._base_url}{TOKEN_PATH}",
+            data={"username": self._login, "password": self._password},
+            timeout=self._timeouts.as_tuple(),
         )
         payload = _json_or_raise(response, "POST", TOKEN_PATH)
         expires_in = float(payload["expires_in"])
-        margin = min(TOKEN_REFRESH_MARGIN_S, expires_in / 2)
-        return _Token(payload["access_token"], time.monotonic() + expires_in - margin)
+        return _Token(payload["access_token"], started + expires_in, expires_in)
 
 
 def _rewind(files: Mapping[str, Any] | None) -> None:
@@ -314,18 +396,51 @@ def _rewind_stream(data: Any) -> None:
         data.seek(0)
 
 
-def _json_or_raise(response: requests.Response, method: str, path: str) -> Any:
+def _filtered(params: Mapping[str, Any] | None) -> bool:
+    return bool(params and params.get(FILTERS_PARAM))
+
+
+def _length(body: Any) -> int | None:
+    """Size of a streamed body, or None for anything without a length."""
+    if body is None or isinstance(body, Mapping):
+        return None
+    try:
+        return len(body)
+    except TypeError:
+        return None
+
+
+def _error(
+    response: requests.Response,
+    method: str,
+    path: str,
+    params: Mapping[str, Any] | None = None,
+) -> PlatformApiError:
+    return PlatformApiError(
+        response.status_code,
+        method,
+        path,
+        response.text[:ERROR_BODY_CHARS],
+        filtered=_filtered(params),
+    )
+
+
+def _json_or_raise(
+    response: requests.Response,
+    method: str,
+    path: str,
+    params: Mapping[str, Any] | None = None,
+) -> Any:
     if response.status_code >= requests.codes.bad_request:
-        raise PlatformApiError(
-            response.status_code, method, path, response.text[:ERROR_BODY_CHARS]
-        )
+        raise _error(response, method, path, params)
     return response.json()
 
 
 class PlatformApiResource(EnvBackedResource):
     """The MODERATE Platform API, reached through its APISIX gateway.
 
-    The account must hold the ``apisix:api_admin`` client role.
+    The account must hold the ``apisix:api_admin`` client role. Its password
+    comes from ``API_PASSWORD`` only.
     """
 
     SERVICE_NAME = "Platform API"
@@ -335,6 +450,7 @@ class PlatformApiResource(EnvBackedResource):
         "password": "API_PASSWORD",
     }
     REQUIRED_FIELDS = ("base_url", "username", "password")
+    SECRETS = ("password",)
 
     base_url: str | None = Field(
         default=None, description="Gateway root URL (default: $API_BASE_URL)."
@@ -342,13 +458,19 @@ class PlatformApiResource(EnvBackedResource):
     username: str | None = Field(
         default=None, description="Pipelines' admin account (default: $API_USERNAME)."
     )
-    password: str | None = Field(
-        default=None, description="Its password (default: $API_PASSWORD)."
-    )
     connect_timeout_s: float = Field(default=5.0, description="Connect timeout.")
     read_timeout_s: float = Field(default=120.0, description="Read timeout.")
-    max_attempts: int = Field(default=5, description="Attempts per call.")
-    retry_base_delay_s: float = Field(default=0.5, description="First backoff delay.")
+    max_attempts: int = Field(default=5, ge=1, description="Attempts per call.")
+    retry_base_delay_s: float = Field(
+        default=0.5, ge=0, description="urllib3 backoff factor of the retries, s."
+    )
+    min_upload_rate_bytes_per_s: int = Field(
+        default=DEFAULT_UPLOAD_RATE_BYTES_PER_S,
+        gt=0,
+        description="Slowest upload rate planned for: an upload gets a token that "
+        "outlives it at this rate, and one that cannot fit a token's lifetime fails "
+        "before sending.",
+    )
 
     _client: PlatformApiClient | None = PrivateAttr(default=None)
 
@@ -364,10 +486,11 @@ class PlatformApiResource(EnvBackedResource):
                 username=self.required_setting("username"),
                 password=self.required_setting("password"),
                 timeouts=Timeouts(self.connect_timeout_s, self.read_timeout_s),
-                retry_policy=RetryPolicy(
-                    max_attempts=self.max_attempts,
-                    base_delay_s=self.retry_base_delay_s,
+                retry=RetrySettings(
+                    attempts=self.max_attempts,
+                    backoff_factor_s=self.retry_base_delay_s,
                 ),
+                upload_rate_bytes_per_s=self.min_upload_rate_bytes_per_s,
             )
         return self._client
 
@@ -380,5 +503,8 @@ class PlatformApiResource(EnvBackedResource):
     def _probe(self) -> str:
         client = self.client()
         info = client.ping()
-        client.get_json("/asset", {"limit": 1})
-        return f"gateway up (python {info.get('python_version', '?')}), token accepted"
+        client.check_admin_role()
+        return (
+            f"gateway up (python {info.get('python_version', '?')}), "
+            f"'{client.username}' holds {ADMIN_ROLE}"
+        )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from pydantic import Field, PrivateAttr
 
 from moderate.resources.settings import EnvBackedResource
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 DEFAULT_PORT = "5432"
 MAINTENANCE_DATABASE = "postgres"
@@ -24,7 +26,8 @@ class PostgresResource(EnvBackedResource):
 
     Engines are created once per database for the life of the resource instance and
     disposed by :meth:`dispose` (called by Dagster after each run or tick).
-    Credentials go into the URL object, never into a formatted string.
+    Credentials go into the URL object, never into a formatted string; the
+    password comes from ``POSTGRES_PASSWORD`` only.
     """
 
     SERVICE_NAME = "PostgreSQL"
@@ -36,6 +39,7 @@ class PostgresResource(EnvBackedResource):
     }
     REQUIRED_FIELDS = ("host", "username", "password")
     DEFAULTS = {"port": DEFAULT_PORT}
+    SECRETS = ("password",)
 
     host: str | None = Field(
         default=None, description="Host (default: $POSTGRES_HOST)."
@@ -46,14 +50,13 @@ class PostgresResource(EnvBackedResource):
     username: str | None = Field(
         default=None, description="User (default: $POSTGRES_USERNAME)."
     )
-    password: str | None = Field(
-        default=None, description="Password (default: $POSTGRES_PASSWORD)."
-    )
 
-    _engines: dict[str, sa.Engine] = PrivateAttr(default_factory=dict)
+    _engines: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     def url(self, database: str = MAINTENANCE_DATABASE) -> sa.URL:
         """Connection URL of ``database`` with escaped credentials."""
+        import sqlalchemy as sa
+
         return sa.URL.create(
             DRIVER,
             username=self.required_setting("username"),
@@ -69,6 +72,8 @@ class PostgresResource(EnvBackedResource):
         Raises:
             ServiceNotConfiguredError: Naming every missing variable.
         """
+        import sqlalchemy as sa
+
         engine = self._engines.get(database)
         if engine is None:
             engine = sa.create_engine(
@@ -82,15 +87,6 @@ class PostgresResource(EnvBackedResource):
             self._engines[database] = engine
         return engine
 
-    def list_databases(self) -> list[str]:
-        """Names of the databases that accept connections, templates excluded."""
-        query = sa.text(
-            "SELECT datname FROM pg_database "
-            "WHERE datallowconn AND NOT datistemplate ORDER BY datname"
-        )
-        with self.engine().connect() as connection:
-            return [row[0] for row in connection.execute(query)]
-
     def ensure_database(self, database: str) -> bool:
         """Creates ``database`` unless it exists.
 
@@ -100,6 +96,8 @@ class PostgresResource(EnvBackedResource):
         Returns:
             True if the database was created.
         """
+        import sqlalchemy as sa
+
         engine = self.engine()
         exists = sa.text("SELECT 1 FROM pg_database WHERE datname = :name")
         with engine.connect() as connection:
@@ -128,6 +126,8 @@ class PostgresResource(EnvBackedResource):
         self.dispose()
 
     def _probe(self) -> str:
+        import sqlalchemy as sa
+
         with self.engine().connect() as connection:
             version = connection.execute(sa.text("SHOW server_version")).scalar_one()
         return f"server {version}"

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import pika
-from pika.adapters.blocking_connection import BlockingChannel
 from pydantic import Field
 
 from moderate.resources.settings import EnvBackedResource
+
+if TYPE_CHECKING:
+    import pika
+    from pika.adapters.blocking_connection import BlockingChannel
 
 DEFAULT_MATRIX_PROFILE_QUEUE = "matrix_profile"
 DEAD_LETTER_SUFFIX = ".dead-letter"
@@ -20,7 +23,10 @@ RETRY_DELAY_S = 1.0
 
 
 class RabbitMQResource(EnvBackedResource):
-    """The platform's message broker."""
+    """The platform's message broker.
+
+    Its URL carries credentials, so it comes from ``RABBIT_URL`` only.
+    """
 
     SERVICE_NAME = "RabbitMQ"
     ENV_VARS = {
@@ -29,10 +35,8 @@ class RabbitMQResource(EnvBackedResource):
     }
     REQUIRED_FIELDS = ("url",)
     DEFAULTS = {"matrix_profile_queue": DEFAULT_MATRIX_PROFILE_QUEUE}
+    SECRETS = ("url",)
 
-    url: str | None = Field(
-        default=None, description="AMQP URL (default: $RABBIT_URL)."
-    )
     matrix_profile_queue: str | None = Field(
         default=None,
         description="Analysis request queue (default: $MATRIX_PROFILE_QUEUE or "
@@ -51,6 +55,8 @@ class RabbitMQResource(EnvBackedResource):
 
     def parameters(self) -> pika.URLParameters:
         """Connection parameters with timeouts and a few connection attempts."""
+        import pika
+
         parameters = pika.URLParameters(self.required_setting("url"))
         parameters.socket_timeout = SOCKET_TIMEOUT_S
         parameters.blocked_connection_timeout = BLOCKED_CONNECTION_TIMEOUT_S
@@ -64,6 +70,8 @@ class RabbitMQResource(EnvBackedResource):
 
         Unacknowledged deliveries return to their queue when the channel closes.
         """
+        import pika
+
         connection = pika.BlockingConnection(self.parameters())
         try:
             channel = connection.channel()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from pydantic import Field, PrivateAttr
 
 from moderate.resources.settings import EnvBackedResource
@@ -14,8 +11,6 @@ from moderate.resources.settings import EnvBackedResource
 DEFAULT_ENDPOINT_URL = "https://storage.googleapis.com"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_JOB_OUTPUTS_BUCKET = "moderate-output-bucket"
-PREFIX_DELIMITER = "/"
-LIST_PAGE_SIZE = 1000
 HTTP_NOT_FOUND = 404
 
 
@@ -23,7 +18,8 @@ class S3Resource(EnvBackedResource):
     """S3-compatible storage holding the data lake and the job outputs.
 
     Clients compute checksums only when required, because GCS rejects the
-    checksums boto3 sends by default since 1.36.
+    checksums boto3 sends by default since 1.36. The secret key comes from
+    ``S3_SECRET_ACCESS_KEY`` only.
     """
 
     SERVICE_NAME = "S3 storage"
@@ -36,6 +32,7 @@ class S3Resource(EnvBackedResource):
         "job_outputs_bucket_name": "S3_JOB_OUTPUTS_BUCKET_NAME",
     }
     REQUIRED_FIELDS = ("access_key_id", "secret_access_key")
+    SECRETS = ("secret_access_key",)
     DEFAULTS = {
         "region": DEFAULT_REGION,
         "endpoint_url": DEFAULT_ENDPOINT_URL,
@@ -44,9 +41,6 @@ class S3Resource(EnvBackedResource):
 
     access_key_id: str | None = Field(
         default=None, description="Access key (default: $S3_ACCESS_KEY_ID)."
-    )
-    secret_access_key: str | None = Field(
-        default=None, description="Secret key (default: $S3_SECRET_ACCESS_KEY)."
     )
     region: str | None = Field(
         default=None, description="Region (default: $S3_REGION)."
@@ -90,6 +84,9 @@ class S3Resource(EnvBackedResource):
         Raises:
             ServiceNotConfiguredError: Naming every missing variable.
         """
+        import boto3
+        from botocore.config import Config
+
         if self._client is None:
             self._client = boto3.client(
                 "s3",
@@ -108,18 +105,6 @@ class S3Resource(EnvBackedResource):
                 ),
             )
         return self._client
-
-    def iter_top_level_prefixes(self, bucket: str) -> Iterator[str]:
-        """Yields the top-level prefixes (``folder/``) of ``bucket``, page by page."""
-        paginator = self.client().get_paginator("list_objects_v2")
-        pages = paginator.paginate(
-            Bucket=bucket,
-            Delimiter=PREFIX_DELIMITER,
-            PaginationConfig={"PageSize": LIST_PAGE_SIZE},
-        )
-        for page in pages:
-            for entry in page.get("CommonPrefixes", []):
-                yield entry["Prefix"]
 
     def presigned_get_url(self, bucket: str, key: str, expires_in_s: int) -> str:
         """A presigned GET URL for one object."""

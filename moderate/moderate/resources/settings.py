@@ -6,6 +6,11 @@ left empty falls back to the environment variable named in the resource's
 ``EnvVar`` in the config instead would make Dagster fail a run (or a sensor tick)
 before our code runs whenever a variable is unset; resolving late lets sensors skip
 with a reason and lets jobs name every missing variable at once.
+
+Secrets (passwords, client secrets, tokens, S3 secret keys, URLs with credentials)
+are listed in ``ENV_VARS`` and ``SECRETS`` but are no fields at all: they come from
+the environment only, so they never appear in the launchpad's config schema and
+cannot be typed into run config.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from dagster import ConfigurableResource, EnvVar
 
@@ -28,6 +33,10 @@ class ServiceNotConfiguredError(RuntimeError):
         super().__init__(f"{service} is not configured: set {names}")
 
 
+class NotUsableError(RuntimeError):
+    """The service answers, but the configured account cannot do the work."""
+
+
 @dataclass(frozen=True)
 class HealthReport:
     """Outcome of a resource health check.
@@ -38,6 +47,8 @@ class HealthReport:
         missing_variables: Environment variables that are required but unset.
         reachable: Whether the service answered; None when it was not tried.
         detail: Short explanation (version, error class and message).
+        usable: False when the service answered but the account cannot do the
+            work (e.g. it lacks a role); None when not tried.
     """
 
     service: str
@@ -45,35 +56,55 @@ class HealthReport:
     missing_variables: tuple[str, ...]
     reachable: bool | None
     detail: str
+    usable: bool | None = None
 
     @property
     def healthy(self) -> bool:
-        """Whether the service is configured and answered."""
-        return self.configured and bool(self.reachable)
+        """Whether the service is configured, answered and is usable."""
+        return self.configured and bool(self.reachable) and self.usable is not False
 
 
 class EnvBackedResource(ConfigurableResource):
     """Base class of resources whose empty fields fall back to the environment.
 
-    Subclasses declare ``SERVICE_NAME``, ``ENV_VARS`` (field name to variable name),
-    ``REQUIRED_FIELDS`` and optional ``DEFAULTS`` (field name to default value).
+    Subclasses declare ``SERVICE_NAME``, ``ENV_VARS`` (setting name to variable
+    name), ``REQUIRED_FIELDS``, optional ``DEFAULTS`` (setting name to default value)
+    and ``SECRETS``: settings read from their variable only, never from a field.
     """
 
     SERVICE_NAME: ClassVar[str] = "service"
     ENV_VARS: ClassVar[Mapping[str, str]] = {}
     REQUIRED_FIELDS: ClassVar[tuple[str, ...]] = ()
     DEFAULTS: ClassVar[Mapping[str, str]] = {}
+    SECRETS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **data: Any) -> None:
+        """Builds the resource; a secret given as a field is refused, not ignored.
+
+        Raises:
+            TypeError: When ``data`` names a secret, with its variable.
+        """
+        secrets = sorted(set(data) & set(self.SECRETS))
+        if secrets:
+            names = ", ".join(self.ENV_VARS[name] for name in secrets)
+            raise TypeError(
+                f"{self.SERVICE_NAME}: {', '.join(secrets)} cannot be set as a field; "
+                f"set {names} in the environment"
+            )
+        super().__init__(**data)
 
     def setting(self, field: str) -> str | None:
         """Returns a setting: the field's value, else its variable, else its default.
 
+        A secret has no field: only its variable provides it.
+
         Args:
-            field: Name of a field listed in ``ENV_VARS``.
+            field: Name of a setting listed in ``ENV_VARS``.
 
         Returns:
             The resolved value, or None when nothing provides one.
         """
-        explicit = getattr(self, field)
+        explicit = None if field in self.SECRETS else getattr(self, field)
         if explicit not in (None, ""):
             return str(explicit)
         from_env = EnvVar(self.ENV_VARS[field]).get_value()
@@ -154,6 +185,15 @@ class EnvBackedResource(ConfigurableResource):
             return self.not_configured_report()
         try:
             detail = self._probe()
+        except NotUsableError as error:
+            return HealthReport(
+                service=self.SERVICE_NAME,
+                configured=True,
+                missing_variables=(),
+                reachable=True,
+                detail=f"not usable: {_first_line(error)}",
+                usable=False,
+            )
         except Exception as error:  # noqa: BLE001 - a probe reports any failure
             return HealthReport(
                 service=self.SERVICE_NAME,
@@ -168,6 +208,7 @@ class EnvBackedResource(ConfigurableResource):
             missing_variables=(),
             reachable=True,
             detail=detail,
+            usable=True,
         )
 
     @abstractmethod

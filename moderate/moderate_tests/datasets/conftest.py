@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from moderate.datasets.git import ALLOW_LOCAL_VARIABLE
 from moderate.resources import PlatformApiResource, PostgresResource, S3Resource
 from moderate.state import StateStoreResource
 from moderate_tests.datasets.repos import (
@@ -14,6 +15,7 @@ from moderate_tests.datasets.repos import (
 )
 from moderate_tests.doubles import API_ADMIN_PASSWORD, API_ADMIN_USERNAME
 from moderate_tests.doubles.platform_api import PlatformApiDouble
+from moderate_tests.support.secrets import resource_with_secrets
 
 
 @pytest.fixture
@@ -39,10 +41,11 @@ def state_store_resource(
 def api_resource(
     platform_api: PlatformApiDouble,
 ) -> Iterator[PlatformApiResource]:
-    resource = PlatformApiResource(
+    resource = resource_with_secrets(
+        PlatformApiResource,
+        {"password": API_ADMIN_PASSWORD},
         base_url=platform_api.url,
         username=API_ADMIN_USERNAME,
-        password=API_ADMIN_PASSWORD,
         retry_base_delay_s=0.01,
     )
     yield resource
@@ -56,3 +59,10 @@ def resources(
     api_resource: PlatformApiResource,
 ) -> dict[str, object]:
     return {"s3": s3, "state_store": state_store_resource, "platform_api": api_resource}
+
+
+@pytest.fixture(autouse=True)
+def allow_local_repositories(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test sources are local bare repositories: the deployment setting
+    that allows them (never settable from run config) is on for these tests."""
+    monkeypatch.setenv(ALLOW_LOCAL_VARIABLE, "true")

@@ -5,8 +5,8 @@ separate materialisations, as they would in separate run pods."""
 import hashlib
 import io
 import json
-import pickle
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +15,23 @@ import pytest
 from dagster import (
     AssetKey,
     AssetsDefinition,
+    DagsterEventType,
     ExecuteInProcessResult,
     materialize,
 )
 
 from moderate.datasets.assets import (
-    building_stock,
-    genome_project_datasets,
-    platform_asset_building_stock,
-    platform_asset_genome_project_datasets,
+    PREPARE_ASSET,
+    PUBLISH_ASSET,
+    platform_asset_datasets,
+    prepared_datasets,
 )
 from moderate.datasets.naming import (
     DatasetFormat,
     legacy_platform_asset_uuid,
     platform_asset_uuid,
 )
-from moderate.datasets.publish import PublishResult, PublishStatus
+from moderate.datasets.publish import PublishStatus
 from moderate_tests.datasets.repos import (
     EPC_PATH,
     PV_PATH,
@@ -46,16 +47,23 @@ STOCK_OBJECTS = STOCK_DATASETS + 5
 BDG2_OK_DATASETS = ("electricity", "gas", "weather", "metadata")
 STEAM = "data/meters/cleaned/steam_cleaned.csv"
 WATER = "data/meters/cleaned/water_cleaned.csv"
-REFERENCE_BYTES = 20_000
+
+
+STOCK = "building_stock"
+BDG2 = "genome_project"
 
 
 def run(
-    asset: AssetsDefinition, resources: dict[str, Any], config: dict[str, Any]
+    asset: AssetsDefinition,
+    resources: dict[str, Any],
+    config: dict[str, Any],
+    source: str,
 ) -> ExecuteInProcessResult:
     return materialize(
         [asset],
         resources=resources,
         run_config={"ops": {asset.key.to_user_string(): {"config": config}}},
+        partition_key=source,
         raise_on_error=False,
     )
 
@@ -63,6 +71,76 @@ def run(
 def metadata_of(result: ExecuteInProcessResult, name: str) -> dict[str, Any]:
     (materialization,) = result.asset_materializations_for_node(name)
     return {key: value.value for key, value in materialization.metadata.items()}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a preparing materialisation reports (read from its metadata)."""
+
+    commit_sha: str
+    skipped: bool
+    bucket: str
+    manifest_key: str
+    datasets: tuple[str, ...]
+    failed_datasets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Published:
+    """One row of a publishing materialisation's ``objects`` table."""
+
+    dataset: str
+    data_format: str
+    status: str
+    object_id: int
+    key: str
+    sha256: str
+    series_id: str
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What a publishing materialisation reports (read from its metadata)."""
+
+    objects: tuple[Published, ...]
+    deleted_object_ids: tuple[int, ...]
+    failed_datasets: tuple[str, ...]
+
+
+def prepared_of(result: ExecuteInProcessResult, name: str) -> Prepared:
+    metadata = metadata_of(result, name)
+    rows = [row.data for row in metadata["dataset_table"].records]
+    return Prepared(
+        commit_sha=metadata["source_commit"],
+        skipped=metadata["skipped"],
+        bucket=metadata["staging_bucket"],
+        manifest_key=metadata["manifest_key"],
+        datasets=tuple(row["dataset"] for row in rows),
+        failed_datasets=tuple(
+            row["dataset"] for row in rows if row["status"] == "failed"
+        ),
+    )
+
+
+def publication_of(result: ExecuteInProcessResult, name: str) -> Publication:
+    metadata = metadata_of(result, name)
+    objects = tuple(
+        Published(
+            dataset=row.data["dataset"],
+            data_format=row.data["format"],
+            status=row.data["status"],
+            object_id=row.data["object_id"],
+            key=row.data["key"],
+            sha256=row.data["sha256"],
+            series_id=row.data["series_id"],
+        )
+        for row in metadata["objects"].records
+    )
+    return Publication(
+        objects=objects,
+        deleted_object_ids=tuple(metadata["deleted_object_ids"]),
+        failed_datasets=tuple(metadata["failed_datasets"]),
+    )
 
 
 def checks_of(result: ExecuteInProcessResult) -> dict[str, Any]:
@@ -80,9 +158,9 @@ def test_building_stock_publishes_both_formats_and_skips_unchanged_commits(
     platform_api: PlatformApiDouble,
 ) -> None:
     source = {"repo_url": stock_repo.url}
-    prepared = run(building_stock, resources, source)
+    prepared = run(prepared_datasets, resources, source, STOCK)
     assert prepared.success
-    ref = prepared.output_for_node("building_stock")
+    ref = prepared_of(prepared, PREPARE_ASSET)
     assert len(ref.datasets) == STOCK_DATASETS and not ref.failed_datasets
     assert f"{WORKBOOK_PATH}#Europe27" in ref.datasets and PV_PATH in ref.datasets
     assert not any(name.startswith("/") or "moderate-" in name for name in ref.datasets)
@@ -94,14 +172,17 @@ def test_building_stock_publishes_both_formats_and_skips_unchanged_commits(
     assert (
         "SH_districtHeating_NA" in checks["datasets_without_empty_columns"].description
     )
-    metadata = metadata_of(prepared, "building_stock")
+    metadata = metadata_of(prepared, PREPARE_ASSET)
     assert metadata["skipped"] is False
     assert metadata["source_commit"] == ref.commit_sha
     assert "schema | " + PV_PATH in metadata and "preview | " + PV_PATH in metadata
+    assert metadata["dagster/row_count"] == metadata["total_rows"] > 0
+    columns = [column.name for column in metadata["dagster/column_schema"].columns]
+    assert f"{PV_PATH} | Land Use" in columns
 
-    published = run(platform_asset_building_stock, resources, {})
+    published = run(platform_asset_datasets, resources, {}, STOCK)
     assert published.success
-    result: PublishResult = published.output_for_node("platform_asset_building_stock")
+    result = publication_of(published, PUBLISH_ASSET)
     assert len(result.objects) == STOCK_OBJECTS
     assert {o.status for o in result.objects} == {PublishStatus.UPLOADED}
     (asset,) = platform_api.assets()
@@ -132,32 +213,31 @@ def test_building_stock_publishes_both_formats_and_skips_unchanged_commits(
     assert record["tags"]["repo_url"] == stock_repo.url
     sheets = [o for o in result.objects if "#" in o.dataset]
     assert len(sheets) == 28 and {o.data_format for o in sheets} == {"parquet"}
-    publish_meta = metadata_of(published, "platform_asset_building_stock")
+    publish_meta = metadata_of(published, PUBLISH_ASSET)
     assert publish_meta["uploaded"] == STOCK_OBJECTS
     assert publish_meta["platform_asset_origin"] == "created"
+    assert publish_meta["moderate/object_keys"] == sorted(o.key for o in result.objects)
     rows = publish_meta["objects"].records
     assert len({(r.data["dataset"], r.data["format"]) for r in rows}) == STOCK_OBJECTS
 
     uploads_before = len(platform_api.requests_to("/asset/", "POST"))
-    again = run(building_stock, resources, source)
-    assert metadata_of(again, "building_stock")["skipped"] is True
+    again = run(prepared_datasets, resources, source, STOCK)
+    assert metadata_of(again, PREPARE_ASSET)["skipped"] is True
     assert checks_of(again)["datasets_readable"].passed
-    republished = run(platform_asset_building_stock, resources, {})
-    skipped: PublishResult = republished.output_for_node(
-        "platform_asset_building_stock"
-    )
+    republished = run(platform_asset_datasets, resources, {}, STOCK)
+    skipped = publication_of(republished, PUBLISH_ASSET)
     assert {o.status for o in skipped.objects} == {PublishStatus.SKIPPED}
     assert len(platform_api.requests_to("/asset/", "POST")) == uploads_before
-    assert metadata_of(republished, "platform_asset_building_stock")["uploaded"] == 0
+    assert metadata_of(republished, PUBLISH_ASSET)["uploaded"] == 0
 
     stock_repo.write(EPC_PATH, epc_csv(310))
     new_commit = stock_repo.commit("more EPC rows")
-    changed = run(building_stock, resources, source)
-    new_ref = changed.output_for_node("building_stock")
+    changed = run(prepared_datasets, resources, source, STOCK)
+    new_ref = prepared_of(changed, PREPARE_ASSET)
     assert new_ref.commit_sha == new_commit and not new_ref.skipped
     assert new_ref.datasets == ref.datasets
-    updated = run(platform_asset_building_stock, resources, {})
-    new_result: PublishResult = updated.output_for_node("platform_asset_building_stock")
+    updated = run(platform_asset_datasets, resources, {}, STOCK)
+    new_result = publication_of(updated, PUBLISH_ASSET)
     assert {o.status for o in new_result.objects} == {PublishStatus.UPLOADED}
     assert len(new_result.deleted_object_ids) == STOCK_OBJECTS
     objects = platform_objects(platform_api, "building-stock")
@@ -184,7 +264,7 @@ def test_bdg2_lfs_source_publishes_good_files_and_reports_broken_ones(
     )
     water.unlink()
 
-    prepared = run(genome_project_datasets, resources, {"repo_url": genome_repo.url})
+    prepared = run(prepared_datasets, resources, {"repo_url": genome_repo.url}, BDG2)
     assert prepared.success
     checks = checks_of(prepared)
     readable = checks["datasets_readable"]
@@ -195,14 +275,12 @@ def test_bdg2_lfs_source_publishes_good_files_and_reports_broken_ones(
     assert WATER in readable.description and "Git LFS pointer" in readable.description
     assert checks["datasets_have_key_columns"].passed
     assert checks["datasets_not_empty"].passed
-    ref = prepared.output_for_node("genome_project_datasets")
+    ref = prepared_of(prepared, PREPARE_ASSET)
     assert set(ref.failed_datasets) == {STEAM, WATER}
 
-    published = run(platform_asset_genome_project_datasets, resources, {})
+    published = run(platform_asset_datasets, resources, {}, BDG2)
     assert published.success
-    result: PublishResult = published.output_for_node(
-        "platform_asset_genome_project_datasets"
-    )
+    result = publication_of(published, PUBLISH_ASSET)
     published_names = {o.dataset for o in result.objects}
     assert len(published_names) == len(BDG2_OK_DATASETS)
     assert all(
@@ -217,8 +295,8 @@ def test_bdg2_lfs_source_publishes_good_files_and_reports_broken_ones(
     )
     table = pq.read_table(io.BytesIO(platform_api.uploaded_bytes(electricity.key)))
     assert table.num_rows == 200
-    again = run(genome_project_datasets, resources, {"repo_url": genome_repo.url})
-    assert metadata_of(again, "genome_project_datasets")["skipped"] is True
+    again = run(prepared_datasets, resources, {"repo_url": genome_repo.url}, BDG2)
+    assert metadata_of(again, PREPARE_ASSET)["skipped"] is True
     assert STEAM in checks_of(again)["datasets_readable"].description
     assert str(table.schema.field("timestamp").type) == "timestamp[us]"
     assert table.column("Panther_lodging_Dean").null_count == 48
@@ -245,13 +323,11 @@ def test_object_limit_is_planned_for_never_hit(
     )
     platform_api.add_objects(legacy_id, needed, uploader="workflows")
     assert run(
-        genome_project_datasets, resources, {"repo_url": genome_repo.url}
+        prepared_datasets, resources, {"repo_url": genome_repo.url}, BDG2
     ).success
 
     too_small = run(
-        platform_asset_genome_project_datasets,
-        resources,
-        {"max_objects_per_asset": needed - 1},
+        platform_asset_datasets, resources, {"max_objects_per_asset": needed - 1}, BDG2
     )
     assert not too_small.success
     assert "needs 10 objects" in str(
@@ -260,12 +336,10 @@ def test_object_limit_is_planned_for_never_hit(
     assert len(platform_api.objects(legacy_id)) == needed
 
     published = run(
-        platform_asset_genome_project_datasets,
-        resources,
-        {"max_objects_per_asset": needed},
+        platform_asset_datasets, resources, {"max_objects_per_asset": needed}, BDG2
     )
     assert published.success
-    meta = metadata_of(published, "platform_asset_genome_project_datasets")
+    meta = metadata_of(published, PUBLISH_ASSET)
     assert meta["platform_asset_origin"] == "adopted (legacy uuid)"
     assert meta["objects_in_asset"] == needed
     assert len(platform_api.assets()) == 1
@@ -273,12 +347,10 @@ def test_object_limit_is_planned_for_never_hit(
     genome_repo.write("data/weather/weather.csv", meter_csv(10))
     commit = genome_repo.commit("new weather")
     assert run(
-        genome_project_datasets, resources, {"repo_url": genome_repo.url}
+        prepared_datasets, resources, {"repo_url": genome_repo.url}, BDG2
     ).success
     again = run(
-        platform_asset_genome_project_datasets,
-        resources,
-        {"max_objects_per_asset": needed},
+        platform_asset_datasets, resources, {"max_objects_per_asset": needed}, BDG2
     )
     assert again.success
     objects = platform_api.objects(legacy_id)
@@ -291,34 +363,33 @@ def test_object_limit_is_planned_for_never_hit(
 def test_publishing_without_a_staged_manifest_fails_clearly(
     genome_repo: SourceRepo, resources: dict[str, Any]
 ) -> None:
-    publish = platform_asset_genome_project_datasets
-    result = run(publish, resources, {})
+    publish = platform_asset_datasets
+    result = run(publish, resources, {}, BDG2)
     assert not result.success
     error = result.get_step_failure_events()[0].event_specific_data.error
-    assert "materialise genome_project_datasets first" in str(error)
+    assert "materialise prepared_datasets for this partition first" in str(error)
 
-    prepared = run(genome_project_datasets, resources, {"repo_url": genome_repo.url})
-    ref = prepared.output_for_node("genome_project_datasets")
+    prepared = run(prepared_datasets, resources, {"repo_url": genome_repo.url}, BDG2)
+    ref = prepared_of(prepared, PREPARE_ASSET)
     resources["s3"].client().delete_object(Bucket=ref.bucket, Key=ref.manifest_key)
-    result = run(publish, resources, {})
+    result = run(publish, resources, {}, BDG2)
     assert not result.success
     error = result.get_step_failure_events()[0].event_specific_data.error
-    assert "materialise genome_project_datasets again" in str(error)
+    assert "materialise prepared_datasets for genome_project again" in str(error)
 
 
-def test_checks_are_declared_on_the_preparing_assets() -> None:
-    for asset in (building_stock, genome_project_datasets):
-        names = {key.name for key in asset.check_keys}
-        assert names == {
-            "datasets_readable",
-            "datasets_not_empty",
-            "datasets_have_key_columns",
-            "datasets_without_empty_columns",
-            "globs_matched_files",
-        }
-    assert platform_asset_building_stock.asset_deps[
-        AssetKey("platform_asset_building_stock")
-    ] == {AssetKey("building_stock")}
+def test_checks_are_declared_on_the_preparing_asset() -> None:
+    names = {key.name for key in prepared_datasets.check_keys}
+    assert names == {
+        "datasets_readable",
+        "datasets_not_empty",
+        "datasets_have_key_columns",
+        "datasets_without_empty_columns",
+        "globs_matched_files",
+    }
+    assert platform_asset_datasets.asset_deps[AssetKey(PUBLISH_ASSET)] == {
+        AssetKey(PREPARE_ASSET)
+    }
 
 
 def test_runs_leave_no_checkout_behind_and_pass_only_references(
@@ -332,20 +403,24 @@ def test_runs_leave_no_checkout_behind_and_pass_only_references(
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
 
     failed = run(
-        genome_project_datasets,
+        prepared_datasets,
         resources,
         {"repo_url": genome_repo.url, "ref": "no-such-branch"},
+        BDG2,
     )
     assert not failed.success
     assert "no-such-branch" in str(
         failed.get_step_failure_events()[0].event_specific_data.error
     )
 
-    prepared = run(genome_project_datasets, resources, {"repo_url": genome_repo.url})
-    published = run(platform_asset_genome_project_datasets, resources, {})
+    prepared = run(prepared_datasets, resources, {"repo_url": genome_repo.url}, BDG2)
+    published = run(platform_asset_datasets, resources, {}, BDG2)
     assert prepared.success and published.success
     assert not list(scratch.glob("moderate-datasets-*"))
-    ref = prepared.output_for_node("genome_project_datasets")
-    assert len(pickle.dumps(ref)) < REFERENCE_BYTES
-    result = published.output_for_node("platform_asset_genome_project_datasets")
-    assert len(pickle.dumps(result)) < REFERENCE_BYTES
+    for result in (failed, prepared, published):
+        stored = [
+            event
+            for event in result.all_events
+            if event.event_type is DagsterEventType.HANDLED_OUTPUT
+        ]
+        assert stored == [], "an output went through an IO manager"

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from moderate.datasets.config import GENOME_PROJECT_GLOBS
+from moderate.datasets.config import GENOME_PROJECT_SOURCE, SOURCE_DEFAULTS
 from moderate.datasets.git import (
     GitFetchError,
     is_lfs_pointer,
@@ -24,7 +24,9 @@ def test_lfs_content_is_fetched_for_the_selected_files_only(
     genome_repo: SourceRepo,
 ) -> None:
     with shallow_checkout(genome_repo.url, "master", TIMEOUT_S) as checkout:
-        selection = checkout.select(GENOME_PROJECT_GLOBS, TIMEOUT_S)
+        selection = checkout.select(
+            SOURCE_DEFAULTS[GENOME_PROJECT_SOURCE].globs, TIMEOUT_S
+        )
         assert selection.paths == SELECTED
         assert all(is_lfs_pointer(checkout.root / path) for path in SELECTED)
 

@@ -2,13 +2,14 @@ import uuid
 
 import pytest
 
-from moderate.datasets.globs import matches, select
 from moderate.datasets.naming import (
     DatasetFormat,
     dataset_name,
     legacy_platform_asset_uuid,
+    matches,
     platform_asset_uuid,
     redact_url,
+    select,
     series_id,
     upload_file_name,
 )
@@ -27,7 +28,10 @@ from moderate.datasets.naming import (
         ("data/**", "data/a/b.csv", True),
         ("data/?.csv", "data/a.csv", True),
         ("data/?.csv", "data/ab.csv", False),
-        ("data/[x].csv", "data/[x].csv", True),
+        ("data/[xy].csv", "data/x.csv", True),
+        ("data/[xy].csv", "data/[xy].csv", False),
+        ("*.csv", "data/a.csv", False),
+        ("!a.csv", "!a.csv", True),
     ],
 )
 def test_glob_semantics(pattern: str, path: str, expected: bool) -> None:

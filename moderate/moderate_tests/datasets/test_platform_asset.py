@@ -4,10 +4,13 @@ from typing import Any
 
 import pytest
 
-from moderate.datasets import platform
-from moderate.datasets.multipart import MultipartFileBody
+from moderate.datasets import publish as platform
 from moderate.datasets.naming import legacy_platform_asset_uuid, platform_asset_uuid
-from moderate.datasets.platform import AssetOrigin, ensure_platform_asset
+from moderate.datasets.publish import (
+    AssetOrigin,
+    RewindableMultipartEncoder,
+    ensure_platform_asset,
+)
 from moderate.resources import PlatformApiResource
 from moderate_tests.doubles.platform_api import PlatformApiDouble
 
@@ -83,17 +86,22 @@ def test_multipart_body_streams_and_rewinds(tmp_path: Path) -> None:
     payload = bytes(range(256)) * 5000
     path = tmp_path / "blob.bin"
     path.write_bytes(payload)
-    body = MultipartFileBody(
-        {"series_id": "s-1", "tags": '{"a": 1}'}, "obj", 'x".csv', path
-    )
-    whole = body.read()
-    assert len(whole) == len(body)
-    assert payload in whole and b'filename="x%22.csv"' in whole
-    body.seek(0)
-    assert b"".join(iter(body)) == whole
-    body.seek(10)
-    assert body.tell() == 10 and body.read(5) == whole[10:15]
-    body.close()
+    with path.open("rb") as handle:
+        body = RewindableMultipartEncoder(
+            {
+                "series_id": "s-1",
+                "tags": '{"a": 1}',
+                "obj": ('x".csv', handle, "text/csv"),
+            }
+        )
+        first = body.read(1000)
+        whole = first + body.read()
+        assert len(whole) == body.len == len(body)
+        assert payload in whole and b'filename="x%22.csv"' in whole
+        assert body.seek(0) == 0
+        assert body.read() == whole
+        with pytest.raises(OSError, match="only be rewound"):
+            body.seek(10)
 
 
 def test_upload_streams_with_content_length_and_survives_a_token_refresh(

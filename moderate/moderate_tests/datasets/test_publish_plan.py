@@ -1,8 +1,8 @@
 import pytest
 
-from moderate.datasets.manifest import StagedObject
 from moderate.datasets.naming import DatasetFormat, series_id
 from moderate.datasets.publish import ObjectLimitError, PublishUnit, plan_uploads
+from moderate.datasets.staging import StagedObject
 
 COMMIT = "c" * 40
 OLD_COMMIT = "b" * 40

@@ -199,7 +199,7 @@ def test_init_script_creates_the_databases_once(postgres: PostgresResource) -> N
                 check=False,
             )
             assert result.returncode == 0, result.stderr
-        assert set(names) <= set(postgres.list_databases())
+        assert set(names) <= set(local_postgres.database_names(postgres))
     finally:
         for name in names:
             local_postgres.drop_database(postgres, name)

@@ -50,10 +50,8 @@ LOCATION = "moderate"
 GROUPS = ("datasets", "matrix_profile", "openmetadata", "trust")
 ASSETS = (
     "keycloak_users_count",
-    "building_stock",
-    "platform_asset_building_stock",
-    "genome_project_datasets",
-    "platform_asset_genome_project_datasets",
+    "prepared_datasets",
+    "platform_asset_datasets",
 )
 JOBS = (
     "postgres_ingestion_job",

@@ -298,6 +298,7 @@ class _FaultRule:
     status: int = HTTPStatus.SERVICE_UNAVAILABLE
     body: Any = None
     seconds: float = 0.0
+    retry_after: str | None = None
 
     def matches(self, request: HttpRequest) -> bool:
         method_ok = self.method is None or self.method.upper() == request.method
@@ -564,14 +565,22 @@ class HttpDouble(ABC):
         *,
         method: str | None = None,
         body: Any = None,
+        retry_after: str | None = None,
     ) -> None:
         """Answers the next ``times`` matching requests with ``status``.
 
         The request is not processed. Without ``body`` the answer is the HTML
         error page a reverse proxy sends; a ``str`` body is sent as text and
-        anything else as JSON.
+        anything else as JSON. ``retry_after`` adds that ``Retry-After`` header.
         """
-        rule = _FaultRule(path_prefix, method, times, status=int(status), body=body)
+        rule = _FaultRule(
+            path_prefix,
+            method,
+            times,
+            status=int(status),
+            body=body,
+            retry_after=retry_after,
+        )
         with self.lock:
             self._failures.append(rule)
 
@@ -634,6 +643,9 @@ class HttpDouble(ABC):
             raise _DropConnectionError
         if failure is not None:
             return _failure_response(failure)
+        standing = self.standing_fault(request)
+        if standing is not None:
+            return standing
         response = self._handle_locked(request)
         if delay is not None and delay.after_processing:
             self._stopping.wait(delay.seconds)
@@ -655,6 +667,14 @@ class HttpDouble(ABC):
                     "Internal Server Error", HTTPStatus.INTERNAL_SERVER_ERROR
                 )
 
+    def standing_fault(self, request: HttpRequest) -> HttpResponse | None:
+        """A fault answer for ``request`` from the double's own state, or None.
+
+        Called without :attr:`lock` held, so a slow fault does not stall other
+        requests; subclasses override it.
+        """
+        return None
+
     @abstractmethod
     def handle(self, request: HttpRequest) -> HttpResponse:
         """Answers one request; called with :attr:`lock` held."""
@@ -662,7 +682,11 @@ class HttpDouble(ABC):
 
 def _failure_response(rule: _FaultRule) -> HttpResponse:
     if rule.body is None:
-        return gateway_error_page(rule.status)
-    if isinstance(rule.body, str):
-        return text_response(rule.body, rule.status)
-    return json_response(rule.body, rule.status)
+        response = gateway_error_page(rule.status)
+    elif isinstance(rule.body, str):
+        response = text_response(rule.body, rule.status)
+    else:
+        response = json_response(rule.body, rule.status)
+    if rule.retry_after is not None:
+        response.headers["Retry-After"] = rule.retry_after
+    return response

@@ -76,8 +76,68 @@ def unhandled_error() -> HttpError:
 
 
 def validation_error(errors: list[dict[str, Any]]) -> HttpError:
-    """A 422 with a request-validation error list."""
-    return HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, {"detail": errors})
+    """A 422 with a request-validation error list, in pydantic v1's shape.
+
+    The real API runs pydantic v1: entries carry ``loc``, ``msg``, ``type``
+    (``value_error.missing``, ``type_error.integer``…) and sometimes ``ctx``,
+    never ``input``. Errors are written here in v2 terms and converted.
+    """
+    return HttpError(
+        HTTPStatus.UNPROCESSABLE_ENTITY, {"detail": [_v1_error(e) for e in errors]}
+    )
+
+
+_V1_SIMPLE = {
+    "missing": ("field required", "value_error.missing"),
+    "int_parsing": ("value is not a valid integer", "type_error.integer"),
+    "int_type": ("value is not a valid integer", "type_error.integer"),
+    "float_parsing": ("value is not a valid float", "type_error.float"),
+    "float_type": ("value is not a valid float", "type_error.float"),
+    "string_type": ("str type expected", "type_error.str"),
+    "bool_parsing": ("value could not be parsed to a boolean", "type_error.bool"),
+    "bool_type": ("value could not be parsed to a boolean", "type_error.bool"),
+    "dict_type": ("value is not a valid dict", "type_error.dict"),
+    "model_type": ("value is not a valid dict", "type_error.dict"),
+    "model_attributes_type": ("value is not a valid dict", "type_error.dict"),
+    "list_type": ("value is not a valid list", "type_error.list"),
+    "json_invalid": (
+        "Expecting value: line 1 column 1 (char 0)",
+        "value_error.jsondecode",
+    ),
+}
+_V1_BOUNDS = {
+    "less_than_equal": ("le", "less than or equal to", "value_error.number.not_le"),
+    "greater_than_equal": (
+        "ge",
+        "greater than or equal to",
+        "value_error.number.not_ge",
+    ),
+    "less_than": ("lt", "less than", "value_error.number.not_lt"),
+    "greater_than": ("gt", "greater than", "value_error.number.not_gt"),
+}
+
+
+def _v1_error(error: dict[str, Any]) -> dict[str, Any]:
+    kind = str(error.get("type", ""))
+    loc = list(error.get("loc", []))
+    if kind in _V1_BOUNDS:
+        key, words, v1_type = _V1_BOUNDS[kind]
+        limit = (error.get("ctx") or {}).get(key)
+        return {
+            "loc": loc,
+            "msg": f"ensure this value is {words} {limit}",
+            "type": v1_type,
+            "ctx": {"limit_value": limit},
+        }
+    if kind in _V1_SIMPLE:
+        msg, v1_type = _V1_SIMPLE[kind]
+        return {"loc": loc, "msg": msg, "type": v1_type}
+    message = str(error.get("msg", ""))
+    return {
+        "loc": loc,
+        "msg": message[:1].lower() + message[1:],
+        "type": "value_error",
+    }
 
 
 # ------------------------------------------------------------------ paging

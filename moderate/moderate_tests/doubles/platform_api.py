@@ -40,6 +40,7 @@ from moderate_tests.doubles.http_server import (
     Router,
     json_response,
     parse_multipart,
+    text_response,
 )
 from moderate_tests.doubles.list_query import (
     FieldKind,
@@ -55,7 +56,7 @@ from moderate_tests.doubles.list_query import (
 TOKEN_PATH = "/api/token"
 DEFAULT_TOKEN_EXPIRES_IN_S = 300
 DEFAULT_REFRESH_EXPIRES_IN_S = 1800
-DEFAULT_TOKEN_LEEWAY_S = 30
+DEFAULT_TOKEN_LEEWAY_S = 0.0
 DEFAULT_MAX_OBJECTS_PER_ASSET = 100
 DEFAULT_TASK_DELAY_S = 0.05
 DEFAULT_BUCKET = "platform-api"
@@ -70,6 +71,11 @@ AUTO = "auto"
 """Sentinel of :meth:`PlatformApiDouble.add_object`: hash the object's bytes."""
 
 MISSING_JWT = {"message": "Missing JWT token in request"}
+INVALID_BEARER = {
+    "error": "invalid_grant",
+    "error_description": "Invalid bearer token",
+}
+NO_API_ACCESS = {"detail": "API access is not enabled for this user"}
 INVALID_GRANT = {
     "error": "invalid_grant",
     "error_description": "Invalid user credentials",
@@ -439,6 +445,19 @@ def _is_public_path(path: str) -> bool:
     return "public" in path.split("/")
 
 
+_ASSET_READ_PATTERN = re.compile(r"^/asset(/\d+)?/?$")
+_JOB_READ_PATTERN = re.compile(r"^/job/\d+/?$")
+
+
+def _is_optional_user_route(request: HttpRequest) -> bool:
+    """``GET /asset`` and ``GET /asset/{id}`` accept callers without a role."""
+    return request.method == "GET" and bool(_ASSET_READ_PATTERN.match(request.path))
+
+
+def _is_job_read(request: HttpRequest) -> bool:
+    return request.method == "GET" and bool(_JOB_READ_PATTERN.match(request.path))
+
+
 def _is_token_request(request: HttpRequest) -> bool:
     return (
         request.method == "POST"
@@ -508,11 +527,16 @@ class PlatformApiDouble(HttpDouble):
         token_expires_in: ``expires_in`` of issued tokens, seconds.
         refresh_expires_in: ``refresh_expires_in`` of issued tokens, seconds.
         token_leeway_s: Grace period after expiry during which the API still
-            accepts a token (the real API allows 30 s).
+            accepts a token (the real API allows none: its PyJWT leeway setting is
+            ignored). Expiry is checked after the whole body has been read.
         max_objects_per_asset: Upload limit per asset.
         task_delay_s: How long a Trust task runs before it finishes.
         trust_configured: False makes the Trust routes answer 503.
         broker_configured: False makes ``POST /job`` answer 500.
+
+    Fault switches: ``keycloak_reachable``; ``api_s3_reachable`` False makes
+    ``GET /job/{id}`` (which calls ``head_bucket`` on the API's S3) answer 500
+    after ``api_s3_failure_delay_s`` while ``PATCH /job/{id}`` still works.
         bucket: The API's own bucket, recorded on uploaded objects.
         s3_client: Optional boto3 client: uploads are also stored there (in
             ``bucket``, which must exist) and download URLs are presigned by it.
@@ -549,6 +573,8 @@ class PlatformApiDouble(HttpDouble):
         self.trust_configured = trust_configured
         self.broker_configured = broker_configured
         self.keycloak_reachable = True
+        self.api_s3_reachable = True
+        self.api_s3_failure_delay_s = 0.0
         self.default_trust_outcome = TrustOutcome.SUCCESS
         self.bucket = bucket
         self._s3_client = s3_client
@@ -935,24 +961,33 @@ class PlatformApiDouble(HttpDouble):
         if not self.keycloak_reachable:
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, SERVICE_UNAVAILABLE)
 
-    def _authenticate(self, request: HttpRequest) -> _Account:
+    def _authenticate(self, request: HttpRequest) -> _Account | None:
+        """The calling account; None for a role-less caller of an optional route.
+
+        ``GET /asset`` (list and by id) serves callers without an API role as
+        anonymous: public assets only.
+        """
         match = _BEARER_PATTERN.match(request.header("Authorization") or "")
-        if match is None:
-            raise HttpError(HTTPStatus.UNAUTHORIZED, {"detail": "Not authenticated"})
-        token = self._tokens.get(match.group(1))
+        token = self._tokens.get(match.group(1)) if match else None
         if token is None:
-            raise HttpError(HTTPStatus.UNAUTHORIZED, {"detail": "Invalid token"})
+            raise HttpError(HTTPStatus.UNAUTHORIZED, INVALID_BEARER)
         if self.now() > token.expires_at + self.token_leeway_s:
             raise HttpError(
                 HTTPStatus.UNAUTHORIZED, {"detail": "Signature has expired"}
             )
         account = self._accounts.get(token.username)
         if account is None or not account.api_access:
-            raise HttpError(
-                HTTPStatus.UNAUTHORIZED,
-                {"detail": "User does not have the required API roles"},
-            )
+            if _is_optional_user_route(request):
+                return None
+            raise HttpError(HTTPStatus.UNAUTHORIZED, NO_API_ACCESS)
         return account
+
+    def standing_fault(self, request: HttpRequest) -> HttpResponse | None:
+        """``GET /job/{id}`` fails slowly while the API's S3 is down."""
+        if self.api_s3_reachable or not _is_job_read(request):
+            return None
+        self._stopping.wait(self.api_s3_failure_delay_s)
+        return text_response("Internal Server Error", HTTPStatus.INTERNAL_SERVER_ERROR)
 
     # -------------------------------------------------------------- ping
 
@@ -971,13 +1006,15 @@ class PlatformApiDouble(HttpDouble):
 
     def _list_assets(self, call: _Call) -> HttpResponse:
         paging = parse_paging(call.request)
-        user = call.account
-        _enforce(user, "asset", "read")
+        user = call.user
+        if user is not None:
+            _enforce(user, "asset", "read")
         query = ListQuery.from_request(call.request, paging)
         rows = [
             asset
             for asset in self._assets.values()
-            if user.admin or self._sees(user, asset)
+            if (user is not None and (user.admin or self._sees(user, asset)))
+            or (user is None and asset.access_level == "public")
         ]
         return self._list_response(query, rows, ASSET_SCHEMA, "asset", self._asset_json)
 
@@ -1009,7 +1046,12 @@ class PlatformApiDouble(HttpDouble):
 
     def _read_asset(self, call: _Call) -> HttpResponse:
         asset_id = _path_int(call, "asset_id")
-        user = call.account
+        user = call.user
+        if user is None:
+            asset = self._assets.get(asset_id)
+            if asset is None or asset.access_level != "public":
+                raise HttpError(HTTPStatus.NOT_FOUND, NOT_FOUND)
+            return json_response(self._asset_json(asset))
         _enforce(user, "asset", "read")
         return json_response(self._asset_json(self._visible_asset(asset_id, user)))
 

@@ -13,6 +13,7 @@ from moderate.matrix_profile.settings import LauncherKind, MatrixProfileSettings
 from moderate.matrix_profile.subprocess_launcher import SubprocessWorkerLauncher
 from moderate.resources import PlatformApiResource, S3Resource
 from moderate_tests.doubles import API_ADMIN_PASSWORD, API_ADMIN_USERNAME
+from moderate_tests.support.secrets import resource_with_secrets
 
 FAKE_WORKER = Path(__file__).with_name("fake_worker.py")
 POINTS_PER_DAY = 96
@@ -41,10 +42,11 @@ class KmockSettings(MatrixProfileSettings):
 
 
 def api_resource(url: str) -> PlatformApiResource:
-    return PlatformApiResource(
+    return resource_with_secrets(
+        PlatformApiResource,
+        {"password": API_ADMIN_PASSWORD},
         base_url=url,
         username=API_ADMIN_USERNAME,
-        password=API_ADMIN_PASSWORD,
         retry_base_delay_s=0.01,
     )
 

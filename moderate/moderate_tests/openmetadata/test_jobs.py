@@ -23,6 +23,7 @@ from moderate.openmetadata.schedules import (
 from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
 from moderate.resources.definitions import build_resources
 from moderate_tests.support.postgres import HOST, PASSWORD, PORT, USERNAME
+from moderate_tests.support.secrets import resource_with_secrets
 
 
 def test_jobs_and_schedules_are_defined_with_contract_names():
@@ -98,10 +99,11 @@ def isolated_tmp(tmp_path, monkeypatch):
 
 
 def _openmetadata(om_server):
-    return OpenMetadataResource(
+    return resource_with_secrets(
+        OpenMetadataResource,
+        {"token": om_server.double.token},
         host=f"http://{om_server.host}",
         port=str(om_server.port),
-        token=om_server.double.token,
     )
 
 
@@ -130,8 +132,12 @@ def test_postgres_job_ingests_selected_database_end_to_end(
     postgres.dispose()
     resources = {
         **build_resources(),
-        "postgres": PostgresResource(
-            host=HOST, port=PORT, username=USERNAME, password=PASSWORD
+        "postgres": resource_with_secrets(
+            PostgresResource,
+            {"password": PASSWORD},
+            host=HOST,
+            port=PORT,
+            username=USERNAME,
         ),
         "openmetadata": _openmetadata(om_server),
         "s3": S3Resource(),
@@ -281,8 +287,12 @@ def test_failed_workflow_fails_its_step_with_the_workflow_error(
     del definitions["Postgres.testConnectionDefinition"]
     resources = {
         **build_resources(),
-        "postgres": PostgresResource(
-            host=HOST, port=PORT, username=USERNAME, password=PASSWORD
+        "postgres": resource_with_secrets(
+            PostgresResource,
+            {"password": PASSWORD},
+            host=HOST,
+            port=PORT,
+            username=USERNAME,
         ),
         "openmetadata": _openmetadata(om_server),
     }

@@ -7,19 +7,23 @@ from moderate_tests.doubles import (
     KEYCLOAK_ADMIN_USERNAME,
     KEYCLOAK_MAIN_REALM,
 )
+from moderate_tests.support.secrets import resource_with_secrets
 
 SEEDED_USERS = 2
 
 
-def _resource(double, **overrides) -> KeycloakResource:
+def _resource(
+    double, admin_password: str = KEYCLOAK_ADMIN_PASSWORD, **overrides
+) -> KeycloakResource:
     settings = {
         "server_url": double.url,
         "admin_username": KEYCLOAK_ADMIN_USERNAME,
-        "admin_password": KEYCLOAK_ADMIN_PASSWORD,
         "main_realm_name": KEYCLOAK_MAIN_REALM,
         **overrides,
     }
-    return KeycloakResource(**settings)
+    return resource_with_secrets(
+        KeycloakResource, {"admin_password": admin_password}, **settings
+    )
 
 
 def test_count_and_page_through_users_in_username_order(keycloak):

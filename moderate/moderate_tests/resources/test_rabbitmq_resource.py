@@ -46,8 +46,9 @@ def test_connection_closed_when_body_raises(rabbitmq: RabbitMQResource):
     assert opened[0].is_closed
 
 
-def test_unreachable_broker_is_reported():
-    resource = RabbitMQResource(url="amqp://guest:guest@127.0.0.1:1/%2F")
+def test_unreachable_broker_is_reported(monkeypatch):
+    monkeypatch.setenv("RABBIT_URL", "amqp://guest:guest@127.0.0.1:1/%2F")
+    resource = RabbitMQResource()
     report = resource.health_check()
     assert report.configured
     assert report.reachable is False

@@ -48,7 +48,8 @@ def test_empty_variable_counts_as_missing(monkeypatch):
 
 
 def test_bad_integer_setting_does_not_echo_its_value(monkeypatch):
-    resource = PostgresResource(host="h", username="u", password="p", port="secret-ish")
+    monkeypatch.setenv("POSTGRES_PASSWORD", "p")
+    resource = PostgresResource(host="h", username="u", port="secret-ish")
     with pytest.raises(ValueError, match="POSTGRES_PORT must be an integer") as error:
         resource.url()
     assert "secret-ish" not in str(error.value)

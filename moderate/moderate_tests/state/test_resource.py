@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from moderate.resources.postgres import PostgresResource
 from moderate.state import ItemStatus, StateStoreResource
 from moderate_tests.support.postgres import (
+    database_names,
     drop_database,
     postgres_resource,
     unique_database_name,
@@ -18,10 +19,10 @@ def test_postgres_database_and_table_are_created_on_first_use() -> None:
     database = unique_database_name()
     resource = StateStoreResource(postgres=postgres, database=database)
     try:
-        assert database not in postgres.list_databases()
+        assert database not in database_names(postgres)
         assert resource.backend == "postgresql"
         store = resource.store()
-        assert database in postgres.list_databases()
+        assert database in database_names(postgres)
         store.mark_done("ns", "k", {"a": 1})
         assert resource.store() is store, "one store and engine per resource"
         assert store.engine is postgres.engine(database)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from moderate.resources.postgres import PostgresResource
+from moderate_tests.support.secrets import resource_with_secrets
 
 HOST = os.environ.get("MODERATE_TEST_POSTGRES_HOST", "127.0.0.1")
 PORT = os.environ.get("MODERATE_TEST_POSTGRES_PORT", "5432")
@@ -18,7 +19,25 @@ TEST_DATABASE_PREFIX = "moderate_test_"
 
 def postgres_resource() -> PostgresResource:
     """A resource pointing at the local server."""
-    return PostgresResource(host=HOST, port=PORT, username=USERNAME, password=PASSWORD)
+    return resource_with_secrets(
+        PostgresResource,
+        {"password": PASSWORD},
+        host=HOST,
+        port=PORT,
+        username=USERNAME,
+    )
+
+
+def database_names(resource: PostgresResource) -> list[str]:
+    """Names of the server's databases that accept connections, templates excluded."""
+    import sqlalchemy as sa
+
+    query = sa.text(
+        "SELECT datname FROM pg_database "
+        "WHERE datallowconn AND NOT datistemplate ORDER BY datname"
+    )
+    with resource.engine().connect() as connection:
+        return [row[0] for row in connection.execute(query)]
 
 
 def unique_database_name() -> str:

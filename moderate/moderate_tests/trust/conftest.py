@@ -18,15 +18,17 @@ from moderate_tests.doubles import (
     PlatformApiDouble,
 )
 from moderate_tests.support.postgres import postgres_resource
+from moderate_tests.support.secrets import resource_with_secrets
 from moderate_tests.trust.harness import TrustHarness
 
 
 def platform_api_resource(double: PlatformApiDouble) -> PlatformApiResource:
     """The pipelines' admin account on the double, with quick retries."""
-    return PlatformApiResource(
+    return resource_with_secrets(
+        PlatformApiResource,
+        {"password": API_ADMIN_PASSWORD},
         base_url=double.url,
         username=API_ADMIN_USERNAME,
-        password=API_ADMIN_PASSWORD,
         max_attempts=2,
         retry_base_delay_s=0.01,
         read_timeout_s=10.0,
@@ -35,10 +37,11 @@ def platform_api_resource(double: PlatformApiDouble) -> PlatformApiResource:
 
 def keycloak_resource(double: KeycloakDouble) -> KeycloakResource:
     """The master-realm admin on the double."""
-    return KeycloakResource(
+    return resource_with_secrets(
+        KeycloakResource,
+        {"admin_password": KEYCLOAK_ADMIN_PASSWORD},
         server_url=double.url,
         admin_username=KEYCLOAK_ADMIN_USERNAME,
-        admin_password=KEYCLOAK_ADMIN_PASSWORD,
         main_realm_name=KEYCLOAK_MAIN_REALM,
     )
 

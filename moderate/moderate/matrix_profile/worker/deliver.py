@@ -8,11 +8,10 @@ import requests
 from moderate.matrix_profile.worker.errors import UploadError
 from moderate.matrix_profile.worker.transport import (
     TRANSIENT_STATUSES,
-    TransientHTTPError,
     describe_failure,
     redact,
+    session,
     timeouts,
-    with_retries,
 )
 
 logger = logging.getLogger(__name__)
@@ -37,14 +36,18 @@ def upload_report(url: str, body: bytes, timeout_s: float) -> None:
     shown = redact(url)
 
     def attempt() -> None:
-        response = requests.put(
-            url,
-            data=body,
-            headers={"Content-Type": REPORT_CONTENT_TYPE},
-            timeout=timeouts(timeout_s),
-        )
+        with session() as http:
+            response = http.put(
+                url,
+                data=body,
+                headers={"Content-Type": REPORT_CONTENT_TYPE},
+                timeout=timeouts(timeout_s),
+            )
         if response.status_code in TRANSIENT_STATUSES:
-            raise TransientHTTPError(response.status_code)
+            raise UploadError(
+                f"The report could not be uploaded: the storage answered HTTP "
+                f"{response.status_code} on every attempt."
+            )
         if not response.ok:
             raise UploadError(
                 f"The report upload was refused (HTTP {response.status_code}); the "
@@ -53,12 +56,7 @@ def upload_report(url: str, body: bytes, timeout_s: float) -> None:
 
     logger.info("uploading %d bytes to %s", len(body), shown)
     try:
-        with_retries(attempt, f"upload to {shown}")
-    except TransientHTTPError as error:
-        raise UploadError(
-            f"The report could not be uploaded: the storage answered HTTP "
-            f"{error.status} on every attempt."
-        ) from error
+        attempt()
     except (requests.ConnectionError, requests.Timeout) as error:
         raise UploadError(
             "The report could not be uploaded: the storage could not be reached "

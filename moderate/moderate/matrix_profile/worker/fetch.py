@@ -12,11 +12,10 @@ from moderate.matrix_profile.worker.errors import DownloadError, InputError
 from moderate.matrix_profile.worker.options import BYTES_PER_MB
 from moderate.matrix_profile.worker.transport import (
     TRANSIENT_STATUSES,
-    TransientHTTPError,
     describe_failure,
     redact,
+    session,
     timeouts,
-    with_retries,
 )
 
 logger = logging.getLogger(__name__)
@@ -103,10 +102,16 @@ def _download(url: str, target: Path, timeout_s: float, max_bytes: int) -> Input
     shown = redact(url)
 
     def attempt() -> int:
-        with requests.get(url, stream=True, timeout=timeouts(timeout_s)) as response:
+        with (
+            session() as http,
+            http.get(url, stream=True, timeout=timeouts(timeout_s)) as response,
+        ):
             status = response.status_code
             if status in TRANSIENT_STATUSES:
-                raise TransientHTTPError(status)
+                raise DownloadError(
+                    f"The input file could not be downloaded: the storage answered "
+                    f"HTTP {status} on every attempt."
+                )
             if status in INPUT_PROBLEM_STATUSES:
                 raise InputError(
                     f"The input file could not be downloaded (HTTP {status}): it "
@@ -123,12 +128,7 @@ def _download(url: str, target: Path, timeout_s: float, max_bytes: int) -> Input
 
     logger.info("downloading input from %s", shown)
     try:
-        size = with_retries(attempt, f"download of {shown}")
-    except TransientHTTPError as error:
-        raise DownloadError(
-            f"The input file could not be downloaded: the storage answered "
-            f"HTTP {error.status} on every attempt."
-        ) from error
+        size = attempt()
     except (requests.ConnectionError, requests.Timeout) as error:
         raise DownloadError(
             "The input file could not be downloaded: the storage could not be "

@@ -1,33 +1,29 @@
-"""HTTP transport helpers: timeouts, retries of transient failures, safe URL display."""
+"""HTTP transport helpers: timeouts, the shared retry policy, safe URL display."""
 
 import logging
-import time
-from collections.abc import Callable
-from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from moderate.support.http import RetrySettings, retrying_session
+
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 MAX_ATTEMPTS = 4
-FIRST_BACKOFF_S = 1.0
-BACKOFF_FACTOR = 2.0
+BACKOFF_FACTOR_S = 1.0
 MAX_CONNECT_TIMEOUT_S = 10.0
-TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY = RetrySettings(attempts=MAX_ATTEMPTS, backoff_factor_s=BACKOFF_FACTOR_S)
+TRANSIENT_STATUSES = RETRY.statuses
 
 
-class TransientHTTPError(Exception):
-    """A response worth retrying (throttling or a server-side error)."""
+def session() -> requests.Session:
+    """A session that retries transient failures with the shared policy.
 
-    def __init__(self, status: int) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-
-
-RETRYABLE_ERRORS = (TransientHTTPError, requests.ConnectionError, requests.Timeout)
+    Throttling and server errors (429, 5xx) are retried with backoff and
+    ``Retry-After``; after the last attempt the last response is returned, so
+    callers check its status against ``TRANSIENT_STATUSES``.
+    """
+    return retrying_session(RETRY)
 
 
 def timeouts(read_timeout_s: float) -> tuple[float, float]:
@@ -41,53 +37,10 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-def with_retries(
-    action: Callable[[], T],
-    what: str,
-    attempts: int = MAX_ATTEMPTS,
-    first_backoff_s: float = FIRST_BACKOFF_S,
-) -> T:
-    """Runs ``action``, retrying transient HTTP failures with exponential backoff.
-
-    Args:
-        action: The request; raises ``TransientHTTPError``, ``requests.ConnectionError``
-            or ``requests.Timeout`` for failures worth retrying.
-        what: What the request does, for the logs.
-        attempts: Total number of tries.
-        first_backoff_s: Pause after the first failure; doubled each time.
-
-    Returns:
-        The value of the first successful call.
-
-    Raises:
-        TransientHTTPError: The last transient response after the final try.
-        requests.ConnectionError: The last connection failure after the final try.
-        requests.Timeout: The last timeout after the final try.
-    """
-    delay = first_backoff_s
-    for attempt in range(1, attempts):
-        try:
-            return action()
-        except RETRYABLE_ERRORS as error:
-            logger.warning(
-                "%s failed (%s), attempt %d of %d; retrying in %.1f s",
-                what,
-                describe_failure(error),
-                attempt,
-                attempts,
-                delay,
-            )
-            time.sleep(delay)
-            delay *= BACKOFF_FACTOR
-    return action()
-
-
 def describe_failure(error: Exception) -> str:
     """A short description of a request failure that never includes the URL.
 
     ``requests`` puts the full URL, query string and signature included, into
     the text of its connection errors, so only the class name is shown.
     """
-    if isinstance(error, TransientHTTPError):
-        return str(error)
     return type(error).__name__

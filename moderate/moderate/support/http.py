@@ -1,0 +1,128 @@
+"""The one HTTP retry policy: urllib3 ``Retry`` mounted on a ``requests`` adapter.
+
+Every HTTP client of the code location (Platform API, OpenMetadata, Keycloak) and the
+analysis worker build their sessions here. The module imports neither Dagster nor a
+feature, so the worker can use it without paying for Dagster.
+
+Rules the policy encodes:
+
+- A request that never reached the server (refused connection, connect timeout) is
+  retried whatever its method; urllib3 counts these as *connect* errors.
+- Read errors and retryable statuses (429, 5xx) are retried only for the methods in
+  ``allowed_methods`` (idempotent ones by default): a POST is repeated only if it
+  never reached the server.
+- ``Retry-After`` is honoured, capped at :data:`MAX_RETRY_AFTER_S`, so a server asking
+  for two minutes does not stall a sensor tick for two minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import BaseHTTPResponse
+from urllib3.util.retry import Retry
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+MAX_RETRY_AFTER_S = 60.0
+DEFAULT_ATTEMPTS = 5
+DEFAULT_BACKOFF_FACTOR_S = 0.5
+DEFAULT_BACKOFF_MAX_S = 30.0
+HTTP_SCHEMES = ("http://", "https://")
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
+DEFAULT_READ_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Connect and read timeouts of one HTTP call, in seconds."""
+
+    connect_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    read_s: float = DEFAULT_READ_TIMEOUT_S
+
+    def as_tuple(self) -> tuple[float, float]:
+        """The ``(connect, read)`` pair ``requests`` expects."""
+        return (self.connect_s, self.read_s)
+
+
+class CappedRetry(Retry):
+    """``Retry`` whose ``Retry-After`` wait is capped at ``MAX_RETRY_AFTER_S``."""
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        """The server's ``Retry-After`` in seconds, capped; None when absent."""
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(seconds, MAX_RETRY_AFTER_S)
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How many times and how patiently to retry one request.
+
+    Attributes:
+        attempts: Total attempts, the first one included.
+        backoff_factor_s: urllib3 backoff factor: the n-th retry after the first
+            waits ``factor * 2 ** (n - 1)`` seconds (the first retry is immediate).
+        backoff_max_s: Upper bound of one backoff pause.
+        statuses: Response statuses worth retrying.
+        methods: Methods retried after a read error or a retryable status.
+    """
+
+    attempts: int = DEFAULT_ATTEMPTS
+    backoff_factor_s: float = DEFAULT_BACKOFF_FACTOR_S
+    backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
+    statuses: frozenset[int] = field(default=RETRYABLE_STATUSES)
+    methods: frozenset[str] = field(default=IDEMPOTENT_METHODS)
+
+    def with_methods(self, extra: Iterable[str]) -> RetrySettings:
+        """These settings with more methods allowed to repeat."""
+        return replace(self, methods=self.methods | frozenset(extra))
+
+    def without_methods(self, removed: Iterable[str]) -> RetrySettings:
+        """These settings with some methods no longer repeated after sending."""
+        return replace(self, methods=self.methods - frozenset(removed))
+
+    def without_statuses(self, statuses: Iterable[int]) -> RetrySettings:
+        """These settings with some statuses no longer retried."""
+        return replace(self, statuses=self.statuses - frozenset(statuses))
+
+    def retry(self) -> Retry:
+        """The urllib3 ``Retry`` object for these settings."""
+        retries = max(self.attempts - 1, 0)
+        return CappedRetry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,
+            redirect=False,
+            backoff_factor=self.backoff_factor_s,
+            backoff_max=self.backoff_max_s,
+            status_forcelist=self.statuses,
+            allowed_methods=self.methods,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+            raise_on_redirect=False,
+        )
+
+
+def retrying_session(settings: RetrySettings | None = None) -> requests.Session:
+    """A ``requests`` session whose adapters retry with ``settings``.
+
+    Args:
+        settings: Retry settings; the defaults when omitted.
+
+    Returns:
+        A new session; close it when done.
+    """
+    session = requests.Session()
+    mount_retries(session, settings or RetrySettings())
+    return session
+
+
+def mount_retries(session: requests.Session, settings: RetrySettings) -> None:
+    """Mounts retrying adapters for http and https on an existing session."""
+    for scheme in HTTP_SCHEMES:
+        session.mount(scheme, HTTPAdapter(max_retries=settings.retry()))

@@ -11,12 +11,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from moderate.datasets.config import DatasetSourceConfig, FileReadOptions
-from moderate.datasets.csv_parquet import (
-    MIB,
-    CsvOptions,
-    DatasetReadError,
-    csv_to_parquet,
-)
 from moderate.datasets.git import (
     Checkout,
     GitFetchError,
@@ -29,6 +23,7 @@ from moderate.datasets.naming import (
     dataset_name,
     matches,
 )
+from moderate.datasets.profile import MIB, CsvOptions, DatasetReadError
 from moderate.datasets.staging import (
     DatasetRecord,
     DatasetStatus,
@@ -40,7 +35,6 @@ from moderate.datasets.staging import (
     failed_record,
     load_manifest,
 )
-from moderate.datasets.workbook import open_workbook, sheet_names, sheet_to_parquet
 from moderate.state import ItemStatus, PostgresState, utc_now
 
 SOURCE_NAMESPACE = "datasets.source"
@@ -318,6 +312,8 @@ def _convert_csv(
     key_columns: tuple[str, ...],
     log: logging.Logger,
 ) -> DatasetRecord:
+    from moderate.datasets.csv_parquet import csv_to_parquet  # pyarrow: on use
+
     name = dataset_name(path)
     target = checkout.scratch / f"{index}.parquet"
     try:
@@ -346,6 +342,12 @@ def _convert_workbook(
     key_columns: tuple[str, ...],
     log: logging.Logger,
 ) -> tuple[list[DatasetRecord], tuple[str, ...]]:
+    from moderate.datasets.workbook import (  # openpyxl, pyarrow: on use
+        open_workbook,
+        sheet_names,
+        sheet_to_parquet,
+    )
+
     records: list[DatasetRecord] = []
     empty: list[str] = []
     with open_workbook(checkout.root / path, path) as workbook:

@@ -33,6 +33,7 @@ REPETITIONS = 3
 BASELINE = "import dagster"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 HEAVY_MODULES = (
+    "dagster_k8s",
     "kubernetes",
     "pyarrow",
     "polars",
@@ -45,6 +46,8 @@ HEAVY_MODULES = (
     "numpy",
     "matplotlib",
     "stumpy",
+    "keycloak",
+    "requests_toolbelt",
 )
 LOADED_PROBE = (
     "import json, sys, moderate.definitions; "

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -36,6 +36,9 @@ from moderate.datasets.staging import (
     load_manifest,
 )
 from moderate.state import ItemStatus, PostgresState, utc_now
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 SOURCE_NAMESPACE = "datasets.source"
 CONVERTER_VERSION = "1"
@@ -106,7 +109,7 @@ def fingerprint(config: DatasetSourceConfig) -> str:
 def prepare_source(
     source: str,
     config: DatasetSourceConfig,
-    s3_client: Any,
+    s3_client: "S3Client",
     bucket: str,
     state: PostgresState,
     log: logging.Logger,

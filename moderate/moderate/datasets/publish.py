@@ -17,7 +17,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moderate.datasets.naming import (
     DatasetFormat,
@@ -33,6 +33,9 @@ from moderate.datasets.staging import (
     download_verified,
 )
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 ASSET_PATH = "/asset"
 HTTP_CONFLICT = 409
@@ -475,7 +478,7 @@ def execute_plan(
     manifest: SourceManifest,
     asset: PlatformAsset,
     client: PlatformApiClient,
-    s3_client: Any,
+    s3_client: "S3Client",
     bucket: str,
     scratch: Path,
     log: logging.Logger,

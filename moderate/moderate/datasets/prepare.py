@@ -35,10 +35,12 @@ from moderate.datasets.staging import (
     failed_record,
     load_manifest,
 )
-from moderate.state import ItemStatus, PostgresState, utc_now
+from moderate.state import ItemStatus, utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from moderate.state import StateStore
 
 SOURCE_NAMESPACE = "datasets.source"
 CONVERTER_VERSION = "1"
@@ -111,7 +113,7 @@ def prepare_source(
     config: DatasetSourceConfig,
     s3_client: "S3Client",
     bucket: str,
-    state: PostgresState,
+    state: "StateStore",
     log: logging.Logger,
 ) -> PreparedSource:
     """Checks out the configured ref and stages every dataset it holds.
@@ -160,7 +162,7 @@ def prepare_source(
 
 
 def _published_manifest(
-    state: PostgresState,
+    state: "StateStore",
     source: str,
     area: StagingArea,
     settings_hash: str,

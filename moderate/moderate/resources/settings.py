@@ -11,6 +11,12 @@ Secrets (passwords, client secrets, tokens, S3 secret keys, URLs with credential
 are listed in ``ENV_VARS`` and ``SECRETS`` but are no fields at all: they come from
 the environment only, so they never appear in the launchpad's config schema and
 cannot be typed into run config.
+
+The other fields still appear in the run-config schema (Dagster offers every
+resource field there), but a run whose run config sets any resource's config is
+refused when its resources are set up: run config could otherwise point a
+resource at another host (which would then receive the secret from the
+environment), another image or another path.
 """
 
 from __future__ import annotations
@@ -20,7 +26,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource, EnvVar, Failure, InitResourceContext
+
+RUN_CONFIG_RESOURCES_KEY = "resources"
+RUN_CONFIG_REFUSED = (
+    "run config may not configure resources ({names}): resources take their "
+    "settings from the deployment's environment only"
+)
 
 
 class ServiceNotConfiguredError(RuntimeError):
@@ -64,6 +76,44 @@ class HealthReport:
         return self.configured and bool(self.reachable) and self.usable is not False
 
 
+def configured_resources(run_config: Mapping[str, Any]) -> tuple[str, ...]:
+    """Keys of the resources whose config a run config sets (sorted).
+
+    Args:
+        run_config: The run config a run was launched with.
+    """
+    section = run_config.get(RUN_CONFIG_RESOURCES_KEY) or {}
+    if not isinstance(section, Mapping):
+        return ()
+    return tuple(
+        sorted(
+            str(key)
+            for key, value in section.items()
+            if not isinstance(value, Mapping) or value.get("config") not in (None, {})
+        )
+    )
+
+
+def refuse_resource_run_config(context: InitResourceContext) -> None:
+    """Fails a run whose run config configures any resource.
+
+    Args:
+        context: The resource's init context (no run outside execution).
+
+    Raises:
+        Failure: Naming the resources the run config sets.
+    """
+    run = context.dagster_run
+    if run is None:
+        return
+    names = configured_resources(run.run_config)
+    if names:
+        raise Failure(
+            description=RUN_CONFIG_REFUSED.format(names=", ".join(names)),
+            metadata={"resources": ", ".join(names)},
+        )
+
+
 class EnvBackedResource(ConfigurableResource):
     """Base class of resources whose empty fields fall back to the environment.
 
@@ -92,6 +142,14 @@ class EnvBackedResource(ConfigurableResource):
                 f"set {names} in the environment"
             )
         super().__init__(**data)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Refuses a run whose run config configures resources.
+
+        Raises:
+            Failure: When the run config sets any resource's config.
+        """
+        refuse_resource_run_config(context)
 
     def setting(self, field: str) -> str | None:
         """Returns a setting: the field's value, else its variable, else its default.

@@ -29,6 +29,11 @@ from typing import Any, ClassVar
 from dagster import ConfigurableResource, EnvVar, Failure, InitResourceContext
 
 RUN_CONFIG_RESOURCES_KEY = "resources"
+RUN_CONFIGURABLE_FIELDS: Mapping[str, frozenset[str]] = {
+    "state_store": frozenset({"database"}),
+}
+"""Resource fields run config may set: they choose nothing outside their place
+(``database`` is a database on the deployment's own PostgreSQL server)."""
 RUN_CONFIG_REFUSED = (
     "run config may not configure resources ({names}): resources take their "
     "settings from the deployment's environment only"
@@ -79,19 +84,23 @@ class HealthReport:
 def configured_resources(run_config: Mapping[str, Any]) -> tuple[str, ...]:
     """Keys of the resources whose config a run config sets (sorted).
 
+    Fields listed in :data:`RUN_CONFIGURABLE_FIELDS` do not count.
+
     Args:
         run_config: The run config a run was launched with.
     """
     section = run_config.get(RUN_CONFIG_RESOURCES_KEY) or {}
     if not isinstance(section, Mapping):
         return ()
-    return tuple(
-        sorted(
-            str(key)
-            for key, value in section.items()
-            if not isinstance(value, Mapping) or value.get("config") not in (None, {})
-        )
-    )
+    refused: list[str] = []
+    for key, value in section.items():
+        config = value.get("config") if isinstance(value, Mapping) else value
+        if config in (None, {}):
+            continue
+        allowed = RUN_CONFIGURABLE_FIELDS.get(str(key), frozenset())
+        if not isinstance(config, Mapping) or set(config) - allowed:
+            refused.append(str(key))
+    return tuple(sorted(refused))
 
 
 def refuse_resource_run_config(context: InitResourceContext) -> None:

@@ -9,7 +9,11 @@ import pytest
 from dagster import DagsterInstance, ExecuteInProcessResult
 
 from moderate.definitions import defs
-from moderate.resources.settings import EnvBackedResource, configured_resources
+from moderate.resources.settings import (
+    RUN_CONFIGURABLE_FIELDS,
+    EnvBackedResource,
+    configured_resources,
+)
 from moderate_tests.doubles import API_ADMIN_PASSWORD, API_ADMIN_USERNAME
 from moderate_tests.doubles.platform_api import PlatformApiDouble
 
@@ -32,7 +36,7 @@ REJECTION_CONFIG = {
 
 
 def _string_fields(job_name: str) -> dict[str, str]:
-    """Resource key to the name of its first text field, for resources with one."""
+    """Resource key to its first text field that run config may not set."""
     schema = defs.resolve_job_def(job_name).run_config_schema.config_type
     resources = schema.fields["resources"].config_type.fields
     first: dict[str, str] = {}
@@ -40,7 +44,8 @@ def _string_fields(job_name: str) -> dict[str, str]:
         config = (field.config_type.fields or {}).get("config")
         fields = getattr(config.config_type, "fields", None) if config else None
         for name, inner in (fields or {}).items():
-            if "String" in inner.config_type.key:
+            allowed = RUN_CONFIGURABLE_FIELDS.get(key, frozenset())
+            if "String" in inner.config_type.key and name not in allowed:
                 first[key] = name
                 break
     return first
@@ -54,6 +59,12 @@ def test_only_resource_config_is_counted() -> None:
     assert configured_resources({}) == ()
     assert configured_resources({"ops": {"a": {"config": {"x": 1}}}}) == ()
     assert configured_resources({"resources": {"s3": {"config": {}}}}) == ()
+    database = {"config": {"database": "moderate_state_test"}}
+    assert configured_resources({"resources": {"state_store": database}}) == ()
+    sqlite = {"config": {"database": "x", "sqlite_path": "/etc/x"}}
+    assert configured_resources({"resources": {"state_store": sqlite}}) == (
+        "state_store",
+    )
     assert configured_resources(
         {"resources": {"s3": {"config": {"a": 1}}, "postgres": {"config": {"b": 2}}}}
     ) == ("postgres", "s3")

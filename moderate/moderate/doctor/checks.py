@@ -6,15 +6,45 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from moderate.resources.settings import EnvBackedResource, HealthReport
+from moderate.state import StateStoreResource, describe_store
+
+STATE_STORE_SERVICE = "state store"
+UNAVAILABLE_BACKEND = "unavailable"
+
+
+def store_report(resource: StateStoreResource) -> HealthReport:
+    """Which state store the pipelines use and where, as a doctor row.
+
+    Nothing is opened: the row says PostgreSQL (``host:port/database``) or
+    SQLite (the file under ``DAGSTER_HOME``) and why that backend was chosen.
+    """
+    description = describe_store(resource)
+    available = description.backend != UNAVAILABLE_BACKEND
+    return HealthReport(
+        service=STATE_STORE_SERVICE,
+        configured=available,
+        missing_variables=(),
+        reachable=None,
+        detail=description.line(),
+    )
 
 
 def check_resources(resources: Mapping[str, Any]) -> list[HealthReport]:
-    """Runs the health check of every resource that has one, in key order."""
-    return [
+    """Runs the health check of every resource that has one, in key order.
+
+    The state store is described last (backend and location, nothing opened).
+    """
+    reports = [
         resource.health_check()
         for _, resource in sorted(resources.items())
         if isinstance(resource, EnvBackedResource)
     ]
+    reports.extend(
+        store_report(resource)
+        for _, resource in sorted(resources.items())
+        if isinstance(resource, StateStoreResource)
+    )
+    return reports
 
 
 def format_reports(reports: Iterable[HealthReport]) -> str:
@@ -23,6 +53,8 @@ def format_reports(reports: Iterable[HealthReport]) -> str:
     for report in reports:
         if not report.configured:
             state = "not configured"
+        elif report.reachable is None:
+            state = "in use"
         elif not report.reachable:
             state = "unreachable"
         elif report.usable is False:

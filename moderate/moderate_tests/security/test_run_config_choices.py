@@ -18,6 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from moderate.datasets.config import PrepareConfig
 from moderate.definitions import defs
+from moderate.openmetadata.config import RunnerConfig
+from moderate.trust.ops import ObjectItem
 
 CHOOSING_WORDS = frozenset(
     {
@@ -61,11 +63,19 @@ WRAPPERS = frozenset({ConfigTypeKind.ARRAY, ConfigTypeKind.NONEABLE})
 
 @dataclass(frozen=True)
 class RefusedBySchema:
-    """The field's pattern refuses every hostile value; the default passes."""
+    """The field's pattern refuses every hostile value and accepts ``valid``."""
 
     config: type[BaseModel]
     field: str
     hostile: tuple[str, ...]
+    valid: str
+
+
+@dataclass(frozen=True)
+class NotAChoice:
+    """The value is data sent as a JSON value, never a name of a place."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,14 @@ class CheckedAtRun:
     test: str
 
 
+INGESTION_OPS = (
+    "discover_datalake_prefixes",
+    "discover_postgres_databases",
+    "ingest_dagster_pipelines",
+    "openmetadata_datalake_prefix",
+    "openmetadata_postgres_database",
+)
+KUBERNETES_HOSTILE = ("kube-system/x", "../x", "-x", "X", "a b", "x\n", "")
 GLOBS = CheckedAtRun("moderate_tests.fuzz.test_fuzz_naming", "test_globs")
 """Globs only filter the checkout's repository-relative file names."""
 INPUT_OBJECT = CheckedAtRun(
@@ -83,7 +101,9 @@ INPUT_OBJECT = CheckedAtRun(
     "test_input_outside_the_platform_bucket_is_refused",
 )
 """Only an object of the data-lake bucket is ever presigned for the worker."""
-REVIEWED: dict[tuple[str, str], tuple[RefusedBySchema | CheckedAtRun, ...]] = {
+REVIEWED: dict[
+    tuple[str, str], tuple[RefusedBySchema | CheckedAtRun | NotAChoice, ...]
+] = {
     ("prepared_datasets", "repo_url"): (
         CheckedAtRun(
             "moderate_tests.datasets.test_git_boundary",
@@ -99,6 +119,7 @@ REVIEWED: dict[tuple[str, str], tuple[RefusedBySchema | CheckedAtRun, ...]] = {
             PrepareConfig,
             "ref",
             ("--upload-pack=touch pwned; git-upload-pack", "-c", "a b", "x;y", ""),
+            "v1.2/main",
         ),
         CheckedAtRun(
             "moderate_tests.datasets.test_git_boundary",
@@ -110,6 +131,7 @@ REVIEWED: dict[tuple[str, str], tuple[RefusedBySchema | CheckedAtRun, ...]] = {
             PrepareConfig,
             "staging_prefix",
             ("../x", "/x", "a//b", "a/../b", "a/./b", "x/", "a\nb", "Datasets", ""),
+            "datasets/staging",
         ),
     ),
     ("prepared_datasets", "globs"): (GLOBS,),
@@ -117,22 +139,24 @@ REVIEWED: dict[tuple[str, str], tuple[RefusedBySchema | CheckedAtRun, ...]] = {
     ("prepared_datasets", "key_columns.glob"): (GLOBS,),
     ("run_matrix_profile_analysis", "bucket"): (INPUT_OBJECT,),
     ("run_matrix_profile_analysis", "key"): (INPUT_OBJECT,),
+    ("create_object_proofs", "items.key"): (
+        RefusedBySchema(ObjectItem, "key", ("0", "-1", "1e3", "../1", "1 2", ""), "42"),
+    ),
+    ("create_user_dids", "items.key"): (
+        NotAChoice("a Keycloak username, sent as the JSON value `username`"),
+    ),
+    **{
+        (op, f"runner.{field}"): (
+            RefusedBySchema(RunnerConfig, field, KUBERNETES_HOSTILE, valid),
+        )
+        for op in INGESTION_OPS
+        for field, valid in (
+            ("namespace", "dagster"),
+            ("service_account", "dagster-ingestion"),
+            ("secret_name", "dagster-secrets"),
+        )
+    },
 }
-OPEN_RUNNER_FIELDS = (
-    "runner.image",
-    "runner.image_line",
-    "runner.python",
-    "runner.environment_dir",
-    "runner.namespace",
-    "runner.service_account",
-    "runner.secret_name",
-)
-KNOWN_OPEN = frozenset(
-    (op, field)
-    for op in ("discover_postgres_databases", "discover_datalake_prefixes")
-    for field in OPEN_RUNNER_FIELDS
-)
-"""Ingestion runner fields still free text (their owner is changing them)."""
 
 
 def _text_leaves(config_type: ConfigType, path: tuple[str, ...]) -> Iterator[str]:
@@ -181,7 +205,7 @@ def test_the_walk_finds_the_fields_it_must() -> None:
 
 
 def test_every_choosing_field_is_reviewed() -> None:
-    assert sorted(CHOOSING - set(REVIEWED) - KNOWN_OPEN) == []
+    assert sorted(CHOOSING - set(REVIEWED)) == []
 
 
 def test_no_review_is_stale() -> None:
@@ -223,6 +247,7 @@ def test_schema_refuses_hostile_values(check: RefusedBySchema, value: str) -> No
     ],
     ids=lambda c: c.field,
 )
-def test_schema_keeps_the_default(check: RefusedBySchema) -> None:
-    default = check.config.model_fields[check.field].default
-    check.config(**({check.field: default} if default is not None else {}))
+def test_schema_accepts_a_valid_value(check: RefusedBySchema) -> None:
+    assert getattr(check.config(**{check.field: check.valid}), check.field) == (
+        check.valid
+    )

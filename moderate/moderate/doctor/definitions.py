@@ -11,7 +11,7 @@ from dagster import (
     op,
 )
 
-from moderate.doctor.checks import format_reports, store_report
+from moderate.doctor.checks import format_reports, schedules_report, store_report
 from moderate.resources import (
     HealthReport,
     KeycloakResource,
@@ -41,6 +41,7 @@ def check_services(
         for resource in (keycloak, postgres, openmetadata, s3, platform_api, rabbitmq)
     ]
     reports.append(store_report(state_store))
+    reports.append(schedules_report())
     table = format_reports(reports)
     context.log.info("Service health:\n%s", table)
     missing = sorted({name for report in reports for name in report.missing_variables})

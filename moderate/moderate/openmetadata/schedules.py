@@ -7,10 +7,8 @@ of the code location loads.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from dagster import (
-    DagsterInvalidDefinitionError,
     EnvVar,
     JobDefinition,
     RunRequest,
@@ -21,6 +19,7 @@ from dagster import (
 
 from moderate.automation import default_schedule_status
 from moderate.resources.settings import EnvBackedResource
+from moderate.support.cron import CronSetting, parse_cron
 
 DEFAULT_CRON = "0 0,12 * * *"
 DEFAULT_DAGSTER_CRON = "30 * * * *"
@@ -36,41 +35,9 @@ CRON_VARIABLES = {
 FEATURE_TAGS = {"moderate/feature": "openmetadata"}
 
 
-@dataclass(frozen=True)
-class CronSetting:
-    """The cron expression a schedule uses, and what is wrong with the variable.
-
-    Attributes:
-        variable: The environment variable.
-        cron: The expression the schedule is defined with.
-        problem: Why the variable's value was refused; None when it is valid.
-    """
-
-    variable: str
-    cron: str
-    problem: str | None = None
-
-
-def _valid(cron: str) -> bool:
-    try:
-        ScheduleDefinition(name="cron_probe", cron_schedule=cron, job_name="probe")
-    except DagsterInvalidDefinitionError:
-        return False
-    return True
-
-
 def cron_setting(variable: str, default: str = DEFAULT_CRON) -> CronSetting:
     """The cron expression in ``variable`` (``default`` when unset or invalid)."""
-    value = (EnvVar(variable).get_value() or "").strip()
-    if not value:
-        return CronSetting(variable=variable, cron=default)
-    if not _valid(value):
-        return CronSetting(
-            variable=variable,
-            cron=default,
-            problem=f"{variable}={value!r} is not a valid cron expression",
-        )
-    return CronSetting(variable=variable, cron=value)
+    return parse_cron(variable, EnvVar(variable).get_value(), default)
 
 
 def cron_problems() -> list[str]:

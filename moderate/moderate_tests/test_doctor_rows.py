@@ -1,10 +1,17 @@
-"""The doctor says which state store the pipelines use, and where."""
+"""The doctor says which state store is in use and which cron variables are invalid."""
 
 from pathlib import Path
 
 import pytest
 
-from moderate.doctor.checks import check_resources, format_reports, store_report
+from moderate.doctor.__main__ import main as doctor_main
+from moderate.doctor.checks import (
+    check_resources,
+    failing,
+    format_reports,
+    schedules_report,
+    store_report,
+)
 from moderate.resources.definitions import build_resources
 from moderate_tests.support.postgres import HOST, PASSWORD, PORT, USERNAME
 
@@ -43,3 +50,20 @@ def test_no_place_for_a_store_is_not_configured(monkeypatch: pytest.MonkeyPatch)
     report = store_report(build_resources()["state_store"])
     assert not report.configured
     assert "DAGSTER_HOME" in report.detail
+
+
+def test_invalid_cron_variable_is_a_failing_row(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("MODERATE_OPENMETADATA_POSTGRES_CRON", "every noon")
+    monkeypatch.setenv("MODERATE_OPENMETADATA_DATALAKE_CRON", "0 3 * * *")
+    report = schedules_report()
+    assert failing(report)
+    assert "MODERATE_OPENMETADATA_POSTGRES_CRON='every noon'" in report.detail
+    assert "DATALAKE" not in report.detail
+    assert doctor_main() == 1
+
+
+def test_valid_cron_variables_pass(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("MODERATE_OPENMETADATA_POSTGRES_CRON", "0 3 * * *")
+    assert not failing(schedules_report())
+    assert doctor_main() == 0

@@ -80,4 +80,4 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD dagster api grpc-health-check --host 127.0.0.1 --port "${DAGSTER_GRPC_PORT}"
 # Port and bind address come from DAGSTER_GRPC_PORT / DAGSTER_GRPC_HOST; the Helm
 # chart replaces this command with its own `dagster api grpc` arguments.
-CMD ["dagster", "api", "grpc", "--package-name", "moderate"]
+CMD ["dagster", "api", "grpc", "--module-name", "moderate.definitions"]

@@ -1,14 +1,24 @@
-"""CSV → Parquet on a BDG2-electricity-shaped meter file: project path vs pandas.
+"""CSV → Parquet on a BDG2-electricity-shaped meter file, in fresh processes.
 
 Generates a wide meter table (hourly ``timestamp`` plus one column per building,
-many empty cells, some buildings without readings for the first weeks) in a
-temporary directory, then converts it twice, each in its own subprocess so
-that one measurement's memory cannot pollute the other:
+many empty cells, some buildings without readings for the first weeks: 17,544
+rows x 1,501 columns, about 150 MiB) in a temporary folder, then converts it
+with four engines, alternately (A B C D A B C D ...), ``--repetitions`` times
+(default 3), each conversion in a new process that imports only its engine:
 
-- ``project``: :func:`moderate.datasets.csv_parquet.csv_to_parquet` (streamed
-  in blocks, types guessed from the first block and inferred over the whole
-  file when the guess does not hold);
-- ``pandas``: ``pandas.read_csv`` of the whole file, then ``to_parquet``.
+- ``project``: :func:`moderate.datasets.csv_parquet.csv_to_parquet` (types from
+  a sample of the whole file, one streaming pass, row groups of ~64 MiB);
+- ``pandas``: ``pandas.read_csv`` of the whole file, then ``to_parquet``;
+- ``polars``: ``polars.scan_csv(...).sink_parquet(...)`` with its default
+  schema inference;
+- ``pyarrow``: ``pyarrow.csv.open_csv`` (types from the first block) streamed
+  into a ``ParquetWriter``.
+
+Each output is then read back with ``pyarrow.parquet.read_table`` (also in new
+processes, alternating). The table gives CPU seconds (user + system, all
+threads), wall seconds and each process's own peak RSS (``os.wait4``), min and
+median, ratios of the medians against pandas, and the output's column types
+(``late numeric`` counts the late-starting columns written as numbers).
 
 Run from ``moderate/``::
 
@@ -16,18 +26,22 @@ Run from ``moderate/``::
 """
 
 import argparse
+import collections
 import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
+from benchmarks.processes import (
+    MIB,
+    ChildFailedError,
+    alternate,
+    load_average,
+    min_median,
+    own_peak_rss_bytes,
+    python,
+)
 
 DEFAULT_ROWS = 17_544
 DEFAULT_BUILDINGS = 1_500
@@ -36,13 +50,18 @@ LATE_START_SHARE = 0.1
 LATE_START_ROWS = 24 * 21
 CHUNK_ROWS = 1_000
 SEED = 20_16
-KIB = 1024
-MIB = 1024 * 1024
-PATHS = ("project", "pandas")
+REPETITIONS = 3
+ENGINES = ("project", "pandas", "polars", "pyarrow")
+BASELINE = "pandas"
+MODULE = "benchmarks.datasets_parquet_conversion"
 
 
 def generate(target: Path, rows: int, buildings: int) -> None:
     """Writes the meter CSV chunk by chunk."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     rng = np.random.default_rng(SEED)
     names = [
         f"Site{index % 19}_use{index % 7}_Building{index}" for index in range(buildings)
@@ -69,87 +88,188 @@ def generate(target: Path, rows: int, buildings: int) -> None:
             writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
 
 
-def convert(path: str, source: Path, target: Path) -> dict[str, float]:
-    """Runs one conversion path in this process and measures it."""
-    if path == "project":
+def convert(engine: str, source: Path, target: Path) -> None:
+    """Runs one engine in this process (the child side)."""
+    if engine == "project":
         from moderate.datasets.csv_parquet import CsvOptions, csv_to_parquet
 
-        loaded = _peak_rss_mib()
-        began = time.perf_counter()
         csv_to_parquet(source, target, CsvOptions(), 10, source.name)
-    else:
+    elif engine == "pandas":
         import pandas as pd
 
-        loaded = _peak_rss_mib()
-        began = time.perf_counter()
         pd.read_csv(source).to_parquet(target, index=False)
-    seconds = time.perf_counter() - began
-    metadata = pq.ParquetFile(target).metadata
-    return {
-        "seconds": seconds,
-        "peak_rss_mib": _peak_rss_mib(),
-        "rss_after_imports_mib": loaded,
-        "rows": metadata.num_rows,
-        "columns": metadata.num_columns,
-        "parquet_mib": target.stat().st_size / MIB,
-    }
+    elif engine == "polars":
+        import polars as pl
+
+        pl.scan_csv(source).sink_parquet(target)
+    elif engine == "pyarrow":
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        reader = pacsv.open_csv(source)
+        with pq.ParquetWriter(target, reader.schema) as out:
+            for batch in reader:
+                out.write_batch(batch)
+    else:
+        raise ValueError(engine)
 
 
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB
+def read_back(target: Path) -> None:
+    """Reads a whole output with pyarrow and prints its type summary (child)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-
-def _measure(path: str, source: Path, target: Path) -> dict[str, float]:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.datasets_parquet_conversion",
-            "--child",
-            path,
-            str(source),
-            str(target),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+    table = pq.read_table(target)
+    late = json.loads(target.with_suffix(".late.json").read_text())
+    types = collections.Counter(str(field.type) for field in table.schema)
+    numeric = sum(
+        pa.types.is_floating(table.schema.field(name).type)
+        or pa.types.is_integer(table.schema.field(name).type)
+        for name in late
     )
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    print(
+        json.dumps(
+            {
+                "types": dict(types),
+                "late_numeric": f"{numeric}/{len(late)}",
+                "row_groups": pq.ParquetFile(target).metadata.num_row_groups,
+            }
+        )
+    )
+
+
+def _late_columns(source: Path, rows: int) -> list[str]:
+    """Columns with no value in the first LATE_START_ROWS rows."""
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    table = pacsv.read_csv(
+        source,
+        read_options=pacsv.ReadOptions(block_size=64 * MIB),
+        convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
+    ).slice(0, min(rows, LATE_START_ROWS))
+    return [
+        name for name in table.column_names if pc.all(pc.is_null(table[name])).as_py()
+    ]
+
+
+def _child(arguments: argparse.Namespace) -> None:
+    engine, source, target = arguments.child
+    report: dict[str, object] = {}
+    try:
+        convert(engine, Path(source), Path(target))
+    except Exception as error:  # noqa: BLE001 - the table reports any failure
+        Path(target).unlink(missing_ok=True)
+        report["failed"] = f"{type(error).__name__}: {error}"[:160]
+    report["peak_rss_bytes"] = own_peak_rss_bytes()
+    print(json.dumps(report))
 
 
 def main() -> None:
-    """Generates the file, measures both paths and prints a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
     parser.add_argument("--buildings", type=int, default=DEFAULT_BUILDINGS)
-    parser.add_argument("--child", nargs=3, metavar=("PATH", "CSV", "PARQUET"))
+    parser.add_argument("--repetitions", type=int, default=REPETITIONS)
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES))
+    parser.add_argument("--child", nargs=3, metavar=("ENGINE", "CSV", "PARQUET"))
+    parser.add_argument("--read-back", metavar="PARQUET")
     arguments = parser.parse_args()
     if arguments.child:
-        path, source, target = arguments.child
-        print(json.dumps(convert(path, Path(source), Path(target))))
+        _child(arguments)
         return
+    if arguments.read_back:
+        read_back(Path(arguments.read_back))
+        return
+    print(f"load average before: {load_average()}")
     with tempfile.TemporaryDirectory(prefix="moderate-bench-") as temp:
-        source = Path(temp) / "electricity_cleaned.csv"
+        folder = Path(temp)
+        source = folder / "electricity_cleaned.csv"
         began = time.perf_counter()
         generate(source, arguments.rows, arguments.buildings)
+        late = _late_columns(source, arguments.rows)
         print(
             f"generated {source.name}: {arguments.rows} rows x "
-            f"{arguments.buildings + 1} columns, {source.stat().st_size / MIB:.1f} MiB "
-            f"in {time.perf_counter() - began:.1f} s"
+            f"{arguments.buildings + 1} columns, "
+            f"{source.stat().st_size / MIB:.1f} MiB, {len(late)} late-starting "
+            f"columns, in {time.perf_counter() - began:.1f} s"
         )
-        results = {
-            path: _measure(path, source, Path(temp) / f"{path}.parquet")
-            for path in PATHS
+        targets = {engine: folder / f"{engine}.parquet" for engine in arguments.engines}
+        for target in targets.values():
+            target.with_suffix(".late.json").write_text(json.dumps(late))
+        commands = {
+            engine: [
+                python(),
+                "-m",
+                MODULE,
+                "--child",
+                engine,
+                str(source),
+                str(target),
+            ]
+            for engine, target in targets.items()
         }
-    header = f"{'path':<8} {'seconds':>8} {'peak RSS MiB':>13} {'after imports':>14} "
-    print(header + f"{'rows':>7} {'columns':>8} {'parquet MiB':>12}")
-    for path, figures in results.items():
+        conversions = alternate(commands, arguments.repetitions)
+        failures = {}
+        for engine, samples in conversions.items():
+            last = samples.runs[-1].output.strip().splitlines()
+            if "failed" in json.loads(last[-1]):
+                failures[engine] = json.loads(last[-1])["failed"]
+        readable = {e: t for e, t in targets.items() if e not in failures}
+        reads = alternate(
+            {
+                engine: [python(), "-m", MODULE, "--read-back", str(target)]
+                for engine, target in readable.items()
+            },
+            arguments.repetitions,
+        )
+        sizes = {e: t.stat().st_size / MIB for e, t in readable.items()}
+    _print_table(conversions, reads, sizes, failures, arguments.repetitions)
+    print(f"load average after: {load_average()}")
+
+
+def _print_table(conversions, reads, sizes, failures, repetitions) -> None:
+    print(f"{repetitions} alternating runs each; ratios are of medians, ÷ {BASELINE}")
+    header = (
+        f"{'engine':<8} {'CPU s min':>9} {'CPU s med':>9} {'wall s min':>10} "
+        f"{'wall s med':>10} {'RSS MiB med':>11} {'CPU ÷':>6} {'wall ÷':>6} "
+        f"{'RSS ÷':>6}"
+    )
+    print("conversion")
+    print(header)
+    print("-" * len(header))
+    base = conversions[BASELINE]
+    base_cpu = min_median(base.cpu())[1]
+    base_wall = min_median(base.wall())[1]
+    base_rss = min_median(base.reported("peak_rss_bytes"))[1] / MIB
+    for engine, samples in conversions.items():
+        cpu_min, cpu_med = min_median(samples.cpu())
+        wall_min, wall_med = min_median(samples.wall())
+        rss = min_median(samples.reported("peak_rss_bytes"))[1] / MIB
+        note = f"  FAILED: {failures[engine]}" if engine in failures else ""
         print(
-            f"{path:<8} {figures['seconds']:>8.1f} {figures['peak_rss_mib']:>13.0f} "
-            f"{figures['rss_after_imports_mib']:>14.0f} {figures['rows']:>7.0f} "
-            f"{figures['columns']:>8.0f} {figures['parquet_mib']:>12.1f}"
+            f"{engine:<8} {cpu_min:>9.2f} {cpu_med:>9.2f} {wall_min:>10.2f} "
+            f"{wall_med:>10.2f} {rss:>11.0f} {cpu_med / base_cpu:>6.2f} "
+            f"{wall_med / base_wall:>6.2f} {rss / base_rss:>6.2f}{note}"
+        )
+    print("read-back of the output (pyarrow.parquet.read_table)")
+    header = (
+        f"{'engine':<8} {'CPU s med':>9} {'wall s med':>10} {'MiB':>6} "
+        f"{'groups':>6} {'late numeric':>12}  types"
+    )
+    print(header)
+    print("-" * len(header))
+    for engine, samples in reads.items():
+        summary = json.loads(samples.runs[-1].output.strip().splitlines()[-1])
+        print(
+            f"{engine:<8} {min_median(samples.cpu())[1]:>9.2f} "
+            f"{min_median(samples.wall())[1]:>10.2f} {sizes[engine]:>6.1f} "
+            f"{summary['row_groups']:>6} {summary['late_numeric']:>12}  "
+            f"{summary['types']}"
         )
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ChildFailedError as error:
+        sys.exit(str(error))

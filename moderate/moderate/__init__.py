@@ -1,16 +1,7 @@
-"""MODERATE data pipelines: the Dagster code location ``moderate``.
+"""MODERATE data pipelines.
 
-The definitions load lazily so that ``python -m moderate.matrix_profile.worker``
-(the analysis container) does not import every feature; ``dagster api grpc
---package-name moderate`` and ``-m moderate`` still find them here.
+The Dagster code location is the module ``moderate.definitions`` (``dagster api
+grpc --module-name moderate.definitions``). This package file imports nothing,
+so that the analysis worker (``python -m moderate.matrix_profile.worker``) does
+not pay for Dagster or any feature it does not run.
 """
-
-import dagster as dg
-
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    """The code location's definitions (see ``moderate.definitions``)."""
-    from moderate.definitions import defs as code_location
-
-    return code_location

@@ -55,8 +55,8 @@ FULL_ENVIRONMENT = {
 
 @pytest.mark.parametrize(
     ("configured", "target"),
-    [(False, []), (True, []), (False, ["--package-name", "moderate"])],
-    ids=["no-env", "full-env", "package-name"],
+    [(False, []), (True, []), (False, ["-m", "moderate.definitions"])],
+    ids=["no-env", "full-env", "module-name"],
 )
 def test_code_location_validates(tmp_path, configured, target):
     environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}

@@ -1,21 +1,31 @@
-"""Streaming CSV → Parquet conversion with whole-file type inference.
+"""Streaming CSV → Parquet conversion with types inferred over the whole file.
 
 Arrow's streaming CSV reader infers column types from its first block only: a
 meter column that is empty for the first weeks and numeric later would fail
-half-way. The conversion therefore works one block at a time:
+half-way (or be typed as text). The conversion therefore:
 
-1. the first block is read as text and each column's kind is guessed from it
-   (a column still empty there is guessed to be numeric), then the whole file
-   is converted with those types, one Parquet row group per block;
-2. if a later value does not fit a guessed type, the file is read again as
-   text to widen every column's kind over all blocks (int → float → text,
-   timestamp → text), and converted with those types.
+1. reads a sample drawn from the whole file (the first rows plus short runs of
+   rows at evenly spaced offsets) as text and infers each column's kind from
+   it (a column empty in every sample is numeric: it keeps a float type);
+2. converts the file in one streaming pass with those types, gathering blocks
+   into row groups of about ``ROW_GROUP_BYTES`` (few, large column chunks read
+   back fast);
+3. only if a later value does not fit an inferred type, reads the file again
+   as text to widen every column's kind over all rows (int → float → text,
+   timestamp → text) and converts it with those types.
 
-Memory stays around a few blocks, whatever the file size; a file whose first
-block is representative is parsed once (plus one block).
+Memory stays around one row group plus one block, whatever the file size.
+Column names are made unique and non-empty (``a,b,a`` → ``a``, ``b``, ``a_2``)
+so that every Parquet reader can address each column.
+
+The engine was chosen by measurement (``benchmarks/datasets_parquet_conversion``)
+among pyarrow, polars and pandas; see docs/datasets.md.
 """
 
+import codecs
+import io
 import re
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,11 +42,21 @@ from moderate.datasets.profile import (
     arrow_type,
     widen,
 )
+from moderate.support.naming import unique_names
 
 MIB = 1024 * 1024
-PARQUET_COMPRESSION = "zstd"
+PARQUET_COMPRESSION = "snappy"
+ROW_GROUP_BYTES = 64 * MIB
 MAX_DEMOTIONS = 20
 HEADER_BLOCK_BYTES = MIB
+SAMPLE_COUNT = 16
+SAMPLE_BYTES = MIB
+# Offsets can be cut at a line break only in encodings where b"\n" is a line
+# break: the ASCII-compatible ones. Others are inferred with a full text pass.
+SAMPLED_ENCODINGS = frozenset(
+    {"utf-8", "utf-8-sig", "ascii", "latin-1", "iso8859-1", "cp1252", "iso8859-15"}
+)
+UNNAMED_COLUMN = "column_{position}"
 _COLUMN_IN_ERROR = re.compile(r"In CSV column #(\d+)")
 
 
@@ -84,8 +104,8 @@ def csv_to_parquet(
         DatasetReadError: If the file is not a readable table.
     """
     try:
-        names = _header(source, options)
-        guessed = _first_block_kinds(source, options, names)
+        names = column_names(_header(source, options))
+        guessed = _sampled_kinds(source, options, names)
         try:
             return _write(source, target, options, names, guessed, preview_rows)
         except pa.ArrowInvalid as error:
@@ -108,7 +128,21 @@ def csv_to_parquet(
         raise DatasetReadError(f"{label}: {_first_line(error)}") from error
 
 
+def column_names(header: Sequence[str]) -> list[str]:
+    """Header cells as names every Parquet reader can address.
+
+    Cells are stripped; an empty one becomes ``column_<position>`` (1-based)
+    and repeats get ``_2``, ``_3``, … (``a,b,a`` → ``a``, ``b``, ``a_2``).
+    """
+    cleaned = [
+        cell.strip() or UNNAMED_COLUMN.format(position=position)
+        for position, cell in enumerate(header, start=1)
+    ]
+    return unique_names(cleaned)
+
+
 def _read_options(options: CsvOptions, names: list[str] | None) -> pacsv.ReadOptions:
+
     return pacsv.ReadOptions(
         skip_rows=options.skip_rows,
         encoding=options.encoding,
@@ -119,6 +153,7 @@ def _read_options(options: CsvOptions, names: list[str] | None) -> pacsv.ReadOpt
 
 
 def _parse_options(options: CsvOptions) -> pacsv.ParseOptions:
+
     return pacsv.ParseOptions(delimiter=options.separator)
 
 
@@ -135,6 +170,7 @@ def _header(source: Path, options: CsvOptions) -> list[str]:
 
 
 def _names(source: Path, options: CsvOptions) -> list[str]:
+
     reader = pacsv.open_csv(
         source,
         read_options=_read_options(options, None),
@@ -149,44 +185,127 @@ def _names(source: Path, options: CsvOptions) -> list[str]:
         reader.close()
 
 
-def _string_reader(
-    source: Path, options: CsvOptions, names: list[str]
-) -> pacsv.CSVStreamingReader:
-    convert = pacsv.ConvertOptions(
+def _string_convert(options: CsvOptions, names: list[str]) -> pacsv.ConvertOptions:
+
+    return pacsv.ConvertOptions(
         column_types=dict.fromkeys(names, pa.string()),
         null_values=list(options.null_values),
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
+
+
+def _string_reader(
+    source: Path, options: CsvOptions, names: list[str]
+) -> pacsv.CSVStreamingReader:
+
     return pacsv.open_csv(
         source,
         read_options=_read_options(options, names),
         parse_options=_parse_options(options),
-        convert_options=convert,
+        convert_options=_string_convert(options, names),
     )
 
 
-def _first_block_kinds(
+def _sampled_kinds(
     source: Path, options: CsvOptions, names: list[str]
 ) -> dict[str, ColumnKind]:
-    """Kinds guessed from the first block; columns empty there → float."""
-    reader = _string_reader(source, options, names)
+    """Kinds inferred from rows drawn from the whole file; empty columns → float.
+
+    Arrow infers each part's types (in C++); the kinds are widened over the
+    parts. A file smaller than the samples together, an encoding that cannot
+    be cut at arbitrary line breaks, or a sample that does not parse (a quoted
+    line break at a cut) is inferred from all of its rows instead.
+    """
+    size = source.stat().st_size
+    encoding = codecs.lookup(options.encoding).name
+    if size <= SAMPLE_COUNT * SAMPLE_BYTES or encoding not in SAMPLED_ENCODINGS:
+        return _infer_kinds(source, options, names)
     try:
-        batch = reader.read_next_batch()
-    except StopIteration:
-        return dict.fromkeys(names, ColumnKind.STRING)
+        parts = _sample_schemas(source, options, names, size)
+    except pa.ArrowInvalid:
+        return _infer_kinds(source, options, names)
+    kinds = [ColumnKind.NULL] * len(names)
+    for schema in parts:
+        for index, field in enumerate(schema):
+            kinds[index] = widen(kinds[index], _kind_of_type(field.type))
+    return {
+        name: ColumnKind.FLOAT if kind == ColumnKind.NULL else kind
+        for name, kind in zip(names, kinds, strict=True)
+    }
+
+
+def _kind_of_type(inferred: pa.DataType) -> ColumnKind:
+    """The kind of a type Arrow's CSV inference chose (see ``_kind_of``)."""
+    if pa.types.is_null(inferred):
+        return ColumnKind.NULL
+    if pa.types.is_integer(inferred):
+        return ColumnKind.INT
+    if pa.types.is_floating(inferred):
+        return ColumnKind.FLOAT
+    if pa.types.is_date(inferred) or (
+        pa.types.is_timestamp(inferred) and inferred.tz is None
+    ):
+        return ColumnKind.TIMESTAMP
+    return ColumnKind.STRING
+
+
+def _inferring_convert(options: CsvOptions) -> pacsv.ConvertOptions:
+    return pacsv.ConvertOptions(
+        null_values=list(options.null_values),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        decimal_point=options.decimal,
+    )
+
+
+def _sample_schemas(
+    source: Path, options: CsvOptions, names: list[str], size: int
+) -> list[pa.Schema]:
+    """Inferred schemas of the first rows and of whole lines at spread offsets."""
+    first = replace(options, block_size=SAMPLE_BYTES)
+    reader = pacsv.open_csv(
+        source,
+        read_options=_read_options(first, names),
+        parse_options=_parse_options(options),
+        convert_options=_inferring_convert(options),
+    )
+    try:
+        schemas = [reader.schema]
     finally:
         reader.close()
-    kinds = {}
-    for name, column in zip(names, batch.columns, strict=True):
-        kind = _kind_of(column, ColumnKind.NULL, options.decimal)
-        kinds[name] = ColumnKind.FLOAT if kind == ColumnKind.NULL else kind
-    return kinds
+    read_options = pacsv.ReadOptions(
+        encoding=options.encoding,
+        column_names=names,
+        block_size=2 * SAMPLE_BYTES,
+        use_threads=False,
+    )
+    with source.open("rb") as file:
+        for offset in _sample_offsets(size):
+            file.seek(offset)
+            chunk = file.read(SAMPLE_BYTES)
+            lines = chunk[chunk.find(b"\n") + 1 : chunk.rfind(b"\n") + 1]
+            if not lines.strip():
+                continue
+            table = pacsv.read_csv(
+                io.BytesIO(lines),
+                read_options=read_options,
+                parse_options=_parse_options(options),
+                convert_options=_inferring_convert(options),
+            )
+            schemas.append(table.schema)
+    return schemas
+
+
+def _sample_offsets(size: int) -> Iterable[int]:
+    step = size // (SAMPLE_COUNT + 1)
+    return (step * index for index in range(1, SAMPLE_COUNT + 1))
 
 
 def _infer_kinds(
     source: Path, options: CsvOptions, names: list[str]
 ) -> dict[str, ColumnKind]:
+
     kinds = [ColumnKind.NULL] * len(names)
     reader = _string_reader(source, options, names)
 
@@ -226,6 +345,7 @@ def _kind_of(column: pa.Array, current: ColumnKind, decimal: str) -> ColumnKind:
 
 
 def _is_float(values: pa.Array, decimal: str) -> bool:
+
     if decimal != ".":
         if pc.any(pc.match_substring(values, ".")).as_py():
             return False
@@ -234,6 +354,7 @@ def _is_float(values: pa.Array, decimal: str) -> bool:
 
 
 def _casts(values: pa.Array, target: pa.DataType) -> bool:
+
     try:
         pc.cast(values, target, safe=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -249,6 +370,10 @@ def _write(
     kinds: dict[str, ColumnKind],
     preview_rows: int,
 ) -> TableStats:
+    """Converts the file in one streaming pass with the given kinds.
+
+    Blocks are gathered into row groups of about ``ROW_GROUP_BYTES``.
+    """
     types = {name: arrow_type(kind) for name, kind in kinds.items()}
     schema = pa.schema([(name, types[name]) for name in names])
     convert = pacsv.ConvertOptions(
@@ -259,20 +384,42 @@ def _write(
         decimal_point=options.decimal,
     )
     stats = StatsCollector(schema, preview_rows)
+    # Dictionary pages pay off for repeated texts only; for measurements they
+    # are built, found too large and dropped, column by column.
+    dictionary = [name for name in names if kinds[name] == ColumnKind.STRING]
     reader = pacsv.open_csv(
         source,
         read_options=_read_options(options, names),
         parse_options=_parse_options(options),
         convert_options=convert,
     )
+    pending: list[pa.RecordBatch] = []
+    pending_bytes = 0
     try:
-        with pq.ParquetWriter(target, schema, compression=PARQUET_COMPRESSION) as out:
+        with pq.ParquetWriter(
+            target,
+            schema,
+            compression=PARQUET_COMPRESSION,
+            use_dictionary=dictionary or False,
+        ) as out:
             for batch in reader:
-                out.write_batch(batch)
                 stats.add(batch)
+                pending.append(batch)
+                pending_bytes += batch.nbytes
+                if pending_bytes >= ROW_GROUP_BYTES:
+                    _write_row_group(out, pending)
+                    pending, pending_bytes = [], 0
+            if pending:
+                _write_row_group(out, pending)
     finally:
         reader.close()
     return stats.result()
+
+
+def _write_row_group(out: pq.ParquetWriter, batches: list[pa.RecordBatch]) -> None:
+
+    table = pa.Table.from_batches(batches)
+    out.write_table(table, row_group_size=table.num_rows)
 
 
 def _failing_column(error: Exception) -> int | None:

@@ -1,10 +1,13 @@
 from pathlib import Path
 
 import pandas as pd
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
+from moderate.datasets import csv_parquet
 from moderate.datasets.csv_parquet import CsvOptions, DatasetReadError, csv_to_parquet
+from moderate.datasets.profile import ColumnKind
 from moderate.datasets.workbook import open_workbook, sheet_names, sheet_to_parquet
 from moderate_tests.datasets.repos import PV_PATH, SHARED_DATA, WORKBOOK_PATH, meter_csv
 
@@ -73,7 +76,82 @@ def test_types_are_inferred_over_the_whole_file_not_the_first_block(
     first = table.schema.names[1]
     assert str(table.schema.field(first).type) == "double"
     assert table.column(first).null_count == 48
-    assert pq.ParquetFile(tmp_path / "m.parquet").metadata.num_row_groups > 1
+    # Row groups are sized for readers, not by the parsing block.
+    assert pq.ParquetFile(tmp_path / "m.parquet").metadata.num_row_groups == 1
+
+
+def test_row_groups_gather_blocks_up_to_the_target_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(csv_parquet, "ROW_GROUP_BYTES", 64 * 1024)
+    source = tmp_path / "meter.csv"
+    source.write_text(meter_csv(20_000))
+    csv_to_parquet(
+        source, tmp_path / "m.parquet", CsvOptions(block_size=4096), 0, "meter.csv"
+    )
+    metadata = pq.ParquetFile(tmp_path / "m.parquet").metadata
+    assert metadata.num_rows == 20_000
+    assert 1 < metadata.num_row_groups < 20_000 * 40 // 4096
+
+
+def _late_meter(rows: int, empty_until: int, odd_row: int | None = None) -> str:
+    lines = ["timestamp,early,late,label"]
+    for index in range(rows):
+        late = "" if index < empty_until else f"{index * 0.5:.1f}"
+        label = "x" if index == odd_row else str(index % 5)
+        lines.append(f"2016-01-01 00:{index % 60:02d}:00,{index % 9},{late},{label}")
+    return "\n".join(lines) + "\n"
+
+
+def test_sampled_types_keep_a_late_starting_column_numeric(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(csv_parquet, "SAMPLE_BYTES", 2048)
+    monkeypatch.setattr(csv_parquet, "SAMPLE_COUNT", 8)
+    source = tmp_path / "late.csv"
+    source.write_text(_late_meter(20_000, empty_until=14_000))
+    assert source.stat().st_size > 8 * 2048
+    kinds = csv_parquet._sampled_kinds(
+        source, CsvOptions(), ["timestamp", "early", "late", "label"]
+    )
+    assert kinds["late"] == ColumnKind.FLOAT
+    csv_to_parquet(source, tmp_path / "l.parquet", CsvOptions(), 0, "late.csv")
+    table = pq.read_table(tmp_path / "l.parquet")
+    types = {field.name: str(field.type) for field in table.schema}
+    assert types == {
+        "timestamp": "timestamp[us]",
+        "early": "int64",
+        "late": "double",
+        "label": "int64",
+    }
+    assert table.column("late").null_count == 14_000
+
+
+def test_a_value_the_samples_missed_still_widens_the_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(csv_parquet, "SAMPLE_BYTES", 2048)
+    monkeypatch.setattr(csv_parquet, "SAMPLE_COUNT", 4)
+    source = tmp_path / "odd.csv"
+    source.write_text(_late_meter(20_000, empty_until=0, odd_row=19_990))
+    csv_to_parquet(source, tmp_path / "o.parquet", CsvOptions(), 0, "odd.csv")
+    table = pq.read_table(tmp_path / "o.parquet")
+    assert str(table.schema.field("label").type) == "string"
+    assert table.column("label")[19_990].as_py() == "x"
+
+
+def test_duplicate_and_empty_header_names_are_made_unique(tmp_path: Path) -> None:
+    source = tmp_path / "dup.csv"
+    source.write_text("a,b,a,,a_2\n1,2,3,4,5\n6,7,8,9,10\n")
+    target = tmp_path / "dup.parquet"
+    stats = csv_to_parquet(source, target, CsvOptions(), 2, "dup.csv")
+    expected = ["a", "b", "a_2", "column_4", "a_2_2"]
+    assert list(stats.preview[0]) == expected
+    assert pq.read_table(target).column_names == expected
+    assert pq.read_table(target).column("a_2").to_pylist() == [3, 8]
+    assert list(pd.read_parquet(target).columns) == expected
+    assert pl.read_parquet(target).columns == expected
+    assert pl.read_parquet(target)["column_4"].to_list() == [4, 9]
 
 
 def test_a_column_that_turns_to_text_late_is_kept_as_text(tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ def test_code_server_health_check_entry_point_and_port() -> None:
     assert "${DAGSTER_GRPC_PORT}" in healthcheck
     (command,) = stage.arguments("CMD")
     assert command.startswith('["dagster", "api", "grpc"')
-    assert '"--package-name", "moderate"' in command
+    assert '"--module-name", "moderate.definitions"' in command
     environment = " ".join(stage.arguments("ENV"))
     assert "DAGSTER_GRPC_PORT=3030" in environment
     assert "DAGSTER_GRPC_HOST=0.0.0.0" in environment

@@ -84,7 +84,7 @@ def test_dagster_user_deployment(
         "tag": env["CODE_IMAGE_TAG"],
         "pullPolicy": "Always",
     }
-    assert deployment["dagsterApiGrpcArgs"] == ["--package-name", "moderate"]
+    assert deployment["dagsterApiGrpcArgs"] == ["--module-name", "moderate.definitions"]
     assert deployment["port"] == 3030
     assert deployment["envSecrets"] == [{"name": "dagster-secrets"}]
     assert deployment["includeConfigInLaunchedRuns"] == {"enabled": True}

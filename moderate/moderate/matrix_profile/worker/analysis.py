@@ -1,4 +1,13 @@
-"""Matrix profile (``stumpy.stump``), top discords and top motif pairs."""
+"""Matrix profile, top discords and top motif pairs.
+
+The profile is ``stumpy.stump`` (exact), or ``stumpy.scrump`` when the
+deployment asks for the approximate mode.
+
+stumpy (with numba and scipy) is imported inside the functions that compute, so
+an input rejected before the analysis never pays for it.
+"""
+
+from __future__ import annotations
 
 import functools
 import importlib
@@ -6,18 +15,19 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import stumpy
-from stumpy import cache as stumpy_cache
-from stumpy import config as stumpy_config
+
+if TYPE_CHECKING:
+    from moderate.matrix_profile.worker.options import Approximation
 
 logger = logging.getLogger(__name__)
 
 PROFILE_COLUMN = 0
 NEIGHBOUR_COLUMN = 1
 NON_SELF_MATCH_DENOMINATOR = 1
+APPROXIMATION_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,8 @@ class Analysis:
         motifs: Top motif pairs, smallest distance first.
         flat_windows: Windows holding one repeated value (outages, stuck
             sensors); z-normalisation makes them all identical.
+        approximate_share: None for the exact profile; else the share of the
+            distance matrix's diagonals ``stumpy.scrump`` computed.
     """
 
     window: int
@@ -71,6 +83,12 @@ class Analysis:
     discords: tuple[Discord, ...]
     motifs: tuple[Motif, ...]
     flat_windows: int
+    approximate_share: float | None = None
+
+    @property
+    def exact(self) -> bool:
+        """Whether the profile is exact (``stumpy.stump``)."""
+        return self.approximate_share is None
 
     @property
     def typical_distance(self) -> float:
@@ -92,6 +110,8 @@ def enable_compilation_cache() -> None:
     ``warmup.py``) pays it. Numba stores the cache beside the package, or in
     the user's cache folder when that is read-only.
     """
+    from stumpy import cache as stumpy_cache
+
     for module_name, function_name in stumpy_cache.get_njit_funcs():
         module = importlib.import_module(f"stumpy.{module_name}")
         try:
@@ -103,24 +123,35 @@ def enable_compilation_cache() -> None:
             return
 
 
-def analyse(values: np.ndarray, window: int, top_k: int) -> Analysis:
+def analyse(
+    values: np.ndarray,
+    window: int,
+    top_k: int,
+    approximation: Approximation | None = None,
+) -> Analysis:
     """Computes the matrix profile and picks discords and motifs.
 
     Args:
         values: Regular series; NaN inside long gaps.
         window: Subsequence length in points.
         top_k: How many discords and motif pairs to return (at most).
+        approximation: The deployment's approximate mode, or None for the exact
+            profile. It applies only to series longer than its threshold.
 
     Returns:
         The analysis.
     """
     enable_compilation_cache()
+    share = None
+    if approximation is not None and len(values) > approximation.above_points:
+        share = approximation.share
     # Windows overlapping a gap have a zero spread inside stumpy, which divides
     # by it before marking them infinite; that warning is expected noise.
     with np.errstate(divide="ignore", invalid="ignore"), _non_self_matches():
-        result = stumpy.stump(values, m=window)
-    profile = result[:, PROFILE_COLUMN].astype(np.float64)
-    neighbours = result[:, NEIGHBOUR_COLUMN].astype(np.int64)
+        if share is None:
+            profile, neighbours = _exact_profile(values, window)
+        else:
+            profile, neighbours = _approximate_profile(values, window, share)
     discords = top_discords(profile, neighbours, window, top_k)
     motifs = top_motifs(profile, neighbours, window, top_k)
     logger.info(
@@ -137,6 +168,38 @@ def analyse(values: np.ndarray, window: int, top_k: int) -> Analysis:
         discords=discords,
         motifs=motifs,
         flat_windows=count_flat_windows(values, window),
+        approximate_share=share,
+    )
+
+
+def _exact_profile(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    import stumpy
+
+    result = stumpy.stump(values, m=window)
+    return (
+        result[:, PROFILE_COLUMN].astype(np.float64),
+        result[:, NEIGHBOUR_COLUMN].astype(np.int64),
+    )
+
+
+def _approximate_profile(
+    values: np.ndarray, window: int, share: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``stumpy.scrump`` over ``share`` of the diagonals, after its pre-scan.
+
+    Every value is an upper bound of the exact one (a neighbour was found, maybe
+    not the nearest): motifs are real pairs but maybe not the closest, and a
+    discord's distance may be overstated. The diagonals are drawn with a fixed
+    seed, so one input gives one report.
+    """
+    import stumpy
+
+    np.random.seed(APPROXIMATION_SEED)  # stumpy draws the diagonals from it
+    approximate = stumpy.scrump(values, m=window, percentage=share, pre_scrump=True)
+    approximate.update()
+    return (
+        np.asarray(approximate.P_, dtype=np.float64),
+        np.asarray(approximate.I_, dtype=np.int64),
     )
 
 
@@ -150,6 +213,8 @@ def _non_self_matches() -> Iterator[None]:
     exclusion zone). stumpy reads the setting from its module config at call
     time; it is restored afterwards.
     """
+    from stumpy import config as stumpy_config
+
     previous = stumpy_config.STUMPY_EXCL_ZONE_DENOM
     stumpy_config.STUMPY_EXCL_ZONE_DENOM = NON_SELF_MATCH_DENOMINATOR
     try:
@@ -160,6 +225,8 @@ def _non_self_matches() -> Iterator[None]:
 
 def count_flat_windows(values: np.ndarray, window: int) -> int:
     """Windows whose finite values are all equal (gaps do not count)."""
+    import pandas as pd
+
     rolling = pd.Series(values).rolling(window, min_periods=window)
     return int((rolling.max() == rolling.min()).sum())
 
@@ -179,7 +246,7 @@ def top_discords(
         Discords, largest distance first.
     """
     candidates = np.where(np.isfinite(profile), profile, -np.inf)
-    found = []
+    found: list[Discord] = []
     while len(found) < top_k:
         index = int(np.argmax(candidates))
         if not np.isfinite(candidates[index]):
@@ -204,7 +271,7 @@ def top_motifs(
         Motif pairs, smallest distance first (earlier occurrence first).
     """
     candidates = np.where(np.isfinite(profile), profile, np.inf)
-    found = []
+    found: list[Motif] = []
     while len(found) < top_k:
         index = int(np.argmin(candidates))
         if not np.isfinite(candidates[index]):

@@ -3,6 +3,11 @@
 Contract: exit 0 with a JSON summary as the last stdout line; exit 2 for an
 input problem and 1 for anything else, the last stderr line then being
 ``moderate-mp-error: <message>``. Logs go to stderr.
+
+The approximate mode is deployment configuration: ``--approximate-above-points``
+and ``--approximate-share`` default to the environment variables
+``MODERATE_MP_APPROXIMATE_ABOVE_POINTS`` and ``MODERATE_MP_APPROXIMATE_SHARE`` of
+the worker's container, never to anything in the analysis request.
 """
 
 import argparse
@@ -29,6 +34,7 @@ from moderate.matrix_profile.worker.options import (
     DEFAULT_TOP_K,
     INPUT_URL_VARIABLE,
     REPORT_UPLOAD_URL_VARIABLE,
+    Approximation,
     WorkerOptions,
 )
 from moderate.matrix_profile.worker.pipeline import run
@@ -42,6 +48,9 @@ GENERIC_FAILURE = (
 )
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 PROGRAM = "python -m moderate.matrix_profile.worker"
+APPROXIMATE_ABOVE_VARIABLE = "MODERATE_MP_APPROXIMATE_ABOVE_POINTS"
+APPROXIMATE_SHARE_VARIABLE = "MODERATE_MP_APPROXIMATE_SHARE"
+DEFAULT_APPROXIMATE_SHARE = 0.1
 
 
 class UsageError(Exception):
@@ -100,6 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_INPUT_MB,
         help=f"largest input accepted (default {DEFAULT_MAX_INPUT_MB} MB)",
     )
+    environment = os.environ
+    parser.add_argument(
+        "--approximate-above-points",
+        type=int,
+        default=environment.get(APPROXIMATE_ABOVE_VARIABLE) or None,
+        help="approximate profile (stumpy.scrump) for series longer than this "
+        f"(default ${APPROXIMATE_ABOVE_VARIABLE}; unset: always exact)",
+    )
+    parser.add_argument(
+        "--approximate-share",
+        type=float,
+        default=environment.get(APPROXIMATE_SHARE_VARIABLE)
+        or DEFAULT_APPROXIMATE_SHARE,
+        help="share of the distance matrix computed in the approximate mode "
+        f"(default ${APPROXIMATE_SHARE_VARIABLE} or {DEFAULT_APPROXIMATE_SHARE:g})",
+    )
     return parser
 
 
@@ -120,6 +145,12 @@ def parse_options(argv: Sequence[str] | None) -> WorkerOptions:
             f"(or ${INPUT_URL_VARIABLE}, ${REPORT_UPLOAD_URL_VARIABLE}) are required"
         )
     try:
+        approximation = None
+        if arguments.approximate_above_points is not None:
+            approximation = Approximation(
+                above_points=int(arguments.approximate_above_points),
+                share=float(arguments.approximate_share),
+            )
         return WorkerOptions(
             input_url=input_url,
             analysis_variable=arguments.analysis_variable,
@@ -129,6 +160,7 @@ def parse_options(argv: Sequence[str] | None) -> WorkerOptions:
             top_k=arguments.top_k,
             http_timeout_s=arguments.http_timeout_s,
             max_input_bytes=arguments.max_input_mb * BYTES_PER_MB,
+            approximation=approximation,
         )
     except ValueError as error:
         raise UsageError(str(error)) from error

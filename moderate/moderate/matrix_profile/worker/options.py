@@ -4,12 +4,39 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_TOP_K = 3
+MIN_APPROXIMATE_ABOVE_POINTS = 1
 MAX_TOP_K = 20
 DEFAULT_HTTP_TIMEOUT_S = 60.0
 DEFAULT_MAX_INPUT_MB = 512
 BYTES_PER_MB = 1024 * 1024
 INPUT_URL_VARIABLE = "MODERATE_MP_INPUT_URL"
 REPORT_UPLOAD_URL_VARIABLE = "MODERATE_MP_REPORT_UPLOAD_URL"
+
+
+@dataclass(frozen=True)
+class Approximation:
+    """The approximate mode (``stumpy.scrump``), set by the deployment only.
+
+    Attributes:
+        above_points: Series with more points than this get the approximate
+            profile; shorter ones stay exact.
+        share: Share of the distance matrix's diagonals computed after the
+            pre-scan, in (0, 1].
+    """
+
+    above_points: int
+    share: float
+
+    def __post_init__(self) -> None:
+        """Checks the ranges.
+
+        Raises:
+            ValueError: A threshold below 1 or a share outside (0, 1].
+        """
+        if self.above_points < MIN_APPROXIMATE_ABOVE_POINTS:
+            raise ValueError("the approximate-mode threshold must be at least 1 point")
+        if not 0 < self.share <= 1:
+            raise ValueError("the approximate-mode share must be in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -26,6 +53,7 @@ class WorkerOptions:
         top_k: Number of discords and motifs to report.
         http_timeout_s: Read timeout of each HTTP request.
         max_input_bytes: Largest input accepted.
+        approximation: The approximate mode for long series, or None (exact).
     """
 
     input_url: str
@@ -36,6 +64,7 @@ class WorkerOptions:
     top_k: int = DEFAULT_TOP_K
     http_timeout_s: float = DEFAULT_HTTP_TIMEOUT_S
     max_input_bytes: int = DEFAULT_MAX_INPUT_MB * BYTES_PER_MB
+    approximation: Approximation | None = None
 
     def __post_init__(self) -> None:
         """Checks that exactly one report destination is set.

@@ -53,6 +53,7 @@ class WorkerResult:
             "status": "ok",
             "points": series.points,
             "window": self.analysis.window,
+            "exact": self.analysis.exact,
             "sampling_period_s": series.period.total_seconds(),
             "missing_share": round(series.missing_share, 6),
             "discords": [
@@ -103,7 +104,9 @@ def run(options: WorkerOptions) -> WorkerResult:
     filled = fill_short_gaps(series, window)
     _check_analysable(filled, options.analysis_variable)
     _log_stage("input prepared", started)
-    analysis = analyse(filled.series.values, window, options.top_k)
+    analysis = analyse(
+        filled.series.values, window, options.top_k, options.approximation
+    )
     if not analysis.discords:
         raise InputError(
             "Every window overlaps a gap too long to interpolate; there is nothing "

@@ -116,6 +116,15 @@ def _reading_guide(analysis: Analysis) -> str:
 def _notes(filled: FilledSeries, analysis: Analysis) -> str:
     notes = []
     series = filled.series
+    if analysis.approximate_share is not None:
+        notes.append(
+            "This matrix profile is approximate (stumpy.scrump over "
+            f"{analysis.approximate_share:.0%} of the comparisons, set by the "
+            "platform for long series): each distance is at least the exact one "
+            "(the nearest neighbour may have been missed), so motifs are real "
+            "pairs but maybe not the closest, and a discord's distance may be "
+            "overstated."
+        )
     if filled.unfilled:
         notes.append(
             f"{filled.unfilled} points sit in gaps too long to interpolate; the "
@@ -187,6 +196,14 @@ def _summary_table(report: ReportInput) -> str:
             f"{analysis.window} points ({escape(format_duration(window_span))})",
         ],
         ["Windows compared", str(len(analysis.profile) - analysis.excluded)],
+        [
+            "Matrix profile",
+            (
+                "exact"
+                if analysis.approximate_share is None
+                else f"approximate ({analysis.approximate_share:.0%} of comparisons)"
+            ),
+        ],
         ["Flat windows (one repeated value)", str(analysis.flat_windows)],
         ["Typical distance (median)", f"{analysis.typical_distance:.3f}"],
     ]

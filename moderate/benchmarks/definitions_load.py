@@ -1,0 +1,123 @@
+"""What loading the code location costs, against ``import dagster``, in fresh processes.
+
+Run from ``moderate/``: ``python -m benchmarks.definitions_load``.
+
+Three peers run alternately, each in a new process, ``--repetitions`` times
+(default 3), with the same environment (no service variables, so nothing
+connects anywhere):
+
+- ``import dagster``: ``python -c "import dagster"``, the floor every Dagster
+  process pays;
+- ``import moderate.definitions``: ``python -c "import moderate.definitions"``,
+  what every code-server, run and step process pays on top of it;
+- ``definitions validate``: ``dagster definitions validate -m
+  moderate.definitions`` (import plus Dagster's own loading and checks).
+
+The table gives CPU seconds (user + system) and wall seconds, min and median,
+and each peer's CPU median ÷ that of ``import dagster``. The heavy third-party
+modules ``import moderate.definitions`` loads are listed under the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from benchmarks.processes import alternate, load_average, min_median, python
+
+REPETITIONS = 3
+BASELINE = "import dagster"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+HEAVY_MODULES = (
+    "kubernetes",
+    "pyarrow",
+    "polars",
+    "openpyxl",
+    "boto3",
+    "botocore",
+    "pika",
+    "sqlalchemy",
+    "pandas",
+    "numpy",
+    "matplotlib",
+    "stumpy",
+)
+LOADED_PROBE = (
+    "import json, sys, moderate.definitions; "
+    "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(%r))))"
+)
+
+
+def peers() -> dict[str, list[str]]:
+    dagster = str(Path(python()).with_name("dagster"))
+    return {
+        BASELINE: [python(), "-c", "import dagster"],
+        "import moderate.definitions": [python(), "-c", "import moderate.definitions"],
+        "definitions validate": [
+            dagster,
+            "definitions",
+            "validate",
+            "-m",
+            "moderate.definitions",
+        ],
+    }
+
+
+def environment(home: str) -> dict[str, str]:
+    """A clean environment: PATH, HOME and a private DAGSTER_HOME only."""
+    dagster_home = Path(home) / "dagster"
+    dagster_home.mkdir()
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": home,
+        "DAGSTER_HOME": str(dagster_home),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repetitions", type=int, default=REPETITIONS)
+    arguments = parser.parse_args()
+    print(f"load average before: {load_average()}")
+    with tempfile.TemporaryDirectory(prefix="moderate-load-") as home:
+        env = environment(home)
+        commands = peers()
+        # One untimed round fills the bytecode caches.
+        alternate(commands, 1, env=env, cwd=str(PROJECT_DIR))
+        results = alternate(
+            commands, arguments.repetitions, env=env, cwd=str(PROJECT_DIR)
+        )
+        loaded = subprocess.run(
+            [python(), "-c", LOADED_PROBE % (HEAVY_MODULES,)],
+            env=env,
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    base = min_median(results[BASELINE].cpu())[1]
+    print(f"{arguments.repetitions} alternating runs each; ratios are of CPU medians")
+    header = (
+        f"{'peer':<28} {'CPU s min':>9} {'CPU s med':>9} {'wall s min':>10} "
+        f"{'wall s med':>10} {'CPU ÷ dagster':>13}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, samples in results.items():
+        cpu_min, cpu_median = min_median(samples.cpu())
+        wall_min, wall_median = min_median(samples.wall())
+        print(
+            f"{name:<28} {cpu_min:>9.2f} {cpu_median:>9.2f} {wall_min:>10.2f} "
+            f"{wall_median:>10.2f} {cpu_median / base:>13.2f}"
+        )
+    heavy = json.loads(loaded.stdout.strip().splitlines()[-1])
+    print(f"heavy modules loaded by import moderate.definitions: {', '.join(heavy)}")
+    print(f"load average after: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from dagster import DagsterInstance
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from moderate.definitions import defs
@@ -76,6 +77,10 @@ VENV = PROJECT_DIR / ".venv"
 DG_BIN = str(VENV / "bin" / "dg")
 DATASET_SOURCES = ("building_stock", "genome_project")
 DATASET_ASSETS = ("prepared_datasets", "platform_asset_datasets")
+INGESTION_ASSET = "openmetadata_postgres_database"
+INGESTION_PARTITIONS = "openmetadata_postgres_databases"
+REGISTERED_DATABASES = ("sales", "inventory", "hr")
+SELECTED_DATABASES = ("sales", "hr")
 NOT_CONFIGURED = re.compile(r"is not configured: set [A-Z0-9_]+(, [A-Z0-9_]+)*")
 WRAPPED_ERROR_MARKERS = (
     "DagsterExecutionStepExecutionError",
@@ -341,9 +346,53 @@ def test_a_backfill_of_both_dataset_sources_shows_each_partition(
         page.get_by_text(f"Failed ({len(DATASET_SOURCES)})", exact=True)
     ).to_be_visible()
     for source in DATASET_SOURCES:
-        page.get_by_text(source, exact=True).first.click()
+        page.get_by_text(source, exact=True).filter(visible=True).first.click()
         expect(page.get_by_text(re.compile(r"Run \w+ failed")).first).to_be_visible()
     page.screenshot(path=webserver.screenshots / "datasets-partitions.png")
+
+
+def test_a_backfill_of_selected_ingestion_partitions(
+    page: Page,
+    webserver: Webserver,
+    dagster_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Discovery registers the databases it finds; here the test does, as the
+    # instance has no PostgreSQL to discover.
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    with DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(
+            INGESTION_PARTITIONS, list(REGISTERED_DATABASES)
+        )
+    _open(page, webserver, f"/assets/{INGESTION_ASSET}")
+    page.get_by_role("button", name="Materialize").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Select a partition or create one").click()
+    for database in SELECTED_DATABASES:
+        page.get_by_text(database, exact=True).filter(visible=True).first.click()
+    # Escape closes the partition list, not the dialog.
+    page.get_by_placeholder("Filter partitions").press("Escape")
+    expect(page.get_by_placeholder("Filter partitions")).to_have_count(0)
+    expect(
+        dialog.get_by_text(f"{len(SELECTED_DATABASES)} partitions", exact=True)
+    ).to_be_visible()
+    page.screenshot(path=webserver.screenshots / "ingestion-backfill-dialog.png")
+    backfill_id = _launch_backfill(page)
+
+    backfill = _wait_for_backfill(webserver, backfill_id)
+    assert sorted(backfill["partitionNames"]) == sorted(SELECTED_DATABASES)
+    assert _partition_tags(backfill) == sorted(SELECTED_DATABASES)
+
+    _open(page, webserver, f"/assets/{INGESTION_ASSET}?view=partitions")
+    expect(
+        page.get_by_text(f"Failed ({len(SELECTED_DATABASES)})", exact=True)
+    ).to_be_visible()
+    unselected = len(REGISTERED_DATABASES) - len(SELECTED_DATABASES)
+    expect(page.get_by_text(f"Missing ({unselected})", exact=True)).to_be_visible()
+    for database in SELECTED_DATABASES:
+        page.get_by_text(database, exact=True).filter(visible=True).first.click()
+        expect(page.get_by_text(re.compile(r"Run \w+ failed")).first).to_be_visible()
+    page.screenshot(path=webserver.screenshots / "ingestion-partitions.png")
 
 
 def test_a_missing_variable_fails_the_step_with_one_line(

@@ -41,7 +41,7 @@ from moderate.datasets.staging import (
     load_manifest,
 )
 from moderate.datasets.workbook import open_workbook, sheet_names, sheet_to_parquet
-from moderate.state import ItemStatus, PostgresState, utc_now
+from moderate.state import ItemStatus, StateStore, utc_now
 
 SOURCE_NAMESPACE = "datasets.source"
 CONVERTER_VERSION = "1"
@@ -114,7 +114,7 @@ def prepare_source(
     config: DatasetSourceConfig,
     s3_client: Any,
     bucket: str,
-    state: PostgresState,
+    state: StateStore,
     log: logging.Logger,
 ) -> PreparedSource:
     """Checks out the configured ref and stages every dataset it holds.
@@ -163,7 +163,7 @@ def prepare_source(
 
 
 def _published_manifest(
-    state: PostgresState,
+    state: StateStore,
     source: str,
     area: StagingArea,
     settings_hash: str,

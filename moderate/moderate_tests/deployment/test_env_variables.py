@@ -64,10 +64,16 @@ def deployment_files() -> list[Path]:
     return files
 
 
+DOCKERFILE_ARG = re.compile(r"^ARG\s+([A-Z][A-Z0-9_]*)", re.MULTILINE)
+
+
 def referenced_in_file(path: Path) -> set[str]:
     text = path.read_text(encoding="utf-8")
     names = set(BRACED.findall(text)) | set(BARE.findall(text))
     names |= set(GO_TEMPLATE.findall(text))
+    if path.name == "Dockerfile":
+        # Build arguments (base images), not settings of the environment.
+        names -= set(DOCKERFILE_ARG.findall(text))
     return names - NOT_ENVIRONMENT
 
 

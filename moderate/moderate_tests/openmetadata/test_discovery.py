@@ -9,6 +9,7 @@ from moderate.openmetadata.discovery import (
     discover_databases,
     discover_prefixes,
     iter_top_level_prefixes,
+    list_top_level_prefixes,
     unique_names,
 )
 from moderate.state.resource import DEFAULT_STATE_DATABASE
@@ -120,5 +121,6 @@ def test_prefix_discovery_applies_patterns_without_trailing_slash(
     s3, lake_with_prefixes
 ):
     rules = NameFilter(includes=("user*",), excludes=("user3-assets",))
-    found = discover_prefixes(s3.client(), s3.data_lake_bucket, rules, PAGE_SIZE)
+    listed = list_top_level_prefixes(s3.client(), s3.data_lake_bucket, PAGE_SIZE)
+    found = discover_prefixes(listed, rules)
     assert found == sorted(set(lake_with_prefixes) - {"user3-assets/"})

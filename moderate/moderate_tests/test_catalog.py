@@ -132,3 +132,10 @@ def test_the_asset_graph_connects_the_features():
     connected = [g for g in groups if not g <= ISOLATED_GROUPS]
     assert len(connected) == 1, groups
     assert connected[0] == {"datasets", "matrix_profile", "openmetadata"}, groups
+
+
+def test_the_catalogue_keeps_its_freshness_expectation():
+    specs = {spec.key: spec for spec in _load_definitions().resolve_all_asset_specs()}
+    policy = specs[catalog.CATALOG_KEY].freshness_policy
+    assert policy is not None
+    assert policy.warn_window < policy.fail_window

@@ -93,6 +93,12 @@ RUN mkdir --parents "${DAGSTER_HOME}" /opt/dagster/dagster_home \
     && chown 10001:10001 "${DAGSTER_HOME}" /opt/dagster /opt/dagster/dagster_home
 ENV DAGSTER_GRPC_HOST=0.0.0.0 \
     DAGSTER_GRPC_PORT=3030
+# The catalogue links every asset's code and docs to this repository and commit
+# (moderate/catalog.py); deploy/push-images.sh passes both, empty means local paths.
+ARG MODERATE_GIT_URL=""
+ARG MODERATE_GIT_REF=""
+ENV MODERATE_GIT_URL=${MODERATE_GIT_URL} \
+    MODERATE_GIT_REF=${MODERATE_GIT_REF}
 USER 10001:10001
 EXPOSE 3030
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \

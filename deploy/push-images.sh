@@ -21,8 +21,15 @@ declare -A targets=(
   [ingestion]="${ingestion_image}"
 )
 
+# The code server's catalogue links assets to this commit of the repository.
+git_ref="${MODERATE_GIT_REF:-$(git -C "${repo_root}" rev-parse HEAD)}"
+readonly git_ref
+
 for target in code-server matrix-profile-worker ingestion; do
-  docker build --target="${target}" --tag="${targets[${target}]}" "${repo_root}"
+  docker build --target="${target}" --tag="${targets[${target}]}" \
+    --build-arg="MODERATE_GIT_URL=${MODERATE_GIT_URL:-}" \
+    --build-arg="MODERATE_GIT_REF=${git_ref}" \
+    "${repo_root}"
 done
 for target in code-server matrix-profile-worker ingestion; do
   docker push "${targets[${target}]}"

@@ -3,12 +3,13 @@
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from moderate.state.resource import DEFAULT_STATE_DATABASE
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
+    from mypy_boto3_s3 import S3Client
 
 DEFAULT_DATABASE_EXCLUDES: tuple[str, ...] = (
     "template*",
@@ -84,7 +85,7 @@ def discover_databases(
 
 
 def iter_top_level_prefixes(
-    client: Any, bucket: str, page_size: int = DEFAULT_LIST_PAGE_SIZE
+    client: "S3Client", bucket: str, page_size: int = DEFAULT_LIST_PAGE_SIZE
 ) -> Iterator[str]:
     """Yields the top-level prefixes of ``bucket`` (``folder/``), page by page.
 
@@ -105,7 +106,7 @@ def iter_top_level_prefixes(
 
 
 def list_top_level_prefixes(
-    client: Any, bucket: str, page_size: int = DEFAULT_LIST_PAGE_SIZE
+    client: "S3Client", bucket: str, page_size: int = DEFAULT_LIST_PAGE_SIZE
 ) -> list[str]:
     """Every top-level prefix of ``bucket``, sorted."""
     return sorted(set(iter_top_level_prefixes(client, bucket, page_size)))
@@ -126,7 +127,7 @@ def discover_prefixes(prefixes: Iterable[str], name_filter: NameFilter) -> list[
     )
 
 
-def unique_names(names: Sequence[str], derived: Sequence[str]) -> None:
+def check_distinct_service_names(names: Sequence[str], derived: Sequence[str]) -> None:
     """Checks that distinct names map to distinct derived names.
 
     Raises:

@@ -13,11 +13,11 @@ from dagster import Failure, OpExecutionContext
 from moderate.openmetadata.client import CatalogClient, entity_reference
 from moderate.openmetadata.discovery import (
     NameFilter,
+    check_distinct_service_names,
     discover_databases,
     discover_prefixes,
     list_databases,
     list_top_level_prefixes,
-    unique_names,
 )
 from moderate.openmetadata.items import IngestionItem, ItemResult
 from moderate.openmetadata.naming import (
@@ -186,7 +186,7 @@ def discover_datalake(
 
 def _check_unique(names: Sequence[str], derived: Sequence[str]) -> None:
     try:
-        unique_names(names, derived)
+        check_distinct_service_names(names, derived)
     except ValueError as error:
         raise Failure(description=str(error)) from error
 

@@ -43,7 +43,6 @@ PUBLISHED_ASSET_PREFIX = "platform_asset_"
 REPORT_ASSET = AssetKey("matrix_profile_reports")
 OBJECT_KEYS_METADATA = "moderate/object_keys"
 REPORT_KEY_METADATA = "moderate/report_key"
-JOB_ID_METADATA = "moderate/workflow_job_id"
 RECORDS_PER_TICK = 100
 SENSOR_INTERVAL_S = 300
 TEST_DEFINITION = "dagsterAssetCheck"

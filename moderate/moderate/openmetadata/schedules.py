@@ -9,6 +9,7 @@ of the code location loads.
 from collections.abc import Sequence
 
 from dagster import (
+    EnvVar,
     JobDefinition,
     RunRequest,
     ScheduleDefinition,
@@ -18,7 +19,7 @@ from dagster import (
 
 from moderate.automation import default_schedule_status
 from moderate.resources.settings import EnvBackedResource
-from moderate.support.cron import cron_setting
+from moderate.support.cron import CronSetting, parse_cron
 
 DEFAULT_CRON = "0 0,12 * * *"
 DEFAULT_DAGSTER_CRON = "30 * * * *"
@@ -32,6 +33,11 @@ CRON_VARIABLES = {
     DAGSTER_CRON_VARIABLE: DEFAULT_DAGSTER_CRON,
 }
 FEATURE_TAGS = {"moderate/feature": "openmetadata"}
+
+
+def cron_setting(variable: str, default: str = DEFAULT_CRON) -> CronSetting:
+    """The cron expression in ``variable`` (``default`` when unset or invalid)."""
+    return parse_cron(variable, EnvVar(variable).get_value(), default)
 
 
 def cron_problems() -> list[str]:

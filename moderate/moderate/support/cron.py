@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dagster import DagsterInvalidDefinitionError, EnvVar, ScheduleDefinition
+from dagster import DagsterInvalidDefinitionError, ScheduleDefinition
 
 CRON_VARIABLE_PREFIX = "MODERATE_"
 CRON_VARIABLE_SUFFIX = "_CRON"
@@ -42,9 +42,15 @@ def is_valid_cron(cron: str) -> bool:
     return True
 
 
-def cron_setting(variable: str, default: str) -> CronSetting:
-    """The cron expression in ``variable`` (``default`` when unset or invalid)."""
-    value = (EnvVar(variable).get_value() or "").strip()
+def parse_cron(variable: str, value: str | None, default: str) -> CronSetting:
+    """The cron expression ``value`` of ``variable``, or ``default`` if bad or empty.
+
+    Args:
+        variable: The environment variable the value was read from.
+        value: Its value (``None`` when unset).
+        default: The expression used when the value is empty or invalid.
+    """
+    value = (value or "").strip()
     if not value:
         return CronSetting(variable=variable, cron=default)
     if not is_valid_cron(value):

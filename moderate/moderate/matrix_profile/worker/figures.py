@@ -144,6 +144,8 @@ def _time_axis(axes: Axes) -> None:
 
 
 def _series_plot(series: RegularSeries, analysis: Analysis, variable: str) -> Plot:
+    import matplotlib.dates as mdates
+
     figure, axes = _wide_figure()
     times = series.index.tz_localize(None)
     shown = envelope(series.values)
@@ -153,7 +155,13 @@ def _series_plot(series: RegularSeries, analysis: Analysis, variable: str) -> Pl
     for rank, discord in enumerate(analysis.discords, start=1):
         start = times[discord.index]
         end = times[min(discord.index + analysis.window, len(times) - 1)]
-        axes.axvspan(start, end, color=DISCORD_COLOUR, alpha=SHADE_ALPHA, linewidth=0)
+        axes.axvspan(
+            mdates.date2num(start),
+            mdates.date2num(end),
+            color=DISCORD_COLOUR,
+            alpha=SHADE_ALPHA,
+            linewidth=0,
+        )
         axes.annotate(
             f"#{rank}",
             xy=(start, 1.0),

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `dagster dev` of the code location on this machine. Needs only Python 3.11: installs
+# `dg dev` of the code location on this machine (the project's `[tool.dg]`, run in
+# its locked environment). Needs only Python 3.11: installs
 # uv and the locked environment, starts the compose dependencies when Docker is
 # available (pointing every service variable at localhost), and otherwise runs on the
 # embedded default: every definition loads and jobs name the variables they miss.
@@ -82,12 +83,12 @@ drop_settings_for_missing_stack() {
   fi
 }
 
-# Refuses to start when the UI port is taken: `dagster dev` would otherwise run
+# Refuses to start when the UI port is taken: `dg dev` would otherwise run
 # its daemon without a UI, heartbeating against the same instance.
 require_free_port() {
   local host="$1" port="$2"
   if (: <"/dev/tcp/${host}/${port}") 2>/dev/null; then
-    die "port ${port} on ${host} is already in use (another dagster dev?): stop that process or set DAGSTER_DEV_PORT to a free port"
+    die "port ${port} on ${host} is already in use (another dg dev?): stop that process or set DAGSTER_DEV_PORT to a free port"
   fi
 }
 
@@ -113,7 +114,8 @@ main() {
     cp "${deploy_dir}/dagster/dagster.yaml" "${DAGSTER_HOME}/dagster.yaml"
   fi
   cd "${repo_root}/moderate"
-  exec .venv/bin/dagster dev --host "${host}" --port "${port}"
+  export VIRTUAL_ENV="${repo_root}/moderate/.venv"
+  exec .venv/bin/dg dev --host "${host}" --port "${port}"
 }
 
 if [[ "${BASH_SOURCE[0]}" == "${0}" ]]; then

@@ -1,7 +1,9 @@
 """What every asset of the code location shows in the catalogue.
 
 One place gives each asset its owner, the ``moderate/feature`` tag (from its
-group), a link to its feature's page under ``docs/`` and code references. The
+group), a link to its feature's page under ``docs/``, code references and the
+dependencies that cross features (named by asset key here, so no feature imports
+another). The
 references point at the files in the image; when the deployment names the
 repository (``MODERATE_GIT_URL`` and ``MODERATE_GIT_REF``, baked into the image at
 build time) they link to the file at that commit instead.
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from dagster import (
     AnchorBasedFilePathMapping,
+    AssetKey,
     AssetsDefinition,
     AssetSpec,
     BetaWarning,
@@ -42,6 +45,19 @@ DOCS_PAGES: Mapping[str, str] = {
     "openmetadata": "openmetadata.md",
     "trust": "trust.md",
 }
+
+DATASETS_KEY = AssetKey("platform_asset_datasets")
+REPORTS_KEY = AssetKey("matrix_profile_reports")
+CATALOG_KEY = AssetKey("openmetadata_catalog")
+CROSS_FEATURE_DEPS: Mapping[AssetKey, tuple[AssetKey, ...]] = {
+    # The analyses read objects stored in the platform's bucket, where the
+    # published datasets are uploaded.
+    REPORTS_KEY: (DATASETS_KEY,),
+    # The catalogue indexes the data lake that holds the published datasets
+    # and the analysis reports.
+    CATALOG_KEY: (DATASETS_KEY, REPORTS_KEY),
+}
+"""Upstream assets of another feature, by downstream asset key."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +98,11 @@ def _describe(spec: AssetSpec, repository: Repository | None) -> AssetSpec:
     link = docs_link(feature, repository)
     if link is not None:
         metadata[DOCS_METADATA_KEY] = link
+    known_deps = {dep.asset_key for dep in spec.deps}
     return spec.merge_attributes(
+        deps=[
+            key for key in CROSS_FEATURE_DEPS.get(spec.key, ()) if key not in known_deps
+        ],
         owners=[] if OWNER in spec.owners else [OWNER],
         tags={key: value for key, value in tags.items() if key not in spec.tags},
         metadata={
@@ -109,13 +129,14 @@ def _with_code_references(
 
 
 def catalogued(defs: Definitions) -> Definitions:
-    """The same definitions with owners, feature tags, docs links and code references.
+    """The definitions with the catalogue attributes and cross-feature dependencies.
 
     Args:
         defs: the merged definitions of every feature.
 
     Returns:
-        Definitions whose assets carry the catalogue attributes; jobs, sensors,
+        Definitions whose assets carry owners, feature tags, docs links, code
+        references and ``CROSS_FEATURE_DEPS``; jobs, sensors,
         schedules and resources are unchanged.
     """
     repository = configured_repository()

@@ -1,10 +1,13 @@
-"""Every asset carries its owner, feature tag, docs link and code references."""
+"""Every asset carries its owner, feature tag, docs link and code references; one
+tag scheme on jobs and requested runs; the asset graph connects the features."""
 
 import importlib
 import sys
+from collections.abc import Mapping
 
 import pytest
-from dagster import Definitions
+from dagster import AssetKey, AutomationConditionSensorDefinition, Definitions
+from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 
 from moderate import catalog
 
@@ -63,3 +66,76 @@ def test_code_references_link_to_the_named_commit(monkeypatch: pytest.MonkeyPatc
 def test_half_a_repository_is_no_repository(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(catalog.GIT_URL_VARIABLE, REPOSITORY_URL)
     assert catalog.configured_repository() is None
+
+
+FEATURES = {"datasets", "doctor", "matrix_profile", "openmetadata", "trust"}
+LEGACY_TAG = "feature"
+IMPLICIT_ASSET_JOB = "__ASSET_JOB"
+ISOLATED_GROUPS = {"trust"}
+"""Groups allowed to stand apart in the asset graph: the trust feature's only
+asset counts Keycloak users, which no other feature reads or produces."""
+
+
+def _assert_feature_tag(tags: Mapping[str, str], name: str) -> None:
+    assert tags.get(catalog.FEATURE_TAG) in FEATURES, (name, dict(tags))
+    assert LEGACY_TAG not in tags, (name, dict(tags))
+
+
+def test_every_job_asset_and_requested_run_carries_the_feature_tag():
+    defs = _load_definitions()
+    jobs = {
+        job.name: job
+        for job in defs.resolve_all_job_defs()
+        if job.name != IMPLICIT_ASSET_JOB
+    }
+    assert jobs
+    for job in jobs.values():
+        _assert_feature_tag(job.tags, job.name)
+    for spec in defs.resolve_all_asset_specs():
+        _assert_feature_tag(spec.tags, spec.key.to_user_string())
+    sensors = list(defs.sensors or [])
+    assert sensors
+    for sensor in sensors:
+        if isinstance(sensor, AutomationConditionSensorDefinition):
+            # Its runs materialise assets through the implicit job.
+            _assert_feature_tag(sensor.run_tags, sensor.name)
+        for target in sensor.targets:
+            _assert_feature_tag(jobs[target.job_name].tags, sensor.name)
+    for schedule in defs.schedules or []:
+        _assert_feature_tag(jobs[schedule.job_name].tags, schedule.name)
+
+
+def _components(graph: BaseAssetGraph) -> list[set[AssetKey]]:
+    unseen = set(graph.get_all_asset_keys())
+    components = []
+    while unseen:
+        frontier = [unseen.pop()]
+        component = set(frontier)
+        while frontier:
+            node = graph.get(frontier.pop())
+            for neighbour in node.parent_keys | node.child_keys:
+                if neighbour in unseen:
+                    unseen.remove(neighbour)
+                    component.add(neighbour)
+                    frontier.append(neighbour)
+        components.append(component)
+    return components
+
+
+def test_the_asset_graph_connects_the_features():
+    graph = _load_definitions().resolve_asset_graph()
+    for downstream, upstreams in catalog.CROSS_FEATURE_DEPS.items():
+        assert graph.has(downstream), downstream
+        assert set(upstreams) <= graph.get(downstream).parent_keys, downstream
+    components = _components(graph)
+    groups = [{graph.get(key).group_name for key in c} for c in components]
+    connected = [g for g in groups if not g <= ISOLATED_GROUPS]
+    assert len(connected) == 1, groups
+    assert connected[0] == {"datasets", "matrix_profile", "openmetadata"}, groups
+
+
+def test_the_catalogue_keeps_its_freshness_expectation():
+    specs = {spec.key: spec for spec in _load_definitions().resolve_all_asset_specs()}
+    policy = specs[catalog.CATALOG_KEY].freshness_policy
+    assert policy is not None
+    assert policy.warn_window < policy.fail_window

@@ -40,14 +40,23 @@ RUN_CONFIG_REFUSED = (
 )
 
 
-class ServiceNotConfiguredError(RuntimeError):
-    """Raised when a resource is used while some of its settings are missing."""
+class ServiceNotConfiguredError(Failure):
+    """Raised when a resource is used while some of its settings are missing.
+
+    A :class:`dagster.Failure`, so the step shows the one-line description (and
+    the variables as metadata) instead of a wrapped stack trace, and is not
+    retried: a missing setting does not appear by itself.
+    """
 
     def __init__(self, service: str, missing_variables: Sequence[str]) -> None:
         self.service = service
         self.missing_variables = tuple(missing_variables)
         names = ", ".join(self.missing_variables)
-        super().__init__(f"{service} is not configured: set {names}")
+        super().__init__(
+            description=f"{service} is not configured: set {names}",
+            metadata={"service": service, "missing_variables": names},
+            allow_retries=False,
+        )
 
 
 class NotUsableError(RuntimeError):

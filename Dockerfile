@@ -1,18 +1,21 @@
-# syntax=docker/dockerfile:1.7
-#
 # Targets (the last one is the default):
 #   ingestion              OpenMetadata ingestion environment (its own lock file),
 #                          for workflows run as Kubernetes pods
 #   matrix-profile-worker  the analysis worker run by the matrix-profile Kubernetes Jobs
 #   code-server            the Dagster gRPC code server of the `moderate` location
 #
-# Build with `task build-image` (or `docker build --target <target> .`).
+# Build with `task build-images` (or `docker build --target <target> .`).
+# PYTHON_IMAGE and UV_IMAGE name the base images; the defaults are the public
+# ones, and a machine without a registry passes locally made equivalents.
 
-FROM ghcr.io/astral-sh/uv:0.13.8 AS uv
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.8
+
+FROM ${UV_IMAGE} AS uv
 
 # Dependencies first, from the lock file only: this layer is rebuilt only when
 # pyproject.toml or uv.lock change, not when the sources do.
-FROM python:3.11.14-slim-bookworm AS builder
+FROM ${PYTHON_IMAGE} AS builder
 COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
@@ -25,14 +28,20 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 COPY moderate/moderate ./moderate
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable
-# Compile stumpy's numba kernels into their on-disk cache (about a minute) so no
-# analysis run pays it; a node with another CPU model compiles again at run time.
+
+# stumpy's numba kernels compiled into a cache of their own (about a minute),
+# for a generic x86-64 CPU: numba keys its cache on the CPU model, so a cache
+# built for the build machine's CPU misses on every other node. The worker
+# copies this cache into its writable NUMBA_CACHE_DIR when it starts.
+FROM builder AS numba-cache
+ENV NUMBA_CPU_NAME=generic \
+    NUMBA_CACHE_DIR=/opt/numba-cache
 RUN /opt/venv/bin/python -m moderate.matrix_profile.worker.warmup
 
 # The OpenMetadata ingestion package pins libraries that break Dagster
 # (antlr4-python3-runtime), so it lives in its own environment, built from its own
 # lock file, at /opt/ingestion (where the code location looks for it).
-FROM python:3.11.14-slim-bookworm AS ingestion-builder
+FROM ${PYTHON_IMAGE} AS ingestion-builder
 COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
@@ -44,7 +53,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-install-project
 COPY openmetadata-ingestion/run_workflow.py ./
 
-FROM python:3.11.14-slim-bookworm AS runtime
+FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 moderate \
     && useradd --system --uid 10001 --gid moderate \
         --home-dir /home/moderate --create-home --shell /usr/sbin/nologin moderate
@@ -60,6 +69,12 @@ ENTRYPOINT ["/opt/ingestion/.venv/bin/python", "/opt/ingestion/run_workflow.py"]
 
 FROM runtime AS matrix-profile-worker
 COPY --from=builder /opt/venv /opt/venv
+COPY --from=numba-cache /opt/numba-cache /opt/numba-cache
+# The Job's NUMBA_CACHE_DIR is its writable scratch; the worker seeds it from
+# MODERATE_NUMBA_CACHE_SEED. The CPU name must match the one the cache was built for.
+ENV NUMBA_CPU_NAME=generic \
+    NUMBA_CACHE_DIR=/tmp/numba \
+    MODERATE_NUMBA_CACHE_SEED=/opt/numba-cache
 USER 10001:10001
 ENTRYPOINT ["python", "-m", "moderate.matrix_profile.worker"]
 
@@ -71,9 +86,19 @@ RUN apt-get update \
 COPY --from=builder /opt/venv /opt/venv
 # Bundled so that OpenMetadata workflows can run as subprocesses of a run.
 COPY --from=ingestion-builder /opt/ingestion /opt/ingestion
-RUN mkdir --parents "${DAGSTER_HOME}" && chown 10001:10001 "${DAGSTER_HOME}"
+# DAGSTER_HOME of the code server, and of the run pods that the Helm chart starts
+# with DAGSTER_HOME=/opt/dagster/dagster_home (its instance ConfigMap is mounted
+# there): both owned by the run user so that nothing under them is unwritable.
+RUN mkdir --parents "${DAGSTER_HOME}" /opt/dagster/dagster_home \
+    && chown 10001:10001 "${DAGSTER_HOME}" /opt/dagster /opt/dagster/dagster_home
 ENV DAGSTER_GRPC_HOST=0.0.0.0 \
     DAGSTER_GRPC_PORT=3030
+# The catalogue links every asset's code and docs to this repository and commit
+# (moderate/catalog.py); deploy/push-images.sh passes both, empty means local paths.
+ARG MODERATE_GIT_URL=""
+ARG MODERATE_GIT_REF=""
+ENV MODERATE_GIT_URL=${MODERATE_GIT_URL} \
+    MODERATE_GIT_REF=${MODERATE_GIT_REF}
 USER 10001:10001
 EXPOSE 3030
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the code-server and matrix-profile worker images and pushes them to the
-# registry named in CODE_IMAGE_REPOSITORY / MATRIX_PROFILE_JOB_IMAGE.
+# Builds the three images of the Dockerfile and pushes them: the code server
+# (CODE_IMAGE_REPOSITORY), the matrix-profile worker (MATRIX_PROFILE_JOB_IMAGE)
+# and the OpenMetadata ingestion image (INGESTION_IMAGE_REPOSITORY), which the
+# workflows' kubernetes runner starts as pods.
 set -euo pipefail
 
 # shellcheck source=deploy/lib.sh
@@ -11,8 +13,24 @@ load_env_files
 
 readonly code_image="${CODE_IMAGE_REPOSITORY}:${CODE_IMAGE_TAG}"
 readonly worker_image="${MATRIX_PROFILE_JOB_IMAGE}:${MATRIX_PROFILE_JOB_TAG}"
+readonly ingestion_image="${INGESTION_IMAGE_REPOSITORY:-localhost:5000/moderate-openmetadata-ingestion}:${INGESTION_IMAGE_TAG:-2.0.6.0}"
 
-docker build --target=code-server --tag="${code_image}" "${repo_root}"
-docker build --target=matrix-profile-worker --tag="${worker_image}" "${repo_root}"
-docker push "${code_image}"
-docker push "${worker_image}"
+declare -A targets=(
+  [code-server]="${code_image}"
+  [matrix-profile-worker]="${worker_image}"
+  [ingestion]="${ingestion_image}"
+)
+
+# The code server's catalogue links assets to this commit of the repository.
+git_ref="${MODERATE_GIT_REF:-$(git -C "${repo_root}" rev-parse HEAD)}"
+readonly git_ref
+
+for target in code-server matrix-profile-worker ingestion; do
+  docker build --target="${target}" --tag="${targets[${target}]}" \
+    --build-arg="MODERATE_GIT_URL=${MODERATE_GIT_URL:-}" \
+    --build-arg="MODERATE_GIT_REF=${git_ref}" \
+    "${repo_root}"
+done
+for target in code-server matrix-profile-worker ingestion; do
+  docker push "${targets[${target}]}"
+done

@@ -46,7 +46,10 @@ SUMMARY_MESSAGE_TYPE = "openmetadata_workflow_summary"
 EXIT_SUCCESS = 0
 EXIT_WORKFLOW_FAILED = 1
 EXIT_NOT_RUN = 2
-WORKFLOW_KINDS = ("metadata", "profiler", "autoClassification")
+WORKFLOW_KINDS = ("metadata", "lineage", "pipelines", "profiler", "autoClassification")
+METADATA_WORKFLOW_KINDS = ("metadata", "lineage", "pipelines")
+"""Kinds the package runs with ``MetadataWorkflow`` (the source type selects the
+connector: ``postgres``, ``postgres-lineage``, ``dagster``)."""
 
 
 class RequestError(Exception):
@@ -195,7 +198,7 @@ def workflow_class(kind: str) -> Any:
     Raises:
         RequestError: For an unknown kind or a missing optional dependency.
     """
-    if kind == "metadata":
+    if kind in METADATA_WORKFLOW_KINDS:
         from metadata.workflow.metadata import MetadataWorkflow
 
         return MetadataWorkflow

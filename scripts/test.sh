@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, then runs the formatters' checks and the test suite.
+# Installs what is missing, then runs the formatters' checks, the type checker and
+# the test suite.
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -k trust`.
 set -euo pipefail
 
@@ -11,4 +12,5 @@ bash "${repo_root}/scripts/bootstrap.sh"
 cd "${repo_root}/moderate"
 .venv/bin/black --check --quiet "${code_dirs[@]}"
 .venv/bin/ruff check --quiet "${code_dirs[@]}"
+.venv/bin/mypy
 .venv/bin/python -m pytest "$@"

@@ -2,7 +2,7 @@
 
 Run from ``moderate/``: ``python -m benchmarks.definitions_load``.
 
-Three peers run alternately, each in a new process, ``--repetitions`` times
+Four peers run alternately, each in a new process, ``--repetitions`` times
 (default 3), with the same environment (no service variables, so nothing
 connects anywhere):
 
@@ -11,7 +11,9 @@ connects anywhere):
 - ``import moderate.definitions``: ``python -c "import moderate.definitions"``,
   what every code-server, run and step process pays on top of it;
 - ``definitions validate``: ``dagster definitions validate -m
-  moderate.definitions`` (import plus Dagster's own loading and checks).
+  moderate.definitions`` (import plus Dagster's own loading and checks);
+- ``validate (empty Definitions)``: the same command on a module holding only
+  ``Definitions()``, the floor of the command itself.
 
 The table gives CPU seconds (user + system) and wall seconds, min and median,
 and each peer's CPU median ÷ that of ``import dagster``. The heavy third-party
@@ -33,6 +35,7 @@ REPETITIONS = 3
 BASELINE = "import dagster"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 HEAVY_MODULES = (
+    "dagster_k8s",
     "kubernetes",
     "pyarrow",
     "polars",
@@ -45,6 +48,8 @@ HEAVY_MODULES = (
     "numpy",
     "matplotlib",
     "stumpy",
+    "keycloak",
+    "requests_toolbelt",
 )
 LOADED_PROBE = (
     "import json, sys, moderate.definitions; "
@@ -52,7 +57,11 @@ LOADED_PROBE = (
 )
 
 
-def peers() -> dict[str, list[str]]:
+EMPTY_MODULE = "empty_definitions"
+EMPTY_SOURCE = "from dagster import Definitions\n\ndefs = Definitions()\n"
+
+
+def peers(empty_dir: str) -> dict[str, list[str]]:
     dagster = str(Path(python()).with_name("dagster"))
     return {
         BASELINE: [python(), "-c", "import dagster"],
@@ -63,6 +72,15 @@ def peers() -> dict[str, list[str]]:
             "validate",
             "-m",
             "moderate.definitions",
+        ],
+        "validate (empty Definitions)": [
+            dagster,
+            "definitions",
+            "validate",
+            "-d",
+            empty_dir,
+            "-m",
+            EMPTY_MODULE,
         ],
     }
 
@@ -85,7 +103,8 @@ def main() -> None:
     print(f"load average before: {load_average()}")
     with tempfile.TemporaryDirectory(prefix="moderate-load-") as home:
         env = environment(home)
-        commands = peers()
+        (Path(home) / f"{EMPTY_MODULE}.py").write_text(EMPTY_SOURCE)
+        commands = peers(home)
         # One untimed round fills the bytecode caches.
         alternate(commands, 1, env=env, cwd=str(PROJECT_DIR))
         results = alternate(

@@ -1,43 +1,45 @@
-"""Throughput of ``matrix_profile_messages_sensor`` against the local RabbitMQ.
+"""Throughput of ``matrix_profile_messages_sensor`` as a user sees it.
 
 Run from ``moderate/``: ``python -m benchmarks.matrix_profile_sensor``.
-Publishes N requests (10 % duplicates, 5 % malformed) to a fresh queue, then
-ticks the sensor with the default limits, recording the requested runs in an
+
+Each repetition runs in a fresh process: it publishes N requests (10 %
+duplicates, 5 % malformed) to a fresh queue of the local RabbitMQ, then ticks
+the sensor with its default limits, recording the requested runs in an
 ephemeral Dagster instance between ticks as the sensor daemon would, until the
-queue is empty. Prints ticks, tick durations and messages handled per second
-of tick time. The queue and its dead-letter queue are deleted afterwards.
+queue is empty. No tracer runs while ticks are timed.
+
+The figure a user sees is messages per minute of wall time including the
+sensor's 30 s interval: the daemon starts a tick at most every 30 s, so draining
+with k ticks takes the sum of ``max(30 s, tick)`` over the first k - 1 ticks
+plus the last tick. Tick wall and CPU seconds are printed beside it. Sizes
+alternate between repetitions; min and median over the repetitions are shown.
+The queues are deleted afterwards.
 """
 
 import argparse
 import json
+import os
 import random
+import resource
 import statistics
+import subprocess
+import sys
 import time
+from typing import TYPE_CHECKING
 
-import pika
-from dagster import (
-    DagsterInstance,
-    DagsterRunStatus,
-    SensorResult,
-    build_sensor_context,
-)
-from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
-from dagster._core.test_utils import create_run_for_test
+if TYPE_CHECKING:
+    from moderate.resources import RabbitMQResource
 
-from moderate.matrix_profile.sensors import (
-    MESSAGES_SENSOR_NAME,
-    matrix_profile_messages_sensor,
-)
-from moderate.resources import RabbitMQResource
-from moderate_tests.support.rabbitmq import RABBIT_URL, unique_queue_name
-from moderate_tests.support.secrets import resource_with_secrets
-
-DEFAULT_MESSAGES = (1_000, 5_000)
+DEFAULT_MESSAGES = (1_000,)
+DEFAULT_REPETITIONS = 3
 MAX_TICKS = 1_000
+SECONDS_PER_MINUTE = 60
+DUPLICATE_SHARE = 0.10
+MALFORMED_SHARE = 0.05
 
 
 def _bodies(count: int, rng: random.Random) -> list[bytes]:
-    distinct = int(count * 0.85)
+    distinct = int(count * (1 - DUPLICATE_SHARE - MALFORMED_SHARE))
     bodies = [
         json.dumps(
             {
@@ -49,27 +51,44 @@ def _bodies(count: int, rng: random.Random) -> list[bytes]:
         ).encode()
         for job_id in range(1, distinct + 1)
     ]
-    bodies += [rng.choice(bodies) for _ in range(int(count * 0.10))]
+    bodies += [rng.choice(bodies) for _ in range(int(count * DUPLICATE_SHARE))]
     bodies += [b"not json"] * (count - len(bodies))
     rng.shuffle(bodies)
     return bodies
 
 
-def _queue_depth(rabbitmq: RabbitMQResource) -> int:
-    with rabbitmq.channel() as channel:
-        declared = channel.queue_declare(queue=rabbitmq.queue, passive=True)
-        return declared.method.message_count
-
-
 def measure(count: int) -> dict[str, float]:
+    """One repetition in this process: drains ``count`` messages."""
+    import pika
+    from dagster import (
+        DagsterInstance,
+        DagsterRunStatus,
+        SensorResult,
+        build_sensor_context,
+    )
+    from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
+    from dagster._core.test_utils import create_run_for_test
+
+    from moderate.matrix_profile.sensors import (
+        MESSAGES_SENSOR_INTERVAL_S,
+        MESSAGES_SENSOR_NAME,
+        matrix_profile_messages_sensor,
+    )
+    from moderate.resources import RabbitMQResource
+    from moderate_tests.support.rabbitmq import RABBIT_URL, unique_queue_name
+    from moderate_tests.support.secrets import resource_with_secrets
+
     rabbitmq = resource_with_secrets(
-        RabbitMQResource, {"url": RABBIT_URL}, matrix_profile_queue=unique_queue_name()
+        RabbitMQResource,
+        {"url": RABBIT_URL},
+        matrix_profile_queue=unique_queue_name("mp_bench"),
     )
     with rabbitmq.channel() as channel:
         RabbitMQResource.declare_durable_queue(channel, rabbitmq.queue)
         for body in _bodies(count, random.Random(count)):
             channel.basic_publish(exchange="", routing_key=rabbitmq.queue, body=body)
-    durations: list[float] = []
+    walls: list[float] = []
+    cpus: list[float] = []
     requested = 0
     try:
         with DagsterInstance.ephemeral() as instance:
@@ -79,14 +98,17 @@ def measure(count: int) -> dict[str, float]:
                     resources={"rabbitmq": rabbitmq},
                     sensor_name=MESSAGES_SENSOR_NAME,
                 )
-                started = time.perf_counter()
+                wall_start, cpu_start = time.perf_counter(), time.process_time()
                 result = matrix_profile_messages_sensor(context)
-                durations.append(time.perf_counter() - started)
-                requests = (
-                    result.run_requests if isinstance(result, SensorResult) else []
+                walls.append(time.perf_counter() - wall_start)
+                cpus.append(time.process_time() - cpu_start)
+                requests = list(
+                    result.run_requests or []
+                    if isinstance(result, SensorResult)
+                    else []
                 )
-                requested += len(requests or [])
-                for request in requests or []:
+                requested += len(requests)
+                for request in requests:
                     create_run_for_test(
                         instance,
                         job_name=request.job_name,
@@ -97,7 +119,7 @@ def measure(count: int) -> dict[str, float]:
                             SENSOR_NAME_TAG: MESSAGES_SENSOR_NAME,
                         },
                     )
-                if not requests and _queue_depth(rabbitmq) == 0:
+                if not requests and _queue_empty(rabbitmq):
                     break
     finally:
         connection = pika.BlockingConnection(pika.URLParameters(RABBIT_URL))
@@ -107,30 +129,82 @@ def measure(count: int) -> dict[str, float]:
             channel.queue_delete(queue=rabbitmq.dead_letter_queue)
         finally:
             connection.close()
+    user_wall_s = sum(max(MESSAGES_SENSOR_INTERVAL_S, w) for w in walls[:-1])
+    user_wall_s += walls[-1]
     return {
         "messages": count,
         "runs": requested,
-        "ticks": len(durations),
-        "tick_median_s": statistics.median(durations),
-        "tick_max_s": max(durations),
-        "messages_per_tick_second": count / sum(durations),
+        "ticks": len(walls),
+        "tick_median_s": statistics.median(walls),
+        "tick_max_s": max(walls),
+        "tick_cpu_s": sum(cpus),
+        "user_wall_s": user_wall_s,
+        "messages_per_minute": count / user_wall_s * SECONDS_PER_MINUTE,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
+def _queue_empty(rabbitmq: "RabbitMQResource") -> bool:
+    with rabbitmq.channel() as channel:
+        declared = channel.queue_declare(queue=rabbitmq.queue, passive=True)
+        return declared.method.message_count == 0
+
+
+def _fresh_process(count: int) -> dict[str, float]:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.matrix_profile_sensor",
+            "--child",
+            str(count),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _load() -> str:
+    one, five, fifteen = (f"{value:.2f}" for value in os.getloadavg())
+    return f"load average {one} / {five} / {fifteen}"
+
+
 def main() -> None:
+    """Runs the repetitions (alternating sizes) and prints min and median."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, nargs="*", default=DEFAULT_MESSAGES)
+    parser.add_argument("--repetitions", type=int, default=DEFAULT_REPETITIONS)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.child is not None:
+        print(json.dumps(measure(arguments.child)))
+        return
+    print(f"before: {_load()}")
+    rows: dict[int, list[dict[str, float]]] = {n: [] for n in arguments.messages}
+    for _ in range(arguments.repetitions):
+        for count in arguments.messages:
+            rows[count].append(_fresh_process(count))
+    print(f"after: {_load()}")
     print(
-        f"{'messages':>8} {'runs':>6} {'ticks':>6} {'median tick s':>14} "
-        f"{'max tick s':>11} {'msg/s of tick':>14}"
+        f"{'messages':>8} {'runs':>5} {'ticks':>5} {'msg/min (user) min/med':>23} "
+        f"{'drain s med':>11} {'tick s med/max':>15} {'tick CPU s med':>14} "
+        f"{'RSS MiB':>7}"
     )
-    for count in arguments.messages:
-        row = measure(count)
+    for count, reps in rows.items():
+
+        def median(name: str, reps: list[dict[str, float]] = reps) -> float:
+            return statistics.median(rep[name] for rep in reps)
+
+        rate = [rep["messages_per_minute"] for rep in reps]
+        longest = max(rep["tick_max_s"] for rep in reps)
         print(
-            f"{row['messages']:>8} {row['runs']:>6} {row['ticks']:>6} "
-            f"{row['tick_median_s']:>14.3f} {row['tick_max_s']:>11.3f} "
-            f"{row['messages_per_tick_second']:>14.0f}"
+            f"{count:>8} {int(median('runs')):>5} {int(median('ticks')):>5} "
+            f"{min(rate):>11.0f} / {statistics.median(rate):<9.0f} "
+            f"{median('user_wall_s'):>11.0f} "
+            f"{median('tick_median_s'):>7.3f} / {longest:<5.3f} "
+            f"{median('tick_cpu_s'):>14.2f} {median('peak_rss_mib'):>7.0f}"
         )
 
 

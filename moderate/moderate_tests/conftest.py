@@ -8,7 +8,7 @@ import pytest
 from moderate.definitions import defs
 from moderate.resources import PostgresResource, RabbitMQResource, S3Resource
 from moderate.resources.settings import EnvBackedResource
-from moderate.state import PostgresState
+from moderate.state import StateStore
 from moderate_tests.support.postgres import postgres_resource, temporary_database
 from moderate_tests.support.rabbitmq import RABBIT_URL, unique_queue_name
 from moderate_tests.support.seaweedfs import S3Endpoint, SeaweedFS
@@ -48,9 +48,9 @@ def postgres() -> Iterator[PostgresResource]:
 
 
 @pytest.fixture
-def state_store(postgres: PostgresResource, postgres_database: str) -> PostgresState:
+def state_store(postgres: PostgresResource, postgres_database: str) -> StateStore:
     """A state store in a fresh PostgreSQL database."""
-    store = PostgresState(postgres.engine(postgres_database))
+    store = StateStore(postgres.engine(postgres_database))
     store.create_schema()
     return store
 

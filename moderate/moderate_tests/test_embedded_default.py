@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 from dagster import (
+    AutomationConditionSensorDefinition,
     DagsterInstance,
     RunStatusSensorDefinition,
     build_sensor_context,
@@ -15,10 +16,14 @@ from moderate.definitions import defs
 from moderate_tests.deployment.files import DEPLOY_DIR
 
 REPOSITORY = defs.get_repository_def()
+# Run-status sensors react to runs and automation-condition sensors are evaluated
+# by the daemon from the asset graph: neither polls a service.
 POLLING_SENSORS = [
     sensor
     for sensor in REPOSITORY.sensor_defs
-    if not isinstance(sensor, RunStatusSensorDefinition)
+    if not isinstance(
+        sensor, (RunStatusSensorDefinition, AutomationConditionSensorDefinition)
+    )
 ]
 
 

@@ -27,7 +27,7 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -36,7 +36,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from moderate.datasets.profile import (
+    MIB,
     ColumnKind,
+    CsvOptions,
+    DatasetReadError,
     StatsCollector,
     TableStats,
     arrow_type,
@@ -44,7 +47,6 @@ from moderate.datasets.profile import (
 )
 from moderate.support.naming import unique_names
 
-MIB = 1024 * 1024
 PARQUET_COMPRESSION = "snappy"
 ROW_GROUP_BYTES = 64 * MIB
 MAX_DEMOTIONS = 20
@@ -58,31 +60,6 @@ SAMPLED_ENCODINGS = frozenset(
 )
 UNNAMED_COLUMN = "column_{position}"
 _COLUMN_IN_ERROR = re.compile(r"In CSV column #(\d+)")
-
-
-class DatasetReadError(ValueError):
-    """A file could not be read as a table (the message names the file)."""
-
-
-@dataclass(frozen=True)
-class CsvOptions:
-    """Dialect of one CSV file.
-
-    Attributes:
-        skip_rows: Lines before the header.
-        separator: Field separator.
-        decimal: Decimal mark.
-        encoding: Text encoding.
-        null_values: Cell texts read as missing.
-        block_size: Bytes parsed per batch.
-    """
-
-    skip_rows: int = 0
-    separator: str = ","
-    decimal: str = "."
-    encoding: str = "utf-8"
-    null_values: tuple[str, ...] = ("",)
-    block_size: int = 16 * MIB
 
 
 def csv_to_parquet(

@@ -6,17 +6,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from moderate.datasets.config import DatasetSourceConfig, FileReadOptions
-from moderate.datasets.csv_parquet import (
-    MIB,
-    CsvOptions,
-    DatasetReadError,
-    csv_to_parquet,
-)
 from moderate.datasets.git import (
     Checkout,
     GitFetchError,
@@ -29,6 +23,7 @@ from moderate.datasets.naming import (
     dataset_name,
     matches,
 )
+from moderate.datasets.profile import MIB, CsvOptions, DatasetReadError
 from moderate.datasets.staging import (
     DatasetRecord,
     DatasetStatus,
@@ -40,8 +35,12 @@ from moderate.datasets.staging import (
     failed_record,
     load_manifest,
 )
-from moderate.datasets.workbook import open_workbook, sheet_names, sheet_to_parquet
-from moderate.state import ItemStatus, PostgresState, utc_now
+from moderate.state import ItemStatus, utc_now
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from moderate.state import StateStore
 
 SOURCE_NAMESPACE = "datasets.source"
 CONVERTER_VERSION = "1"
@@ -112,9 +111,9 @@ def fingerprint(config: DatasetSourceConfig) -> str:
 def prepare_source(
     source: str,
     config: DatasetSourceConfig,
-    s3_client: Any,
+    s3_client: "S3Client",
     bucket: str,
-    state: PostgresState,
+    state: "StateStore",
     log: logging.Logger,
 ) -> PreparedSource:
     """Checks out the configured ref and stages every dataset it holds.
@@ -163,7 +162,7 @@ def prepare_source(
 
 
 def _published_manifest(
-    state: PostgresState,
+    state: "StateStore",
     source: str,
     area: StagingArea,
     settings_hash: str,
@@ -318,6 +317,8 @@ def _convert_csv(
     key_columns: tuple[str, ...],
     log: logging.Logger,
 ) -> DatasetRecord:
+    from moderate.datasets.csv_parquet import csv_to_parquet  # pyarrow: on use
+
     name = dataset_name(path)
     target = checkout.scratch / f"{index}.parquet"
     try:
@@ -346,6 +347,12 @@ def _convert_workbook(
     key_columns: tuple[str, ...],
     log: logging.Logger,
 ) -> tuple[list[DatasetRecord], tuple[str, ...]]:
+    from moderate.datasets.workbook import (  # openpyxl, pyarrow: on use
+        open_workbook,
+        sheet_names,
+        sheet_to_parquet,
+    )
+
     records: list[DatasetRecord] = []
     empty: list[str] = []
     with open_workbook(checkout.root / path, path) as workbook:

@@ -1,12 +1,45 @@
-"""Column kinds and per-dataset statistics gathered while streaming batches."""
+"""What the table readers share: read options and errors, column kinds, statistics.
+
+It imports no pyarrow at load time, so the definitions do not pay for it.
+"""
+
+from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
+MIB = 1024 * 1024
 PREVIEW_CELL_CHARS = 40
-TIMESTAMP_TYPE = pa.timestamp("us")
+TIMESTAMP_UNIT = "us"
+
+
+class DatasetReadError(ValueError):
+    """A file could not be read as a table (the message names the file)."""
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    """Dialect of one CSV file.
+
+    Attributes:
+        skip_rows: Lines before the header.
+        separator: Field separator.
+        decimal: Decimal mark.
+        encoding: Text encoding.
+        null_values: Cell texts read as missing.
+        block_size: Bytes parsed per batch.
+    """
+
+    skip_rows: int = 0
+    separator: str = ","
+    decimal: str = "."
+    encoding: str = "utf-8"
+    null_values: tuple[str, ...] = ("",)
+    block_size: int = 16 * MIB
 
 
 class ColumnKind(enum.StrEnum):
@@ -36,11 +69,13 @@ def widen(current: ColumnKind, seen: ColumnKind) -> ColumnKind:
 
 def arrow_type(kind: ColumnKind) -> pa.DataType:
     """The Arrow type a column of ``kind`` is written as (all-null → string)."""
+    import pyarrow as pa
+
     return {
         ColumnKind.BOOL: pa.bool_(),
         ColumnKind.INT: pa.int64(),
         ColumnKind.FLOAT: pa.float64(),
-        ColumnKind.TIMESTAMP: TIMESTAMP_TYPE,
+        ColumnKind.TIMESTAMP: pa.timestamp(TIMESTAMP_UNIT),
     }.get(kind, pa.string())
 
 

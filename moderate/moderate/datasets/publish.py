@@ -12,16 +12,12 @@ an old version stays in the API's bucket.
 """
 
 import enum
-import io
 import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from requests_toolbelt import MultipartEncoder
+from typing import TYPE_CHECKING, Any
 
 from moderate.datasets.naming import (
     DatasetFormat,
@@ -37,6 +33,9 @@ from moderate.datasets.staging import (
     download_verified,
 )
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 ASSET_PATH = "/asset"
 HTTP_CONFLICT = 409
@@ -206,6 +205,8 @@ def upload_object(
     Returns:
         The created object.
     """
+    from moderate.datasets.multipart import RewindableMultipartEncoder  # on use
+
     content_type = CONTENT_TYPES.get(Path(file_name).suffix, DEFAULT_CONTENT_TYPE)
     with path.open("rb") as handle:
         body = RewindableMultipartEncoder(
@@ -219,29 +220,6 @@ def upload_object(
             idempotent=False,
         )
     return response.json()
-
-
-class RewindableMultipartEncoder(MultipartEncoder):
-    """requests_toolbelt's streaming encoder, rewindable for the client's retry.
-
-    The body is read from the file as it is sent and carries its length, so
-    the request has a ``Content-Length`` (and the client knows the upload's
-    size through ``len()``); ``seek(0)`` starts it over (after a
-    token refresh the client sends the same bytes again).
-    """
-
-    def __len__(self) -> int:
-        return int(self.len)
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        """Rewinds to the start (the only position supported)."""
-        if offset != 0 or whence != os.SEEK_SET:
-            raise io.UnsupportedOperation("the body can only be rewound")
-        for value in self.fields.values():
-            if isinstance(value, tuple):
-                value[1].seek(0)
-        MultipartEncoder.__init__(self, self.fields, self.boundary_value, self.encoding)
-        return 0
 
 
 class ObjectLimitError(RuntimeError):
@@ -500,7 +478,7 @@ def execute_plan(
     manifest: SourceManifest,
     asset: PlatformAsset,
     client: PlatformApiClient,
-    s3_client: Any,
+    s3_client: "S3Client",
     bucket: str,
     scratch: Path,
     log: logging.Logger,

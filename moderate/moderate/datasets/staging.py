@@ -15,12 +15,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from moderate.datasets.profile import TableStats
 from moderate.state import utc_now
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 HASH_CHUNK_BYTES = 1024 * 1024
 MANIFEST_VERSION = 1
@@ -260,14 +263,14 @@ class StagingArea:
         prefix: Folder of this source, commit and fingerprint (no trailing /).
     """
 
-    client: Any
+    client: "S3Client"
     bucket: str
     prefix: str
 
     @classmethod
     def for_commit(
         cls,
-        client: Any,
+        client: "S3Client",
         bucket: str,
         root_prefix: str,
         source: str,
@@ -282,7 +285,9 @@ class StagingArea:
         return cls(client, bucket, prefix)
 
     @classmethod
-    def of_manifest(cls, client: Any, bucket: str, manifest_key: str) -> "StagingArea":
+    def of_manifest(
+        cls, client: "S3Client", bucket: str, manifest_key: str
+    ) -> "StagingArea":
         """The area a manifest key belongs to."""
         return cls(client, bucket, manifest_key.rsplit("/", 1)[0])
 
@@ -353,7 +358,7 @@ def delete_older_commits(keep: StagingArea, prepared_at: str) -> int:
     return len(doomed)
 
 
-def _delete_keys(client: Any, bucket: str, keys: list[str]) -> None:
+def _delete_keys(client: "S3Client", bucket: str, keys: list[str]) -> None:
     for start in range(0, len(keys), DELETE_BATCH):
         batch = keys[start : start + DELETE_BATCH]
         client.delete_objects(
@@ -362,7 +367,7 @@ def _delete_keys(client: Any, bucket: str, keys: list[str]) -> None:
         )
 
 
-def load_manifest(client: Any, bucket: str, key: str) -> SourceManifest:
+def load_manifest(client: "S3Client", bucket: str, key: str) -> SourceManifest:
     """Reads a manifest from the staging bucket."""
     body = client.get_object(Bucket=bucket, Key=key)["Body"]
     try:
@@ -372,7 +377,7 @@ def load_manifest(client: Any, bucket: str, key: str) -> SourceManifest:
 
 
 def download_verified(
-    client: Any, bucket: str, staged: StagedObject, target: Path
+    client: "S3Client", bucket: str, staged: StagedObject, target: Path
 ) -> None:
     """Streams a staged object to ``target`` and checks its SHA-256.
 
@@ -395,7 +400,9 @@ def download_verified(
         )
 
 
-def _iter_entries(client: Any, bucket: str, prefix: str) -> list[tuple[str, datetime]]:
+def _iter_entries(
+    client: "S3Client", bucket: str, prefix: str
+) -> list[tuple[str, datetime]]:
     """Every key under ``prefix`` with its last modification time."""
     entries: list[tuple[str, datetime]] = []
     paginator = client.get_paginator("list_objects_v2")

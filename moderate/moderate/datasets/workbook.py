@@ -20,9 +20,10 @@ from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.workbook.workbook import Workbook
 
-from moderate.datasets.csv_parquet import PARQUET_COMPRESSION, DatasetReadError
+from moderate.datasets.csv_parquet import PARQUET_COMPRESSION
 from moderate.datasets.profile import (
     ColumnKind,
+    DatasetReadError,
     StatsCollector,
     TableStats,
     arrow_type,

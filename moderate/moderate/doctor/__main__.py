@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from moderate.doctor.checks import check_resources, format_reports
+from moderate.doctor.checks import check_resources, failing, format_reports
 from moderate.resources.definitions import build_resources
 
 
@@ -12,9 +12,7 @@ def main() -> int:
     """Prints the health table; exits 1 if a configured service fails its check."""
     reports = check_resources(build_resources())
     print(format_reports(reports))
-    return (
-        1 if any(report.configured and not report.healthy for report in reports) else 0
-    )
+    return 1 if any(failing(report) for report in reports) else 0
 
 
 if __name__ == "__main__":

@@ -6,15 +6,72 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from moderate.resources.settings import EnvBackedResource, HealthReport
+from moderate.state import StateStoreResource, describe_store
+from moderate.support.cron import invalid_cron_variables
+
+STATE_STORE_SERVICE = "state store"
+SCHEDULES_SERVICE = "schedules"
+UNAVAILABLE_BACKEND = "unavailable"
+
+
+def schedules_report() -> HealthReport:
+    """Whether every ``MODERATE_*_CRON`` variable that is set is valid cron.
+
+    A schedule with an invalid variable skips every tick with the reason; this
+    row lists the variables so a deployment sees them without opening the UI.
+    """
+    problems = invalid_cron_variables()
+    return HealthReport(
+        service=SCHEDULES_SERVICE,
+        configured=True,
+        missing_variables=(),
+        reachable=None,
+        detail="; ".join(problems)
+        or "every MODERATE_*_CRON variable that is set is valid",
+        usable=not problems,
+    )
+
+
+def failing(report: HealthReport) -> bool:
+    """Whether a configured service or setting was tried and found wanting."""
+    return report.configured and (report.reachable is False or report.usable is False)
+
+
+def store_report(resource: StateStoreResource) -> HealthReport:
+    """Which state store the pipelines use and where, as a doctor row.
+
+    Nothing is opened: the row says PostgreSQL (``host:port/database``) or
+    SQLite (the file under ``DAGSTER_HOME``) and why that backend was chosen.
+    """
+    description = describe_store(resource)
+    available = description.backend != UNAVAILABLE_BACKEND
+    return HealthReport(
+        service=STATE_STORE_SERVICE,
+        configured=available,
+        missing_variables=(),
+        reachable=None,
+        detail=description.line(),
+    )
 
 
 def check_resources(resources: Mapping[str, Any]) -> list[HealthReport]:
-    """Runs the health check of every resource that has one, in key order."""
-    return [
+    """Runs the health check of every resource that has one, in key order.
+
+    The state store (backend and location, nothing opened) and the schedules'
+    cron variables come last.
+    """
+    reports = [
         resource.health_check()
         for _, resource in sorted(resources.items())
         if isinstance(resource, EnvBackedResource)
     ]
+    reports.extend(
+        store_report(resource)
+        for _, resource in sorted(resources.items())
+        if isinstance(resource, StateStoreResource)
+    )
+    reports.append(schedules_report())
+    return reports
 
 
 def format_reports(reports: Iterable[HealthReport]) -> str:
@@ -23,10 +80,12 @@ def format_reports(reports: Iterable[HealthReport]) -> str:
     for report in reports:
         if not report.configured:
             state = "not configured"
-        elif not report.reachable:
-            state = "unreachable"
         elif report.usable is False:
             state = "not usable"
+        elif report.reachable is None:
+            state = "in use"
+        elif not report.reachable:
+            state = "unreachable"
         else:
             state = "ok"
         rows.append(

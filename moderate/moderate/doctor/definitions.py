@@ -11,7 +11,7 @@ from dagster import (
     op,
 )
 
-from moderate.doctor.checks import format_reports
+from moderate.doctor.checks import format_reports, schedules_report, store_report
 from moderate.resources import (
     HealthReport,
     KeycloakResource,
@@ -21,6 +21,7 @@ from moderate.resources import (
     RabbitMQResource,
     S3Resource,
 )
+from moderate.state import StateStoreResource
 
 
 @op(description="Checks every shared resource: missing variables and reachability.")
@@ -32,12 +33,15 @@ def check_services(
     s3: S3Resource,
     platform_api: PlatformApiResource,
     rabbitmq: RabbitMQResource,
+    state_store: StateStoreResource,
 ) -> Output[list[dict[str, object]]]:
     """Runs every health check and reports them as metadata."""
     reports: list[HealthReport] = [
         resource.health_check()
         for resource in (keycloak, postgres, openmetadata, s3, platform_api, rabbitmq)
     ]
+    reports.append(store_report(state_store))
+    reports.append(schedules_report())
     table = format_reports(reports)
     context.log.info("Service health:\n%s", table)
     missing = sorted({name for report in reports for name in report.missing_variables})

@@ -1,36 +1,75 @@
-"""Finalising a job whose run broke: shared by the failure hook and the sensor."""
+"""Finalising a job whose run broke: shared by the failure hook and the sensors."""
 
+import json
 import logging
+from typing import Any
 
-import requests
-from botocore.exceptions import BotoCoreError, ClientError
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from moderate.matrix_profile.platform import (
     JobState,
     finalise_job,
-    read_job_state,
+    read_job_state_or_unknown,
+    transient_api_error,
     upload_failure_log,
 )
 from moderate.matrix_profile.results import clip, failure_results, redact_urls
+from moderate.matrix_profile.tags import WORKFLOW_JOB_ID_TAG
 from moderate.resources.platform_api import PlatformApiError, PlatformApiResource
 from moderate.resources.s3 import S3Resource
-from moderate.resources.settings import ServiceNotConfiguredError
 
-WORKFLOW_JOB_ID_TAG = "moderate/workflow-job-id"
+__all__ = [
+    "RESULTS_METADATA_KEY",
+    "WORKFLOW_JOB_ID_TAG",
+    "broken_run_error",
+    "finalise_broken_run",
+    "finalise_errors",
+    "finalise_open_job",
+    "recorded_results",
+    "retry_later",
+]
+
+RESULTS_METADATA_KEY = "moderate/results"
+ANALYSIS_STEP = "run_matrix_profile_analysis"
 CANCELLED_ERROR = "The analysis was cancelled before it finished. Please run it again."
 INTERRUPTED_ERROR = (
     "The analysis could not be completed because of an internal error. "
     "Please run it again; if it keeps failing, contact the platform operators."
 )
-FINALISE_ERRORS = (
-    PlatformApiError,
-    requests.RequestException,
-    ServiceNotConfiguredError,
-    BotoCoreError,
-    ClientError,
-)
+
+FAILURE_EVENT_TYPES = {DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
+MAX_EVENT_TEXT_CHARS = 20_000
+ACCOUNT_STATUSES = frozenset({401, 403})
 
 LOGGER = logging.getLogger(__name__)
+
+
+def finalise_errors() -> tuple[type[Exception], ...]:
+    """Exceptions a finalisation attempt may end with (API, network, storage)."""
+    import requests
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from moderate.resources.settings import ServiceNotConfiguredError
+
+    return (
+        PlatformApiError,
+        requests.RequestException,
+        ServiceNotConfiguredError,
+        BotoCoreError,
+        ClientError,
+    )
+
+
+def retry_later(error: Exception) -> bool:
+    """Whether a failed finalisation must be tried again later.
+
+    Throttling, timeouts, 5xx, network and storage errors, missing settings and
+    credential or permission problems of the pipelines' account say nothing
+    about the job; only other refusals (e.g. 404, 422) are final.
+    """
+    if isinstance(error, PlatformApiError):
+        return transient_api_error(error) or error.status in ACCOUNT_STATUSES
+    return True
 
 
 def broken_run_error(cancelled: bool, detail: str | None) -> str:
@@ -46,38 +85,123 @@ def broken_run_error(cancelled: bool, detail: str | None) -> str:
     return base
 
 
+def recorded_results(instance: DagsterInstance, run_id: str) -> dict[str, Any] | None:
+    """The ``results`` the analysis step of a run computed, if it got that far.
+
+    When the worker ended but the final PATCH kept failing, these keep the
+    worker's own outcome (its error text, or the delivered report) for the
+    hook and the backstop instead of a generic error.
+    """
+    records = instance.all_logs(run_id, of_type=DagsterEventType.STEP_OUTPUT)
+    for entry in reversed(records):
+        event = entry.dagster_event
+        if event is None or event.step_key != ANALYSIS_STEP:
+            continue
+        value = event.step_output_data.metadata.get(RESULTS_METADATA_KEY)
+        data = getattr(value, "data", None)
+        if isinstance(data, dict):
+            return data
+        if isinstance(data, str):
+            parsed = json.loads(data)
+            return parsed if isinstance(parsed, dict) else None
+    return None
+
+
 def finalise_open_job(
     platform_api: PlatformApiResource,
     s3: S3Resource,
     workflow_job_id: int,
     error: str,
     log_text: str,
+    results: dict[str, Any] | None = None,
 ) -> bool:
-    """PATCHes a job with an error, unless it is already finalised or missing.
+    """PATCHes a job's terminal results, unless it is already finalised or missing.
+
+    A failing ``GET /job/{id}`` is not fatal: the PATCH alone finalises the job
+    (it is idempotent).
 
     Args:
         platform_api: The Platform API.
         s3: Storage of the failure log.
         workflow_job_id: The job.
-        error: Text of ``results.error``.
-        log_text: Log uploaded under ``logs/``.
+        error: Text of ``results.error`` when ``results`` is None.
+        log_text: Log uploaded under ``logs/`` when ``results`` is None.
+        results: Results recorded by the run itself, sent as they are.
 
     Returns:
         True when this call finalised the job, False when it needed nothing.
 
     Raises:
-        PlatformApiError: When the API refuses or keeps failing (after retries).
+        PlatformApiError: When the API refuses the PATCH or keeps failing.
     """
     client = platform_api.client()
-    state = read_job_state(client, workflow_job_id)
-    if state is not JobState.OPEN:
+    state, get_error = read_job_state_or_unknown(client, workflow_job_id)
+    if state is JobState.UNKNOWN:
+        LOGGER.warning(
+            "Job %s: GET failed (%s); finalising without it",
+            workflow_job_id,
+            get_error,
+        )
+    elif state is not JobState.OPEN:
         LOGGER.info("Job %s is %s: leaving it as it is", workflow_job_id, state.value)
         return False
-    outputs_bucket = s3.job_outputs_bucket
-    log_key = upload_failure_log(s3, outputs_bucket, workflow_job_id, log_text)
-    finalise_job(
-        client,
-        workflow_job_id,
-        failure_results(workflow_job_id, outputs_bucket, error, log_key),
-    )
+    if results is None:
+        outputs_bucket = s3.job_outputs_bucket
+        log_key = upload_failure_log(s3, outputs_bucket, workflow_job_id, log_text)
+        results = failure_results(workflow_job_id, outputs_bucket, error, log_key)
+    finalise_job(client, workflow_job_id, results)
     return True
+
+
+def finalise_broken_run(
+    instance: DagsterInstance,
+    platform_api: PlatformApiResource,
+    s3: S3Resource,
+    workflow_job_id: int,
+    broken_run_id: str,
+) -> bool:
+    """Finalises the job of a run that failed or was cancelled without reporting.
+
+    The run's own recorded results win; otherwise the job gets the cancelled or
+    interrupted error and a log of the run's failure events (their messages
+    only: tracebacks stay in the Dagster run log).
+
+    Returns:
+        True when this call finalised the job.
+
+    Raises:
+        PlatformApiError: When the API refuses the PATCH or keeps failing.
+    """
+    run = instance.get_run_by_id(broken_run_id)
+    cancelled = run is not None and run.status == DagsterRunStatus.CANCELED
+    job_name = run.job_name if run is not None else "unknown job"
+    status = run.status.value if run is not None else "unknown"
+    log_text = (
+        f"Dagster run {broken_run_id} ({job_name}) ended as {status}.\n"
+        f"Workflow job {workflow_job_id}\n\n{_failure_events(instance, broken_run_id)}"
+    )
+    return finalise_open_job(
+        platform_api,
+        s3,
+        workflow_job_id,
+        broken_run_error(cancelled, None),
+        log_text,
+        results=recorded_results(instance, broken_run_id),
+    )
+
+
+def _failure_events(instance: DagsterInstance, run_id: str) -> str:
+    texts: list[str] = []
+    for entry in instance.all_logs(run_id, of_type=FAILURE_EVENT_TYPES):
+        event = entry.dagster_event
+        texts.append(event.message if event and event.message else entry.user_message)
+        error = (
+            event.step_failure_data.error
+            if event is not None and event.is_step_failure
+            else None
+        )
+        while error is not None:
+            texts.append(error.message.strip())
+            error = error.cause
+    joined = "\n".join(texts) or "No failure event was recorded.\n"
+    return joined[-MAX_EVENT_TEXT_CHARS:]

@@ -5,17 +5,21 @@ import traceback
 from dagster import (
     DagsterExecutionInterruptedError,
     DagsterRunStatus,
+    Failure,
     HookContext,
     failure_hook,
 )
 
 from moderate.matrix_profile.finalise import (
-    FINALISE_ERRORS,
     WORKFLOW_JOB_ID_TAG,
     broken_run_error,
+    finalise_errors,
     finalise_open_job,
+    recorded_results,
 )
 from moderate.matrix_profile.launcher import WorkerCancelledError
+from moderate.matrix_profile.messages import MAX_WORKFLOW_JOB_ID
+from moderate.matrix_profile.results import redact_urls
 
 DETAIL_CHARS = 300
 CANCELLED_EXCEPTIONS = (WorkerCancelledError, DagsterExecutionInterruptedError)
@@ -27,20 +31,28 @@ CANCELLED_STATUSES = frozenset({DagsterRunStatus.CANCELING, DagsterRunStatus.CAN
     required_resource_keys={"platform_api", "s3"},
 )
 def finalise_matrix_profile_job_on_failure(context: HookContext) -> None:
-    """PATCHes the run's job with an error when an op failed.
+    """PATCHes the run's job when an op failed.
 
-    Errors are logged, not raised: ``matrix_profile_failure_sensor`` retries
-    jobs that are still open after their run failed or was cancelled.
+    The results the analysis step recorded (the worker's own error, or its
+    report) are sent when they exist; otherwise an error naming the failure.
+    The uploaded log carries no traceback: that stays in the run log. Errors
+    are logged, not raised: the matrix-profile run sensors retry jobs that are
+    still open after their run failed or was cancelled.
     """
     workflow_job_id = _workflow_job_id(context)
     if workflow_job_id is None:
-        context.log.error("No workflow job id on this run: nothing to finalise")
+        context.log.error("No valid workflow job id on this run: nothing to finalise")
         return
     exception = context.op_exception
+    if exception is not None:
+        context.log.error(
+            f"Step {context.step_key} failed:\n"
+            + redact_urls("".join(_traceback(exception)))
+        )
     error = broken_run_error(_cancelled(context, exception), _detail(exception))
     log_text = (
         f"Dagster run {context.run_id}\nWorkflow job {workflow_job_id}\n"
-        f"Step {context.step_key} failed.\n\n{_traceback(exception)}"
+        f"Step {context.step_key} failed.\n{error}\n"
     )
     try:
         finalised = finalise_open_job(
@@ -49,28 +61,34 @@ def finalise_matrix_profile_job_on_failure(context: HookContext) -> None:
             workflow_job_id,
             error,
             log_text,
+            results=recorded_results(context.instance, context.run_id),
         )
-    except FINALISE_ERRORS as failure:
+    except finalise_errors() as failure:
         context.log.error(
             f"Could not finalise job {workflow_job_id} ({type(failure).__name__}); "
-            "matrix_profile_failure_sensor will retry"
+            "the matrix-profile run sensors will retry"
         )
         return
     if finalised:
-        context.log.info(f"Job {workflow_job_id} finalised with error: {error}")
+        context.log.info(f"Job {workflow_job_id} finalised after step failure")
 
 
 def _workflow_job_id(context: HookContext) -> int | None:
     config = context.op_config
-    if isinstance(config, dict) and isinstance(config.get("workflow_job_id"), int):
-        return int(config["workflow_job_id"])
-    run = context.instance.get_run_by_id(context.run_id)
-    raw = run.tags.get(WORKFLOW_JOB_ID_TAG) if run is not None else None
-    return int(raw) if raw is not None and raw.isdigit() else None
+    value = config.get("workflow_job_id") if isinstance(config, dict) else None
+    if not isinstance(value, int):
+        run = context.instance.get_run_by_id(context.run_id)
+        raw = run.tags.get(WORKFLOW_JOB_ID_TAG) if run is not None else None
+        value = int(raw) if raw is not None and raw.isdigit() else None
+    if value is None or isinstance(value, bool) or not 0 < value <= MAX_WORKFLOW_JOB_ID:
+        return None
+    return value
 
 
 def _cancelled(context: HookContext, exception: BaseException | None) -> bool:
-    if isinstance(exception, CANCELLED_EXCEPTIONS):
+    if isinstance(exception, CANCELLED_EXCEPTIONS) or isinstance(
+        getattr(exception, "__cause__", None), CANCELLED_EXCEPTIONS
+    ):
         return True
     run = context.instance.get_run_by_id(context.run_id)
     return run is not None and run.status in CANCELLED_STATUSES
@@ -79,12 +97,16 @@ def _cancelled(context: HookContext, exception: BaseException | None) -> bool:
 def _detail(exception: BaseException | None) -> str | None:
     if exception is None:
         return None
-    lines = str(exception).strip().splitlines()
+    if isinstance(exception, Failure) and exception.description:
+        text = exception.description
+    else:
+        text = str(exception)
+    lines = text.strip().splitlines()
     first = lines[0][:DETAIL_CHARS] if lines else ""
+    if isinstance(exception, Failure):
+        return first or None
     return f"{type(exception).__name__}: {first}" if first else type(exception).__name__
 
 
-def _traceback(exception: BaseException | None) -> str:
-    if exception is None:
-        return "No exception was recorded.\n"
-    return "".join(traceback.format_exception(exception))
+def _traceback(exception: BaseException) -> list[str]:
+    return traceback.format_exception(exception)

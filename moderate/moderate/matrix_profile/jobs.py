@@ -4,12 +4,20 @@ from dagster import job
 
 from moderate.matrix_profile.hooks import finalise_matrix_profile_job_on_failure
 from moderate.matrix_profile.ops import (
+    FINALISE_RETRY_POLICY,
+    finalise_broken_matrix_profile_run,
     reject_matrix_profile_request,
     report_matrix_profile_result,
     run_matrix_profile_analysis,
 )
+from moderate.matrix_profile.tags import FEATURE_TAGS
 
-FEATURE_TAGS = {"feature": "matrix_profile"}
+__all__ = [
+    "FEATURE_TAGS",
+    "matrix_profile_finalise_job",
+    "matrix_profile_job",
+    "matrix_profile_rejection_job",
+]
 
 
 @job(
@@ -35,3 +43,16 @@ def matrix_profile_job() -> None:
 def matrix_profile_rejection_job() -> None:
     """The terminal PATCH of a rejected request."""
     reject_matrix_profile_request()
+
+
+@job(
+    name="matrix_profile_finalise_job",
+    description="Finalises the platform job of a matrix-profile run that failed or "
+    "was cancelled, when the run sensors could not do it at once (API throttled "
+    "or down); retried with backoff.",
+    tags=FEATURE_TAGS,
+    op_retry_policy=FINALISE_RETRY_POLICY,
+)
+def matrix_profile_finalise_job() -> None:
+    """The terminal PATCH of a broken run, retried."""
+    finalise_broken_matrix_profile_run()

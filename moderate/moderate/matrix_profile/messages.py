@@ -1,17 +1,44 @@
-"""Analysis requests as the Platform API publishes them (CONTRACT §4)."""
+"""Analysis requests as the Platform API publishes them (CONTRACT §4).
 
+The parser is total: any byte string yields either a valid request or the
+reason it is dead-lettered, in time and memory linear in a capped size. Limits
+are checked before ``json.loads`` builds anything (size, nesting depth), while it
+parses (integer length, duplicate fields, non-standard constants) and after
+(field types, lengths, characters and ranges).
+"""
+
+import hashlib
 import json
+import re
 from dataclasses import dataclass
+from itertools import accumulate
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 IGNORED_IMAGE_FIELDS = ("image", "tag")
+MAX_BODY_BYTES = 32 * 1024
+MAX_NESTING_DEPTH = 16
+MAX_INTEGER_DIGITS = 19
+# The API's job ids are PostgreSQL ``integer`` primary keys; AMQP headers carry
+# signed 64-bit integers, so every accepted id also fits a header.
+MAX_WORKFLOW_JOB_ID = 2**31 - 1
 MAX_ANALYSIS_VARIABLE_CHARS = 512
-MAX_OBJECT_KEY_CHARS = 1024
-MAX_BUCKET_CHARS = 255
+MAX_OBJECT_KEY_BYTES = 1024
 MAX_REASON_CHARS = 1000
+S3_BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 RUN_KEY_PREFIX = "mp-"
-REJECTED_RUN_KEY_SUFFIX = "-rejected"
+DEAD_LETTER_ID_PREFIX = "mp-dead-letter-"
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+_OPENING = frozenset(b"[{")
+_NOT_BRACKETS = bytes(value for value in range(256) if value not in b"[]{}")
 
 
 class MatrixProfileMessage(BaseModel):
@@ -23,10 +50,25 @@ class MatrixProfileMessage(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=False)
 
-    workflow_job_id: StrictInt = Field(gt=0)
-    analysis_variable: str = Field(min_length=1, max_length=MAX_ANALYSIS_VARIABLE_CHARS)
-    bucket: str = Field(min_length=3, max_length=MAX_BUCKET_CHARS)
-    key: str = Field(min_length=1, max_length=MAX_OBJECT_KEY_CHARS)
+    workflow_job_id: StrictInt = Field(gt=0, le=MAX_WORKFLOW_JOB_ID)
+    analysis_variable: StrictStr = Field(
+        min_length=1, max_length=MAX_ANALYSIS_VARIABLE_CHARS
+    )
+    bucket: StrictStr = Field(pattern=S3_BUCKET_PATTERN)
+    key: StrictStr = Field(min_length=1, max_length=MAX_OBJECT_KEY_BYTES)
+
+    @field_validator("analysis_variable", "key")
+    @classmethod
+    def _printable_utf8(cls, value: str) -> str:
+        if _CONTROL_CHARACTERS.search(value):
+            raise ValueError("contains control characters")
+        try:
+            encoded = value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError("contains an unpaired surrogate") from error
+        if len(encoded) > MAX_OBJECT_KEY_BYTES:
+            raise ValueError(f"longer than {MAX_OBJECT_KEY_BYTES} bytes in UTF-8")
+        return value
 
 
 @dataclass(frozen=True)
@@ -37,7 +79,7 @@ class ParsedMessage:
         message: The valid request, or None.
         reason: Why the body was rejected (None when valid).
         workflow_job_id: The job id when it could be read, even from an
-            invalid body.
+            invalid body (always within ``1..MAX_WORKFLOW_JOB_ID``).
         ignored_fields: Names of fields that were present but ignored.
     """
 
@@ -47,8 +89,12 @@ class ParsedMessage:
     ignored_fields: tuple[str, ...]
 
 
+class _RejectedBodyError(ValueError):
+    """Raised from inside ``json.loads`` hooks: the body breaks a limit."""
+
+
 def parse_message(body: bytes) -> ParsedMessage:
-    """Validates a raw message body.
+    """Validates a raw message body; never raises.
 
     Args:
         body: The message body as received.
@@ -56,14 +102,24 @@ def parse_message(body: bytes) -> ParsedMessage:
     Returns:
         The parsed request, or the rejection reason with any readable job id.
     """
+    reason = _structure_reason(body)
+    if reason is not None:
+        return _rejected(reason)
     try:
-        payload = json.loads(body.decode("utf-8"))
+        payload = json.loads(
+            body.decode("utf-8"),
+            parse_int=_bounded_int,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_unique_fields,
+        )
     except UnicodeDecodeError:
-        return ParsedMessage(None, "body is not UTF-8", None, ())
+        return _rejected("body is not UTF-8")
+    except _RejectedBodyError as error:
+        return _rejected(str(error))
     except json.JSONDecodeError as error:
-        return ParsedMessage(None, f"body is not JSON: {error.msg}", None, ())
+        return _rejected(f"body is not JSON: {error.msg}")
     if not isinstance(payload, dict):
-        return ParsedMessage(None, "body is not a JSON object", None, ())
+        return _rejected("body is not a JSON object")
     job_id = readable_job_id(payload)
     ignored = tuple(
         sorted(
@@ -78,21 +134,81 @@ def parse_message(body: bytes) -> ParsedMessage:
 
 
 def readable_job_id(payload: dict[str, object]) -> int | None:
-    """The ``workflow_job_id`` of a payload when it is a positive integer."""
+    """The ``workflow_job_id`` of a payload when it is an id the API can hold."""
     value = payload.get("workflow_job_id")
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and 0 < value <= MAX_WORKFLOW_JOB_ID
+    ):
         return value
     return None
 
 
 def analysis_run_key(workflow_job_id: int) -> str:
-    """Run key of the analysis of one job: redeliveries map to the same run."""
+    """Run key of the one terminal run of a job, whether analysis or rejection.
+
+    Valid and malformed copies naming the same job share it, so Dagster starts
+    at most one run per job and the job gets exactly one terminal result.
+    """
     return f"{RUN_KEY_PREFIX}{workflow_job_id}"
 
 
-def rejection_run_key(workflow_job_id: int) -> str:
-    """Run key of the run that finalises a job whose message was invalid."""
-    return f"{RUN_KEY_PREFIX}{workflow_job_id}{REJECTED_RUN_KEY_SUFFIX}"
+def dead_letter_id(body: bytes, original_message_id: str | None) -> str:
+    """Stable id of a dead letter: the same message always gets the same id.
+
+    Args:
+        body: The raw body.
+        original_message_id: The AMQP ``message_id`` it arrived with, if any
+            (the API sets none).
+
+    Returns:
+        ``mp-dead-letter-<sha256 hex>`` over the original id and the body.
+    """
+    digest = hashlib.sha256()
+    digest.update((original_message_id or "").encode("utf-8", "replace"))
+    digest.update(b"\x00")
+    digest.update(body)
+    return f"{DEAD_LETTER_ID_PREFIX}{digest.hexdigest()}"
+
+
+def _rejected(reason: str) -> ParsedMessage:
+    return ParsedMessage(None, reason, None, ())
+
+
+def _structure_reason(body: bytes) -> str | None:
+    """Size and nesting limits, checked in linear time before parsing."""
+    if len(body) > MAX_BODY_BYTES:
+        return f"body is larger than {MAX_BODY_BYTES} bytes"
+    outside_strings = b"".join(
+        body.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[::2]
+    )
+    brackets = outside_strings.translate(None, delete=_NOT_BRACKETS)
+    depth = max(
+        accumulate(1 if value in _OPENING else -1 for value in brackets), default=0
+    )
+    if depth > MAX_NESTING_DEPTH:
+        return f"body nests deeper than {MAX_NESTING_DEPTH} levels"
+    return None
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise _RejectedBodyError(
+            f"an integer has more than {MAX_INTEGER_DIGITS} digits"
+        )
+    return int(text)
+
+
+def _refuse_constant(name: str) -> float:
+    raise _RejectedBodyError(f"body is not JSON: {name} is not a JSON value")
+
+
+def _unique_fields(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise _RejectedBodyError("body repeats a field name")
+    return fields
 
 
 def _validation_reason(error: ValidationError) -> str:

@@ -1,13 +1,16 @@
 """Ops of the matrix-profile jobs: run the worker, report the result."""
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from dagster import (
     Backoff,
     Config,
     DagsterRunStatus,
+    Failure,
+    Jitter,
     MetadataValue,
     OpExecutionContext,
     Out,
@@ -16,13 +19,31 @@ from dagster import (
 )
 from pydantic import Field
 
-from moderate.matrix_profile.assets import report_event
+from moderate.matrix_profile.assets import (
+    report_event,
+    report_preview,
+    summary_markdown,
+)
+from moderate.matrix_profile.finalise import (
+    RESULTS_METADATA_KEY,
+    finalise_broken_run,
+    finalise_errors,
+    retry_later,
+)
 from moderate.matrix_profile.launcher import WorkerRequest, WorkerResult
-from moderate.matrix_profile.messages import MAX_REASON_CHARS
+from moderate.matrix_profile.messages import (
+    MAX_ANALYSIS_VARIABLE_CHARS,
+    MAX_OBJECT_KEY_BYTES,
+    MAX_REASON_CHARS,
+    MAX_WORKFLOW_JOB_ID,
+    S3_BUCKET_PATTERN,
+)
 from moderate.matrix_profile.platform import (
     JobState,
     finalise_job,
     read_job_state,
+    read_job_state_or_unknown,
+    transient_api_error,
     upload_failure_log,
 )
 from moderate.matrix_profile.results import (
@@ -30,10 +51,13 @@ from moderate.matrix_profile.results import (
     error_summary,
     failure_results,
     new_report_key,
+    redact_urls,
     success_results,
+    traceback_exception_line,
 )
 from moderate.matrix_profile.settings import MatrixProfileSettings
-from moderate.resources.platform_api import PlatformApiResource
+from moderate.matrix_profile.tags import FEATURE_TAGS
+from moderate.resources.platform_api import PlatformApiError, PlatformApiResource
 from moderate.resources.s3 import S3Resource
 
 DEFAULT_RUN_TIMEOUT_S = 3600
@@ -41,8 +65,13 @@ MIN_RUN_TIMEOUT_S = 60
 MAX_RUN_TIMEOUT_S = 6 * 3600
 CANCEL_CHECK_INTERVAL_S = 2.0
 CANCELLING_STATUSES = frozenset({DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED})
+ANALYSIS_RETRIES = 3
+ANALYSIS_RETRY_DELAY_S = 2.0
 REPORT_RETRIES = 2
 REPORT_RETRY_DELAY_S = 3.0
+FINALISE_RETRIES = 5
+RUN_LOG_TAIL_CHARS = 20_000
+FINALISE_RETRY_DELAY_S = 30.0
 MISSING_REPORT_ERROR = (
     "The analysis finished but its report was not found in storage. Please run the "
     "analysis again."
@@ -50,14 +79,28 @@ MISSING_REPORT_ERROR = (
 INPUT_BUCKET_ERROR = "The input file is not stored in the platform's bucket."
 REJECTED_PREFIX = "The analysis request was rejected"
 
+_Result = TypeVar("_Result")
+
 
 class MatrixProfileAnalysisConfig(Config):
     """One analysis request (filled in by the sensor from a valid message)."""
 
-    workflow_job_id: int = Field(gt=0, description="Platform job to finalise.")
-    analysis_variable: str = Field(min_length=1, description="Column to analyse.")
-    bucket: str = Field(description="Bucket of the input object.")
-    key: str = Field(min_length=1, description="Key of the input object.")
+    workflow_job_id: int = Field(
+        gt=0, le=MAX_WORKFLOW_JOB_ID, description="Platform job to finalise."
+    )
+    analysis_variable: str = Field(
+        min_length=1,
+        max_length=MAX_ANALYSIS_VARIABLE_CHARS,
+        description="Column to analyse.",
+    )
+    bucket: str = Field(
+        pattern=S3_BUCKET_PATTERN, description="Bucket of the input object."
+    )
+    key: str = Field(
+        min_length=1,
+        max_length=MAX_OBJECT_KEY_BYTES,
+        description="Key of the input object.",
+    )
     launcher: Literal["default", "subprocess", "kubernetes"] = Field(
         default="default",
         description="Where the worker runs; 'default' follows MATRIX_PROFILE_LAUNCHER.",
@@ -75,7 +118,9 @@ class MatrixProfileAnalysisConfig(Config):
 class MatrixProfileRejectionConfig(Config):
     """A request whose message was invalid but named its job."""
 
-    workflow_job_id: int = Field(gt=0, description="Platform job to finalise.")
+    workflow_job_id: int = Field(
+        gt=0, le=MAX_WORKFLOW_JOB_ID, description="Platform job to finalise."
+    )
     reason: str = Field(max_length=MAX_REASON_CHARS, description="Why it was invalid.")
 
 
@@ -87,18 +132,29 @@ class AnalysisOutcome:
         workflow_job_id: The job.
         results: ``results`` to PATCH; None when the job must not be touched.
         skip_reason: Why nothing is reported (job missing or already final).
+        summary: The worker's JSON summary of a delivered report.
+        preview: Plain-text start of a delivered report.
     """
 
     workflow_job_id: int
     results: dict[str, Any] | None = None
     skip_reason: str | None = None
+    summary: dict[str, Any] | None = None
+    preview: str | None = None
 
 
 @op(
     description="Runs the matrix-profile worker for one job (subprocess or "
-    "Kubernetes Job) and checks its report.",
+    "Kubernetes Job) and checks its report. Retried with backoff when the "
+    "Platform API fails transiently before the worker starts.",
     out=Out(AnalysisOutcome),
-    tags={"feature": "matrix_profile"},
+    retry_policy=RetryPolicy(
+        max_retries=ANALYSIS_RETRIES,
+        delay=ANALYSIS_RETRY_DELAY_S,
+        backoff=Backoff.EXPONENTIAL,
+        jitter=Jitter.PLUS_MINUS,
+    ),
+    tags=FEATURE_TAGS,
 )
 def run_matrix_profile_analysis(
     context: OpExecutionContext,
@@ -107,12 +163,64 @@ def run_matrix_profile_analysis(
     platform_api: PlatformApiResource,
     matrix_profile: MatrixProfileSettings,
 ) -> AnalysisOutcome:
-    """Presigns the URLs, runs the worker and turns its end into ``results``."""
+    """Presigns the URLs, runs the worker and turns its end into ``results``.
+
+    Only a transient failure of the first API call is retried (the op's retry
+    policy); once the worker may have started, failures are final
+    (``Failure(allow_retries=False)``) and the failure hook finalises the job.
+    """
     job_id = config.workflow_job_id
-    skip = _skip_reason(platform_api, job_id)
+    skip = _first_check(context, platform_api, job_id)
     if skip is not None:
         context.log.warning(skip)
         return AnalysisOutcome(job_id, skip_reason=skip)
+    outcome = _without_retry(
+        job_id, lambda: _analyse(context, config, s3, matrix_profile)
+    )
+    if outcome.results is not None:
+        context.add_output_metadata(
+            {RESULTS_METADATA_KEY: MetadataValue.json(outcome.results)}
+        )
+    return outcome
+
+
+def _first_check(
+    context: OpExecutionContext, platform_api: PlatformApiResource, job_id: int
+) -> str | None:
+    """Why the job must not run, or None; a failing GET is retried, then ignored."""
+    import requests
+
+    try:
+        return _skip_reason(read_job_state(platform_api.client(), job_id), job_id)
+    except (PlatformApiError, requests.RequestException) as error:
+        status = error.status if isinstance(error, PlatformApiError) else None
+        if not transient_api_error(error):
+            raise Failure(
+                description=f"Job {job_id}: the Platform API refused GET /job/{job_id}"
+                f" (HTTP {status})",
+                metadata={"workflow_job_id": job_id, "http_status": status},
+                allow_retries=False,
+            ) from error
+        if context.retry_number < ANALYSIS_RETRIES:
+            raise Failure(
+                description=f"Job {job_id}: GET /job/{job_id} failed transiently "
+                f"({status or type(error).__name__}); retrying",
+                metadata={"workflow_job_id": job_id, "http_status": status},
+            ) from error
+        context.log.warning(
+            f"Job {job_id}: GET /job/{job_id} still failing "
+            f"({status or type(error).__name__}); running the analysis anyway"
+        )
+        return None
+
+
+def _analyse(
+    context: OpExecutionContext,
+    config: MatrixProfileAnalysisConfig,
+    s3: S3Resource,
+    matrix_profile: MatrixProfileSettings,
+) -> AnalysisOutcome:
+    job_id = config.workflow_job_id
     outputs_bucket = s3.job_outputs_bucket
     if config.bucket != s3.data_lake_bucket:
         context.log.error(f"Job {job_id}: input bucket {config.bucket!r} refused")
@@ -146,20 +254,27 @@ def run_matrix_profile_analysis(
         + (f" ({result.reason})" if result.reason else "")
     )
     if result.succeeded and s3.object_exists(outputs_bucket, report_key):
+        summary = result.summary() or {}
         context.add_output_metadata(
             {
                 "report": MetadataValue.text(f"{outputs_bucket}/{report_key}"),
-                "worker_summary": MetadataValue.json(result.summary() or {}),
+                "worker_summary": MetadataValue.json(summary),
             }
         )
         return AnalysisOutcome(
-            job_id, success_results(job_id, outputs_bucket, report_key)
+            job_id,
+            success_results(job_id, outputs_bucket, report_key),
+            summary=summary,
+            preview=report_preview(s3, outputs_bucket, report_key),
         )
     error = (
         MISSING_REPORT_ERROR
         if result.succeeded
         else error_summary(result.log, result.reason)
     )
+    if traceback_exception_line(result.log) is not None:
+        tail = redact_urls(result.log[-RUN_LOG_TAIL_CHARS:])
+        context.log.error(f"Job {job_id}: end of the worker log:\n{tail}")
     log_key = upload_failure_log(
         s3, outputs_bucket, job_id, _log_document(context.run_id, job_id, result)
     )
@@ -169,6 +284,21 @@ def run_matrix_profile_analysis(
     )
 
 
+def _without_retry(job_id: int, step: Callable[[], _Result]) -> _Result:
+    """Runs ``step``; any exception becomes a final ``Failure`` (no op retry)."""
+    try:
+        return step()
+    except Failure:
+        raise
+    except Exception as error:
+        first = (str(error).strip().splitlines() or [""])[0]
+        raise Failure(
+            description=f"{type(error).__name__}: {first}".rstrip(": "),
+            metadata={"workflow_job_id": job_id, "exception": type(error).__name__},
+            allow_retries=False,
+        ) from error
+
+
 @op(
     description="Finalises the platform job with PATCH /job/{id} (success or "
     "error results); retried on transient API errors.",
@@ -176,22 +306,30 @@ def run_matrix_profile_analysis(
         max_retries=REPORT_RETRIES,
         delay=REPORT_RETRY_DELAY_S,
         backoff=Backoff.EXPONENTIAL,
+        jitter=Jitter.PLUS_MINUS,
     ),
-    tags={"feature": "matrix_profile"},
+    tags=FEATURE_TAGS,
 )
 def report_matrix_profile_result(
     context: OpExecutionContext,
     outcome: AnalysisOutcome,
     platform_api: PlatformApiResource,
 ) -> None:
-    """PATCHes the job; raises when the report cannot be delivered."""
+    """PATCHes the job; raises ``Failure`` when the result cannot be delivered."""
     if outcome.results is None:
         context.log.info(
             f"Job {outcome.workflow_job_id}: nothing to report ({outcome.skip_reason})"
         )
         return
-    finalise_job(platform_api.client(), outcome.workflow_job_id, outcome.results)
-    context.log_event(report_event(outcome.workflow_job_id, outcome.results))
+    _patch(platform_api, outcome.workflow_job_id, outcome.results)
+    context.log_event(
+        report_event(
+            outcome.workflow_job_id,
+            outcome.results,
+            description=summary_markdown(outcome.workflow_job_id, outcome.summary),
+            preview=outcome.preview,
+        )
+    )
     failed = outcome.results.get("error") is not None
     context.log.info(
         f"Job {outcome.workflow_job_id} finalised as "
@@ -201,7 +339,13 @@ def report_matrix_profile_result(
 
 @op(
     description="Finalises a job whose request message was invalid, with an error.",
-    tags={"feature": "matrix_profile"},
+    retry_policy=RetryPolicy(
+        max_retries=REPORT_RETRIES,
+        delay=REPORT_RETRY_DELAY_S,
+        backoff=Backoff.EXPONENTIAL,
+        jitter=Jitter.PLUS_MINUS,
+    ),
+    tags=FEATURE_TAGS,
 )
 def reject_matrix_profile_request(
     context: OpExecutionContext,
@@ -209,12 +353,19 @@ def reject_matrix_profile_request(
     s3: S3Resource,
     platform_api: PlatformApiResource,
 ) -> None:
-    """PATCHes an open job with the reason its message was dead-lettered."""
+    """PATCHes an open job with the reason its message was dead-lettered.
+
+    A failing ``GET /job/{id}`` does not stop the PATCH.
+    """
     job_id = config.workflow_job_id
-    skip = _skip_reason(platform_api, job_id)
-    if skip is not None:
-        context.log.warning(skip)
-        return
+    state, get_error = read_job_state_or_unknown(platform_api.client(), job_id)
+    if state is JobState.UNKNOWN:
+        context.log.warning(f"Job {job_id}: GET failed ({get_error}); PATCHing anyway")
+    else:
+        skip = _skip_reason(state, job_id)
+        if skip is not None:
+            context.log.warning(skip)
+            return
     outputs_bucket = s3.job_outputs_bucket
     error = f"{REJECTED_PREFIX}: {config.reason}"
     log_key = upload_failure_log(
@@ -223,22 +374,42 @@ def reject_matrix_profile_request(
         job_id,
         f"Dagster run {context.run_id}\nWorkflow job {job_id}\n{error}\n",
     )
-    finalise_job(
-        platform_api.client(),
-        job_id,
-        failure_results(job_id, outputs_bucket, error, log_key),
+    _patch(
+        platform_api, job_id, failure_results(job_id, outputs_bucket, error, log_key)
     )
     context.log.info(f"Job {job_id} finalised as failed: {error}")
 
 
-def _skip_reason(platform_api: PlatformApiResource, workflow_job_id: int) -> str | None:
-    state = read_job_state(platform_api.client(), workflow_job_id)
+def _patch(
+    platform_api: PlatformApiResource, job_id: int, results: dict[str, Any]
+) -> None:
+    """The terminal PATCH; an API error becomes a one-line ``Failure``."""
+    import requests
+
+    try:
+        finalise_job(platform_api.client(), job_id, results)
+    except PlatformApiError as error:
+        raise Failure(
+            description=f"Job {job_id}: PATCH /job/{job_id} failed with HTTP "
+            f"{error.status}",
+            metadata={"workflow_job_id": job_id, "http_status": error.status},
+        ) from error
+    except requests.RequestException as error:
+        raise Failure(
+            description=f"Job {job_id}: PATCH /job/{job_id} failed "
+            f"({type(error).__name__})",
+            metadata={"workflow_job_id": job_id},
+        ) from error
+
+
+def _skip_reason(state: JobState, workflow_job_id: int) -> str | None:
     if state is JobState.OPEN:
         return None
     explanation = {
         JobState.MISSING: "does not exist (or is not visible to the pipelines)",
         JobState.FINALISED: "is already finalised",
         JobState.OTHER_TYPE: "is not a matrix_profile job",
+        JobState.UNKNOWN: "could not be read",
     }[state]
     return f"Job {workflow_job_id} {explanation}: skipping it"
 
@@ -272,3 +443,55 @@ def _log_document(run_id: str, workflow_job_id: int, result: WorkerResult) -> st
     if result.reason:
         header.append(f"Launcher: {result.reason}")
     return "\n".join(header) + "\n\n" + result.log
+
+
+class MatrixProfileFinaliseConfig(Config):
+    """A broken run whose job the run sensors could not finalise at once."""
+
+    workflow_job_id: int = Field(
+        gt=0, le=MAX_WORKFLOW_JOB_ID, description="Platform job to finalise."
+    )
+    broken_run_id: str = Field(
+        min_length=1, max_length=64, description="The run that failed."
+    )
+
+
+FINALISE_RETRY_POLICY = RetryPolicy(
+    max_retries=FINALISE_RETRIES,
+    delay=FINALISE_RETRY_DELAY_S,
+    backoff=Backoff.EXPONENTIAL,
+    jitter=Jitter.PLUS_MINUS,
+)
+
+
+@op(
+    description="PATCHes the job of a failed or cancelled run; retried with "
+    "backoff (the job's retry policy) while the API is throttled or down.",
+    tags=FEATURE_TAGS,
+)
+def finalise_broken_matrix_profile_run(
+    context: OpExecutionContext,
+    config: MatrixProfileFinaliseConfig,
+    s3: S3Resource,
+    platform_api: PlatformApiResource,
+) -> None:
+    """Finalises the job; a refusal that says nothing about the job is retried."""
+    job_id = config.workflow_job_id
+    try:
+        finalised = finalise_broken_run(
+            context.instance, platform_api, s3, job_id, config.broken_run_id
+        )
+    except finalise_errors() as error:
+        status = error.status if isinstance(error, PlatformApiError) else None
+        if retry_later(error):
+            raise Failure(
+                description=f"Job {job_id}: not finalised yet "
+                f"({status or type(error).__name__})",
+                metadata={"workflow_job_id": job_id, "http_status": status},
+            ) from error
+        context.log.error(f"Job {job_id}: not finalised, refused with HTTP {status}")
+        return
+    context.log.info(
+        f"Job {job_id}: {'finalised' if finalised else 'needed nothing'} after run "
+        f"{config.broken_run_id}"
+    )

@@ -4,12 +4,11 @@ import logging
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from moderate.matrix_profile.results import (
     LOG_CONTENT_TYPE,
     new_log_key,
     redact_urls,
+    strip_tracebacks,
     truncate_log,
 )
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiError
@@ -17,6 +16,8 @@ from moderate.resources.s3 import S3Resource
 
 MATRIX_PROFILE_JOB_TYPE = "matrix_profile"
 HTTP_NOT_FOUND = 404
+HTTP_SERVER_ERROR = 500
+TRANSIENT_STATUSES = frozenset({408, 429})
 JOB_PATH = "/job/{workflow_job_id}"
 
 LOGGER = logging.getLogger(__name__)
@@ -29,6 +30,18 @@ class JobState(StrEnum):
     FINALISED = "finalised"
     MISSING = "missing"
     OTHER_TYPE = "other-type"
+    UNKNOWN = "unknown"
+
+
+def transient_api_error(error: Exception) -> bool:
+    """Whether an API error says nothing about the job (5xx, 408, 429, network).
+
+    Args:
+        error: A ``PlatformApiError`` or a ``requests`` exception.
+    """
+    if isinstance(error, PlatformApiError):
+        return error.status >= HTTP_SERVER_ERROR or error.status in TRANSIENT_STATUSES
+    return True
 
 
 def job_path(workflow_job_id: int) -> str:
@@ -55,6 +68,23 @@ def read_job_state(client: PlatformApiClient, workflow_job_id: int) -> JobState:
     return JobState.OPEN
 
 
+def read_job_state_or_unknown(
+    client: PlatformApiClient, workflow_job_id: int
+) -> tuple[JobState, Exception | None]:
+    """Like ``read_job_state``, but a failing GET yields ``UNKNOWN`` and its error.
+
+    The real ``GET /job/{id}`` needs the API's own S3 and answers 500 when that
+    is down, while ``PATCH /job/{id}`` still works: finalisation never depends
+    on the GET.
+    """
+    import requests
+
+    try:
+        return read_job_state(client, workflow_job_id), None
+    except (PlatformApiError, requests.RequestException) as error:
+        return JobState.UNKNOWN, error
+
+
 def finalise_job(
     client: PlatformApiClient, workflow_job_id: int, results: dict[str, Any]
 ) -> dict[str, Any]:
@@ -73,15 +103,18 @@ def upload_failure_log(
 ) -> str | None:
     """Stores a failure log under ``logs/`` in the outputs bucket.
 
-    The log is truncated per CONTRACT §5 and presigned URLs in it are redacted.
+    The log is truncated per CONTRACT §5; presigned URLs in it are redacted and
+    Python tracebacks cut to their exception line (users can download it).
     A failed upload is logged and reported as None: it must not prevent the
     job from being finalised.
 
     Returns:
         The key of the stored log, or None when the upload failed.
     """
+    from botocore.exceptions import BotoCoreError, ClientError
+
     key = new_log_key(workflow_job_id)
-    body = truncate_log(redact_urls(text)).encode("utf-8")
+    body = truncate_log(strip_tracebacks(redact_urls(text))).encode("utf-8")
     try:
         s3.client().put_object(
             Bucket=bucket, Key=key, Body=body, ContentType=LOG_CONTENT_TYPE

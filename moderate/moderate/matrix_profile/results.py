@@ -24,9 +24,9 @@ TRUNCATION_MARKER = (
     f"the last {LOG_KEEP_LAST_CHARS} characters follow]\n"
 )
 MAX_ERROR_CHARS = 2000
-TRACEBACK_TAIL_LINES = 8
 WORKER_ERROR_PREFIX = "moderate-mp-error:"
 TRACEBACK_HEADER = "Traceback (most recent call last):"
+TRACEBACK_OMITTED = "[internal traceback omitted]"
 GENERIC_ERROR = (
     "The analysis job failed. Please check the input data format and ensure the "
     "analysis variable exists in the dataset."
@@ -78,13 +78,37 @@ def worker_error_message(log: str) -> str | None:
     return None
 
 
-def traceback_tail(log: str) -> str | None:
-    """The last lines of the last Python traceback in a log, if any."""
+def traceback_exception_line(log: str) -> str | None:
+    """The exception line (``Type: message``) of the last Python traceback in a log."""
     position = log.rfind(TRACEBACK_HEADER)
     if position < 0:
         return None
-    lines = [line for line in log[position:].splitlines() if line.strip()]
-    return "\n".join(lines[-TRACEBACK_TAIL_LINES:])
+    for line in log[position:].splitlines()[1:]:
+        if line.strip() and not line[0].isspace():
+            return line.strip()
+    return None
+
+
+def strip_tracebacks(log: str) -> str:
+    """``log`` with each Python traceback cut to its exception line.
+
+    Failure logs are downloadable by platform users: internal file paths and
+    source lines stay in the Dagster run log only.
+    """
+    kept: list[str] = []
+    in_traceback = False
+    for line in log.splitlines(keepends=True):
+        if line.strip() == TRACEBACK_HEADER:
+            in_traceback = True
+            continue
+        if in_traceback and (not line.strip() or line[0].isspace()):
+            continue
+        if in_traceback:
+            in_traceback = False
+            kept.append(f"{TRACEBACK_OMITTED} {line}")
+            continue
+        kept.append(line)
+    return "".join(kept)
 
 
 def error_summary(log: str, reason: str | None = None) -> str:
@@ -96,10 +120,10 @@ def error_summary(log: str, reason: str | None = None) -> str:
             put first when given.
 
     Returns:
-        The worker's error line, else the last traceback lines, else the
-        generic text; prefixed by ``reason`` when given.
+        The worker's error line, else the exception line of the last
+        traceback, else the generic text; prefixed by ``reason`` when given.
     """
-    detail = worker_error_message(log) or traceback_tail(log)
+    detail = worker_error_message(log) or traceback_exception_line(log)
     if reason and detail:
         text = f"{reason}: {detail}"
     elif reason:

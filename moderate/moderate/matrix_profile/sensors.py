@@ -1,33 +1,40 @@
 """``matrix_profile_messages_sensor``: analysis requests from RabbitMQ to runs.
 
-Acknowledgement protocol (no message is ever lost):
+Acknowledgement protocol (no message is ever lost, none is dead-lettered twice):
 
 1. Each tick declares the request queue exactly as the API does (durable, no
-   arguments) and the dead-letter queue, then takes a bounded batch with
-   ``basic_get`` and manual acks, within a deadline of a few seconds.
-2. A valid message whose run (run key ``mp-<workflow_job_id>``) already exists
-   in the Dagster instance is acknowledged: its request is safely recorded.
-3. A valid message without such a run becomes a run request and stays
+   arguments) and the dead-letter queue, puts its channel in AMQP transaction
+   mode, then takes a bounded batch with ``basic_get`` and manual acks, within a
+   deadline of a few seconds.
+2. Every job has one run key, ``mp-<workflow_job_id>``, shared by its analysis
+   run and the rejection run of a malformed copy naming it: Dagster starts at
+   most one of them, so one job gets exactly one terminal result. Within a
+   batch, valid copies are handled before malformed ones.
+3. A message whose run already exists in the Dagster instance is acknowledged
+   when valid (its request is safely recorded) and dead-lettered when invalid.
+4. A message without such a run becomes a run request and stays
    unacknowledged. It returns to the queue when the channel closes at the end
    of the tick, and the next tick finds the run and acknowledges it. Dagster
    skips a run request whose key already has a run, so redeliveries never start
-   a second analysis.
-4. An invalid message is published to ``<queue>.dead-letter`` (publisher
-   confirms) with the reason in its headers and acknowledged afterwards. When
-   its ``workflow_job_id`` is readable, a run of ``matrix_profile_rejection_job``
-   (key ``mp-<id>-rejected``) is requested first, and the message is only
-   dead-lettered and acknowledged once that run exists.
+   a second run.
+5. An invalid message that names no job is dead-lettered at once: the raw body
+   is published to ``<queue>.dead-letter`` with the reason and a stable
+   dead-letter id (``message_id`` and a header; a hash of the original message
+   id and the body) so a replay can de-duplicate.
+6. The publishes and acks of a batch are committed together (``tx.commit``). A
+   connection lost before the commit rolls both back: the message returns to
+   the queue and no dead-letter copy exists; after the commit both happened.
 
-A tick that fails halfway acknowledged only messages that were already safe;
-everything else returns to the queue. The cursor is not used.
+A tick that fails halfway committed only earlier, complete batches; everything
+else returns to the queue. The cursor is not used.
 """
 
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import pika
 from dagster import (
     DagsterInstance,
     DagsterRunStatus,
@@ -39,10 +46,8 @@ from dagster import (
     sensor,
 )
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
-from pika.adapters.blocking_connection import BlockingChannel
 
 from moderate.automation import default_sensor_status
-from moderate.matrix_profile.finalise import WORKFLOW_JOB_ID_TAG
 from moderate.matrix_profile.jobs import (
     matrix_profile_job,
     matrix_profile_rejection_job,
@@ -52,10 +57,14 @@ from moderate.matrix_profile.messages import (
     MatrixProfileMessage,
     ParsedMessage,
     analysis_run_key,
+    dead_letter_id,
     parse_message,
-    rejection_run_key,
 )
+from moderate.matrix_profile.tags import FEATURE_TAGS, WORKFLOW_JOB_ID_TAG
 from moderate.resources.rabbitmq import RabbitMQResource
+
+if TYPE_CHECKING:
+    from pika.adapters.blocking_connection import BlockingChannel
 
 MESSAGES_SENSOR_NAME = "matrix_profile_messages_sensor"
 MESSAGES_SENSOR_INTERVAL_S = 30
@@ -70,6 +79,8 @@ HEADER_REASON = "x-moderate-reason"
 HEADER_SOURCE_QUEUE = "x-moderate-source-queue"
 HEADER_REJECTED_AT = "x-moderate-rejected-at"
 HEADER_WORKFLOW_JOB_ID = "x-moderate-workflow-job-id"
+HEADER_DEAD_LETTER_ID = "x-moderate-dead-letter-id"
+HEADER_ORIGINAL_MESSAGE_ID = "x-moderate-original-message-id"
 
 
 @dataclass(frozen=True)
@@ -91,16 +102,13 @@ class TickLimits:
 class _Delivery:
     delivery_tag: int
     body: bytes
+    message_id: str | None
     parsed: ParsedMessage
 
     @property
     def run_key(self) -> str | None:
         job_id = self.parsed.workflow_job_id
-        if job_id is None:
-            return None
-        if self.parsed.message is not None:
-            return analysis_run_key(job_id)
-        return rejection_run_key(job_id)
+        return None if job_id is None else analysis_run_key(job_id)
 
 
 @dataclass
@@ -130,7 +138,7 @@ class TickReport:
     description="Turns analysis requests from the RabbitMQ 'matrix_profile' queue "
     "into matrix_profile_job runs (one per workflow_job_id); invalid messages go "
     "to the dead-letter queue.",
-    tags={"feature": "matrix_profile"},
+    tags=FEATURE_TAGS,
 )
 def matrix_profile_messages_sensor(
     context: SensorEvaluationContext, rabbitmq: RabbitMQResource
@@ -164,7 +172,7 @@ def consume_requests(
     with rabbitmq.channel() as channel:
         RabbitMQResource.declare_durable_queue(channel, rabbitmq.queue)
         RabbitMQResource.declare_durable_queue(channel, rabbitmq.dead_letter_queue)
-        channel.confirm_delivery()
+        channel.tx_select()
         while (
             report.taken < limits.max_messages
             and len(report.run_requests) < limits.max_new_runs
@@ -175,13 +183,14 @@ def consume_requests(
                 context.instance,
                 [key for key in (delivery.run_key for delivery in chunk) if key],
             )
-            for delivery in chunk:
+            for position, delivery in enumerate(chunk):
                 _handle(
                     context, channel, rabbitmq, delivery, existing, requested, report
                 )
                 if len(report.run_requests) >= limits.max_new_runs:
-                    report.held += _count_unhandled(chunk, delivery)
+                    report.held += len(chunk) - position - 1
                     break
+            channel.tx_commit()
             if drained:
                 break
     return report
@@ -210,21 +219,28 @@ def existing_run_keys(instance: DagsterInstance, run_keys: Iterable[str]) -> set
 
 
 def _take_chunk(
-    channel: BlockingChannel, queue: str, limits: TickLimits, report: TickReport
+    channel: "BlockingChannel", queue: str, limits: TickLimits, report: TickReport
 ) -> tuple[list[_Delivery], bool]:
+    """Up to one chunk of deliveries, valid requests first; whether drained."""
     chunk: list[_Delivery] = []
+    drained = False
     while len(chunk) < GET_CHUNK_SIZE and report.taken < limits.max_messages:
-        method, _, body = channel.basic_get(queue=queue, auto_ack=False)
+        method, properties, body = channel.basic_get(queue=queue, auto_ack=False)
         if method is None:
-            return chunk, True
+            drained = True
+            break
         report.taken += 1
-        chunk.append(_Delivery(method.delivery_tag, body, parse_message(body)))
-    return chunk, False
+        message_id = properties.message_id if properties is not None else None
+        chunk.append(
+            _Delivery(method.delivery_tag, body, message_id, parse_message(body))
+        )
+    chunk.sort(key=lambda delivery: delivery.parsed.message is None)
+    return chunk, drained
 
 
 def _handle(
     context: SensorEvaluationContext,
-    channel: BlockingChannel,
+    channel: "BlockingChannel",
     rabbitmq: RabbitMQResource,
     delivery: _Delivery,
     existing: set[str],
@@ -233,18 +249,14 @@ def _handle(
 ) -> None:
     parsed = delivery.parsed
     key = delivery.run_key
-    if key is None:
+    if key is None or (key in existing and parsed.message is None):
         _dead_letter(channel, rabbitmq, delivery)
         report.dead_lettered += 1
         context.log.warning(f"Dead-lettered a message: {parsed.reason}")
         return
     if key in existing:
-        if parsed.message is None:
-            _dead_letter(channel, rabbitmq, delivery)
-            report.dead_lettered += 1
-        else:
-            channel.basic_ack(delivery_tag=delivery.delivery_tag)
-            report.acknowledged += 1
+        channel.basic_ack(delivery_tag=delivery.delivery_tag)
+        report.acknowledged += 1
         return
     report.held += 1
     if key in requested:
@@ -299,14 +311,24 @@ def _analysis_config(message: MatrixProfileMessage) -> dict[str, object]:
 
 
 def _dead_letter(
-    channel: BlockingChannel, rabbitmq: RabbitMQResource, delivery: _Delivery
+    channel: "BlockingChannel", rabbitmq: RabbitMQResource, delivery: _Delivery
 ) -> None:
-    """Publishes the raw body to the dead-letter queue, confirmed, then acks."""
+    """Publishes the raw body to the dead-letter queue and acks the original.
+
+    Both are part of the batch's transaction: they happen together or not at
+    all.
+    """
+    import pika
+
+    letter_id = dead_letter_id(delivery.body, delivery.message_id)
     headers: dict[str, object] = {
         HEADER_REASON: delivery.parsed.reason or "invalid message",
         HEADER_SOURCE_QUEUE: rabbitmq.queue,
         HEADER_REJECTED_AT: datetime.now(UTC).isoformat(),
+        HEADER_DEAD_LETTER_ID: letter_id,
     }
+    if delivery.message_id is not None:
+        headers[HEADER_ORIGINAL_MESSAGE_ID] = delivery.message_id
     if delivery.parsed.workflow_job_id is not None:
         headers[HEADER_WORKFLOW_JOB_ID] = delivery.parsed.workflow_job_id
     channel.basic_publish(
@@ -314,12 +336,9 @@ def _dead_letter(
         routing_key=rabbitmq.dead_letter_queue,
         body=delivery.body,
         properties=pika.BasicProperties(
-            delivery_mode=PERSISTENT_DELIVERY_MODE, headers=headers
+            delivery_mode=PERSISTENT_DELIVERY_MODE,
+            message_id=letter_id,
+            headers=headers,
         ),
-        mandatory=True,
     )
     channel.basic_ack(delivery_tag=delivery.delivery_tag)
-
-
-def _count_unhandled(chunk: list[_Delivery], last: _Delivery) -> int:
-    return len(chunk) - chunk.index(last) - 1

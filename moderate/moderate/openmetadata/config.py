@@ -1,9 +1,12 @@
 """Run configuration of the ingestion jobs (no secrets here)."""
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from dagster import Config
+from dagster import Config, EnvVar, Failure
 from pydantic import Field
 
 from moderate.openmetadata.discovery import (
@@ -15,6 +18,7 @@ from moderate.openmetadata.discovery import (
 from moderate.openmetadata.k8s import KubernetesWorkflowRunner
 from moderate.openmetadata.runners import SubprocessWorkflowRunner, WorkflowRunner
 from moderate.openmetadata.versions import DEFAULT_LINE
+from moderate.openmetadata.workflows import DEFAULT_SYSTEM_SCHEMA_EXCLUDES
 
 IMAGE_ENVIRONMENT = Path("/opt/ingestion")
 """Where the ingestion image (and a code image that bundles it) holds it."""
@@ -25,6 +29,58 @@ RUNNER_SCRIPT = "run_workflow.py"
 DEFAULT_TIMEOUT_S = 3600
 DEFAULT_IMAGE = "moderate-openmetadata-ingestion:2.0.6.0"
 DEFAULT_SECRET_NAME = "dagster-secrets"
+IMAGE_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE"
+IMAGE_ALLOWLIST_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE_ALLOWLIST"
+IMAGE_LINE_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE_LINE"
+ALLOWLIST_SEPARATOR = ","
+_NAME_PATTERN = re.compile(
+    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
+)
+_TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST_PATTERN = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+
+class ImageNotAllowedError(ValueError):
+    """The ingestion image is malformed or its repository is not allow-listed."""
+
+
+def image_repository(image: str) -> str:
+    """Repository part of ``repo:tag`` or ``repo@sha256:...``.
+
+    Raises:
+        ImageNotAllowedError: If the reference is malformed.
+    """
+    if "@" in image:
+        repository, _, digest = image.partition("@")
+        valid = bool(_DIGEST_PATTERN.match(digest))
+    else:
+        last_slash = image.rfind("/")
+        colon = image.rfind(":")
+        if colon > last_slash:
+            repository, tag = image[:colon], image[colon + 1 :]
+            valid = bool(_TAG_PATTERN.match(tag))
+        else:
+            repository, valid = image, False
+    if not valid or not _NAME_PATTERN.match(repository):
+        raise ImageNotAllowedError(
+            f"{image!r} is not an image reference with a tag or sha256 digest"
+        )
+    return repository
+
+
+def checked_image(image: str, allowed_repositories: Sequence[str]) -> str:
+    """``image`` if well formed and from an allow-listed repository.
+
+    Raises:
+        ImageNotAllowedError: Otherwise, naming the variables to fix.
+    """
+    repository = image_repository(image)
+    if repository not in allowed_repositories:
+        raise ImageNotAllowedError(
+            f"ingestion image repository {repository!r} is not allow-listed: add it "
+            f"to {IMAGE_ALLOWLIST_VARIABLE} or change {IMAGE_VARIABLE}"
+        )
+    return image
 
 
 def default_environment() -> Path:
@@ -34,31 +90,56 @@ def default_environment() -> Path:
     return REPOSITORY_ENVIRONMENT
 
 
+@dataclass(frozen=True)
+class DeploymentRunnerSettings:
+    """What only the deployment chooses: the ingestion image and interpreter.
+
+    Run configuration never names an image or an interpreter: the pod of the
+    ingestion image receives the deployment's secrets.
+
+    Attributes:
+        image: Ingestion image (pods), from ``MODERATE_OPENMETADATA_INGESTION_IMAGE``.
+        allowed_repositories: Repositories the image may come from
+            (``MODERATE_OPENMETADATA_INGESTION_IMAGE_ALLOWLIST``, comma-separated;
+            default: the default image's repository).
+        image_line: ``major.minor`` of the package in the image.
+        environment: Ingestion project folder of the subprocess runner.
+    """
+
+    image: str
+    allowed_repositories: tuple[str, ...]
+    image_line: str
+    environment: Path
+
+    @classmethod
+    def from_environment(cls) -> "DeploymentRunnerSettings":
+        """The settings of this deployment, read when a run needs them."""
+        image = (EnvVar(IMAGE_VARIABLE).get_value() or "").strip() or DEFAULT_IMAGE
+        raw_allowlist = EnvVar(IMAGE_ALLOWLIST_VARIABLE).get_value() or ""
+        allowed = tuple(
+            item.strip()
+            for item in raw_allowlist.split(ALLOWLIST_SEPARATOR)
+            if item.strip()
+        ) or (image_repository(DEFAULT_IMAGE),)
+        line = (EnvVar(IMAGE_LINE_VARIABLE).get_value() or "").strip() or DEFAULT_LINE
+        return cls(
+            image=image,
+            allowed_repositories=allowed,
+            image_line=line,
+            environment=default_environment(),
+        )
+
+
 class RunnerConfig(Config):
-    """Where and how workflow processes run."""
+    """Where and how workflow processes run (the image is a deployment setting)."""
 
     mode: Literal["subprocess", "kubernetes"] = Field(
         default="subprocess",
         description="'subprocess': the ingestion virtualenv on this machine; "
-        "'kubernetes': the ingestion image as a pod.",
+        "'kubernetes': the deployment's ingestion image as a pod.",
     )
     timeout_s: int = Field(
         default=DEFAULT_TIMEOUT_S, gt=0, description="Time limit of one workflow."
-    )
-    environment_dir: str | None = Field(
-        default=None,
-        description="Ingestion project folder (holds .venv and run_workflow.py); "
-        "default /opt/ingestion if present, else the repository's.",
-    )
-    python: str | None = Field(
-        default=None,
-        description="Interpreter of the ingestion environment (default "
-        "<environment_dir>/.venv/bin/python).",
-    )
-    image: str = Field(default=DEFAULT_IMAGE, description="Ingestion image (pods).")
-    image_line: str = Field(
-        default=DEFAULT_LINE,
-        description="major.minor of openmetadata-ingestion in the image (pods).",
     )
     namespace: str | None = Field(
         default=None, description="Pod namespace (default: the run's)."
@@ -68,31 +149,37 @@ class RunnerConfig(Config):
     )
     secret_name: str = Field(
         default=DEFAULT_SECRET_NAME,
+        min_length=1,
         description="Kubernetes secret with the variables of the deployment.",
     )
 
-    def build(self) -> WorkflowRunner:
-        """The runner this configuration describes."""
+    def build(self, settings: DeploymentRunnerSettings | None = None) -> WorkflowRunner:
+        """The runner this configuration describes.
+
+        Raises:
+            Failure: If the deployment's ingestion image is not allowed.
+        """
+        settings = settings or DeploymentRunnerSettings.from_environment()
         if self.mode == "kubernetes":
-            folder = IMAGE_ENVIRONMENT
+            try:
+                image = checked_image(settings.image, settings.allowed_repositories)
+            except ImageNotAllowedError as error:
+                raise Failure(
+                    description=str(error), metadata={"image": settings.image}
+                ) from error
             return KubernetesWorkflowRunner(
-                image=self.image,
-                python=self.python or str(folder / VENV_PYTHON),
-                script=str(folder / RUNNER_SCRIPT),
+                image=image,
+                python=str(IMAGE_ENVIRONMENT / VENV_PYTHON),
+                script=str(IMAGE_ENVIRONMENT / RUNNER_SCRIPT),
                 timeout_s=self.timeout_s,
-                line=self.image_line,
+                line=settings.image_line,
                 secret_name=self.secret_name,
                 namespace=self.namespace,
                 service_account=self.service_account,
             )
-        folder = (
-            Path(self.environment_dir)
-            if self.environment_dir
-            else default_environment()
-        )
         return SubprocessWorkflowRunner(
-            python=Path(self.python) if self.python else folder / VENV_PYTHON,
-            script=folder / RUNNER_SCRIPT,
+            python=settings.environment / VENV_PYTHON,
+            script=settings.environment / RUNNER_SCRIPT,
             timeout_s=self.timeout_s,
         )
 
@@ -113,6 +200,11 @@ class PostgresIngestionConfig(Config):
         default=False,
         description="Store sample rows in OpenMetadata (off: they may copy "
         "credentials and internal rows into the catalogue).",
+    )
+    schema_exclude_patterns: list[str] = Field(
+        default=list(DEFAULT_SYSTEM_SCHEMA_EXCLUDES),
+        description="Regular expressions (OpenMetadata's filter syntax) of schemas "
+        "never catalogued; default PostgreSQL's own schemas.",
     )
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
@@ -148,3 +240,22 @@ class DatalakeIngestionConfig(Config):
         return NameFilter(
             includes=tuple(self.include_patterns), excludes=tuple(self.exclude_patterns)
         )
+
+
+class PartitionIngestionConfig(Config):
+    """How one partition (a database or a prefix) is ingested."""
+
+    generate_sample_data: bool = Field(
+        default=False, description="Store sample rows in OpenMetadata."
+    )
+    schema_exclude_patterns: list[str] = Field(
+        default=list(DEFAULT_SYSTEM_SCHEMA_EXCLUDES),
+        description="Regular expressions of schemas never catalogued (databases).",
+    )
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+
+
+class PipelinesIngestionConfig(Config):
+    """How the Dagster connector's workflow runs."""
+
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)

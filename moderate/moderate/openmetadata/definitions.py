@@ -2,19 +2,53 @@
 
 from dagster import Definitions
 
-from moderate.openmetadata.assets import openmetadata_catalog
-from moderate.openmetadata.jobs import datalake_ingestion_job, postgres_ingestion_job
+from moderate.openmetadata.assets import (
+    openmetadata_catalog,
+    openmetadata_datalake_prefix,
+    openmetadata_postgres_database,
+)
+from moderate.openmetadata.jobs import (
+    datalake_ingestion_job,
+    datalake_partitions_job,
+    postgres_ingestion_job,
+    postgres_partitions_job,
+)
+from moderate.openmetadata.lineage import openmetadata_lineage_sensor
+from moderate.openmetadata.pipelines import dagster_pipelines_ingestion_job
 from moderate.openmetadata.schedules import (
+    DAGSTER_CRON_VARIABLE,
     DATALAKE_CRON_VARIABLE,
+    DEFAULT_DAGSTER_CRON,
     POSTGRES_CRON_VARIABLE,
     ingestion_schedule,
 )
 
 defs = Definitions(
-    assets=[openmetadata_catalog],
-    jobs=[postgres_ingestion_job, datalake_ingestion_job],
-    schedules=[
-        ingestion_schedule(postgres_ingestion_job, POSTGRES_CRON_VARIABLE),
-        ingestion_schedule(datalake_ingestion_job, DATALAKE_CRON_VARIABLE),
+    assets=[
+        openmetadata_catalog,
+        openmetadata_postgres_database,
+        openmetadata_datalake_prefix,
     ],
+    jobs=[
+        postgres_ingestion_job,
+        datalake_ingestion_job,
+        postgres_partitions_job,
+        datalake_partitions_job,
+        dagster_pipelines_ingestion_job,
+    ],
+    schedules=[
+        ingestion_schedule(
+            postgres_ingestion_job, POSTGRES_CRON_VARIABLE, ("openmetadata", "postgres")
+        ),
+        ingestion_schedule(
+            datalake_ingestion_job, DATALAKE_CRON_VARIABLE, ("openmetadata", "s3")
+        ),
+        ingestion_schedule(
+            dagster_pipelines_ingestion_job,
+            DAGSTER_CRON_VARIABLE,
+            ("openmetadata",),
+            DEFAULT_DAGSTER_CRON,
+        ),
+    ],
+    sensors=[openmetadata_lineage_sensor],
 )

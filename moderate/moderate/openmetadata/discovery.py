@@ -3,11 +3,13 @@
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from moderate.state.resource import DEFAULT_STATE_DATABASE
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from mypy_boto3_s3 import S3Client
 
 DEFAULT_DATABASE_EXCLUDES: tuple[str, ...] = (
     "template*",
@@ -25,7 +27,7 @@ and current state stores."""
 DEFAULT_DATABASE_INCLUDES: tuple[str, ...] = ("*",)
 PREFIX_DELIMITER = "/"
 DEFAULT_LIST_PAGE_SIZE = 1000
-DATABASES_QUERY = sa.text(
+DATABASES_QUERY = (
     "SELECT datname FROM pg_database "
     "WHERE datallowconn AND NOT datistemplate ORDER BY datname"
 )
@@ -56,27 +58,34 @@ class NameFilter:
         return sorted({name for name in names if self.accepts(name)})
 
 
-def list_databases(engine: sa.Engine) -> list[str]:
+def list_databases(engine: "sa.Engine") -> list[str]:
     """Databases on the server that accept connections, templates excluded."""
+    import sqlalchemy as sa
+
     with engine.connect() as connection:
-        return [str(row[0]) for row in connection.execute(DATABASES_QUERY)]
+        return [str(row[0]) for row in connection.execute(sa.text(DATABASES_QUERY))]
 
 
-def discover_databases(engine: sa.Engine, name_filter: NameFilter) -> list[str]:
+def discover_databases(
+    engine: "sa.Engine",
+    name_filter: NameFilter,
+    listed: Sequence[str] | None = None,
+) -> list[str]:
     """The databases to ingest.
 
     Args:
         engine: Engine on any database of the server (the maintenance one).
         name_filter: Allow/deny rules.
+        listed: The server's databases when already listed (else listed here).
 
     Returns:
         Selected database names, sorted.
     """
-    return name_filter.select(list_databases(engine))
+    return name_filter.select(listed if listed is not None else list_databases(engine))
 
 
 def iter_top_level_prefixes(
-    client: Any, bucket: str, page_size: int = DEFAULT_LIST_PAGE_SIZE
+    client: "S3Client", bucket: str, page_size: int = DEFAULT_LIST_PAGE_SIZE
 ) -> Iterator[str]:
     """Yields the top-level prefixes of ``bucket`` (``folder/``), page by page.
 
@@ -96,24 +105,29 @@ def iter_top_level_prefixes(
             yield str(entry["Prefix"])
 
 
-def discover_prefixes(
-    client: Any,
-    bucket: str,
-    name_filter: NameFilter,
-    page_size: int = DEFAULT_LIST_PAGE_SIZE,
+def list_top_level_prefixes(
+    client: "S3Client", bucket: str, page_size: int = DEFAULT_LIST_PAGE_SIZE
 ) -> list[str]:
+    """Every top-level prefix of ``bucket``, sorted."""
+    return sorted(set(iter_top_level_prefixes(client, bucket, page_size)))
+
+
+def discover_prefixes(prefixes: Iterable[str], name_filter: NameFilter) -> list[str]:
     """The top-level prefixes to ingest (patterns match the prefix without ``/``).
+
+    Args:
+        prefixes: The bucket's top-level prefixes as listed.
+        name_filter: Allow/deny rules.
 
     Returns:
         Selected prefixes as listed (with their trailing ``/``), sorted.
     """
-    prefixes = list(iter_top_level_prefixes(client, bucket, page_size))
     return sorted(
         {p for p in prefixes if name_filter.accepts(p.rstrip(PREFIX_DELIMITER))}
     )
 
 
-def unique_names(names: Sequence[str], derived: Sequence[str]) -> None:
+def check_distinct_service_names(names: Sequence[str], derived: Sequence[str]) -> None:
     """Checks that distinct names map to distinct derived names.
 
     Raises:

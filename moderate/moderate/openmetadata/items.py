@@ -2,9 +2,9 @@
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
 
 from moderate.openmetadata.runners import WorkflowOutcome, WorkflowRunner
+from moderate.openmetadata.workflows import DEFAULT_SYSTEM_SCHEMA_EXCLUDES
 from moderate.support.naming import slugify
 
 MAPPING_KEY_HASH_LENGTH = 8
@@ -27,6 +27,7 @@ class IngestionItem:
         runner: Runner of the workflows.
         generate_sample_data: Whether to store sample rows.
         bucket: Data-lake bucket (prefixes only).
+        schema_excludes: Schemas never catalogued (databases only).
     """
 
     name: str
@@ -35,6 +36,7 @@ class IngestionItem:
     runner: WorkflowRunner
     generate_sample_data: bool
     bucket: str | None = None
+    schema_excludes: tuple[str, ...] = DEFAULT_SYSTEM_SCHEMA_EXCLUDES
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,6 @@ class ItemResult:
             service_name=self.service_name,
             statuses={**self.statuses, outcome.request.kind.value: outcome.status},
         )
-
-    def as_metadata(self) -> dict[str, Any]:
-        """Flat run metadata."""
-        return {"service_name": self.service_name, **self.statuses}
 
 
 @dataclass(frozen=True)

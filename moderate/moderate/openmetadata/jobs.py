@@ -1,7 +1,13 @@
 """The two ingestion jobs: discover, then metadata and profiler per item, collect."""
 
-from dagster import job, multiprocess_executor
+from dagster import define_asset_job, job, multiprocess_executor
 
+from moderate.openmetadata.assets import (
+    DATALAKE_PARTITIONS,
+    DATALAKE_PREFIX_KEY,
+    POSTGRES_DATABASE_KEY,
+    POSTGRES_PARTITIONS,
+)
 from moderate.openmetadata.ops import (
     collect_datalake_ingestion,
     collect_postgres_ingestion,
@@ -56,3 +62,19 @@ def datalake_ingestion_job() -> None:
         lambda item: run_datalake_profiler(run_datalake_metadata(item))
     )
     collect_datalake_ingestion(results.collect())
+
+
+postgres_partitions_job = define_asset_job(
+    name="postgres_partitions_ingestion_job",
+    selection=[POSTGRES_DATABASE_KEY],
+    partitions_def=POSTGRES_PARTITIONS,
+    description="Ingests the selected database partitions (backfills).",
+    tags={**JOB_TAGS, "moderate/source": "postgres"},
+)
+datalake_partitions_job = define_asset_job(
+    name="datalake_partitions_ingestion_job",
+    selection=[DATALAKE_PREFIX_KEY],
+    partitions_def=DATALAKE_PARTITIONS,
+    description="Ingests the selected prefix partitions (backfills).",
+    tags={**JOB_TAGS, "moderate/source": "datalake"},
+)

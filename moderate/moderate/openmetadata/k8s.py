@@ -5,8 +5,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from dagster import OpExecutionContext
-from dagster_k8s import PipesK8sClient
-from dagster_k8s.client import DagsterK8sError
 
 from moderate.openmetadata.runners import (
     RUNNER_ARGUMENTS,
@@ -106,6 +104,9 @@ class KubernetesWorkflowRunner:
         secrets: Mapping[str, str],
     ) -> WorkflowOutcome:
         """Runs the request in a pod; ``secrets`` is unused (see class doc)."""
+        from dagster_k8s import PipesK8sClient
+        from dagster_k8s.client import DagsterK8sError
+
         client = PipesK8sClient(
             load_incluster_config=self.load_incluster_config,
             kubeconfig_file=self.kubeconfig_file,

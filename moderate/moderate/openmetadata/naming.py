@@ -1,15 +1,19 @@
 """OpenMetadata service names of the ingestion units (CONTRACT §7.3)."""
 
 import hashlib
+import re
 
 from moderate.support.naming import slugify
 
 POSTGRES_SERVICE_PREFIX = "platform-postgres-"
 DATALAKE_SERVICE_PREFIX = "platform-datalake-"
+DAGSTER_SERVICE_NAME = "platform-dagster"
+"""The pipeline service of this code location's jobs (Dagster connector)."""
 SHA256_HEX_LENGTH = 64
 MAX_SERVICE_NAME_LENGTH = 128
 """Kept well below OpenMetadata's 256-character entity names: pipeline names and
 fully qualified names are built from the service name."""
+_NEEDS_QUOTES = re.compile(r"[.\"]")
 
 
 def postgres_service_name(database: str) -> str:
@@ -41,3 +45,30 @@ def datalake_service_name(prefix: str) -> str:
     room = MAX_SERVICE_NAME_LENGTH - SHA256_HEX_LENGTH - 1
     slug = slugify(f"{DATALAKE_SERVICE_PREFIX}{prefix}")[:room].rstrip("-")
     return f"{slug}-{digest}"
+
+
+OWNED_PREFIX_SUFFIX = "-assets/"
+"""The Platform API stores each user's uploads under ``<username>-assets/``."""
+
+
+def owner_of_prefix(prefix: str) -> str | None:
+    """The username of a ``<username>-assets/`` prefix; None for any other prefix."""
+    folder = f"{prefix.rstrip('/')}/"
+    if not folder.endswith(OWNED_PREFIX_SUFFIX):
+        return None
+    return folder.removesuffix(OWNED_PREFIX_SUFFIX) or None
+
+
+def partition_key_of_prefix(prefix: str) -> str:
+    """Partition key of a prefix: the folder name without its trailing ``/``."""
+    return prefix.rstrip("/")
+
+
+def prefix_of_partition_key(key: str) -> str:
+    """The prefix (with its trailing ``/``) a partition key stands for."""
+    return f"{key}/"
+
+
+def quote_fqn_part(name: str) -> str:
+    """One part of an OpenMetadata FQN: quoted when it holds a dot or a quote."""
+    return f'"{name}"' if _NEEDS_QUOTES.search(name) else name

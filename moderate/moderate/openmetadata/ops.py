@@ -1,27 +1,49 @@
-"""Ops of the ingestion jobs: discover, run workflows per item, collect."""
+"""Ops of the ingestion jobs: discover, run workflows per item, collect.
 
-from collections.abc import Iterator, Mapping, Sequence
+Discovery also keeps the dynamic partitions of the per-unit assets in step with
+the sources (new units registered, vanished ones removed) and marks deleted the
+OpenMetadata services of units that no longer exist.
+"""
+
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from dagster import (
+    AssetKey,
     AssetMaterialization,
+    DagsterInstance,
     DynamicOut,
     DynamicOutput,
-    Failure,
     OpExecutionContext,
     Out,
     Output,
     op,
 )
 
-from moderate.openmetadata.assets import CATALOG_KEY
+from moderate.openmetadata.assets import (
+    CATALOG_KEY,
+    DATALAKE_PARTITIONS_NAME,
+    DATALAKE_PREFIX_KEY,
+    FEATURE_TAGS,
+    POSTGRES_DATABASE_KEY,
+    POSTGRES_PARTITIONS_NAME,
+)
+from moderate.openmetadata.client import CatalogClient
 from moderate.openmetadata.config import (
     DatalakeIngestionConfig,
     PostgresIngestionConfig,
 )
-from moderate.openmetadata.discovery import (
-    discover_databases,
-    discover_prefixes,
-    unique_names,
+from moderate.openmetadata.ingest import (
+    check_server_line,
+    datalake_metadata_stage,
+    datalake_profile_stage,
+    discover_datalake,
+    discover_postgres,
+    postgres_metadata_stage,
+    postgres_profile_stage,
+    require_configured,
+    retire_stale_datalake,
+    retire_stale_postgres,
 )
 from moderate.openmetadata.items import (
     IngestionItem,
@@ -29,93 +51,35 @@ from moderate.openmetadata.items import (
     ItemResult,
     mapping_key,
 )
-from moderate.openmetadata.naming import datalake_service_name, postgres_service_name
-from moderate.openmetadata.runners import WorkflowOutcome, WorkflowRunner
-from moderate.openmetadata.versions import line_keys, line_of
-from moderate.openmetadata.workflows import (
-    POSTGRES_PASSWORD_VARIABLE,
-    S3_ACCESS_KEY_VARIABLE,
-    S3_SECRET_KEY_VARIABLE,
-    TOKEN_VARIABLE,
-    DatalakeSource,
-    PostgresSource,
-    ServerSettings,
-    WorkflowRequest,
-    datalake_metadata_request,
-    datalake_profiler_request,
-    datalake_sample_data_request,
-    postgres_metadata_request,
-    postgres_profiler_request,
-    postgres_sample_data_request,
+from moderate.openmetadata.naming import (
+    datalake_service_name,
+    partition_key_of_prefix,
+    postgres_service_name,
 )
 from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
-from moderate.resources.settings import EnvBackedResource, ServiceNotConfiguredError
 
-OPS_TAGS = {"moderate/feature": "openmetadata"}
-INGESTION_SERVICE = "OpenMetadata ingestion"
+OPS_TAGS = FEATURE_TAGS
 
 
-def require_configured(*resources: EnvBackedResource) -> None:
-    """Fails fast naming every missing variable of every resource.
-
-    Raises:
-        ServiceNotConfiguredError: If any resource lacks a setting.
-    """
-    missing = [name for resource in resources for name in resource.missing_variables()]
-    if missing:
-        raise ServiceNotConfiguredError(INGESTION_SERVICE, missing)
-
-
-def check_server_line(
-    openmetadata: OpenMetadataResource, runner: WorkflowRunner
-) -> tuple[str, str]:
-    """Compares the server's release line with the ingestion package's.
+def sync_partitions(
+    instance: DagsterInstance,
+    partitions_name: str,
+    selected: Sequence[str],
+    existing: Sequence[str],
+) -> tuple[list[str], list[str]]:
+    """Registers the selected units and removes partitions of vanished ones.
 
     Returns:
-        The server version and the ingestion line.
-
-    Raises:
-        Failure: Naming both versions when their major.minor differ.
+        The partition keys added and removed.
     """
-    line = runner.version_line()
-    line_keys(line)
-    server_version = openmetadata.server_version()
-    if line_of(server_version) != line:
-        raise Failure(
-            description=(
-                f"OpenMetadata server {server_version} and openmetadata-ingestion "
-                f"{runner.package_version()} differ in major.minor "
-                f"({line_of(server_version)} vs {line}): install the ingestion "
-                "package of the server's release line"
-            )
-        )
-    return server_version, line
-
-
-def _server(openmetadata: OpenMetadataResource) -> ServerSettings:
-    return ServerSettings(host_port=openmetadata.host_port)
-
-
-def _run(
-    context: OpExecutionContext,
-    item: IngestionItem,
-    request: WorkflowRequest,
-    secrets: Mapping[str, str],
-) -> WorkflowOutcome:
-    context.log.info(f"running {request.pipeline_fqn}")
-    outcome = item.runner.run(context, request, secrets)
-    if not outcome.succeeded:
-        raise Failure(
-            description=f"{request.pipeline_fqn}: {outcome.error_summary()}",
-            metadata=outcome.metadata(),
-        )
-    context.add_output_metadata(
-        {
-            f"{request.kind.value}.{key}": value
-            for key, value in outcome.metadata().items()
-        }
-    )
-    return outcome
+    registered = set(instance.get_dynamic_partitions(partitions_name))
+    added = sorted(set(selected) - registered)
+    removed = sorted(registered - set(existing))
+    if added:
+        instance.add_dynamic_partitions(partitions_name, added)
+    for key in removed:
+        instance.delete_dynamic_partition(partitions_name, key)
+    return added, removed
 
 
 def _emit(
@@ -139,33 +103,52 @@ def discover_postgres_databases(
     postgres: PostgresResource,
     openmetadata: OpenMetadataResource,
 ) -> Iterator[DynamicOutput[IngestionItem]]:
-    """Lists the server's databases and emits one output per selected database."""
+    """Lists the server's databases and emits one output per selected database.
+
+    Registers their partitions, and marks the services of dropped databases
+    deleted.
+    """
     require_configured(openmetadata, postgres)
     runner = config.runner.build()
     server_version, line = check_server_line(openmetadata, runner)
     context.log.info(f"OpenMetadata server {server_version}, ingestion line {line}")
-    databases = discover_databases(postgres.engine(), config.name_filter())
-    names = [postgres_service_name(database) for database in databases]
-    unique_names(databases, names)
+    discovery = discover_postgres(postgres, config.name_filter())
+    added, removed = sync_partitions(
+        context.instance,
+        POSTGRES_PARTITIONS_NAME,
+        discovery.selected,
+        discovery.existing,
+    )
+    retired = retire_stale_postgres(
+        context, CatalogClient.from_resource(openmetadata), discovery
+    )
+    context.log.info(
+        f"partitions added {added}, removed {removed}; services marked deleted "
+        f"{retired}"
+    )
     items = [
         IngestionItem(
             name=database,
-            service_name=service_name,
+            service_name=postgres_service_name(database),
             line=line,
             runner=runner,
             generate_sample_data=config.generate_sample_data,
+            schema_excludes=tuple(config.schema_exclude_patterns),
         )
-        for database, service_name in zip(databases, names, strict=True)
+        for database in discovery.selected
     ]
     yield from _emit(context, items, "databases")
 
 
-def _postgres_source(postgres: PostgresResource, database: str) -> PostgresSource:
-    return PostgresSource(
-        host=postgres.required_setting("host"),
-        port=postgres.int_setting("port"),
-        username=postgres.required_setting("username"),
-        database=database,
+def _report_partition(
+    context: OpExecutionContext, asset_key: AssetKey, partition: str, result: ItemResult
+) -> None:
+    context.log_event(
+        AssetMaterialization(
+            asset_key=asset_key,
+            partition=partition,
+            metadata={"service_name": result.service_name, **result.statuses},
+        )
     )
 
 
@@ -176,20 +159,9 @@ def run_postgres_metadata(
     postgres: PostgresResource,
     openmetadata: OpenMetadataResource,
 ) -> ItemProgress:
-    """Runs the metadata workflow of one database."""
-    request = postgres_metadata_request(
-        _postgres_source(postgres, item.name),
-        item.service_name,
-        _server(openmetadata),
-        line_keys(item.line),
-    )
-    secrets = {
-        TOKEN_VARIABLE: openmetadata.required_setting("token"),
-        POSTGRES_PASSWORD_VARIABLE: postgres.required_setting("password"),
-    }
-    outcome = _run(context, item, request, secrets)
-    result = ItemResult(name=item.name, service_name=item.service_name)
-    return ItemProgress(item=item, result=result.with_outcome(outcome))
+    """Runs the metadata and lineage workflows of one database."""
+    result = postgres_metadata_stage(context, item, postgres, openmetadata)
+    return ItemProgress(item=item, result=result)
 
 
 @op(tags=OPS_TAGS)
@@ -199,23 +171,10 @@ def run_postgres_profiler(
     openmetadata: OpenMetadataResource,
 ) -> ItemResult:
     """Runs the profiler (and, when asked, the sample-data) workflow of one database."""
-    item = progress.item
-    line = line_keys(item.line)
-    server = _server(openmetadata)
-    secrets = {TOKEN_VARIABLE: openmetadata.required_setting("token")}
-    requests = [
-        postgres_profiler_request(
-            item.service_name,
-            server,
-            line,
-            generate_sample_data=item.generate_sample_data,
-        )
-    ]
-    if item.generate_sample_data and line.sample_data_pipeline:
-        requests.append(postgres_sample_data_request(item.service_name, server, line))
-    result = progress.result
-    for request in requests:
-        result = result.with_outcome(_run(context, item, request, secrets))
+    result = postgres_profile_stage(
+        context, progress.item, openmetadata, progress.result
+    )
+    _report_partition(context, POSTGRES_DATABASE_KEY, progress.item.name, result)
     return result
 
 
@@ -226,48 +185,42 @@ def discover_datalake_prefixes(
     s3: S3Resource,
     openmetadata: OpenMetadataResource,
 ) -> Iterator[DynamicOutput[IngestionItem]]:
-    """Lists the bucket's top-level prefixes and emits one output per prefix."""
+    """Lists the bucket's top-level prefixes and emits one output per prefix.
+
+    Registers their partitions, and marks the services of removed prefixes
+    deleted.
+    """
     require_configured(openmetadata, s3)
     bucket = s3.data_lake_bucket
     runner = config.runner.build()
     server_version, line = check_server_line(openmetadata, runner)
     context.log.info(f"OpenMetadata server {server_version}, ingestion line {line}")
-    prefixes = discover_prefixes(
-        s3.client(), bucket, config.name_filter(), config.list_page_size
+    discovery = discover_datalake(s3, config.name_filter(), config.list_page_size)
+    added, removed = sync_partitions(
+        context.instance,
+        DATALAKE_PARTITIONS_NAME,
+        [partition_key_of_prefix(prefix) for prefix in discovery.selected],
+        [partition_key_of_prefix(prefix) for prefix in discovery.existing],
     )
-    names = [datalake_service_name(prefix) for prefix in prefixes]
-    unique_names(prefixes, names)
+    retired = retire_stale_datalake(
+        context, CatalogClient.from_resource(openmetadata), discovery
+    )
+    context.log.info(
+        f"partitions added {added}, removed {removed}; services marked deleted "
+        f"{retired}"
+    )
     items = [
         IngestionItem(
             name=prefix,
-            service_name=service_name,
+            service_name=datalake_service_name(prefix),
             line=line,
             runner=runner,
             generate_sample_data=config.generate_sample_data,
             bucket=bucket,
         )
-        for prefix, service_name in zip(prefixes, names, strict=True)
+        for prefix in discovery.selected
     ]
     yield from _emit(context, items, "prefixes")
-
-
-def _datalake_source(s3: S3Resource, item: IngestionItem) -> DatalakeSource:
-    return DatalakeSource(
-        bucket=item.bucket or s3.data_lake_bucket,
-        prefix=item.name,
-        region=s3.setting("region") or "",
-        endpoint_url=s3.setting("endpoint_url"),
-    )
-
-
-def _datalake_secrets(
-    s3: S3Resource, openmetadata: OpenMetadataResource
-) -> dict[str, str]:
-    return {
-        TOKEN_VARIABLE: openmetadata.required_setting("token"),
-        S3_ACCESS_KEY_VARIABLE: s3.required_setting("access_key_id"),
-        S3_SECRET_KEY_VARIABLE: s3.required_setting("secret_access_key"),
-    }
 
 
 @op(tags=OPS_TAGS)
@@ -277,16 +230,9 @@ def run_datalake_metadata(
     s3: S3Resource,
     openmetadata: OpenMetadataResource,
 ) -> ItemProgress:
-    """Runs the metadata workflow of one prefix."""
-    request = datalake_metadata_request(
-        _datalake_source(s3, item),
-        item.service_name,
-        _server(openmetadata),
-        line_keys(item.line),
-    )
-    outcome = _run(context, item, request, _datalake_secrets(s3, openmetadata))
-    result = ItemResult(name=item.name, service_name=item.service_name)
-    return ItemProgress(item=item, result=result.with_outcome(outcome))
+    """Runs the metadata workflow of one prefix and sets its tables' owner."""
+    result = datalake_metadata_stage(context, item, s3, openmetadata)
+    return ItemProgress(item=item, result=result)
 
 
 @op(tags=OPS_TAGS)
@@ -297,27 +243,15 @@ def run_datalake_profiler(
     openmetadata: OpenMetadataResource,
 ) -> ItemResult:
     """Runs the profiler (and, when asked, the sample-data) workflow of one prefix."""
-    item = progress.item
-    line = line_keys(item.line)
-    server = _server(openmetadata)
-    source = _datalake_source(s3, item)
-    requests = [
-        datalake_profiler_request(
-            source,
-            item.service_name,
-            server,
-            line,
-            generate_sample_data=item.generate_sample_data,
-        )
-    ]
-    if item.generate_sample_data and line.sample_data_pipeline:
-        requests.append(
-            datalake_sample_data_request(source, item.service_name, server, line)
-        )
-    secrets = _datalake_secrets(s3, openmetadata)
-    result = progress.result
-    for request in requests:
-        result = result.with_outcome(_run(context, item, request, secrets))
+    result = datalake_profile_stage(
+        context, progress.item, s3, openmetadata, progress.result
+    )
+    _report_partition(
+        context,
+        DATALAKE_PREFIX_KEY,
+        partition_key_of_prefix(progress.item.name),
+        result,
+    )
     return result
 
 
@@ -327,7 +261,7 @@ def _collect(
     ordered = sorted(results, key=lambda result: result.name)
     for result in ordered:
         context.log.info(f"{result.name}: {result.statuses}")
-    metadata = {
+    metadata: dict[str, Any] = {
         "source": source,
         "items": len(ordered),
         "services": [result.service_name for result in ordered],

@@ -73,15 +73,6 @@ def line_of(version: str) -> str:
     return f"{int(parts[0])}.{int(parts[1])}"
 
 
-def version_line(version: str) -> VersionLine:
-    """The key mapping of the line of ``version`` (e.g. ``2.0.6.0``).
-
-    Raises:
-        ValueError: If the line is not supported.
-    """
-    return line_keys(line_of(version))
-
-
 def line_keys(line: str) -> VersionLine:
     """The key mapping of ``line`` (``major.minor``).
 

@@ -7,7 +7,7 @@ can take them straight from the deployment's secret.
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -19,11 +19,24 @@ PROFILER_PROCESSOR = {"type": "orm-profiler", "config": {}}
 AUTH_PROVIDER = "openmetadata"
 DEFAULT_LOGGER_LEVEL = "INFO"
 DEFAULT_DATALAKE_DATABASE = "default"
+DEFAULT_DAGSTER_TIMEOUT_S = 300
 TOKEN_VARIABLE = "OPEN_METADATA_TOKEN"
 POSTGRES_PASSWORD_VARIABLE = "POSTGRES_PASSWORD"
 S3_ACCESS_KEY_VARIABLE = "S3_ACCESS_KEY_ID"
 S3_SECRET_KEY_VARIABLE = "S3_SECRET_ACCESS_KEY"
 API_SUFFIX = "/api"
+
+
+DEFAULT_SYSTEM_SCHEMA_EXCLUDES: tuple[str, ...] = (
+    "^information_schema$",
+    "^pg_catalog$",
+    "^pg_toast.*$",
+    "^pg_temp_.*$",
+)
+"""PostgreSQL's own schemas, never catalogued (OpenMetadata regular expressions)."""
+CASE_SENSITIVE_GROUP = "(?-i:{})"
+"""OpenMetadata matches filter patterns with ``re.match(..., re.IGNORECASE)``;
+this inline group switches case folding off for the text it wraps."""
 
 
 class WorkflowKind(StrEnum):
@@ -32,6 +45,8 @@ class WorkflowKind(StrEnum):
     METADATA = "metadata"
     PROFILER = "profiler"
     AUTO_CLASSIFICATION = "autoClassification"
+    LINEAGE = "lineage"
+    PIPELINES = "pipelines"
 
 
 def secret_placeholder(variable: str) -> str:
@@ -151,7 +166,7 @@ def _request(
     secret_variables: tuple[str, ...],
 ) -> WorkflowRequest:
     config: dict[str, Any] = {"source": source}
-    if kind is not WorkflowKind.METADATA:
+    if kind in (WorkflowKind.PROFILER, WorkflowKind.AUTO_CLASSIFICATION):
         config["processor"] = dict(PROFILER_PROCESSOR)
     config["sink"] = dict(SINK)
     config["workflowConfig"] = _workflow_config(server)
@@ -177,13 +192,22 @@ def postgres_connection(source: PostgresSource) -> dict[str, Any]:
     }
 
 
+def schema_filter(excludes: Sequence[str]) -> dict[str, Any]:
+    """``schemaFilterPattern`` that drops the schemas matching ``excludes``."""
+    return {"schemaFilterPattern": {"excludes": list(excludes)}}
+
+
 def postgres_metadata_request(
     source: PostgresSource,
     service_name: str,
     server: ServerSettings,
     line: VersionLine,
+    schema_excludes: Sequence[str] = DEFAULT_SYSTEM_SCHEMA_EXCLUDES,
 ) -> WorkflowRequest:
-    """Metadata workflow of one Postgres database."""
+    """Metadata workflow of one Postgres database.
+
+    Dropped schemas and tables are marked deleted; system schemas are skipped.
+    """
     return _request(
         kind=WorkflowKind.METADATA,
         source={
@@ -194,8 +218,10 @@ def postgres_metadata_request(
                 "config": {
                     "type": "DatabaseMetadata",
                     "markDeletedTables": True,
+                    "markDeletedSchemas": True,
                     "includeTables": True,
                     "includeViews": True,
+                    **schema_filter(schema_excludes),
                 }
             },
         },
@@ -212,11 +238,14 @@ def postgres_profiler_request(
     line: VersionLine,
     *,
     generate_sample_data: bool,
+    schema_excludes: Sequence[str] = DEFAULT_SYSTEM_SCHEMA_EXCLUDES,
 ) -> WorkflowRequest:
-    """Profiler workflow of one Postgres database.
+    """Profiler workflow of one Postgres database (tables and views).
 
     It carries no connection: the workflow reads the one stored by the metadata
-    run, so ``storeServiceConnection`` must stay enabled on the server.
+    run, which the server keeps because the workflow configuration leaves the
+    client key ``workflowConfig.openMetadataServerConfig.storeServiceConnection``
+    at its default (true).
     """
     return _request(
         kind=WorkflowKind.PROFILER,
@@ -226,6 +255,8 @@ def postgres_profiler_request(
             "sourceConfig": {
                 "config": {
                     "type": "Profiler",
+                    "includeViews": True,
+                    **schema_filter(schema_excludes),
                     **line.profiler_sample_keys(generate_sample_data),
                 }
             },
@@ -255,9 +286,52 @@ def postgres_sample_data_request(
     )
 
 
+def postgres_lineage_request(
+    source: PostgresSource,
+    service_name: str,
+    server: ServerSettings,
+    line: VersionLine,
+    schema_excludes: Sequence[str] = DEFAULT_SYSTEM_SCHEMA_EXCLUDES,
+    *,
+    query_lineage: bool = True,
+) -> WorkflowRequest:
+    """Database-lineage workflow of one Postgres database: view and query lineage.
+
+    Query lineage reads the ``pg_stat_statements`` view; the workflow fails on a
+    database without it, so ``query_lineage`` is switched off there.
+    """
+    return _request(
+        kind=WorkflowKind.LINEAGE,
+        source={
+            "type": "postgres-lineage",
+            "serviceName": service_name,
+            "serviceConnection": {"config": postgres_connection(source)},
+            "sourceConfig": {
+                "config": {
+                    "type": "DatabaseLineage",
+                    "processViewLineage": True,
+                    "processQueryLineage": query_lineage,
+                    "processStoredProcedureLineage": False,
+                    **schema_filter(schema_excludes),
+                }
+            },
+        },
+        service_name=service_name,
+        server=server,
+        line=line,
+        secret_variables=(POSTGRES_PASSWORD_VARIABLE,),
+    )
+
+
 def datalake_table_pattern(prefix: str) -> str:
-    """Regular expression of the tables under ``prefix`` (FQN filtering)."""
-    return f".*{re.escape(prefix.rstrip('/'))}/.*$"
+    """Anchored, case-sensitive regular expression of the keys under ``prefix``.
+
+    Matched against the table name (the full object key) with OpenMetadata's
+    ``re.match(pattern, name, re.IGNORECASE)``: the ``(?-i:...)`` group undoes
+    the case folding, ``re.match`` anchors it at the start of the key.
+    """
+    folder = f"{prefix.rstrip('/')}/"
+    return CASE_SENSITIVE_GROUP.format(re.escape(folder))
 
 
 def datalake_connection(source: DatalakeSource) -> dict[str, Any]:
@@ -273,6 +347,7 @@ def datalake_connection(source: DatalakeSource) -> dict[str, Any]:
         "type": "Datalake",
         "configSource": {"securityConfig": security},
         "bucketName": source.bucket,
+        "prefix": f"{source.prefix.rstrip('/')}/",
         "databaseName": source.database_name,
     }
 
@@ -289,8 +364,9 @@ def _datalake_source(
 
 
 def _prefix_filter(source: DatalakeSource) -> dict[str, Any]:
+    """Second guard behind the connector's ``prefix``: only keys under it."""
     return {
-        "useFqnForFiltering": True,
+        "useFqnForFiltering": False,
         "tableFilterPattern": {"includes": [datalake_table_pattern(source.prefix)]},
     }
 
@@ -313,6 +389,7 @@ def datalake_metadata_request(
     source_config = {
         "type": "DatabaseMetadata",
         "markDeletedTables": True,
+        "markDeletedSchemas": True,
         "includeTables": True,
         "includeViews": True,
         **_prefix_filter(source),
@@ -339,6 +416,7 @@ def datalake_profiler_request(
     source_config = {
         "type": "Profiler",
         "includeViews": True,
+        **_prefix_filter(source),
         **line.profiler_sample_keys(generate_sample_data),
         **line.datalake_profile_sample_keys(),
     }
@@ -359,7 +437,11 @@ def datalake_sample_data_request(
     line: VersionLine,
 ) -> WorkflowRequest:
     """Sample-data workflow of one prefix (lines with a separate one)."""
-    source_config = {**_sample_data_source_config(), "includeViews": True}
+    source_config = {
+        **_sample_data_source_config(),
+        "includeViews": True,
+        **_prefix_filter(source),
+    }
     return _request(
         kind=WorkflowKind.AUTO_CLASSIFICATION,
         source=_datalake_source(source, service_name, source_config),
@@ -367,4 +449,57 @@ def datalake_sample_data_request(
         server=server,
         line=line,
         secret_variables=(S3_ACCESS_KEY_VARIABLE, S3_SECRET_KEY_VARIABLE),
+    )
+
+
+@dataclass(frozen=True)
+class DagsterSource:
+    """This deployment's Dagster webserver, whose GraphQL API the connector reads.
+
+    Attributes:
+        host: Webserver URL (the connector appends ``/graphql``).
+        timeout_s: Time limit of one GraphQL call.
+    """
+
+    host: str
+    timeout_s: int = DEFAULT_DAGSTER_TIMEOUT_S
+
+
+def dagster_pipelines_request(
+    source: DagsterSource,
+    service_name: str,
+    server: ServerSettings,
+    line: VersionLine,
+    lineage_services: Sequence[str] = (),
+) -> WorkflowRequest:
+    """Pipeline-metadata workflow of OpenMetadata's own Dagster connector.
+
+    Every job of the code location becomes a pipeline (ops as tasks, recent runs
+    as statuses); assets are resolved to tables of ``lineage_services``.
+    """
+    return _request(
+        kind=WorkflowKind.PIPELINES,
+        source={
+            "type": "dagster",
+            "serviceName": service_name,
+            "serviceConnection": {
+                "config": {
+                    "type": "Dagster",
+                    "host": source.host,
+                    "timeout": source.timeout_s,
+                }
+            },
+            "sourceConfig": {
+                "config": {
+                    "type": "PipelineMetadata",
+                    "includeLineage": True,
+                    "markDeletedPipelines": True,
+                    "lineageInformation": {"dbServiceNames": list(lineage_services)},
+                }
+            },
+        },
+        service_name=service_name,
+        server=server,
+        line=line,
+        secret_variables=(),
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, PrivateAttr
 
 from moderate.resources.settings import EnvBackedResource
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 DEFAULT_ENDPOINT_URL = "https://storage.googleapis.com"
 DEFAULT_REGION = "us-east-1"
@@ -61,7 +64,7 @@ class S3Resource(EnvBackedResource):
     read_timeout_s: float = Field(default=120.0, description="Read timeout.")
     max_attempts: int = Field(default=5, description="Attempts per call (standard).")
 
-    _client: Any = PrivateAttr(default=None)
+    _client: S3Client | None = PrivateAttr(default=None)
 
     @property
     def data_lake_bucket(self) -> str:
@@ -78,7 +81,7 @@ class S3Resource(EnvBackedResource):
         self.require()
         return self.required_setting(field)
 
-    def client(self) -> Any:
+    def client(self) -> S3Client:
         """The boto3 S3 client of this resource instance.
 
         Raises:

@@ -1,14 +1,38 @@
-"""Durable per-item state shared by the sensors and assets."""
+"""Durable per-item state shared by the sensors and assets (the bottom layer).
+
+``StateStore`` is loaded on first use, so importing this package does not import
+SQLAlchemy (only opening a store does).
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from moderate.state.backoff import exponential_backoff
-from moderate.state.resource import StateStoreResource
-from moderate.state.store import ItemStatus, PostgresState, StateRecord, utc_now
+from moderate.state.records import ItemStatus, StateRecord, utc_now
+from moderate.state.resource import (
+    StateStoreResource,
+    StoreDescription,
+    describe_store,
+)
+
+if TYPE_CHECKING:
+    from moderate.state.store import StateStore
 
 __all__ = [
     "ItemStatus",
-    "PostgresState",
     "StateRecord",
+    "StateStore",
     "StateStoreResource",
+    "StoreDescription",
+    "describe_store",
     "exponential_backoff",
     "utc_now",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Loads ``StateStore`` (and with it SQLAlchemy) when it is first asked for."""
+    if name == "StateStore":
+        from moderate.state.store import StateStore
+
+        return StateStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,55 +1,164 @@
-"""Dagster resource that opens the state store."""
+"""Dagster resource that opens the state store, and the description of where it is.
 
+The store uses the platform's PostgreSQL when it is fully configured, otherwise a
+SQLite file under ``DAGSTER_HOME`` (next to Dagster's own embedded storage). Which
+one, where, and why is said once per process in the run or tick log and by
+:func:`describe_store` (for the doctor). The PostgreSQL server is any object with
+the methods of :class:`PostgresServer` (the shared resource passes itself), so
+this bottom layer imports nothing from ``moderate.resources``.
+"""
+
+import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import sqlalchemy as sa
-from dagster import ConfigurableResource, ResourceDependency
+from dagster import ConfigurableResource, EnvVar, ResourceDependency
 from pydantic import Field, PrivateAttr
 
-from moderate.resources.postgres import PostgresResource
-from moderate.state.store import PostgresState
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from moderate.state.store import StateStore
 
 DEFAULT_STATE_DATABASE = "moderate_pipeline_state"
-DEFAULT_SQLITE_PATH = ".moderate/state.sqlite"
+DAGSTER_HOME_VARIABLE = "DAGSTER_HOME"
+SQLITE_RELATIVE_PATH = Path("moderate") / "state.sqlite"
+POSTGRESQL = "postgresql"
+SQLITE = "sqlite"
+
+LOGGER = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class PostgresServer(Protocol):
+    """What the store needs from the PostgreSQL server resource."""
+
+    def is_configured(self) -> bool:
+        """Whether every required setting has a value."""
+        ...
+
+    def missing_variables(self) -> tuple[str, ...]:
+        """Required environment variables without a value."""
+        ...
+
+    def ensure_database(self, database: str) -> bool:
+        """Creates ``database`` unless it exists."""
+        ...
+
+    def engine(self, database: str = ...) -> "sa.Engine":
+        """The pooled engine of ``database``."""
+        ...
+
+    def url(self, database: str = ...) -> "sa.URL":
+        """Connection URL of ``database``."""
+        ...
+
+
+class StateStoreUnavailableError(RuntimeError):
+    """Neither PostgreSQL nor a place for the SQLite file is configured."""
+
+    def __init__(self, missing_variables: tuple[str, ...]) -> None:
+        self.missing_variables = (*missing_variables, DAGSTER_HOME_VARIABLE)
+        super().__init__(
+            "state store: PostgreSQL is not configured and DAGSTER_HOME is unset, "
+            f"so there is no place for SQLite: set {', '.join(self.missing_variables)}"
+        )
+
+
+@dataclass(frozen=True)
+class StoreDescription:
+    """Which store is in use and where, without opening it.
+
+    Attributes:
+        backend: ``postgresql`` or ``sqlite``.
+        location: ``host:port/database`` or the SQLite file path (no secrets).
+        reason: Why this backend was chosen.
+    """
+
+    backend: str
+    location: str
+    reason: str
+
+    def line(self) -> str:
+        """One log line, e.g. ``State store: sqlite at /home/x/state.sqlite (...)``."""
+        return f"State store: {self.backend} at {self.location} ({self.reason})"
 
 
 class StateStoreResource(ConfigurableResource):
-    """State store in the platform's PostgreSQL, or in SQLite when it is unset.
+    """State store in the platform's PostgreSQL, or in SQLite under DAGSTER_HOME.
 
     The PostgreSQL database is created on first use.
     """
 
-    postgres: ResourceDependency[PostgresResource]
+    postgres: ResourceDependency[PostgresServer]
     database: str = Field(
-        default=DEFAULT_STATE_DATABASE, description="PostgreSQL database of the store."
+        default=DEFAULT_STATE_DATABASE,
+        min_length=1,
+        description="PostgreSQL database of the store.",
     )
-    sqlite_path: str = Field(
-        default=DEFAULT_SQLITE_PATH,
-        description="SQLite file used when PostgreSQL is not configured.",
+    sqlite_path: str | None = Field(
+        default=None,
+        description="SQLite file used when PostgreSQL is not configured (default: "
+        "$DAGSTER_HOME/moderate/state.sqlite).",
     )
 
-    _store: PostgresState | None = PrivateAttr(default=None)
-    _sqlite_engine: sa.Engine | None = PrivateAttr(default=None)
+    _store: "StateStore | None" = PrivateAttr(default=None)
+    _sqlite_engine: "sa.Engine | None" = PrivateAttr(default=None)
 
     @property
     def backend(self) -> str:
         """``postgresql`` or ``sqlite``."""
-        return "postgresql" if self.postgres.is_configured() else "sqlite"
+        return POSTGRESQL if self.postgres.is_configured() else SQLITE
 
-    def store(self) -> PostgresState:
-        """The store, with its database and table created if needed."""
+    def describe(self) -> StoreDescription:
+        """Which store this resource opens, and where (nothing is opened).
+
+        Raises:
+            StateStoreUnavailableError: PostgreSQL is not configured and there is
+                neither ``sqlite_path`` nor ``DAGSTER_HOME``.
+        """
+        if self.postgres.is_configured():
+            url = self.postgres.url(self.database)
+            return StoreDescription(
+                POSTGRESQL,
+                f"{url.host}:{url.port}/{self.database}",
+                "PostgreSQL is configured",
+            )
+        missing = ", ".join(self.postgres.missing_variables())
+        return StoreDescription(
+            SQLITE,
+            str(self._sqlite_file()),
+            f"PostgreSQL is not configured: {missing} unset",
+        )
+
+    def store(self, log: Any = None) -> "StateStore":
+        """The store, with its database and table created if needed.
+
+        Args:
+            log: Logger of the run or tick (``context.log``); the store in use is
+                written to it when the store is opened.
+
+        Raises:
+            StateStoreUnavailableError: See :meth:`describe`.
+        """
         if self._store is None:
-            if self.postgres.is_configured():
+            from moderate.state.store import StateStore
+
+            description = self.describe()
+            if description.backend == POSTGRESQL:
                 self.postgres.ensure_database(self.database)
                 engine = self.postgres.engine(self.database)
             else:
-                path = Path(self.sqlite_path)
+                import sqlalchemy as sa
+
+                path = Path(description.location)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 engine = sa.create_engine(f"sqlite:///{path}")
                 self._sqlite_engine = engine
-            store = PostgresState(engine)
+            store = StateStore(engine)
             store.create_schema()
+            (log or LOGGER).info(description.line())
             self._store = store
         return self._store
 
@@ -59,3 +168,27 @@ class StateStoreResource(ConfigurableResource):
             self._sqlite_engine.dispose()
             self._sqlite_engine = None
         self._store = None
+
+    def _sqlite_file(self) -> Path:
+        if self.sqlite_path:
+            return Path(self.sqlite_path)
+        home = EnvVar(DAGSTER_HOME_VARIABLE).get_value()
+        if not home:
+            raise StateStoreUnavailableError(self.postgres.missing_variables())
+        return Path(home) / SQLITE_RELATIVE_PATH
+
+
+def describe_store(resource: StateStoreResource) -> StoreDescription:
+    """Which state store ``resource`` uses and where, for the doctor.
+
+    Args:
+        resource: The code location's ``state_store`` resource.
+
+    Returns:
+        Backend, location and reason; a store that cannot be opened at all is
+        described with backend ``unavailable`` and the reason.
+    """
+    try:
+        return resource.describe()
+    except StateStoreUnavailableError as error:
+        return StoreDescription("unavailable", "-", str(error))

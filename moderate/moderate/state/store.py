@@ -1,34 +1,32 @@
 """Durable per-item state: what was done, what failed and when to retry.
 
 One table keyed by ``(namespace, key)``. Every write is a single
-``INSERT ... ON CONFLICT DO UPDATE``, so concurrent writers of one key never race
-to an integrity error. PostgreSQL in deployments, SQLite for the embedded default.
+``INSERT ... ON CONFLICT DO UPDATE`` (or a conditional ``UPDATE``), so concurrent
+writers of one key never race to an integrity error. PostgreSQL in deployments,
+SQLite for the embedded default.
+
+Claims are fenced: :meth:`StateStore.claim_many` increments the item's
+``attempts`` and hands that number out as the claim's fencing token; a write that
+carries a token applies only while the row still holds that number, so a holder
+whose claim expired (and was claimed again) cannot overwrite the new holder's work.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from moderate.state.records import ItemStatus, StateRecord, utc_now
+
 TABLE_NAME = "moderate_item_state"
 KEY_BATCH_SIZE = 500
 UPSERT_BATCH_SIZE = 100  # 9 parameters a row stays under SQLite's 999 limit
 ERROR_TEXT_LIMIT = 4000
 SCHEMA_LOCK_ID = 0x6D6F64657261  # advisory lock id: "modera" in ASCII
-
-
-class ItemStatus(enum.StrEnum):
-    """Lifecycle of one tracked item."""
-
-    PENDING = "pending"
-    DONE = "done"
-    FAILED = "failed"
 
 
 METADATA = sa.MetaData()
@@ -48,40 +46,7 @@ STATE_TABLE = sa.Table(
 )
 
 
-@dataclass(frozen=True)
-class StateRecord:
-    """One row of the state table (timestamps are timezone-aware UTC)."""
-
-    namespace: str
-    key: str
-    value: Any
-    status: ItemStatus
-    attempts: int
-    last_error: str | None
-    next_attempt_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-    def is_due(self, now: datetime) -> bool:
-        """Whether the item may be tried again at ``now``.
-
-        Done items never are. A failed item without a next attempt time failed for
-        good. A pending item is due once its next attempt time (the deadline of the
-        outstanding request) has passed, or at once when it has none.
-        """
-        if self.status is ItemStatus.DONE:
-            return False
-        if self.next_attempt_at is None:
-            return self.status is ItemStatus.PENDING
-        return self.next_attempt_at <= now
-
-
-def utc_now() -> datetime:
-    """Current time as an aware UTC datetime."""
-    return datetime.now(UTC)
-
-
-class PostgresState:
+class StateStore:
     """State store on a SQLAlchemy engine (PostgreSQL or SQLite)."""
 
     def __init__(self, engine: sa.Engine) -> None:
@@ -221,51 +186,105 @@ class PostgresState:
                 )
                 connection.execute(statement)
 
-    def claim(self, namespace: str, key: str, until: datetime) -> bool:
-        """Marks an item pending until ``until`` unless someone else holds it.
+    def claim(
+        self, namespace: str, key: str, until: datetime, value: Any = None
+    ) -> int | None:
+        """Claims one item until ``until``; see :meth:`claim_many`.
 
-        One atomic statement: it succeeds for an unknown, failed or due item and
-        fails for a done item or one that is pending with its deadline ahead, so
-        concurrent processes never work on the same item at once.
+        Returns:
+            The claim's fencing token, or None when the item is not claimable.
+        """
+        return self.claim_many(namespace, {key: value}, until).get(key)
+
+    def claim_many(
+        self, namespace: str, values: Mapping[str, Any], until: datetime
+    ) -> dict[str, int]:
+        """Claims many items atomically, each one at most once at a time.
+
+        An item is claimable when it is unknown, pending with its deadline passed
+        (the holder is presumed lost), or failed with its backoff over. It is
+        refused when it is done, failed for good (no next attempt time), backing
+        off, or pending with its deadline ahead. A claim marks the item pending
+        until ``until`` and counts one more attempt; the new attempt number is the
+        claim's fencing token.
+
+        Args:
+            namespace: Item family.
+            values: Item key to JSON-serialisable value (None keeps the stored one).
+            until: Deadline after which the claim counts as lost.
+
+        Returns:
+            Key to fencing token, for the items this caller now holds.
+        """
+        now = utc_now()
+        rows = [
+            {
+                "namespace": namespace,
+                "key": key,
+                "value": value,
+                "status": ItemStatus.PENDING.value,
+                "attempts": 1,
+                "last_error": None,
+                "next_attempt_at": until,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for key, value in values.items()
+        ]
+        claimable = sa.and_(
+            STATE_TABLE.c.status != ItemStatus.DONE.value,
+            sa.or_(
+                sa.and_(
+                    STATE_TABLE.c.status == ItemStatus.PENDING.value,
+                    STATE_TABLE.c.next_attempt_at.is_(None),
+                ),
+                STATE_TABLE.c.next_attempt_at <= now,
+            ),
+        )
+        tokens: dict[str, int] = {}
+        with self._engine.begin() as connection:
+            for start in range(0, len(rows), UPSERT_BATCH_SIZE):
+                insert = self._insert(STATE_TABLE).values(
+                    rows[start : start + UPSERT_BATCH_SIZE]
+                )
+                excluded = insert.excluded
+                statement = insert.on_conflict_do_update(
+                    index_elements=[STATE_TABLE.c.namespace, STATE_TABLE.c.key],
+                    set_={
+                        "value": sa.func.coalesce(excluded.value, STATE_TABLE.c.value),
+                        "status": ItemStatus.PENDING.value,
+                        "attempts": STATE_TABLE.c.attempts + 1,
+                        "next_attempt_at": excluded.next_attempt_at,
+                        "updated_at": excluded.updated_at,
+                    },
+                    where=claimable,
+                ).returning(STATE_TABLE.c.key, STATE_TABLE.c.attempts)
+                for claimed_key, attempts in connection.execute(statement):
+                    tokens[claimed_key] = int(attempts)
+        return tokens
+
+    def extend(self, namespace: str, key: str, fence: int, until: datetime) -> bool:
+        """Moves the deadline of a claim this caller still holds.
 
         Args:
             namespace: Item family.
             key: Item key.
-            until: Deadline after which the claim counts as lost.
+            fence: The claim's fencing token.
+            until: New deadline.
 
         Returns:
-            Whether this caller now holds the item.
+            Whether the claim is still held (and was extended).
         """
-        now = utc_now()
-        statement = self._insert(STATE_TABLE).values(
-            namespace=namespace,
-            key=key,
-            value=None,
-            status=ItemStatus.PENDING.value,
-            attempts=0,
-            last_error=None,
-            next_attempt_at=until,
-            created_at=now,
-            updated_at=now,
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[STATE_TABLE.c.namespace, STATE_TABLE.c.key],
-            set_={
+        return self._fenced_update(
+            namespace,
+            key,
+            fence,
+            {
                 "status": ItemStatus.PENDING.value,
                 "next_attempt_at": until,
-                "updated_at": now,
             },
-            where=sa.and_(
-                STATE_TABLE.c.status != ItemStatus.DONE.value,
-                sa.or_(
-                    STATE_TABLE.c.status != ItemStatus.PENDING.value,
-                    STATE_TABLE.c.next_attempt_at.is_(None),
-                    STATE_TABLE.c.next_attempt_at <= now,
-                ),
-            ),
-        ).returning(STATE_TABLE.c.key)
-        with self._engine.begin() as connection:
-            return connection.execute(statement).first() is not None
+            pending_only=True,
+        )
 
     def mark_pending(
         self,
@@ -302,8 +321,34 @@ class PostgresState:
         value: Any = None,
         *,
         count_attempt: bool = True,
-    ) -> None:
-        """Records a success (one more attempt unless ``count_attempt`` is False)."""
+        fence: int | None = None,
+    ) -> bool:
+        """Records a success.
+
+        Args:
+            namespace: Item family.
+            key: Item key.
+            value: JSON-serialisable value (kept when None).
+            count_attempt: Whether this is one more attempt (ignored with a fence:
+                the claim counted it).
+            fence: Fencing token of the caller's claim; the write is dropped when
+                the item was claimed again since.
+
+        Returns:
+            Whether the write applied (always True without a fence).
+        """
+        if fence is not None:
+            return self._fenced_update(
+                namespace,
+                key,
+                fence,
+                {
+                    "status": ItemStatus.DONE.value,
+                    "value": _keep(value),
+                    "last_error": None,
+                    "next_attempt_at": None,
+                },
+            )
         self.upsert(
             namespace,
             key,
@@ -311,6 +356,7 @@ class PostgresState:
             value=value,
             count_attempt=count_attempt,
         )
+        return True
 
     def mark_failed(
         self,
@@ -321,8 +367,34 @@ class PostgresState:
         value: Any = None,
         *,
         count_attempt: bool = True,
-    ) -> None:
-        """Records a failure; ``retry_at`` None means it will not be retried."""
+        fence: int | None = None,
+    ) -> bool:
+        """Records a failure; ``retry_at`` None means it will not be retried.
+
+        Args:
+            namespace: Item family.
+            key: Item key.
+            error: Reason, kept as ``last_error``.
+            retry_at: Earliest next try; None fails the item for good.
+            value: JSON-serialisable value (kept when None).
+            count_attempt: Whether this is one more attempt (ignored with a fence).
+            fence: Fencing token of the caller's claim (see :meth:`mark_done`).
+
+        Returns:
+            Whether the write applied (always True without a fence).
+        """
+        if fence is not None:
+            return self._fenced_update(
+                namespace,
+                key,
+                fence,
+                {
+                    "status": ItemStatus.FAILED.value,
+                    "value": _keep(value),
+                    "last_error": _clip(error),
+                    "next_attempt_at": retry_at,
+                },
+            )
         self.upsert(
             namespace,
             key,
@@ -332,6 +404,31 @@ class PostgresState:
             next_attempt_at=retry_at,
             count_attempt=count_attempt,
         )
+        return True
+
+    def _fenced_update(
+        self,
+        namespace: str,
+        key: str,
+        fence: int,
+        changes: Mapping[str, Any],
+        *,
+        pending_only: bool = False,
+    ) -> bool:
+        conditions = [
+            STATE_TABLE.c.namespace == namespace,
+            STATE_TABLE.c.key == key,
+            STATE_TABLE.c.attempts == fence,
+        ]
+        if pending_only:
+            conditions.append(STATE_TABLE.c.status == ItemStatus.PENDING.value)
+        statement = (
+            sa.update(STATE_TABLE)
+            .where(*conditions)
+            .values(**changes, updated_at=utc_now())
+        )
+        with self._engine.begin() as connection:
+            return connection.execute(statement).rowcount == 1
 
     def count_waiting(
         self, namespace: str, status: ItemStatus, now: datetime | None = None
@@ -400,16 +497,24 @@ class PostgresState:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+    return None if value is None else _as_utc(value)
+
+
+def _as_utc(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; every stored time is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _keep(value: Any) -> Any:
+    """A value for a plain UPDATE: None keeps the stored one."""
+    return STATE_TABLE.c.value if value is None else value
 
 
 def _clip(text: str | None) -> str | None:
     return None if text is None else text[:ERROR_TEXT_LIMIT]
 
 
-def _record(row: Mapping[str, Any]) -> StateRecord:
+def _record(row: Mapping[Any, Any]) -> StateRecord:
     return StateRecord(
         namespace=row["namespace"],
         key=row["key"],
@@ -418,6 +523,6 @@ def _record(row: Mapping[str, Any]) -> StateRecord:
         attempts=int(row["attempts"]),
         last_error=row["last_error"],
         next_attempt_at=_aware(row["next_attempt_at"]),
-        created_at=_aware(row["created_at"]),
-        updated_at=_aware(row["updated_at"]),
+        created_at=_as_utc(row["created_at"]),
+        updated_at=_as_utc(row["updated_at"]),
     )

@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from moderate.resources.keycloak import KeycloakResource
 from moderate.state import StateStoreResource
 from moderate.trust.progress import did_progress_metadata
+from moderate.trust.settings import FEATURE_TAGS
 
 GROUP_NAME = "trust"
 
@@ -16,7 +17,7 @@ GROUP_NAME = "trust"
     "have a DID (done), are being given one (pending) or failed. The "
     "keycloak_user_sensor also records these counts as observations every tick.",
     kinds={"keycloak"},
-    tags={"feature": "trust"},
+    tags=FEATURE_TAGS,
 )
 def keycloak_users_count(
     context: AssetExecutionContext,
@@ -25,6 +26,8 @@ def keycloak_users_count(
 ) -> MaterializeResult:
     """Counts the realm's users and the DID states."""
     users = keycloak.count_users()
-    metadata = did_progress_metadata(keycloak.realm, users, state_store.store())
+    metadata = did_progress_metadata(
+        keycloak.realm, users, state_store.store(context.log)
+    )
     context.log.info("Realm %s: %s", keycloak.realm, metadata)
     return MaterializeResult(metadata=metadata)

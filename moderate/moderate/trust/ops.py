@@ -1,14 +1,20 @@
-"""Ops that request a DID for one user or a proof for one object.
+"""Ops that request DIDs for a batch of users or proofs for a batch of objects.
 
-Each op records its outcome in the state store: done, or failed with the reason
-and the time of the next attempt (exponential backoff for transient trouble, a
-long backoff while a proof owner has no DID, none for permanent failures). A run
-whose item is already done, or that a later attempt superseded, does nothing.
+Each item of a batch is worked on only while the run holds its claim in the state
+store (the fencing token the sensor handed out, or a claim the op takes itself in
+a run launched by hand), and its outcome is written with that token: done, or
+failed with the reason and the time of the next attempt (exponential backoff for
+transient trouble, a long backoff while a proof owner has no DID, none for
+permanent failures). An item done meanwhile, or claimed again by a later run, is
+left alone. The run's output metadata lists every item with its outcome; a batch
+with failed items ends in a :class:`dagster.Failure` naming them.
 """
 
-from collections.abc import Callable
-from datetime import timedelta
-from typing import Any
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     Config,
@@ -23,12 +29,12 @@ from pydantic import Field
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiResource
 from moderate.state import (
     ItemStatus,
-    PostgresState,
     StateRecord,
     StateStoreResource,
     exponential_backoff,
     utc_now,
 )
+from moderate.state.resource import StateStoreUnavailableError
 from moderate.trust.settings import (
     DEFAULT_BLOCKED_OWNER_RETRY_BASE,
     DEFAULT_BLOCKED_OWNER_RETRY_CAP,
@@ -38,6 +44,8 @@ from moderate.trust.settings import (
     DEFAULT_POLL_TIMEOUT_S,
     DEFAULT_RETRY_BASE,
     DEFAULT_RETRY_CAP,
+    FEATURE_TAGS,
+    MAX_BATCH_SIZE,
     OBJECT_PROOF_NAMESPACE,
     USER_DID_NAMESPACE,
 )
@@ -49,37 +57,97 @@ from moderate.trust.tasks import (
     request_proof,
 )
 
-MANUAL_ATTEMPT = 0
-SKIPPED = "skipped"
+if TYPE_CHECKING:
+    from moderate.state.store import StateStore
+
+MANUAL_FENCE = 0
 OWN_DID_CLAIM_MARGIN = timedelta(minutes=5)
-OWN_DID_IN_PROGRESS = "another run is requesting the pipelines' own DID"
+DESCRIPTION_LIMIT = 300
+NO_STATUS = -1
 
 
-class TrustRequestConfig(Config):
+class ItemState(enum.StrEnum):
+    """What a batch run did with one item (shown per item in the run's metadata).
+
+    ``done``: the DID or proof exists. ``failed``: recorded as failed, with the
+    reason and the next attempt time. ``waiting``: not worked on by this run (it
+    is backing off, failed for good, or another run holds it). ``skipped``: a later
+    run claimed it, so this run's claim is void.
+    """
+
+    DONE = "done"
+    FAILED = "failed"
+    WAITING = "waiting"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """The outcome of one item of a batch.
+
+    Attributes:
+        key: Username or object id.
+        state: What happened.
+        detail: Reason or result, one line.
+        http_status: HTTP status of the failed API call, if any.
+        retry_at: When the item will be tried again, if it failed and will be.
+    """
+
+    key: str
+    state: ItemState
+    detail: str
+    http_status: int | None = None
+    retry_at: datetime | None = None
+
+
+class UserItem(Config):
+    """One user of a DID batch."""
+
+    key: str = Field(min_length=1, description="Keycloak username.")
+    fence: int = Field(
+        default=MANUAL_FENCE,
+        ge=0,
+        description="Fencing token of the sensor's claim; 0 in a run launched by "
+        "hand, which claims the item itself.",
+    )
+
+
+class ObjectItem(Config):
+    """One uploaded object of a proof batch."""
+
+    key: str = Field(pattern=r"^[1-9][0-9]{0,18}$", description="Object id.")
+    fence: int = Field(
+        default=MANUAL_FENCE,
+        ge=0,
+        description="Fencing token of the sensor's claim; 0 in a run launched by "
+        "hand, which claims the item itself.",
+    )
+
+
+class TrustBatchConfig(Config):
     """Run config shared by both trust ops (filled in by the sensors)."""
 
-    attempt: int = Field(
-        default=MANUAL_ATTEMPT,
-        description="Attempt number given by the sensor; 0 for a run launched by "
-        "hand, which is never treated as superseded.",
+    poll_initial_interval_s: float = Field(
+        default=DEFAULT_POLL_INITIAL_INTERVAL_S, gt=0
     )
-    poll_initial_interval_s: float = Field(default=DEFAULT_POLL_INITIAL_INTERVAL_S)
-    poll_max_interval_s: float = Field(default=DEFAULT_POLL_MAX_INTERVAL_S)
+    poll_max_interval_s: float = Field(default=DEFAULT_POLL_MAX_INTERVAL_S, gt=0)
     poll_timeout_s: float = Field(
         default=DEFAULT_POLL_TIMEOUT_S,
-        description="How long to wait for the Trust task before a retryable failure.",
+        gt=0,
+        description="How long to wait for a Trust task before a retryable failure.",
     )
     pending_timeout_s: float = Field(
         default=DEFAULT_PENDING_TIMEOUT.total_seconds(),
-        description="How long the item stays pending while this run works on it.",
+        ge=0,
+        description="How long an item stays claimed while this run works on it.",
     )
-    retry_base_s: float = Field(default=DEFAULT_RETRY_BASE.total_seconds())
-    retry_cap_s: float = Field(default=DEFAULT_RETRY_CAP.total_seconds())
+    retry_base_s: float = Field(default=DEFAULT_RETRY_BASE.total_seconds(), gt=0)
+    retry_cap_s: float = Field(default=DEFAULT_RETRY_CAP.total_seconds(), gt=0)
     blocked_owner_retry_base_s: float = Field(
-        default=DEFAULT_BLOCKED_OWNER_RETRY_BASE.total_seconds()
+        default=DEFAULT_BLOCKED_OWNER_RETRY_BASE.total_seconds(), gt=0
     )
     blocked_owner_retry_cap_s: float = Field(
-        default=DEFAULT_BLOCKED_OWNER_RETRY_CAP.total_seconds()
+        default=DEFAULT_BLOCKED_OWNER_RETRY_CAP.total_seconds(), gt=0
     )
 
     def poll_policy(self) -> PollPolicy:
@@ -89,225 +157,288 @@ class TrustRequestConfig(Config):
         )
 
 
-class UserDidConfig(TrustRequestConfig):
-    """Which user needs a DID."""
+class UserDidBatchConfig(TrustBatchConfig):
+    """Which users need a DID."""
 
-    username: str = Field(description="Keycloak username.")
+    items: list[UserItem] = Field(min_length=1, max_length=MAX_BATCH_SIZE)
 
 
-class ObjectProofConfig(TrustRequestConfig):
-    """Which uploaded object needs a proof."""
+class ObjectProofBatchConfig(TrustBatchConfig):
+    """Which uploaded objects need a proof."""
 
-    object_id: int = Field(description="Id of the uploaded object.")
+    items: list[ObjectItem] = Field(min_length=1, max_length=MAX_BATCH_SIZE)
 
 
 @op(
-    description="Requests a Trust DID for one Keycloak user (POST /user/did), waits "
-    "for the task within a bound and records done or failed in the state store.",
-    tags={"feature": "trust"},
+    description="Requests a Trust DID for each user of the batch (POST /user/did), "
+    "waits for each task within a bound and records done or failed per user in the "
+    "state store; the output metadata lists every user with its outcome.",
+    tags=FEATURE_TAGS,
 )
-def create_user_did(
+def create_user_dids(
     context: OpExecutionContext,
-    config: UserDidConfig,
+    config: UserDidBatchConfig,
     platform_api: PlatformApiResource,
     state_store: StateStoreResource,
 ) -> Output[dict[str, Any]]:
-    """Gives one user a DID."""
-    store = state_store.store()
-    client = platform_api.client()
-    return _handle(
-        context,
-        store,
-        USER_DID_NAMESPACE,
-        config.username,
-        config,
-        lambda: request_did(client, config.username, config.poll_policy()),
-    )
+    """Gives a batch of users a DID."""
+    client = _client(platform_api)
+    store = _store(state_store, context)
+    policy = config.poll_policy()
+    outcomes = [
+        _work_on(
+            store,
+            USER_DID_NAMESPACE,
+            item.key,
+            item.fence,
+            config,
+            lambda key: request_did(client, key, policy),
+        )
+        for item in config.items
+    ]
+    return _report(context, USER_DID_NAMESPACE, outcomes)
 
 
 @op(
-    description="Requests an integrity proof for one uploaded object (POST "
+    description="Requests an integrity proof for each object of the batch (POST "
     "/asset/proof) after making sure the pipelines' own account has a DID, waits "
-    "for the task within a bound and records done or failed in the state store.",
-    tags={"feature": "trust"},
+    "for each task within a bound and records done or failed per object in the "
+    "state store; the output metadata lists every object with its outcome.",
+    tags=FEATURE_TAGS,
 )
-def create_object_proof(
+def create_object_proofs(
     context: OpExecutionContext,
-    config: ObjectProofConfig,
+    config: ObjectProofBatchConfig,
     platform_api: PlatformApiResource,
     state_store: StateStoreResource,
 ) -> Output[dict[str, Any]]:
-    """Gives one uploaded object a proof."""
-    store = state_store.store()
-    client = platform_api.client()
-
-    def prove() -> TrustResult:
-        own_did = ensure_own_did(client, store, config.poll_policy())
-        if own_did.outcome is not Outcome.DONE:
-            context.log.warning(
-                "The pipelines' account %s has no DID yet (%s): proofs of ownerless "
-                "assets will be blocked",
-                client.username,
-                own_did.detail,
-            )
-        return request_proof(client, config.object_id, config.poll_policy())
-
-    return _handle(
-        context, store, OBJECT_PROOF_NAMESPACE, str(config.object_id), config, prove
-    )
+    """Gives a batch of uploaded objects a proof."""
+    client = _client(platform_api)
+    store = _store(state_store, context)
+    policy = config.poll_policy()
+    own_did = ensure_own_did(client, store, config)
+    if own_did.outcome is not Outcome.DONE:
+        context.log.warning(
+            "The pipelines' account %s has no DID yet (%s): proofs of ownerless "
+            "assets will be blocked",
+            client.username,
+            own_did.detail,
+        )
+    outcomes = [
+        _work_on(
+            store,
+            OBJECT_PROOF_NAMESPACE,
+            item.key,
+            item.fence,
+            config,
+            lambda key: request_proof(client, int(key), policy),
+        )
+        for item in config.items
+    ]
+    return _report(context, OBJECT_PROOF_NAMESPACE, outcomes)
 
 
 def ensure_own_did(
-    client: PlatformApiClient, store: PostgresState, policy: PollPolicy
+    client: PlatformApiClient, store: "StateStore", config: TrustBatchConfig
 ) -> TrustResult:
     """Makes sure the account the pipelines use (``API_USERNAME``) has a DID.
 
     Ownerless public assets are proven on behalf of that account, so it needs a
     DID first (CONTRACT §2). Known from the state store after the first success.
-    Only the run that claims the item in the state store requests it; runs that
-    find it claimed go on without it, so concurrent proof runs never start
-    duplicate DID tasks.
+    Only a run that claims the item requests it, so concurrent proof runs never
+    start duplicate DID tasks; a failure backs off in the store, so while Trust is
+    down the DID is not requested again by every proof run.
 
     Args:
         client: Platform API client.
         store: State store.
-        policy: Polling bounds.
+        config: Polling bounds and backoff of the run.
 
     Returns:
         The result; ``DONE`` when the DID exists.
     """
-    record = store.get(USER_DID_NAMESPACE, client.username)
+    own = client.username
+    record = store.get(USER_DID_NAMESPACE, own)
     if record is not None and record.status is ItemStatus.DONE:
         return TrustResult(Outcome.DONE, "known", record.value or {})
+    policy = config.poll_policy()
     claim_until = utc_now() + timedelta(seconds=policy.timeout_s) + OWN_DID_CLAIM_MARGIN
-    if not store.claim(USER_DID_NAMESPACE, client.username, claim_until):
-        return TrustResult(Outcome.TRANSIENT, OWN_DID_IN_PROGRESS)
-    result = request_did(client, client.username, policy)
-    if result.outcome is Outcome.DONE:
-        store.mark_done(
-            USER_DID_NAMESPACE, client.username, dict(result.value), count_attempt=False
-        )
-    else:
-        store.mark_failed(
-            USER_DID_NAMESPACE,
-            client.username,
-            f"{result.outcome.value}: {result.detail}",
-            utc_now(),
-            count_attempt=False,
-        )
+    fence = store.claim(USER_DID_NAMESPACE, own, claim_until)
+    if fence is None:
+        current = store.get(USER_DID_NAMESPACE, own)
+        return TrustResult(Outcome.TRANSIENT, _not_claimable(current))
+    result = request_did(client, own, policy)
+    _record(store, USER_DID_NAMESPACE, own, fence, record, config, result)
     return result
 
 
-def _handle(
-    context: OpExecutionContext,
-    store: PostgresState,
+def _client(platform_api: PlatformApiResource) -> PlatformApiClient:
+    if not platform_api.is_configured():
+        missing = platform_api.missing_variables()
+        raise Failure(
+            description=platform_api.not_configured_reason(),
+            metadata={"missing_variables": ", ".join(missing)},
+        )
+    return platform_api.client()
+
+
+def _store(
+    state_store: StateStoreResource, context: OpExecutionContext
+) -> "StateStore":
+    try:
+        return state_store.store(context.log)
+    except StateStoreUnavailableError as error:
+        raise Failure(
+            description=str(error),
+            metadata={"missing_variables": ", ".join(error.missing_variables)},
+        ) from None
+
+
+def _work_on(
+    store: "StateStore",
     namespace: str,
     key: str,
-    config: TrustRequestConfig,
-    perform: Callable[[], TrustResult],
-) -> Output[dict[str, Any]]:
+    fence: int,
+    config: TrustBatchConfig,
+    perform: Callable[[str], TrustResult],
+) -> ItemOutcome:
     record = store.get(namespace, key)
-    skip_reason = _skip_reason(record, config.attempt)
-    if skip_reason is not None:
-        context.log.info("%s %s: %s", namespace, key, skip_reason)
-        return Output(
-            {"key": key, "outcome": SKIPPED},
-            metadata={"key": key, "outcome": SKIPPED, "reason": skip_reason},
-        )
-    store.mark_pending(
-        namespace,
-        key,
-        retry_at=utc_now() + timedelta(seconds=config.pending_timeout_s),
-    )
+    if record is not None and record.status is ItemStatus.DONE:
+        return ItemOutcome(key, ItemState.DONE, "already done")
+    until = utc_now() + timedelta(seconds=config.pending_timeout_s)
+    if fence == MANUAL_FENCE:
+        claimed = store.claim(namespace, key, until)
+        if claimed is None:
+            return ItemOutcome(key, ItemState.WAITING, _not_claimable(record))
+        fence = claimed
+    elif not store.extend(namespace, key, fence, until):
+        return ItemOutcome(key, ItemState.SKIPPED, "claimed again by a later run")
     try:
-        result = perform()
-    except Exception as error:
-        # Whatever went wrong, the item must not stay pending until its timeout.
+        result = perform(key)
+    except Exception as error:  # noqa: BLE001 - one item must not stop its batch
         result = TrustResult(Outcome.TRANSIENT, f"{type(error).__name__}: {error}")
-        _record(store, namespace, key, record, config, result)
-        raise
-    _record(store, namespace, key, record, config, result)
-    metadata = _metadata(store, namespace, key, config, result)
-    if result.outcome is not Outcome.DONE:
-        raise Failure(
-            description=f"{namespace} {key}: {result.outcome.value}: {result.detail}",
-            metadata=metadata,
+    applied, retry_at = _record(store, namespace, key, fence, record, config, result)
+    if not applied:
+        return ItemOutcome(
+            key, ItemState.SKIPPED, "claimed again meanwhile; result not recorded"
         )
-    context.log.info("%s %s done: %s", namespace, key, result.detail)
-    return Output(
-        {"key": key, "outcome": result.outcome.value, **result.value},
-        metadata=metadata,
+    if result.outcome is Outcome.DONE:
+        return ItemOutcome(key, ItemState.DONE, result.detail)
+    return ItemOutcome(
+        key,
+        ItemState.FAILED,
+        f"{result.outcome.value}: {result.detail}",
+        result.http_status,
+        retry_at,
     )
-
-
-def _skip_reason(record: StateRecord | None, attempt: int) -> str | None:
-    if record is None:
-        return None
-    if record.status is ItemStatus.DONE:
-        return "already done"
-    if attempt != MANUAL_ATTEMPT and record.attempts > attempt:
-        return f"superseded by attempt {record.attempts}"
-    return None
 
 
 def _record(
-    store: PostgresState,
+    store: "StateStore",
     namespace: str,
     key: str,
+    fence: int,
     record: StateRecord | None,
-    config: TrustRequestConfig,
+    config: TrustBatchConfig,
     result: TrustResult,
-) -> None:
+) -> tuple[bool, datetime | None]:
+    """Writes the outcome with the claim's token.
+
+    Returns:
+        Whether the write applied (False when a later claim voided this one),
+        and the next attempt time (None when done or failed for good).
+    """
     previous = dict(record.value) if record and isinstance(record.value, dict) else {}
     if result.outcome is Outcome.DONE:
         previous.pop("blocked_owner", None)
-        store.mark_done(
-            namespace, key, {**previous, **result.value}, count_attempt=False
-        )
-        return
-    attempts = max(record.attempts if record else 0, 1)
+        done_value = {**previous, **result.value}
+        return store.mark_done(namespace, key, done_value, fence=fence), None
     now = utc_now()
-    retry_at = None
-    value = previous or None
+    retry_at: datetime | None = None
+    value: dict[str, Any] | None = previous or None
     if result.outcome is Outcome.TRANSIENT:
         retry_at = exponential_backoff(
-            attempts,
+            fence,
             timedelta(seconds=config.retry_base_s),
             timedelta(seconds=config.retry_cap_s),
             now,
         )
     elif result.outcome is Outcome.BLOCKED_OWNER:
         retry_at = exponential_backoff(
-            attempts,
+            fence,
             timedelta(seconds=config.blocked_owner_retry_base_s),
             timedelta(seconds=config.blocked_owner_retry_cap_s),
             now,
         )
         value = {**previous, "blocked_owner": result.blocked_owner}
-    store.mark_failed(
-        namespace,
-        key,
-        f"{result.outcome.value}: {result.detail}",
-        retry_at,
-        value,
-        count_attempt=False,
-    )
+    error = f"{result.outcome.value}: {result.detail}"
+    applied = store.mark_failed(namespace, key, error, retry_at, value, fence=fence)
+    return applied, retry_at
 
 
-def _metadata(
-    store: PostgresState,
-    namespace: str,
-    key: str,
-    config: TrustRequestConfig,
-    result: TrustResult,
-) -> dict[str, Any]:
-    counts = store.counts(namespace)
-    return {
-        "key": key,
-        "attempt": config.attempt,
-        "outcome": result.outcome.value,
-        "detail": MetadataValue.text(result.detail),
-        "already_existed": result.already_existed,
-        "task_id": result.task_id if result.task_id is not None else -1,
-        **{f"{status.value}_items": count for status, count in counts.items()},
+def _not_claimable(record: StateRecord | None) -> str:
+    if record is None:
+        return "claimed by another run"
+    if record.status is ItemStatus.DONE:
+        return "done meanwhile"
+    if record.status is ItemStatus.FAILED and record.next_attempt_at is None:
+        return f"failed for good: {record.last_error}"
+    if record.status is ItemStatus.FAILED:
+        return f"backing off until {record.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC"
+    return "another run holds it"
+
+
+def _report(
+    context: OpExecutionContext, namespace: str, outcomes: Sequence[ItemOutcome]
+) -> Output[dict[str, Any]]:
+    by_state = {state: [o for o in outcomes if o.state is state] for state in ItemState}
+    metadata: dict[str, Any] = {
+        "namespace": namespace,
+        "items": len(outcomes),
+        **{f"{state.value}_items": len(found) for state, found in by_state.items()},
+        "item_outcomes": MetadataValue.md(_table(outcomes)),
     }
+    failed = by_state[ItemState.FAILED]
+    summary = ", ".join(f"{len(v)} {k.value}" for k, v in by_state.items() if v)
+    context.log.info("%s batch of %d: %s", namespace, len(outcomes), summary)
+    if failed:
+        first = failed[0]
+        description = (
+            f"{namespace}: {len(failed)} of {len(outcomes)} items failed; first "
+            f"{first.key}: {first.detail}"
+        )
+        raise Failure(
+            description=_one_line(description),
+            metadata={
+                **metadata,
+                "failed_keys": ", ".join(o.key for o in failed),
+                "item": first.key,
+                "http_status": (
+                    first.http_status if first.http_status is not None else NO_STATUS
+                ),
+            },
+        )
+    value = {state.value: [o.key for o in found] for state, found in by_state.items()}
+    return Output(value, metadata=metadata)
+
+
+def _table(outcomes: Sequence[ItemOutcome]) -> str:
+    rows = [
+        "| item | outcome | HTTP | next attempt | detail |",
+        "|---|---|---|---|---|",
+    ]
+    for outcome in outcomes:
+        status = "" if outcome.http_status is None else str(outcome.http_status)
+        retry = "" if outcome.retry_at is None else f"{outcome.retry_at:%Y-%m-%d %H:%M}"
+        detail = _one_line(outcome.detail).replace("|", "\\|")
+        rows.append(
+            f"| {outcome.key} | {outcome.state.value} | {status} | {retry} | {detail} |"
+        )
+    return "\n".join(rows)
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return (
+        line if len(line) <= DESCRIPTION_LIMIT else line[: DESCRIPTION_LIMIT - 1] + "…"
+    )

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from moderate.state import ItemStatus, PostgresState
+from typing import TYPE_CHECKING
+
+from moderate.state import ItemStatus
 from moderate.trust.settings import USER_DID_NAMESPACE
+
+if TYPE_CHECKING:
+    from moderate.state.store import StateStore
 
 
 def did_progress_metadata(
-    realm: str, users: int, store: PostgresState
+    realm: str, users: int, store: StateStore
 ) -> dict[str, str | int]:
     """Realm size plus DID states, as asset metadata.
 

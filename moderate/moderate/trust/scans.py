@@ -1,37 +1,63 @@
-"""What a sensor tick requests: paging, batched state lookups, caps and backoff.
+"""What a sensor tick requests: paging, batched state lookups, batches and caps.
 
 Both scans are bounded per tick (pages, runs, wall time) and keep their position
-in the sensor cursor, so a restarted daemon resumes where it stopped. Every item
-a tick requests is marked pending in the state store with a deadline and one more
-attempt; the run key carries the attempt, so a run that was requested but never
-ran is requested again, under a new key, once the deadline has passed.
+in the sensor cursor, so a restarted daemon resumes where it stopped. A tick
+claims the items it requests in the state store (pending until a deadline, one
+more attempt, a fencing token each) and groups them into batch runs of up to
+``batch_size`` items. It requests no more runs than the flow's room in the run
+queue (``max_runs_in_flight`` minus the runs still queued or running), and never
+re-requests items held by a run that is still queued or running, even past their
+deadline: such a run will get to them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 from dagster import RunRequest
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from moderate.resources.keycloak import KeycloakResource
 from moderate.resources.platform_api import PlatformApiClient
-from moderate.state import ItemStatus, PostgresState, StateRecord
+from moderate.state import ItemStatus, StateRecord
 from moderate.trust.settings import (
+    BATCH_TAG,
+    FEATURE_TAGS,
+    ITEMS_TAG,
     OBJECT_PROOF_NAMESPACE,
     USER_DID_NAMESPACE,
     TrustSettings,
 )
 
-USER_OP = "create_user_did"
-PROOF_OP = "create_object_proof"
+if TYPE_CHECKING:
+    from moderate.state.store import StateStore
+
+USER_OP = "create_user_dids"
+PROOF_OP = "create_object_proofs"
 OBJECTS_PATH = "/asset/object"
 NO_HASH_ERROR = "permanent: object has no sha256_hash, a proof can never be made"
 RETRYABLE = (ItemStatus.FAILED, ItemStatus.PENDING)
+MAX_CURSOR_INT = 2**31 - 1
+CursorInt = Annotated[int, Field(ge=0, le=MAX_CURSOR_INT)]
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """The flow's runs that are still queued or running.
+
+    Attributes:
+        runs: How many there are.
+        held: Item keys those runs work on.
+    """
+
+    runs: int = 0
+    held: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -42,32 +68,49 @@ class TickPlan:
         run_requests: Runs to request.
         cursor: Serialised cursor to store.
         metadata: Counts for the operator.
+        cursor_reset: Why the stored cursor was unreadable and reset, if it was.
     """
 
     run_requests: list[RunRequest]
     cursor: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    cursor_reset: str | None = None
 
 
-class _JsonCursor:
-    """A sensor cursor stored as JSON; an empty or unreadable one starts afresh."""
+class _JsonCursor(BaseModel):
+    """A sensor cursor stored as JSON, validated strictly when read."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+    @classmethod
+    def read(cls, raw: str | None) -> tuple[Self, str | None]:
+        """Reads a stored cursor; never raises.
+
+        Args:
+            raw: The stored cursor.
+
+        Returns:
+            The cursor, and the reason it was reset when ``raw`` was unreadable
+            (None when it was read, or empty: a first tick).
+        """
+        if not raw:
+            return cls(), None
+        try:
+            return cls.model_validate_json(raw), None
+        except (ValidationError, ValueError, RecursionError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            return cls(), f"unreadable {cls.__name__} reset ({reason})"
 
     @classmethod
     def parse(cls, raw: str | None) -> Self:
         """Reads a stored cursor; an empty or unreadable one starts afresh."""
-        if not raw:
-            return cls()
-        try:
-            return cls(**json.loads(raw))
-        except (TypeError, ValueError):
-            return cls()
+        return cls.read(raw)[0]
 
     def dump(self) -> str:
         """Serialises the cursor."""
-        return json.dumps(asdict(self), sort_keys=True)
+        return self.model_dump_json()
 
 
-@dataclass(frozen=True)
 class UserScanCursor(_JsonCursor):
     """Position of the Keycloak scan.
 
@@ -76,16 +119,15 @@ class UserScanCursor(_JsonCursor):
             pass is in progress.
         pass_count: ``users/count`` when the pass in progress started.
         known_count: ``users/count`` when the last completed pass started.
-        last_pass_started_at: ISO time the last pass started.
+        last_pass_started_at: When the last pass started.
     """
 
-    offset: int | None = None
-    pass_count: int | None = None
-    known_count: int | None = None
-    last_pass_started_at: str | None = None
+    offset: CursorInt | None = None
+    pass_count: CursorInt | None = None
+    known_count: CursorInt | None = None
+    last_pass_started_at: AwareDatetime | None = None
 
 
-@dataclass(frozen=True)
 class ObjectScanCursor(_JsonCursor):
     """Position of the scan of objects without proof.
 
@@ -93,7 +135,7 @@ class ObjectScanCursor(_JsonCursor):
         after_id: Objects with a larger id come next; 0 starts a new pass.
     """
 
-    after_id: int = 0
+    after_id: CursorInt = 0
 
 
 class _Budget:
@@ -109,19 +151,21 @@ class _Budget:
 
 def plan_user_tick(
     keycloak: KeycloakResource,
-    store: PostgresState,
+    store: StateStore,
     raw_cursor: str | None,
     settings: TrustSettings,
     now: datetime,
+    in_flight: InFlight = InFlight(),
     clock: Callable[[], float] = time.monotonic,
 ) -> TickPlan:
-    """Finds users without DID and requests runs for them, up to the cap.
+    """Finds users without DID and requests batch runs for them, up to the room.
 
     A pass over the realm starts when ``users/count`` differs from the count of
     the last completed pass, or when that pass is older than the reconciliation
     interval; Keycloak orders users by username, so new users can appear at any
     offset. A pass spans as many ticks as needed. Failed users whose backoff is
-    over, and requests whose deadline passed, fill what the cap leaves.
+    over, and claims whose deadline passed (unless a live run holds them), fill
+    what the room leaves.
 
     Args:
         keycloak: Keycloak resource.
@@ -129,60 +173,53 @@ def plan_user_tick(
         raw_cursor: The sensor's cursor.
         settings: Limits.
         now: Current time.
+        in_flight: The flow's runs still queued or running.
         clock: Monotonic clock for the tick budget.
 
     Returns:
         The plan of this tick.
     """
     budget = _Budget(settings.tick_budget_s, clock)
-    cursor = UserScanCursor.parse(raw_cursor)
+    cursor, reset = UserScanCursor.read(raw_cursor)
     users = keycloak.count_users()
     if cursor.offset is None and _pass_needed(cursor, users, settings, now):
         cursor = UserScanCursor(
             offset=0,
             pass_count=users,
             known_count=cursor.known_count,
-            last_pass_started_at=now.isoformat(),
+            last_pass_started_at=now,
         )
-    cap = _room(store, USER_DID_NAMESPACE, settings.max_did_runs_per_tick, settings)
+    runs_room = _runs_room(settings, in_flight)
+    room = runs_room * settings.batch_size
     new_users: list[str] = []
-    if cursor.offset is not None and cap > 0:
+    if cursor.offset is not None and room > 0:
         offset, complete = _scan_users(
-            keycloak, store, cursor.offset, settings, cap, new_users, budget
+            keycloak, store, cursor.offset, settings, room, new_users, budget
         )
         cursor = (
-            replace(cursor, offset=None, known_count=cursor.pass_count)
+            cursor.model_copy(update={"offset": None, "known_count": cursor.pass_count})
             if complete
-            else replace(cursor, offset=offset)
+            else cursor.model_copy(update={"offset": offset})
         )
-    retries = _due(store, USER_DID_NAMESPACE, cap - len(new_users))
-    attempts = {name: 1 for name in new_users}
-    attempts.update({record.key: record.attempts + 1 for record in retries})
-    _mark_requested(store, USER_DID_NAMESPACE, dict.fromkeys(attempts), settings, now)
-    requests = [
-        RunRequest(
-            run_key=f"did-{username}-{attempt}",
-            run_config=_op_config(
-                USER_OP, {"username": username, "attempt": attempt}, settings
-            ),
-            tags={
-                "feature": "trust",
-                "trust/username": username,
-                "trust/attempt": str(attempt),
-            },
-        )
-        for username, attempt in attempts.items()
-    ]
+    retries = _due(store, USER_DID_NAMESPACE, room - len(new_users), in_flight)
+    candidates: dict[str, Any] = dict.fromkeys(new_users)
+    candidates.update(dict.fromkeys(record.key for record in retries))
+    claimed = store.claim_many(
+        USER_DID_NAMESPACE, candidates, now + settings.pending_timeout
+    )
+    requests = _batch_requests("did", USER_OP, claimed, settings)
     counts = store.counts(USER_DID_NAMESPACE)
     metadata: dict[str, Any] = {
         "realm": keycloak.realm,
         "users": users,
         **{f"did_{status.value}": counts[status] for status in ItemStatus},
-        "requested_new": len(new_users),
-        "requested_retries": len(retries),
+        "requested_runs": len(requests),
+        "requested_new": len([name for name in new_users if name in claimed]),
+        "requested_retries": len([r for r in retries if r.key in claimed]),
+        "runs_in_flight": in_flight.runs,
         "scan_offset": -1 if cursor.offset is None else cursor.offset,
     }
-    return TickPlan(requests, cursor.dump(), metadata)
+    return TickPlan(requests, cursor.dump(), metadata, reset)
 
 
 def _pass_needed(
@@ -190,16 +227,15 @@ def _pass_needed(
 ) -> bool:
     if cursor.known_count != users or cursor.last_pass_started_at is None:
         return True
-    started = datetime.fromisoformat(cursor.last_pass_started_at)
-    return now - started >= settings.full_reconciliation_interval
+    return now - cursor.last_pass_started_at >= settings.full_reconciliation_interval
 
 
 def _scan_users(
     keycloak: KeycloakResource,
-    store: PostgresState,
+    store: StateStore,
     offset: int,
     settings: TrustSettings,
-    cap: int,
+    room: int,
     found: list[str],
     budget: _Budget,
 ) -> tuple[int, bool]:
@@ -212,15 +248,15 @@ def _scan_users(
         usernames = [user["username"] for user in page]
         known = store.get_many(USER_DID_NAMESPACE, usernames)
         new = [name for name in usernames if name not in known and name not in found]
-        room = cap - len(found)
-        found.extend(new[:room])
-        if len(new) > room:
+        left = room - len(found)
+        found.extend(new[:left])
+        if len(new) > left:
             return offset, False
         offset += len(page)
         if len(page) < settings.user_page_size:
             return offset, True
         if (
-            len(found) >= cap
+            len(found) >= room
             or read >= settings.max_user_pages_per_tick
             or budget.spent()
         ):
@@ -230,19 +266,20 @@ def _scan_users(
 
 def plan_object_tick(
     client: PlatformApiClient,
-    store: PostgresState,
+    store: StateStore,
     raw_cursor: str | None,
     settings: TrustSettings,
     now: datetime,
+    in_flight: InFlight = InFlight(),
     clock: Callable[[], float] = time.monotonic,
 ) -> TickPlan:
-    """Finds objects without proof that are due and requests runs, up to the cap.
+    """Finds objects without proof that are due and requests batch runs.
 
     Objects are read sorted by id, by keyset (``id > after_id``) so objects that
     get a proof meanwhile cannot shift the pages. Objects without hash are
     recorded as failed for good without a run. Objects waiting out a backoff, or
-    with a run outstanding, are skipped, except those blocked on an owner whose
-    DID has since been recorded, which are due at once.
+    held by a run, are skipped, except those blocked on an owner whose DID has
+    since been recorded, which are due at once.
 
     Args:
         client: Platform API client.
@@ -250,29 +287,29 @@ def plan_object_tick(
         raw_cursor: The sensor's cursor.
         settings: Limits.
         now: Current time.
+        in_flight: The flow's runs still queued or running.
         clock: Monotonic clock for the tick budget.
 
     Returns:
         The plan of this tick.
     """
     budget = _Budget(settings.tick_budget_s, clock)
-    cursor = ObjectScanCursor.parse(raw_cursor)
-    cap = _room(
-        store, OBJECT_PROOF_NAMESPACE, settings.max_proof_runs_per_tick, settings
-    )
-    chosen: dict[str, tuple[dict[str, Any], int]] = {}
+    cursor, reset = ObjectScanCursor.read(raw_cursor)
+    room = _runs_room(settings, in_flight) * settings.batch_size
+    chosen: dict[str, dict[str, Any]] = {}
+    unblock: list[str] = []
     hashless: dict[str, dict[str, Any]] = {}
     after_id = cursor.after_id
     skipped = 0
     pages = 0
     complete = False
-    while cap > 0:
+    while room > 0:
         page = _object_page(client, after_id, settings.object_page_size)
         records = store.get_many(OBJECT_PROOF_NAMESPACE, [str(o["id"]) for o in page])
         unblocked = _unblocked_owners(store, records.values())
         full = False
         for obj in page:
-            if len(chosen) >= cap:
+            if len(chosen) >= room:
                 full = True
                 break
             key = str(obj["id"])
@@ -282,10 +319,13 @@ def plan_object_tick(
                 if record is None or record.status is not ItemStatus.FAILED:
                     hashless[key] = _object_value(obj)
                 continue
-            if record is None:
-                chosen[key] = (_object_value(obj), 1)
-            elif record.is_due(now) or _blocked_owner(record) in unblocked:
-                chosen[key] = (_object_value(obj), record.attempts + 1)
+            if key in in_flight.held:
+                skipped += 1
+            elif record is None or record.is_due(now):
+                chosen[key] = _object_value(obj)
+            elif _blocked_owner(record) in unblocked:
+                chosen[key] = _object_value(obj)
+                unblock.append(key)
             else:
                 skipped += 1
         pages += 1
@@ -304,37 +344,30 @@ def plan_object_tick(
             last_error=NO_HASH_ERROR,
             count_attempt=True,
         )
-    _mark_requested(
-        store,
-        OBJECT_PROOF_NAMESPACE,
-        {key: value for key, (value, _) in chosen.items()},
-        settings,
-        now,
-    )
-    requests = [
-        RunRequest(
-            run_key=f"proof-{key}-{attempt}",
-            run_config=_op_config(
-                PROOF_OP, {"object_id": int(key), "attempt": attempt}, settings
-            ),
-            tags={
-                "feature": "trust",
-                "trust/object_id": key,
-                "trust/attempt": str(attempt),
-            },
+    if unblock:  # the owner's DID exists now: the backoff no longer applies
+        store.upsert_many(
+            OBJECT_PROOF_NAMESPACE,
+            {key: chosen[key] for key in unblock},
+            status=ItemStatus.FAILED,
+            last_error="blocked owner has a DID now",
+            next_attempt_at=now,
         )
-        for key, (_, attempt) in chosen.items()
-    ]
+    claimed = store.claim_many(
+        OBJECT_PROOF_NAMESPACE, chosen, now + settings.pending_timeout
+    )
+    requests = _batch_requests("proof", PROOF_OP, claimed, settings)
     next_cursor = ObjectScanCursor(after_id=0 if complete else after_id)
     counts = store.counts(OBJECT_PROOF_NAMESPACE)
     metadata: dict[str, Any] = {
         **{f"proof_{status.value}": counts[status] for status in ItemStatus},
-        "requested": len(requests),
+        "requested_runs": len(requests),
+        "requested_items": len(claimed),
         "recorded_without_hash": len(hashless),
         "skipped_waiting": skipped,
+        "runs_in_flight": in_flight.runs,
         "next_after_id": next_cursor.after_id,
     }
-    return TickPlan(requests, next_cursor.dump(), metadata)
+    return TickPlan(requests, next_cursor.dump(), metadata, reset)
 
 
 def _object_page(
@@ -369,7 +402,7 @@ def _blocked_owner(record: StateRecord) -> str | None:
     return owner if isinstance(owner, str) else None
 
 
-def _unblocked_owners(store: PostgresState, records: Iterable[StateRecord]) -> set[str]:
+def _unblocked_owners(store: StateStore, records: Iterable[StateRecord]) -> set[str]:
     owners = {owner for record in records if (owner := _blocked_owner(record))}
     if not owners:
         return set()
@@ -377,37 +410,47 @@ def _unblocked_owners(store: PostgresState, records: Iterable[StateRecord]) -> s
     return {name for name, rec in dids.items() if rec.status is ItemStatus.DONE}
 
 
-def _room(
-    store: PostgresState, namespace: str, per_tick: int, settings: TrustSettings
-) -> int:
-    outstanding = store.count_waiting(namespace, ItemStatus.PENDING)
-    return max(0, min(per_tick, settings.max_outstanding_runs - outstanding))
+def _runs_room(settings: TrustSettings, in_flight: InFlight) -> int:
+    free = settings.max_runs_in_flight - in_flight.runs
+    return max(0, min(settings.max_runs_per_tick, free))
 
 
-def _due(store: PostgresState, namespace: str, room: int) -> list[StateRecord]:
+def _due(
+    store: StateStore, namespace: str, room: int, in_flight: InFlight
+) -> list[StateRecord]:
     if room <= 0:
         return []
-    return store.keys_due(namespace, RETRYABLE, room)
+    due = store.keys_due(namespace, RETRYABLE, room + len(in_flight.held))
+    return [record for record in due if record.key not in in_flight.held][:room]
 
 
-def _mark_requested(
-    store: PostgresState,
-    namespace: str,
-    values: Mapping[str, Any],
-    settings: TrustSettings,
-    now: datetime,
-) -> None:
-    if values:
-        store.upsert_many(
-            namespace,
-            values,
-            status=ItemStatus.PENDING,
-            next_attempt_at=now + settings.pending_timeout,
-            count_attempt=True,
+def _batch_requests(
+    prefix: str, op_name: str, claimed: Mapping[str, int], settings: TrustSettings
+) -> list[RunRequest]:
+    """Groups claimed items (key to fencing token) into batch run requests."""
+    keys = sorted(claimed)
+    requests = []
+    for start in range(0, len(keys), settings.batch_size):
+        items = [
+            {"key": key, "fence": claimed[key]}
+            for key in keys[start : start + settings.batch_size]
+        ]
+        batch = batch_id(items)
+        requests.append(
+            RunRequest(
+                run_key=f"{prefix}-batch-{batch}",
+                run_config={
+                    "ops": {
+                        op_name: {"config": {"items": items, **settings.op_config()}}
+                    }
+                },
+                tags={**FEATURE_TAGS, BATCH_TAG: batch, ITEMS_TAG: str(len(items))},
+            )
         )
+    return requests
 
 
-def _op_config(
-    op_name: str, fields: Mapping[str, Any], settings: TrustSettings
-) -> dict[str, Any]:
-    return {"ops": {op_name: {"config": {**fields, **settings.op_config()}}}}
+def batch_id(items: Sequence[Mapping[str, Any]]) -> str:
+    """A stable id of a batch: the same items and tokens give the same id."""
+    text = json.dumps([[item["key"], item["fence"]] for item in items])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

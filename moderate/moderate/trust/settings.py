@@ -14,16 +14,22 @@ from datetime import timedelta
 
 USER_DID_NAMESPACE = "trust.user_did"
 OBJECT_PROOF_NAMESPACE = "trust.object_proof"
+FEATURE_TAGS = {"moderate/feature": "trust"}
+BATCH_TAG = "moderate/trust-batch"
+ITEMS_TAG = "moderate/trust-items"
 
 SENSOR_INTERVAL_S = 300
 KEYCLOAK_MAX_PAGE_SIZE = 100
 DEFAULT_USER_PAGE_SIZE = 100
 DEFAULT_MAX_USER_PAGES_PER_TICK = 100
-DEFAULT_MAX_DID_RUNS_PER_TICK = 50
 DEFAULT_OBJECT_PAGE_SIZE = 100
 DEFAULT_MAX_OBJECT_PAGES_PER_TICK = 100
-DEFAULT_MAX_PROOF_RUNS_PER_TICK = 50
-DEFAULT_MAX_OUTSTANDING_RUNS = 100
+DEFAULT_BATCH_SIZE = 100
+MAX_BATCH_SIZE = 1000
+# Helm's QueuedRunCoordinator runs 4 at once (values-dagster.yaml.template): the
+# two trust flows together keep at most that many runs queued or running.
+DEFAULT_MAX_RUNS_IN_FLIGHT = 2
+DEFAULT_MAX_RUNS_PER_TICK = DEFAULT_MAX_RUNS_IN_FLIGHT
 DEFAULT_TICK_BUDGET_S = 40.0
 DEFAULT_FULL_RECONCILIATION_INTERVAL = timedelta(hours=24)
 DEFAULT_PENDING_TIMEOUT = timedelta(hours=1)
@@ -43,13 +49,13 @@ class TrustSettings:
     Attributes:
         user_page_size: Keycloak users per request (at most 100).
         max_user_pages_per_tick: Keycloak pages one tick may read.
-        max_did_runs_per_tick: DID runs one tick may request.
         object_page_size: Platform API objects per request (at most 100).
         max_object_pages_per_tick: Object pages one tick may read.
-        max_proof_runs_per_tick: Proof runs one tick may request.
-        max_outstanding_runs: Most items of one flow that may be pending (run
-            requested, no outcome yet, deadline not passed); a tick requests no
-            more than fits, so a slow run queue is not flooded.
+        batch_size: Items (users or objects) one run works on.
+        max_runs_per_tick: Batch runs one tick of one sensor may request.
+        max_runs_in_flight: Runs of one flow that may be queued or running at
+            once; a tick requests only what fits, so the run queue (and the run
+            coordinator's concurrency) is never flooded.
         tick_budget_s: Wall time after which a tick stops reading pages (the
             sensor timeout is 60 s); the cursor resumes there on the next tick.
         full_reconciliation_interval: Age after which a full pass over the realm
@@ -68,11 +74,11 @@ class TrustSettings:
 
     user_page_size: int = DEFAULT_USER_PAGE_SIZE
     max_user_pages_per_tick: int = DEFAULT_MAX_USER_PAGES_PER_TICK
-    max_did_runs_per_tick: int = DEFAULT_MAX_DID_RUNS_PER_TICK
     object_page_size: int = DEFAULT_OBJECT_PAGE_SIZE
     max_object_pages_per_tick: int = DEFAULT_MAX_OBJECT_PAGES_PER_TICK
-    max_proof_runs_per_tick: int = DEFAULT_MAX_PROOF_RUNS_PER_TICK
-    max_outstanding_runs: int = DEFAULT_MAX_OUTSTANDING_RUNS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_runs_per_tick: int = DEFAULT_MAX_RUNS_PER_TICK
+    max_runs_in_flight: int = DEFAULT_MAX_RUNS_IN_FLIGHT
     tick_budget_s: float = DEFAULT_TICK_BUDGET_S
     full_reconciliation_interval: timedelta = DEFAULT_FULL_RECONCILIATION_INTERVAL
     pending_timeout: timedelta = DEFAULT_PENDING_TIMEOUT
@@ -91,13 +97,19 @@ class TrustSettings:
                 raise ValueError(f"{name} must be within 1..{KEYCLOAK_MAX_PAGE_SIZE}")
         for name in (
             "max_user_pages_per_tick",
-            "max_did_runs_per_tick",
             "max_object_pages_per_tick",
-            "max_proof_runs_per_tick",
-            "max_outstanding_runs",
+            "max_runs_per_tick",
+            "max_runs_in_flight",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if not 0 < self.batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be within 1..{MAX_BATCH_SIZE}")
+
+    @property
+    def items_per_tick(self) -> int:
+        """Most items one tick may request (runs times batch size)."""
+        return self.max_runs_per_tick * self.batch_size
 
     def op_config(self) -> dict[str, float]:
         """The run-config fields shared by both trust ops."""

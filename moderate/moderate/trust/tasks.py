@@ -93,6 +93,7 @@ class TrustResult:
         task_id: The task that was polled, if one was started.
         already_existed: Whether the DID or proof existed before this request.
         blocked_owner: Username of a proof owner without DID.
+        http_status: HTTP status of the failed API call, if one failed.
     """
 
     outcome: Outcome
@@ -101,6 +102,7 @@ class TrustResult:
     task_id: int | None = None
     already_existed: bool = False
     blocked_owner: str | None = None
+    http_status: int | None = None
 
 
 class TaskTimeoutError(RuntimeError):
@@ -257,7 +259,7 @@ def _request(
             if error.status == HTTP_NOT_FOUND and error.path in (DID_PATH, PROOF_PATH)
             else Outcome.TRANSIENT
         )
-        return TrustResult(outcome, str(error))
+        return TrustResult(outcome, str(error), http_status=error.status)
     except requests.RequestException as error:
         return TrustResult(Outcome.TRANSIENT, f"{type(error).__name__}: {error}")
     if task.get("result") is not None:

@@ -33,8 +33,23 @@ class Stage:
         return [value for name, value in self.instructions if name == keyword]
 
 
+def global_arguments() -> dict[str, str]:
+    """The ``ARG NAME=default`` lines before the first stage."""
+    arguments: dict[str, str] = {}
+    for raw in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if line.upper().startswith("FROM "):
+            break
+        if line.upper().startswith("ARG "):
+            name, _, default = line[len("ARG ") :].partition("=")
+            arguments[name.strip()] = default.strip()
+    return arguments
+
+
 def parse_stages() -> list[Stage]:
+    """The stages, with base images as built without build arguments."""
     text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ")
+    defaults = global_arguments()
     stages: list[Stage] = []
     for raw in text.splitlines():
         line = raw.strip()
@@ -42,10 +57,15 @@ def parse_stages() -> list[Stage]:
             continue
         keyword, _, value = line.partition(" ")
         keyword = keyword.upper()
+        if keyword == "ARG" and not stages:
+            continue
         if keyword == "FROM":
             match = re.match(r"(\S+)\s+AS\s+(\S+)", value, re.IGNORECASE)
             assert match, f"every stage must be named: {line}"
-            stages.append(Stage(name=match.group(2), base=match.group(1)))
+            base = re.sub(
+                r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], match.group(1)
+            )
+            stages.append(Stage(name=match.group(2), base=base))
         else:
             stages[-1].instructions.append((keyword, " ".join(value.split())))
     return stages
@@ -130,6 +150,32 @@ def test_worker_target_runs_the_matrix_profile_worker() -> None:
     assert (PROJECT_DIR / "moderate" / "matrix_profile" / "worker.py").exists() or (
         PROJECT_DIR / "moderate" / "matrix_profile" / "worker" / "__main__.py"
     ).exists(), "the worker module the image runs does not exist"
+
+
+def test_base_images_are_build_arguments_defaulting_to_the_public_ones() -> None:
+    assert global_arguments() == {
+        "PYTHON_IMAGE": "python:3.11.14-slim-bookworm",
+        "UV_IMAGE": "ghcr.io/astral-sh/uv:0.13.8",
+    }
+    first_line = DOCKERFILE.read_text(encoding="utf-8").splitlines()[0]
+    assert not first_line.startswith("# syntax="), "the engine would pull a frontend"
+
+
+def test_numba_cache_is_built_generic_and_only_the_worker_carries_it() -> None:
+    stages = {stage.name: stage for stage in parse_stages()}
+    cache_env = " ".join(stages["numba-cache"].arguments("ENV"))
+    assert "NUMBA_CPU_NAME=generic" in cache_env
+    assert "NUMBA_CACHE_DIR=/opt/numba-cache" in cache_env
+    worker = stages["matrix-profile-worker"]
+    assert "--from=numba-cache /opt/numba-cache /opt/numba-cache" in worker.arguments(
+        "COPY"
+    )
+    worker_env = " ".join(worker.arguments("ENV"))
+    assert "NUMBA_CPU_NAME=generic" in worker_env
+    assert "MODERATE_NUMBA_CACHE_SEED=/opt/numba-cache" in worker_env
+    code_copies = " ".join(stages["code-server"].arguments("COPY"))
+    assert "numba-cache" not in code_copies
+    assert not any("warmup" in run for run in stages["builder"].arguments("RUN"))
 
 
 def test_tool_versions_match_the_scripts_and_the_project() -> None:

@@ -84,12 +84,21 @@ def test_dagster_user_deployment(
         "tag": env["CODE_IMAGE_TAG"],
         "pullPolicy": "Always",
     }
-    assert deployment["dagsterApiGrpcArgs"] == ["--module-name", "moderate.definitions"]
+    assert deployment["dagsterApiGrpcArgs"] == [
+        "--module-name",
+        "moderate.definitions",
+    ]
     assert deployment["port"] == 3030
     assert deployment["envSecrets"] == [{"name": "dagster-secrets"}]
     assert deployment["includeConfigInLaunchedRuns"] == {"enabled": True}
-    assert deployment["resources"]["requests"] == {"cpu": "200m", "memory": "128Mi"}
-    assert set(deployment["resources"]["limits"]) == {"cpu", "memory"}
+    # Also the size of run pods (includeConfigInLaunchedRuns): see
+    # moderate_tests/images/test_run_pod_config.py.
+    assert deployment["resources"]["requests"] == {"cpu": "250m", "memory": "512Mi"}
+    assert deployment["resources"]["limits"] == {"cpu": "2", "memory": "4Gi"}
+    assert dagster_values["dagster-user-deployments"]["serviceAccount"] == {
+        "create": False,
+        "name": RUN_SERVICE_ACCOUNT,
+    }
     environment = {item["name"]: item["value"] for item in deployment["env"]}
     assert environment["MODERATE_AUTOMATION_DEFAULT_STATUS"] == "RUNNING"
     assert environment["MATRIX_PROFILE_LAUNCHER"] == "kubernetes"
@@ -117,13 +126,6 @@ def test_dagster_run_launcher_and_monitoring(dagster_values: dict[str, Any]) -> 
     assert run_launcher["type"] == "K8sRunLauncher"
     launcher = run_launcher["config"]["k8sRunLauncher"]
     assert launcher["envSecrets"] == [{"name": "dagster-secrets"}]
-    resources = launcher["runK8sConfig"]["containerConfig"]["resources"]
-    assert set(resources) == {"requests", "limits"}
-    assert set(resources["limits"]) == {"cpu", "memory"}
-    assert (
-        launcher["runK8sConfig"]["podSpecConfig"]["serviceAccountName"]
-        == RUN_SERVICE_ACCOUNT
-    )
     daemon = dagster_values["dagsterDaemon"]
     assert daemon["runCoordinator"]["type"] == "QueuedRunCoordinator"
     assert daemon["runMonitoring"]["enabled"] is True
@@ -335,11 +337,18 @@ def _rules(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
     }
 
 
+def _rbac_documents(env: dict[str, str]) -> list[dict[str, Any]]:
+    documents = []
+    for template in MANIFEST_TEMPLATES:
+        if "rbac" in template.name:
+            documents += render_yaml_documents(template, env)
+    return documents
+
+
 def test_run_pods_may_manage_matrix_profile_jobs_and_ingestion_pods(
     env: dict[str, str],
 ) -> None:
-    (template,) = [path for path in MANIFEST_TEMPLATES if "rbac" in path.name]
-    documents = render_yaml_documents(template, env)
+    documents = _rbac_documents(env)
     (account,) = [doc for doc in documents if doc["kind"] == "ServiceAccount"]
     assert account["metadata"]["name"] == RUN_SERVICE_ACCOUNT
     assert account["metadata"]["namespace"] == env["DAGSTER_K8S_NAMESPACE"]
@@ -348,6 +357,7 @@ def test_run_pods_may_manage_matrix_profile_jobs_and_ingestion_pods(
     jobs = _rules(roles["moderate-matrix-profile-jobs"])
     assert jobs[("batch", "jobs")] >= {"create", "get", "list", "watch", "delete"}
     assert jobs[("", "pods")] >= {"get", "list"}
+    assert "create" not in jobs[("", "pods")]
     assert jobs[("", "pods/log")] >= {"get"}
     assert jobs[("batch", "jobs/status")] >= {"get"}
     assert jobs[("", "secrets")] == {"create", "patch", "delete"}, "never read"
@@ -368,6 +378,20 @@ def test_run_pods_may_manage_matrix_profile_jobs_and_ingestion_pods(
                 "namespace": env["DAGSTER_K8S_NAMESPACE"],
             }
         ]
+
+
+def test_only_the_ingestion_pods_template_grants_pod_creation(
+    env: dict[str, str],
+) -> None:
+    for template in MANIFEST_TEMPLATES:
+        grants = [
+            (group, resource)
+            for document in render_yaml_documents(template, env)
+            if document["kind"] == "Role"
+            for (group, resource), verbs in _rules(document).items()
+            if resource == "pods" and "create" in verbs
+        ]
+        assert bool(grants) == ("ingestion-pods" in template.name), template.name
 
 
 def test_dagster_chart_version_is_the_locked_dagster_version() -> None:

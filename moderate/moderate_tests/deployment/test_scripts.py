@@ -48,7 +48,13 @@ for argument in "$@"; do
   if [[ "${argument}" == "patch" ]]; then
     cat >"${log_dir}/patch.json"
   fi
+  if [[ "${argument}" == *"=/dev/stdin" ]]; then
+    cat >>"${log_dir}/stdin.log"
+  fi
 done
+if [[ "${FAKE_SECRET_MISSING:-}" == "1" && "$*" == *"get secret"* ]]; then
+  exit 1
+fi
 if [[ "$*" == "config current-context" ]]; then
   printf '%s\\n' "${FAKE_CONTEXT}"
 fi
@@ -327,6 +333,67 @@ def test_key_pair_and_values_build_end_to_end(
     again = run_script(deploy / "gen-open-metadata-keypair.sh", env=env)
     assert again.returncode == 0 and "keeping it" in again.stderr
     assert hashlib.sha256(public_key.read_bytes()).hexdigest()[:32] == key_id
+
+
+@pytest.mark.parametrize(
+    ("launcher", "runner_mode", "expected"),
+    [
+        (
+            "kubernetes",
+            "subprocess",
+            {"run-worker-rbac.yaml", "run-worker-rbac-jobs.yaml"},
+        ),
+        ("subprocess", "subprocess", {"run-worker-rbac.yaml"}),
+        (
+            "subprocess",
+            "kubernetes",
+            {"run-worker-rbac.yaml", "run-worker-rbac-ingestion-pods.yaml"},
+        ),
+    ],
+)
+def test_rbac_is_rendered_only_for_the_runner_modes_in_use(
+    scratch_repo: Path,
+    fake_tools: Path,
+    launcher: str,
+    runner_mode: str,
+    expected: set[str],
+) -> None:
+    deploy = scratch_repo / "deploy"
+    stale = scratch_repo / "build" / "k8s" / "run-worker-rbac-ingestion-pods.yaml"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("stale", encoding="utf-8")
+    env = base_env(
+        fake_tools,
+        MATRIX_PROFILE_LAUNCHER=launcher,
+        OPEN_METADATA_RUNNER_MODE=runner_mode,
+    )
+    for script in ("gen-open-metadata-keypair.sh", "build-helm-values.sh"):
+        result = run_script(deploy / script, env=env)
+        assert result.returncode == 0, result.stderr
+    rendered = {path.name for path in (scratch_repo / "build" / "k8s").glob("*.yaml")}
+    assert rendered == expected
+
+
+def test_secrets_never_pass_a_password_on_a_command_line(
+    scratch_repo: Path, fake_tools: Path
+) -> None:
+    (scratch_repo / "dagster-secrets.env").write_text("A=b\n", encoding="utf-8")
+    env = base_env(
+        fake_tools,
+        FAKE_SECRET_MISSING="1",
+        DAGSTER_POSTGRES_PASSWORD="pw-on-stdin-only",
+    )
+    result = run_script(
+        scratch_repo / "deploy" / "create-k8s-secrets.sh", "dagster", env=env
+    )
+    assert result.returncode == 0, result.stderr
+    creations = [call for call in calls(fake_tools, "kubectl") if "create" in call]
+    assert creations
+    for call in creations:
+        assert not any("pw-on-stdin-only" in argument for argument in call), call
+        assert not any(argument.startswith("--from-literal") for argument in call)
+    stdin = (fake_tools.parent / "logs" / "stdin.log").read_text(encoding="utf-8")
+    assert "pw-on-stdin-only" in stdin
 
 
 def test_dagster_dev_without_docker_serves_the_embedded_default(

@@ -90,8 +90,12 @@ def test_message_to_report_and_patch(instance, rabbitmq, s3, platform_api):
     assert [item["Key"] for item in listed["Contents"]] == [results["output_key"]]
     event = instance.get_latest_materialization_event(MATRIX_PROFILE_REPORTS_KEY)
     metadata = event.asset_materialization.metadata
-    assert metadata["output_key"].value == results["output_key"]
-    assert metadata["workflow_job_id"].value == job_id
+    assert metadata["moderate/report_key"].value == results["output_key"]
+    assert metadata["moderate/workflow_job_id"].value == job_id
+    assert "| Points | 480 |" in metadata["summary"].value
+    assert "| Discord at | Distance |" in metadata["summary"].value
+    assert metadata["preview"].value.startswith("> ")
+    assert "<" not in metadata["preview"].value
 
 
 def test_missing_column_finalises_with_error_and_log(

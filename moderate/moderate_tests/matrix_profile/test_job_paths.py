@@ -101,10 +101,18 @@ def test_killed_worker_is_reported_with_its_log(instance, s3, platform_api):
 
 def test_crash_summary_comes_from_the_traceback(instance, s3, platform_api):
     job_id = platform_api.add_job("alice")
-    _run(instance, s3, platform_api, job_id, "crash")
-    error = platform_api.get_job(job_id)["results"]["error"]
+    result = _run(instance, s3, platform_api, job_id, "crash")
+    results = platform_api.get_job(job_id)["results"]
+    error = results["error"]
     assert "RuntimeError: boom while reading" in error
     assert "X-Amz-Signature" not in error
+    log = _log_text(s3, results["error_logs_key"])
+    assert "RuntimeError: boom while reading" in log
+    assert "Traceback" not in log, "users download this log"
+    assert 'File "' not in log
+    assert any(
+        "Traceback" in entry.user_message for entry in instance.all_logs(result.run_id)
+    )
 
 
 @pytest.mark.parametrize("state", ["finalised", "missing", "other-type"])
@@ -153,7 +161,10 @@ def test_op_failure_is_finalised_by_the_hook(instance, s3, platform_api):
     assert results["output_key"] is None
     log = _log_text(s3, results["error_logs_key"])
     assert "ImageNotAllowedError" in log
-    assert "Traceback" in log
+    assert "Traceback" not in log, "tracebacks stay in the Dagster run log"
+    assert any(
+        "Traceback" in entry.user_message for entry in instance.all_logs(result.run_id)
+    )
 
 
 def test_unreachable_api_fails_the_run(instance, s3, platform_api):
@@ -192,3 +203,64 @@ def test_rejection_job_finalises_with_the_reason(instance, s3, platform_api):
     assert results["output_bucket"] == s3.job_outputs_bucket
     assert "Field required" in _log_text(s3, results["error_logs_key"])
     assert CANCELLED_ERROR not in results["error"]
+
+
+def test_transient_errors_of_the_first_check_are_retried(instance, s3, platform_api):
+    job_id = platform_api.add_job("alice")
+    platform_api.fail_next(f"/job/{job_id}", 500, times=6, method="GET")
+    result = _run(instance, s3, platform_api, job_id, "ok")
+    assert result.success
+    retried = [
+        event
+        for event in result.all_events
+        if event.event_type_value == "STEP_UP_FOR_RETRY"
+        and event.step_key == "run_matrix_profile_analysis"
+    ]
+    assert retried, "the op's retry policy absorbed the 500s"
+    (patch,) = _patches(platform_api, job_id)
+    assert patch["results"]["error"] is None
+    assert len(_outputs(s3)) == 1, "the worker ran once"
+
+
+def test_report_materialisation_carries_summary_preview_and_keys(
+    instance, s3, platform_api
+):
+    job_id = platform_api.add_job("alice")
+    result = _run(instance, s3, platform_api, job_id, "ok")
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node(
+        "report_matrix_profile_result"
+    )
+    metadata = materialization.metadata
+    (report_key,) = _outputs(s3)
+    assert metadata["moderate/report_key"].value == report_key
+    assert metadata["moderate/workflow_job_id"].value == job_id
+    assert f"job {job_id}" in metadata["summary"].value
+    assert metadata["preview"].value == "> fake report"
+    assert materialization.description == metadata["summary"].value
+
+
+def test_scaffolded_config_touches_no_job(instance, s3, platform_api):
+    result = matrix_profile_job.execute_in_process(
+        run_config={
+            "ops": {
+                "run_matrix_profile_analysis": {
+                    "config": {
+                        "workflow_job_id": 0,
+                        "analysis_variable": "",
+                        "bucket": "",
+                        "key": "",
+                    }
+                }
+            }
+        },
+        resources={
+            "s3": s3,
+            "platform_api": api_resource(platform_api.url),
+            "matrix_profile": FakeWorkerSettings(launcher="subprocess"),
+        },
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert platform_api.requests_to("/job/") == []

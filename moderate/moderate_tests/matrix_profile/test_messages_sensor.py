@@ -13,8 +13,9 @@ from dagster import (
 )
 
 from moderate.matrix_profile import sensors
-from moderate.matrix_profile.messages import analysis_run_key, rejection_run_key
+from moderate.matrix_profile.messages import analysis_run_key, dead_letter_id
 from moderate.matrix_profile.sensors import (
+    HEADER_DEAD_LETTER_ID,
     HEADER_REASON,
     HEADER_SOURCE_QUEUE,
     HEADER_WORKFLOW_JOB_ID,
@@ -87,7 +88,7 @@ def test_thousand_messages_give_one_run_per_job(instance, rabbitmq):
     keys = [request.run_key for request in requested]
     assert len(keys) == len(set(keys)), "a job got two run requests"
     expected = {analysis_run_key(job_id) for job_id in valid_ids}
-    expected |= {rejection_run_key(job_id) for job_id in rejected_ids}
+    expected |= {analysis_run_key(job_id) for job_id in rejected_ids}
     assert set(keys) == expected
     assert queue_depth(rabbitmq, rabbitmq.queue) == 0
 
@@ -119,6 +120,7 @@ def test_thousand_messages_give_one_run_per_job(instance, rabbitmq):
     for body, headers in dead:
         assert headers[HEADER_REASON]
         assert headers[HEADER_SOURCE_QUEUE] == rabbitmq.queue
+        assert headers[HEADER_DEAD_LETTER_ID] == dead_letter_id(body, None)
         if body in {_malformed_with_id(job_id) for job_id in rejected_ids}:
             assert headers[HEADER_WORKFLOW_JOB_ID] in rejected_ids
 
@@ -161,9 +163,9 @@ def test_tick_that_raises_midway_keeps_unsafe_messages(instance, rabbitmq, monke
     monkeypatch.setattr(sensors, "_run_request", fail_on_second)
     with pytest.raises(RuntimeError, match="crash while building"):
         tick(instance, rabbitmq)
-    queued = wait_for_depth(rabbitmq, rabbitmq.queue, 4)
+    queued = wait_for_depth(rabbitmq, rabbitmq.queue, 5)
     dead = queue_depth(rabbitmq, rabbitmq.dead_letter_queue)
-    assert (queued, dead) == (4, 1)
+    assert (queued, dead) == (5, 0), "the unfinished batch is rolled back whole"
 
     monkeypatch.undo()
     requests = tick(instance, rabbitmq)

@@ -6,10 +6,11 @@ import pytest
 from moderate.openmetadata.discovery import (
     DEFAULT_DATABASE_EXCLUDES,
     NameFilter,
+    check_distinct_service_names,
     discover_databases,
     discover_prefixes,
     iter_top_level_prefixes,
-    unique_names,
+    list_top_level_prefixes,
 )
 from moderate.state.resource import DEFAULT_STATE_DATABASE
 from moderate_tests.support.postgres import drop_database
@@ -78,10 +79,10 @@ def test_discovery_against_real_server_with_allow_and_deny_patterns(
     assert discover_databases(postgres.engine(), rules) == [f"{server_databases}_sales"]
 
 
-def test_unique_names_rejects_collisions():
-    unique_names(["a_b", "c"], ["x-a-b", "x-c"])
+def test_distinct_service_names_reject_collisions():
+    check_distinct_service_names(["a_b", "c"], ["x-a-b", "x-c"])
     with pytest.raises(ValueError, match="share the service name"):
-        unique_names(["a_b", "a-b"], ["x-a-b", "x-a-b"])
+        check_distinct_service_names(["a_b", "a-b"], ["x-a-b", "x-a-b"])
 
 
 PREFIX_COUNT = 7
@@ -120,5 +121,6 @@ def test_prefix_discovery_applies_patterns_without_trailing_slash(
     s3, lake_with_prefixes
 ):
     rules = NameFilter(includes=("user*",), excludes=("user3-assets",))
-    found = discover_prefixes(s3.client(), s3.data_lake_bucket, rules, PAGE_SIZE)
+    listed = list_top_level_prefixes(s3.client(), s3.data_lake_bucket, PAGE_SIZE)
+    found = discover_prefixes(listed, rules)
     assert found == sorted(set(lake_with_prefixes) - {"user3-assets/"})

@@ -4,16 +4,19 @@ import subprocess
 
 import pytest
 
-from moderate.openmetadata.versions import line_keys, version_line
+from moderate.openmetadata.versions import line_keys, line_of
 from moderate.openmetadata.workflows import (
+    DagsterSource,
     DatalakeSource,
     PostgresSource,
     ServerSettings,
     WorkflowKind,
+    dagster_pipelines_request,
     datalake_metadata_request,
     datalake_profiler_request,
     datalake_sample_data_request,
     datalake_table_pattern,
+    postgres_lineage_request,
     postgres_metadata_request,
     postgres_profiler_request,
     postgres_sample_data_request,
@@ -31,6 +34,12 @@ LAKE = DatalakeSource(
     endpoint_url="https://storage.googleapis.com",
 )
 LAKE_SERVICE = "platform-datalake-alice-smith-assets-0123"
+SYSTEM_SCHEMAS = [
+    "^information_schema$",
+    "^pg_catalog$",
+    "^pg_toast.*$",
+    "^pg_temp_.*$",
+]
 V20 = line_keys("2.0")
 V15 = line_keys("1.5")
 SECRET_ENV = {
@@ -61,10 +70,10 @@ def test_server_settings_require_api_suffix():
 
 
 def test_version_line_is_chosen_from_package_version():
-    assert version_line("2.0.6.0") is V20
-    assert version_line("1.5.15.2") is V15
+    assert line_keys(line_of("2.0.6.0")) is V20
+    assert line_keys(line_of("1.5.15.2")) is V15
     with pytest.raises(ValueError, match="not supported"):
-        version_line("1.4.0")
+        line_keys(line_of("1.4.0"))
 
 
 def test_postgres_metadata_config_fields():
@@ -85,10 +94,28 @@ def test_postgres_metadata_config_fields():
     assert config["source"]["sourceConfig"]["config"] == {
         "type": "DatabaseMetadata",
         "markDeletedTables": True,
+        "markDeletedSchemas": True,
         "includeTables": True,
         "includeViews": True,
+        "schemaFilterPattern": {"excludes": SYSTEM_SCHEMAS},
     }
     assert request.secret_variables == ("OPEN_METADATA_TOKEN", "POSTGRES_PASSWORD")
+
+
+def test_postgres_lineage_config_fields():
+    request = postgres_lineage_request(PG, PG_SERVICE, SERVER, V20)
+    config = request.config
+    _common(config, PG_SERVICE, "lineage")
+    assert "processor" not in config
+    assert config["source"]["type"] == "postgres-lineage"
+    assert config["source"]["serviceConnection"]["config"]["database"] == "sales_db"
+    assert config["source"]["sourceConfig"]["config"] == {
+        "type": "DatabaseLineage",
+        "processViewLineage": True,
+        "processQueryLineage": True,
+        "processStoredProcedureLineage": False,
+        "schemaFilterPattern": {"excludes": SYSTEM_SCHEMAS},
+    }
 
 
 def test_postgres_profiler_config_fields_per_line():
@@ -99,7 +126,11 @@ def test_postgres_profiler_config_fields_per_line():
     _common(config, PG_SERVICE, "profiler")
     assert config["processor"] == {"type": "orm-profiler", "config": {}}
     assert "serviceConnection" not in config["source"]
-    assert config["source"]["sourceConfig"]["config"] == {"type": "Profiler"}
+    assert config["source"]["sourceConfig"]["config"] == {
+        "type": "Profiler",
+        "includeViews": True,
+        "schemaFilterPattern": {"excludes": SYSTEM_SCHEMAS},
+    }
     assert request.secret_variables == ("OPEN_METADATA_TOKEN",)
 
     legacy = postgres_profiler_request(
@@ -107,6 +138,8 @@ def test_postgres_profiler_config_fields_per_line():
     )
     assert legacy.config["source"]["sourceConfig"]["config"] == {
         "type": "Profiler",
+        "includeViews": True,
+        "schemaFilterPattern": {"excludes": SYSTEM_SCHEMAS},
         "generateSampleData": True,
         "processPiiSensitive": False,
     }
@@ -138,15 +171,17 @@ def test_datalake_metadata_config_fields():
             }
         },
         "bucketName": "platform-api",
+        "prefix": "alice.smith-assets/",
         "databaseName": "default",
     }
     assert config["source"]["sourceConfig"]["config"] == {
         "type": "DatabaseMetadata",
         "markDeletedTables": True,
+        "markDeletedSchemas": True,
         "includeTables": True,
         "includeViews": True,
-        "useFqnForFiltering": True,
-        "tableFilterPattern": {"includes": [r".*alice\.smith\-assets/.*$"]},
+        "useFqnForFiltering": False,
+        "tableFilterPattern": {"includes": [r"(?-i:alice\.smith\-assets/)"]},
     }
     assert request.secret_variables == (
         "OPEN_METADATA_TOKEN",
@@ -155,13 +190,25 @@ def test_datalake_metadata_config_fields():
     )
 
 
-def test_datalake_table_pattern_matches_only_its_prefix():
+@pytest.mark.parametrize(
+    ("prefix", "key", "kept"),
+    [
+        ("ann-assets/", "ann-assets/x.csv", True),
+        ("ann-assets/", "joann-assets/x.csv", False),
+        ("ann-assets/", "Ann-assets/x.csv", False),
+        ("ann-assets/", "ann-assets-old/x.csv", False),
+        ("Ann-assets/", "ann-assets/x.csv", False),
+        ("assets/", "ann-assets/x.csv", False),
+        ("assets/", "assets/deep/x.csv", True),
+        ("alice.smith-assets/", "aliceXsmith-assets/x.csv", False),
+    ],
+)
+def test_datalake_table_pattern_is_anchored_and_case_sensitive(prefix, key, kept):
     import re
 
-    pattern = re.compile(datalake_table_pattern("alice.smith-assets/"))
-    assert pattern.match('svc.default.platform-api."alice.smith-assets/x.csv"')
-    assert not pattern.match('svc.default.platform-api."aliceXsmith-assets/x.csv"')
-    assert not pattern.match('svc.default.platform-api."bob-assets/x.csv"')
+    # OpenMetadata's own matching: re.match(pattern, name, re.IGNORECASE).
+    pattern = datalake_table_pattern(prefix)
+    assert bool(re.match(pattern, key, re.IGNORECASE)) is kept
 
 
 def test_datalake_profiler_config_fields_per_line():
@@ -176,6 +223,8 @@ def test_datalake_profiler_config_fields_per_line():
     assert config["source"]["sourceConfig"]["config"] == {
         "type": "Profiler",
         "includeViews": True,
+        "useFqnForFiltering": False,
+        "tableFilterPattern": {"includes": [r"(?-i:alice\.smith\-assets/)"]},
         "profileSampleConfig": {
             "sampleConfigType": "STATIC",
             "config": {"profileSample": 5000, "profileSampleType": "ROWS"},
@@ -187,6 +236,8 @@ def test_datalake_profiler_config_fields_per_line():
     assert legacy["source"]["sourceConfig"]["config"] == {
         "type": "Profiler",
         "includeViews": True,
+        "useFqnForFiltering": False,
+        "tableFilterPattern": {"includes": [r"(?-i:alice\.smith\-assets/)"]},
         "generateSampleData": False,
         "processPiiSensitive": False,
         "profileSample": 5000,
@@ -241,6 +292,13 @@ def test_every_config_validates_against_the_installed_package_models(
         "lake_sample": datalake_sample_data_request(
             LAKE, LAKE_SERVICE, SERVER, V20
         ).config,
+        "pg_lineage": postgres_lineage_request(PG, PG_SERVICE, SERVER, V20).config,
+        "dagster": dagster_pipelines_request(
+            DagsterSource(host="http://dagster-webserver:80"),
+            "platform-dagster",
+            SERVER,
+            V20,
+        ).config,
         # 1.5-line profiler keys are unknown to the 2.0 models: must be rejected.
         "legacy_profiler": postgres_profiler_request(
             PG_SERVICE, SERVER, V15, generate_sample_data=True
@@ -255,8 +313,14 @@ def test_every_config_validates_against_the_installed_package_models(
         "lake_metadata": True,
         "lake_profiler": True,
         "lake_sample": True,
+        "pg_lineage": True,
+        "dagster": True,
         "legacy_profiler": False,
     }
+    assert (
+        reports["pg_lineage"]["source_config"] == "DatabaseServiceQueryLineagePipeline"
+    )
+    assert reports["dagster"]["source_config"] == "PipelineServiceMetadataPipeline"
     assert reports["pg_metadata"]["source_config"] == "DatabaseServiceMetadataPipeline"
     assert reports["pg_profiler"]["source_config"] == "DatabaseServiceProfilerPipeline"
     assert (
@@ -264,3 +328,22 @@ def test_every_config_validates_against_the_installed_package_models(
         == "DatabaseServiceAutoClassificationPipeline"
     )
     assert "generateSampleData" in reports["legacy_profiler"]["error"]
+
+
+def test_dagster_pipelines_config_fields():
+    request = dagster_pipelines_request(
+        DagsterSource(host="http://dagster-webserver:80"),
+        "platform-dagster",
+        SERVER,
+        V20,
+    )
+    config = request.config
+    _common(config, "platform-dagster", "pipelines")
+    assert config["source"]["type"] == "dagster"
+    assert config["source"]["serviceConnection"]["config"] == {
+        "type": "Dagster",
+        "host": "http://dagster-webserver:80",
+        "timeout": 300,
+    }
+    assert config["source"]["sourceConfig"]["config"]["type"] == "PipelineMetadata"
+    assert request.secret_variables == ("OPEN_METADATA_TOKEN",)

@@ -7,13 +7,13 @@ import pytest
 import sqlalchemy as sa
 
 from moderate.resources.postgres import PostgresResource
-from moderate.state import ItemStatus, PostgresState, exponential_backoff, utc_now
+from moderate.state import ItemStatus, StateStore, exponential_backoff, utc_now
 from moderate.state.store import KEY_BATCH_SIZE, STATE_TABLE, UPSERT_BATCH_SIZE
 
 NAMESPACE = "test.items"
 
 
-def test_upsert_inserts_then_updates_in_place(state_store: PostgresState) -> None:
+def test_upsert_inserts_then_updates_in_place(state_store: StateStore) -> None:
     state_store.mark_pending(NAMESPACE, "a", {"object_id": 1}, count_attempt=True)
     first = state_store.get(NAMESPACE, "a")
     assert first is not None
@@ -41,7 +41,7 @@ def test_upsert_inserts_then_updates_in_place(state_store: PostgresState) -> Non
     assert done.next_attempt_at is None
 
 
-def test_namespaces_keep_equal_keys_apart(state_store: PostgresState) -> None:
+def test_namespaces_keep_equal_keys_apart(state_store: StateStore) -> None:
     state_store.mark_done("one", "same-key", 1)
     state_store.mark_failed("two", "same-key", "nope", None, 2)
     one = state_store.get("one", "same-key")
@@ -52,7 +52,7 @@ def test_namespaces_keep_equal_keys_apart(state_store: PostgresState) -> None:
 
 
 def test_get_many_reads_in_batches_and_skips_unknown_keys(
-    state_store: PostgresState,
+    state_store: StateStore,
 ) -> None:
     total = KEY_BATCH_SIZE * 2 + 7
     keys = [f"user-{index:05d}" for index in range(total)]
@@ -67,7 +67,7 @@ def test_get_many_reads_in_batches_and_skips_unknown_keys(
     assert found[keys[-1]].value == total - 1
 
 
-def test_upsert_many_is_one_statement_per_batch(state_store: PostgresState) -> None:
+def test_upsert_many_is_one_statement_per_batch(state_store: StateStore) -> None:
     keys = {f"k{index}": None for index in range(UPSERT_BATCH_SIZE + 3)}
     statements: list[str] = []
 
@@ -92,7 +92,7 @@ def test_upsert_many_is_one_statement_per_batch(state_store: PostgresState) -> N
 
 
 def test_concurrent_upserts_of_one_key_do_not_raise(
-    state_store: PostgresState,
+    state_store: StateStore,
 ) -> None:
     threads_count = 8
     writes_per_thread = 25
@@ -124,7 +124,7 @@ def test_concurrent_upserts_of_one_key_do_not_raise(
 
 
 def test_due_items_respect_backoff_and_permanent_failures(
-    state_store: PostgresState,
+    state_store: StateStore,
 ) -> None:
     now = utc_now()
     state_store.mark_failed(NAMESPACE, "later", "transient", now + timedelta(hours=1))
@@ -170,7 +170,7 @@ def test_schema_creation_from_many_threads_at_once(
     def create() -> None:
         try:
             barrier.wait()
-            PostgresState(engine).create_schema()
+            StateStore(engine).create_schema()
         except BaseException as error:  # noqa: BLE001 - collected for the assert
             errors.append(error)
 
@@ -184,16 +184,14 @@ def test_schema_creation_from_many_threads_at_once(
 
 
 @pytest.mark.parametrize("status", list(ItemStatus))
-def test_every_status_round_trips(
-    state_store: PostgresState, status: ItemStatus
-) -> None:
+def test_every_status_round_trips(state_store: StateStore, status: ItemStatus) -> None:
     state_store.upsert(NAMESPACE, "x", status=status)
     record = state_store.get(NAMESPACE, "x")
     assert record is not None and record.status is status
 
 
 def test_count_waiting_leaves_out_items_past_their_deadline(
-    state_store: PostgresState,
+    state_store: StateStore,
 ) -> None:
     now = utc_now()
     state_store.mark_pending(NAMESPACE, "queued", retry_at=now + timedelta(hours=1))
@@ -203,35 +201,89 @@ def test_count_waiting_leaves_out_items_past_their_deadline(
     assert state_store.count_waiting(NAMESPACE, ItemStatus.FAILED) == 1
 
 
-def test_one_claim_wins_among_concurrent_claimers(state_store: PostgresState) -> None:
+def test_one_claim_wins_among_concurrent_claimers(state_store: StateStore) -> None:
     threads_count = 8
     until = utc_now() + timedelta(minutes=5)
     barrier = threading.Barrier(threads_count)
-    wins: list[bool] = []
+    wins: list[int | None] = []
 
     def claim() -> None:
         barrier.wait()
-        wins.append(state_store.claim(NAMESPACE, "own", until))
+        wins.append(state_store.claim(NAMESPACE, "own", until))  # type: ignore[arg-type]
 
     workers = [threading.Thread(target=claim) for _ in range(threads_count)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    assert sorted(wins) == [False] * (threads_count - 1) + [True]
+    assert sorted(wins, key=bool) == [None] * (threads_count - 1) + [1]
     record = state_store.get(NAMESPACE, "own")
     assert record.status is ItemStatus.PENDING and record.next_attempt_at == until
 
 
-def test_claims_respect_done_items_and_expire_with_their_deadline(
-    state_store: PostgresState,
+def test_claims_take_lost_items_and_refuse_done_ones(
+    state_store: StateStore,
 ) -> None:
     past = utc_now() - timedelta(seconds=1)
     state_store.mark_pending(NAMESPACE, "lost", {"kept": 1}, retry_at=past)
     assert state_store.claim(NAMESPACE, "lost", utc_now() + timedelta(minutes=5))
     assert state_store.get(NAMESPACE, "lost").value == {"kept": 1}
-    state_store.mark_failed(NAMESPACE, "failed", "boom", None)
-    assert state_store.claim(NAMESPACE, "failed", utc_now() + timedelta(minutes=5))
+    state_store.mark_failed(NAMESPACE, "due", "boom", past)
+    assert state_store.claim(NAMESPACE, "due", utc_now() + timedelta(minutes=5))
     state_store.mark_done(NAMESPACE, "done", {"did": "x"})
-    assert not state_store.claim(NAMESPACE, "done", utc_now() + timedelta(minutes=5))
+    assert (
+        state_store.claim(NAMESPACE, "done", utc_now() + timedelta(minutes=5)) is None
+    )
     assert state_store.get(NAMESPACE, "done").status is ItemStatus.DONE
+
+
+def test_claims_refuse_items_backing_off_or_failed_for_good(
+    state_store: StateStore,
+) -> None:
+    until = utc_now() + timedelta(minutes=5)
+    state_store.mark_failed(
+        NAMESPACE, "later", "transient", utc_now() + timedelta(hours=1)
+    )
+    state_store.mark_failed(NAMESPACE, "never", "has no hash", None)
+    claimed = state_store.claim_many(
+        NAMESPACE, {"later": None, "never": None, "new": None}, until
+    )
+    assert claimed == {"new": 1}
+    later = state_store.get(NAMESPACE, "later")
+    never = state_store.get(NAMESPACE, "never")
+    assert (later.status, later.last_error) == (ItemStatus.FAILED, "transient")
+    assert (never.status, never.next_attempt_at) == (ItemStatus.FAILED, None)
+
+
+def test_an_expired_holders_late_write_cannot_overwrite_the_new_claim(
+    state_store: StateStore,
+) -> None:
+    first = state_store.claim(NAMESPACE, "item", utc_now() - timedelta(seconds=1))
+    second = state_store.claim(NAMESPACE, "item", utc_now() + timedelta(hours=1))
+    assert (first, second) == (1, 2), "the expired claim was taken over"
+    assert not state_store.mark_done(NAMESPACE, "item", {"late": True}, fence=first)
+    assert not state_store.mark_failed(NAMESPACE, "item", "late", None, fence=first)
+    assert not state_store.extend(NAMESPACE, "item", first, utc_now())
+    record = state_store.get(NAMESPACE, "item")
+    assert (record.status, record.value, record.attempts) == (
+        ItemStatus.PENDING,
+        None,
+        2,
+    )
+    assert state_store.mark_done(NAMESPACE, "item", {"did": "y"}, fence=second)
+    done = state_store.get(NAMESPACE, "item")
+    assert (done.status, done.value, done.attempts) == (
+        ItemStatus.DONE,
+        {"did": "y"},
+        2,
+    )
+
+
+def test_claim_many_is_one_statement_per_batch_and_counts_attempts(
+    state_store: StateStore,
+) -> None:
+    keys = {f"k{index}": {"n": index} for index in range(UPSERT_BATCH_SIZE + 3)}
+    until = utc_now() - timedelta(seconds=1)
+    assert set(state_store.claim_many(NAMESPACE, keys, until).values()) == {1}
+    assert set(state_store.claim_many(NAMESPACE, keys, until).values()) == {2}
+    assert state_store.get(NAMESPACE, "k7").value == {"n": 7}

@@ -7,7 +7,7 @@ from dagster import DagsterInstance, instance_for_test
 
 from moderate.resources.keycloak import KeycloakResource
 from moderate.resources.platform_api import PlatformApiResource
-from moderate.state import PostgresState, StateStoreResource
+from moderate.state import StateStore, StateStoreResource
 from moderate_tests.doubles import (
     API_ADMIN_PASSWORD,
     API_ADMIN_USERNAME,
@@ -86,6 +86,6 @@ def harness(
 
 
 @pytest.fixture
-def store(harness: TrustHarness) -> PostgresState:
+def store(harness: TrustHarness) -> StateStore:
     """The harness's state store."""
     return harness.store

@@ -10,7 +10,11 @@ from typing import Any
 
 from dagster import (
     Config,
+    DagsterEvent,
+    DagsterEventType,
     DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
     ExecuteInProcessResult,
     Failure,
     JobDefinition,
@@ -25,16 +29,16 @@ from dagster import (
 
 from moderate.resources.keycloak import KeycloakResource
 from moderate.resources.platform_api import PlatformApiResource
-from moderate.state import PostgresState, StateStoreResource
+from moderate.state import StateStore, StateStoreResource
 from moderate.trust.jobs import (
     create_asset_object_proof_job,
     propagate_new_user_to_trust_services_job,
 )
 from moderate.trust.ops import (
-    ObjectProofConfig,
-    UserDidConfig,
-    create_object_proof,
-    create_user_did,
+    ObjectProofBatchConfig,
+    UserDidBatchConfig,
+    create_object_proofs,
+    create_user_dids,
 )
 from moderate.trust.sensors import (
     build_keycloak_user_sensor,
@@ -85,7 +89,7 @@ class TrustHarness:
     _op_context: Any = None
 
     @property
-    def store(self) -> PostgresState:
+    def store(self) -> StateStore:
         return self.state_store.store()
 
     def resources(self) -> dict[str, Any]:
@@ -137,6 +141,31 @@ class TrustHarness:
             raise_on_error=False,
         )
 
+    def submit(self, job: JobDefinition, request: RunRequest) -> DagsterRun:
+        """Creates the requested run, not yet launched, as the daemon does.
+
+        The run stays ``NOT_STARTED`` (a run waiting for the run coordinator);
+        :meth:`start` moves it to ``STARTED``.
+        """
+        return self.instance.create_run_for_job(
+            job,
+            run_config=request.run_config,
+            tags={**request.tags, "dagster/run_key": request.run_key or ""},
+        )
+
+    def start(self, run: DagsterRun) -> None:
+        """Marks a submitted run as started (its worker runs, slowly)."""
+        started = DagsterEvent(
+            event_type_value=DagsterEventType.RUN_START.value, job_name=run.job_name
+        )
+        self.instance.report_dagster_event(started, run_id=run.run_id)
+        current = self.instance.get_run_by_id(run.run_id)
+        assert current is not None and current.status is DagsterRunStatus.STARTED
+
+    def cancel(self, run: DagsterRun) -> None:
+        """Cancels a submitted run in the queue, before it ever started."""
+        self.instance.report_run_canceled(run)
+
     def execute_did(self, request: RunRequest) -> ExecuteInProcessResult:
         return self.execute(propagate_new_user_to_trust_services_job, request)
 
@@ -145,13 +174,13 @@ class TrustHarness:
 
     def invoke_proof_op(self, request: RunRequest) -> bool:
         """Invokes the proof op directly (fast path for large scans); success?"""
-        config = request.run_config["ops"]["create_object_proof"]["config"]
-        return self._invoke(create_object_proof, ObjectProofConfig(**config))
+        config = request.run_config["ops"]["create_object_proofs"]["config"]
+        return self._invoke(create_object_proofs, ObjectProofBatchConfig(**config))
 
     def invoke_did_op(self, request: RunRequest) -> bool:
         """Invokes the DID op directly; success?"""
-        config = request.run_config["ops"]["create_user_did"]["config"]
-        return self._invoke(create_user_did, UserDidConfig(**config))
+        config = request.run_config["ops"]["create_user_dids"]["config"]
+        return self._invoke(create_user_dids, UserDidBatchConfig(**config))
 
     def _invoke(self, op: OpDefinition, config: Config) -> bool:
         if self._op_context is None:

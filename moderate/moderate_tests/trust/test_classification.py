@@ -2,6 +2,7 @@
 
 import pytest
 
+from moderate.state import utc_now
 from moderate.trust.scans import ObjectScanCursor, UserScanCursor
 from moderate.trust.settings import TrustSettings
 from moderate.trust.tasks import Outcome, blocked_owner, classify_task_error
@@ -47,7 +48,9 @@ def test_blocked_owner_is_read_from_the_error() -> None:
     [
         {"user_page_size": 101},
         {"object_page_size": 0},
-        {"max_did_runs_per_tick": 0},
+        {"max_runs_per_tick": 0},
+        {"max_runs_in_flight": 0},
+        {"batch_size": 0},
         {"max_object_pages_per_tick": 0},
     ],
 )
@@ -56,10 +59,39 @@ def test_settings_reject_limits_the_services_refuse(changes: dict) -> None:
         TrustSettings(**changes)
 
 
-def test_cursors_round_trip_and_tolerate_garbage() -> None:
-    cursor = UserScanCursor(offset=200, pass_count=5, known_count=4)
+def test_cursors_round_trip() -> None:
+    cursor = UserScanCursor(
+        offset=200, pass_count=5, known_count=4, last_pass_started_at=utc_now()
+    )
     assert UserScanCursor.parse(cursor.dump()) == cursor
-    assert UserScanCursor.parse("not json") == UserScanCursor()
-    assert UserScanCursor.parse('{"unknown": 1}') == UserScanCursor()
     assert ObjectScanCursor.parse(ObjectScanCursor(after_id=42).dump()).after_id == 42
-    assert ObjectScanCursor.parse(None).after_id == 0
+    assert ObjectScanCursor.read(None) == (ObjectScanCursor(), None)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json",
+        '{"unknown": 1}',
+        "[1, 2]",
+        '"offset"',
+        '{"offset": "12"}',
+        '{"offset": -1}',
+        '{"offset": true}',
+        '{"offset": 1e400}',
+        '{"last_pass_started_at": "yesterday"}',
+        '{"last_pass_started_at": "2026-01-01T00:00:00"}',
+        '{"known_count": 99999999999999999999999}',
+    ],
+)
+def test_unreadable_user_cursors_reset_with_a_reason(raw: str) -> None:
+    cursor, reason = UserScanCursor.read(raw)
+    assert cursor == UserScanCursor()
+    assert reason is not None and reason.startswith("unreadable UserScanCursor")
+    assert "\n" not in reason
+
+
+@pytest.mark.parametrize("raw", ["not json", '{"after_id": -5}', '{"after_id": null}'])
+def test_unreadable_object_cursors_reset_with_a_reason(raw: str) -> None:
+    cursor, reason = ObjectScanCursor.read(raw)
+    assert cursor == ObjectScanCursor() and reason

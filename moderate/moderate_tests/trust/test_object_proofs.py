@@ -5,8 +5,8 @@ import time
 from dataclasses import replace
 from datetime import timedelta
 
-from moderate.state import ItemStatus, PostgresState, utc_now
-from moderate.trust.ops import ensure_own_did
+from moderate.state import ItemStatus, StateStore, utc_now
+from moderate.trust.ops import ObjectItem, ObjectProofBatchConfig, ensure_own_did
 from moderate.trust.scans import NO_HASH_ERROR
 from moderate.trust.settings import OBJECT_PROOF_NAMESPACE, USER_DID_NAMESPACE
 from moderate.trust.tasks import (
@@ -23,6 +23,15 @@ from moderate_tests.trust.harness import TrustHarness
 BLOCKED_TEXT = "does not have a DID and thus cannot be a proof owner"
 
 
+def batch_objects(request) -> list[int]:
+    items = request.run_config["ops"]["create_object_proofs"]["config"]["items"]
+    return [int(item["key"]) for item in items]
+
+
+def requested_objects(requests) -> set[int]:
+    return {object_id for request in requests for object_id in batch_objects(request)}
+
+
 def drain(harness: TrustHarness, max_ticks: int = 30) -> int:
     """Ticks and invokes every requested proof op until a tick requests nothing."""
     ticks = 0
@@ -37,7 +46,7 @@ def drain(harness: TrustHarness, max_ticks: int = 30) -> int:
 
 
 def test_objects_that_can_never_be_proven_do_not_starve_the_others(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     api = harness.api_double
     api.task_delay_s = 0.0
@@ -51,9 +60,11 @@ def test_objects_that_can_never_be_proven_do_not_starve_the_others(
     assert len(hashless + blocked + good) == 500
     assert max(hashless + blocked) < min(good), "the hopeless ones come first"
 
+    harness.settings = replace(harness.settings, batch_size=25)
     first = harness.tick(harness.object_sensor())
-    requested = {int(r.tags["trust/object_id"]) for r in first.run_requests}
-    assert len(requested) == harness.settings.max_proof_runs_per_tick
+    requested = requested_objects(first.run_requests)
+    assert len(first.run_requests) == harness.settings.max_runs_per_tick
+    assert len(requested) == harness.settings.items_per_tick
     assert requested & set(good), "good objects are requested in the first tick"
     assert not requested & set(hashless), "no run for an object without hash"
     for request in first.run_requests:
@@ -87,27 +98,31 @@ def test_objects_that_can_never_be_proven_do_not_starve_the_others(
     api.set_did("carol")  # carol's objects are unblocked once her DID is known
     store.mark_done(USER_DID_NAMESPACE, "carol", count_attempt=False)
     unblocked = harness.tick(harness.object_sensor())
-    assert {int(r.tags["trust/object_id"]) for r in unblocked.run_requests} == set(
-        blocked
-    )
-    assert {r.tags["trust/attempt"] for r in unblocked.run_requests} == {"2"}
+    assert requested_objects(unblocked.run_requests) == set(blocked)
+    fences = {
+        item["fence"]
+        for request in unblocked.run_requests
+        for item in request.run_config["ops"]["create_object_proofs"]["config"]["items"]
+    }
+    assert fences == {2}, "the second claim of each blocked object"
 
 
 def test_proof_job_runs_in_process_and_records_done(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     api = harness.api_double
     asset = api.add_asset("datasets", access_level="public")
     (object_id,) = api.add_objects(asset, 1)
     (request,) = harness.tick(harness.object_sensor()).run_requests
-    assert request.run_key == f"proof-{object_id}-1"
+    assert request.run_key.startswith("proof-batch-")
+    assert request.tags["moderate/feature"] == "trust"
     result = harness.execute_proof(request)
     assert result.success
-    output = result.output_for_node("create_object_proof")
-    assert output["proof_id"] == api.get_object(object_id)["proof_id"]
+    output = result.output_for_node("create_object_proofs")
+    assert output["done"] == [str(object_id)]
     record = store.get(OBJECT_PROOF_NAMESPACE, str(object_id))
     assert record.status is ItemStatus.DONE
-    assert record.value["proof_id"] == output["proof_id"]
+    assert record.value["proof_id"] == api.get_object(object_id)["proof_id"]
     (materialization,) = [
         event
         for event in result.all_node_events
@@ -119,7 +134,7 @@ def test_proof_job_runs_in_process_and_records_done(
 
 
 def test_task_polling_gives_up_with_a_clear_error_after_its_bound(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     api = harness.api_double
     harness.settings = replace(harness.settings, poll_timeout_s=0.3)
@@ -133,8 +148,8 @@ def test_task_polling_gives_up_with_a_clear_error_after_its_bound(
     assert time.monotonic() - started < 10
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    message = failure.step_failure_data.error.message
-    assert "did not finish within 0.3 s" in message
+    message = failure.step_failure_data.user_failure_data.description
+    assert "did not finish within 0.3 s" in message and "\n" not in message
     record = store.get(OBJECT_PROOF_NAMESPACE, str(object_id))
     assert record.status is ItemStatus.FAILED
     assert "did not finish within 0.3 s" in record.last_error
@@ -164,7 +179,7 @@ def test_lost_did_task_after_api_restart_is_a_retryable_failure(
 
 
 def test_transient_trust_error_backs_off_then_succeeds(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     api = harness.api_double
     api.set_did("alice")
@@ -184,7 +199,8 @@ def test_transient_trust_error_backs_off_then_succeeds(
         count_attempt=False,
     )
     (retry,) = harness.tick(harness.object_sensor()).run_requests
-    assert retry.run_key == f"proof-{object_id}-2"
+    assert batch_objects(retry) == [object_id]
+    assert retry.run_key != request.run_key
     assert harness.execute_proof(retry).success
 
 
@@ -231,8 +247,17 @@ def _wait_for(condition, timeout_s: float = 5.0) -> None:
         time.sleep(0.01)
 
 
+def own_config() -> ObjectProofBatchConfig:
+    return ObjectProofBatchConfig(
+        items=[ObjectItem(key="1")],
+        poll_initial_interval_s=0.02,
+        poll_max_interval_s=0.05,
+        poll_timeout_s=5,
+    )
+
+
 def test_concurrent_proof_runs_request_the_own_did_once(
-    harness: TrustHarness, store: PostgresState
+    harness: TrustHarness, store: StateStore
 ) -> None:
     api = harness.api_double
     api.task_delay_s = 0.3
@@ -243,7 +268,7 @@ def test_concurrent_proof_runs_request_the_own_did_once(
     def ensure() -> None:
         client = harness.platform_api.client()
         barrier.wait()
-        results.append(ensure_own_did(client, store, PollPolicy(0.02, 0.05, 5)).outcome)
+        results.append(ensure_own_did(client, store, own_config()).outcome)
 
     workers = [threading.Thread(target=ensure) for _ in range(runs)]
     for worker in workers:
@@ -260,3 +285,24 @@ def test_concurrent_proof_runs_request_the_own_did_once(
     assert results.count(Outcome.DONE) == 1
     assert store.get(USER_DID_NAMESPACE, own).status is ItemStatus.DONE
     assert api.dids()[own]
+
+
+def test_own_did_backs_off_in_the_store_while_trust_is_down(
+    harness: TrustHarness, store: StateStore
+) -> None:
+    api = harness.api_double
+    api.trust_configured = False
+    client = harness.platform_api.client()
+    outcomes = [ensure_own_did(client, store, own_config()) for _ in range(3)]
+    own_posts = [
+        request
+        for request in api.requests_to(DID_PATH, method="POST")
+        if request.json() == {"username": client.username}
+    ]
+    assert len(own_posts) == harness.platform_api.max_attempts, "one call, retried"
+    assert [o.outcome for o in outcomes] == [Outcome.TRANSIENT] * 3
+    assert outcomes[0].http_status == 503
+    assert outcomes[1].detail.startswith("backing off until ")
+    record = store.get(USER_DID_NAMESPACE, client.username)
+    assert record.status is ItemStatus.FAILED
+    assert record.next_attempt_at > utc_now() + timedelta(minutes=4)

@@ -1,6 +1,9 @@
 """The trust definitions: names, intervals, default status and the asset."""
 
+from pathlib import Path
+
 import pytest
+import yaml
 from dagster import DefaultSensorStatus, materialize
 
 from moderate.definitions import defs
@@ -10,8 +13,10 @@ from moderate.trust.sensors import (
     build_keycloak_user_sensor,
     build_platform_api_asset_object_sensor,
 )
-from moderate.trust.settings import USER_DID_NAMESPACE
+from moderate.trust.settings import DEFAULT_TRUST_SETTINGS, USER_DID_NAMESPACE
 from moderate_tests.trust.harness import TrustHarness
+
+VALUES_TEMPLATE = Path(__file__).parents[3] / "values-dagster.yaml.template"
 
 
 def test_names_and_intervals_match_the_contract() -> None:
@@ -19,7 +24,7 @@ def test_names_and_intervals_match_the_contract() -> None:
     for name in ("keycloak_user_sensor", "platform_api_asset_object_sensor"):
         sensor = repository.get_sensor_def(name)
         assert sensor.minimum_interval_seconds == 300
-        assert sensor.description and sensor.tags["feature"] == "trust"
+        assert sensor.description and sensor.tags["moderate/feature"] == "trust"
     user_sensor = repository.get_sensor_def("keycloak_user_sensor")
     assert user_sensor.job_name == "propagate_new_user_to_trust_services_job"
     object_sensor = repository.get_sensor_def("platform_api_asset_object_sensor")
@@ -29,9 +34,19 @@ def test_names_and_intervals_match_the_contract() -> None:
         "create_asset_object_proof_job",
     ):
         job = repository.get_job(name)
-        assert job.description and job.tags["feature"] == "trust"
+        assert job.description and job.tags["moderate/feature"] == "trust"
     asset = repository.asset_graph.get(keycloak_users_count.key)
     assert asset.group_name == "trust"
+    assert asset.tags["moderate/feature"] == "trust"
+
+
+def test_trust_runs_fit_the_deployments_run_concurrency() -> None:
+    values = yaml.safe_load(VALUES_TEMPLATE.read_text())
+    coordinator = values["dagsterDaemon"]["runCoordinator"]["config"]
+    limit = coordinator["queuedRunCoordinator"]["maxConcurrentRuns"]
+    flows = 2  # DIDs and proofs
+    assert flows * DEFAULT_TRUST_SETTINGS.max_runs_in_flight <= limit
+    assert DEFAULT_TRUST_SETTINGS.max_runs_per_tick <= limit
 
 
 @pytest.mark.parametrize(

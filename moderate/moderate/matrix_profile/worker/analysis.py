@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from moderate.matrix_profile.worker.numba_cache import seed_cache
+
 if TYPE_CHECKING:
     from moderate.matrix_profile.worker.options import Approximation
 
@@ -108,10 +110,12 @@ def enable_compilation_cache() -> None:
     Compiling ``stumpy.stump`` takes close to a minute on a small machine; with
     the cache only the first run in an environment (or the image build, see
     ``warmup.py``) pays it. Numba stores the cache beside the package, or in
-    the user's cache folder when that is read-only.
+    the user's cache folder when that is read-only; in the image, the cache
+    built at image build time is first copied into ``NUMBA_CACHE_DIR``.
     """
     from stumpy import cache as stumpy_cache
 
+    seed_cache()
     for module_name, function_name in stumpy_cache.get_njit_funcs():
         module = importlib.import_module(f"stumpy.{module_name}")
         try:

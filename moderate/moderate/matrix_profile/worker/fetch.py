@@ -35,12 +35,10 @@ class InputFile:
     Attributes:
         path: Where the bytes are.
         name: File name to show in the report (never the URL's query).
-        size_bytes: Size of the file.
     """
 
     path: Path
     name: str
-    size_bytes: int
 
 
 def fetch_input(
@@ -95,7 +93,7 @@ def _local(path: Path, max_bytes: int) -> InputFile:
     if size > max_bytes:
         raise _too_large(size, max_bytes)
     logger.info("reading local input %s (%d bytes)", path, size)
-    return InputFile(path=path, name=path.name, size_bytes=size)
+    return InputFile(path=path, name=path.name)
 
 
 def _download(url: str, target: Path, timeout_s: float, max_bytes: int) -> InputFile:
@@ -135,7 +133,7 @@ def _download(url: str, target: Path, timeout_s: float, max_bytes: int) -> Input
             f"reached ({describe_failure(error)})."
         ) from None
     logger.info("downloaded %d bytes", size)
-    return InputFile(path=target, name=input_name(url), size_bytes=size)
+    return InputFile(path=target, name=input_name(url))
 
 
 def _save(response: requests.Response, target: Path, max_bytes: int) -> int:

@@ -1,0 +1,170 @@
+"""The few OpenMetadata REST calls this feature makes besides the workflows.
+
+Home-grown on ``requests`` because the official client lives in the separate
+ingestion environment (it cannot be imported here). Lookups, paging with
+``after``, JSON Patch updates, soft deletes and lineage edges; every failure is a
+``dagster.Failure`` naming the call and the HTTP status, never the token.
+"""
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from dagster import Failure
+
+from moderate.resources import OpenMetadataResource
+from moderate.support.http import RetrySettings, Timeouts, retrying_session
+
+LIST_PAGE_LIMIT = 100
+JSON_PATCH_TYPE = "application/json-patch+json"
+RETRY_SETTINGS = RetrySettings(attempts=3)
+"""Idempotent calls (GET, PUT, PATCH, DELETE) retried; a POST only if never sent."""
+
+
+def entity_reference(entity: Mapping[str, Any], entity_type: str) -> dict[str, str]:
+    """``{id, type}`` of an entity, as the lineage and owner fields want it."""
+    return {"id": str(entity["id"]), "type": entity_type}
+
+
+@dataclass(frozen=True)
+class CatalogClient:
+    """Authenticated calls to one OpenMetadata server.
+
+    Attributes:
+        host_port: Server URL ending in ``/api``.
+        token: Bearer token (the ingestion bot's JWT).
+        timeouts: Connect and read timeouts.
+    """
+
+    host_port: str
+    token: str
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+    @classmethod
+    def from_resource(cls, openmetadata: OpenMetadataResource) -> "CatalogClient":
+        """A client for the resource's server and token."""
+        return cls(
+            host_port=openmetadata.host_port,
+            token=openmetadata.required_setting("token"),
+            timeouts=Timeouts(
+                openmetadata.connect_timeout_s, openmetadata.read_timeout_s
+            ),
+        )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        allow: Sequence[int] = (),
+    ) -> requests.Response:
+        url = f"{self.host_port}/v1/{path}"
+        headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Content-Type": content_type,
+        }
+        description = f"{method} /v1/{path.split('?')[0]}"
+        try:
+            with retrying_session(RETRY_SETTINGS) as session:
+                response = session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=body,
+                    headers=headers,
+                    timeout=self.timeouts.as_tuple(),
+                )
+        except requests.RequestException as error:
+            raise Failure(
+                description=f"OpenMetadata {description} failed: "
+                f"{type(error).__name__}",
+                metadata={"call": description},
+            ) from error
+        if response.ok or response.status_code in allow:
+            return response
+        raise Failure(
+            description=f"OpenMetadata {description} answered HTTP "
+            f"{response.status_code}: {response.text[:200]}",
+            metadata={"call": description, "status": response.status_code},
+        )
+
+    def get_by_name(
+        self, collection: str, fqn: str, fields: str | None = None
+    ) -> dict[str, Any] | None:
+        """The entity of ``collection`` named ``fqn``; None when the server has none."""
+        response = self._send(
+            "GET",
+            f"{collection}/name/{quote(fqn, safe='')}",
+            params={"fields": fields} if fields else None,
+            allow=(HTTPStatus.NOT_FOUND,),
+        )
+        if response.status_code == HTTPStatus.NOT_FOUND:
+            return None
+        return dict(response.json())
+
+    def list_all(
+        self, collection: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every entity of ``collection``, following the ``after`` cursor."""
+        after: str | None = None
+        while True:
+            query = {**(params or {}), "limit": LIST_PAGE_LIMIT}
+            if after:
+                query["after"] = after
+            page = self._send("GET", collection, params=query).json()
+            yield from page.get("data", [])
+            after = (page.get("paging") or {}).get("after")
+            if not after:
+                return
+
+    def put(self, collection: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create-or-update (``PUT /<collection>``)."""
+        return dict(self._send("PUT", collection, body=dict(body)).json())
+
+    def post(self, path: str, body: Mapping[str, Any]) -> None:
+        """``POST /<path>`` (appends, e.g. a test-case result)."""
+        self._send("POST", path, body=dict(body))
+
+    def patch(
+        self, collection: str, entity_id: str, operations: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Applies a JSON Patch to one entity."""
+        self._send(
+            "PATCH",
+            f"{collection}/{entity_id}",
+            body=list(operations),
+            content_type=JSON_PATCH_TYPE,
+        )
+
+    def soft_delete(self, collection: str, entity_id: str) -> None:
+        """Marks an entity and everything under it deleted (restorable)."""
+        self._send(
+            "DELETE",
+            f"{collection}/{entity_id}",
+            params={"recursive": "true", "hardDelete": "false"},
+        )
+
+    def add_lineage(
+        self,
+        from_entity: Mapping[str, str],
+        to_entity: Mapping[str, str],
+        description: str,
+    ) -> None:
+        """Adds (or updates) the lineage edge ``from_entity -> to_entity``."""
+        self._send(
+            "PUT",
+            "lineage",
+            body={
+                "edge": {
+                    "fromEntity": dict(from_entity),
+                    "toEntity": dict(to_entity),
+                    "lineageDetails": {"description": description},
+                }
+            },
+        )

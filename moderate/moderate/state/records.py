@@ -1,0 +1,49 @@
+"""What the state store records per item, without any database code."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+class ItemStatus(enum.StrEnum):
+    """Lifecycle of one tracked item."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    """One row of the state table (timestamps are timezone-aware UTC)."""
+
+    namespace: str
+    key: str
+    value: Any
+    status: ItemStatus
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    def is_due(self, now: datetime) -> bool:
+        """Whether the item may be tried again at ``now``.
+
+        Done items never are. A failed item without a next attempt time failed for
+        good. A pending item is due once its next attempt time (the deadline of the
+        outstanding request) has passed, or at once when it has none.
+        """
+        if self.status is ItemStatus.DONE:
+            return False
+        if self.next_attempt_at is None:
+            return self.status is ItemStatus.PENDING
+        return self.next_attempt_at <= now
+
+
+def utc_now() -> datetime:
+    """Current time as an aware UTC datetime."""
+    return datetime.now(UTC)

@@ -1,0 +1,79 @@
+"""Cron expressions read from ``MODERATE_*_CRON`` variables, validated once.
+
+An invalid value never raises at load time: the caller gets the default
+expression plus a one-line problem, so a schedule can skip with the reason and
+the doctor can list it while the rest of the code location loads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from dagster import DagsterInvalidDefinitionError, ScheduleDefinition
+
+CRON_VARIABLE_PREFIX = "MODERATE_"
+CRON_VARIABLE_SUFFIX = "_CRON"
+PROBE_NAME = "cron_probe"
+
+
+@dataclass(frozen=True)
+class CronSetting:
+    """The cron expression a schedule uses, and what is wrong with the variable.
+
+    Attributes:
+        variable: The environment variable.
+        cron: The expression the schedule is defined with.
+        problem: Why the variable's value was refused; None when it is valid.
+    """
+
+    variable: str
+    cron: str
+    problem: str | None = None
+
+
+def is_valid_cron(cron: str) -> bool:
+    """Whether Dagster accepts ``cron`` as a schedule's expression."""
+    try:
+        ScheduleDefinition(name=PROBE_NAME, cron_schedule=cron, job_name=PROBE_NAME)
+    except DagsterInvalidDefinitionError:
+        return False
+    return True
+
+
+def parse_cron(variable: str, value: str | None, default: str) -> CronSetting:
+    """The cron expression ``value`` of ``variable``, or ``default`` if bad or empty.
+
+    Args:
+        variable: The environment variable the value was read from.
+        value: Its value (``None`` when unset).
+        default: The expression used when the value is empty or invalid.
+    """
+    value = (value or "").strip()
+    if not value:
+        return CronSetting(variable=variable, cron=default)
+    if not is_valid_cron(value):
+        return CronSetting(
+            variable=variable,
+            cron=default,
+            problem=f"{variable}={value!r} is not a valid cron expression",
+        )
+    return CronSetting(variable=variable, cron=value)
+
+
+def invalid_cron_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One problem line per set ``MODERATE_*_CRON`` variable that is not valid cron.
+
+    Args:
+        environ: The environment to read (the process's own by default).
+    """
+    values = os.environ if environ is None else environ
+    return [
+        f"{name}={value.strip()!r} is not a valid cron expression"
+        for name, value in sorted(values.items())
+        if name.startswith(CRON_VARIABLE_PREFIX)
+        and name.endswith(CRON_VARIABLE_SUFFIX)
+        and value.strip()
+        and not is_valid_cron(value.strip())
+    ]

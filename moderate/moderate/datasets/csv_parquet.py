@@ -4,9 +4,11 @@ Arrow's streaming CSV reader infers column types from its first block only: a
 meter column that is empty for the first weeks and numeric later would fail
 half-way (or be typed as text). The conversion therefore:
 
-1. reads a sample drawn from the whole file (the first rows plus short runs of
-   rows at evenly spaced offsets) as text and infers each column's kind from
-   it (a column empty in every sample is numeric: it keeps a float type);
+1. infers each column's kind from a sample drawn from the whole file: Arrow
+   infers the first rows' types, then short runs of rows at evenly spaced
+   offsets are parsed with the kinds known so far, so only still-empty columns
+   are inferred (a run that does not fit is inferred whole and widens the
+   kinds; a column empty in every sample is numeric: it keeps a float type);
 2. converts the file in one streaming pass with those types, gathering blocks
    into row groups of about ``ROW_GROUP_BYTES`` (few, large column chunks read
    back fast);

@@ -16,6 +16,8 @@ DEFAULT_PREVIEW_ROWS = 10
 DEFAULT_MAX_OBJECTS_PER_ASSET = 100
 DEFAULT_STAGING_PREFIX = "datasets"
 REF_FIELD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$"
+STAGING_PREFIX_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}(/[a-z0-9][a-z0-9_-]{0,62}){0,7}$"
+"""Key folders of lower-case names: no empty, dot or absolute part."""
 REPO_URL_DESCRIPTION = (
     "HTTPS URL of an allowed host (MODERATE_DATASETS_GIT_HOSTS); local "
     "repositories only where MODERATE_DATASETS_ALLOW_LOCAL_REPOSITORIES is set."
@@ -147,8 +149,9 @@ class PrepareConfig(Config):
     )
     staging_prefix: str = Field(
         default=DEFAULT_STAGING_PREFIX,
-        min_length=1,
-        description="Key prefix of staged files in the job-outputs bucket.",
+        pattern=STAGING_PREFIX_PATTERN,
+        description="Key prefix of staged files in the job-outputs bucket "
+        "(lower-case folders separated by /).",
     )
 
     def resolve(self, source: str) -> DatasetSourceConfig:

@@ -36,6 +36,12 @@ ALLOWLIST_SEPARATOR = ","
 _NAME_PATTERN = re.compile(
     r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
 )
+KUBERNETES_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+"""A DNS-1123 label: what Kubernetes accepts as a namespace or Secret name."""
+SERVICE_ACCOUNT_PATTERN = (
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+"""A DNS-1123 subdomain (service account names), at most 253 characters."""
 _TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST_PATTERN = re.compile(r"^sha256:[a-f0-9]{64}$")
 
@@ -142,14 +148,19 @@ class RunnerConfig(Config):
         default=DEFAULT_TIMEOUT_S, gt=0, description="Time limit of one workflow."
     )
     namespace: str | None = Field(
-        default=None, description="Pod namespace (default: the run's)."
+        default=None,
+        pattern=KUBERNETES_NAME_PATTERN,
+        description="Pod namespace (default: the run's).",
     )
     service_account: str | None = Field(
-        default=None, description="Pod service account (default: the namespace's)."
+        default=None,
+        max_length=253,
+        pattern=SERVICE_ACCOUNT_PATTERN,
+        description="Pod service account (default: the namespace's).",
     )
     secret_name: str = Field(
         default=DEFAULT_SECRET_NAME,
-        min_length=1,
+        pattern=KUBERNETES_NAME_PATTERN,
         description="Kubernetes secret with the variables of the deployment.",
     )
 

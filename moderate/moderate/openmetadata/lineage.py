@@ -70,7 +70,7 @@ class Cursor:
                     str(k): int(v) for k, v in dict(data.get("checks", {})).items()
                 },
             )
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, ArithmeticError, RecursionError):
             return cls()
 
     def dump(self) -> str:

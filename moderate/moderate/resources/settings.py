@@ -11,6 +11,12 @@ Secrets (passwords, client secrets, tokens, S3 secret keys, URLs with credential
 are listed in ``ENV_VARS`` and ``SECRETS`` but are no fields at all: they come from
 the environment only, so they never appear in the launchpad's config schema and
 cannot be typed into run config.
+
+The other fields still appear in the run-config schema (Dagster offers every
+resource field there), but a run whose run config sets any resource's config is
+refused when its resources are set up: run config could otherwise point a
+resource at another host (which would then receive the secret from the
+environment), another image or another path.
 """
 
 from __future__ import annotations
@@ -20,7 +26,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource, EnvVar, Failure, InitResourceContext
+
+RUN_CONFIG_RESOURCES_KEY = "resources"
+RUN_CONFIGURABLE_FIELDS: Mapping[str, frozenset[str]] = {
+    "state_store": frozenset({"database"}),
+}
+"""Resource fields run config may set: they choose nothing outside their place
+(``database`` is a database on the deployment's own PostgreSQL server)."""
+RUN_CONFIG_REFUSED = (
+    "run config may not configure resources ({names}): resources take their "
+    "settings from the deployment's environment only"
+)
 
 
 class ServiceNotConfiguredError(RuntimeError):
@@ -64,6 +81,48 @@ class HealthReport:
         return self.configured and bool(self.reachable) and self.usable is not False
 
 
+def configured_resources(run_config: Mapping[str, Any]) -> tuple[str, ...]:
+    """Keys of the resources whose config a run config sets (sorted).
+
+    Fields listed in :data:`RUN_CONFIGURABLE_FIELDS` do not count.
+
+    Args:
+        run_config: The run config a run was launched with.
+    """
+    section = run_config.get(RUN_CONFIG_RESOURCES_KEY) or {}
+    if not isinstance(section, Mapping):
+        return ()
+    refused: list[str] = []
+    for key, value in section.items():
+        config = value.get("config") if isinstance(value, Mapping) else value
+        if config in (None, {}):
+            continue
+        allowed = RUN_CONFIGURABLE_FIELDS.get(str(key), frozenset())
+        if not isinstance(config, Mapping) or set(config) - allowed:
+            refused.append(str(key))
+    return tuple(sorted(refused))
+
+
+def refuse_resource_run_config(context: InitResourceContext) -> None:
+    """Fails a run whose run config configures any resource.
+
+    Args:
+        context: The resource's init context (no run outside execution).
+
+    Raises:
+        Failure: Naming the resources the run config sets.
+    """
+    run = context.dagster_run
+    if run is None:
+        return
+    names = configured_resources(run.run_config)
+    if names:
+        raise Failure(
+            description=RUN_CONFIG_REFUSED.format(names=", ".join(names)),
+            metadata={"resources": ", ".join(names)},
+        )
+
+
 class EnvBackedResource(ConfigurableResource):
     """Base class of resources whose empty fields fall back to the environment.
 
@@ -92,6 +151,14 @@ class EnvBackedResource(ConfigurableResource):
                 f"set {names} in the environment"
             )
         super().__init__(**data)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Refuses a run whose run config configures resources.
+
+        Raises:
+            Failure: When the run config sets any resource's config.
+        """
+        refuse_resource_run_config(context)
 
     def setting(self, field: str) -> str | None:
         """Returns a setting: the field's value, else its variable, else its default.

@@ -60,6 +60,10 @@ class S3Endpoint:
         )
 
 
+MAX_VOLUMES = 10_000
+VOLUME_SIZE_LIMIT_MB = 64
+
+
 def _weed_binary() -> str:
     candidate = Path(sys.executable).with_name("weed")
     found = str(candidate) if candidate.exists() else shutil.which("weed")
@@ -95,6 +99,11 @@ class SeaweedFS:
             "-admin.ui=false",
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
+            # Every test bucket is a collection with volumes of its own; left to
+            # itself the limit is free disk / volume size, which on a full disk
+            # runs out after a few dozen buckets ("no free volumes left").
+            f"-volume.max={MAX_VOLUMES}",
+            f"-master.volumeSizeLimitMB={VOLUME_SIZE_LIMIT_MB}",
             *(f"-{flag}={port}" for flag, port in self._ports.items()),
         ]
         env = {

@@ -4,9 +4,11 @@ Arrow's streaming CSV reader infers column types from its first block only: a
 meter column that is empty for the first weeks and numeric later would fail
 half-way (or be typed as text). The conversion therefore:
 
-1. reads a sample drawn from the whole file (the first rows plus short runs of
-   rows at evenly spaced offsets) as text and infers each column's kind from
-   it (a column empty in every sample is numeric: it keeps a float type);
+1. infers each column's kind from a sample drawn from the whole file: Arrow
+   infers the first rows' types, then short runs of rows at evenly spaced
+   offsets are parsed with the kinds known so far, so only still-empty columns
+   are inferred (a run that does not fit is inferred whole and widens the
+   kinds; a column empty in every sample is numeric: it keeps a float type);
 2. converts the file in one streaming pass with those types, gathering blocks
    into row groups of about ``ROW_GROUP_BYTES`` (few, large column chunks read
    back fast);
@@ -81,8 +83,10 @@ def csv_to_parquet(
         DatasetReadError: If the file is not a readable table.
     """
     try:
-        names = column_names(_header(source, options))
-        guessed = _sampled_kinds(source, options, names)
+        header = _header(source, options)
+        names = column_names(header.names)
+        first = [_kind_of_type(field.type) for field in header]
+        guessed = _sampled_kinds(source, options, names, first)
         try:
             return _write(source, target, options, names, guessed, preview_rows)
         except pa.ArrowInvalid as error:
@@ -134,30 +138,28 @@ def _parse_options(options: CsvOptions) -> pacsv.ParseOptions:
     return pacsv.ParseOptions(delimiter=options.separator)
 
 
-def _header(source: Path, options: CsvOptions) -> list[str]:
-    """Column names, parsing a small first block when the header fits in it."""
+def _header(source: Path, options: CsvOptions) -> pa.Schema:
+    """Header and first-rows types, parsing a small first block when it fits."""
     small = replace(options, block_size=min(HEADER_BLOCK_BYTES, options.block_size))
     try:
-        names = _names(source, small)
+        schema = _first_schema(source, small)
     except pa.ArrowInvalid:
-        names = _names(source, options)
-    if not names or names == [""]:
+        schema = _first_schema(source, options)
+    if not schema.names or schema.names == [""]:
         raise pa.ArrowInvalid("no header line")
-    return names
+    return schema
 
 
-def _names(source: Path, options: CsvOptions) -> list[str]:
+def _first_schema(source: Path, options: CsvOptions) -> pa.Schema:
 
     reader = pacsv.open_csv(
         source,
         read_options=_read_options(options, None),
         parse_options=_parse_options(options),
-        convert_options=pacsv.ConvertOptions(
-            null_values=list(options.null_values), strings_can_be_null=True
-        ),
+        convert_options=_inferring_convert(options),
     )
     try:
-        return list(reader.schema.names)
+        return reader.schema
     finally:
         reader.close()
 
@@ -185,27 +187,30 @@ def _string_reader(
 
 
 def _sampled_kinds(
-    source: Path, options: CsvOptions, names: list[str]
+    source: Path,
+    options: CsvOptions,
+    names: list[str],
+    first: list[ColumnKind] | None = None,
 ) -> dict[str, ColumnKind]:
     """Kinds inferred from rows drawn from the whole file; empty columns → float.
 
-    Arrow infers each part's types (in C++); the kinds are widened over the
-    parts. A file smaller than the samples together, an encoding that cannot
-    be cut at arbitrary line breaks, or a sample that does not parse (a quoted
-    line break at a cut) is inferred from all of its rows instead.
+    Arrow infers the first rows' types (in C++; ``first`` when the header's
+    parse already did, see ``_header``). Every later sample is parsed
+    with the kinds known so far, so only the columns still empty are inferred
+    (type inference costs several times a typed parse); a sample that does not
+    fit the known kinds is inferred whole and widens them. A file smaller than
+    the samples together, an encoding that cannot be cut at arbitrary line
+    breaks, or a sample that does not parse (a quoted line break at a cut) is
+    inferred from all of its rows instead.
     """
     size = source.stat().st_size
     encoding = codecs.lookup(options.encoding).name
     if size <= SAMPLE_COUNT * SAMPLE_BYTES or encoding not in SAMPLED_ENCODINGS:
         return _infer_kinds(source, options, names)
     try:
-        parts = _sample_schemas(source, options, names, size)
+        kinds = _sample_kinds(source, options, names, size, first)
     except pa.ArrowInvalid:
         return _infer_kinds(source, options, names)
-    kinds = [ColumnKind.NULL] * len(names)
-    for schema in parts:
-        for index, field in enumerate(schema):
-            kinds[index] = widen(kinds[index], _kind_of_type(field.type))
     return {
         name: ColumnKind.FLOAT if kind == ColumnKind.NULL else kind
         for name, kind in zip(names, kinds, strict=True)
@@ -227,8 +232,11 @@ def _kind_of_type(inferred: pa.DataType) -> ColumnKind:
     return ColumnKind.STRING
 
 
-def _inferring_convert(options: CsvOptions) -> pacsv.ConvertOptions:
+def _inferring_convert(
+    options: CsvOptions, known: dict[str, pa.DataType] | None = None
+) -> pacsv.ConvertOptions:
     return pacsv.ConvertOptions(
+        column_types=known or {},
         null_values=list(options.null_values),
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
@@ -236,21 +244,15 @@ def _inferring_convert(options: CsvOptions) -> pacsv.ConvertOptions:
     )
 
 
-def _sample_schemas(
-    source: Path, options: CsvOptions, names: list[str], size: int
-) -> list[pa.Schema]:
-    """Inferred schemas of the first rows and of whole lines at spread offsets."""
-    first = replace(options, block_size=SAMPLE_BYTES)
-    reader = pacsv.open_csv(
-        source,
-        read_options=_read_options(first, names),
-        parse_options=_parse_options(options),
-        convert_options=_inferring_convert(options),
-    )
-    try:
-        schemas = [reader.schema]
-    finally:
-        reader.close()
+def _sample_kinds(
+    source: Path,
+    options: CsvOptions,
+    names: list[str],
+    size: int,
+    first: list[ColumnKind] | None,
+) -> list[ColumnKind]:
+    """Kinds of the first rows widened over whole lines at spread offsets."""
+    kinds = list(first) if first is not None else _first_kinds(source, options, names)
     read_options = pacsv.ReadOptions(
         encoding=options.encoding,
         column_names=names,
@@ -264,14 +266,49 @@ def _sample_schemas(
             lines = chunk[chunk.find(b"\n") + 1 : chunk.rfind(b"\n") + 1]
             if not lines.strip():
                 continue
-            table = pacsv.read_csv(
-                io.BytesIO(lines),
-                read_options=read_options,
-                parse_options=_parse_options(options),
-                convert_options=_inferring_convert(options),
-            )
-            schemas.append(table.schema)
-    return schemas
+            known = {
+                name: arrow_type(kind)
+                for name, kind in zip(names, kinds, strict=True)
+                if kind != ColumnKind.NULL
+            }
+            try:
+                schema = _sample_schema(lines, read_options, options, known)
+            except pa.ArrowInvalid:
+                schema = _sample_schema(lines, read_options, options, None)
+            for index, field in enumerate(schema):
+                kinds[index] = widen(kinds[index], _kind_of_type(field.type))
+    return kinds
+
+
+def _first_kinds(
+    source: Path, options: CsvOptions, names: list[str]
+) -> list[ColumnKind]:
+
+    reader = pacsv.open_csv(
+        source,
+        read_options=_read_options(replace(options, block_size=SAMPLE_BYTES), names),
+        parse_options=_parse_options(options),
+        convert_options=_inferring_convert(options),
+    )
+    try:
+        return [_kind_of_type(field.type) for field in reader.schema]
+    finally:
+        reader.close()
+
+
+def _sample_schema(
+    lines: bytes,
+    read_options: pacsv.ReadOptions,
+    options: CsvOptions,
+    known: dict[str, pa.DataType] | None,
+) -> pa.Schema:
+    """Schema of one sample, parsing ``known`` columns with their types."""
+    return pacsv.read_csv(
+        io.BytesIO(lines),
+        read_options=read_options,
+        parse_options=_parse_options(options),
+        convert_options=_inferring_convert(options, known),
+    ).schema
 
 
 def _sample_offsets(size: int) -> Iterable[int]:

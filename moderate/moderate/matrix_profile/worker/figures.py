@@ -1,39 +1,41 @@
-"""The report's plots, drawn with matplotlib's Agg canvas into PNG bytes.
+"""The report's plots, drawn as SVG documents (see ``svg``).
 
-Figures are built with the object API (no pyplot), so no global backend or
-figure registry is involved; matplotlib is imported only when drawing. To keep
-drawing cheap, long lines are reduced to the points a pixel column can show
-(its first NaN, minimum and maximum: the picture is the same) and the margins
-are fixed instead of computed by a layout engine (which draws every text twice).
+Long lines are reduced to the points a pixel column can show (its first NaN,
+minimum and maximum: the picture is the same). The x axis of the time plots
+counts grid points (the grid is regular); its ticks are placed at round times.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from moderate.matrix_profile.worker.analysis import Analysis
 from moderate.matrix_profile.worker.series import RegularSeries
+from moderate.matrix_profile.worker.svg import (
+    Box,
+    Panel,
+    document,
+    nice_ticks,
+    value_range,
+)
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-
-DPI = 100
-WIDE = (12.0, 3.6)
-WIDE_MARGINS = {"left": 0.06, "right": 0.99, "bottom": 0.15, "top": 0.9}
-PANEL_SIZE = (4.0, 2.6)
-PANEL_MARGINS_IN = {"left": 0.6, "right": 0.1, "bottom": 0.5, "top": 0.35}
-PANEL_GAPS = {"wspace": 0.3, "hspace": 0.55}
+WIDE = (1200, 360)
+WIDE_BOX = Box(left=72, top=34, width=1110, height=270)
+PANEL_SIZE = (400, 260)
+PANEL_MARGINS = {"left": 64, "right": 12, "top": 30, "bottom": 52}
 PANELS_PER_ROW = 3
 POINTS_PER_PIXEL_COLUMN = 3
-PLOTTED_COLUMNS = int(WIDE[0] * DPI)
-# zlib level 1: a fifth of the encoding time of the default (6), files ~20% larger.
-PNG_OPTIONS = {"compress_level": 1}
+PLOTTED_COLUMNS = int(WIDE_BOX.width)
+MAX_TIME_TICKS = 8
+HOUR = 3600
+DAY = 24 * HOUR
+# Tick spacings in seconds; months and years are approximated by 30 and 365 days.
+TIME_STEPS = tuple(step * HOUR for step in (1, 2, 3, 6, 12)) + tuple(
+    step * DAY for step in (1, 2, 7, 14, 30, 91, 182, 365, 730, 1825)
+)
 SERIES_COLOUR = "#1f4e79"
 DISCORD_COLOUR = "#c0392b"
 NEIGHBOUR_COLOUR = "#7f8c8d"
@@ -50,14 +52,14 @@ class Plot:
     Attributes:
         key: Stable identifier (used as the HTML element id).
         title: Heading shown above the figure.
-        png: PNG bytes.
+        svg: SVG document.
         alt: Text alternative describing the figure.
         caption: Caption shown under the figure.
     """
 
     key: str
     title: str
-    png: bytes
+    svg: str
     alt: str
     caption: str
 
@@ -82,22 +84,6 @@ def draw_all(series: RegularSeries, analysis: Analysis, variable: str) -> list[P
     if analysis.motifs:
         plots.append(_motif_plot(series, analysis))
     return plots
-
-
-def _png(figure: Figure) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    buffer = io.BytesIO()
-    FigureCanvasAgg(figure).print_png(buffer, pil_kwargs=PNG_OPTIONS)
-    return buffer.getvalue()
-
-
-def _wide_figure() -> tuple[Figure, Axes]:
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=WIDE, dpi=DPI)
-    figure.subplots_adjust(**WIDE_MARGINS)
-    return figure, figure.subplots()
 
 
 def envelope(values: np.ndarray, columns: int = PLOTTED_COLUMNS) -> np.ndarray:
@@ -134,46 +120,50 @@ def _label(timestamp: pd.Timestamp) -> str:
     return timestamp.strftime("%Y-%m-%d %H:%M")
 
 
-def _time_axis(axes: Axes) -> None:
-    import matplotlib.dates as mdates
+def time_ticks(index: pd.DatetimeIndex, count: int) -> list[tuple[float, str]]:
+    """Ticks at round UTC times over the first ``count`` points of a regular grid.
 
-    locator = mdates.AutoDateLocator()
-    axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    axes.grid(alpha=0.3)
+    Returns:
+        (grid position, label) pairs; labels show the time of day only when
+        the ticks are less than a day apart.
+    """
+    if count < 2:
+        return []
+    first = int(index[0].value)
+    period = int(index[1].value) - first
+    last = first + period * (count - 1)
+    span = (last - first) / 1e9
+    step = next((s for s in TIME_STEPS if span / s <= MAX_TIME_TICKS), TIME_STEPS[-1])
+    step_ns = step * 1_000_000_000
+    stamp = -(-first // step_ns) * step_ns
+    pattern = "%Y-%m-%d" if step >= DAY else "%m-%d %H:%M"
+    ticks = []
+    while stamp <= last:
+        when = pd.Timestamp(stamp, tz="UTC")
+        ticks.append(((stamp - first) / period, when.strftime(pattern)))
+        stamp += step_ns
+    return ticks
+
+
+def _wide_panel(key: str, count: int, y: tuple[float, float]) -> Panel:
+    return Panel(key, WIDE_BOX, (0.0, float(max(count - 1, 1))), y)
 
 
 def _series_plot(series: RegularSeries, analysis: Analysis, variable: str) -> Plot:
-    import matplotlib.dates as mdates
-
-    figure, axes = _wide_figure()
-    times = series.index.tz_localize(None)
-    shown = envelope(series.values)
-    axes.plot(
-        times[shown], series.values[shown], color=SERIES_COLOUR, linewidth=LINE_WIDTH
-    )
+    values = series.values
+    panel = _wide_panel("series", len(values), value_range(values))
+    last = len(values) - 1
     for rank, discord in enumerate(analysis.discords, start=1):
-        start = times[discord.index]
-        end = times[min(discord.index + analysis.window, len(times) - 1)]
-        axes.axvspan(
-            mdates.date2num(start),
-            mdates.date2num(end),
-            color=DISCORD_COLOUR,
-            alpha=SHADE_ALPHA,
-            linewidth=0,
-        )
-        axes.annotate(
-            f"#{rank}",
-            xy=(start, 1.0),
-            xycoords=("data", "axes fraction"),
-            xytext=(2, -12),
-            textcoords="offset points",
-            color=DISCORD_COLOUR,
-            fontweight="bold",
-        )
-    axes.set_ylabel(variable)
-    axes.set_title(f"{variable} (UTC) with the top discords shaded")
-    _time_axis(axes)
+        end = min(discord.index + analysis.window, last)
+        panel.band(discord.index, end, DISCORD_COLOUR, SHADE_ALPHA)
+        panel.note(discord.index, f"#{rank}", DISCORD_COLOUR)
+    shown = envelope(values)
+    panel.line(shown, values[shown], SERIES_COLOUR, LINE_WIDTH)
+    svg = panel.frame(
+        time_ticks(series.index, len(values)),
+        f"{variable} (UTC) with the top discords shaded",
+        y_label=variable,
+    )
     where = ", ".join(
         f"#{rank} at {_label(series.index[d.index])}"
         for rank, d in enumerate(analysis.discords, start=1)
@@ -181,7 +171,7 @@ def _series_plot(series: RegularSeries, analysis: Analysis, variable: str) -> Pl
     return Plot(
         key="series",
         title="Series and anomalies",
-        png=_png(figure),
+        svg=document(*WIDE, [svg]),
         alt=(
             f"Line chart of {variable} from {_label(series.index[0])} to "
             f"{_label(series.index[-1])} UTC with the top discords shaded in red"
@@ -196,38 +186,33 @@ def _series_plot(series: RegularSeries, analysis: Analysis, variable: str) -> Pl
 
 
 def _profile_plot(series: RegularSeries, analysis: Analysis) -> Plot:
-    figure, axes = _wide_figure()
-    starts = series.index[: len(analysis.profile)].tz_localize(None)
     shown = np.where(np.isfinite(analysis.profile), analysis.profile, np.nan)
+    panel = _wide_panel("profile", len(shown), value_range(shown))
     drawn = envelope(shown)
-    axes.plot(starts[drawn], shown[drawn], color=NEIGHBOUR_COLOUR, linewidth=LINE_WIDTH)
+    panel.line(drawn, shown[drawn], NEIGHBOUR_COLOUR, LINE_WIDTH)
     discord_at = [d.index for d in analysis.discords]
-    axes.scatter(
-        starts[discord_at],
-        shown[discord_at],
-        color=DISCORD_COLOUR,
-        zorder=3,
-        label="discords",
+    panel.markers(
+        discord_at, shown[discord_at].tolist(), DISCORD_COLOUR, label="discords"
     )
     motif_at = [m.index for m in analysis.motifs] + [
         m.neighbour for m in analysis.motifs
     ]
-    axes.scatter(
-        starts[motif_at],
-        shown[motif_at],
-        color=MOTIF_COLOURS[0],
-        marker="v",
-        zorder=3,
+    panel.markers(
+        motif_at,
+        shown[motif_at].tolist(),
+        MOTIF_COLOURS[0],
+        shape="triangle",
         label="motifs",
     )
-    axes.set_ylabel("distance to nearest neighbour")
-    axes.set_title(f"Matrix profile (window {analysis.window} points)")
-    axes.legend(loc="upper right")
-    _time_axis(axes)
+    svg = panel.frame(
+        time_ticks(series.index, len(shown)),
+        f"Matrix profile (window {analysis.window} points)",
+        y_label="distance to nearest neighbour",
+    )
     return Plot(
         key="profile",
         title="Matrix profile",
-        png=_png(figure),
+        svg=document(*WIDE, [svg]),
         alt=(
             "Line chart of the matrix profile: for each window start, the "
             "z-normalised distance to its most similar window elsewhere. Peaks "
@@ -241,61 +226,71 @@ def _profile_plot(series: RegularSeries, analysis: Analysis) -> Plot:
     )
 
 
-def _panels(count: int) -> tuple[Figure, list[Axes]]:
-    from matplotlib.figure import Figure
-
+def _grid(count: int) -> tuple[tuple[int, int], list[Box]]:
+    """Picture size and plot areas of ``count`` small panels, three per row."""
     columns = min(count, PANELS_PER_ROW)
     rows = -(-count // PANELS_PER_ROW)
-    width, height = PANEL_SIZE[0] * columns, PANEL_SIZE[1] * rows
-    figure = Figure(figsize=(width, height), dpi=DPI)
-    figure.subplots_adjust(
-        left=PANEL_MARGINS_IN["left"] / width,
-        right=1 - PANEL_MARGINS_IN["right"] / width,
-        bottom=PANEL_MARGINS_IN["bottom"] / height,
-        top=1 - PANEL_MARGINS_IN["top"] / height,
-        **PANEL_GAPS,
-    )
-    grid = figure.subplots(rows, columns, squeeze=False)
-    axes = list(grid.flat)
-    for unused in axes[count:]:
-        unused.set_visible(False)
-    return figure, axes[:count]
+    width, height = PANEL_SIZE
+    margins = PANEL_MARGINS
+    boxes = [
+        Box(
+            left=(position % PANELS_PER_ROW) * width + margins["left"],
+            top=(position // PANELS_PER_ROW) * height + margins["top"],
+            width=width - margins["left"] - margins["right"],
+            height=height - margins["top"] - margins["bottom"],
+        )
+        for position in range(count)
+    ]
+    return (width * columns, height * rows), boxes
 
 
 def _hours(series: RegularSeries, window: int) -> np.ndarray:
     return np.arange(window) * series.period.total_seconds() / SECONDS_PER_HOUR
 
 
+def _hour_ticks(hours: np.ndarray) -> list[tuple[float, str]]:
+    return [(tick, f"{tick:g}") for tick in nice_ticks(0.0, float(hours[-1]))]
+
+
 def _discord_plot(series: RegularSeries, analysis: Analysis, variable: str) -> Plot:
     window = analysis.window
-    figure, axes = _panels(len(analysis.discords))
+    size, boxes = _grid(len(analysis.discords))
     hours = _hours(series, window)
-    for rank, (discord, panel) in enumerate(
-        zip(analysis.discords, axes, strict=True), start=1
+    svgs = []
+    for rank, (discord, box) in enumerate(
+        zip(analysis.discords, boxes, strict=True), start=1
     ):
-        panel.plot(
+        nearest = series.values[discord.neighbour : discord.neighbour + window]
+        own = series.values[discord.index : discord.index + window]
+        panel = Panel(
+            f"discord-{rank}", box, (0.0, float(hours[-1])), value_range(nearest, own)
+        )
+        panel.line(
             hours,
-            series.values[discord.neighbour : discord.neighbour + window],
-            color=NEIGHBOUR_COLOUR,
-            linewidth=1.0,
+            nearest,
+            NEIGHBOUR_COLOUR,
+            1.0,
             label=f"nearest: {_label(series.index[discord.neighbour])}",
         )
-        panel.plot(
+        panel.line(
             hours,
-            series.values[discord.index : discord.index + window],
-            color=DISCORD_COLOUR,
-            linewidth=1.4,
+            own,
+            DISCORD_COLOUR,
+            1.4,
             label=f"#{rank}: {_label(series.index[discord.index])}",
         )
-        panel.set_title(f"Discord #{rank} (distance {discord.distance:.2f})")
-        panel.set_xlabel("hours into the window")
-        panel.set_ylabel(variable)
-        panel.legend(fontsize="small")
-        panel.grid(alpha=0.3)
+        svgs.append(
+            panel.frame(
+                _hour_ticks(hours),
+                f"Discord #{rank} (distance {discord.distance:.2f})",
+                x_label="hours into the window",
+                y_label=variable,
+            )
+        )
     return Plot(
         key="discords",
         title="Discord shapes",
-        png=_png(figure),
+        svg=document(*size, svgs),
         alt=(
             f"{len(analysis.discords)} small line charts, one per discord, each "
             "overlaying the anomalous window (red) on its most similar window "
@@ -316,30 +311,33 @@ def _znorm(values: np.ndarray) -> np.ndarray:
 
 def _motif_plot(series: RegularSeries, analysis: Analysis) -> Plot:
     window = analysis.window
-    figure, axes = _panels(len(analysis.motifs))
+    size, boxes = _grid(len(analysis.motifs))
     hours = _hours(series, window)
-    for rank, (motif, panel) in enumerate(
-        zip(analysis.motifs, axes, strict=True), start=1
+    svgs = []
+    for rank, (motif, box) in enumerate(
+        zip(analysis.motifs, boxes, strict=True), start=1
     ):
-        for start, colour in zip(
-            (motif.index, motif.neighbour), MOTIF_COLOURS, strict=True
+        pair = [
+            _znorm(series.values[start : start + window])
+            for start in (motif.index, motif.neighbour)
+        ]
+        panel = Panel(f"motif-{rank}", box, (0.0, float(hours[-1])), value_range(*pair))
+        for start, values, colour in zip(
+            (motif.index, motif.neighbour), pair, MOTIF_COLOURS, strict=True
         ):
-            panel.plot(
-                hours,
-                _znorm(series.values[start : start + window]),
-                color=colour,
-                linewidth=1.2,
-                label=_label(series.index[start]),
+            panel.line(hours, values, colour, 1.2, label=_label(series.index[start]))
+        svgs.append(
+            panel.frame(
+                _hour_ticks(hours),
+                f"Motif #{rank} (distance {motif.distance:.2f})",
+                x_label="hours into the window",
+                y_label="z-normalised value",
             )
-        panel.set_title(f"Motif #{rank} (distance {motif.distance:.2f})")
-        panel.set_xlabel("hours into the window")
-        panel.set_ylabel("z-normalised value")
-        panel.legend(fontsize="small")
-        panel.grid(alpha=0.3)
+        )
     return Plot(
         key="motifs",
         title="Motif pairs",
-        png=_png(figure),
+        svg=document(*size, svgs),
         alt=(
             f"{len(analysis.motifs)} small line charts, one per motif, each "
             "overlaying the two most similar windows after z-normalisation."

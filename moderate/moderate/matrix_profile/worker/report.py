@@ -1,4 +1,4 @@
-"""The self-contained HTML report (inline CSS, figures as base64 PNG)."""
+"""The self-contained HTML report (inline CSS, figures as base64 SVG)."""
 
 import base64
 from dataclasses import dataclass
@@ -252,12 +252,12 @@ def _motif_table(report: ReportInput) -> str:
 
 
 def _figure(plot: Plot) -> str:
-    data = base64.b64encode(plot.png).decode("ascii")
+    data = base64.b64encode(plot.svg.encode("utf-8")).decode("ascii")
     return (
         f'<section aria-labelledby="figure-{plot.key}-title">'
         f'<h3 id="figure-{plot.key}-title">{escape(plot.title)}</h3>'
         f'<figure id="figure-{plot.key}">'
-        f'<img src="data:image/png;base64,{data}" alt="{escape(plot.alt)}">'
+        f'<img src="data:image/svg+xml;base64,{data}" alt="{escape(plot.alt)}">'
         f"<figcaption>{escape(plot.caption)}</figcaption>"
         "</figure></section>"
     )

@@ -46,7 +46,6 @@ HEAVY_MODULES = (
     "sqlalchemy",
     "pandas",
     "numpy",
-    "matplotlib",
     "stumpy",
     "keycloak",
     "requests_toolbelt",

@@ -23,7 +23,6 @@ FORBIDDEN_AT_LOAD = frozenset(
         "dagster_k8s",
         "keycloak",
         "kubernetes",
-        "matplotlib",
         "numpy",
         "openpyxl",
         "pandas",

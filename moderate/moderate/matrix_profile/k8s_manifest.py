@@ -114,7 +114,6 @@ def build_job(request: WorkerRequest, spec: WorkerJobSpec) -> dict[str, Any]:
     plain_env = {
         "HOME": SCRATCH_PATH,
         "TMPDIR": SCRATCH_PATH,
-        "MPLCONFIGDIR": f"{SCRATCH_PATH}/matplotlib",
         "NUMBA_CACHE_DIR": f"{SCRATCH_PATH}/numba",
         "PYTHONUNBUFFERED": "1",
     }

@@ -126,7 +126,6 @@ def _worker_environment(scratch: Path) -> dict[str, str]:
         "PATH": os.defpath,
         "HOME": str(scratch),
         "TMPDIR": str(scratch),
-        "MPLCONFIGDIR": str(scratch / "matplotlib"),
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
     }

@@ -123,7 +123,6 @@ def test_manifest_carries_no_secret_and_no_url():
     assert plain == {
         "HOME",
         "TMPDIR",
-        "MPLCONFIGDIR",
         "NUMBA_CACHE_DIR",
         "PYTHONUNBUFFERED",
     }

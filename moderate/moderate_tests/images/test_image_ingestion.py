@@ -19,11 +19,16 @@ from moderate.openmetadata.workflows import (
     ServerSettings,
     postgres_metadata_request,
 )
-from moderate.resources.postgres import PostgresResource
 from moderate_tests.images.docker import DOCKER_CLI, docker_env
 from moderate_tests.openmetadata.conftest import om_server  # noqa: F401 - fixture
 from moderate_tests.openmetadata.test_runner import run_in_op
-from moderate_tests.support.postgres import HOST, PASSWORD, PORT, USERNAME
+from moderate_tests.support.postgres import (
+    HOST,
+    PASSWORD,
+    PORT,
+    USERNAME,
+    postgres_resource,
+)
 
 SERVICE = "platform-postgres-image-test"
 TIMEOUT_S = 900
@@ -64,9 +69,7 @@ def _image_interpreter(folder, image, secret_names):
 def test_metadata_workflow_runs_in_the_ingestion_image(
     images, om_server, postgres_database, pipes_folder  # noqa: F811 - fixture
 ):
-    postgres = PostgresResource(
-        host=HOST, port=PORT, username=USERNAME, password=PASSWORD
-    )
+    postgres = postgres_resource()
     with postgres.engine(postgres_database).begin() as connection:
         connection.execute(sa.text("CREATE TABLE meters (id int PRIMARY KEY)"))
     postgres.dispose()

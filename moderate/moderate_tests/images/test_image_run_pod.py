@@ -18,13 +18,16 @@ CHART_DAGSTER_HOME = "/opt/dagster/dagster_home"
 SOURCE_MOUNT = "/srv/building-stock.git"
 RUN_TIMEOUT_S = 900
 RUN_UID = 10001
+PARTITION = "building_stock"
 
 
 def _variables(s3, platform_api) -> dict[str, str]:
     return {
         "DAGSTER_HOME": CHART_DAGSTER_HOME,
+        # The source is a local bare repository mounted into the container.
+        "MODERATE_DATASETS_ALLOW_LOCAL_REPOSITORIES": "true",
         "S3_ACCESS_KEY_ID": s3.access_key_id,
-        "S3_SECRET_ACCESS_KEY": s3.secret_access_key,
+        "S3_SECRET_ACCESS_KEY": s3.setting("secret_access_key"),
         "S3_REGION": s3.region,
         "S3_ENDPOINT_URL": s3.endpoint_url,
         "S3_BUCKET_NAME": s3.bucket_name,
@@ -40,7 +43,12 @@ def _variables(s3, platform_api) -> dict[str, str]:
 
 
 def _materialise(
-    image: str, source: Path, variables: dict[str, str], asset: str, config: dict
+    image: str,
+    source: Path,
+    variables: dict[str, str],
+    asset: str,
+    config: dict,
+    partition: str = PARTITION,
 ) -> subprocess.CompletedProcess[str]:
     # Values travel as the container's environment (docker reads them by name).
     arguments = [
@@ -59,6 +67,8 @@ def _materialise(
         "moderate.definitions",
         "--select",
         asset,
+        "--partition",
+        partition,
         "--config-json",
         json.dumps(config),
     ]
@@ -89,10 +99,10 @@ def test_datasets_materialise_in_run_pods_as_the_chart_runs_them(
         image,
         source,
         variables,
-        "building_stock",
+        "prepared_datasets",
         {
             "ops": {
-                "building_stock": {"config": {"repo_url": f"file://{SOURCE_MOUNT}"}}
+                "prepared_datasets": {"config": {"repo_url": f"file://{SOURCE_MOUNT}"}}
             },
             **state,
         },
@@ -100,9 +110,7 @@ def test_datasets_materialise_in_run_pods_as_the_chart_runs_them(
     assert prepared.returncode == 0, prepared.stderr[-5000:]
     assert "PermissionError" not in prepared.stderr
 
-    published = _materialise(
-        image, source, variables, "platform_asset_building_stock", state
-    )
+    published = _materialise(image, source, variables, "platform_asset_datasets", state)
     assert published.returncode == 0, published.stderr[-5000:]
 
     (asset,) = [a for a in platform_api.assets() if a["name"] == "building-stock"]

@@ -8,13 +8,16 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
 
-import requests
 from pydantic import Field, PrivateAttr
 
 from moderate.resources.settings import EnvBackedResource, NotUsableError
 from moderate.support.http import RetrySettings, Timeouts, retrying_session
+
+if TYPE_CHECKING:
+    import requests
 
 TOKEN_PATH = "/api/token"
 PING_PATH = "/ping/public"
@@ -220,7 +223,7 @@ class PlatformApiClient:
             headers=headers,
             upload_bytes=_length(body),
         )
-        if response.status_code >= requests.codes.bad_request:
+        if response.status_code >= HTTPStatus.BAD_REQUEST:
             raise _error(response, method, path, params)
         return response
 
@@ -431,7 +434,7 @@ def _json_or_raise(
     path: str,
     params: Mapping[str, Any] | None = None,
 ) -> Any:
-    if response.status_code >= requests.codes.bad_request:
+    if response.status_code >= HTTPStatus.BAD_REQUEST:
         raise _error(response, method, path, params)
     return response.json()
 

@@ -15,8 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiError
 
 DID_PATH = "/user/did"
@@ -240,6 +238,8 @@ def _request(
     task_path: str,
     from_task: Callable[[Mapping[str, Any]], dict[str, Any]],
 ) -> TrustResult:
+    import requests
+
     try:
         answer = start()
         task_id = answer.get("task_id")
@@ -279,6 +279,8 @@ def _reread(
     error_text: str,
     task_id: int,
 ) -> TrustResult:
+    import requests
+
     try:
         answer = start()
     except (PlatformApiError, requests.RequestException) as error:

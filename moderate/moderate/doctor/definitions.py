@@ -5,7 +5,7 @@ from dataclasses import asdict
 from dagster import Definitions, MetadataValue, OpExecutionContext, Output, job, op
 
 from moderate.doctor.checks import check_resources, format_reports
-from moderate.resources.definitions import build_resources
+from moderate.resources import build_resources
 
 SHARED_RESOURCE_KEYS = frozenset(build_resources())
 

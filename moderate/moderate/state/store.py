@@ -47,18 +47,17 @@ STATE_TABLE = sa.Table(
 
 
 class StateStore:
-    """State store on a SQLAlchemy engine (PostgreSQL or SQLite)."""
+    """State store on a SQLAlchemy engine (PostgreSQL or SQLite).
+
+    Attributes:
+        engine: The engine the store writes through.
+    """
 
     def __init__(self, engine: sa.Engine) -> None:
-        self._engine = engine
+        self.engine = engine
         self._insert = (
             postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         )
-
-    @property
-    def engine(self) -> sa.Engine:
-        """The engine the store writes through."""
-        return self._engine
 
     def create_schema(self) -> None:
         """Creates the table and its index if they do not exist.
@@ -67,8 +66,8 @@ class StateStore:
         create the schema at the same moment (``CREATE TABLE`` itself would race on
         the catalogue and fail with a unique violation).
         """
-        with self._engine.begin() as connection:
-            if self._engine.dialect.name == "postgresql":
+        with self.engine.begin() as connection:
+            if self.engine.dialect.name == "postgresql":
                 connection.execute(
                     sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_ID))
                 )
@@ -79,18 +78,10 @@ class StateStore:
         return self.get_many(namespace, [key]).get(key)
 
     def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, StateRecord]:
-        """Records of many items, fetched in batches.
-
-        Args:
-            namespace: Item family, e.g. ``trust.user_did``.
-            keys: Item keys; unknown keys are absent from the result.
-
-        Returns:
-            Key to record.
-        """
+        """Key to record of the known ``keys`` of ``namespace``, read in batches."""
         unique = list(dict.fromkeys(keys))
         found: dict[str, StateRecord] = {}
-        with self._engine.connect() as connection:
+        with self.engine.connect() as connection:
             for start in range(0, len(unique), KEY_BATCH_SIZE):
                 batch = unique[start : start + KEY_BATCH_SIZE]
                 query = sa.select(STATE_TABLE).where(
@@ -134,7 +125,7 @@ class StateStore:
         """Writes many items of one namespace in one atomic statement per batch.
 
         Args:
-            namespace: Item family.
+            namespace: Item family, e.g. ``trust.user_did``.
             values: Item key to JSON-serialisable value (None keeps the stored one).
             status: New status of every item.
             last_error: Error text of every item (cleared when None).
@@ -191,17 +182,7 @@ class StateStore:
         )
 
     def extend(self, namespace: str, key: str, fence: int, until: datetime) -> bool:
-        """Moves the deadline of a claim this caller still holds.
-
-        Args:
-            namespace: Item family.
-            key: Item key.
-            fence: The claim's fencing token.
-            until: New deadline.
-
-        Returns:
-            Whether the claim is still held (and was extended).
-        """
+        """Moves a held claim's deadline to ``until``; False when no longer held."""
         return self._fenced_update(
             namespace,
             key,
@@ -276,19 +257,9 @@ class StateStore:
         count_attempt: bool = True,
         fence: int | None = None,
     ) -> bool:
-        """Records a failure; ``retry_at`` None means it will not be retried.
+        """Records a failure kept as ``last_error``, like :meth:`mark_done`.
 
-        Args:
-            namespace: Item family.
-            key: Item key.
-            error: Reason, kept as ``last_error``.
-            retry_at: Earliest next try; None fails the item for good.
-            value: JSON-serialisable value (kept when None).
-            count_attempt: Whether this is one more attempt (ignored with a fence).
-            fence: Fencing token of the caller's claim (see :meth:`mark_done`).
-
-        Returns:
-            Whether the write applied (always True without a fence).
+        ``retry_at`` is the earliest next try; None fails the item for good.
         """
         return self._finish(
             namespace,
@@ -309,7 +280,7 @@ class StateStore:
             .group_by(STATE_TABLE.c.status)
         )
         counts = dict.fromkeys(ItemStatus, 0)
-        with self._engine.connect() as connection:
+        with self.engine.connect() as connection:
             for status, count in connection.execute(query):
                 counts[ItemStatus(status)] = int(count)
         return counts
@@ -317,15 +288,9 @@ class StateStore:
     def keys_due(
         self, namespace: str, statuses: Sequence[ItemStatus], limit: int
     ) -> list[StateRecord]:
-        """Items in ``statuses`` that are due (see :meth:`StateRecord.is_due`).
+        """At most ``limit`` due items in ``statuses``, least recently updated first.
 
-        Args:
-            namespace: Item family.
-            statuses: Statuses to consider.
-            limit: Most records returned.
-
-        Returns:
-            Due records, least recently updated first.
+        Due as in :meth:`StateRecord.is_due`.
         """
         query = (
             sa.select(STATE_TABLE)
@@ -337,7 +302,7 @@ class StateStore:
             .order_by(STATE_TABLE.c.updated_at)
             .limit(limit)
         )
-        with self._engine.connect() as connection:
+        with self.engine.connect() as connection:
             return [_record(row) for row in connection.execute(query).mappings()]
 
     def _upsert(
@@ -372,7 +337,7 @@ class StateStore:
             else None
         )
         written: dict[str, int] = {}
-        with self._engine.begin() as connection:
+        with self.engine.begin() as connection:
             for start in range(0, len(rows), UPSERT_BATCH_SIZE):
                 insert = self._insert(STATE_TABLE).values(
                     rows[start : start + UPSERT_BATCH_SIZE]
@@ -451,7 +416,7 @@ class StateStore:
             .where(*conditions)
             .values(**changes, updated_at=utc_now())
         )
-        with self._engine.begin() as connection:
+        with self.engine.begin() as connection:
             return connection.execute(statement).rowcount == 1
 
 

@@ -65,8 +65,8 @@ class PlatformApiError(RuntimeError):
 class UploadTooLongError(RuntimeError):
     """An upload cannot finish within one access token's lifetime.
 
-    The API reads the whole body before it checks the token, with no leeway, so
-    such an upload would be sent in full and then refused with 401.
+    The API checks the token after reading the whole body, so such an upload
+    would be sent in full and then refused with 401.
     """
 
 
@@ -85,10 +85,9 @@ class _Token:
 class PlatformApiClient:
     """Authenticated client of the Platform API gateway.
 
-    One instance per process holds its sessions and a token cache guarded by a
-    lock. The token is refreshed a margin before ``expires_in`` (the API allows
-    no leeway), a 401 fetches a new token and retries the call once, and an
-    upload first makes sure the token outlives it (see :meth:`request`).
+    One instance per process holds its sessions and a token cached under a lock,
+    refreshed a margin before ``expires_in`` (the API allows no leeway). A 401
+    fetches a new token and retries the call once.
     """
 
     def __init__(
@@ -162,7 +161,7 @@ class PlatformApiClient:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """Performs an authenticated call and raises on an error status.
+        """Performs an authenticated call to ``path`` and returns the response.
 
         Args:
             method: HTTP method.
@@ -173,12 +172,8 @@ class PlatformApiClient:
                 A request that never reached the server is always retried.
             body: A rewindable body stream (e.g. a streamed multipart body); one
                 with a length is sent only with a token that outlives the upload
-                at the configured minimum rate. Give its ``Content-Type`` in
-                ``headers``.
+                at the configured minimum rate.
             headers: Extra request headers (``Authorization`` is always set).
-
-        Returns:
-            The successful response.
 
         Raises:
             PlatformApiError: On a 4xx or 5xx status after retries.
@@ -261,11 +256,7 @@ class PlatformApiClient:
     def _session(
         self, method: str, idempotent: bool, filtered: bool
     ) -> requests.Session:
-        """The session whose retry policy fits this request.
-
-        A request marked idempotent may repeat whatever its method; a filtered
-        list does not repeat a 500 (the real API's answer to a bad filter).
-        """
+        """The session whose retry policy fits the request (see PlatformApiError)."""
         methods = self._retry.methods - {method}
         statuses = self._retry.statuses - ({HTTP_INTERNAL_ERROR} if filtered else set())
         settings = replace(
@@ -326,10 +317,9 @@ def _checked(
 
 
 class PlatformApiResource(EnvBackedResource):
-    """The MODERATE Platform API, reached through its APISIX gateway.
+    """The Platform API through its APISIX gateway, as an ``apisix:api_admin``.
 
-    The account must hold the ``apisix:api_admin`` client role. Its password
-    comes from ``API_PASSWORD`` only.
+    The password comes from ``API_PASSWORD`` only.
     """
 
     SERVICE_NAME = "Platform API"
@@ -356,9 +346,7 @@ class PlatformApiResource(EnvBackedResource):
     min_upload_rate_bytes_per_s: int = Field(
         default=DEFAULT_UPLOAD_RATE_BYTES_PER_S,
         gt=0,
-        description="Slowest upload rate planned for: an upload gets a token that "
-        "outlives it at this rate, and one that cannot fit a token's lifetime fails "
-        "before sending.",
+        description="Slowest upload rate planned for (see UploadTooLongError).",
     )
 
     _client: PlatformApiClient | None = PrivateAttr(default=None)

@@ -30,8 +30,6 @@ from moderate.datasets.staging import (
     SourceFileRecord,
     SourceManifest,
     StagingArea,
-    dataset_record,
-    failed_record,
     load_manifest,
 )
 from moderate.state import ItemStatus, utc_now
@@ -111,13 +109,8 @@ def prepare_source(
     A commit already published with the same settings is not converted again:
     its manifest is reused and reported as skipped.
 
-    Args:
-        source: Source name (state key, staging folder).
-        config: Source settings.
-        s3_client: boto3 client of the staging storage.
-        bucket: Staging bucket (job outputs).
-        state: State store.
-        log: Logger.
+    ``source`` names the state key and the staging folder; ``bucket`` is the
+    job-outputs bucket.
     """
     settings_hash = fingerprint(config)
     with shallow_checkout(config.repo_url, config.ref, config.clone_timeout_s) as co:
@@ -133,7 +126,8 @@ def prepare_source(
         reused = _published_manifest(state, source, area, settings_hash, log)
         if reused is not None:
             return PreparedSource(reused, area.manifest_key, bucket, skipped=True)
-        manifest = _build_manifest(source, config, co, area, settings_hash, log)
+        preparation = _Preparation(source, config, co, area, settings_hash, log)
+        manifest = preparation.manifest()
     area.put_manifest(manifest)
     known = SourceState(
         commit_sha=manifest.commit_sha,
@@ -168,74 +162,85 @@ def _published_manifest(
     return manifest
 
 
-def _build_manifest(
-    source: str,
-    config: DatasetSourceConfig,
-    checkout: Checkout,
-    area: StagingArea,
-    settings_hash: str,
-    log: logging.Logger,
-) -> SourceManifest:
-    selection = checkout.select(config.globs, config.clone_timeout_s)
-    for pattern in selection.unmatched_globs:
-        log.warning("glob %r matched no file at %s", pattern, checkout.commit_sha)
-    readable: list[str] = []
-    unsupported: list[str] = []
-    refused: list[str] = []
-    for path in selection.paths:
-        try:
-            dataset_name(path)
-        except DatasetNameError as error:
-            log.warning("%s", error)
-            refused.append(str(error))
-            continue
-        if Path(path).suffix.lower() in KINDS_BY_SUFFIX:
-            readable.append(path)
-        else:
-            log.warning("%s matched a glob but is neither .csv nor .xlsx", path)
-            unsupported.append(path)
-    pointers = [p for p in readable if is_lfs_pointer(checkout.root / p)]
-    lfs_error = ""
-    if pointers:
-        log.info("fetching Git LFS content of %d files", len(pointers))
-        try:
-            checkout.pull_lfs(pointers, config.clone_timeout_s)
-        except GitFetchError as error:
-            lfs_error = str(error)
-            log.error("Git LFS content incomplete: %s", lfs_error)
-    conversion = _Conversion(config, checkout, area, lfs_error, log)
-    files: list[SourceFileRecord] = []
-    datasets: list[DatasetRecord] = []
-    for index, path in enumerate(readable):
-        file_record, file_datasets = conversion.file(index, path)
-        files.append(file_record)
-        datasets.extend(file_datasets)
-    return SourceManifest(
-        source=source,
-        repo_url=checkout.repo_url,
-        ref=config.ref,
-        commit_sha=checkout.commit_sha,
-        fingerprint=settings_hash,
-        files=tuple(files),
-        datasets=tuple(datasets),
-        unmatched_globs=selection.unmatched_globs,
-        unsupported_files=tuple(unsupported),
-        refused_files=tuple(refused),
-        prepared_at=utc_now().isoformat(),
+def _failed(
+    name: str,
+    source_path: str,
+    error: str,
+    key_columns: tuple[str, ...],
+    sheet: str | None = None,
+) -> DatasetRecord:
+    return DatasetRecord(
+        name=name,
+        source_path=source_path,
+        sheet=sheet,
+        status=DatasetStatus.FAILED,
+        error=error,
+        key_columns=key_columns,
     )
 
 
-@dataclass(frozen=True)
-class _Conversion:
-    """Converts and stages the files of one checkout."""
+@dataclass
+class _Preparation:
+    """Selects, converts and stages the datasets of one checkout."""
 
+    source: str
     config: DatasetSourceConfig
     checkout: Checkout
     area: StagingArea
-    lfs_error: str
+    settings_hash: str
     log: logging.Logger
+    lfs_error: str = ""
 
-    def file(
+    def manifest(self) -> SourceManifest:
+        """Converts and stages every selected file; returns the commit's manifest."""
+        config, checkout, log = self.config, self.checkout, self.log
+        selection = checkout.select(config.globs, config.clone_timeout_s)
+        for pattern in selection.unmatched_globs:
+            log.warning("glob %r matched no file at %s", pattern, checkout.commit_sha)
+        readable: list[str] = []
+        unsupported: list[str] = []
+        refused: list[str] = []
+        for path in selection.paths:
+            try:
+                dataset_name(path)
+            except DatasetNameError as error:
+                log.warning("%s", error)
+                refused.append(str(error))
+                continue
+            if Path(path).suffix.lower() in KINDS_BY_SUFFIX:
+                readable.append(path)
+            else:
+                log.warning("%s matched a glob but is neither .csv nor .xlsx", path)
+                unsupported.append(path)
+        pointers = [p for p in readable if is_lfs_pointer(checkout.root / p)]
+        if pointers:
+            log.info("fetching Git LFS content of %d files", len(pointers))
+            try:
+                checkout.pull_lfs(pointers, config.clone_timeout_s)
+            except GitFetchError as error:
+                self.lfs_error = str(error)
+                log.error("Git LFS content incomplete: %s", self.lfs_error)
+        files: list[SourceFileRecord] = []
+        datasets: list[DatasetRecord] = []
+        for index, path in enumerate(readable):
+            file_record, file_datasets = self._file(index, path)
+            files.append(file_record)
+            datasets.extend(file_datasets)
+        return SourceManifest(
+            source=self.source,
+            repo_url=checkout.repo_url,
+            ref=config.ref,
+            commit_sha=checkout.commit_sha,
+            fingerprint=self.settings_hash,
+            files=tuple(files),
+            datasets=tuple(datasets),
+            unmatched_globs=selection.unmatched_globs,
+            unsupported_files=tuple(unsupported),
+            refused_files=tuple(refused),
+            prepared_at=utc_now().isoformat(),
+        )
+
+    def _file(
         self, index: int, path: str
     ) -> tuple[SourceFileRecord, list[DatasetRecord]]:
         """One file's record and datasets; its original is staged if any is read."""
@@ -258,7 +263,7 @@ class _Conversion:
                 raise DatasetReadError(f"{path}: no sheet holds data")
         except DatasetReadError as error:
             self.log.error("%s", error)
-            failed = failed_record(dataset_name(path), path, str(error), key_columns)
+            failed = _failed(dataset_name(path), path, str(error), key_columns)
             return SourceFileRecord(path=path, kind=kind, error=str(error)), [failed]
         original = None
         error_text: str | None = None
@@ -294,7 +299,7 @@ class _Conversion:
             )
         except DatasetReadError as error:
             self.log.error("%s", error)
-            return failed_record(name, path, str(error), key_columns)
+            return _failed(name, path, str(error), key_columns)
         return self._staged(target, name, path, None, stats, key_columns)
 
     def _workbook(
@@ -319,9 +324,7 @@ class _Conversion:
                     )
                 except (DatasetNameError, DatasetReadError) as error:
                     self.log.error("%s", error)
-                    records.append(
-                        failed_record(name, path, str(error), key_columns, sheet)
-                    )
+                    records.append(_failed(name, path, str(error), key_columns, sheet))
                     continue
                 if stats is None:
                     empty.append(sheet)
@@ -343,7 +346,17 @@ class _Conversion:
         staged = self.area.put_file(target, f"parquet/{target.name}")
         target.unlink()
         self.log.info("%s: %d rows x %d columns", name, stats.rows, len(stats.columns))
-        return dataset_record(name, path, sheet, stats, staged, key_columns)
+        return DatasetRecord(
+            name=name,
+            source_path=path,
+            sheet=sheet,
+            status=DatasetStatus.OK,
+            rows=stats.rows,
+            columns=stats.columns,
+            preview=stats.preview,
+            parquet=staged,
+            key_columns=key_columns,
+        )
 
     def _csv_options(self, path: str) -> CsvOptions:
         block_size = self.config.csv_block_size_mib * MIB

@@ -1,17 +1,11 @@
 """Publishing a prepared source: the platform asset, the plan, the uploads.
 
-Strategy for the API's per-asset object limit (100 by default): a platform
-asset keeps only the newest version of each series (one series per dataset
-and format). Before anything is uploaded the plan counts what the asset will
-hold; when the newest versions alone exceed the limit, nothing is touched and
-the run fails with the numbers. Superseded versions are deleted after their
-replacement is uploaded; only when the asset would overflow are objects
-deleted first (objects of series the source no longer has, oldest first, then
-superseded versions). ``DELETE`` removes the record only: the stored file of
-an old version stays in the API's bucket.
-
-The asset imports this module when it runs, so requests_toolbelt and boto3 are
-not loaded with the definitions.
+A platform asset keeps only the newest version of each series (one per dataset
+and format), within the API's per-asset object limit: the plan counts what the
+asset will hold before anything is touched (docs/datasets.md, "The platform
+asset and the 100-object limit").
+The asset imports this module when it runs, so requests_toolbelt is not loaded
+with the definitions.
 """
 
 import enum
@@ -106,19 +100,14 @@ class PlatformAsset:
     @classmethod
     def of(cls, payload: Mapping[str, Any], origin: str) -> "PlatformAsset":
         """The asset an API payload describes."""
-        return cls(int(payload["id"]), str(payload["uuid"]), payload["name"], origin)
+        return cls(
+            int(payload["id"]), str(payload["uuid"]), str(payload["name"]), origin
+        )
 
 
 @dataclass(frozen=True)
 class PublishUnit:
-    """One object to have on the platform: a dataset in one format.
-
-    Attributes:
-        dataset: Dataset name (the file path for originals).
-        file_name: File name announced to the API.
-        source_path: Repository path of the source file.
-        sheet: Sheet name for workbook datasets.
-    """
+    """One object to have on the platform: a dataset (or source file) in one format."""
 
     dataset: str
     data_format: str
@@ -131,14 +120,9 @@ class PublishUnit:
 
 @dataclass(frozen=True)
 class UploadPlan:
-    """What a publish run does, in order.
+    """What a run does: make room, upload, delete superseded versions, in order.
 
-    Attributes:
-        current: Units whose newest version is already on the platform,
-            with that object.
-        delete_before: Object ids removed before uploading (room).
-        delete_after: Superseded object ids removed after uploading.
-        final_count: Objects the asset holds at the end.
+    ``current`` pairs the units already on the platform with their object.
     """
 
     current: tuple[tuple[PublishUnit, Mapping[str, Any]], ...]
@@ -149,12 +133,10 @@ class UploadPlan:
 
 
 class RewindableMultipartEncoder(MultipartEncoder):
-    """requests_toolbelt's streaming encoder, rewindable for the client's retry.
+    """requests_toolbelt's streaming encoder with ``len()`` and ``seek(0)``.
 
-    The body is read from the file as it is sent and carries its length, so
-    the request has a ``Content-Length`` (and the client knows the upload's
-    size through ``len()``); ``seek(0)`` starts it over (after a token refresh
-    the client sends the same bytes again).
+    The length gives the request a ``Content-Length``; rewinding lets a retry
+    after a token refresh send the same bytes again.
     """
 
     def __len__(self) -> int:
@@ -182,10 +164,9 @@ def ensure_platform_asset(
     """Finds the source's ownerless public asset, or creates it.
 
     Lookup order: the deterministic uuid; with ``adopt_legacy``, the uuid earlier
-    deployments derived from ``api_base_url`` (this deployment's
-    ``API_BASE_URL``), then the oldest ownerless asset with the same name; else
-    create it. A 409 on creation means a concurrent run created it: it is read
-    again.
+    deployments derived from ``api_base_url``, then the oldest ownerless asset
+    with the same name; else create it (a 409 means a concurrent run did: it is
+    read again).
     """
     asset_uuid = platform_asset_uuid(name)
     found = find_asset_by_uuid(client, asset_uuid)
@@ -247,11 +228,7 @@ def list_objects(client: PlatformApiClient, asset_id: int) -> list[dict[str, Any
 
 
 def delete_object(client: PlatformApiClient, asset_id: int, object_id: int) -> bool:
-    """Deletes an object's record (the stored file stays in the bucket).
-
-    Returns:
-        False when the record was already gone (404), True otherwise.
-    """
+    """Deletes an object's record (not its stored file); False if already gone."""
     try:
         client.request("DELETE", f"{ASSET_PATH}/{asset_id}/object/{object_id}")
     except PlatformApiError as error:
@@ -270,12 +247,8 @@ def upload_object(
 ) -> dict[str, Any]:
     """Uploads one file, streamed from disk, and returns the created object.
 
-    Args:
-        client: API client.
-        asset_id: Target asset.
-        path: Local file.
-        file_name: File name announced to the API (its stem names the key).
-        fields: ``tags`` (JSON text), ``series_id``, ``name``, ``description``.
+    ``file_name``'s stem names the key; ``fields`` are ``tags`` (JSON text),
+    ``series_id``, ``name`` and ``description``.
     """
     content_type = CONTENT_TYPES.get(Path(file_name).suffix, DEFAULT_CONTENT_TYPE)
     with path.open("rb") as handle:
@@ -294,36 +267,24 @@ def upload_object(
 
 def publish_units(manifest: SourceManifest) -> list[PublishUnit]:
     """The objects a manifest asks for: Parquet per dataset, original per file."""
-    units: list[PublishUnit] = []
-    for dataset in manifest.datasets:
-        if dataset.status == DatasetStatus.OK and dataset.parquet is not None:
-            units.append(
-                _unit(
-                    manifest.source,
-                    dataset.name,
-                    DatasetFormat.PARQUET,
-                    dataset.parquet,
-                    dataset.source_path,
-                    dataset.sheet,
-                )
-            )
+    units = [
+        _unit(
+            manifest, d.name, DatasetFormat.PARQUET, d.parquet, d.source_path, d.sheet
+        )
+        for d in manifest.datasets
+        if d.status == DatasetStatus.OK and d.parquet is not None
+    ]
     converted = {unit.source_path for unit in units}
-    for record in manifest.files:
-        if record.path in converted and record.original is not None:
-            units.append(
-                _unit(
-                    manifest.source,
-                    record.path,
-                    DatasetFormat.ORIGINAL,
-                    record.original,
-                    record.path,
-                )
-            )
+    units.extend(
+        _unit(manifest, f.path, DatasetFormat.ORIGINAL, f.original, f.path)
+        for f in manifest.files
+        if f.path in converted and f.original is not None
+    )
     return units
 
 
 def _unit(
-    source: str,
+    manifest: SourceManifest,
     name: str,
     data_format: str,
     staged: StagedObject,
@@ -333,7 +294,7 @@ def _unit(
     return PublishUnit(
         dataset=name,
         data_format=data_format,
-        series_id=series_id(source, name, data_format),
+        series_id=series_id(manifest.source, name, data_format),
         staged=staged,
         file_name=upload_file_name(name, data_format, Path(source_path).suffix),
         source_path=source_path,
@@ -350,16 +311,12 @@ def plan_uploads(
 ) -> UploadPlan:
     """Decides what to upload and delete so the asset never exceeds ``limit``.
 
-    Only objects the pipelines uploaded themselves (keys under
-    ``owned_key_prefix``, i.e. ``<API_USERNAME>-assets/``) are ever deleted:
-    anyone may upload to a public asset, and those uploads are not ours to prune.
-
-    Args:
-        units: What the commit needs on the platform.
-        existing: The asset's objects, oldest first.
-        commit_sha: The commit being published.
-        limit: Objects one asset may hold.
-        owned_key_prefix: Key prefix of the pipelines' uploads.
+    ``existing`` lists the asset's objects oldest first. Only objects the
+    pipelines uploaded themselves (keys under ``owned_key_prefix``, i.e.
+    ``<API_USERNAME>-assets/``) are ever deleted: anyone may upload to a public
+    asset, and those uploads are not ours to prune. Room is made by deleting
+    objects of series the source no longer has (oldest first), then superseded
+    versions.
 
     Raises:
         ObjectLimitError: If the commit alone needs more than ``limit`` objects,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from moderate.datasets.profile import ColumnStats, TableStats
+from moderate.datasets.profile import ColumnStats
 from moderate.state import utc_now
 
 if TYPE_CHECKING:
@@ -147,46 +147,6 @@ class SourceManifest(BaseModel):
     def failed_datasets(self) -> tuple[DatasetRecord, ...]:
         """Datasets that could not be read."""
         return tuple(d for d in self.datasets if d.status == DatasetStatus.FAILED)
-
-
-def dataset_record(
-    name: str,
-    source_path: str,
-    sheet: str | None,
-    stats: TableStats,
-    parquet: StagedObject,
-    key_columns: tuple[str, ...],
-) -> DatasetRecord:
-    """A successfully converted dataset."""
-    return DatasetRecord(
-        name=name,
-        source_path=source_path,
-        sheet=sheet,
-        status=DatasetStatus.OK,
-        rows=stats.rows,
-        columns=stats.columns,
-        preview=stats.preview,
-        parquet=parquet,
-        key_columns=key_columns,
-    )
-
-
-def failed_record(
-    name: str,
-    source_path: str,
-    error: str,
-    key_columns: tuple[str, ...],
-    sheet: str | None = None,
-) -> DatasetRecord:
-    """A dataset that could not be read, with the reason."""
-    return DatasetRecord(
-        name=name,
-        source_path=source_path,
-        sheet=sheet,
-        status=DatasetStatus.FAILED,
-        error=error,
-        key_columns=key_columns,
-    )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ TIMESTAMP_COLUMN = "timestamp"
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 TIMESTAMP_FORMAT_SHOWN = "YYYY-MM-DD HH:MM:SS"
 DELIMITERS = (",", ";", "\t", "|")
-DEFAULT_DELIMITER = ","
 DECIMAL_COMMA_DELIMITER = ";"
 ENCODING = "utf-8-sig"
 SNIFF_BYTES = 64 * 1024
@@ -34,25 +33,16 @@ class RawSeries:
     Attributes:
         timestamps: UTC timestamps, one per data row.
         values: Float values; NaN where the cell was empty, NaN or infinite.
-        delimiter: Field separator found in the header.
         non_finite: Rows whose value was empty, NaN or infinite.
     """
 
     timestamps: pd.DatetimeIndex
     values: np.ndarray
-    delimiter: str
     non_finite: int
 
 
 def read_table(path: Path, variable: str) -> RawSeries:
     """Reads ``timestamp`` and ``variable`` from the CSV at ``path``.
-
-    Args:
-        path: The CSV file.
-        variable: Name of the analysis column (case-sensitive).
-
-    Returns:
-        The raw series.
 
     Raises:
         InputError: Not a text CSV, a missing column, unparseable timestamps or
@@ -93,9 +83,7 @@ def read_table(path: Path, variable: str) -> RawSeries:
         delimiter,
         non_finite,
     )
-    return RawSeries(
-        timestamps=timestamps, values=values, delimiter=delimiter, non_finite=non_finite
-    )
+    return RawSeries(timestamps=timestamps, values=values, non_finite=non_finite)
 
 
 def _read_header(path: Path) -> tuple[list[str], str]:
@@ -118,9 +106,7 @@ def _read_header(path: Path) -> tuple[list[str], str]:
         raise InputError(
             "The input is not a CSV table (it looks like JSON, HTML or XML)."
         )
-    delimiter = max(DELIMITERS, key=header_line.count)
-    if header_line.count(delimiter) == 0:
-        delimiter = DEFAULT_DELIMITER
+    delimiter = max(DELIMITERS, key=header_line.count)  # "," when none is found
     header = next(csv.reader([header_line], delimiter=delimiter))
     return [name.strip() for name in header], delimiter
 
@@ -145,9 +131,8 @@ def _check_column(header: list[str], wanted: str, role: str) -> None:
 
 
 def _shown(value: str) -> str:
-    if len(value) > MAX_SHOWN_VALUE_CHARS:
-        return value[:MAX_SHOWN_VALUE_CHARS] + "..."
-    return value
+    cut = len(value) > MAX_SHOWN_VALUE_CHARS
+    return value[:MAX_SHOWN_VALUE_CHARS] + "..." if cut else value
 
 
 def _parse_timestamps(raw: pd.Series) -> pd.DatetimeIndex:

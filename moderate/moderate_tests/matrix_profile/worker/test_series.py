@@ -6,13 +6,14 @@ import pytest
 
 from moderate.matrix_profile.worker.errors import InputError
 from moderate.matrix_profile.worker.series import (
+    choose_window,
     fill_short_gaps,
     format_duration,
+    parse_window,
     regularise,
     sampling_period_s,
 )
 from moderate.matrix_profile.worker.table import RawSeries
-from moderate.matrix_profile.worker.window import choose_window, parse_window
 
 QUARTER = pd.Timedelta(minutes=15)
 
@@ -24,7 +25,6 @@ def _raw(offsets_min: list[float], values: list[float]) -> RawSeries:
     return RawSeries(
         timestamps=stamps,
         values=numbers,
-        delimiter=",",
         non_finite=int((~np.isfinite(numbers)).sum()),
     )
 

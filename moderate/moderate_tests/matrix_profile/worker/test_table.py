@@ -51,5 +51,5 @@ def test_tab_separated(tmp_path: Path) -> None:
 
     raw = read_table(path, "power")
 
-    assert raw.delimiter == "\t"
     assert raw.values.tolist() == [2.0, 3.0]
+    assert raw.timestamps[1] == pd.Timestamp("2024-01-01 00:15", tz="UTC")

@@ -11,6 +11,7 @@ counts grid points (the grid is regular); its ticks are placed at round times.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, field
@@ -62,26 +63,7 @@ LEGEND_CHAR_WIDTH = 0.6
 
 
 @dataclass(frozen=True)
-class Plot:
-    """One rendered figure.
-
-    Attributes:
-        key: Stable identifier (used as the HTML element id).
-        title: Heading shown above the figure.
-        svg: SVG document.
-        alt: Text alternative describing the figure.
-        caption: Caption shown under the figure.
-    """
-
-    key: str
-    title: str
-    svg: str
-    alt: str
-    caption: str
-
-
-@dataclass(frozen=True)
-class Box:
+class _Box:
     """A plot area in pixels (origin top left)."""
 
     left: float
@@ -91,18 +73,10 @@ class Box:
 
 
 @dataclass
-class Panel:
-    """One set of axes: data ranges mapped onto a box of the picture.
+class _Panel:
+    """One set of axes: data ranges mapped onto a box of the picture."""
 
-    Attributes:
-        box: Plot area in pixels.
-        x_range: Data values at the left and right edges.
-        y_range: Data values at the bottom and top edges.
-        parts: SVG elements drawn inside the plot area.
-        legend: (shape, colour, label) of each labelled element.
-    """
-
-    box: Box
+    box: _Box
     x_range: tuple[float, float]
     y_range: tuple[float, float]
     parts: list[str] = field(default_factory=list)
@@ -211,20 +185,49 @@ class Panel:
         return "".join(parts)
 
 
-def draw_all(series: RegularSeries, analysis: Analysis, variable: str) -> list[Plot]:
-    """The report's figures: series, profile, discord shapes and motif pairs.
+def draw_all(series: RegularSeries, analysis: Analysis, variable: str) -> list[str]:
+    """The report's figure sections: series, profile, discord shapes, motif pairs.
+
+    Each is an HTML ``section`` with a heading, the SVG as a ``data:`` image,
+    its alt text and a caption.
 
     Args:
         series: Regular series (short gaps interpolated).
         analysis: Its matrix profile, discords and motifs.
         variable: Name of the analysis variable, for labels.
     """
-    plots = [_series_plot(series, analysis, variable), _profile_plot(series, analysis)]
+    figures = [
+        _series_plot(series, analysis, variable),
+        _profile_plot(series, analysis),
+    ]
     if analysis.discords:
-        plots.append(_discord_plot(series, analysis, variable))
+        figures.append(
+            _figure(
+                "discords",
+                "Discord shapes",
+                _shapes(series, analysis, variable, discords=True),
+                alt=f"{len(analysis.discords)} small line charts, one per discord, "
+                "each overlaying the anomalous window (red) on its most similar "
+                "window (grey).",
+                caption="Each discord (red) beside the window that resembles it "
+                "most (grey), in the original units. Even the best match differs "
+                "clearly.",
+            )
+        )
     if analysis.motifs:
-        plots.append(_motif_plot(series, analysis))
-    return plots
+        figures.append(
+            _figure(
+                "motifs",
+                "Motif pairs",
+                _shapes(series, analysis, "z-normalised value", discords=False),
+                alt=f"{len(analysis.motifs)} small line charts, one per motif, each "
+                "overlaying the two most similar windows after z-normalisation.",
+                caption="The most repeated patterns: each pair of windows, "
+                "z-normalised (mean 0, standard deviation 1) so that their shapes "
+                "can be compared.",
+            )
+        )
+    return figures
 
 
 def envelope(values: np.ndarray, columns: int = WIDE_BOX[2]) -> np.ndarray:
@@ -277,7 +280,7 @@ def time_ticks(index: pd.DatetimeIndex, count: int) -> list[tuple[float, str]]:
     ]
 
 
-def _series_plot(series: RegularSeries, analysis: Analysis, variable: str) -> Plot:
+def _series_plot(series: RegularSeries, analysis: Analysis, variable: str) -> str:
     values = series.values
     panel = _wide_panel(values)
     for rank, discord in enumerate(analysis.discords, start=1):
@@ -294,24 +297,20 @@ def _series_plot(series: RegularSeries, analysis: Analysis, variable: str) -> Pl
         f"#{rank} at {_when(series.index[d.index])}"
         for rank, d in enumerate(analysis.discords, start=1)
     )
-    return Plot(
-        key="series",
-        title="Series and anomalies",
-        svg=_document(*WIDE, [svg]),
-        alt=(
-            f"Line chart of {variable} from {_when(series.index[0])} to "
-            f"{_when(series.index[-1])} UTC with the top discords shaded in red"
-            + (f": {where}." if where else ".")
-        ),
-        caption=(
-            f"The analysed series on its regular grid. Red bands mark the "
-            f"{len(analysis.discords)} most unusual windows (discords), numbered "
-            "by rank."
-        ),
+    return _figure(
+        "series",
+        "Series and anomalies",
+        _document(*WIDE, [svg]),
+        alt=f"Line chart of {variable} from {_when(series.index[0])} to "
+        f"{_when(series.index[-1])} UTC with the top discords shaded in red"
+        + (f": {where}." if where else "."),
+        caption="The analysed series on its regular grid. Red bands mark the "
+        f"{len(analysis.discords)} most unusual windows (discords), numbered "
+        "by rank.",
     )
 
 
-def _profile_plot(series: RegularSeries, analysis: Analysis) -> Plot:
+def _profile_plot(series: RegularSeries, analysis: Analysis) -> str:
     shown = np.where(np.isfinite(analysis.profile), analysis.profile, np.nan)
     panel = _wide_panel(shown)
     drawn = envelope(shown)
@@ -327,53 +326,16 @@ def _profile_plot(series: RegularSeries, analysis: Analysis) -> Plot:
         f"Matrix profile (window {analysis.window} points)",
         y_label="distance to nearest neighbour",
     )
-    return Plot(
-        key="profile",
-        title="Matrix profile",
-        svg=_document(*WIDE, [svg]),
-        alt=(
-            "Line chart of the matrix profile: for each window start, the "
-            "z-normalised distance to its most similar window elsewhere. Peaks "
-            "are discords (red dots), troughs are motifs (blue triangles)."
-        ),
-        caption=(
-            "High values mean the window starting there resembles nothing else in "
-            "the series; low values mean it repeats. Breaks in the line are windows "
-            "that overlap a gap too long to interpolate."
-        ),
-    )
-
-
-def _discord_plot(series: RegularSeries, analysis: Analysis, variable: str) -> Plot:
-    return Plot(
-        key="discords",
-        title="Discord shapes",
-        svg=_shapes(series, analysis, variable, discords=True),
-        alt=(
-            f"{len(analysis.discords)} small line charts, one per discord, each "
-            "overlaying the anomalous window (red) on its most similar window "
-            "(grey)."
-        ),
-        caption=(
-            "Each discord (red) beside the window that resembles it most (grey), in "
-            "the original units. Even the best match differs clearly."
-        ),
-    )
-
-
-def _motif_plot(series: RegularSeries, analysis: Analysis) -> Plot:
-    return Plot(
-        key="motifs",
-        title="Motif pairs",
-        svg=_shapes(series, analysis, "z-normalised value", discords=False),
-        alt=(
-            f"{len(analysis.motifs)} small line charts, one per motif, each "
-            "overlaying the two most similar windows after z-normalisation."
-        ),
-        caption=(
-            "The most repeated patterns: each pair of windows, z-normalised (mean 0, "
-            "standard deviation 1) so that their shapes can be compared."
-        ),
+    return _figure(
+        "profile",
+        "Matrix profile",
+        _document(*WIDE, [svg]),
+        alt="Line chart of the matrix profile: for each window start, the "
+        "z-normalised distance to its most similar window elsewhere. Peaks "
+        "are discords (red dots), troughs are motifs (blue triangles).",
+        caption="High values mean the window starting there resembles nothing "
+        "else in the series; low values mean it repeats. Breaks in the line are "
+        "windows that overlap a gap too long to interpolate.",
     )
 
 
@@ -401,13 +363,13 @@ def _shapes(
         shapes = [series.values[start : start + window] for start, *_ in drawn]
         if not discords:
             shapes = [_znorm(values) for values in shapes]
-        box = Box(
+        box = _Box(
             left=(position % PANELS_PER_ROW) * width + left,
             top=(position // PANELS_PER_ROW) * height + top,
             width=width - left - right,
             height=height - top - bottom,
         )
-        panel = Panel(box, (0.0, float(hours[-1])), _value_range(*shapes))
+        panel = _Panel(box, (0.0, float(hours[-1])), _value_range(*shapes))
         for values, (start, colour, line_width, prefix) in zip(
             shapes, drawn, strict=True
         ):
@@ -421,9 +383,9 @@ def _shapes(
     return _document(width * columns, height * rows, svgs)
 
 
-def _wide_panel(values: np.ndarray) -> Panel:
+def _wide_panel(values: np.ndarray) -> _Panel:
     x_range = (0.0, float(max(len(values) - 1, 1)))
-    return Panel(Box(*WIDE_BOX), x_range, _value_range(values))
+    return _Panel(_Box(*WIDE_BOX), x_range, _value_range(values))
 
 
 def _znorm(values: np.ndarray) -> np.ndarray:
@@ -459,6 +421,18 @@ def _value_range(*arrays: np.ndarray) -> tuple[float, float]:
         return low - 1.0, high + 1.0
     pad = (high - low) * Y_PADDING
     return low - pad, high + pad
+
+
+def _figure(key: str, title: str, svg: str, alt: str, caption: str) -> str:
+    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return (
+        f'<section aria-labelledby="figure-{key}-title">'
+        f'<h3 id="figure-{key}-title">{escape(title)}</h3>'
+        f'<figure id="figure-{key}">'
+        f'<img src="data:image/svg+xml;base64,{data}" alt="{escape(alt)}">'
+        f"<figcaption>{escape(caption)}</figcaption>"
+        "</figure></section>"
+    )
 
 
 def _document(width: int, height: int, panels: Sequence[str]) -> str:

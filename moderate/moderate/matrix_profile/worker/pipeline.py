@@ -85,13 +85,13 @@ def run(options: WorkerOptions) -> WorkerResult:
     started = time.perf_counter()
     variable = options.analysis_variable
     with tempfile.TemporaryDirectory(prefix=WORK_DIR_PREFIX) as work_dir:
-        source = fetch_input(
+        path, input_name = fetch_input(
             options.input_url,
             Path(work_dir),
             options.http_timeout_s,
             options.max_input_bytes,
         )
-        series = regularise(read_table(source.path, variable))
+        series = regularise(read_table(path, variable))
     window = choose_window(options.window, series.period, series.points)
     filled = fill_short_gaps(series, window)
     finite = filled.series.values[np.isfinite(filled.series.values)]
@@ -111,7 +111,7 @@ def run(options: WorkerOptions) -> WorkerResult:
         )
     _log_stage("matrix profile computed", started)
     report = render_report(
-        source.name, variable, filled, analysis, generated_at=datetime.now(UTC)
+        input_name, variable, filled, analysis, generated_at=datetime.now(UTC)
     )
     body = report.encode(REPORT_ENCODING)
     _log_stage("report rendered", started)

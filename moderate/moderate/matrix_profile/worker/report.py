@@ -1,13 +1,12 @@
 """The self-contained HTML report (inline CSS, figures as base64 SVG)."""
 
-import base64
 from datetime import datetime
 from html import escape
 
 import pandas as pd
 
 from moderate.matrix_profile.worker.analysis import Analysis
-from moderate.matrix_profile.worker.figures import Plot, draw_all
+from moderate.matrix_profile.worker.figures import draw_all
 from moderate.matrix_profile.worker.series import FilledSeries, format_duration
 
 TITLE = "Matrix profile analysis"
@@ -114,7 +113,7 @@ def render_report(
             "motifs",
         ),
         '<h2 id="figures">Figures</h2>',
-        *(_figure(plot) for plot in draw_all(filled.series, analysis, variable)),
+        *draw_all(filled.series, analysis, variable),
         "</main>",
         f"<footer>Generated {generated_at.strftime(TIME_FORMAT)} with "
         "stumpy's matrix profile (z-normalised Euclidean distance).</footer>",
@@ -209,16 +208,4 @@ def _table(caption: str, header: list[str], rows: list[list[str]], key: str) -> 
     return (
         f'<table id="{key}"><caption>{caption}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    )
-
-
-def _figure(plot: Plot) -> str:
-    data = base64.b64encode(plot.svg.encode("utf-8")).decode("ascii")
-    return (
-        f'<section aria-labelledby="figure-{plot.key}-title">'
-        f'<h3 id="figure-{plot.key}-title">{escape(plot.title)}</h3>'
-        f'<figure id="figure-{plot.key}">'
-        f'<img src="data:image/svg+xml;base64,{data}" alt="{escape(plot.alt)}">'
-        f"<figcaption>{escape(plot.caption)}</figcaption>"
-        "</figure></section>"
     )

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 
 from moderate.matrix_profile.worker.errors import InputError
-from moderate.matrix_profile.worker.table import RawSeries
 
 logger = logging.getLogger(__name__)
 
@@ -81,17 +80,18 @@ class FilledSeries:
         return int(np.isnan(self.series.values).sum())
 
 
-def regularise(raw: RawSeries) -> RegularSeries:
+def regularise(raw: pd.Series) -> RegularSeries:
     """Sorts, merges duplicated timestamps and resamples to the sampling period.
 
-    Each row goes to the nearest point of the grid (period: see
+    ``raw`` holds the rows as read (NaN for empty, NaN or infinite values), on
+    their timestamps. Each row goes to the nearest point of the grid (period: see
     ``sampling_period_s``); values landing on the same point are averaged.
 
     Raises:
         InputError: Fewer than two distinct timestamps with values, a grid that
             would be too long, or too many missing points.
     """
-    frame = pd.Series(raw.values, index=raw.timestamps).sort_index()
+    frame = raw.sort_index()
     merged = frame.groupby(level=0).mean()
     duplicates = len(frame) - len(merged)
     merged = merged[np.isfinite(merged.to_numpy())]
@@ -134,9 +134,9 @@ def regularise(raw: RawSeries) -> RegularSeries:
         index=pd.date_range(merged.index[0], periods=len(values), freq=period),
         values=values,
         period=period,
-        rows=len(raw.values),
+        rows=len(raw),
         duplicates=duplicates,
-        non_finite=raw.non_finite,
+        non_finite=int(raw.isna().sum()),
         missing=missing,
     )
 

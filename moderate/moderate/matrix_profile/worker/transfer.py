@@ -6,7 +6,6 @@ HTTP goes through the shared retry policy (429 and 5xx retried with backoff and
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -36,22 +35,9 @@ REPORT_CONTENT_TYPE = "text/html"
 Result = TypeVar("Result")
 
 
-@dataclass(frozen=True)
-class InputFile:
-    """The input, on local disk.
-
-    Attributes:
-        path: Where the bytes are.
-        name: File name to show in the report (never the URL's query).
-    """
-
-    path: Path
-    name: str
-
-
 def fetch_input(
     source: str, work_dir: Path, timeout_s: float, max_bytes: int
-) -> InputFile:
+) -> tuple[Path, str]:
     """Makes the input available as a local file.
 
     Args:
@@ -61,7 +47,8 @@ def fetch_input(
         max_bytes: Largest input accepted.
 
     Returns:
-        The local file.
+        The local file, and its name to show in the report (never the URL's
+        query).
 
     Raises:
         InputError: Missing or refused object (401/403/404/410), a file over
@@ -81,7 +68,7 @@ def fetch_input(
         raise InputError(f"The input file '{path.name}' does not exist.")
     _check_size(path.stat().st_size, max_bytes)
     logger.info("reading local input %s", path)
-    return InputFile(path=path, name=path.name)
+    return path, path.name
 
 
 def upload_report(url: str, body: bytes, timeout_s: float) -> None:
@@ -129,7 +116,9 @@ def write_report(path: Path, body: bytes) -> None:
     logger.info("report written to %s (%d bytes)", path, len(body))
 
 
-def _download(url: str, target: Path, timeout_s: float, max_bytes: int) -> InputFile:
+def _download(
+    url: str, target: Path, timeout_s: float, max_bytes: int
+) -> tuple[Path, str]:
     def get(http: requests.Session) -> int:
         with http.get(url, stream=True, timeout=_timeouts(timeout_s)) as response:
             status = response.status_code
@@ -159,8 +148,7 @@ def _download(url: str, target: Path, timeout_s: float, max_bytes: int) -> Input
     logger.info("downloading input from %s", _redact(url))
     size = _request(get, DownloadError, "The input file could not be downloaded")
     logger.info("downloaded %d bytes", size)
-    name = PurePosixPath(unquote(urlsplit(url).path)).name or INPUT_NAME
-    return InputFile(path=target, name=name)
+    return target, PurePosixPath(unquote(urlsplit(url).path)).name or INPUT_NAME
 
 
 def _request(

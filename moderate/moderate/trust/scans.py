@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Self
@@ -30,16 +30,15 @@ from moderate.trust.settings import (
     BATCH_TAG,
     FEATURE_TAGS,
     ITEMS_TAG,
-    OBJECT_PROOF_NAMESPACE,
-    USER_DID_NAMESPACE,
+    OBJECT_PROOFS,
+    USER_DIDS,
+    Flow,
     TrustSettings,
 )
 
 if TYPE_CHECKING:
     from moderate.state.store import StateStore
 
-USER_OP = "create_user_dids"
-PROOF_OP = "create_object_proofs"
 OBJECTS_PATH = "/asset/object"
 NO_HASH_ERROR = "permanent: object has no sha256_hash, a proof can never be made"
 RETRYABLE = (ItemStatus.FAILED, ItemStatus.PENDING)
@@ -49,12 +48,7 @@ CursorInt = Annotated[int, Field(ge=0, le=MAX_CURSOR_INT)]
 
 @dataclass(frozen=True)
 class InFlight:
-    """The flow's runs that are still queued or running.
-
-    Attributes:
-        runs: How many there are.
-        held: Item keys those runs work on.
-    """
+    """The flow's runs that are still queued or running, and the item keys they hold."""
 
     runs: int = 0
     held: frozenset[str] = frozenset()
@@ -101,15 +95,6 @@ class _JsonCursor(BaseModel):
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             return cls(), f"unreadable {cls.__name__} reset ({reason})"
 
-    @classmethod
-    def parse(cls, raw: str | None) -> Self:
-        """Reads a stored cursor; an empty or unreadable one starts afresh."""
-        return cls.read(raw)[0]
-
-    def dump(self) -> str:
-        """Serialises the cursor."""
-        return self.model_dump_json()
-
 
 class UserScanCursor(_JsonCursor):
     """Position of the Keycloak scan.
@@ -138,15 +123,27 @@ class ObjectScanCursor(_JsonCursor):
     after_id: CursorInt = 0
 
 
-class _Budget:
-    """Wall-time budget of one tick."""
+def did_progress_metadata(
+    realm: str, users: int, store: StateStore
+) -> dict[str, str | int]:
+    """Realm size plus DID states, as asset metadata.
 
-    def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._deadline = clock() + seconds
+    Args:
+        realm: Keycloak realm name.
+        users: Number of users of the realm.
+        store: State store.
 
-    def spent(self) -> bool:
-        return self._clock() >= self._deadline
+    Returns:
+        Metadata entries (``users``, ``did_done``, ``did_pending``, ...).
+    """
+    counts = _status_counts(USER_DIDS, store)
+    seen = sum(counts.values())
+    return {
+        "realm": realm,
+        "users": users,
+        **counts,
+        "users_not_yet_seen": max(users - seen, 0),
+    }
 
 
 def plan_user_tick(
@@ -155,8 +152,7 @@ def plan_user_tick(
     raw_cursor: str | None,
     settings: TrustSettings,
     now: datetime,
-    in_flight: InFlight = InFlight(),
-    clock: Callable[[], float] = time.monotonic,
+    in_flight: InFlight,
 ) -> TickPlan:
     """Finds users without DID and requests batch runs for them, up to the room.
 
@@ -174,60 +170,47 @@ def plan_user_tick(
         settings: Limits.
         now: Current time.
         in_flight: The flow's runs still queued or running.
-        clock: Monotonic clock for the tick budget.
 
     Returns:
         The plan of this tick.
     """
-    budget = _Budget(settings.tick_budget_s, clock)
+    deadline = time.monotonic() + settings.tick_budget_s
     cursor, reset = UserScanCursor.read(raw_cursor)
     users = keycloak.count_users()
-    if cursor.offset is None and _pass_needed(cursor, users, settings, now):
-        cursor = UserScanCursor(
-            offset=0,
-            pass_count=users,
-            known_count=cursor.known_count,
-            last_pass_started_at=now,
+    if cursor.offset is None and (
+        cursor.known_count != users
+        or cursor.last_pass_started_at is None
+        or now - cursor.last_pass_started_at >= settings.full_reconciliation_interval
+    ):
+        cursor = cursor.model_copy(
+            update={"offset": 0, "pass_count": users, "last_pass_started_at": now}
         )
-    runs_room = _runs_room(settings, in_flight)
-    room = runs_room * settings.batch_size
+    room = _room(settings, in_flight)
     new_users: list[str] = []
     if cursor.offset is not None and room > 0:
         offset, complete = _scan_users(
-            keycloak, store, cursor.offset, settings, room, new_users, budget
+            keycloak, store, cursor.offset, settings, room, new_users, deadline
         )
-        cursor = (
-            cursor.model_copy(update={"offset": None, "known_count": cursor.pass_count})
-            if complete
-            else cursor.model_copy(update={"offset": offset})
+        cursor = cursor.model_copy(
+            update=(
+                {"offset": None, "known_count": cursor.pass_count}
+                if complete
+                else {"offset": offset}
+            )
         )
-    retries = _due(store, USER_DID_NAMESPACE, room - len(new_users), in_flight)
-    candidates: dict[str, Any] = dict.fromkeys(new_users)
-    candidates.update(dict.fromkeys(record.key for record in retries))
-    claimed = store.claim_many(
-        USER_DID_NAMESPACE, candidates, now + settings.pending_timeout
+    retries = _due(store, room - len(new_users), in_flight)
+    claimed, requests = _claim(
+        USER_DIDS, store, dict.fromkeys([*new_users, *retries]), settings, now
     )
-    requests = _batch_requests("did", USER_OP, claimed, settings)
-    counts = store.counts(USER_DID_NAMESPACE)
-    metadata: dict[str, Any] = {
-        "realm": keycloak.realm,
-        "users": users,
-        **{f"did_{status.value}": counts[status] for status in ItemStatus},
+    metadata = {
+        **did_progress_metadata(keycloak.realm, users, store),
         "requested_runs": len(requests),
         "requested_new": len([name for name in new_users if name in claimed]),
-        "requested_retries": len([r for r in retries if r.key in claimed]),
+        "requested_retries": len([name for name in retries if name in claimed]),
         "runs_in_flight": in_flight.runs,
         "scan_offset": -1 if cursor.offset is None else cursor.offset,
     }
-    return TickPlan(requests, cursor.dump(), metadata, reset)
-
-
-def _pass_needed(
-    cursor: UserScanCursor, users: int, settings: TrustSettings, now: datetime
-) -> bool:
-    if cursor.known_count != users or cursor.last_pass_started_at is None:
-        return True
-    return now - cursor.last_pass_started_at >= settings.full_reconciliation_interval
+    return TickPlan(requests, cursor.model_dump_json(), metadata, reset)
 
 
 def _scan_users(
@@ -237,7 +220,7 @@ def _scan_users(
     settings: TrustSettings,
     room: int,
     found: list[str],
-    budget: _Budget,
+    deadline: float,
 ) -> tuple[int, bool]:
     """Reads pages from ``offset``; returns the next offset and whether the pass ended.
 
@@ -246,7 +229,7 @@ def _scan_users(
     pages = keycloak.iter_user_pages(settings.user_page_size, first=offset)
     for read, page in enumerate(pages, start=1):
         usernames = [user["username"] for user in page]
-        known = store.get_many(USER_DID_NAMESPACE, usernames)
+        known = store.get_many(USER_DIDS.namespace, usernames)
         new = [name for name in usernames if name not in known and name not in found]
         left = room - len(found)
         found.extend(new[:left])
@@ -258,10 +241,18 @@ def _scan_users(
         if (
             len(found) >= room
             or read >= settings.max_user_pages_per_tick
-            or budget.spent()
+            or time.monotonic() >= deadline
         ):
             return offset, False
     return offset, True
+
+
+def _due(store: StateStore, room: int, in_flight: InFlight) -> list[str]:
+    """Users due for a retry that no live run holds, up to ``room``."""
+    if room <= 0:
+        return []
+    due = store.keys_due(USER_DIDS.namespace, RETRYABLE, room + len(in_flight.held))
+    return [r.key for r in due if r.key not in in_flight.held][:room]
 
 
 def plan_object_tick(
@@ -270,8 +261,7 @@ def plan_object_tick(
     raw_cursor: str | None,
     settings: TrustSettings,
     now: datetime,
-    in_flight: InFlight = InFlight(),
-    clock: Callable[[], float] = time.monotonic,
+    in_flight: InFlight,
 ) -> TickPlan:
     """Finds objects without proof that are due and requests batch runs.
 
@@ -288,57 +278,53 @@ def plan_object_tick(
         settings: Limits.
         now: Current time.
         in_flight: The flow's runs still queued or running.
-        clock: Monotonic clock for the tick budget.
 
     Returns:
         The plan of this tick.
     """
-    budget = _Budget(settings.tick_budget_s, clock)
+    deadline = time.monotonic() + settings.tick_budget_s
     cursor, reset = ObjectScanCursor.read(raw_cursor)
-    room = _runs_room(settings, in_flight) * settings.batch_size
+    room = _room(settings, in_flight)
     chosen: dict[str, dict[str, Any]] = {}
     unblock: list[str] = []
     hashless: dict[str, dict[str, Any]] = {}
     after_id = cursor.after_id
-    skipped = 0
-    pages = 0
+    skipped = pages = 0
     complete = False
     while room > 0:
         page = _object_page(client, after_id, settings.object_page_size)
-        records = store.get_many(OBJECT_PROOF_NAMESPACE, [str(o["id"]) for o in page])
+        records = store.get_many(OBJECT_PROOFS.namespace, [str(o["id"]) for o in page])
         unblocked = _unblocked_owners(store, records.values())
         full = False
         for obj in page:
             if len(chosen) >= room:
                 full = True
                 break
-            key = str(obj["id"])
+            key, after_id = str(obj["id"]), int(obj["id"])
             record = records.get(key)
-            after_id = int(obj["id"])
+            value = {"object_id": obj["id"], "key": obj.get("key")}
+            value["asset_id"] = obj.get("asset_id")
             if not obj.get("sha256_hash"):
                 if record is None or record.status is not ItemStatus.FAILED:
-                    hashless[key] = _object_value(obj)
-                continue
-            if key in in_flight.held:
+                    hashless[key] = value
+            elif key in in_flight.held:
                 skipped += 1
             elif record is None or record.is_due(now):
-                chosen[key] = _object_value(obj)
+                chosen[key] = value
             elif _blocked_owner(record) in unblocked:
-                chosen[key] = _object_value(obj)
+                chosen[key] = value
                 unblock.append(key)
             else:
                 skipped += 1
         pages += 1
-        if full:
+        complete = not full and len(page) < settings.object_page_size
+        if full or complete or pages >= settings.max_object_pages_per_tick:
             break
-        if len(page) < settings.object_page_size:
-            complete = True
-            break
-        if pages >= settings.max_object_pages_per_tick or budget.spent():
+        if time.monotonic() >= deadline:
             break
     if hashless:
         store.upsert_many(
-            OBJECT_PROOF_NAMESPACE,
+            OBJECT_PROOFS.namespace,
             hashless,
             status=ItemStatus.FAILED,
             last_error=NO_HASH_ERROR,
@@ -346,20 +332,16 @@ def plan_object_tick(
         )
     if unblock:  # the owner's DID exists now: the backoff no longer applies
         store.upsert_many(
-            OBJECT_PROOF_NAMESPACE,
+            OBJECT_PROOFS.namespace,
             {key: chosen[key] for key in unblock},
             status=ItemStatus.FAILED,
             last_error="blocked owner has a DID now",
             next_attempt_at=now,
         )
-    claimed = store.claim_many(
-        OBJECT_PROOF_NAMESPACE, chosen, now + settings.pending_timeout
-    )
-    requests = _batch_requests("proof", PROOF_OP, claimed, settings)
+    claimed, requests = _claim(OBJECT_PROOFS, store, chosen, settings, now)
     next_cursor = ObjectScanCursor(after_id=0 if complete else after_id)
-    counts = store.counts(OBJECT_PROOF_NAMESPACE)
-    metadata: dict[str, Any] = {
-        **{f"proof_{status.value}": counts[status] for status in ItemStatus},
+    metadata = {
+        **_status_counts(OBJECT_PROOFS, store),
         "requested_runs": len(requests),
         "requested_items": len(claimed),
         "recorded_without_hash": len(hashless),
@@ -367,32 +349,20 @@ def plan_object_tick(
         "runs_in_flight": in_flight.runs,
         "next_after_id": next_cursor.after_id,
     }
-    return TickPlan(requests, next_cursor.dump(), metadata, reset)
+    return TickPlan(requests, next_cursor.model_dump_json(), metadata, reset)
 
 
 def _object_page(
     client: PlatformApiClient, after_id: int, page_size: int
 ) -> list[dict[str, Any]]:
-    filters = [["proof_id", "eq", None], ["id", "gt", after_id]]
-    return list(
-        client.get_json(
-            OBJECTS_PATH,
-            {
-                "offset": 0,
-                "limit": page_size,
-                "filters": json.dumps(filters),
-                "sorts": json.dumps([["id", "asc"]]),
-            },
-        )
-    )
-
-
-def _object_value(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "object_id": obj["id"],
-        "key": obj.get("key"),
-        "asset_id": obj.get("asset_id"),
+    """One page of objects without proof and with an id above ``after_id``."""
+    params = {
+        "offset": 0,
+        "limit": page_size,
+        "filters": json.dumps([["proof_id", "eq", None], ["id", "gt", after_id]]),
+        "sorts": json.dumps([["id", "asc"]]),
     }
+    return list(client.get_json(OBJECTS_PATH, params))
 
 
 def _blocked_owner(record: StateRecord) -> str | None:
@@ -403,31 +373,36 @@ def _blocked_owner(record: StateRecord) -> str | None:
 
 
 def _unblocked_owners(store: StateStore, records: Iterable[StateRecord]) -> set[str]:
+    """The blocked owners among ``records`` whose DID is done by now."""
     owners = {owner for record in records if (owner := _blocked_owner(record))}
     if not owners:
         return set()
-    dids = store.get_many(USER_DID_NAMESPACE, owners)
+    dids = store.get_many(USER_DIDS.namespace, owners)
     return {name for name, rec in dids.items() if rec.status is ItemStatus.DONE}
 
 
-def _runs_room(settings: TrustSettings, in_flight: InFlight) -> int:
+def _room(settings: TrustSettings, in_flight: InFlight) -> int:
+    """Items this tick may request: free runs (capped per tick) times batch size."""
     free = settings.max_runs_in_flight - in_flight.runs
-    return max(0, min(settings.max_runs_per_tick, free))
+    return max(0, min(settings.max_runs_per_tick, free)) * settings.batch_size
 
 
-def _due(
-    store: StateStore, namespace: str, room: int, in_flight: InFlight
-) -> list[StateRecord]:
-    if room <= 0:
-        return []
-    due = store.keys_due(namespace, RETRYABLE, room + len(in_flight.held))
-    return [record for record in due if record.key not in in_flight.held][:room]
+def _status_counts(flow: Flow, store: StateStore) -> dict[str, int]:
+    counts = store.counts(flow.namespace)
+    return {f"{flow.name}_{status.value}": counts[status] for status in ItemStatus}
 
 
-def _batch_requests(
-    prefix: str, op_name: str, claimed: Mapping[str, int], settings: TrustSettings
-) -> list[RunRequest]:
-    """Groups claimed items (key to fencing token) into batch run requests."""
+def _claim(
+    flow: Flow,
+    store: StateStore,
+    candidates: Mapping[str, Any],
+    settings: TrustSettings,
+    now: datetime,
+) -> tuple[dict[str, int], list[RunRequest]]:
+    """Claims the candidates and groups them (key to token) into batch runs."""
+    claimed = store.claim_many(
+        flow.namespace, candidates, now + settings.pending_timeout
+    )
     keys = sorted(claimed)
     requests = []
     for start in range(0, len(keys), settings.batch_size):
@@ -436,18 +411,15 @@ def _batch_requests(
             for key in keys[start : start + settings.batch_size]
         ]
         batch = batch_id(items)
+        config = {"items": items, **settings.op_config()}
         requests.append(
             RunRequest(
-                run_key=f"{prefix}-batch-{batch}",
-                run_config={
-                    "ops": {
-                        op_name: {"config": {"items": items, **settings.op_config()}}
-                    }
-                },
+                run_key=f"{flow.name}-batch-{batch}",
+                run_config={"ops": {flow.op_name: {"config": config}}},
                 tags={**FEATURE_TAGS, BATCH_TAG: batch, ITEMS_TAG: str(len(items))},
             )
         )
-    return requests
+    return claimed, requests
 
 
 def batch_id(items: Sequence[Mapping[str, Any]]) -> str:

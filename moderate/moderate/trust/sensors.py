@@ -1,14 +1,13 @@
 """``keycloak_user_sensor`` and ``platform_api_asset_object_sensor``.
 
-Each tick is bounded (pages, runs, wall time), keeps its position in the sensor
-cursor and its per-item progress in the state store, requests batch runs only as
-far as the flow's runs still queued or running leave room, and reports the counts
-of done, pending and failed items: the user sensor as observations of the
-``keycloak_users_count`` asset, both in the tick log and in the skip message.
+Each tick plans its runs with :mod:`moderate.trust.scans`, as far as the flow's
+runs still queued or running leave room, and reports the counts of done, pending
+and failed items in the tick log and the skip message; the user sensor also
+records them as observations of the ``keycloak_users_count`` asset.
 """
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetKey,
@@ -16,6 +15,7 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
+    JobDefinition,
     RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
@@ -27,42 +27,37 @@ from dagster import (
 from moderate.automation import default_sensor_status
 from moderate.resources.keycloak import KeycloakResource
 from moderate.resources.platform_api import PlatformApiResource
+from moderate.resources.settings import EnvBackedResource
 from moderate.state import StateStoreResource, utc_now
 from moderate.state.resource import StateStoreUnavailableError
-from moderate.trust.jobs import (
+from moderate.trust.ops import (
     create_asset_object_proof_job,
     propagate_new_user_to_trust_services_job,
 )
-from moderate.trust.progress import summary
-from moderate.trust.scans import (
-    PROOF_OP,
-    USER_OP,
-    InFlight,
-    TickPlan,
-    plan_object_tick,
-    plan_user_tick,
-)
+from moderate.trust.scans import InFlight, TickPlan, plan_object_tick, plan_user_tick
 from moderate.trust.settings import (
     DEFAULT_TRUST_SETTINGS,
     FEATURE_TAGS,
+    OBJECT_PROOFS,
     SENSOR_INTERVAL_S,
+    USER_DIDS,
+    Flow,
     TrustSettings,
 )
 
-USER_SENSOR_NAME = "keycloak_user_sensor"
-OBJECT_SENSOR_NAME = "platform_api_asset_object_sensor"
-USERS_COUNT_ASSET = AssetKey("keycloak_users_count")
 if TYPE_CHECKING:
     from moderate.state.store import StateStore
 
-IN_FLIGHT_STATUSES = (
+USERS_COUNT_ASSET = AssetKey("keycloak_users_count")
+IN_FLIGHT_STATUSES = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
     DagsterRunStatus.STARTING,
     DagsterRunStatus.STARTED,
     DagsterRunStatus.CANCELING,
-)
+]
 IN_FLIGHT_RUNS_LIMIT = 1000
+Planner = Callable[["StateStore", str | None, InFlight], TickPlan]
 
 
 def build_keycloak_user_sensor(
@@ -81,17 +76,14 @@ def build_keycloak_user_sensor(
     """
 
     @sensor(
-        name=USER_SENSOR_NAME,
+        name="keycloak_user_sensor",
         job=propagate_new_user_to_trust_services_job,
-        minimum_interval_seconds=SENSOR_INTERVAL_S,
-        default_status=default_status or default_sensor_status(),
         description="Pages through the main realm's Keycloak users and requests "
         f"DID runs of up to {settings.batch_size} users without one (at most "
         f"{settings.max_runs_per_tick} per tick and {settings.max_runs_in_flight} "
         "queued or running); retries failures with exponential backoff. Records "
         "DID counts as observations of keycloak_users_count.",
-        tags=FEATURE_TAGS,
-        metadata=_sensor_metadata(settings),
+        **_sensor_options(settings, default_status),
     )
     def keycloak_user_sensor(
         context: SensorEvaluationContext,
@@ -99,24 +91,19 @@ def build_keycloak_user_sensor(
         platform_api: PlatformApiResource,
         state_store: StateStoreResource,
     ) -> SensorResult | SkipReason:
-        for resource in (keycloak, platform_api):
-            if not resource.is_configured():
-                return SkipReason(resource.not_configured_reason())
-        store = _open(state_store, context)
-        if isinstance(store, SkipReason):
-            return store
-        plan = plan_user_tick(
-            keycloak,
-            store,
-            context.cursor,
-            settings,
-            utc_now(),
-            runs_in_flight(context.instance, JOB_OF_USERS, USER_OP),
+        def plan(store: "StateStore", cursor: str | None, runs: InFlight) -> TickPlan:
+            return plan_user_tick(keycloak, store, cursor, settings, utc_now(), runs)
+
+        services: list[EnvBackedResource] = [keycloak, platform_api]
+        return _tick(
+            context,
+            propagate_new_user_to_trust_services_job,
+            USER_DIDS,
+            services,
+            state_store,
+            plan,
+            USERS_COUNT_ASSET,
         )
-        observation = AssetObservation(
-            asset_key=USERS_COUNT_ASSET, metadata=plan.metadata
-        )
-        return _result(context, plan, [observation])
 
     return keycloak_user_sensor
 
@@ -137,110 +124,112 @@ def build_platform_api_asset_object_sensor(
     """
 
     @sensor(
-        name=OBJECT_SENSOR_NAME,
+        name="platform_api_asset_object_sensor",
         job=create_asset_object_proof_job,
-        minimum_interval_seconds=SENSOR_INTERVAL_S,
-        default_status=default_status or default_sensor_status(),
         description="Pages through the Platform API's uploaded objects without "
         f"proof (sorted by id) and requests proof runs of up to {settings.batch_size} "
         f"due objects (at most {settings.max_runs_per_tick} per tick and "
         f"{settings.max_runs_in_flight} queued or running). Objects that can never "
         "get a proof are recorded as failed with the reason; failures back off "
         "without blocking the others.",
-        tags=FEATURE_TAGS,
-        metadata=_sensor_metadata(settings),
+        **_sensor_options(settings, default_status),
     )
     def platform_api_asset_object_sensor(
         context: SensorEvaluationContext,
         platform_api: PlatformApiResource,
         state_store: StateStoreResource,
     ) -> SensorResult | SkipReason:
-        if not platform_api.is_configured():
-            return SkipReason(platform_api.not_configured_reason())
-        store = _open(state_store, context)
-        if isinstance(store, SkipReason):
-            return store
-        plan = plan_object_tick(
-            platform_api.client(),
-            store,
-            context.cursor,
-            settings,
-            utc_now(),
-            runs_in_flight(context.instance, JOB_OF_OBJECTS, PROOF_OP),
+        def plan(store: "StateStore", cursor: str | None, runs: InFlight) -> TickPlan:
+            client = platform_api.client()
+            return plan_object_tick(client, store, cursor, settings, utc_now(), runs)
+
+        return _tick(
+            context,
+            create_asset_object_proof_job,
+            OBJECT_PROOFS,
+            [platform_api],
+            state_store,
+            plan,
         )
-        return _result(context, plan, [])
 
     return platform_api_asset_object_sensor
 
 
-JOB_OF_USERS = propagate_new_user_to_trust_services_job.name
-JOB_OF_OBJECTS = create_asset_object_proof_job.name
-
-
-def runs_in_flight(instance: DagsterInstance, job_name: str, op_name: str) -> InFlight:
+def runs_in_flight(
+    instance: DagsterInstance, job: JobDefinition, flow: Flow
+) -> InFlight:
     """The job's runs that are queued or running, and the items they hold.
 
     Args:
         instance: The Dagster instance.
-        job_name: Trust job.
-        op_name: Its op, whose run config lists the batch's items.
+        job: Trust job.
+        flow: Its flow, whose op's run config lists the batch's items.
 
     Returns:
         How many runs, and the keys of their items.
     """
     runs = instance.get_runs(
-        filters=RunsFilter(job_name=job_name, statuses=list(IN_FLIGHT_STATUSES)),
+        filters=RunsFilter(job_name=job.name, statuses=IN_FLIGHT_STATUSES),
         limit=IN_FLIGHT_RUNS_LIMIT,
     )
     held: set[str] = set()
     for run in runs:
-        held.update(_batch_keys(run.run_config, op_name))
+        config: Any = run.run_config
+        try:
+            items = config["ops"][flow.op_name]["config"]["items"]
+            held.update(str(item["key"]) for item in items)
+        except (KeyError, TypeError):
+            continue
     return InFlight(len(runs), frozenset(held))
 
 
-def _batch_keys(run_config: object, op_name: str) -> Sequence[str]:
-    ops = run_config.get("ops") if isinstance(run_config, dict) else None
-    node = ops.get(op_name) if isinstance(ops, dict) else None
-    config = node.get("config") if isinstance(node, dict) else None
-    items = config.get("items") if isinstance(config, dict) else None
-    if not isinstance(items, list):
-        return []
-    return [
-        str(item["key"]) for item in items if isinstance(item, dict) and "key" in item
-    ]
-
-
-def _sensor_metadata(settings: TrustSettings) -> dict[str, int]:
+def _sensor_options(
+    settings: TrustSettings, default_status: DefaultSensorStatus | None
+) -> dict[str, Any]:
+    """The ``@sensor`` arguments both trust sensors share."""
     return {
-        "batch_size": settings.batch_size,
-        "max_runs_per_tick": settings.max_runs_per_tick,
-        "max_runs_in_flight": settings.max_runs_in_flight,
+        "minimum_interval_seconds": SENSOR_INTERVAL_S,
+        "default_status": default_status or default_sensor_status(),
+        "tags": FEATURE_TAGS,
+        "metadata": {
+            "batch_size": settings.batch_size,
+            "max_runs_per_tick": settings.max_runs_per_tick,
+            "max_runs_in_flight": settings.max_runs_in_flight,
+        },
     }
 
 
-def _open(
-    state_store: StateStoreResource, context: SensorEvaluationContext
-) -> "StateStore | SkipReason":
+def _tick(
+    context: SensorEvaluationContext,
+    job: JobDefinition,
+    flow: Flow,
+    services: list[EnvBackedResource],
+    state_store: StateStoreResource,
+    plan: Planner,
+    observed: AssetKey | None = None,
+) -> SensorResult | SkipReason:
+    """One tick: skips while a service is not configured, else plans and reports."""
+    for service in services:
+        if not service.is_configured():
+            return SkipReason(service.not_configured_reason())
     try:
-        return state_store.store(context.log)
+        store = state_store.store(context.log)
     except StateStoreUnavailableError as error:
         return SkipReason(str(error))
-
-
-def _result(
-    context: SensorEvaluationContext,
-    plan: TickPlan,
-    observations: list[AssetObservation],
-) -> SensorResult:
-    if plan.cursor_reset:
-        context.log.warning("Cursor reset: %s", plan.cursor_reset)
-    message = summary(plan.metadata)
-    context.log.info("%d run(s) requested; %s", len(plan.run_requests), message)
+    result = plan(store, context.cursor, runs_in_flight(context.instance, job, flow))
+    if result.cursor_reset:
+        context.log.warning("Cursor reset: %s", result.cursor_reset)
+    summary = ", ".join(f"{key}={value}" for key, value in result.metadata.items())
+    context.log.info("%d run(s) requested; %s", len(result.run_requests), summary)
     return SensorResult(
-        run_requests=plan.run_requests,
-        cursor=plan.cursor,
-        asset_events=observations,
-        skip_reason=None if plan.run_requests else f"Nothing due; {message}",
+        run_requests=result.run_requests,
+        cursor=result.cursor,
+        asset_events=(
+            [AssetObservation(asset_key=observed, metadata=result.metadata)]
+            if observed
+            else []
+        ),
+        skip_reason=None if result.run_requests else f"Nothing due; {summary}",
     )
 
 

@@ -64,7 +64,10 @@ def test_objects_that_can_never_be_proven_do_not_starve_the_others(
     first = harness.tick(harness.object_sensor())
     requested = requested_objects(first.run_requests)
     assert len(first.run_requests) == harness.settings.max_runs_per_tick
-    assert len(requested) == harness.settings.items_per_tick
+    assert (
+        len(requested)
+        == harness.settings.max_runs_per_tick * harness.settings.batch_size
+    )
     assert requested & set(good), "good objects are requested in the first tick"
     assert not requested & set(hashless), "no run for an object without hash"
     for request in first.run_requests:

@@ -8,9 +8,9 @@ from moderate.trust.ops import (
     create_asset_object_proof_job,
     propagate_new_user_to_trust_services_job,
 )
-from moderate.trust.scans import did_progress_metadata
 from moderate.trust.sensors import (
     USERS_COUNT_ASSET,
+    did_progress_metadata,
     keycloak_user_sensor,
     platform_api_asset_object_sensor,
 )

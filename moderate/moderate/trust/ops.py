@@ -1,13 +1,11 @@
 """The two trust jobs and their ops: DIDs for a batch of users, proofs for objects.
 
-Each item of a batch is worked on only while the run holds its claim in the state
-store (the fencing token the sensor handed out, or a claim the op takes itself in
-a run launched by hand), and its outcome is written with that token: done, or
-failed with the reason and the time of the next attempt (exponential backoff for
-transient trouble, a long backoff while a proof owner has no DID, none for
-permanent failures). An item done meanwhile, or claimed again by a later run, is
-left alone. The run's output metadata lists every item with its outcome; a batch
-with failed items ends in a :class:`dagster.Failure` naming them.
+A run works on an item only while it holds the item's claim (the sensor's fencing
+token, or a claim of its own when launched by hand) and writes the outcome with
+that token: done, or failed with the reason and the next attempt (backoff for
+transient trouble, a long one while a proof owner has no DID, none for permanent
+failures). The output metadata lists every item's outcome; a batch with failed
+items ends in a :class:`dagster.Failure` naming them.
 """
 
 import enum
@@ -18,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dagster import Config, Failure, MetadataValue, OpExecutionContext, Output, job, op
-from pydantic import Field
+from pydantic import Field, NonNegativeFloat, PositiveFloat
 
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiResource
 from moderate.state import (
@@ -36,13 +34,16 @@ from moderate.trust.settings import (
     OBJECT_PROOFS,
     USER_DID_NAMESPACE,
     USER_DIDS,
+    Flow,
 )
 from moderate.trust.tasks import (
+    DID_ROUTE,
+    PROOF_ROUTE,
     Outcome,
     PollPolicy,
     TrustResult,
-    request_did,
-    request_proof,
+    TrustRoute,
+    request_trust,
 )
 
 if TYPE_CHECKING:
@@ -56,31 +57,17 @@ _DEFAULTS = DEFAULT_TRUST_SETTINGS.op_config()
 
 
 class ItemState(enum.StrEnum):
-    """What a batch run did with one item (shown per item in the run's metadata).
-
-    ``done``: the DID or proof exists. ``failed``: recorded as failed, with the
-    reason and the next attempt time. ``waiting``: not worked on by this run (it
-    is backing off, failed for good, or another run holds it). ``skipped``: a later
-    run claimed it, so this run's claim is void.
-    """
+    """What a batch run did with one item (a column of the outcome table)."""
 
     DONE = "done"
-    FAILED = "failed"
-    WAITING = "waiting"
-    SKIPPED = "skipped"
+    FAILED = "failed"  # recorded with the reason and the next attempt
+    WAITING = "waiting"  # not worked on: backing off, failed for good or held
+    SKIPPED = "skipped"  # a later run claimed it: this run's claim is void
 
 
 @dataclass(frozen=True)
 class ItemOutcome:
-    """The outcome of one item of a batch.
-
-    Attributes:
-        key: Username or object id.
-        state: What happened.
-        detail: Reason or result, one line.
-        http_status: HTTP status of the failed API call, if any.
-        retry_at: When the item will be tried again, if it failed and will be.
-    """
+    """One item's row of the outcome table (HTTP status and retry time if failed)."""
 
     key: str
     state: ItemState
@@ -116,28 +103,20 @@ class ObjectItem(_Item):
 class TrustBatchConfig(Config):
     """Run config shared by both trust ops (filled in by the sensors)."""
 
-    poll_initial_interval_s: float = Field(
-        default=_DEFAULTS["poll_initial_interval_s"], gt=0
-    )
-    poll_max_interval_s: float = Field(default=_DEFAULTS["poll_max_interval_s"], gt=0)
-    poll_timeout_s: float = Field(
+    poll_initial_interval_s: PositiveFloat = _DEFAULTS["poll_initial_interval_s"]
+    poll_max_interval_s: PositiveFloat = _DEFAULTS["poll_max_interval_s"]
+    poll_timeout_s: PositiveFloat = Field(
         default=_DEFAULTS["poll_timeout_s"],
-        gt=0,
         description="How long to wait for a Trust task before a retryable failure.",
     )
-    pending_timeout_s: float = Field(
+    pending_timeout_s: NonNegativeFloat = Field(
         default=_DEFAULTS["pending_timeout_s"],
-        ge=0,
         description="How long an item stays claimed while this run works on it.",
     )
-    retry_base_s: float = Field(default=_DEFAULTS["retry_base_s"], gt=0)
-    retry_cap_s: float = Field(default=_DEFAULTS["retry_cap_s"], gt=0)
-    blocked_owner_retry_base_s: float = Field(
-        default=_DEFAULTS["blocked_owner_retry_base_s"], gt=0
-    )
-    blocked_owner_retry_cap_s: float = Field(
-        default=_DEFAULTS["blocked_owner_retry_cap_s"], gt=0
-    )
+    retry_base_s: PositiveFloat = _DEFAULTS["retry_base_s"]
+    retry_cap_s: PositiveFloat = _DEFAULTS["retry_cap_s"]
+    blocked_owner_retry_base_s: PositiveFloat = _DEFAULTS["blocked_owner_retry_base_s"]
+    blocked_owner_retry_cap_s: PositiveFloat = _DEFAULTS["blocked_owner_retry_cap_s"]
 
     def poll_policy(self) -> PollPolicy:
         """Polling bounds of this run."""
@@ -146,7 +125,7 @@ class TrustBatchConfig(Config):
         )
 
     def retry_at(self, outcome: Outcome, attempts: int) -> datetime | None:
-        """Next attempt after a failure; None for permanent ones."""
+        """Next attempt after a failure; None for a permanent one."""
         if outcome is Outcome.TRANSIENT:
             base, cap = self.retry_base_s, self.retry_cap_s
         elif outcome is Outcome.BLOCKED_OWNER:
@@ -185,15 +164,7 @@ def create_user_dids(
 ) -> Output[dict[str, Any]]:
     """Gives a batch of users a DID."""
     client, store = _open(platform_api, state_store, context)
-    policy = config.poll_policy()
-    return _run_batch(
-        context,
-        store,
-        USER_DIDS.namespace,
-        config.items,
-        config,
-        lambda key: request_did(client, key, policy),
-    )
+    return _run_batch(context, client, store, USER_DIDS, DID_ROUTE, config)
 
 
 @op(
@@ -220,18 +191,11 @@ def create_object_proofs(
             client.username,
             own_did.detail,
         )
-    policy = config.poll_policy()
-    return _run_batch(
-        context,
-        store,
-        OBJECT_PROOFS.namespace,
-        config.items,
-        config,
-        lambda key: request_proof(client, int(key), policy),
-    )
+    return _run_batch(context, client, store, OBJECT_PROOFS, PROOF_ROUTE, config)
 
 
 @job(
+    name=USER_DIDS.job_name,
     description="Gives a batch of Keycloak users (up to "
     f"{DEFAULT_TRUST_SETTINGS.batch_size}) a DID through the Platform API's Trust "
     "service and records each outcome in the state store. Requested by "
@@ -246,6 +210,7 @@ def propagate_new_user_to_trust_services_job() -> None:
 
 
 @job(
+    name=OBJECT_PROOFS.job_name,
     description="Gives a batch of uploaded objects (up to "
     f"{DEFAULT_TRUST_SETTINGS.batch_size}) an integrity proof through the Platform "
     "API's Trust service and records each outcome in the state store. Requested by "
@@ -262,13 +227,10 @@ def create_asset_object_proof_job() -> None:
 def ensure_own_did(
     client: PlatformApiClient, store: "StateStore", config: TrustBatchConfig
 ) -> TrustResult:
-    """Makes sure the account the pipelines use (``API_USERNAME``) has a DID.
+    """Makes sure the pipelines' own account (``API_USERNAME``) has a DID.
 
-    Ownerless public assets are proven on behalf of that account, so it needs a
-    DID first (CONTRACT §2). Known from the state store after the first success.
-    Only a run that claims the item requests it, so concurrent proof runs never
-    start duplicate DID tasks; a failure backs off in the store, so while Trust is
-    down the DID is not requested again by every proof run.
+    Ownerless public assets are proven on its behalf (CONTRACT §2). Only a run
+    that claims its row asks, and a failure backs off in the store like a user's.
 
     Args:
         client: Platform API client.
@@ -288,7 +250,7 @@ def ensure_own_did(
     if fence is None:
         current = store.get(USER_DID_NAMESPACE, own)
         return TrustResult(Outcome.TRANSIENT, _not_claimable(current))
-    result = request_did(client, own, policy)
+    result = request_trust(client, DID_ROUTE, own, policy)
     _record(store, USER_DID_NAMESPACE, own, fence, record, config, result)
     return result
 
@@ -317,16 +279,25 @@ def _open(
 
 def _run_batch(
     context: OpExecutionContext,
+    client: PlatformApiClient,
     store: "StateStore",
-    namespace: str,
-    items: Sequence[_Item],
-    config: TrustBatchConfig,
-    perform: Callable[[str], TrustResult],
+    flow: Flow,
+    route: TrustRoute,
+    config: UserDidBatchConfig | ObjectProofBatchConfig,
 ) -> Output[dict[str, Any]]:
     """Works on every item of the batch, then reports their outcomes."""
+    namespace = flow.namespace
+    policy = config.poll_policy()
     outcomes = [
-        _work_on(store, namespace, item.key, item.fence, config, perform)
-        for item in items
+        _work_on(
+            store,
+            namespace,
+            item.key,
+            item.fence,
+            config,
+            lambda key: request_trust(client, route, key, policy),
+        )
+        for item in config.items
     ]
     by_state = {state: [o for o in outcomes if o.state is state] for state in ItemState}
     metadata: dict[str, Any] = {
@@ -402,12 +373,7 @@ def _record(
     config: TrustBatchConfig,
     result: TrustResult,
 ) -> tuple[bool, datetime | None]:
-    """Writes the outcome with the claim's token.
-
-    Returns:
-        Whether the write applied (False when a later claim voided this one),
-        and the next attempt time (None when done or failed for good).
-    """
+    """Writes the outcome with the claim's token: applied?, next attempt time."""
     previous = dict(record.value) if record and isinstance(record.value, dict) else {}
     if result.outcome is Outcome.DONE:
         previous.pop("blocked_owner", None)

@@ -28,15 +28,27 @@ class Flow:
         name: ``did`` or ``proof``: prefix of run keys and of count metadata.
         namespace: State-store namespace of the flow's items.
         op_name: The op whose run config lists a batch's items.
+        job_name: The job of that op, one run per batch.
     """
 
     name: str
     namespace: str
     op_name: str
+    job_name: str
 
 
-USER_DIDS = Flow("did", USER_DID_NAMESPACE, "create_user_dids")
-OBJECT_PROOFS = Flow("proof", OBJECT_PROOF_NAMESPACE, "create_object_proofs")
+USER_DIDS = Flow(
+    "did",
+    USER_DID_NAMESPACE,
+    "create_user_dids",
+    "propagate_new_user_to_trust_services_job",
+)
+OBJECT_PROOFS = Flow(
+    "proof",
+    OBJECT_PROOF_NAMESPACE,
+    "create_object_proofs",
+    "create_asset_object_proof_job",
+)
 
 
 @dataclass(frozen=True)

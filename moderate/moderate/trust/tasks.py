@@ -1,9 +1,8 @@
 """Trust requests through the Platform API: start, poll with a bound, classify.
 
 ``POST /user/did`` and ``POST /asset/proof`` answer with the existing DID or proof,
-or start a task that is polled, backing off, until it has a result or an error. The
-API loses running tasks when it restarts, so polling is bounded. Task errors are
-classified as CONTRACT §2 describes (see :class:`Outcome`).
+or start a task, polled with a bound (the API loses tasks when it restarts). Task
+errors are classified as CONTRACT §2 describes (see :class:`Outcome`).
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,29 +39,17 @@ BLOCKED_OWNER_PATTERN = re.compile(r"User (?P<owner>.+?) does not have a DID", r
 
 
 class Outcome(enum.StrEnum):
-    """What a Trust request ended with, and so what to record.
+    """What a Trust request ended with, and so what to record."""
 
-    ``DONE``: the DID or proof exists. ``BLOCKED_OWNER``: the proof owner has no
-    DID yet (retry after a long backoff). ``PERMANENT``: it can never succeed
-    (no hash, not found). ``TRANSIENT``: Trust or API trouble, a lost task, or
-    anything unrecognised (retry with exponential backoff).
-    """
-
-    DONE = "done"
-    BLOCKED_OWNER = "blocked_owner"
-    PERMANENT = "permanent"
-    TRANSIENT = "transient"
+    DONE = "done"  # the DID or proof exists
+    BLOCKED_OWNER = "blocked_owner"  # the proof owner has no DID yet: long backoff
+    PERMANENT = "permanent"  # can never succeed (no hash, not found)
+    TRANSIENT = "transient"  # Trust or API trouble, lost task, anything else
 
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """Bounded polling of one task.
-
-    Attributes:
-        initial_interval_s: First wait between two polls.
-        max_interval_s: Longest wait between two polls.
-        timeout_s: Total time after which polling gives up.
-    """
+    """Bounded polling of one task: first and longest wait, total time."""
 
     initial_interval_s: float
     max_interval_s: float
@@ -91,23 +78,34 @@ class TrustResult:
 
 
 @dataclass(frozen=True)
-class _Route:
-    """One Trust route: where to post, and where the answer holds the value."""
+class TrustRoute:
+    """A Trust route: what to post and where its answer holds the value.
+
+    Attributes:
+        path: The ``POST`` route; its tasks are at ``<path>/task/<id>``.
+        body_field: Field of the posted body that names the item.
+        answer_field: Field of the answer that holds the user or object.
+        value_fields: Fields kept as the value; the first one must be set.
+        key_of: Turns an item key into what ``body_field`` takes.
+    """
 
     path: str
     body_field: str
     answer_field: str
     value_fields: tuple[str, ...]
+    key_of: Callable[[str], str | int] = str
 
     def value_of(self, obj: Any) -> dict[str, Any]:
-        """The value (first field required) of an answer's user or object."""
+        """The value of an answer's user or object; empty when it has none."""
         if isinstance(obj, Mapping) and obj.get(self.value_fields[0]):
             return {name: obj.get(name) for name in self.value_fields}
         return {}
 
 
-DID_ROUTE = _Route(DID_PATH, "username", "user_meta", ("trust_did",))
-PROOF_ROUTE = _Route(PROOF_PATH, "object_key_or_id", "obj", ("proof_id", "key"))
+DID_ROUTE = TrustRoute(DID_PATH, "username", "user_meta", ("trust_did",))
+PROOF_ROUTE = TrustRoute(
+    PROOF_PATH, "object_key_or_id", "obj", ("proof_id", "key"), int
+)
 
 
 class TaskTimeoutError(RuntimeError):
@@ -135,48 +133,26 @@ def blocked_owner(error: str) -> str | None:
     return match.group("owner") if match else None
 
 
-def request_did(
-    client: PlatformApiClient, username: str, policy: PollPolicy
+def request_trust(
+    client: PlatformApiClient, route: TrustRoute, key: str, policy: PollPolicy
 ) -> TrustResult:
-    """Makes sure ``username`` has a DID.
-
-    Args:
-        client: Platform API client of an admin account.
-        username: Keycloak username.
-        policy: Polling bounds.
-
-    Returns:
-        The classified result.
-    """
-    return _request(client, DID_ROUTE, username, policy)
-
-
-def request_proof(
-    client: PlatformApiClient, object_id: int, policy: PollPolicy
-) -> TrustResult:
-    """Makes sure the uploaded object ``object_id`` has an integrity proof.
-
-    Args:
-        client: Platform API client of an admin account.
-        object_id: Id of the uploaded object.
-        policy: Polling bounds.
-
-    Returns:
-        The classified result.
-    """
-    return _request(client, PROOF_ROUTE, object_id, policy)
-
-
-def _request(
-    client: PlatformApiClient, route: _Route, key: str | int, policy: PollPolicy
-) -> TrustResult:
-    """Starts the request, polls its task and classifies the result.
+    """Makes sure the user or object ``key`` has its DID or proof.
 
     "Already has" and "created in the meantime" count as success once a re-read
     (the same idempotent ``POST``) shows the value.
+
+    Args:
+        client: Platform API client of an admin account.
+        route: ``DID_ROUTE`` or ``PROOF_ROUTE``.
+        key: Username or object id.
+        policy: Polling bounds.
+
+    Returns:
+        The classified result.
     """
+    body = {route.body_field: route.key_of(key)}
     try:
-        answer = client.post_json(route.path, {route.body_field: key}, idempotent=True)
+        answer = client.post_json(route.path, body, idempotent=True)
         task_id = answer.get("task_id")
         if task_id is None:
             return _existing(
@@ -198,7 +174,7 @@ def _request(
     if outcome is not Outcome.DONE:
         return TrustResult(outcome, error_text, blocked_owner=blocked_owner(error_text))
     try:
-        answer = client.post_json(route.path, {route.body_field: key}, idempotent=True)
+        answer = client.post_json(route.path, body, idempotent=True)
     except (PlatformApiError, requests.RequestException) as error:
         detail = f"re-read after '{error_text}' failed: {error}"
         return TrustResult(Outcome.TRANSIENT, detail)
@@ -209,7 +185,7 @@ def _request(
 
 
 def _existing(
-    route: _Route, answer: Mapping[str, Any], detail: str, missing: str
+    route: TrustRoute, answer: Mapping[str, Any], detail: str, missing: str
 ) -> TrustResult:
     """Success when an answer without task holds the value, else transient."""
     value = route.value_of(answer.get(route.answer_field))

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moderate.trust.scans import (
+from moderate.trust.sensors import (
     MAX_CURSOR_INT,
     ObjectScanCursor,
     UserScanCursor,

@@ -3,7 +3,7 @@
 import pytest
 
 from moderate.state import utc_now
-from moderate.trust.scans import ObjectScanCursor, UserScanCursor
+from moderate.trust.sensors import ObjectScanCursor, UserScanCursor
 from moderate.trust.settings import TrustSettings
 from moderate.trust.tasks import Outcome, blocked_owner, classify_task_error
 

@@ -36,10 +36,9 @@ JsonFilter = Sequence[Any]
 class PlatformApiError(RuntimeError):
     """An API call ended with an error status.
 
-    The 4xx statuses in ``PERMANENT_STATUSES`` are permanent, and so is a 500 on a
-    request with ``filters``: the real API answers 500 to an unknown filter field
-    or operator and to a numeric-looking value on a text column. Such a request is
-    not retried on 500 either (502, 503 and 504 still are).
+    ``PERMANENT_STATUSES`` are permanent, and so is a 500 to a request with
+    ``filters`` (the API's answer to an unknown field or operator, or to a
+    numeric-looking value on a text column), which is not retried on 500 either.
 
     Attributes:
         status: HTTP status code.
@@ -130,10 +129,7 @@ class PlatformApiClient:
         return _checked(response, "GET", PING_PATH).json()
 
     def check_admin_role(self) -> None:
-        """Makes a read-only call that only ``apisix:api_admin`` may make.
-
-        ``GET /asset`` proves nothing (it serves anonymous callers); listing
-        uploaded objects answers 403 for basic access and 401 without a role.
+        """Lists objects, which answers 403 for basic access and 401 without a role.
 
         Raises:
             NotUsableError: When the account lacks the role, with the reason.
@@ -225,20 +221,10 @@ class PlatformApiClient:
         page_size: int = MAX_PAGE_SIZE,
         offset: int = 0,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Pages through a list route with an explicit sort, yielding each page.
+        """Yields each non-empty page of a list route, sorted by ``sort_field``.
 
-        Paging stops on a short page; ``X-Total-Count`` is ignored because it
-        counts the whole table, not the filtered rows.
-
-        Args:
-            path: List route, e.g. ``/asset/object``.
-            filters: ``[field, operator, value]`` triples.
-            sort_field: Field sorted ascending (``id`` keeps pages stable).
-            page_size: Rows per page, at most 100.
-            offset: Offset of the first page.
-
-        Yields:
-            Each non-empty page.
+        ``filters`` are ``[field, operator, value]`` triples. Paging stops on a
+        short page: ``X-Total-Count`` counts the whole table, not the filtered rows.
         """
         if not 0 < page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be within 1..{MAX_PAGE_SIZE}")
@@ -352,11 +338,7 @@ class PlatformApiResource(EnvBackedResource):
     _client: PlatformApiClient | None = PrivateAttr(default=None)
 
     def client(self) -> PlatformApiClient:
-        """The process-wide client of this resource instance.
-
-        Raises:
-            ServiceNotConfiguredError: Naming every missing variable.
-        """
+        """The client of this resource instance (raises if settings are missing)."""
         if self._client is None:
             self._client = PlatformApiClient(
                 base_url=self.required_setting("base_url"),

@@ -42,7 +42,6 @@ class PlatformApiError(RuntimeError):
 
     Attributes:
         status: HTTP status code.
-        method: HTTP method.
         path: Request path (no query string, no credentials).
         body: Start of the response body.
         permanent: Whether repeating the request cannot succeed.
@@ -52,7 +51,6 @@ class PlatformApiError(RuntimeError):
         self, status: int, method: str, path: str, body: str, *, filtered: bool = False
     ) -> None:
         self.status = status
-        self.method = method
         self.path = path
         self.body = body
         self.permanent = status in PERMANENT_STATUSES or (

@@ -371,16 +371,18 @@ class StateStore:
         *,
         pending_only: bool = False,
     ) -> bool:
-        conditions = [
-            STATE_TABLE.c.namespace == namespace,
-            STATE_TABLE.c.key == key,
-            STATE_TABLE.c.attempts == fence,
-        ]
-        if pending_only:
-            conditions.append(STATE_TABLE.c.status == ItemStatus.PENDING.value)
         statement = (
             sa.update(STATE_TABLE)
-            .where(*conditions)
+            .where(
+                STATE_TABLE.c.namespace == namespace,
+                STATE_TABLE.c.key == key,
+                STATE_TABLE.c.attempts == fence,
+                (
+                    STATE_TABLE.c.status == ItemStatus.PENDING.value
+                    if pending_only
+                    else sa.true()
+                ),
+            )
             .values(**changes, updated_at=utc_now())
         )
         with self.engine.begin() as connection:

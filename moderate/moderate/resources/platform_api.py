@@ -114,10 +114,9 @@ class PlatformApiClient:
     def close(self) -> None:
         """Closes the underlying connection pools."""
         with self._lock:
-            sessions = list(self._sessions.values())
+            for session in self._sessions.values():
+                session.close()
             self._sessions.clear()
-        for session in sessions:
-            session.close()
 
     def ping(self) -> dict[str, Any]:
         """Calls the unauthenticated liveness route."""
@@ -125,24 +124,6 @@ class PlatformApiClient:
             f"{self._base_url}{PING_PATH}", timeout=self._timeout
         )
         return _checked(response, "GET", PING_PATH).json()
-
-    def check_admin_role(self) -> None:
-        """Lists objects, which answers 403 for basic access and 401 without a role.
-
-        Raises:
-            NotUsableError: When the account lacks the role, with the reason.
-            PlatformApiError: On any other error status.
-        """
-        try:
-            self.get_json(ADMIN_PROBE_PATH, {"limit": 1})
-        except PlatformApiError as error:
-            if error.status not in (HTTP_UNAUTHORIZED, HTTP_FORBIDDEN):
-                raise
-            raise NotUsableError(
-                f"account '{self.username}' lacks the client role {ADMIN_ROLE}: "
-                f"GET {ADMIN_PROBE_PATH} answered HTTP {error.status} "
-                f"({error.body[:120]})"
-            ) from None
 
     def request(
         self,
@@ -155,19 +136,17 @@ class PlatformApiClient:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """Performs an authenticated call to ``path`` and returns the response.
+        """Performs an authenticated call to ``path`` (e.g. ``/asset``).
 
         Args:
             method: HTTP method.
-            path: Route below the gateway root, e.g. ``/asset``.
+            path: Route below the gateway root.
             params: Query parameters.
             json_body: JSON body.
-            idempotent: Whether to retry read errors and 5xx; defaults by method.
-                A request that never reached the server is always retried.
-            body: A rewindable body stream (e.g. a streamed multipart body); one
-                with a length is sent only with a token that outlives the upload
-                at the configured minimum rate.
-            headers: Extra request headers (``Authorization`` is always set).
+            idempotent: Whether to retry read errors and 5xx (default: by method).
+            body: A rewindable body stream, sent only with a token that outlives
+                it at the minimum upload rate.
+            headers: Extra request headers.
 
         Raises:
             PlatformApiError: On a 4xx or 5xx status after retries.
@@ -358,9 +337,19 @@ class PlatformApiResource(EnvBackedResource):
             self._client = None
 
     def _probe(self) -> str:
+        """Pings, then lists objects: 403 for basic access, 401 without a role."""
         client = self.client()
         info = client.ping()
-        client.check_admin_role()
+        try:
+            client.get_json(ADMIN_PROBE_PATH, {"limit": 1})
+        except PlatformApiError as error:
+            if error.status not in (HTTP_UNAUTHORIZED, HTTP_FORBIDDEN):
+                raise
+            raise NotUsableError(
+                f"account '{client.username}' lacks the client role {ADMIN_ROLE}: "
+                f"GET {ADMIN_PROBE_PATH} answered HTTP {error.status} "
+                f"({error.body[:120]})"
+            ) from None
         return (
             f"gateway up (python {info.get('python_version', '?')}), "
             f"'{client.username}' holds {ADMIN_ROLE}"

@@ -1,16 +1,12 @@
 """Run-time settings shared by every resource.
 
 Settings are read when a resource is used, never at import time: an empty field
-falls back to the variable named in the resource's ``ENV_VARS`` through
-:meth:`dagster.EnvVar.get_value`. Binding fields to ``EnvVar`` instead would fail
-a run or tick before our code runs whenever a variable is unset; resolving late
-lets sensors skip with a reason and jobs name every missing variable at once.
-
-Secrets (passwords, tokens, S3 secret keys, URLs with credentials) are no fields
-at all: they come from the environment only, so they never appear in the
-launchpad's config schema. A run whose run config sets any other resource field
-is refused when its resources are set up: run config could otherwise point a
-resource at another host (which would then receive the secret) or another path.
+falls back to its variable in ``ENV_VARS`` (:meth:`dagster.EnvVar.get_value`), so
+sensors can skip with a reason and jobs name every missing variable at once
+instead of Dagster failing them early. Secrets are no fields at all (environment
+only), and a run whose run config sets resource fields (beyond
+``RUN_CONFIGURABLE_FIELDS``) is refused: they could point a resource at another
+host, which would then receive the secret.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ REF_FORBIDDEN = ("..", "//", "@{", "/.")
 REF_FORBIDDEN_ENDINGS = ("/", ".", ".lock")
 URL_MAX_CHARS = 2000
 _UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
+_USER_INFO = re.compile(r"://[^/@\s]+@")
 GIT_SETTINGS = (
     "filter.lfs.smudge=git-lfs smudge --skip -- %f",
     "filter.lfs.process=git-lfs filter-process --skip",
@@ -284,12 +285,8 @@ def _git(arguments: Sequence[str], cwd: Path, timeout_s: int) -> str:
     except FileNotFoundError:
         raise GitFetchError("git is not installed") from None
     if completed.returncode != 0:
-        stderr = _redact_text(completed.stderr.strip())[-ERROR_TAIL_CHARS:]
+        stderr = _USER_INFO.sub("://", completed.stderr.strip())[-ERROR_TAIL_CHARS:]
         raise GitFetchError(
             f"`{described}` failed with exit code {completed.returncode}: {stderr}"
         )
     return completed.stdout
-
-
-def _redact_text(text: str) -> str:
-    return re.sub(r"://[^/@\s]+@", "://", text)

@@ -123,10 +123,10 @@ def prepare_source(
             co.commit_sha,
             settings_hash,
         )
-        reused = _published_manifest(state, source, area, settings_hash, log)
+        preparation = _Preparation(source, config, co, area, settings_hash, log)
+        reused = preparation.published_manifest(state)
         if reused is not None:
             return PreparedSource(reused, area.manifest_key, bucket, skipped=True)
-        preparation = _Preparation(source, config, co, area, settings_hash, log)
         manifest = preparation.manifest()
     area.put_manifest(manifest)
     known = SourceState(
@@ -137,29 +137,6 @@ def prepare_source(
     )
     state.mark_pending(SOURCE_NAMESPACE, source, known.model_dump())
     return PreparedSource(manifest, area.manifest_key, bucket, skipped=False)
-
-
-def _published_manifest(
-    state: "StateStore",
-    source: str,
-    area: StagingArea,
-    settings_hash: str,
-    log: logging.Logger,
-) -> SourceManifest | None:
-    from botocore.exceptions import ClientError
-
-    known = SourceState.read(state, source, done_only=True)
-    if known is None or known.manifest_key != area.manifest_key:
-        return None
-    try:
-        manifest = load_manifest(area.client, area.bucket, area.manifest_key)
-    except ClientError as error:
-        log.warning("staged manifest unreadable (%s); preparing again", error)
-        return None
-    if manifest.fingerprint != settings_hash:
-        return None
-    log.info("commit %s already published: skipping", manifest.commit_sha)
-    return manifest
 
 
 def _failed(
@@ -190,6 +167,24 @@ class _Preparation:
     settings_hash: str
     log: logging.Logger
     lfs_error: str = ""
+
+    def published_manifest(self, state: "StateStore") -> SourceManifest | None:
+        """The manifest of this commit if it was published with these settings."""
+        from botocore.exceptions import ClientError
+
+        known = SourceState.read(state, self.source, done_only=True)
+        area = self.area
+        if known is None or known.manifest_key != area.manifest_key:
+            return None
+        try:
+            manifest = load_manifest(area.client, area.bucket, area.manifest_key)
+        except ClientError as error:
+            self.log.warning("staged manifest unreadable (%s); preparing again", error)
+            return None
+        if manifest.fingerprint != self.settings_hash:
+            return None
+        self.log.info("commit %s already published: skipping", manifest.commit_sha)
+        return manifest
 
     def manifest(self) -> SourceManifest:
         """Converts and stages every selected file; returns the commit's manifest."""

@@ -22,16 +22,16 @@ from dagster import (
 
 from moderate.openmetadata.config import PartitionIngestionConfig
 from moderate.openmetadata.ingest import (
-    check_server_line,
-    datalake_metadata_stage,
-    datalake_profile_stage,
-    postgres_metadata_stage,
-    postgres_profile_stage,
-    require_configured,
+    UnitKind,
+    metadata_stage,
+    prepare,
+    profile_stage,
 )
-from moderate.openmetadata.items import IngestionItem, ItemResult
 from moderate.openmetadata.naming import (
+    DATALAKE_SERVICE_PREFIX,
+    POSTGRES_SERVICE_PREFIX,
     datalake_service_name,
+    partition_key_of_prefix,
     postgres_service_name,
     prefix_of_partition_key,
 )
@@ -40,12 +40,24 @@ from moderate.resources import OpenMetadataResource, PostgresResource, S3Resourc
 GROUP_NAME = "openmetadata"
 FEATURE_TAGS = {"moderate/feature": "openmetadata"}
 CATALOG_KEY = AssetKey("openmetadata_catalog")
-POSTGRES_DATABASE_KEY = AssetKey("openmetadata_postgres_database")
-DATALAKE_PREFIX_KEY = AssetKey("openmetadata_datalake_prefix")
-POSTGRES_PARTITIONS_NAME = "openmetadata_postgres_databases"
-DATALAKE_PARTITIONS_NAME = "openmetadata_datalake_prefixes"
-POSTGRES_PARTITIONS = DynamicPartitionsDefinition(name=POSTGRES_PARTITIONS_NAME)
-DATALAKE_PARTITIONS = DynamicPartitionsDefinition(name=DATALAKE_PARTITIONS_NAME)
+POSTGRES_UNITS = UnitKind(
+    plural="databases",
+    asset_key=AssetKey("openmetadata_postgres_database"),
+    partitions=DynamicPartitionsDefinition(name="openmetadata_postgres_databases"),
+    service_prefix=POSTGRES_SERVICE_PREFIX,
+    service_name=postgres_service_name,
+    partition_key=str,
+    unit_of_partition=str,
+)
+DATALAKE_UNITS = UnitKind(
+    plural="prefixes",
+    asset_key=AssetKey("openmetadata_datalake_prefix"),
+    partitions=DynamicPartitionsDefinition(name="openmetadata_datalake_prefixes"),
+    service_prefix=DATALAKE_SERVICE_PREFIX,
+    service_name=datalake_service_name,
+    partition_key=partition_key_of_prefix,
+    unit_of_partition=prefix_of_partition_key,
+)
 CATALOG_FAIL_WINDOW = timedelta(hours=26)
 CATALOG_WARN_WINDOW = timedelta(hours=13)
 """The schedules run twice a day: a catalogue older than one missed run warns,
@@ -59,23 +71,38 @@ openmetadata_catalog = AssetSpec(
     "location's own pipelines; reported by the ingestion jobs.",
     kinds={"openmetadata"},
     tags=FEATURE_TAGS,
-    deps=[POSTGRES_DATABASE_KEY, DATALAKE_PREFIX_KEY],
+    deps=[POSTGRES_UNITS.asset_key, DATALAKE_UNITS.asset_key],
     freshness_policy=FreshnessPolicy.time_window(
         fail_window=CATALOG_FAIL_WINDOW, warn_window=CATALOG_WARN_WINDOW
     ),
 )
 
 
-def _summary(result: ItemResult) -> MaterializeResult:
-    return MaterializeResult(
-        metadata={"service_name": result.service_name, **result.statuses}
+def _ingest_partition(
+    context: AssetExecutionContext,
+    config: PartitionIngestionConfig,
+    units: UnitKind,
+    resource: PostgresResource | S3Resource,
+    openmetadata: OpenMetadataResource,
+) -> MaterializeResult:
+    op_context = context.op_execution_context
+    runner, line = prepare(op_context, config.runner, openmetadata, resource)
+    item = units.item(
+        units.unit_of_partition(context.partition_key),
+        runner,
+        line,
+        config.generate_sample_data,
+        config.schema_exclude_patterns,
     )
+    item = metadata_stage(op_context, item, resource, openmetadata)
+    item = profile_stage(op_context, item, resource, openmetadata)
+    return MaterializeResult(metadata=item.summary())
 
 
 @asset(
-    key=POSTGRES_DATABASE_KEY,
+    key=POSTGRES_UNITS.asset_key,
     group_name=GROUP_NAME,
-    partitions_def=POSTGRES_PARTITIONS,
+    partitions_def=POSTGRES_UNITS.partitions,
     kinds={"openmetadata", "postgres"},
     tags=FEATURE_TAGS,
     op_tags=FEATURE_TAGS,
@@ -89,27 +116,13 @@ def openmetadata_postgres_database(
     openmetadata: OpenMetadataResource,
 ) -> MaterializeResult:
     """Ingests the database named by the partition key."""
-    require_configured(openmetadata, postgres)
-    runner = config.runner.build()
-    _, line = check_server_line(openmetadata, runner)
-    database = context.partition_key
-    item = IngestionItem(
-        name=database,
-        service_name=postgres_service_name(database),
-        line=line,
-        runner=runner,
-        generate_sample_data=config.generate_sample_data,
-        schema_excludes=tuple(config.schema_exclude_patterns),
-    )
-    op_context = context.op_execution_context
-    result = postgres_metadata_stage(op_context, item, postgres, openmetadata)
-    return _summary(postgres_profile_stage(op_context, item, openmetadata, result))
+    return _ingest_partition(context, config, POSTGRES_UNITS, postgres, openmetadata)
 
 
 @asset(
-    key=DATALAKE_PREFIX_KEY,
+    key=DATALAKE_UNITS.asset_key,
     group_name=GROUP_NAME,
-    partitions_def=DATALAKE_PARTITIONS,
+    partitions_def=DATALAKE_UNITS.partitions,
     kinds={"openmetadata", "s3"},
     tags=FEATURE_TAGS,
     op_tags=FEATURE_TAGS,
@@ -123,18 +136,4 @@ def openmetadata_datalake_prefix(
     openmetadata: OpenMetadataResource,
 ) -> MaterializeResult:
     """Ingests the prefix named by the partition key."""
-    require_configured(openmetadata, s3)
-    runner = config.runner.build()
-    _, line = check_server_line(openmetadata, runner)
-    prefix = prefix_of_partition_key(context.partition_key)
-    item = IngestionItem(
-        name=prefix,
-        service_name=datalake_service_name(prefix),
-        line=line,
-        runner=runner,
-        generate_sample_data=config.generate_sample_data,
-        bucket=s3.data_lake_bucket,
-    )
-    op_context = context.op_execution_context
-    result = datalake_metadata_stage(op_context, item, s3, openmetadata)
-    return _summary(datalake_profile_stage(op_context, item, s3, openmetadata, result))
+    return _ingest_partition(context, config, DATALAKE_UNITS, s3, openmetadata)

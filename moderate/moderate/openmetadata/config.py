@@ -13,7 +13,6 @@ from moderate.openmetadata.discovery import (
     DEFAULT_DATABASE_EXCLUDES,
     DEFAULT_DATABASE_INCLUDES,
     DEFAULT_LIST_PAGE_SIZE,
-    NameFilter,
 )
 from moderate.openmetadata.k8s import KubernetesWorkflowRunner
 from moderate.openmetadata.runners import SubprocessWorkflowRunner, WorkflowRunner
@@ -89,13 +88,6 @@ def checked_image(image: str, allowed_repositories: Sequence[str]) -> str:
     return image
 
 
-def default_environment() -> Path:
-    """The image's ingestion environment if present, else the repository's."""
-    if (IMAGE_ENVIRONMENT / VENV_PYTHON).exists():
-        return IMAGE_ENVIRONMENT
-    return REPOSITORY_ENVIRONMENT
-
-
 @dataclass(frozen=True)
 class DeploymentRunnerSettings:
     """What only the deployment chooses: the ingestion image and interpreter.
@@ -104,12 +96,11 @@ class DeploymentRunnerSettings:
     ingestion image receives the deployment's secrets.
 
     Attributes:
-        image: Ingestion image (pods), from ``MODERATE_OPENMETADATA_INGESTION_IMAGE``.
-        allowed_repositories: Repositories the image may come from
-            (``MODERATE_OPENMETADATA_INGESTION_IMAGE_ALLOWLIST``, comma-separated;
-            default: the default image's repository).
+        allowed_repositories: Repositories the image may come from (default: the
+            default image's repository).
         image_line: ``major.minor`` of the package in the image.
-        environment: Ingestion project folder of the subprocess runner.
+        environment: Ingestion project folder of the subprocess runner: the
+            image's when present, else the repository's.
     """
 
     image: str
@@ -128,11 +119,12 @@ class DeploymentRunnerSettings:
             if item.strip()
         ) or (image_repository(DEFAULT_IMAGE),)
         line = (EnvVar(IMAGE_LINE_VARIABLE).get_value() or "").strip() or DEFAULT_LINE
+        bundled = (IMAGE_ENVIRONMENT / VENV_PYTHON).exists()
         return cls(
             image=image,
             allowed_repositories=allowed,
             image_line=line,
-            environment=default_environment(),
+            environment=IMAGE_ENVIRONMENT if bundled else REPOSITORY_ENVIRONMENT,
         )
 
 
@@ -164,13 +156,13 @@ class RunnerConfig(Config):
         description="Kubernetes secret with the variables of the deployment.",
     )
 
-    def build(self, settings: DeploymentRunnerSettings | None = None) -> WorkflowRunner:
-        """The runner this configuration describes.
+    def build(self) -> WorkflowRunner:
+        """The runner this configuration describes, with the deployment's settings.
 
         Raises:
             Failure: If the deployment's ingestion image is not allowed.
         """
-        settings = settings or DeploymentRunnerSettings.from_environment()
+        settings = DeploymentRunnerSettings.from_environment()
         if self.mode == "kubernetes":
             try:
                 image = checked_image(settings.image, settings.allowed_repositories)
@@ -219,12 +211,6 @@ class PostgresIngestionConfig(Config):
     )
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
-    def name_filter(self) -> NameFilter:
-        """The allow/deny rules."""
-        return NameFilter(
-            includes=tuple(self.include_patterns), excludes=tuple(self.exclude_patterns)
-        )
-
 
 class DatalakeIngestionConfig(Config):
     """Which top-level prefixes of the data-lake bucket to ingest, and how."""
@@ -245,12 +231,6 @@ class DatalakeIngestionConfig(Config):
         description="Keys per listing request.",
     )
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
-
-    def name_filter(self) -> NameFilter:
-        """The allow/deny rules."""
-        return NameFilter(
-            includes=tuple(self.include_patterns), excludes=tuple(self.exclude_patterns)
-        )
 
 
 class PartitionIngestionConfig(Config):

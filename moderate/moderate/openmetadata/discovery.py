@@ -1,6 +1,6 @@
 """Discovery of the ingestion units: Postgres databases and data-lake prefixes."""
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
@@ -37,15 +37,12 @@ DATABASES_QUERY = (
 class NameFilter:
     """Allow-list and deny-list of shell-style patterns (``fnmatch``, case-sensitive).
 
-    A name is selected when it matches an include pattern and no exclude pattern.
-
-    Attributes:
-        includes: Patterns of names to keep.
-        excludes: Patterns of names to drop (they win over includes).
+    A name is selected when it matches an include pattern and no exclude pattern
+    (excludes win over includes).
     """
 
-    includes: tuple[str, ...] = DEFAULT_DATABASE_INCLUDES
-    excludes: tuple[str, ...] = DEFAULT_DATABASE_EXCLUDES
+    includes: Sequence[str] = DEFAULT_DATABASE_INCLUDES
+    excludes: Sequence[str] = DEFAULT_DATABASE_EXCLUDES
 
     def accepts(self, name: str) -> bool:
         """Whether ``name`` is selected."""
@@ -66,62 +63,26 @@ def list_databases(engine: "sa.Engine") -> list[str]:
         return [str(row[0]) for row in connection.execute(sa.text(DATABASES_QUERY))]
 
 
-def discover_databases(
-    engine: "sa.Engine",
-    name_filter: NameFilter,
-    listed: Sequence[str] | None = None,
-) -> list[str]:
-    """The databases to ingest.
-
-    Args:
-        engine: Engine on any database of the server (the maintenance one).
-        name_filter: Allow/deny rules.
-        listed: The server's databases when already listed (else listed here).
-
-    Returns:
-        Selected database names, sorted.
-    """
-    return name_filter.select(listed if listed is not None else list_databases(engine))
-
-
-def iter_top_level_prefixes(
+def list_top_level_prefixes(
     client: "S3Client", bucket: str, page_size: int = DEFAULT_LIST_PAGE_SIZE
-) -> Iterator[str]:
-    """Yields the top-level prefixes of ``bucket`` (``folder/``), page by page.
-
-    Args:
-        client: A boto3 S3 client.
-        bucket: Bucket name.
-        page_size: Keys asked for per listing request.
-    """
-    paginator = client.get_paginator("list_objects_v2")
-    pages = paginator.paginate(
+) -> list[str]:
+    """Every top-level prefix (``folder/``) of ``bucket``, sorted, page by page."""
+    pages = client.get_paginator("list_objects_v2").paginate(
         Bucket=bucket,
         Delimiter=PREFIX_DELIMITER,
         PaginationConfig={"PageSize": page_size},
     )
-    for page in pages:
-        for entry in page.get("CommonPrefixes", []):
-            yield str(entry["Prefix"])
-
-
-def list_top_level_prefixes(
-    client: "S3Client", bucket: str, page_size: int = DEFAULT_LIST_PAGE_SIZE
-) -> list[str]:
-    """Every top-level prefix of ``bucket``, sorted."""
-    return sorted(set(iter_top_level_prefixes(client, bucket, page_size)))
+    return sorted(
+        {
+            str(entry["Prefix"])
+            for page in pages
+            for entry in page.get("CommonPrefixes", [])
+        }
+    )
 
 
 def discover_prefixes(prefixes: Iterable[str], name_filter: NameFilter) -> list[str]:
-    """The top-level prefixes to ingest (patterns match the prefix without ``/``).
-
-    Args:
-        prefixes: The bucket's top-level prefixes as listed.
-        name_filter: Allow/deny rules.
-
-    Returns:
-        Selected prefixes as listed (with their trailing ``/``), sorted.
-    """
+    """The prefixes to ingest, as listed; the patterns match them without ``/``."""
     return sorted(
         {p for p in prefixes if name_filter.accepts(p.rstrip(PREFIX_DELIMITER))}
     )

@@ -1,18 +1,18 @@
-"""The two ingestion jobs: discover, then metadata and profiler per item, collect."""
+"""The ingestion jobs, the Dagster connector's job and the backfill jobs.
+
+Each source job discovers its units, then runs metadata and profiler per unit,
+then collects.
+"""
 
 from dagster import define_asset_job, job, multiprocess_executor
 
-from moderate.openmetadata.assets import (
-    DATALAKE_PARTITIONS,
-    DATALAKE_PREFIX_KEY,
-    POSTGRES_DATABASE_KEY,
-    POSTGRES_PARTITIONS,
-)
+from moderate.openmetadata.assets import DATALAKE_UNITS, FEATURE_TAGS, POSTGRES_UNITS
 from moderate.openmetadata.ops import (
     collect_datalake_ingestion,
     collect_postgres_ingestion,
     discover_datalake_prefixes,
     discover_postgres_databases,
+    ingest_dagster_pipelines,
     run_datalake_metadata,
     run_datalake_profiler,
     run_postgres_metadata,
@@ -22,21 +22,21 @@ from moderate.openmetadata.ops import (
 DEFAULT_MAX_CONCURRENT_ITEMS = 2
 """Steps running at once; each item runs its workflows one after the other, so
 this bounds the workflow processes (and databases or prefixes) in flight."""
-JOB_TAGS = {"moderate/feature": "openmetadata"}
-
-
-def default_run_config(max_concurrent: int = DEFAULT_MAX_CONCURRENT_ITEMS) -> dict:
-    """Default run config: the concurrency bound (overridable per run)."""
-    return {"execution": {"config": {"max_concurrent": max_concurrent}}}
+DEFAULT_RUN_CONFIG = {
+    "execution": {"config": {"max_concurrent": DEFAULT_MAX_CONCURRENT_ITEMS}}
+}
+"""The concurrency bound, overridable per run."""
+POSTGRES_TAGS = {**FEATURE_TAGS, "moderate/source": "postgres"}
+DATALAKE_TAGS = {**FEATURE_TAGS, "moderate/source": "datalake"}
 
 
 @job(
     name="postgres_ingestion_job",
     description="Ingests metadata and profiles of every selected database of the "
     "platform's PostgreSQL server into OpenMetadata (one service per database).",
-    tags={**JOB_TAGS, "moderate/source": "postgres"},
+    tags=POSTGRES_TAGS,
     executor_def=multiprocess_executor,
-    config=default_run_config(),
+    config=DEFAULT_RUN_CONFIG,
 )
 def postgres_ingestion_job() -> None:
     """Discover databases, then per database metadata then profiler, collect."""
@@ -51,9 +51,9 @@ def postgres_ingestion_job() -> None:
     name="datalake_ingestion_job",
     description="Ingests metadata and profiles of the data-lake bucket into "
     "OpenMetadata (one service per top-level prefix).",
-    tags={**JOB_TAGS, "moderate/source": "datalake"},
+    tags=DATALAKE_TAGS,
     executor_def=multiprocess_executor,
-    config=default_run_config(),
+    config=DEFAULT_RUN_CONFIG,
 )
 def datalake_ingestion_job() -> None:
     """Discover prefixes, then per prefix metadata then profiler, collect."""
@@ -64,17 +64,28 @@ def datalake_ingestion_job() -> None:
     collect_datalake_ingestion(results.collect())
 
 
+@job(
+    name="dagster_pipelines_ingestion_job",
+    description="Catalogues this code location's jobs and assets in OpenMetadata "
+    "as pipelines, through OpenMetadata's Dagster connector.",
+    tags={**FEATURE_TAGS, "moderate/source": "dagster"},
+)
+def dagster_pipelines_ingestion_job() -> None:
+    """One step: the Dagster connector's metadata workflow."""
+    ingest_dagster_pipelines()
+
+
 postgres_partitions_job = define_asset_job(
     name="postgres_partitions_ingestion_job",
-    selection=[POSTGRES_DATABASE_KEY],
-    partitions_def=POSTGRES_PARTITIONS,
+    selection=[POSTGRES_UNITS.asset_key],
+    partitions_def=POSTGRES_UNITS.partitions,
     description="Ingests the selected database partitions (backfills).",
-    tags={**JOB_TAGS, "moderate/source": "postgres"},
+    tags=POSTGRES_TAGS,
 )
 datalake_partitions_job = define_asset_job(
     name="datalake_partitions_ingestion_job",
-    selection=[DATALAKE_PREFIX_KEY],
-    partitions_def=DATALAKE_PARTITIONS,
+    selection=[DATALAKE_UNITS.asset_key],
+    partitions_def=DATALAKE_UNITS.partitions,
     description="Ingests the selected prefix partitions (backfills).",
-    tags={**JOB_TAGS, "moderate/source": "datalake"},
+    tags=DATALAKE_TAGS,
 )

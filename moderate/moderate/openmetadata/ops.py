@@ -2,18 +2,20 @@
 
 Discovery also keeps the dynamic partitions of the per-unit assets in step with
 the sources (new units registered, vanished ones removed) and marks deleted the
-OpenMetadata services of units that no longer exist.
+OpenMetadata services of units that no longer exist. The Dagster connector's op
+catalogues this code location's own jobs (``MODERATE_OPENMETADATA_DAGSTER_URL``)
+as pipelines of the service ``platform-dagster``.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from dagster import (
-    AssetKey,
     AssetMaterialization,
-    DagsterInstance,
     DynamicOut,
     DynamicOutput,
+    EnvVar,
+    Failure,
     OpExecutionContext,
     Out,
     Output,
@@ -22,81 +24,89 @@ from dagster import (
 
 from moderate.openmetadata.assets import (
     CATALOG_KEY,
-    DATALAKE_PARTITIONS_NAME,
-    DATALAKE_PREFIX_KEY,
+    DATALAKE_UNITS,
     FEATURE_TAGS,
-    POSTGRES_DATABASE_KEY,
-    POSTGRES_PARTITIONS_NAME,
+    POSTGRES_UNITS,
 )
-from moderate.openmetadata.client import CatalogClient
 from moderate.openmetadata.config import (
     DatalakeIngestionConfig,
+    PipelinesIngestionConfig,
     PostgresIngestionConfig,
 )
+from moderate.openmetadata.discovery import (
+    NameFilter,
+    check_distinct_service_names,
+    discover_prefixes,
+    list_databases,
+    list_top_level_prefixes,
+)
 from moderate.openmetadata.ingest import (
-    check_server_line,
-    datalake_metadata_stage,
-    datalake_profile_stage,
-    discover_datalake,
-    discover_postgres,
-    postgres_metadata_stage,
-    postgres_profile_stage,
-    require_configured,
-    retire_stale_datalake,
-    retire_stale_postgres,
-)
-from moderate.openmetadata.items import (
     IngestionItem,
-    ItemProgress,
-    ItemResult,
+    UnitKind,
     mapping_key,
+    metadata_stage,
+    prepare,
+    profile_stage,
+    retire_stale_services,
+    run_workflow,
 )
-from moderate.openmetadata.naming import (
-    datalake_service_name,
-    partition_key_of_prefix,
-    postgres_service_name,
+from moderate.openmetadata.naming import DAGSTER_SERVICE_NAME
+from moderate.openmetadata.versions import line_keys
+from moderate.openmetadata.workflows import (
+    TOKEN_VARIABLE,
+    DagsterSource,
+    ServerSettings,
+    WorkflowKind,
+    workflow_request,
 )
 from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
 
-OPS_TAGS = FEATURE_TAGS
+DAGSTER_URL_VARIABLE = "MODERATE_OPENMETADATA_DAGSTER_URL"
 
 
-def sync_partitions(
-    instance: DagsterInstance,
-    partitions_name: str,
+def _discovered(
+    context: OpExecutionContext,
+    openmetadata: OpenMetadataResource,
+    units: UnitKind,
     selected: Sequence[str],
     existing: Sequence[str],
-) -> tuple[list[str], list[str]]:
-    """Registers the selected units and removes partitions of vanished ones.
-
-    Returns:
-        The partition keys added and removed.
-    """
-    registered = set(instance.get_dynamic_partitions(partitions_name))
-    added = sorted(set(selected) - registered)
-    removed = sorted(registered - set(existing))
-    if added:
-        instance.add_dynamic_partitions(partitions_name, added)
-    for key in removed:
-        instance.delete_dynamic_partition(partitions_name, key)
-    return added, removed
-
-
-def _emit(
-    context: OpExecutionContext,
-    items: Sequence[IngestionItem],
-    kind: str,
+    item: Callable[[str], IngestionItem],
 ) -> Iterator[DynamicOutput[IngestionItem]]:
-    context.log.info(f"{len(items)} {kind} to ingest: {[i.name for i in items]}")
-    for item in items:
+    """Emits one output per selected unit after syncing partitions and services.
+
+    Registers the selected units' partitions, removes those of vanished units
+    and marks their services deleted.
+    """
+    try:
+        check_distinct_service_names(
+            selected, [units.service_name(n) for n in selected]
+        )
+    except ValueError as error:
+        raise Failure(description=str(error)) from error
+    instance, name = context.instance, str(units.partitions.name)
+    registered = set(instance.get_dynamic_partitions(name))
+    added = sorted({units.partition_key(unit) for unit in selected} - registered)
+    removed = sorted(registered - {units.partition_key(unit) for unit in existing})
+    if added:
+        instance.add_dynamic_partitions(name, added)
+    for key in removed:
+        instance.delete_dynamic_partition(name, key)
+    retired = retire_stale_services(context, openmetadata, units, existing)
+    context.log.info(
+        f"partitions added {added}, removed {removed}; services marked deleted "
+        f"{retired}"
+    )
+    context.log.info(f"{len(selected)} {units.plural} to ingest: {list(selected)}")
+    for unit in selected:
+        emitted = item(unit)
         yield DynamicOutput(
-            item,
-            mapping_key=mapping_key(item.service_name),
-            metadata={"name": item.name, "service_name": item.service_name},
+            emitted,
+            mapping_key=mapping_key(emitted.service_name),
+            metadata={"name": emitted.name, "service_name": emitted.service_name},
         )
 
 
-@op(out=DynamicOut(IngestionItem), tags=OPS_TAGS)
+@op(out=DynamicOut(IngestionItem), tags=FEATURE_TAGS)
 def discover_postgres_databases(
     context: OpExecutionContext,
     config: PostgresIngestionConfig,
@@ -108,77 +118,25 @@ def discover_postgres_databases(
     Registers their partitions, and marks the services of dropped databases
     deleted.
     """
-    require_configured(openmetadata, postgres)
-    runner = config.runner.build()
-    server_version, line = check_server_line(openmetadata, runner)
-    context.log.info(f"OpenMetadata server {server_version}, ingestion line {line}")
-    discovery = discover_postgres(postgres, config.name_filter())
-    added, removed = sync_partitions(
-        context.instance,
-        POSTGRES_PARTITIONS_NAME,
-        discovery.selected,
-        discovery.existing,
-    )
-    retired = retire_stale_postgres(
-        context, CatalogClient.from_resource(openmetadata), discovery
-    )
-    context.log.info(
-        f"partitions added {added}, removed {removed}; services marked deleted "
-        f"{retired}"
-    )
-    items = [
-        IngestionItem(
-            name=database,
-            service_name=postgres_service_name(database),
-            line=line,
-            runner=runner,
-            generate_sample_data=config.generate_sample_data,
-            schema_excludes=tuple(config.schema_exclude_patterns),
-        )
-        for database in discovery.selected
-    ]
-    yield from _emit(context, items, "databases")
-
-
-def _report_partition(
-    context: OpExecutionContext, asset_key: AssetKey, partition: str, result: ItemResult
-) -> None:
-    context.log_event(
-        AssetMaterialization(
-            asset_key=asset_key,
-            partition=partition,
-            metadata={"service_name": result.service_name, **result.statuses},
-        )
+    runner, line = prepare(context, config.runner, openmetadata, postgres)
+    existing = list_databases(postgres.engine())
+    yield from _discovered(
+        context,
+        openmetadata,
+        POSTGRES_UNITS,
+        NameFilter(config.include_patterns, config.exclude_patterns).select(existing),
+        existing,
+        lambda name: POSTGRES_UNITS.item(
+            name,
+            runner,
+            line,
+            config.generate_sample_data,
+            config.schema_exclude_patterns,
+        ),
     )
 
 
-@op(tags=OPS_TAGS)
-def run_postgres_metadata(
-    context: OpExecutionContext,
-    item: IngestionItem,
-    postgres: PostgresResource,
-    openmetadata: OpenMetadataResource,
-) -> ItemProgress:
-    """Runs the metadata and lineage workflows of one database."""
-    result = postgres_metadata_stage(context, item, postgres, openmetadata)
-    return ItemProgress(item=item, result=result)
-
-
-@op(tags=OPS_TAGS)
-def run_postgres_profiler(
-    context: OpExecutionContext,
-    progress: ItemProgress,
-    openmetadata: OpenMetadataResource,
-) -> ItemResult:
-    """Runs the profiler (and, when asked, the sample-data) workflow of one database."""
-    result = postgres_profile_stage(
-        context, progress.item, openmetadata, progress.result
-    )
-    _report_partition(context, POSTGRES_DATABASE_KEY, progress.item.name, result)
-    return result
-
-
-@op(out=DynamicOut(IngestionItem), tags=OPS_TAGS)
+@op(out=DynamicOut(IngestionItem), tags=FEATURE_TAGS)
 def discover_datalake_prefixes(
     context: OpExecutionContext,
     config: DatalakeIngestionConfig,
@@ -190,104 +148,152 @@ def discover_datalake_prefixes(
     Registers their partitions, and marks the services of removed prefixes
     deleted.
     """
-    require_configured(openmetadata, s3)
-    bucket = s3.data_lake_bucket
-    runner = config.runner.build()
-    server_version, line = check_server_line(openmetadata, runner)
-    context.log.info(f"OpenMetadata server {server_version}, ingestion line {line}")
-    discovery = discover_datalake(s3, config.name_filter(), config.list_page_size)
-    added, removed = sync_partitions(
-        context.instance,
-        DATALAKE_PARTITIONS_NAME,
-        [partition_key_of_prefix(prefix) for prefix in discovery.selected],
-        [partition_key_of_prefix(prefix) for prefix in discovery.existing],
+    runner, line = prepare(context, config.runner, openmetadata, s3)
+    existing = list_top_level_prefixes(
+        s3.client(), s3.data_lake_bucket, config.list_page_size
     )
-    retired = retire_stale_datalake(
-        context, CatalogClient.from_resource(openmetadata), discovery
+    yield from _discovered(
+        context,
+        openmetadata,
+        DATALAKE_UNITS,
+        discover_prefixes(
+            existing, NameFilter(config.include_patterns, config.exclude_patterns)
+        ),
+        existing,
+        lambda prefix: DATALAKE_UNITS.item(
+            prefix, runner, line, config.generate_sample_data
+        ),
     )
-    context.log.info(
-        f"partitions added {added}, removed {removed}; services marked deleted "
-        f"{retired}"
-    )
-    items = [
-        IngestionItem(
-            name=prefix,
-            service_name=datalake_service_name(prefix),
-            line=line,
-            runner=runner,
-            generate_sample_data=config.generate_sample_data,
-            bucket=bucket,
+
+
+def _report_partition(
+    context: OpExecutionContext, units: UnitKind, item: IngestionItem
+) -> IngestionItem:
+    context.log_event(
+        AssetMaterialization(
+            asset_key=units.asset_key,
+            partition=item.partition_key,
+            metadata=item.summary(),
         )
-        for prefix in discovery.selected
-    ]
-    yield from _emit(context, items, "prefixes")
+    )
+    return item
 
 
-@op(tags=OPS_TAGS)
+@op(tags=FEATURE_TAGS)
+def run_postgres_metadata(
+    context: OpExecutionContext,
+    item: IngestionItem,
+    postgres: PostgresResource,
+    openmetadata: OpenMetadataResource,
+) -> IngestionItem:
+    """Runs the metadata and lineage workflows of one database."""
+    return metadata_stage(context, item, postgres, openmetadata)
+
+
+@op(tags=FEATURE_TAGS)
+def run_postgres_profiler(
+    context: OpExecutionContext,
+    item: IngestionItem,
+    postgres: PostgresResource,
+    openmetadata: OpenMetadataResource,
+) -> IngestionItem:
+    """Runs the profiler (and, when asked, the sample-data) workflow of one database."""
+    item = profile_stage(context, item, postgres, openmetadata)
+    return _report_partition(context, POSTGRES_UNITS, item)
+
+
+@op(tags=FEATURE_TAGS)
 def run_datalake_metadata(
     context: OpExecutionContext,
     item: IngestionItem,
     s3: S3Resource,
     openmetadata: OpenMetadataResource,
-) -> ItemProgress:
+) -> IngestionItem:
     """Runs the metadata workflow of one prefix and sets its tables' owner."""
-    result = datalake_metadata_stage(context, item, s3, openmetadata)
-    return ItemProgress(item=item, result=result)
+    return metadata_stage(context, item, s3, openmetadata)
 
 
-@op(tags=OPS_TAGS)
+@op(tags=FEATURE_TAGS)
 def run_datalake_profiler(
     context: OpExecutionContext,
-    progress: ItemProgress,
+    item: IngestionItem,
     s3: S3Resource,
     openmetadata: OpenMetadataResource,
-) -> ItemResult:
+) -> IngestionItem:
     """Runs the profiler (and, when asked, the sample-data) workflow of one prefix."""
-    result = datalake_profile_stage(
-        context, progress.item, s3, openmetadata, progress.result
+    item = profile_stage(context, item, s3, openmetadata)
+    return _report_partition(context, DATALAKE_UNITS, item)
+
+
+def _report_catalog(
+    description: str, metadata: dict[str, Any], output: Any
+) -> Iterator[AssetMaterialization | Output[Any]]:
+    yield AssetMaterialization(
+        asset_key=CATALOG_KEY, description=description, metadata=metadata
     )
-    _report_partition(
-        context,
-        DATALAKE_PREFIX_KEY,
-        partition_key_of_prefix(progress.item.name),
-        result,
-    )
-    return result
+    yield Output(output, metadata=metadata)
 
 
 def _collect(
-    context: OpExecutionContext, results: list[ItemResult], source: str
-) -> Iterator[AssetMaterialization | Output[list[ItemResult]]]:
-    ordered = sorted(results, key=lambda result: result.name)
-    for result in ordered:
-        context.log.info(f"{result.name}: {result.statuses}")
-    metadata: dict[str, Any] = {
+    context: OpExecutionContext, items: list[IngestionItem], source: str
+) -> Iterator[AssetMaterialization | Output[Any]]:
+    ordered = sorted(items, key=lambda item: item.name)
+    for item in ordered:
+        context.log.info(f"{item.name}: {item.statuses}")
+    metadata = {
         "source": source,
         "items": len(ordered),
-        "services": [result.service_name for result in ordered],
+        "services": [item.service_name for item in ordered],
         "partial_successes": sum(
-            "partial_success" in result.statuses.values() for result in ordered
+            "partial_success" in item.statuses.values() for item in ordered
         ),
     }
-    yield AssetMaterialization(
-        asset_key=CATALOG_KEY,
-        description=f"{source} ingestion",
-        metadata=metadata,
-    )
-    yield Output(ordered, metadata=metadata)
+    yield from _report_catalog(f"{source} ingestion", metadata, ordered)
 
 
-@op(out=Out(list[ItemResult]), tags=OPS_TAGS)
+@op(out=Out(list[IngestionItem]), tags=FEATURE_TAGS)
 def collect_postgres_ingestion(
-    context: OpExecutionContext, results: list[ItemResult]
-) -> Iterator[AssetMaterialization | Output[list[ItemResult]]]:
+    context: OpExecutionContext, results: list[IngestionItem]
+) -> Iterator[AssetMaterialization | Output[Any]]:
     """Gathers the per-database results; reports the catalogue asset."""
     yield from _collect(context, results, "postgres")
 
 
-@op(out=Out(list[ItemResult]), tags=OPS_TAGS)
+@op(out=Out(list[IngestionItem]), tags=FEATURE_TAGS)
 def collect_datalake_ingestion(
-    context: OpExecutionContext, results: list[ItemResult]
-) -> Iterator[AssetMaterialization | Output[list[ItemResult]]]:
+    context: OpExecutionContext, results: list[IngestionItem]
+) -> Iterator[AssetMaterialization | Output[Any]]:
     """Gathers the per-prefix results; reports the catalogue asset."""
     yield from _collect(context, results, "datalake")
+
+
+@op(tags=FEATURE_TAGS)
+def ingest_dagster_pipelines(
+    context: OpExecutionContext,
+    config: PipelinesIngestionConfig,
+    openmetadata: OpenMetadataResource,
+) -> Iterator[AssetMaterialization | Output[Any]]:
+    """Runs the Dagster connector against this deployment's webserver.
+
+    Raises:
+        Failure: Naming ``MODERATE_OPENMETADATA_DAGSTER_URL`` when it is unset.
+    """
+    runner, line = prepare(context, config.runner, openmetadata)
+    url = (EnvVar(DAGSTER_URL_VARIABLE).get_value() or "").strip()
+    if not url:
+        raise Failure(
+            description=f"Dagster pipelines ingestion is not configured: set "
+            f"{DAGSTER_URL_VARIABLE}",
+            metadata={"missing_variables": [DAGSTER_URL_VARIABLE]},
+        )
+    request = workflow_request(
+        WorkflowKind.PIPELINES,
+        DagsterSource(host=url),
+        DAGSTER_SERVICE_NAME,
+        ServerSettings(host_port=openmetadata.host_port),
+        line_keys(line),
+    )
+    secrets = {TOKEN_VARIABLE: openmetadata.required_setting("token")}
+    outcome = run_workflow(context, runner, request, secrets)
+    metadata = {"source": "dagster", "services": [DAGSTER_SERVICE_NAME]}
+    yield from _report_catalog("dagster pipelines", metadata, outcome.status)

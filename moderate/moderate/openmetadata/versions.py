@@ -1,17 +1,15 @@
 """Keys that differ between OpenMetadata release lines (CONTRACT §7.2).
 
-Everything line-specific in the workflow configurations lives here. The line is
-chosen from the installed ingestion package's version (see
-:meth:`moderate.openmetadata.runners.WorkflowRunner.version_line`).
+Everything line-specific in the workflow configurations lives here; the line is
+that of the installed ingestion package (``WorkflowRunner.version_line``).
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-DATALAKE_PROFILE_SAMPLE_ROWS = 5000
-PROFILE_SAMPLE_TYPE_ROWS = "ROWS"
-SUPPORTED_LINES = ("1.5", "2.0")
+DATALAKE_PROFILE_SAMPLE = {"profileSample": 5000, "profileSampleType": "ROWS"}
+"""The data-lake profiler reads 5000 rows of each table."""
 DEFAULT_LINE = "2.0"
 
 
@@ -43,16 +41,10 @@ class VersionLine:
             return {
                 "profileSampleConfig": {
                     "sampleConfigType": "STATIC",
-                    "config": {
-                        "profileSample": DATALAKE_PROFILE_SAMPLE_ROWS,
-                        "profileSampleType": PROFILE_SAMPLE_TYPE_ROWS,
-                    },
+                    "config": dict(DATALAKE_PROFILE_SAMPLE),
                 }
             }
-        return {
-            "profileSample": DATALAKE_PROFILE_SAMPLE_ROWS,
-            "profileSampleType": PROFILE_SAMPLE_TYPE_ROWS,
-        }
+        return dict(DATALAKE_PROFILE_SAMPLE)
 
 
 VERSION_LINES: Mapping[str, VersionLine] = {
@@ -79,11 +71,9 @@ def line_keys(line: str) -> VersionLine:
     Raises:
         ValueError: If the line is not supported.
     """
-    try:
-        return VERSION_LINES[line]
-    except KeyError:
-        supported = ", ".join(SUPPORTED_LINES)
+    if line not in VERSION_LINES:
         raise ValueError(
             f"openmetadata-ingestion line {line} is not supported "
-            f"(supported: {supported})"
-        ) from None
+            f"(supported: {', '.join(VERSION_LINES)})"
+        )
+    return VERSION_LINES[line]

@@ -27,11 +27,11 @@ from moderate.openmetadata.naming import (
 from moderate.openmetadata.schedules import (
     DEFAULT_CRON,
     POSTGRES_CRON_VARIABLE,
-    cron_problems,
     ingestion_schedule,
 )
 from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
 from moderate.resources.definitions import build_resources
+from moderate.support.cron import invalid_cron_variables
 from moderate_tests.openmetadata.s3_proxy import recording_proxy
 from moderate_tests.support.postgres import HOST, PASSWORD, PORT, USERNAME
 from moderate_tests.support.secrets import resource_with_secrets
@@ -86,7 +86,7 @@ def _tick(schedule, **resources):
 
 def test_invalid_cron_is_reported_by_the_schedule_and_the_location_loads(monkeypatch):
     monkeypatch.setenv(POSTGRES_CRON_VARIABLE, "every noon")
-    problems = cron_problems()
+    problems = invalid_cron_variables()
     assert problems == [
         "MODERATE_OPENMETADATA_POSTGRES_CRON='every noon' is not a valid cron "
         "expression"

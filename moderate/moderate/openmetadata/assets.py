@@ -1,11 +1,9 @@
 """What the ingestion maintains, as assets of the ``openmetadata`` group.
 
-The catalogue lives in OpenMetadata, not in Dagster storage. Each database and
-each data-lake prefix is a partition (dynamic partitions, registered by the
-discovery of the ingestion jobs), so a backfill of selected partitions from the
-UI ingests exactly those units; the jobs report the same partitions when they
-ingest everything. ``openmetadata_catalog`` stands for the whole catalogue and
-carries its freshness expectation.
+Each database and each data-lake prefix is a dynamic partition, registered by the
+jobs' discovery, which also report them: a backfill of selected partitions
+ingests exactly those units. ``openmetadata_catalog`` stands for the whole
+catalogue (in OpenMetadata, not Dagster storage) and carries its freshness.
 """
 
 from datetime import timedelta
@@ -31,9 +29,7 @@ from moderate.openmetadata.naming import (
     DATALAKE_SERVICE_PREFIX,
     POSTGRES_SERVICE_PREFIX,
     datalake_service_name,
-    partition_key_of_prefix,
     postgres_service_name,
-    prefix_of_partition_key,
 )
 from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
 
@@ -55,8 +51,8 @@ DATALAKE_UNITS = UnitKind(
     partitions=DynamicPartitionsDefinition(name="openmetadata_datalake_prefixes"),
     service_prefix=DATALAKE_SERVICE_PREFIX,
     service_name=datalake_service_name,
-    partition_key=partition_key_of_prefix,
-    unit_of_partition=prefix_of_partition_key,
+    partition_key=lambda prefix: prefix.rstrip("/"),
+    unit_of_partition=lambda key: f"{key}/",
 )
 CATALOG_FAIL_WINDOW = timedelta(hours=26)
 CATALOG_WARN_WINDOW = timedelta(hours=13)

@@ -9,7 +9,7 @@ from typing import Literal
 from dagster import Config, EnvVar, Failure
 from pydantic import Field
 
-from moderate.openmetadata.discovery import (
+from moderate.openmetadata.ingest import (
     DEFAULT_DATABASE_EXCLUDES,
     DEFAULT_DATABASE_INCLUDES,
     DEFAULT_LIST_PAGE_SIZE,
@@ -32,17 +32,17 @@ IMAGE_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE"
 IMAGE_ALLOWLIST_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE_ALLOWLIST"
 IMAGE_LINE_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE_LINE"
 ALLOWLIST_SEPARATOR = ","
-_NAME_PATTERN = re.compile(
-    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
+IMAGE_REFERENCE = re.compile(
+    r"(?P<repository>[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*)"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})"
 )
+"""``repository:tag`` or ``repository@sha256:<64 hex>``."""
 KUBERNETES_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 """A DNS-1123 label: what Kubernetes accepts as a namespace or Secret name."""
 SERVICE_ACCOUNT_PATTERN = (
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 )
 """A DNS-1123 subdomain (service account names), at most 253 characters."""
-_TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST_PATTERN = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 
 class ImageNotAllowedError(ValueError):
@@ -55,22 +55,12 @@ def image_repository(image: str) -> str:
     Raises:
         ImageNotAllowedError: If the reference is malformed.
     """
-    if "@" in image:
-        repository, _, digest = image.partition("@")
-        valid = bool(_DIGEST_PATTERN.match(digest))
-    else:
-        last_slash = image.rfind("/")
-        colon = image.rfind(":")
-        if colon > last_slash:
-            repository, tag = image[:colon], image[colon + 1 :]
-            valid = bool(_TAG_PATTERN.match(tag))
-        else:
-            repository, valid = image, False
-    if not valid or not _NAME_PATTERN.match(repository):
+    match = IMAGE_REFERENCE.fullmatch(image)
+    if match is None:
         raise ImageNotAllowedError(
             f"{image!r} is not an image reference with a tag or sha256 digest"
         )
-    return repository
+    return match["repository"]
 
 
 def checked_image(image: str, allowed_repositories: Sequence[str]) -> str:

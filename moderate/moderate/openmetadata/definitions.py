@@ -8,19 +8,17 @@ from moderate.openmetadata.assets import (
     openmetadata_postgres_database,
 )
 from moderate.openmetadata.jobs import (
+    DAGSTER_CRON_VARIABLE,
+    DATALAKE_CRON_VARIABLE,
+    POSTGRES_CRON_VARIABLE,
     dagster_pipelines_ingestion_job,
     datalake_ingestion_job,
     datalake_partitions_job,
+    ingestion_schedule,
     postgres_ingestion_job,
     postgres_partitions_job,
 )
 from moderate.openmetadata.lineage import openmetadata_lineage_sensor
-from moderate.openmetadata.schedules import (
-    DAGSTER_CRON_VARIABLE,
-    DATALAKE_CRON_VARIABLE,
-    POSTGRES_CRON_VARIABLE,
-    ingestion_schedule,
-)
 
 defs = Definitions(
     assets=[

@@ -1,4 +1,4 @@
-"""Ingestion of one unit (a database or a prefix), shared by the jobs and assets.
+"""Discovery and ingestion of the units (Postgres databases, data-lake prefixes).
 
 The two ingestion jobs (discover, then every unit) and the partitioned assets
 (one unit per partition, for backfills of selected partitions) run the same
@@ -8,6 +8,7 @@ stages defined here.
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 from dagster import AssetKey, DynamicPartitionsDefinition, Failure, OpExecutionContext
@@ -32,9 +33,13 @@ from moderate.openmetadata.workflows import (
 )
 from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
 from moderate.resources.settings import EnvBackedResource
+from moderate.state.resource import DEFAULT_STATE_DATABASE
 from moderate.support.naming import slugify
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from mypy_boto3_s3 import S3Client
+
     from moderate.openmetadata.config import RunnerConfig
 
 INGESTION_SERVICE = "OpenMetadata ingestion"
@@ -43,6 +48,89 @@ MAPPING_KEY_HASH_LENGTH = 8
 QUERY_LOG_QUERY = (
     "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements')"
 )
+DEFAULT_DATABASE_EXCLUDES: tuple[str, ...] = (
+    "template*",
+    "postgres",
+    "keycloak",
+    "openmetadata",
+    "dagster",
+    "moderateapi",
+    "*_dagster_state",
+    DEFAULT_STATE_DATABASE,
+)
+"""Internal and platform databases: templates, the maintenance database,
+Keycloak's, OpenMetadata's, Dagster's storage, the Platform API's, the legacy
+and current state stores."""
+DEFAULT_DATABASE_INCLUDES: tuple[str, ...] = ("*",)
+PREFIX_DELIMITER = "/"
+DEFAULT_LIST_PAGE_SIZE = 1000
+DATABASES_QUERY = (
+    "SELECT datname FROM pg_database "
+    "WHERE datallowconn AND NOT datistemplate ORDER BY datname"
+)
+
+
+@dataclass(frozen=True)
+class NameFilter:
+    """Selects names matching an include and no exclude (``fnmatchcase``)."""
+
+    includes: Sequence[str] = DEFAULT_DATABASE_INCLUDES
+    excludes: Sequence[str] = DEFAULT_DATABASE_EXCLUDES
+
+    def accepts(self, name: str) -> bool:
+        """Whether ``name`` is selected."""
+        included = any(fnmatchcase(name, pattern) for pattern in self.includes)
+        excluded = any(fnmatchcase(name, pattern) for pattern in self.excludes)
+        return included and not excluded
+
+    def select(self, names: Iterable[str]) -> list[str]:
+        """The selected names, sorted and without duplicates."""
+        return sorted({name for name in names if self.accepts(name)})
+
+
+def list_databases(engine: "sa.Engine") -> list[str]:
+    """Databases on the server that accept connections, templates excluded."""
+    import sqlalchemy as sa
+
+    with engine.connect() as connection:
+        return [str(row[0]) for row in connection.execute(sa.text(DATABASES_QUERY))]
+
+
+def list_top_level_prefixes(
+    client: "S3Client", bucket: str, page_size: int = DEFAULT_LIST_PAGE_SIZE
+) -> list[str]:
+    """Every top-level prefix (``folder/``) of ``bucket``, sorted, page by page."""
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket,
+        Delimiter=PREFIX_DELIMITER,
+        PaginationConfig={"PageSize": page_size},
+    )
+    found = {
+        entry["Prefix"] for page in pages for entry in page.get("CommonPrefixes", [])
+    }
+    return sorted(found)
+
+
+def discover_prefixes(prefixes: Iterable[str], name_filter: NameFilter) -> list[str]:
+    """The prefixes to ingest, as listed; the patterns match them without ``/``."""
+    return sorted(
+        {p for p in prefixes if name_filter.accepts(p.rstrip(PREFIX_DELIMITER))}
+    )
+
+
+def check_distinct_service_names(names: Sequence[str], derived: Sequence[str]) -> None:
+    """Checks that distinct names map to distinct derived names.
+
+    Raises:
+        ValueError: Naming the names that collide.
+    """
+    seen: dict[str, str] = {}
+    for name, result in zip(names, derived, strict=True):
+        if result in seen and seen[result] != name:
+            raise ValueError(
+                f"{seen[result]!r} and {name!r} would share the service name {result!r}"
+            )
+        seen[result] = name
 
 
 def mapping_key(name: str) -> str:
@@ -53,14 +141,11 @@ def mapping_key(name: str) -> str:
 
 @dataclass(frozen=True)
 class IngestionItem:
-    """One unit of ingestion (a database or a data-lake prefix) and its progress.
+    """One unit of ingestion (a database, or a data-lake prefix as listed).
 
-    Attributes:
-        name: The database name or the prefix as listed.
-        partition_key: The unit's partition of its asset.
-        line: Release line the configurations are written for.
-        schema_excludes: Schemas never catalogued (databases only).
-        statuses: Status of each workflow that ran, by workflow kind.
+    ``line`` is the release line the configurations are written for,
+    ``schema_excludes`` apply to databases, ``statuses`` maps the kind of each
+    workflow that ran to its status.
     """
 
     name: str
@@ -86,10 +171,8 @@ class IngestionItem:
 class UnitKind:
     """How the units of one source are named in OpenMetadata and in Dagster.
 
-    Attributes:
-        plural: What the units are (``databases``, ``prefixes``), for logs.
-        partition_key: Partition key of a unit.
-        unit_of_partition: The unit a partition key stands for.
+    ``plural`` names them in logs (``databases``); ``partition_key`` and
+    ``unit_of_partition`` map a unit to its partition key and back.
     """
 
     plural: str
@@ -126,10 +209,7 @@ def prepare(
     openmetadata: OpenMetadataResource,
     *resources: EnvBackedResource,
 ) -> tuple[WorkflowRunner, str]:
-    """Checks the settings and that server and package share a release line.
-
-    Returns:
-        The runner and the ingestion package's line.
+    """The runner and its package's line, once server and package share a line.
 
     Raises:
         Failure: One line naming every missing variable; or the package is
@@ -202,12 +282,10 @@ def retire_stale_services(
     units: UnitKind,
     existing: Iterable[str],
 ) -> list[str]:
-    """Soft-deletes (recursively) this feature's services of vanished units.
-
-    Only services named with ``units.service_prefix`` count.
+    """Soft-deletes (recursively) the services of units not in ``existing``.
 
     Returns:
-        Names of the services marked deleted.
+        Names of the services marked deleted (only ``units.service_prefix`` ones).
     """
     client = CatalogClient.from_resource(openmetadata)
     live = {units.service_name(name) for name in existing}
@@ -268,10 +346,10 @@ def run_workflows(
 def assign_prefix_owner(
     context: OpExecutionContext, client: CatalogClient, item: IngestionItem
 ) -> int:
-    """Makes the prefix's user the owner of its tables, when OpenMetadata has it.
+    """Makes the prefix's user, if OpenMetadata has it, owner of its tables.
 
     Returns:
-        How many tables got the owner (0 when the user is unknown).
+        How many tables got the owner.
     """
     username = owner_of_prefix(item.name)
     user = client.get_by_name("users", username) if username else None

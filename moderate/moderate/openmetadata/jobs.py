@@ -1,11 +1,27 @@
-"""The ingestion jobs, the Dagster connector's job and the backfill jobs.
+"""The ingestion jobs, the Dagster connector's job, the backfill jobs, schedules.
 
 Each source job discovers its units, then runs metadata and profiler per unit,
-then collects.
+then collects. The schedules run twice a day (UTC) by default; one whose
+services are not configured skips each tick saying which variables are missing,
+one whose cron variable is invalid skips each tick naming the variable (the
+doctor lists it too) while the rest of the code location loads.
 """
 
-from dagster import define_asset_job, job, multiprocess_executor
+from collections.abc import Sequence
 
+from dagster import (
+    EnvVar,
+    JobDefinition,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    job,
+    multiprocess_executor,
+)
+
+from moderate.automation import default_schedule_status
 from moderate.openmetadata.assets import DATALAKE_UNITS, FEATURE_TAGS, POSTGRES_UNITS
 from moderate.openmetadata.ops import (
     collect_datalake_ingestion,
@@ -18,6 +34,8 @@ from moderate.openmetadata.ops import (
     run_postgres_metadata,
     run_postgres_profiler,
 )
+from moderate.resources.settings import EnvBackedResource
+from moderate.support.cron import parse_cron
 
 DEFAULT_MAX_CONCURRENT_ITEMS = 2
 """Steps running at once; each item runs its workflows one after the other, so
@@ -89,3 +107,58 @@ datalake_partitions_job = define_asset_job(
     description="Ingests the selected prefix partitions (backfills).",
     tags=DATALAKE_TAGS,
 )
+
+DEFAULT_CRON = "0 0,12 * * *"
+TIMEZONE = "UTC"
+POSTGRES_CRON_VARIABLE = "MODERATE_OPENMETADATA_POSTGRES_CRON"
+DATALAKE_CRON_VARIABLE = "MODERATE_OPENMETADATA_DATALAKE_CRON"
+DAGSTER_CRON_VARIABLE = "MODERATE_OPENMETADATA_DAGSTER_CRON"
+DEFAULT_CRONS = {
+    POSTGRES_CRON_VARIABLE: DEFAULT_CRON,
+    DATALAKE_CRON_VARIABLE: DEFAULT_CRON,
+    DAGSTER_CRON_VARIABLE: "30 * * * *",
+}
+
+
+def ingestion_schedule(
+    job: JobDefinition,
+    cron_variable: str,
+    resource_keys: Sequence[str] = ("openmetadata",),
+) -> ScheduleDefinition:
+    """A schedule named ``<job>_schedule`` with its cron from ``cron_variable``.
+
+    Each tick skips, with the reason, when the cron variable is invalid or a
+    resource in ``resource_keys`` lacks settings; otherwise it requests a run.
+    """
+    value = EnvVar(cron_variable).get_value()
+    setting = parse_cron(cron_variable, value, DEFAULT_CRONS[cron_variable])
+    keys = tuple(resource_keys)
+
+    def evaluate(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        if setting.problem:
+            return SkipReason(f"{setting.problem}: fix it to run {job.name}")
+        resources: list[EnvBackedResource] = [
+            getattr(context.resources, key) for key in keys
+        ]
+        missing = [name for r in resources for name in r.missing_variables()]
+        if missing:
+            return SkipReason(f"{job.name} is not configured: set {', '.join(missing)}")
+        return RunRequest(tags=FEATURE_TAGS)
+
+    description = (
+        f"Runs {job.name} at '{setting.cron}' {TIMEZONE} (set {cron_variable} to "
+        "change)."
+    )
+    if setting.problem:
+        description = f"Skips every tick: {setting.problem}."
+    return ScheduleDefinition(
+        name=f"{job.name}_schedule",
+        job=job,
+        cron_schedule=setting.cron,
+        execution_timezone=TIMEZONE,
+        default_status=default_schedule_status(),
+        description=description,
+        tags=FEATURE_TAGS,
+        execution_fn=evaluate,
+        required_resource_keys=set(keys),
+    )

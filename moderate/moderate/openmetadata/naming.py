@@ -29,17 +29,11 @@ def postgres_service_name(database: str) -> str:
 
 
 def datalake_service_name(prefix: str) -> str:
-    """Service name of one top-level data-lake prefix.
+    """Service name of one top-level data-lake prefix (``alice-assets/``).
 
-    The slug of ``platform-datalake-<prefix>`` (shortened when needed) followed by
-    ``-`` and the SHA-256 of the prefix as listed, so distinct prefixes whose
-    slugs collide, and long prefixes, still get distinct valid names.
-
-    Args:
-        prefix: The prefix as listed, e.g. ``alice-assets/``.
-
-    Returns:
-        A name of at most :data:`MAX_SERVICE_NAME_LENGTH` characters.
+    The slug of ``platform-datalake-<prefix>``, shortened to fit
+    :data:`MAX_SERVICE_NAME_LENGTH`, then ``-`` and the SHA-256 of the prefix as
+    listed: prefixes whose slugs collide, and long ones, still get distinct names.
     """
     digest = hashlib.sha256(prefix.encode("utf-8")).hexdigest()
     room = MAX_SERVICE_NAME_LENGTH - SHA256_HEX_LENGTH - 1
@@ -57,16 +51,6 @@ def owner_of_prefix(prefix: str) -> str | None:
     if not folder.endswith(OWNED_PREFIX_SUFFIX):
         return None
     return folder.removesuffix(OWNED_PREFIX_SUFFIX) or None
-
-
-def partition_key_of_prefix(prefix: str) -> str:
-    """Partition key of a prefix: the folder name without its trailing ``/``."""
-    return prefix.rstrip("/")
-
-
-def prefix_of_partition_key(key: str) -> str:
-    """The prefix (with its trailing ``/``) a partition key stands for."""
-    return f"{key}/"
 
 
 def quote_fqn_part(name: str) -> str:

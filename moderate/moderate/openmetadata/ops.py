@@ -1,13 +1,11 @@
 """Ops of the ingestion jobs: discover, run workflows per item, collect.
 
-Discovery also keeps the dynamic partitions of the per-unit assets in step with
-the sources (new units registered, vanished ones removed) and marks deleted the
-OpenMetadata services of units that no longer exist. The Dagster connector's op
-catalogues this code location's own jobs (``MODERATE_OPENMETADATA_DAGSTER_URL``)
-as pipelines of the service ``platform-dagster``.
+Discovery keeps the per-unit assets' partitions in step with the sources and
+marks deleted the services of vanished units. The Dagster connector's op
+catalogues this code location's jobs as pipelines of ``platform-dagster``.
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from dagster import (
@@ -16,6 +14,7 @@ from dagster import (
     DynamicOutput,
     EnvVar,
     Failure,
+    OpDefinition,
     OpExecutionContext,
     Out,
     Output,
@@ -33,16 +32,14 @@ from moderate.openmetadata.config import (
     PipelinesIngestionConfig,
     PostgresIngestionConfig,
 )
-from moderate.openmetadata.discovery import (
+from moderate.openmetadata.ingest import (
+    IngestionItem,
     NameFilter,
+    UnitKind,
     check_distinct_service_names,
     discover_prefixes,
     list_databases,
     list_top_level_prefixes,
-)
-from moderate.openmetadata.ingest import (
-    IngestionItem,
-    UnitKind,
     mapping_key,
     metadata_stage,
     prepare,
@@ -51,8 +48,10 @@ from moderate.openmetadata.ingest import (
     run_workflow,
 )
 from moderate.openmetadata.naming import DAGSTER_SERVICE_NAME
+from moderate.openmetadata.runners import WorkflowRunner
 from moderate.openmetadata.versions import line_keys
 from moderate.openmetadata.workflows import (
+    DEFAULT_SYSTEM_SCHEMA_EXCLUDES,
     TOKEN_VARIABLE,
     DagsterSource,
     ServerSettings,
@@ -70,13 +69,12 @@ def _discovered(
     units: UnitKind,
     selected: Sequence[str],
     existing: Sequence[str],
-    item: Callable[[str], IngestionItem],
+    runner: WorkflowRunner,
+    line: str,
+    generate_sample_data: bool,
+    schema_excludes: Sequence[str] = DEFAULT_SYSTEM_SCHEMA_EXCLUDES,
 ) -> Iterator[DynamicOutput[IngestionItem]]:
-    """Emits one output per selected unit after syncing partitions and services.
-
-    Registers the selected units' partitions, removes those of vanished units
-    and marks their services deleted.
-    """
+    """Syncs partitions and services with ``existing``; one output per selected unit."""
     try:
         check_distinct_service_names(
             selected, [units.service_name(n) for n in selected]
@@ -98,11 +96,11 @@ def _discovered(
     )
     context.log.info(f"{len(selected)} {units.plural} to ingest: {list(selected)}")
     for unit in selected:
-        emitted = item(unit)
+        item = units.item(unit, runner, line, generate_sample_data, schema_excludes)
         yield DynamicOutput(
-            emitted,
-            mapping_key=mapping_key(emitted.service_name),
-            metadata={"name": emitted.name, "service_name": emitted.service_name},
+            item,
+            mapping_key=mapping_key(item.service_name),
+            metadata={"name": item.name, "service_name": item.service_name},
         )
 
 
@@ -113,11 +111,7 @@ def discover_postgres_databases(
     postgres: PostgresResource,
     openmetadata: OpenMetadataResource,
 ) -> Iterator[DynamicOutput[IngestionItem]]:
-    """Lists the server's databases and emits one output per selected database.
-
-    Registers their partitions, and marks the services of dropped databases
-    deleted.
-    """
+    """Lists the server's databases and emits one output per selected database."""
     runner, line = prepare(context, config.runner, openmetadata, postgres)
     existing = list_databases(postgres.engine())
     yield from _discovered(
@@ -126,13 +120,10 @@ def discover_postgres_databases(
         POSTGRES_UNITS,
         NameFilter(config.include_patterns, config.exclude_patterns).select(existing),
         existing,
-        lambda name: POSTGRES_UNITS.item(
-            name,
-            runner,
-            line,
-            config.generate_sample_data,
-            config.schema_exclude_patterns,
-        ),
+        runner,
+        line,
+        config.generate_sample_data,
+        config.schema_exclude_patterns,
     )
 
 
@@ -143,11 +134,7 @@ def discover_datalake_prefixes(
     s3: S3Resource,
     openmetadata: OpenMetadataResource,
 ) -> Iterator[DynamicOutput[IngestionItem]]:
-    """Lists the bucket's top-level prefixes and emits one output per prefix.
-
-    Registers their partitions, and marks the services of removed prefixes
-    deleted.
-    """
+    """Lists the bucket's top-level prefixes and emits one output per prefix."""
     runner, line = prepare(context, config.runner, openmetadata, s3)
     existing = list_top_level_prefixes(
         s3.client(), s3.data_lake_bucket, config.list_page_size
@@ -160,9 +147,9 @@ def discover_datalake_prefixes(
             existing, NameFilter(config.include_patterns, config.exclude_patterns)
         ),
         existing,
-        lambda prefix: DATALAKE_UNITS.item(
-            prefix, runner, line, config.generate_sample_data
-        ),
+        runner,
+        line,
+        config.generate_sample_data,
     )
 
 
@@ -234,37 +221,36 @@ def _report_catalog(
     yield Output(output, metadata=metadata)
 
 
-def _collect(
-    context: OpExecutionContext, items: list[IngestionItem], source: str
-) -> Iterator[AssetMaterialization | Output[Any]]:
-    ordered = sorted(items, key=lambda item: item.name)
-    for item in ordered:
-        context.log.info(f"{item.name}: {item.statuses}")
-    metadata = {
-        "source": source,
-        "items": len(ordered),
-        "services": [item.service_name for item in ordered],
-        "partial_successes": sum(
-            "partial_success" in item.statuses.values() for item in ordered
-        ),
-    }
-    yield from _report_catalog(f"{source} ingestion", metadata, ordered)
+def _collect_op(source: str, unit: str) -> OpDefinition:
+    """The op gathering the per-unit results of ``source``; it reports the catalogue."""
+
+    @op(
+        name=f"collect_{source}_ingestion",
+        description=f"Gathers the per-{unit} results; reports the catalogue asset.",
+        out=Out(list[IngestionItem]),
+        tags=FEATURE_TAGS,
+    )
+    def collect(
+        context: OpExecutionContext, results: list[IngestionItem]
+    ) -> Iterator[AssetMaterialization | Output[Any]]:
+        ordered = sorted(results, key=lambda item: item.name)
+        for item in ordered:
+            context.log.info(f"{item.name}: {item.statuses}")
+        metadata = {
+            "source": source,
+            "items": len(ordered),
+            "services": [item.service_name for item in ordered],
+            "partial_successes": sum(
+                "partial_success" in item.statuses.values() for item in ordered
+            ),
+        }
+        yield from _report_catalog(f"{source} ingestion", metadata, ordered)
+
+    return collect
 
 
-@op(out=Out(list[IngestionItem]), tags=FEATURE_TAGS)
-def collect_postgres_ingestion(
-    context: OpExecutionContext, results: list[IngestionItem]
-) -> Iterator[AssetMaterialization | Output[Any]]:
-    """Gathers the per-database results; reports the catalogue asset."""
-    yield from _collect(context, results, "postgres")
-
-
-@op(out=Out(list[IngestionItem]), tags=FEATURE_TAGS)
-def collect_datalake_ingestion(
-    context: OpExecutionContext, results: list[IngestionItem]
-) -> Iterator[AssetMaterialization | Output[Any]]:
-    """Gathers the per-prefix results; reports the catalogue asset."""
-    yield from _collect(context, results, "datalake")
+collect_postgres_ingestion = _collect_op("postgres", "database")
+collect_datalake_ingestion = _collect_op("datalake", "prefix")
 
 
 @op(tags=FEATURE_TAGS)
@@ -273,11 +259,7 @@ def ingest_dagster_pipelines(
     config: PipelinesIngestionConfig,
     openmetadata: OpenMetadataResource,
 ) -> Iterator[AssetMaterialization | Output[Any]]:
-    """Runs the Dagster connector against this deployment's webserver.
-
-    Raises:
-        Failure: Naming ``MODERATE_OPENMETADATA_DAGSTER_URL`` when it is unset.
-    """
+    """Runs the Dagster connector against this deployment's webserver."""
     runner, line = prepare(context, config.runner, openmetadata)
     url = (EnvVar(DAGSTER_URL_VARIABLE).get_value() or "").strip()
     if not url:

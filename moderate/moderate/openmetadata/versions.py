@@ -1,8 +1,4 @@
-"""Keys that differ between OpenMetadata release lines (CONTRACT §7.2).
-
-Everything line-specific in the workflow configurations lives here; the line is
-that of the installed ingestion package (``WorkflowRunner.version_line``).
-"""
+"""What the workflow configurations spell differently per release line (§7.2)."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,12 +11,10 @@ DEFAULT_LINE = "2.0"
 
 @dataclass(frozen=True)
 class VersionLine:
-    """How one release line spells the profiler and sample-data settings.
+    """How one release line (``major.minor``) spells profiler and sample data.
 
-    Attributes:
-        line: ``major.minor`` of the line.
-        sample_data_pipeline: Whether sample data is stored by a separate
-            auto-classification workflow (2.0) rather than by the profiler (1.5).
+    ``sample_data_pipeline``: sample data is stored by a separate
+    auto-classification workflow (2.0), not by the profiler (1.5).
     """
 
     line: str

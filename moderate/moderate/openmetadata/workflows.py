@@ -209,21 +209,13 @@ def workflow_request(
     generate_sample_data: bool = False,
     query_lineage: bool = True,
 ) -> WorkflowRequest:
-    """The configuration of one workflow of one service.
+    """The configuration of workflow ``kind`` of service ``service_name``.
 
     Postgres workflows skip ``source.schema_excludes`` (metadata marks dropped
     schemas and tables deleted); data-lake workflows list and keep only the
     source's prefix; the Dagster connector turns every job into a pipeline.
-
-    Args:
-        kind: Which workflow.
-        source: What it reads.
-        service_name: OpenMetadata service name.
-        server: The OpenMetadata server.
-        line: Release line the keys are written for.
-        generate_sample_data: Whether the profiler stores sample rows (1.5 line).
-        query_lineage: Whether database lineage reads ``pg_stat_statements``
-            (the workflow fails on a database without it).
+    ``generate_sample_data`` is for 1.5-line profilers; ``query_lineage`` reads
+    ``pg_stat_statements``, whose absence fails the lineage workflow.
     """
     source_config = dict(SOURCE_CONFIGS[kind])
     connection: dict[str, Any] | None = None

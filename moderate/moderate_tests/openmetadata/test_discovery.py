@@ -3,7 +3,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from moderate.openmetadata.discovery import (
+from moderate.openmetadata.ingest import (
     DEFAULT_DATABASE_EXCLUDES,
     NameFilter,
     check_distinct_service_names,

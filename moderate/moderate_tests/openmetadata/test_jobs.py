@@ -16,18 +16,16 @@ from dagster import (
 from moderate.openmetadata.assets import openmetadata_postgres_database
 from moderate.openmetadata.definitions import defs
 from moderate.openmetadata.jobs import (
+    DEFAULT_CRON,
     DEFAULT_MAX_CONCURRENT_ITEMS,
+    POSTGRES_CRON_VARIABLE,
     datalake_ingestion_job,
+    ingestion_schedule,
     postgres_ingestion_job,
 )
 from moderate.openmetadata.naming import (
     datalake_service_name,
     postgres_service_name,
-)
-from moderate.openmetadata.schedules import (
-    DEFAULT_CRON,
-    POSTGRES_CRON_VARIABLE,
-    ingestion_schedule,
 )
 from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
 from moderate.resources.definitions import build_resources

@@ -43,13 +43,9 @@ class CatalogClient:
     @classmethod
     def from_resource(cls, openmetadata: OpenMetadataResource) -> "CatalogClient":
         """A client for the resource's server and token."""
-        return cls(
-            host_port=openmetadata.host_port,
-            token=openmetadata.required_setting("token"),
-            timeouts=Timeouts(
-                openmetadata.connect_timeout_s, openmetadata.read_timeout_s
-            ),
-        )
+        timeouts = Timeouts(openmetadata.connect_timeout_s, openmetadata.read_timeout_s)
+        token = openmetadata.required_setting("token")
+        return cls(openmetadata.host_port, token, timeouts)
 
     def _send(
         self,

@@ -26,7 +26,8 @@ REPOSITORY_ENVIRONMENT = Path(__file__).resolve().parents[3] / "openmetadata-ing
 VENV_PYTHON = Path(".venv/bin/python")
 RUNNER_SCRIPT = "run_workflow.py"
 DEFAULT_TIMEOUT_S = 3600
-DEFAULT_IMAGE = "moderate-openmetadata-ingestion:2.0.6.0"
+DEFAULT_REPOSITORY = "moderate-openmetadata-ingestion"
+DEFAULT_IMAGE = f"{DEFAULT_REPOSITORY}:2.0.6.0"
 DEFAULT_SECRET_NAME = "dagster-secrets"
 IMAGE_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE"
 IMAGE_ALLOWLIST_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE_ALLOWLIST"
@@ -49,31 +50,21 @@ class ImageNotAllowedError(ValueError):
     """The ingestion image is malformed or its repository is not allow-listed."""
 
 
-def image_repository(image: str) -> str:
-    """Repository part of ``repo:tag`` or ``repo@sha256:...``.
-
-    Raises:
-        ImageNotAllowedError: If the reference is malformed.
-    """
-    match = IMAGE_REFERENCE.fullmatch(image)
-    if match is None:
-        raise ImageNotAllowedError(
-            f"{image!r} is not an image reference with a tag or sha256 digest"
-        )
-    return match["repository"]
-
-
 def checked_image(image: str, allowed_repositories: Sequence[str]) -> str:
     """``image`` if well formed and from an allow-listed repository.
 
     Raises:
         ImageNotAllowedError: Otherwise, naming the variables to fix.
     """
-    repository = image_repository(image)
-    if repository not in allowed_repositories:
+    match = IMAGE_REFERENCE.fullmatch(image)
+    if match is None:
         raise ImageNotAllowedError(
-            f"ingestion image repository {repository!r} is not allow-listed: add it "
-            f"to {IMAGE_ALLOWLIST_VARIABLE} or change {IMAGE_VARIABLE}"
+            f"{image!r} is not an image reference with a tag or sha256 digest"
+        )
+    if match["repository"] not in allowed_repositories:
+        raise ImageNotAllowedError(
+            f"ingestion image repository {match['repository']!r} is not allow-listed: "
+            f"add it to {IMAGE_ALLOWLIST_VARIABLE} or change {IMAGE_VARIABLE}"
         )
     return image
 
@@ -83,14 +74,9 @@ class DeploymentRunnerSettings:
     """What only the deployment chooses: the ingestion image and interpreter.
 
     Run configuration never names an image or an interpreter: the pod of the
-    ingestion image receives the deployment's secrets.
-
-    Attributes:
-        allowed_repositories: Repositories the image may come from (default: the
-            default image's repository).
-        image_line: ``major.minor`` of the package in the image.
-        environment: Ingestion project folder of the subprocess runner: the
-            image's when present, else the repository's.
+    ingestion image receives the deployment's secrets. ``image_line`` is the
+    ``major.minor`` of the image's package; ``environment`` the subprocess
+    runner's ingestion project (the image's when present, else the repository's).
     """
 
     image: str
@@ -103,11 +89,8 @@ class DeploymentRunnerSettings:
         """The settings of this deployment, read when a run needs them."""
         image = (EnvVar(IMAGE_VARIABLE).get_value() or "").strip() or DEFAULT_IMAGE
         raw_allowlist = EnvVar(IMAGE_ALLOWLIST_VARIABLE).get_value() or ""
-        allowed = tuple(
-            item.strip()
-            for item in raw_allowlist.split(ALLOWLIST_SEPARATOR)
-            if item.strip()
-        ) or (image_repository(DEFAULT_IMAGE),)
+        listed = (item.strip() for item in raw_allowlist.split(ALLOWLIST_SEPARATOR))
+        allowed = tuple(item for item in listed if item) or (DEFAULT_REPOSITORY,)
         line = (EnvVar(IMAGE_LINE_VARIABLE).get_value() or "").strip() or DEFAULT_LINE
         bundled = (IMAGE_ENVIRONMENT / VENV_PYTHON).exists()
         return cls(
@@ -202,7 +185,25 @@ class PostgresIngestionConfig(Config):
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
 
-class DatalakeIngestionConfig(Config):
+class PipelinesIngestionConfig(Config):
+    """How the Dagster connector's workflow runs."""
+
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+
+
+class PartitionIngestionConfig(PipelinesIngestionConfig):
+    """How one partition (a database or a prefix) is ingested."""
+
+    generate_sample_data: bool = Field(
+        default=False, description="Store sample rows in OpenMetadata."
+    )
+    schema_exclude_patterns: list[str] = Field(
+        default=list(DEFAULT_SYSTEM_SCHEMA_EXCLUDES),
+        description="Regular expressions of schemas never catalogued (databases).",
+    )
+
+
+class DatalakeIngestionConfig(PipelinesIngestionConfig):
     """Which top-level prefixes of the data-lake bucket to ingest, and how."""
 
     include_patterns: list[str] = Field(
@@ -220,23 +221,3 @@ class DatalakeIngestionConfig(Config):
         le=DEFAULT_LIST_PAGE_SIZE,
         description="Keys per listing request.",
     )
-    runner: RunnerConfig = Field(default_factory=RunnerConfig)
-
-
-class PartitionIngestionConfig(Config):
-    """How one partition (a database or a prefix) is ingested."""
-
-    generate_sample_data: bool = Field(
-        default=False, description="Store sample rows in OpenMetadata."
-    )
-    schema_exclude_patterns: list[str] = Field(
-        default=list(DEFAULT_SYSTEM_SCHEMA_EXCLUDES),
-        description="Regular expressions of schemas never catalogued (databases).",
-    )
-    runner: RunnerConfig = Field(default_factory=RunnerConfig)
-
-
-class PipelinesIngestionConfig(Config):
-    """How the Dagster connector's workflow runs."""
-
-    runner: RunnerConfig = Field(default_factory=RunnerConfig)

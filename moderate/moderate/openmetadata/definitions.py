@@ -2,11 +2,6 @@
 
 from dagster import Definitions
 
-from moderate.openmetadata.assets import (
-    openmetadata_catalog,
-    openmetadata_datalake_prefix,
-    openmetadata_postgres_database,
-)
 from moderate.openmetadata.jobs import (
     DAGSTER_CRON_VARIABLE,
     DATALAKE_CRON_VARIABLE,
@@ -19,6 +14,11 @@ from moderate.openmetadata.jobs import (
     postgres_partitions_job,
 )
 from moderate.openmetadata.lineage import openmetadata_lineage_sensor
+from moderate.openmetadata.steps import (
+    openmetadata_catalog,
+    openmetadata_datalake_prefix,
+    openmetadata_postgres_database,
+)
 
 defs = Definitions(
     assets=[

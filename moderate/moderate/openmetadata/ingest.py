@@ -187,7 +187,6 @@ class UnitKind:
         self,
         name: str,
         runner: WorkflowRunner,
-        line: str,
         generate_sample_data: bool,
         schema_excludes: Sequence[str] = DEFAULT_SYSTEM_SCHEMA_EXCLUDES,
     ) -> IngestionItem:
@@ -196,7 +195,7 @@ class UnitKind:
             name=name,
             service_name=self.service_name(name),
             partition_key=self.partition_key(name),
-            line=line,
+            line=runner.version_line(),
             runner=runner,
             generate_sample_data=generate_sample_data,
             schema_excludes=tuple(schema_excludes),
@@ -208,8 +207,8 @@ def prepare(
     runner_config: "RunnerConfig",
     openmetadata: OpenMetadataResource,
     *resources: EnvBackedResource,
-) -> tuple[WorkflowRunner, str]:
-    """The runner and its package's line, once server and package share a line.
+) -> WorkflowRunner:
+    """The runner, once the server and its package share a release line.
 
     Raises:
         Failure: One line naming every missing variable; or the package is
@@ -249,7 +248,7 @@ def prepare(
             metadata={"server_version": server_version, "ingestion_line": line},
         )
     context.log.info(f"OpenMetadata server {server_version}, ingestion line {line}")
-    return runner, line
+    return runner
 
 
 def run_workflow(
@@ -267,12 +266,8 @@ def run_workflow(
             description=f"{request.pipeline_fqn}: {first_line}",
             metadata=outcome.metadata(),
         )
-    context.add_output_metadata(
-        {
-            f"{request.kind.value}.{key}": value
-            for key, value in outcome.metadata().items()
-        }
-    )
+    metadata = outcome.metadata().items()
+    context.add_output_metadata({f"{request.kind}.{k}": v for k, v in metadata})
     return outcome
 
 
@@ -344,13 +339,14 @@ def run_workflows(
 
 
 def assign_prefix_owner(
-    context: OpExecutionContext, client: CatalogClient, item: IngestionItem
+    context: OpExecutionContext, openmetadata: OpenMetadataResource, item: IngestionItem
 ) -> int:
     """Makes the prefix's user, if OpenMetadata has it, owner of its tables.
 
     Returns:
         How many tables got the owner.
     """
+    client = CatalogClient.from_resource(openmetadata)
     username = owner_of_prefix(item.name)
     user = client.get_by_name("users", username) if username else None
     if user is None:
@@ -362,13 +358,10 @@ def assign_prefix_owner(
     database = f"{item.service_name}.{DEFAULT_DATALAKE_DATABASE}"
     assigned = 0
     for table in client.list_all("tables", {"database": database, "fields": "owners"}):
-        if any(
-            existing.get("id") == owner["id"] for existing in table.get("owners") or []
-        ):
-            continue
-        patch = [{"op": "add", "path": "/owners", "value": [owner]}]
-        client.patch("tables", str(table["id"]), patch)
-        assigned += 1
+        if owner["id"] not in {o.get("id") for o in table.get("owners") or []}:
+            patch = [{"op": "add", "path": "/owners", "value": [owner]}]
+            client.patch("tables", str(table["id"]), patch)
+            assigned += 1
     return assigned
 
 
@@ -396,8 +389,7 @@ def metadata_stage(
         kinds = (WorkflowKind.METADATA, WorkflowKind.LINEAGE)
         return run_workflows(context, item, resource, openmetadata, kinds, logged)
     item = run_workflows(context, item, resource, openmetadata, [WorkflowKind.METADATA])
-    client = CatalogClient.from_resource(openmetadata)
-    owned = assign_prefix_owner(context, client, item)
+    owned = assign_prefix_owner(context, openmetadata, item)
     context.add_output_metadata({"owner.tables_assigned": owned})
     return item
 

@@ -1,10 +1,8 @@
 """The ingestion jobs, the Dagster connector's job, the backfill jobs, schedules.
 
-Each source job discovers its units, then runs metadata and profiler per unit,
-then collects. The schedules run twice a day (UTC) by default; one whose
-services are not configured skips each tick saying which variables are missing,
-one whose cron variable is invalid skips each tick naming the variable (the
-doctor lists it too) while the rest of the code location loads.
+A source job discovers, runs metadata then profiler per unit, collects. A
+schedule skips each tick naming the missing variables of unconfigured services,
+or its invalid cron variable (the code location still loads).
 """
 
 from collections.abc import Sequence
@@ -22,8 +20,10 @@ from dagster import (
 )
 
 from moderate.automation import default_schedule_status
-from moderate.openmetadata.assets import DATALAKE_UNITS, FEATURE_TAGS, POSTGRES_UNITS
-from moderate.openmetadata.ops import (
+from moderate.openmetadata.steps import (
+    DATALAKE_UNITS,
+    FEATURE_TAGS,
+    POSTGRES_UNITS,
     collect_datalake_ingestion,
     collect_postgres_ingestion,
     discover_datalake_prefixes,
@@ -34,7 +34,6 @@ from moderate.openmetadata.ops import (
     run_postgres_metadata,
     run_postgres_profiler,
 )
-from moderate.resources.settings import EnvBackedResource
 from moderate.support.cron import parse_cron
 
 DEFAULT_MAX_CONCURRENT_ITEMS = 2
@@ -137,9 +136,7 @@ def ingestion_schedule(
     def evaluate(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
         if setting.problem:
             return SkipReason(f"{setting.problem}: fix it to run {job.name}")
-        resources: list[EnvBackedResource] = [
-            getattr(context.resources, key) for key in keys
-        ]
+        resources = [getattr(context.resources, key) for key in keys]
         missing = [name for r in resources for name in r.missing_variables()]
         if missing:
             return SkipReason(f"{job.name} is not configured: set {', '.join(missing)}")

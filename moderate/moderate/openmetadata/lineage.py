@@ -8,7 +8,6 @@ check evaluations. Each becomes a lineage edge from the job's pipeline entity
 a test-case result on each of those tables.
 """
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,15 +23,16 @@ from dagster import (
     SkipReason,
     sensor,
 )
+from pydantic import BaseModel, Field, ValidationError
 
 from moderate.automation import default_sensor_status
-from moderate.openmetadata.assets import FEATURE_TAGS
 from moderate.openmetadata.client import CatalogClient, entity_reference
 from moderate.openmetadata.naming import (
     DAGSTER_SERVICE_NAME,
     datalake_service_name,
     quote_fqn_part,
 )
+from moderate.openmetadata.steps import FEATURE_TAGS
 from moderate.openmetadata.workflows import DEFAULT_DATALAKE_DATABASE
 from moderate.resources import OpenMetadataResource, S3Resource
 
@@ -47,32 +47,23 @@ TEST_DEFINITIONS = "dataQuality/testDefinitions"
 TEST_CASE_PREFIX = "dagster_"
 
 
-@dataclass
-class Cursor:
+class Cursor(BaseModel):
     """Where the sensor stopped: last materialisation storage id, last check row."""
 
     materialization: int = 0
-    checks: dict[str, int] = field(default_factory=dict)
+    checks: dict[str, int] = Field(default_factory=dict)
 
     @classmethod
     def parse(cls, raw: str | None) -> "Cursor":
         """The cursor in ``raw``; a fresh one when absent or unreadable."""
         try:
-            data = json.loads(raw) if raw else {}
-            return cls(
-                materialization=int(data.get("materialization", 0)),
-                checks={
-                    str(k): int(v) for k, v in dict(data.get("checks", {})).items()
-                },
-            )
-        except (ValueError, TypeError, AttributeError, ArithmeticError, RecursionError):
+            return cls.model_validate_json(raw) if raw else cls()
+        except ValidationError:
             return cls()
 
     def dump(self) -> str:
         """The cursor as a string."""
-        return json.dumps(
-            {"materialization": self.materialization, "checks": self.checks}
-        )
+        return self.model_dump_json()
 
 
 def object_table_fqn(bucket: str, key: str) -> str:
@@ -101,20 +92,19 @@ def is_tracked(asset_key: AssetKey) -> bool:
     )
 
 
+@dataclass
 class Publisher:
-    """Writes edges and test results, caching lookups within one tick."""
+    """Writes edges and test results for ``bucket``'s tables, caching per tick."""
 
-    def __init__(self, client: CatalogClient, bucket: str) -> None:
-        """Publishes to ``client``'s server the tables of ``bucket``."""
-        self.client = client
-        self.bucket = bucket
-        self.edges = 0
-        self.results = 0
-        self.missing_tables: list[str] = []
-        self.missing_pipelines: set[str] = set()
-        self._tables: dict[str, dict[str, Any] | None] = {}
-        self._pipelines: dict[str, dict[str, Any]] | None = None
-        self._definition_ready = False
+    client: CatalogClient
+    bucket: str
+    edges: int = 0
+    results: int = 0
+    missing_tables: list[str] = field(default_factory=list)
+    missing_pipelines: set[str] = field(default_factory=set)
+    _tables: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    _pipelines: dict[str, dict[str, Any]] | None = None
+    _definition_ready: bool = False
 
     def tables(self, keys: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
         """The objects of ``keys`` that have a catalogued table, with the table."""
@@ -212,7 +202,7 @@ def publish_new_events(
     cursor: Cursor,
 ) -> Cursor:
     """Publishes what happened after ``cursor``; returns the advanced cursor."""
-    advanced = Cursor(cursor.materialization, dict(cursor.checks))
+    advanced = cursor.model_copy(deep=True)
     for asset_key in filter(is_tracked, asset_keys):
         records = instance.fetch_materializations(
             AssetRecordsFilter(

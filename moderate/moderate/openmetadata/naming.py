@@ -11,8 +11,7 @@ DAGSTER_SERVICE_NAME = "platform-dagster"
 """The pipeline service of this code location's jobs (Dagster connector)."""
 SHA256_HEX_LENGTH = 64
 MAX_SERVICE_NAME_LENGTH = 128
-"""Kept well below OpenMetadata's 256-character entity names: pipeline names and
-fully qualified names are built from the service name."""
+"""Well below OpenMetadata's 256 characters: pipeline names and FQNs extend it."""
 _NEEDS_QUOTES = re.compile(r"[.\"]")
 
 

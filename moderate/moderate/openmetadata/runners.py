@@ -118,8 +118,8 @@ class WorkflowRunner(Protocol):
     ) -> WorkflowOutcome:
         """Runs ``request`` to completion, time limit or failure.
 
-        ``secrets`` holds the values of ``request.secret_variables`` for runners
-        that pass them themselves (a pod takes them from a Kubernetes secret).
+        ``secrets`` holds the request's secret values, for runners that pass them
+        on (a pod takes them from a Kubernetes secret).
         """
         ...
 
@@ -189,8 +189,7 @@ class SubprocessWorkflowRunner:
         """Runs the request as a subprocess; see :class:`WorkflowRunner`."""
         if not self.python.exists():
             raise FileNotFoundError(f"ingestion interpreter not found: {self.python}")
-        timed_out = False
-        exit_code: int | None = None
+        timed_out, exit_code = False, None
         with (
             tempfile.TemporaryDirectory(prefix="moderate-ingestion-") as home,
             open_pipes_session(

@@ -42,8 +42,7 @@ class VersionLine:
 
 
 VERSION_LINES: Mapping[str, VersionLine] = {
-    "1.5": VersionLine(line="1.5", sample_data_pipeline=False),
-    "2.0": VersionLine(line="2.0", sample_data_pipeline=True),
+    line.line: line for line in (VersionLine("1.5", False), VersionLine("2.0", True))
 }
 
 

@@ -76,9 +76,8 @@ SOURCE_CONFIGS: Mapping[WorkflowKind, Mapping[str, Any]] = {
 }
 """The ``sourceConfig`` every source shares for one kind of workflow."""
 CONNECTED_POSTGRES_KINDS = (WorkflowKind.METADATA, WorkflowKind.LINEAGE)
-"""The other Postgres workflows use the connection the metadata run stored: the
-client key ``workflowConfig.openMetadataServerConfig.storeServiceConnection``
-stays at its default (true)."""
+"""The others use the connection the metadata run stored (the client key
+``workflowConfig.openMetadataServerConfig.storeServiceConnection``, default true)."""
 
 
 def secret_placeholder(variable: str) -> str:

@@ -13,7 +13,6 @@ from dagster import (
     materialize,
 )
 
-from moderate.openmetadata.assets import openmetadata_postgres_database
 from moderate.openmetadata.definitions import defs
 from moderate.openmetadata.jobs import (
     DEFAULT_CRON,
@@ -27,6 +26,7 @@ from moderate.openmetadata.naming import (
     datalake_service_name,
     postgres_service_name,
 )
+from moderate.openmetadata.steps import openmetadata_postgres_database
 from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
 from moderate.resources.definitions import build_resources
 from moderate.support.cron import invalid_cron_variables

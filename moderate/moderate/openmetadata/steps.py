@@ -1,34 +1,38 @@
-"""Ops of the ingestion jobs: discover, run workflows per item, collect.
+"""Steps of the ingestion: the per-unit assets and the ops of the jobs.
 
-Discovery keeps the per-unit assets' partitions in step with the sources and
-marks deleted the services of vanished units. The Dagster connector's op
-catalogues this code location's jobs as pipelines of ``platform-dagster``.
+Each database and data-lake prefix is a dynamic partition, registered by the
+jobs' discovery (which marks the services of vanished units deleted): a
+backfill of selected partitions runs the same stages for exactly those units.
+``openmetadata_catalog`` stands for the whole catalogue, kept in OpenMetadata.
 """
 
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 from dagster import (
+    AssetExecutionContext,
+    AssetKey,
     AssetMaterialization,
+    AssetSpec,
     DynamicOut,
     DynamicOutput,
+    DynamicPartitionsDefinition,
     EnvVar,
     Failure,
+    FreshnessPolicy,
+    MaterializeResult,
     OpDefinition,
     OpExecutionContext,
     Out,
     Output,
+    asset,
     op,
 )
 
-from moderate.openmetadata.assets import (
-    CATALOG_KEY,
-    DATALAKE_UNITS,
-    FEATURE_TAGS,
-    POSTGRES_UNITS,
-)
 from moderate.openmetadata.config import (
     DatalakeIngestionConfig,
+    PartitionIngestionConfig,
     PipelinesIngestionConfig,
     PostgresIngestionConfig,
 )
@@ -47,7 +51,13 @@ from moderate.openmetadata.ingest import (
     retire_stale_services,
     run_workflow,
 )
-from moderate.openmetadata.naming import DAGSTER_SERVICE_NAME
+from moderate.openmetadata.naming import (
+    DAGSTER_SERVICE_NAME,
+    DATALAKE_SERVICE_PREFIX,
+    POSTGRES_SERVICE_PREFIX,
+    datalake_service_name,
+    postgres_service_name,
+)
 from moderate.openmetadata.runners import WorkflowRunner
 from moderate.openmetadata.versions import line_keys
 from moderate.openmetadata.workflows import (
@@ -60,6 +70,107 @@ from moderate.openmetadata.workflows import (
 )
 from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
 
+GROUP_NAME = "openmetadata"
+FEATURE_TAGS = {"moderate/feature": "openmetadata"}
+CATALOG_KEY = AssetKey("openmetadata_catalog")
+POSTGRES_UNITS = UnitKind(
+    plural="databases",
+    asset_key=AssetKey("openmetadata_postgres_database"),
+    partitions=DynamicPartitionsDefinition(name="openmetadata_postgres_databases"),
+    service_prefix=POSTGRES_SERVICE_PREFIX,
+    service_name=postgres_service_name,
+    partition_key=str,
+    unit_of_partition=str,
+)
+DATALAKE_UNITS = UnitKind(
+    plural="prefixes",
+    asset_key=AssetKey("openmetadata_datalake_prefix"),
+    partitions=DynamicPartitionsDefinition(name="openmetadata_datalake_prefixes"),
+    service_prefix=DATALAKE_SERVICE_PREFIX,
+    service_name=datalake_service_name,
+    partition_key=lambda prefix: prefix.rstrip("/"),
+    unit_of_partition=lambda key: f"{key}/",
+)
+CATALOG_FAIL_WINDOW = timedelta(hours=26)
+CATALOG_WARN_WINDOW = timedelta(hours=13)
+"""The schedules run twice a day: a catalogue older than one missed run warns,
+one older than two missed runs (and a margin) fails."""
+
+openmetadata_catalog = AssetSpec(
+    key=CATALOG_KEY,
+    group_name=GROUP_NAME,
+    description="OpenMetadata services (tables, profiles, lineage) of the "
+    "platform's PostgreSQL databases and data-lake prefixes and of this code "
+    "location's own pipelines; reported by the ingestion jobs.",
+    kinds={"openmetadata"},
+    tags=FEATURE_TAGS,
+    deps=[POSTGRES_UNITS.asset_key, DATALAKE_UNITS.asset_key],
+    freshness_policy=FreshnessPolicy.time_window(
+        fail_window=CATALOG_FAIL_WINDOW, warn_window=CATALOG_WARN_WINDOW
+    ),
+)
+
+
+def _ingest_partition(
+    context: AssetExecutionContext,
+    config: PartitionIngestionConfig,
+    units: UnitKind,
+    resource: PostgresResource | S3Resource,
+    openmetadata: OpenMetadataResource,
+) -> MaterializeResult:
+    op_context = context.op_execution_context
+    runner = prepare(op_context, config.runner, openmetadata, resource)
+    item = units.item(
+        units.unit_of_partition(context.partition_key),
+        runner,
+        config.generate_sample_data,
+        config.schema_exclude_patterns,
+    )
+    item = metadata_stage(op_context, item, resource, openmetadata)
+    item = profile_stage(op_context, item, resource, openmetadata)
+    return MaterializeResult(metadata=item.summary())
+
+
+@asset(
+    key=POSTGRES_UNITS.asset_key,
+    group_name=GROUP_NAME,
+    partitions_def=POSTGRES_UNITS.partitions,
+    kinds={"openmetadata", "postgres"},
+    tags=FEATURE_TAGS,
+    op_tags=FEATURE_TAGS,
+    description="One PostgreSQL database in OpenMetadata (metadata, view and "
+    "query lineage, profiles); one partition per database.",
+)
+def openmetadata_postgres_database(
+    context: AssetExecutionContext,
+    config: PartitionIngestionConfig,
+    postgres: PostgresResource,
+    openmetadata: OpenMetadataResource,
+) -> MaterializeResult:
+    """Ingests the database named by the partition key."""
+    return _ingest_partition(context, config, POSTGRES_UNITS, postgres, openmetadata)
+
+
+@asset(
+    key=DATALAKE_UNITS.asset_key,
+    group_name=GROUP_NAME,
+    partitions_def=DATALAKE_UNITS.partitions,
+    kinds={"openmetadata", "s3"},
+    tags=FEATURE_TAGS,
+    op_tags=FEATURE_TAGS,
+    description="One top-level data-lake prefix in OpenMetadata (its own service, "
+    "tables owned by the prefix's user, profiles); one partition per prefix.",
+)
+def openmetadata_datalake_prefix(
+    context: AssetExecutionContext,
+    config: PartitionIngestionConfig,
+    s3: S3Resource,
+    openmetadata: OpenMetadataResource,
+) -> MaterializeResult:
+    """Ingests the prefix named by the partition key."""
+    return _ingest_partition(context, config, DATALAKE_UNITS, s3, openmetadata)
+
+
 DAGSTER_URL_VARIABLE = "MODERATE_OPENMETADATA_DAGSTER_URL"
 
 
@@ -70,7 +181,6 @@ def _discovered(
     selected: Sequence[str],
     existing: Sequence[str],
     runner: WorkflowRunner,
-    line: str,
     generate_sample_data: bool,
     schema_excludes: Sequence[str] = DEFAULT_SYSTEM_SCHEMA_EXCLUDES,
 ) -> Iterator[DynamicOutput[IngestionItem]]:
@@ -96,7 +206,7 @@ def _discovered(
     )
     context.log.info(f"{len(selected)} {units.plural} to ingest: {list(selected)}")
     for unit in selected:
-        item = units.item(unit, runner, line, generate_sample_data, schema_excludes)
+        item = units.item(unit, runner, generate_sample_data, schema_excludes)
         yield DynamicOutput(
             item,
             mapping_key=mapping_key(item.service_name),
@@ -112,7 +222,7 @@ def discover_postgres_databases(
     openmetadata: OpenMetadataResource,
 ) -> Iterator[DynamicOutput[IngestionItem]]:
     """Lists the server's databases and emits one output per selected database."""
-    runner, line = prepare(context, config.runner, openmetadata, postgres)
+    runner = prepare(context, config.runner, openmetadata, postgres)
     existing = list_databases(postgres.engine())
     yield from _discovered(
         context,
@@ -121,7 +231,6 @@ def discover_postgres_databases(
         NameFilter(config.include_patterns, config.exclude_patterns).select(existing),
         existing,
         runner,
-        line,
         config.generate_sample_data,
         config.schema_exclude_patterns,
     )
@@ -135,7 +244,7 @@ def discover_datalake_prefixes(
     openmetadata: OpenMetadataResource,
 ) -> Iterator[DynamicOutput[IngestionItem]]:
     """Lists the bucket's top-level prefixes and emits one output per prefix."""
-    runner, line = prepare(context, config.runner, openmetadata, s3)
+    runner = prepare(context, config.runner, openmetadata, s3)
     existing = list_top_level_prefixes(
         s3.client(), s3.data_lake_bucket, config.list_page_size
     )
@@ -148,7 +257,6 @@ def discover_datalake_prefixes(
         ),
         existing,
         runner,
-        line,
         config.generate_sample_data,
     )
 
@@ -260,7 +368,7 @@ def ingest_dagster_pipelines(
     openmetadata: OpenMetadataResource,
 ) -> Iterator[AssetMaterialization | Output[Any]]:
     """Runs the Dagster connector against this deployment's webserver."""
-    runner, line = prepare(context, config.runner, openmetadata)
+    runner = prepare(context, config.runner, openmetadata)
     url = (EnvVar(DAGSTER_URL_VARIABLE).get_value() or "").strip()
     if not url:
         raise Failure(
@@ -273,7 +381,7 @@ def ingest_dagster_pipelines(
         DagsterSource(host=url),
         DAGSTER_SERVICE_NAME,
         ServerSettings(host_port=openmetadata.host_port),
-        line_keys(line),
+        line_keys(runner.version_line()),
     )
     secrets = {TOKEN_VARIABLE: openmetadata.required_setting("token")}
     outcome = run_workflow(context, runner, request, secrets)

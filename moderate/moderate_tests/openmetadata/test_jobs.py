@@ -27,8 +27,12 @@ from moderate.openmetadata.naming import (
     postgres_service_name,
 )
 from moderate.openmetadata.steps import openmetadata_postgres_database
-from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
-from moderate.resources.definitions import build_resources
+from moderate.resources import (
+    OpenMetadataResource,
+    PostgresResource,
+    S3Resource,
+    build_resources,
+)
 from moderate.support.cron import invalid_cron_variables
 from moderate_tests.openmetadata.s3_proxy import recording_proxy
 from moderate_tests.support.postgres import HOST, PASSWORD, PORT, USERNAME

@@ -148,14 +148,22 @@ def consume_requests(
             and time.monotonic() < deadline
         ):
             chunk, drained = _take_chunk(channel, rabbitmq.queue, limits, report)
-            existing = existing_run_keys(
-                context.instance,
-                [key for key in (delivery.run_key for delivery in chunk) if key],
-            )
+            keys = [delivery.run_key for delivery in chunk if delivery.run_key]
+            existing = existing_run_keys(context.instance, keys)
             for position, delivery in enumerate(chunk):
-                _handle(
-                    context, channel, rabbitmq, delivery, existing, requested, report
-                )
+                key, parsed = delivery.run_key, delivery.parsed
+                if key is None or (key in existing and parsed.message is None):
+                    _dead_letter(channel, rabbitmq, delivery)
+                    report.dead_lettered += 1
+                    context.log.warning(f"Dead-lettered a message: {parsed.reason}")
+                elif key in existing:
+                    channel.basic_ack(delivery_tag=delivery.delivery_tag)
+                    report.acknowledged += 1
+                else:
+                    report.held += 1
+                    if key not in requested:
+                        requested.add(key)
+                        report.run_requests.append(_run_request(context, key, parsed))
                 if len(report.run_requests) >= limits.max_new_runs:
                     report.held += len(chunk) - position - 1
                     break
@@ -204,33 +212,6 @@ def _take_chunk(
         )
     chunk.sort(key=lambda delivery: delivery.parsed.message is None)
     return chunk, drained
-
-
-def _handle(
-    context: SensorEvaluationContext,
-    channel: "BlockingChannel",
-    rabbitmq: RabbitMQResource,
-    delivery: _Delivery,
-    existing: set[str],
-    requested: set[str],
-    report: TickReport,
-) -> None:
-    parsed = delivery.parsed
-    key = delivery.run_key
-    if key is None or (key in existing and parsed.message is None):
-        _dead_letter(channel, rabbitmq, delivery)
-        report.dead_lettered += 1
-        context.log.warning(f"Dead-lettered a message: {parsed.reason}")
-        return
-    if key in existing:
-        channel.basic_ack(delivery_tag=delivery.delivery_tag)
-        report.acknowledged += 1
-        return
-    report.held += 1
-    if key in requested:
-        return
-    requested.add(key)
-    report.run_requests.append(_run_request(context, key, parsed))
 
 
 def _run_request(

@@ -6,8 +6,6 @@ an input rejected before the analysis never pays for it.
 
 from __future__ import annotations
 
-import functools
-import importlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from moderate.matrix_profile.worker.numba_cache import seed_cache
+from moderate.matrix_profile.worker.numba_cache import enable_compilation_cache
 
 if TYPE_CHECKING:
     from moderate.matrix_profile.worker.options import Approximation
@@ -82,28 +80,6 @@ class Analysis:
     def excluded(self) -> int:
         """Subsequences without a profile value because they overlap a gap."""
         return int((~np.isfinite(self.profile)).sum())
-
-
-@functools.cache
-def enable_compilation_cache() -> None:
-    """Lets numba keep stumpy's compiled functions on disk between processes.
-
-    Compiling ``stumpy.stump`` takes close to a minute on a small machine; with
-    the cache only the first run in an environment (or the image build, see
-    ``warmup.py``) pays it.
-    """
-    from stumpy import cache as stumpy_cache
-
-    seed_cache()
-    for module_name, function_name in stumpy_cache.get_njit_funcs():
-        module = importlib.import_module(f"stumpy.{module_name}")
-        try:
-            getattr(module, function_name).enable_caching()
-        except RuntimeError as error:
-            # Numba raises RuntimeError when no cache folder is writable: the
-            # analysis still runs, it only compiles again.
-            logger.warning("numba cache unavailable, compiling every run: %s", error)
-            return
 
 
 def analyse(

@@ -130,11 +130,7 @@ def matrix_profile_messages_sensor(
 def consume_requests(
     context: SensorEvaluationContext, rabbitmq: RabbitMQResource, limits: TickLimits
 ) -> TickReport:
-    """Takes a bounded batch of messages and applies the ack protocol.
-
-    Returns:
-        The run requests to emit and counts for the tick log.
-    """
+    """Takes a bounded batch of messages and applies the ack protocol."""
     report = TickReport()
     requested: set[str] = set()
     deadline = time.monotonic() + limits.deadline_s
@@ -243,10 +239,7 @@ def _run_request(
 def _dead_letter(
     channel: "BlockingChannel", rabbitmq: RabbitMQResource, delivery: _Delivery
 ) -> None:
-    """Publishes the raw body to the dead-letter queue and acks the original.
-
-    Both are part of the batch's transaction: they happen together or not at all.
-    """
+    """Publishes the body to the dead-letter queue and acks it, in one transaction."""
     import pika
 
     letter_id = dead_letter_id(delivery.body, delivery.message_id)

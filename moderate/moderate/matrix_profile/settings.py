@@ -46,10 +46,7 @@ class ImageNotAllowedError(ValueError):
 
 
 class MatrixProfileSettings(EnvBackedResource):
-    """How and where the matrix-profile worker runs.
-
-    Nothing here is secret: the worker receives presigned URLs only.
-    """
+    """How and where the matrix-profile worker runs (no secrets: it gets URLs)."""
 
     SERVICE_NAME = "Matrix-profile analysis"
     ENV_VARS = {
@@ -116,7 +113,7 @@ class MatrixProfileSettings(EnvBackedResource):
         """The worker image as ``repo:tag`` or ``repo@sha256:…``.
 
         Raises:
-            ImageNotAllowedError: If the image is unset, malformed or not allowed.
+            ImageNotAllowedError: An image unset, malformed or not allowed.
         """
         repository = (self.setting("image") or "").strip()
         if not repository:

@@ -88,19 +88,12 @@ def analyse(
     top_k: int,
     approximation: Approximation | None = None,
 ) -> Analysis:
-    """Computes the matrix profile and picks discords and motifs.
+    """The matrix profile of ``values`` (NaN in long gaps), top-k discords, motifs.
 
     stumpy's exclusion zone is widened from a quarter window to a full one, so a
-    window's nearest neighbour never overlaps it (the classic discord and motif
-    definitions). The approximate profile is an upper bound of the exact one,
-    with diagonals drawn from a fixed seed: one input gives one report.
-
-    Args:
-        values: Regular series; NaN inside long gaps.
-        window: Subsequence length in points.
-        top_k: How many discords and motif pairs to return (at most).
-        approximation: The deployment's approximate mode, or None for the exact
-            profile. It applies only to series longer than its threshold.
+    window's nearest neighbour never overlaps it (the classic definitions). The
+    ``approximation`` applies to series longer than its threshold; its profile
+    is an upper bound of the exact one, with diagonals from a fixed seed.
     """
     import stumpy
     from stumpy import config as stumpy_config

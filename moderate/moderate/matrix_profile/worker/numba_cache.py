@@ -1,11 +1,9 @@
 """numba's on-disk cache of stumpy's compiled functions: built, seeded, enabled.
 
-Compiling ``stumpy.stump`` takes close to a minute on a small machine. The image
-build runs ``python -m moderate.matrix_profile.worker.numba_cache`` once (for a
-generic CPU, see the Dockerfile). numba only uses a cache folder it can write
-to, and the analysis Job's root filesystem is read-only: that cache is copied
-into the Job's scratch ``NUMBA_CACHE_DIR`` before the first compiled function is
-looked up, so no Job compiles stumpy.
+Compiling ``stumpy.stump`` takes about a minute; the image build runs this module
+once (for a generic CPU, see the Dockerfile). numba only uses a writable cache
+folder and the Job's root filesystem is read-only, so that cache is copied into
+the Job's scratch ``NUMBA_CACHE_DIR`` before stumpy is first used.
 """
 
 import functools
@@ -31,14 +29,9 @@ WARMUP_GAP = slice(200, 240)
 def seed_cache(environ: Mapping[str, str] | None = None) -> int:
     """Copies the cache in ``$MODERATE_NUMBA_CACHE_SEED`` into ``$NUMBA_CACHE_DIR``.
 
-    Files already in the cache folder are kept (they may be newer). Nothing
-    happens unless both variables are set and the seed folder exists.
-
-    Args:
-        environ: Environment to read the two folders from (default: the process's).
-
-    Returns:
-        How many files were copied.
+    Files already in the cache folder are kept (they may be newer); nothing
+    happens unless both variables (of ``environ``, default the process's) are
+    set and the seed folder exists. Returns how many files were copied.
     """
     env = os.environ if environ is None else environ
     seed, target = env.get(SEED_ENV), env.get(CACHE_DIR_ENV)

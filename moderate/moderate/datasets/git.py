@@ -78,11 +78,6 @@ class GitSourcePolicy:
             allow_local=local in TRUE_WORDS,
         )
 
-    @property
-    def git_options(self) -> tuple[str, ...]:
-        """Extra ``-c`` options for the transports this policy allows."""
-        return LOCAL_GIT_OPTIONS if self.allow_local else ()
-
     def clone_url(self, repo_url: str) -> str:
         """The URL to fetch from, once the policy accepts it.
 
@@ -259,11 +254,11 @@ def remote_commit(
 def _checked(
     repo_url: str, ref: str, policy: GitSourcePolicy | None
 ) -> tuple[str, tuple[str, ...]]:
-    """The URL to fetch and the git options, once the policy accepts both."""
+    """The URL to fetch and the transports' ``-c`` options, once both are accepted."""
     policy = policy or GitSourcePolicy.from_environment()
     url = policy.clone_url(repo_url)
     validate_ref(ref)
-    return url, policy.git_options
+    return url, LOCAL_GIT_OPTIONS if policy.allow_local else ()
 
 
 def _git(arguments: Sequence[str], cwd: Path, timeout_s: int) -> str:

@@ -1,10 +1,8 @@
 """The manifest of a prepared commit and its staging area in the job-outputs bucket.
 
-``prepared_datasets`` writes the manifest, the converted files and the originals
-to ``<prefix>/<source>/<commit>/<fingerprint>/`` (``manifest.json``,
-``original/<repository path>``, ``parquet/<n>.parquet``) in the job-outputs
-bucket, which every run pod can reach; ``platform_asset_datasets`` reads them
-from there. Only these small references travel between runs.
+``<prefix>/<source>/<commit>/<fingerprint>/`` holds ``manifest.json``,
+``original/<repository path>`` and ``parquet/<n>.parquet``; every run pod can
+reach it, so only the manifest's key travels between runs.
 """
 
 import enum
@@ -191,16 +189,11 @@ class StagingArea:
 def delete_older_commits(keep: StagingArea, prepared_at: str) -> int:
     """Deletes the source's staged commits older than ``keep``; returns the count.
 
-    A folder is deleted when its manifest was prepared before ``prepared_at``,
-    or, without a manifest, when nothing in it changed for a day (a run that
-    died). A run still staging a newer commit has no manifest yet and recent
-    files, and a newer prepared commit has a newer manifest: neither is touched,
-    so overlapping runs never delete each other's files.
-
-    Args:
-        keep: The published area; its source folder is two levels up
-            (``<prefix>/<source>/<commit>/<fingerprint>``).
-        prepared_at: When ``keep`` was prepared (ISO timestamp).
+    A folder of the source goes when its manifest was prepared before
+    ``prepared_at`` (ISO), or, without one, when nothing in it changed for a day
+    (a run that died). A run still staging a newer commit (recent files, no
+    manifest) and a newer prepared commit are never touched, so overlapping
+    runs never delete each other's files.
     """
     client, bucket = keep.client, keep.bucket
     source_prefix = keep.prefix.rsplit("/", COMMIT_LEVELS)[0]

@@ -49,7 +49,7 @@ from moderate.datasets.profile import (
 from moderate.support.naming import unique_names
 
 PARQUET_COMPRESSION = "snappy"
-ROW_GROUP_BYTES = 64 * MIB
+ROW_GROUP_BYTES = 32 * MIB
 MAX_DEMOTIONS = 20
 HEADER_BLOCK_BYTES = MIB
 SAMPLE_COUNT = 16

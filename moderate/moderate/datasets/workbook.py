@@ -6,6 +6,7 @@ are kept as stored: numbers stored as text (``'1'``, ``73.3 %``) stay text.
 """
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,22 +33,24 @@ from moderate.datasets.profile import (
 from moderate.support.naming import unique_names
 
 ROWS_PER_BATCH = 10_000
+KINDS_BY_TYPE = {
+    type(None): ColumnKind.NULL,
+    bool: ColumnKind.BOOL,
+    int: ColumnKind.INT,
+    float: ColumnKind.FLOAT,
+    dt.datetime: ColumnKind.TIMESTAMP,
+}
+"""Kinds of the cell values openpyxl yields; any other value is text."""
 UNNAMED_COLUMN = "column_{number}"
 
 
 @dataclass(frozen=True)
 class SheetLayout:
-    """Header and kinds of one sheet.
+    """The kept columns of one sheet: cell positions, kinds, Arrow schema."""
 
-    Attributes:
-        names: Column names (unique).
-        positions: Cell position of each kept column.
-        kinds: Kind of each kept column.
-    """
-
-    names: tuple[str, ...]
     positions: tuple[int, ...]
     kinds: tuple[ColumnKind, ...]
+    schema: pa.Schema
 
 
 @contextmanager
@@ -75,14 +78,7 @@ def sheet_names(workbook: Workbook) -> list[str]:
 def sheet_to_parquet(
     workbook: Workbook, sheet: str, target: Path, preview_rows: int, label: str
 ) -> TableStats | None:
-    """Converts one sheet (header on row 1) to Parquet.
-
-    Args:
-        workbook: Workbook opened with :func:`open_workbook`.
-        sheet: Sheet name.
-        target: Parquet file to write.
-        preview_rows: Rows kept for the preview.
-        label: Dataset name for error messages.
+    """Converts one sheet (header on row 1) of a workbook from :func:`open_workbook`.
 
     Returns:
         The sheet's statistics, or None when the sheet holds no cell at all.
@@ -120,38 +116,22 @@ def _layout(workbook: Workbook, sheet: str) -> SheetLayout | None:
             kinds.extend([ColumnKind.NULL] * (len(row) - width))
             width = len(row)
         for index, value in enumerate(row):
-            kinds[index] = widen(kinds[index], _kind(value))
+            seen = KINDS_BY_TYPE.get(type(value), ColumnKind.STRING)
+            kinds[index] = widen(kinds[index], seen)
     titles = [*header, *([None] * (width - len(header)))]
-    kept = [
-        index
-        for index in range(width)
-        if titles[index] not in (None, "") or kinds[index] != ColumnKind.NULL
-    ]
+    named = [title not in (None, "") for title in titles]
+    kept = [i for i in range(width) if named[i] or kinds[i] != ColumnKind.NULL]
     names = unique_names(
         [
-            (
-                str(titles[index]).strip()
-                if titles[index] not in (None, "")
-                else UNNAMED_COLUMN.format(number=index + 1)
-            )
-            for index in kept
+            str(titles[i]).strip() if named[i] else UNNAMED_COLUMN.format(number=i + 1)
+            for i in kept
         ]
     )
-    return SheetLayout(tuple(names), tuple(kept), tuple(kinds[index] for index in kept))
-
-
-def _kind(value: object) -> ColumnKind:
-    if value is None:
-        return ColumnKind.NULL
-    if isinstance(value, bool):
-        return ColumnKind.BOOL
-    if isinstance(value, int):
-        return ColumnKind.INT
-    if isinstance(value, float):
-        return ColumnKind.FLOAT
-    if isinstance(value, dt.datetime):
-        return ColumnKind.TIMESTAMP
-    return ColumnKind.STRING
+    kept_kinds = [kinds[index] for index in kept]
+    schema = pa.schema(
+        [(n, arrow_type(k)) for n, k in zip(names, kept_kinds, strict=True)]
+    )
+    return SheetLayout(tuple(kept), tuple(kept_kinds), schema)
 
 
 def _write(
@@ -161,42 +141,23 @@ def _write(
     layout: SheetLayout,
     preview_rows: int,
 ) -> TableStats:
-    schema = pa.schema(
-        [
-            (name, arrow_type(kind))
-            for name, kind in zip(layout.names, layout.kinds, strict=True)
-        ]
-    )
-    stats = StatsCollector(schema, preview_rows)
+    stats = StatsCollector(layout.schema, preview_rows)
     rows = _rows(workbook, sheet)
     next(rows, None)
-    with pq.ParquetWriter(target, schema, compression=PARQUET_COMPRESSION) as out:
-        for chunk in _chunks(rows, ROWS_PER_BATCH):
-            batch = _batch(chunk, layout, schema)
+    with pq.ParquetWriter(
+        target, layout.schema, compression=PARQUET_COMPRESSION
+    ) as out:
+        while chunk := list(itertools.islice(rows, ROWS_PER_BATCH)):
+            batch = _batch(chunk, layout)
             out.write_batch(batch)
             stats.add(batch)
     return stats.result()
 
 
-def _chunks(
-    rows: Iterator[tuple[Any, ...]], size: int
-) -> Iterator[list[tuple[Any, ...]]]:
-    chunk: list[tuple[Any, ...]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _batch(
-    chunk: Sequence[tuple[Any, ...]], layout: SheetLayout, schema: pa.Schema
-) -> pa.RecordBatch:
+def _batch(chunk: Sequence[tuple[Any, ...]], layout: SheetLayout) -> pa.RecordBatch:
     arrays = []
     for position, kind, field in zip(
-        layout.positions, layout.kinds, schema, strict=True
+        layout.positions, layout.kinds, layout.schema, strict=True
     ):
         values = [row[position] if position < len(row) else None for row in chunk]
         if kind == ColumnKind.STRING:
@@ -204,4 +165,4 @@ def _batch(
         elif kind == ColumnKind.FLOAT:
             values = [None if value is None else float(value) for value in values]
         arrays.append(pa.array(values, type=field.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    return pa.RecordBatch.from_arrays(arrays, schema=layout.schema)

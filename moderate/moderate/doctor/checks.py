@@ -17,15 +17,11 @@ UNAVAILABLE_BACKEND = "unavailable"
 def schedules_report() -> HealthReport:
     """Whether every ``MODERATE_*_CRON`` variable that is set is valid cron.
 
-    A schedule with an invalid variable skips every tick with the reason; this
-    row lists the variables so a deployment sees them without opening the UI.
+    A schedule with an invalid variable skips its ticks; this row names them.
     """
     problems = invalid_cron_variables()
     return HealthReport(
-        service=SCHEDULES_SERVICE,
-        configured=True,
-        missing_variables=(),
-        reachable=None,
+        SCHEDULES_SERVICE,
         detail="; ".join(problems)
         or "every MODERATE_*_CRON variable that is set is valid",
         usable=not problems,
@@ -38,40 +34,23 @@ def failing(report: HealthReport) -> bool:
 
 
 def store_report(resource: StateStoreResource) -> HealthReport:
-    """Which state store the pipelines use and where, as a doctor row.
-
-    Nothing is opened: the row says PostgreSQL (``host:port/database``) or
-    SQLite (the file under ``DAGSTER_HOME``) and why that backend was chosen.
-    """
+    """Which state store the pipelines use, where and why (nothing is opened)."""
     description = describe_store(resource)
-    available = description.backend != UNAVAILABLE_BACKEND
     return HealthReport(
-        service=STATE_STORE_SERVICE,
-        configured=available,
-        missing_variables=(),
-        reachable=None,
+        STATE_STORE_SERVICE,
+        configured=description.backend != UNAVAILABLE_BACKEND,
         detail=description.line(),
     )
 
 
 def check_resources(resources: Mapping[str, Any]) -> list[HealthReport]:
-    """Runs the health check of every resource that has one, in key order.
-
-    The state store (backend and location, nothing opened) and the schedules'
-    cron variables come last.
-    """
-    reports = [
-        resource.health_check()
-        for _, resource in sorted(resources.items())
-        if isinstance(resource, EnvBackedResource)
+    """Every resource's health check in key order, then the store and schedules."""
+    ordered = [resource for _, resource in sorted(resources.items())]
+    return [
+        *(r.health_check() for r in ordered if isinstance(r, EnvBackedResource)),
+        *(store_report(r) for r in ordered if isinstance(r, StateStoreResource)),
+        schedules_report(),
     ]
-    reports.extend(
-        store_report(resource)
-        for _, resource in sorted(resources.items())
-        if isinstance(resource, StateStoreResource)
-    )
-    reports.append(schedules_report())
-    return reports
 
 
 def format_reports(reports: Iterable[HealthReport]) -> str:
@@ -93,10 +72,5 @@ def format_reports(reports: Iterable[HealthReport]) -> str:
         )
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     return "\n".join(
-        "  ".join(
-            cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)
-        )
-        + "  "
-        + row[3]
-        for row in rows
+        "  ".join([*map(str.ljust, row[:3], widths), row[3]]) for row in rows
     )

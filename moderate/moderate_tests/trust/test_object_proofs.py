@@ -6,16 +6,22 @@ from dataclasses import replace
 from datetime import timedelta
 
 from moderate.state import ItemStatus, StateStore, utc_now
-from moderate.trust.ops import ObjectItem, ObjectProofBatchConfig, ensure_own_did
-from moderate.trust.scans import NO_HASH_ERROR
+from moderate.trust.ops import (
+    ItemState,
+    ObjectItem,
+    ObjectProofBatchConfig,
+    ensure_own_did,
+)
+from moderate.trust.sensors import NO_HASH_ERROR
 from moderate.trust.settings import OBJECT_PROOF_NAMESPACE, USER_DID_NAMESPACE
 from moderate.trust.tasks import (
     DID_PATH,
+    DID_ROUTE,
     PROOF_PATH,
+    PROOF_ROUTE,
     Outcome,
     PollPolicy,
-    request_did,
-    request_proof,
+    request_trust,
 )
 from moderate_tests.doubles import TrustOutcome
 from moderate_tests.trust.harness import TrustHarness
@@ -64,7 +70,10 @@ def test_objects_that_can_never_be_proven_do_not_starve_the_others(
     first = harness.tick(harness.object_sensor())
     requested = requested_objects(first.run_requests)
     assert len(first.run_requests) == harness.settings.max_runs_per_tick
-    assert len(requested) == harness.settings.items_per_tick
+    assert (
+        len(requested)
+        == harness.settings.max_runs_per_tick * harness.settings.batch_size
+    )
     assert requested & set(good), "good objects are requested in the first tick"
     assert not requested & set(hashless), "no run for an object without hash"
     for request in first.run_requests:
@@ -166,7 +175,7 @@ def test_lost_did_task_after_api_restart_is_a_retryable_failure(
     thread_result = {}
 
     def ask() -> None:
-        thread_result["result"] = request_did(client, "alice", policy)
+        thread_result["result"] = request_trust(client, DID_ROUTE, "alice", policy)
 
     worker = threading.Thread(target=ask)
     worker.start()
@@ -216,7 +225,9 @@ def test_proof_created_in_the_meantime_counts_as_success_after_reread(
     outcome = {}
 
     def ask() -> None:
-        outcome["result"] = request_proof(client, object_id, PollPolicy(0.02, 0.05, 5))
+        outcome["result"] = request_trust(
+            client, PROOF_ROUTE, str(object_id), PollPolicy(0.02, 0.05, 5)
+        )
 
     worker = threading.Thread(target=ask)
     worker.start()
@@ -263,12 +274,12 @@ def test_concurrent_proof_runs_request_the_own_did_once(
     api.task_delay_s = 0.3
     runs = 4
     barrier = threading.Barrier(runs)
-    results: list[Outcome] = []
+    results: list[ItemState] = []
 
     def ensure() -> None:
         client = harness.platform_api.client()
         barrier.wait()
-        results.append(ensure_own_did(client, store, own_config()).outcome)
+        results.append(ensure_own_did(client, store, own_config()).state)
 
     workers = [threading.Thread(target=ensure) for _ in range(runs)]
     for worker in workers:
@@ -282,7 +293,7 @@ def test_concurrent_proof_runs_request_the_own_did_once(
         if request.json() == {"username": own}
     ]
     assert len(did_posts) == 1, "one DID request for the pipelines' own account"
-    assert results.count(Outcome.DONE) == 1
+    assert results.count(ItemState.DONE) == 1
     assert store.get(USER_DID_NAMESPACE, own).status is ItemStatus.DONE
     assert api.dids()[own]
 
@@ -300,7 +311,8 @@ def test_own_did_backs_off_in_the_store_while_trust_is_down(
         if request.json() == {"username": client.username}
     ]
     assert len(own_posts) == harness.platform_api.max_attempts, "one call, retried"
-    assert [o.outcome for o in outcomes] == [Outcome.TRANSIENT] * 3
+    assert [o.state for o in outcomes] == [ItemState.FAILED] + [ItemState.WAITING] * 2
+    assert outcomes[0].detail.startswith("transient: ")
     assert outcomes[0].http_status == 503
     assert outcomes[1].detail.startswith("backing off until ")
     record = store.get(USER_DID_NAMESPACE, client.username)

@@ -30,7 +30,7 @@ class CsvOptions:
     decimal: str = "."
     encoding: str = "utf-8"
     null_values: tuple[str, ...] = ("",)
-    block_size: int = 16 * MIB
+    block_size: int = 6 * MIB
 
 
 class ColumnKind(enum.StrEnum):

@@ -14,8 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiError
 
 DID_PATH = "/user/did"
@@ -142,6 +140,8 @@ def request_trust(
     (the same idempotent ``POST``) shows the value. ``key`` is a username
     (``DID_ROUTE``) or an object id (``PROOF_ROUTE``).
     """
+    import requests
+
     body = {route.body_field: route.key_of(key)}
     try:
         answer = client.post_json(route.path, body, idempotent=True)

@@ -5,8 +5,7 @@ one PUT of exactly one report key) sit in a per-Job Secret that the container
 reads through ``secretKeyRef``. The worker runs as a non-root user on a
 read-only root filesystem with every capability dropped, a writable ``/tmp``
 scratch volume, resource requests and limits, a deadline and a TTL so the
-cluster cleans up even if the code location dies. Manifests are plain dicts
-(the API accepts them), so this module needs no Kubernetes client.
+cluster cleans up even if the code location dies. Manifests are plain dicts.
 """
 
 import re
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from moderate.matrix_profile.launcher import WORKER_MODULE, WorkerRequest
+from moderate.support.k8s_jobs import job_manifest
 
 APP_LABEL = "app.kubernetes.io/name"
 APP_NAME = "moderate-matrix-profile"
@@ -96,15 +96,9 @@ def build_secret(request: WorkerRequest, namespace: str) -> dict[str, Any]:
     }
 
 
-def owner_reference(name: str, uid: str) -> dict[str, str]:
-    """A reference that lets the garbage collector delete a Secret with its Job."""
-    return {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid}
-
-
 def build_job(request: WorkerRequest, spec: WorkerJobSpec) -> dict[str, Any]:
     """The ``batch/v1`` Job of one analysis."""
     name = job_name(request.workflow_job_id, request.run_id)
-    labels = job_labels(request)
     security = {
         "runAsNonRoot": True,
         "runAsUser": spec.run_as_user,
@@ -146,7 +140,6 @@ def build_job(request: WorkerRequest, spec: WorkerJobSpec) -> dict[str, Any]:
     }
     pod_spec = {
         "containers": [container],
-        "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": {**security, "fsGroup": spec.run_as_user},
@@ -157,14 +150,11 @@ def build_job(request: WorkerRequest, spec: WorkerJobSpec) -> dict[str, Any]:
             }
         ],
     }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name, "namespace": spec.namespace, "labels": labels},
-        "spec": {
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": spec.active_deadline_s,
-            "ttlSecondsAfterFinished": spec.ttl_seconds_after_finished,
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
-        },
-    }
+    return job_manifest(
+        name,
+        spec.namespace,
+        job_labels(request),
+        pod_spec,
+        spec.active_deadline_s,
+        spec.ttl_seconds_after_finished,
+    )

@@ -175,7 +175,7 @@ class MatrixProfileSettings(EnvBackedResource):
         """An API client from the in-cluster service account, else the kubeconfig."""
         import kubernetes
 
-        from moderate.matrix_profile.kubernetes_launcher import TimeoutApiClient
+        from moderate.support.k8s_jobs import TimeoutApiClient
 
         configuration = kubernetes.client.Configuration()
         try:

@@ -1,36 +1,186 @@
-"""Runs the worker as a Kubernetes Job through the shared Job lifecycle.
+"""The analysis as a Kubernetes Job, run through :mod:`moderate.support.k8s_jobs`.
 
-See :mod:`moderate.support.k8s_jobs` (why not ``PipesK8sClient`` or
-``execute_k8s_job``). RBAC: ``deploy/k8s/run-worker-rbac-jobs.yaml.template``.
+The Job spec carries no secret: the two presigned URLs (one GET of the input,
+one PUT of one report key) sit in a per-Job Secret read through
+``secretKeyRef``. The worker runs as a non-root user on a read-only root
+filesystem with every capability dropped, a writable ``/tmp`` scratch volume,
+requests and limits, a deadline and a TTL. RBAC:
+``deploy/k8s/run-worker-rbac-jobs.yaml.template``.
 """
 
+import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import kubernetes
 
-from moderate.matrix_profile.k8s_manifest import (
-    WorkerJobSpec,
-    build_job,
-    build_secret,
-)
 from moderate.matrix_profile.launcher import (
-    LogBuffer,
+    WORKER_MODULE,
     ShouldStop,
     WorkerCancelledError,
     WorkerRequest,
     WorkerResult,
 )
-from moderate.support.k8s_jobs import JobCancelledError, KubernetesJobRunner
+from moderate.matrix_profile.results import truncate_log
+from moderate.support.k8s_jobs import (
+    JobCancelledError,
+    KubernetesJobRunner,
+    job_manifest,
+)
 
+APP_LABEL = "app.kubernetes.io/name"
+APP_NAME = "moderate-matrix-profile"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "dagster"
+WORKFLOW_JOB_ID_LABEL = "moderate/workflow-job-id"
+RUN_ID_LABEL = "dagster/run-id"
+CONTAINER_NAME = "worker"
+SCRATCH_VOLUME = "scratch"
+SCRATCH_PATH = "/tmp"
+JOB_NAME_PREFIX = "moderate-mp-"
+RUN_ID_CHARS_IN_NAME = 8
+MAX_NAME_CHARS = 63
+DIGEST_SEPARATOR = "@"
+PULL_ALWAYS = "Always"
+PULL_IF_NOT_PRESENT = "IfNotPresent"
+SECCOMP_RUNTIME_DEFAULT = {"type": "RuntimeDefault"}
+PYTHON_EXECUTABLE = "python"
 SUBJECT = "The analysis"
+_INVALID_NAME_CHARS = re.compile(r"[^a-z0-9-]")
+
+
+@dataclass(frozen=True)
+class WorkerJobSpec:
+    """Cluster-side settings of the analysis Job.
+
+    Attributes:
+        image: Full image reference (already checked against the allow-list).
+        namespace: Namespace of the Job.
+        active_deadline_s: ``activeDeadlineSeconds`` (pull and run included).
+        ttl_seconds_after_finished: ``ttlSecondsAfterFinished``.
+        cpu_request: CPU request.
+        cpu_limit: CPU limit.
+        memory_request: Memory request.
+        memory_limit: Memory limit.
+        scratch_size_limit: Size limit of the ``/tmp`` emptyDir.
+        run_as_user: Non-root UID (and GID).
+    """
+
+    image: str
+    namespace: str
+    active_deadline_s: int
+    ttl_seconds_after_finished: int
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+    scratch_size_limit: str
+    run_as_user: int
+
+
+def job_name(workflow_job_id: int, run_id: str) -> str:
+    """A DNS-1123 name unique per job and run (the Job's and its Secret's)."""
+    run_part = _INVALID_NAME_CHARS.sub("", run_id.lower())[:RUN_ID_CHARS_IN_NAME]
+    return f"{JOB_NAME_PREFIX}{workflow_job_id}-{run_part}"[:MAX_NAME_CHARS].rstrip("-")
+
+
+def job_labels(request: WorkerRequest) -> dict[str, str]:
+    """Labels of the Job, its Pod and its Secret, for sweepers and selectors."""
+    return {
+        APP_LABEL: APP_NAME,
+        MANAGED_BY_LABEL: MANAGED_BY,
+        WORKFLOW_JOB_ID_LABEL: str(request.workflow_job_id),
+        RUN_ID_LABEL: request.run_id,
+    }
+
+
+def build_secret(request: WorkerRequest, namespace: str) -> dict[str, Any]:
+    """The ``v1`` Secret holding the presigned URLs of one analysis."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": job_name(request.workflow_job_id, request.run_id),
+            "namespace": namespace,
+            "labels": job_labels(request),
+        },
+        "type": "Opaque",
+        "immutable": True,
+        "stringData": request.url_environment(),
+    }
+
+
+def build_job(request: WorkerRequest, spec: WorkerJobSpec) -> dict[str, Any]:
+    """The ``batch/v1`` Job of one analysis."""
+    name = job_name(request.workflow_job_id, request.run_id)
+    security = {
+        "runAsNonRoot": True,
+        "runAsUser": spec.run_as_user,
+        "runAsGroup": spec.run_as_user,
+        "seccompProfile": SECCOMP_RUNTIME_DEFAULT,
+    }
+    plain_env = {
+        "HOME": SCRATCH_PATH,
+        "TMPDIR": SCRATCH_PATH,
+        "NUMBA_CACHE_DIR": f"{SCRATCH_PATH}/numba",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env = [{"name": key, "value": value} for key, value in plain_env.items()] + [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
+        for key in request.url_environment()
+    ]
+    container = {
+        "name": CONTAINER_NAME,
+        "image": spec.image,
+        "imagePullPolicy": (
+            PULL_IF_NOT_PRESENT if DIGEST_SEPARATOR in spec.image else PULL_ALWAYS
+        ),
+        "command": [PYTHON_EXECUTABLE, "-m", WORKER_MODULE],
+        "args": request.worker_arguments(),
+        "env": env,
+        "resources": {
+            "requests": {"cpu": spec.cpu_request, "memory": spec.memory_request},
+            "limits": {"cpu": spec.cpu_limit, "memory": spec.memory_limit},
+        },
+        "securityContext": {
+            **security,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": SCRATCH_VOLUME, "mountPath": SCRATCH_PATH}],
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    pod_spec = {
+        "containers": [container],
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {**security, "fsGroup": spec.run_as_user},
+        "volumes": [
+            {
+                "name": SCRATCH_VOLUME,
+                "emptyDir": {"sizeLimit": spec.scratch_size_limit},
+            }
+        ],
+    }
+    return job_manifest(
+        name,
+        spec.namespace,
+        job_labels(request),
+        pod_spec,
+        spec.active_deadline_s,
+        spec.ttl_seconds_after_finished,
+    )
 
 
 class KubernetesWorkerLauncher:
     """Runs the worker in a Kubernetes Job and always deletes that Job.
 
     Args:
-        api_client: Kubernetes API client (see ``moderate.support.k8s_jobs``).
+        api_client: Kubernetes API client (``moderate.support.k8s_jobs``).
         spec: Image, namespace, limits and deadlines of the Job.
         poll_interval_s: Seconds between status polls.
         unschedulable_grace_s: How long a Pod may stay unschedulable.
@@ -59,7 +209,7 @@ class KubernetesWorkerLauncher:
         )
 
     def run(self, request: WorkerRequest, should_stop: ShouldStop) -> WorkerResult:
-        """Creates the Secret and the Job, waits, captures the log, deletes both.
+        """Runs the Secret and the Job, captures the log, deletes both.
 
         Raises:
             WorkerCancelledError: When ``should_stop`` turned True (the Job is
@@ -71,6 +221,6 @@ class KubernetesWorkerLauncher:
             outcome = self._runner.run(job, should_stop, secret)
         except JobCancelledError as cancelled:
             raise WorkerCancelledError(str(cancelled)) from cancelled
-        buffer = LogBuffer()
-        buffer.write(outcome.log)
-        return WorkerResult(outcome.exit_code, outcome.reason, buffer.text())
+        return WorkerResult(
+            outcome.exit_code, outcome.reason, truncate_log(outcome.log)
+        )

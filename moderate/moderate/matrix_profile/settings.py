@@ -196,9 +196,9 @@ class MatrixProfileSettings(EnvBackedResource):
         """
         if kind is LauncherKind.SUBPROCESS:
             return SubprocessWorkerLauncher()
-        from moderate.matrix_profile.k8s_manifest import WorkerJobSpec
         from moderate.matrix_profile.kubernetes_launcher import (
             KubernetesWorkerLauncher,
+            WorkerJobSpec,
         )
 
         spec = WorkerJobSpec(

@@ -1,9 +1,9 @@
 """Runs one Kubernetes Job to its end on dagster-k8s's client, and always deletes it.
 
-The one Kubernetes style of the analysis and of the OpenMetadata ingestion. The
-library's client creates the Job and waits (fail fast on image pulls and crash
-loops, retries, timeouts); around it: an optional per-Job Secret owned by the
-Job, a check between the library's polls (cancellation, an unschedulable or
+The one Kubernetes lifecycle of the analysis and of the OpenMetadata ingestion.
+The library's client creates the Job and waits (fail fast on image pulls and
+crash loops, retries, timeouts); around it: an optional Secret owned by the Job,
+checks between the library's polls (cancellation, an unschedulable or
 misconfigured Pod, a failed or vanished Job), the log read before deletion, and
 deletion of Job and Secret in ``finally``. Kept instead of ``PipesK8sClient`` or
 ``execute_k8s_job`` (dagster-k8s 0.29.27): both build their client with
@@ -44,10 +44,7 @@ LOGGER = logging.getLogger(__name__)
 
 
 class TimeoutApiClient(PatchedApiClient):
-    """dagster-k8s's API client with a request timeout on every call.
-
-    The library's wait loops pass none, so a silent API server would hang them.
-    """
+    """dagster-k8s's API client with a timeout on every request (it sets none)."""
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
         """Sends one request, bounded by ``API_REQUEST_TIMEOUT_S`` by default."""
@@ -92,11 +89,6 @@ def job_manifest(
     }
 
 
-def owner_reference(name: str, uid: str) -> dict[str, str]:
-    """A reference that lets the garbage collector delete a Secret with its Job."""
-    return {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid}
-
-
 class JobCancelledError(RuntimeError):
     """The caller asked to stop while the Job ran; the Job was deleted."""
 
@@ -106,10 +98,9 @@ class JobOutcome:
     """How the Job ended.
 
     Attributes:
-        exit_code: The container's exit status; None when it never ran to an
-            exit (start failure, unschedulable, deadline, vanished Job).
+        exit_code: The container's exit status; None when it never exited.
         reason: What was observed when the exit status alone does not explain
-            the outcome; None for a plain exit.
+            the outcome (start failure, unschedulable, deadline, lost Job).
         log: Pod status lines and the container's log tail.
         timed_out: Whether the Job exceeded its deadline.
     """
@@ -241,17 +232,22 @@ class KubernetesJobRunner:
         job = self._read_job(name)
         if job is None:
             raise _StopWaitingError(f"{self._subject} Job disappeared")
-        if any(
-            condition.type == "Failed" and condition.status == "True"
-            for condition in (job.status.conditions if job.status else None) or []
-        ):
+        if any(c.type == "Failed" and c.status == "True" for c in _conditions(job)):
             raise _StopWaitingError()
         for pod in self._pods(name):
             for status in _container_statuses(pod):
                 waiting = status.state.waiting if status.state else None
                 if waiting is not None and waiting.reason == RETRIED_BY_THE_LIBRARY:
                     raise _StopWaitingError(self._start_failure(waiting.reason))
-            condition = _unschedulable_condition(pod)
+            condition = next(
+                (
+                    c
+                    for c in _conditions(pod)
+                    if (c.type, c.status, c.reason)
+                    == ("PodScheduled", "False", UNSCHEDULABLE)
+                ),
+                None,
+            )
             if condition is None:
                 unschedulable_since.clear()
                 continue
@@ -269,7 +265,7 @@ class KubernetesJobRunner:
         job = self._read_job(name)
         if job is None:
             return None, f"{self._subject} Job disappeared"
-        conditions = (job.status.conditions if job.status else None) or []
+        conditions = _conditions(job)
         if any(condition.reason == DEADLINE_EXCEEDED for condition in conditions):
             return None, self._timeout(deadline_s)
         for pod in self._pods(name):
@@ -303,10 +299,10 @@ class KubernetesJobRunner:
 
     def _adopt_secret(self, name: str) -> None:
         """Makes the Job own its Secret, so the cluster deletes both together."""
-        job = self._batch.read_namespaced_job(name, self._namespace)
-        reference = owner_reference(name, job.metadata.uid)
+        uid = self._batch.read_namespaced_job(name, self._namespace).metadata.uid
+        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid}
         self._core.patch_namespaced_secret(
-            name, self._namespace, {"metadata": {"ownerReferences": [reference]}}
+            name, self._namespace, {"metadata": {"ownerReferences": [owner]}}
         )
 
     def _capture_log(
@@ -333,11 +329,10 @@ class KubernetesJobRunner:
         return "\n".join(parts)
 
     def _delete(self, name: str, with_secret: bool) -> None:
-        """Deletes the Job (its Pod first) and the Secret; 404 counts as deleted.
+        """Deletes Job (Pods first) and Secret; 404 is success, other errors are logged.
 
-        Failures are logged, not raised, so they never mask the outcome: the
-        Job's TTL and deadline still bound its life, and the Secret is owned by
-        the Job.
+        Logged, not raised, so they never mask the outcome: the TTL, the
+        deadline and the Secret's owner reference still bound their life.
         """
         deletions = [("Job", self._batch.delete_namespaced_job)]
         if with_secret:
@@ -352,6 +347,10 @@ class KubernetesJobRunner:
                 LOGGER.info("Deleted Kubernetes %s %s/%s", kind, self._namespace, name)
 
 
+def _conditions(item: Any) -> list[Any]:
+    return (item.status.conditions if item.status else None) or []
+
+
 def _container_statuses(pod: Any) -> list[Any]:
     status = pod.status
     if status is None:
@@ -359,23 +358,13 @@ def _container_statuses(pod: Any) -> list[Any]:
     return [*(status.init_container_statuses or []), *(status.container_statuses or [])]
 
 
-def _unschedulable_condition(pod: Any) -> Any:
-    for condition in (pod.status.conditions if pod.status else None) or []:
-        if (
-            condition.type == "PodScheduled"
-            and condition.status == "False"
-            and condition.reason == UNSCHEDULABLE
-        ):
-            return condition
-    return None
-
-
 def _describe_pod(pod: Any) -> str:
-    status = pod.status or kubernetes.client.V1PodStatus()
-    lines = [f"Pod {pod.metadata.name}: phase {status.phase or 'unknown'}"]
+    """One line for the Pod, its unmet conditions and its containers' states."""
+    phase = (pod.status.phase if pod.status else None) or "unknown"
+    lines = [f"Pod {pod.metadata.name}: phase {phase}"]
     lines += [
         f"  condition {c.type}={c.status} reason={c.reason} message={c.message}"
-        for c in status.conditions or []
+        for c in _conditions(pod)
         if c.status != "True"
     ]
     for container in _container_statuses(pod):

@@ -15,8 +15,10 @@ import urllib3
 from dagster_k8s.client import DagsterK8sUnrecoverableAPIError, DagsterKubernetesClient
 from kubernetes import client
 
-from moderate.matrix_profile.k8s_manifest import WorkerJobSpec
-from moderate.matrix_profile.kubernetes_launcher import KubernetesWorkerLauncher
+from moderate.matrix_profile.kubernetes_launcher import (
+    KubernetesWorkerLauncher,
+    WorkerJobSpec,
+)
 from moderate.matrix_profile.launcher import WorkerCancelledError, WorkerRequest
 from moderate.matrix_profile.results import error_summary
 from moderate.support import k8s_jobs

@@ -6,6 +6,7 @@ from typing import Any
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
+from moderate.matrix_profile.messages import MAX_WORKFLOW_JOB_ID
 from moderate.matrix_profile.platform import (
     JobState,
     finalise_job,
@@ -14,20 +15,8 @@ from moderate.matrix_profile.platform import (
     upload_failure_log,
 )
 from moderate.matrix_profile.results import clip, failure_results, redact_urls
-from moderate.matrix_profile.tags import WORKFLOW_JOB_ID_TAG
 from moderate.resources.platform_api import PlatformApiError, PlatformApiResource
 from moderate.resources.s3 import S3Resource
-
-__all__ = [
-    "RESULTS_METADATA_KEY",
-    "WORKFLOW_JOB_ID_TAG",
-    "broken_run_error",
-    "finalise_broken_run",
-    "finalise_errors",
-    "finalise_open_job",
-    "recorded_results",
-    "retry_later",
-]
 
 RESULTS_METADATA_KEY = "moderate/results"
 ANALYSIS_STEP = "run_matrix_profile_analysis"
@@ -40,6 +29,7 @@ INTERRUPTED_ERROR = (
 FAILURE_EVENT_TYPES = {DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
 MAX_EVENT_TEXT_CHARS = 20_000
 ACCOUNT_STATUSES = frozenset({401, 403})
+MAX_ID_DIGITS = len(str(MAX_WORKFLOW_JOB_ID))
 
 LOGGER = logging.getLogger(__name__)
 
@@ -58,6 +48,15 @@ def finalise_errors() -> tuple[type[Exception], ...]:
         BotoCoreError,
         ClientError,
     )
+
+
+def valid_job_id(raw: object) -> int | None:
+    """A workflow job id from op config (int) or a run tag (digits), else None."""
+    if isinstance(raw, str) and raw.isdigit() and len(raw) <= MAX_ID_DIGITS:
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        return None
+    return raw if 0 < raw <= MAX_WORKFLOW_JOB_ID else None
 
 
 def retry_later(error: Exception) -> bool:

@@ -108,7 +108,7 @@ class KubernetesWorkflowRunner:
     def job(
         self, request: WorkflowRequest, env: Mapping[str, str], name: str, run_id: str
     ) -> dict[str, Any]:
-        """The Job: deadline, TTL, no restarts, secrets by reference.
+        """The Job (deadline, TTL, no restarts, secrets by reference) of ``request``.
 
         Args:
             request: The workflow, for its secret variables.
@@ -120,14 +120,10 @@ class KubernetesWorkflowRunner:
 
         from moderate.support.k8s_jobs import job_manifest
 
+        reference = {"name": self.secret_name}
         secret_env = [
-            {
-                "name": variable,
-                "valueFrom": {
-                    "secretKeyRef": {"name": self.secret_name, "key": variable}
-                },
-            }
-            for variable in request.secret_variables
+            {"name": key, "valueFrom": {"secretKeyRef": {**reference, "key": key}}}
+            for key in request.secret_variables
         ]
         plain = {**env, "PYTHONUNBUFFERED": "1"}
         container = {
@@ -177,20 +173,16 @@ class KubernetesWorkflowRunner:
             )
             outcome = runner.run(job, should_stop=lambda: False)
             reader.read_log(outcome.log)
-        if outcome.reason is not None:
-            return WorkflowOutcome(
-                request=request,
-                summary={"status": "failed", "error_summary": outcome.reason},
-                exit_code=None,
-                timed_out=outcome.timed_out,
-                timeout_s=self.timeout_s,
-            )
         summary = summary_from_messages(session.get_custom_messages())
-        reported = (summary or {}).get("status")
-        completed = outcome.exit_code == 0 and reported in REPORTED_SUCCESS
+        exit_code = outcome.exit_code
+        if outcome.reason is not None:
+            summary = {"status": "failed", "error_summary": outcome.reason}
+        elif exit_code == 0 and (summary or {}).get("status") not in REPORTED_SUCCESS:
+            exit_code = 1  # the container exits 0 whatever the workflow reported
         return WorkflowOutcome(
             request=request,
             summary=summary,
-            exit_code=0 if completed else (outcome.exit_code or 1),
+            exit_code=exit_code,
+            timed_out=outcome.timed_out,
             timeout_s=self.timeout_s,
         )

@@ -12,22 +12,19 @@ from dagster import DefaultScheduleStatus, DefaultSensorStatus, EnvVar
 
 AUTOMATION_STATUS_VARIABLE = "MODERATE_AUTOMATION_DEFAULT_STATUS"
 RUNNING = "RUNNING"
+STOPPED = "STOPPED"
 
 
-def _running_by_default() -> bool:
+def _status() -> str:
     value = EnvVar(AUTOMATION_STATUS_VARIABLE).get_value() or ""
-    return value.strip().upper() == RUNNING
+    return RUNNING if value.strip().upper() == RUNNING else STOPPED
 
 
 def default_sensor_status() -> DefaultSensorStatus:
     """RUNNING when the deployment asks for it, else STOPPED."""
-    if _running_by_default():
-        return DefaultSensorStatus.RUNNING
-    return DefaultSensorStatus.STOPPED
+    return DefaultSensorStatus(_status())
 
 
 def default_schedule_status() -> DefaultScheduleStatus:
     """RUNNING when the deployment asks for it, else STOPPED."""
-    if _running_by_default():
-        return DefaultScheduleStatus.RUNNING
-    return DefaultScheduleStatus.STOPPED
+    return DefaultScheduleStatus(_status())

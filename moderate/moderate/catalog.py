@@ -1,12 +1,11 @@
 """What every asset of the code location shows in the catalogue.
 
-One place gives each asset its owner, the ``moderate/feature`` tag (from its
-group), a link to its feature's page under ``docs/``, code references and the
-dependencies that cross features (named by asset key here, so no feature imports
-another). The
-references point at the files in the image; when the deployment names the
+Each asset gets its owner, the ``moderate/feature`` tag (from its group), a link
+to its feature's page under ``docs/``, code references and the dependencies that
+cross features (named by asset key here, so no feature imports another). The
+references point at the files in the image, or, when the deployment names the
 repository (``MODERATE_GIT_URL`` and ``MODERATE_GIT_REF``, baked into the image at
-build time) they link to the file at that commit instead.
+build time), at the file at that commit.
 """
 
 from __future__ import annotations
@@ -76,9 +75,7 @@ def configured_repository() -> Repository | None:
     """The repository named by the two git variables, if both are set."""
     url = (EnvVar(GIT_URL_VARIABLE).get_value() or "").strip()
     ref = (EnvVar(GIT_REF_VARIABLE).get_value() or "").strip()
-    if not url or not ref:
-        return None
-    return Repository(url=url, ref=ref)
+    return Repository(url=url, ref=ref) if url and ref else None
 
 
 def docs_link(feature: str, repository: Repository | None) -> MetadataValue | None:
@@ -93,21 +90,17 @@ def docs_link(feature: str, repository: Repository | None) -> MetadataValue | No
 
 def _describe(spec: AssetSpec, repository: Repository | None) -> AssetSpec:
     feature = spec.group_name or ""
-    tags = {FEATURE_TAG: feature} if feature else {}
-    metadata = {}
     link = docs_link(feature, repository)
-    if link is not None:
-        metadata[DOCS_METADATA_KEY] = link
     known_deps = {dep.asset_key for dep in spec.deps}
     return spec.merge_attributes(
-        deps=[
-            key for key in CROSS_FEATURE_DEPS.get(spec.key, ()) if key not in known_deps
-        ],
+        deps=[k for k in CROSS_FEATURE_DEPS.get(spec.key, ()) if k not in known_deps],
         owners=[] if OWNER in spec.owners else [OWNER],
-        tags={key: value for key, value in tags.items() if key not in spec.tags},
-        metadata={
-            key: value for key, value in metadata.items() if key not in spec.metadata
-        },
+        tags={FEATURE_TAG: feature} if feature and FEATURE_TAG not in spec.tags else {},
+        metadata=(
+            {DOCS_METADATA_KEY: link}
+            if link is not None and DOCS_METADATA_KEY not in spec.metadata
+            else {}
+        ),
     )
 
 

@@ -7,7 +7,7 @@ from moderate.datasets import definitions as datasets
 from moderate.doctor import definitions as doctor
 from moderate.matrix_profile import definitions as matrix_profile
 from moderate.openmetadata import definitions as openmetadata
-from moderate.resources.definitions import build_resources
+from moderate.resources import build_resources
 from moderate.trust import definitions as trust
 
 defs = catalogued(

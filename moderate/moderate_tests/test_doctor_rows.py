@@ -12,7 +12,7 @@ from moderate.doctor.checks import (
     schedules_report,
     store_report,
 )
-from moderate.resources.definitions import build_resources
+from moderate.resources import build_resources
 from moderate_tests.support.postgres import HOST, PASSWORD, PORT, USERNAME
 
 

@@ -15,10 +15,6 @@ asset has an output for an IO manager to store: nothing is written to the run's
 local disk.
 """
 
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
-
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -42,23 +38,9 @@ from moderate.datasets.config import (
     PublishConfig,
 )
 from moderate.datasets.git import GitFetchError, GitSourceRefusedError, remote_commit
-from moderate.datasets.metadata import prepare_metadata, publish_metadata
+from moderate.datasets.metadata import prepare_metadata
 from moderate.datasets.naming import InvalidGlobError, redact_url
-from moderate.datasets.prepare import (
-    SOURCE_NAMESPACE,
-    PreparedSource,
-    SourceState,
-    prepare_source,
-)
-from moderate.datasets.publish import (
-    ObjectLimitError,
-    UploadIntegrityError,
-    ensure_platform_asset,
-    execute_plan,
-    list_objects,
-    plan_uploads,
-    publish_units,
-)
+from moderate.datasets.prepare import SOURCE_NAMESPACE, SourceState, prepare_source
 from moderate.datasets.staging import (
     StagingArea,
     StagingIntegrityError,
@@ -72,33 +54,17 @@ from moderate.state import StateStoreResource
 GROUP_NAME = "datasets"
 FEATURE_TAGS = {"moderate/feature": "datasets"}
 POOL = "datasets"
-SCRATCH_PREFIX = "moderate-datasets-publish-"
 FAILURE_CHARS = 600
 OBSERVE_CRON = "0 * * * *"
 OBSERVE_TIMEOUT_S = 120
 REPOSITORY_ASSET = "dataset_repository"
 PREPARE_ASSET = "prepared_datasets"
 PUBLISH_ASSET = "platform_asset_datasets"
-
-
-@dataclass(frozen=True)
-class SourceText:
-    """Human-readable facts of one source.
-
-    Attributes:
-        title: Source name.
-        licence: Licence of the data.
-    """
-
-    title: str
-    licence: str
-
-
-SOURCES = {
-    BUILDING_STOCK_SOURCE: SourceText("MODERATE building-stock analysis", "CC BY 4.0"),
-    GENOME_PROJECT_SOURCE: SourceText("Building Data Genome Project 2", "CC BY-SA 4.0"),
+SOURCE_DESCRIPTIONS = {
+    BUILDING_STOCK_SOURCE: "MODERATE building-stock analysis datasets (CC BY 4.0)",
+    GENOME_PROJECT_SOURCE: "Building Data Genome Project 2 datasets (CC BY-SA 4.0)",
 }
-SOURCE_PARTITIONS = StaticPartitionsDefinition(list(SOURCES))
+SOURCE_PARTITIONS = StaticPartitionsDefinition(list(SOURCE_DESCRIPTIONS))
 
 
 def _one_line(error: Exception) -> str:
@@ -163,12 +129,16 @@ def prepared_datasets(
     state_store: StateStoreResource,
 ) -> MaterializeResult:
     """Prepares the partition's source."""
-    source = context.partition_key
-    settings = config.resolve(source)
+    settings = config.resolve(context.partition_key)
     bucket = s3.job_outputs_bucket
     try:
-        prepared: PreparedSource = prepare_source(
-            source, settings, s3.client(), bucket, state_store.store(), context.log
+        prepared = prepare_source(
+            context.partition_key,
+            settings,
+            s3.client(),
+            bucket,
+            state_store.store(),
+            context.log,
         )
     except (GitSourceRefusedError, GitFetchError, InvalidGlobError) as error:
         raise Failure(
@@ -208,10 +178,11 @@ def platform_asset_datasets(
     """Publishes the latest prepared commit of the partition's source."""
     from botocore.exceptions import ClientError
 
+    from moderate.datasets import publish  # requests_toolbelt: on use
+
     source = context.partition_key
     store = state_store.store()
-    record = store.get(SOURCE_NAMESPACE, source)
-    known = SourceState.from_value(record.value) if record is not None else None
+    known = SourceState.read(store, source)
     if known is None:
         raise Failure(
             description=f"nothing prepared for {source}: materialise "
@@ -229,58 +200,40 @@ def platform_asset_datasets(
             metadata={"manifest": manifest_url, "error": _one_line(error)},
         ) from None
     client = platform_api.client()
-    text = SOURCES[source]
-    platform_asset = ensure_platform_asset(
+    platform_asset = publish.ensure_platform_asset(
         client,
         config.asset_name(source),
-        f"{text.title} datasets ({text.licence}) from {manifest.repo_url}",
+        f"{SOURCE_DESCRIPTIONS[source]} from {manifest.repo_url}",
         platform_api.setting("base_url"),
         config.adopt_legacy_asset,
         context.log,
     )
     try:
-        plan = plan_uploads(
-            publish_units(manifest),
-            list_objects(client, platform_asset.id),
-            manifest.commit_sha,
+        metadata = publish.publish(
+            manifest,
+            platform_asset,
+            client,
+            s3_client,
+            known.bucket,
             config.max_objects_per_asset,
-            owned_key_prefix=f"{client.username}-assets/",
+            context.log,
         )
-        context.log.info(
-            "%d to upload, %d current, %d to delete; %d objects afterwards",
-            len(plan.uploads),
-            len(plan.current),
-            len(plan.delete_before) + len(plan.delete_after),
-            plan.final_count,
-        )
-        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
-            result = execute_plan(
-                plan,
-                manifest,
-                platform_asset,
-                client,
-                s3_client,
-                known.bucket,
-                Path(scratch),
-                context.log,
-            )
-    except (ObjectLimitError, UploadIntegrityError, StagingIntegrityError) as error:
+    except (
+        publish.ObjectLimitError,
+        publish.UploadIntegrityError,
+        StagingIntegrityError,
+    ) as error:
         raise Failure(
             description=_one_line(error),
             metadata={"source": source, "platform_asset_id": platform_asset.id},
         ) from None
-    latest = store.get(SOURCE_NAMESPACE, source)
-    if latest is not None and SourceState.from_value(latest.value) == known:
+    if SourceState.read(store, source) == known:
         store.mark_done(SOURCE_NAMESPACE, source, known.model_dump())
-    removed = delete_older_commits(
-        StagingArea.of_manifest(s3_client, known.bucket, known.manifest_key),
-        manifest.prepared_at,
-    )
+    area = StagingArea(s3_client, known.bucket, known.manifest_key.rsplit("/", 1)[0])
+    removed = delete_older_commits(area, manifest.prepared_at)
     if removed:
         context.log.info("removed %d staged files of older commits", removed)
-    return MaterializeResult(
-        metadata=publish_metadata(result, config.max_objects_per_asset)
-    )
+    return MaterializeResult(metadata=metadata)
 
 
 DATASET_ASSETS: list[AssetsDefinition] = [prepared_datasets, platform_asset_datasets]

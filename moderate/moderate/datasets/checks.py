@@ -22,14 +22,9 @@ MAX_LISTED = 50
 
 @dataclass(frozen=True)
 class DatasetCheck:
-    """One check over every dataset.
+    """One check over every dataset: ``problem`` names a dataset's problem, or None.
 
-    Attributes:
-        name: Check name.
-        description: What it verifies.
-        severity: Severity of a failure.
-        problem: Returns the problem of one dataset, or None.
-        require_any: Whether a commit without any dataset fails the check.
+    With ``require_any``, a commit without any dataset fails the check.
     """
 
     name: str
@@ -46,17 +41,15 @@ def _unreadable(dataset: DatasetRecord) -> str | None:
 
 
 def _empty(dataset: DatasetRecord) -> str | None:
-    if dataset.status != DatasetStatus.OK:
-        return None
-    if dataset.rows == 0 or not dataset.columns:
+    if dataset.status == DatasetStatus.OK and not (dataset.rows and dataset.columns):
         return f"{dataset.rows} rows x {len(dataset.columns)} columns"
     return None
 
 
 def _missing_keys(dataset: DatasetRecord) -> str | None:
-    if dataset.status != DatasetStatus.OK or not dataset.missing_key_columns:
-        return None
-    return "missing " + ", ".join(dataset.missing_key_columns)
+    if dataset.status == DatasetStatus.OK and dataset.missing_key_columns:
+        return "missing " + ", ".join(dataset.missing_key_columns)
+    return None
 
 
 def _empty_columns(dataset: DatasetRecord) -> str | None:
@@ -96,22 +89,14 @@ DATASET_CHECKS = (
     ),
 )
 GLOBS_CHECK = "globs_matched_files"
+GLOBS_DESCRIPTION = "Every glob matched a readable (.csv or .xlsx) file."
 
 
 def check_specs(asset_key: AssetKey) -> list[AssetCheckSpec]:
     """The check specs declared by a preparing asset."""
-    specs = [
-        AssetCheckSpec(check.name, asset=asset_key, description=check.description)
-        for check in DATASET_CHECKS
-    ]
-    specs.append(
-        AssetCheckSpec(
-            GLOBS_CHECK,
-            asset=asset_key,
-            description="Every glob matched a readable (.csv or .xlsx) file.",
-        )
-    )
-    return specs
+    described = [(check.name, check.description) for check in DATASET_CHECKS]
+    described.append((GLOBS_CHECK, GLOBS_DESCRIPTION))
+    return [AssetCheckSpec(n, asset=asset_key, description=d) for n, d in described]
 
 
 def check_results(
@@ -122,12 +107,10 @@ def check_results(
         _evaluate(asset_key, check, manifest.datasets) for check in DATASET_CHECKS
     ]
     problems = [
-        f"glob {pattern!r} matched nothing" for pattern in manifest.unmatched_globs
+        *(f"glob {pattern!r} matched nothing" for pattern in manifest.unmatched_globs),
+        *(f"{path}: neither .csv nor .xlsx" for path in manifest.unsupported_files),
+        *manifest.refused_files,
     ]
-    problems.extend(
-        f"{path}: neither .csv nor .xlsx" for path in manifest.unsupported_files
-    )
-    problems.extend(manifest.refused_files)
     results.append(
         AssetCheckResult(
             asset_key=asset_key,

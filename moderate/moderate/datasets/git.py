@@ -38,21 +38,17 @@ REF_FORBIDDEN = ("..", "//", "@{", "/.")
 REF_FORBIDDEN_ENDINGS = ("/", ".", ".lock")
 URL_MAX_CHARS = 2000
 _UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
-GIT_OPTIONS = (
-    "-c",
+GIT_SETTINGS = (
     "filter.lfs.smudge=git-lfs smudge --skip -- %f",
-    "-c",
     "filter.lfs.process=git-lfs filter-process --skip",
-    "-c",
     "filter.lfs.required=false",
-    "-c",
     "core.askPass=",
-    "-c",
     "protocol.allow=never",
-    "-c",
     "protocol.https.allow=always",
 )
+GIT_OPTIONS = tuple(part for setting in GIT_SETTINGS for part in ("-c", setting))
 LOCAL_GIT_OPTIONS = ("-c", "protocol.file.allow=always")
+FETCH_ARGUMENTS = ("fetch", "--quiet", "--depth=1", "--no-tags", "--", "origin")
 
 
 class GitFetchError(RuntimeError):
@@ -65,24 +61,14 @@ class GitSourceRefusedError(ValueError):
 
 @dataclass(frozen=True)
 class GitSourcePolicy:
-    """Which repositories may be fetched (deployment settings, never run config).
-
-    Attributes:
-        allowed_hosts: Host names reachable over HTTPS.
-        allow_local: Whether local paths and ``file://`` URLs are allowed.
-    """
+    """Which repositories may be fetched (deployment settings, never run config)."""
 
     allowed_hosts: frozenset[str] = frozenset(DEFAULT_ALLOWED_HOSTS)
     allow_local: bool = False
 
     @classmethod
     def from_environment(cls) -> "GitSourcePolicy":
-        """The deployment's policy, read from its environment at run time.
-
-        ``MODERATE_DATASETS_GIT_HOSTS`` is comma-separated (default
-        ``github.com``); ``MODERATE_DATASETS_ALLOW_LOCAL_REPOSITORIES`` is
-        ``true`` to allow local repositories.
-        """
+        """The policy the deployment's environment sets, read at run time."""
         hosts = EnvVar(ALLOWED_HOSTS_VARIABLE).get_value() or ""
         allowed = {host.strip().lower() for host in hosts.split(",") if host.strip()}
         local = (EnvVar(ALLOW_LOCAL_VARIABLE).get_value() or "").strip().lower()
@@ -158,15 +144,7 @@ def validate_ref(ref: str) -> str:
 
 @dataclass(frozen=True)
 class Checkout:
-    """A checked-out commit in a temporary directory.
-
-    Attributes:
-        root: Working tree root.
-        scratch: Empty directory beside the tree for derived files.
-        commit_sha: Full SHA of the checked-out commit.
-        repo_url: Source URL without user information.
-        git_options: Extra ``-c`` options of the transports allowed.
-    """
+    """A checked-out commit, and a ``scratch`` directory for derived files."""
 
     root: Path
     scratch: Path
@@ -174,14 +152,10 @@ class Checkout:
     repo_url: str
     git_options: tuple[str, ...] = ()
 
-    def tracked_files(self, timeout_s: int) -> list[str]:
-        """Paths of the tracked files, relative to the root (POSIX)."""
-        output = _git(["ls-files", "-z"], self.root, timeout_s)
-        return [path for path in output.split("\0") if path]
-
     def select(self, globs: Sequence[str], timeout_s: int) -> GlobSelection:
         """Tracked regular files (inside the tree) that match ``globs``."""
-        selection = select(globs, self.tracked_files(timeout_s))
+        tracked = _git(["ls-files", "-z"], self.root, timeout_s).split("\0")
+        selection = select(globs, [path for path in tracked if path])
         root = self.root.resolve()
         inside = tuple(
             path
@@ -206,19 +180,10 @@ class Checkout:
             )
         for start in range(0, len(relative_paths), LFS_PATHS_PER_CALL):
             batch = relative_paths[start : start + LFS_PATHS_PER_CALL]
-            include = ",".join(_lfs_pattern(path) for path in batch)
-            _git(
-                [
-                    *self.git_options,
-                    "lfs",
-                    "pull",
-                    f"--include={include}",
-                    "--exclude=",
-                    "origin",
-                ],
-                self.root,
-                timeout_s,
-            )
+            # Commas separate Git LFS patterns: "?" matches a comma in a path.
+            include = ",".join(path.replace(",", "?") for path in batch)
+            pull = ["lfs", "pull", f"--include={include}", "--exclude=", "origin"]
+            _git([*self.git_options, *pull], self.root, timeout_s)
 
 
 def is_lfs_pointer(path: Path) -> bool:
@@ -235,48 +200,23 @@ def shallow_checkout(
     """Checks out ``ref`` (depth 1, no LFS content) into a temporary directory.
 
     The directory is removed when the context exits, whatever happens.
-
-    Args:
-        repo_url: HTTPS URL (or, where the policy allows, a local repository).
-        ref: Branch, tag or full commit SHA.
-        timeout_s: Limit per git command.
-        policy: Allowed sources; the deployment's environment when None.
-
-    Yields:
-        The checkout.
+    ``policy`` defaults to the deployment's environment.
 
     Raises:
         GitSourceRefusedError: If the URL or ref is not allowed.
         GitFetchError: If the ref cannot be fetched.
     """
-    policy = policy or GitSourcePolicy.from_environment()
-    url = policy.clone_url(repo_url)
-    validate_ref(ref)
-    options = policy.git_options
+    url, options = _checked(repo_url, ref, policy)
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as temp:
         root = Path(temp) / "repo"
         root.mkdir()
-        _git(["init", "--quiet"], root, timeout_s)
-        _git(["remote", "add", "--", "origin", url], root, timeout_s)
-        _git(
-            [
-                *options,
-                "fetch",
-                "--quiet",
-                "--depth=1",
-                "--no-tags",
-                "--",
-                "origin",
-                ref,
-            ],
-            root,
-            timeout_s,
-        )
-        _git(
+        for arguments in (
+            ["init", "--quiet"],
+            ["remote", "add", "--", "origin", url],
+            [*options, *FETCH_ARGUMENTS, ref],
             ["-c", "advice.detachedHead=false", "checkout", "--quiet", "FETCH_HEAD"],
-            root,
-            timeout_s,
-        )
+        ):
+            _git(arguments, root, timeout_s)
         commit = _git(["rev-parse", "HEAD"], root, timeout_s).strip()
         if FULL_SHA.fullmatch(ref) and commit != ref:
             raise GitFetchError(f"fetched {commit} while asking for {ref}")
@@ -302,29 +242,27 @@ def remote_commit(
         GitSourceRefusedError: If the URL or ref is not allowed.
         GitFetchError: If the remote cannot be read or has no such ref.
     """
-    policy = policy or GitSourcePolicy.from_environment()
-    url = policy.clone_url(repo_url)
-    validate_ref(ref)
+    url, options = _checked(repo_url, ref, policy)
     if FULL_SHA.fullmatch(ref):
         return ref
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as temp:
-        output = _git(
-            [*policy.git_options, "ls-remote", "--", url, ref], Path(temp), timeout_s
-        )
-    wanted = (ref, f"refs/heads/{ref}", f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}")
-    found: dict[str, str] = {}
-    for line in output.splitlines():
-        commit, _, name = line.partition("\t")
-        found[name] = commit
-    for name in wanted:
+        output = _git([*options, "ls-remote", "--", url, ref], Path(temp), timeout_s)
+    lines = (line.partition("\t") for line in output.splitlines())
+    found = {name: commit for commit, _, name in lines}
+    for name in (ref, f"refs/heads/{ref}", f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}"):
         if name in found:
             return found[name]
     raise GitFetchError(f"{redact_url(repo_url)} has no ref {ref!r}")
 
 
-def _lfs_pattern(relative_path: str) -> str:
-    """An include pattern for one path (commas separate patterns in Git LFS)."""
-    return relative_path.replace(",", "?")
+def _checked(
+    repo_url: str, ref: str, policy: GitSourcePolicy | None
+) -> tuple[str, tuple[str, ...]]:
+    """The URL to fetch and the git options, once the policy accepts both."""
+    policy = policy or GitSourcePolicy.from_environment()
+    url = policy.clone_url(repo_url)
+    validate_ref(ref)
+    return url, policy.git_options
 
 
 def _git(arguments: Sequence[str], cwd: Path, timeout_s: int) -> str:

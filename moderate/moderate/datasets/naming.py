@@ -40,9 +40,6 @@ class DatasetFormat:
 def normalise_relative_path(path: str) -> str:
     """A repository-relative POSIX path without ``.`` parts or leading slash.
 
-    Paths come from repositories (file names anyone can choose), so anything
-    that is not a plain relative path is refused.
-
     Raises:
         DatasetNameError: If the path is absolute, climbs out with ``..``, holds
             control characters or a ``#``, or is empty or too long.
@@ -62,14 +59,7 @@ def normalise_relative_path(path: str) -> str:
 
 
 def dataset_name(relative_path: str, sheet: str | None = None) -> str:
-    """The dataset name of a file (CSV) or of one sheet of a workbook.
-
-    Args:
-        relative_path: Path relative to the repository root.
-        sheet: Sheet name for workbooks.
-
-    Returns:
-        ``<path>`` or ``<path>#<sheet>``.
+    """The dataset name of a CSV file, ``<path>``, or of a sheet, ``<path>#<sheet>``.
 
     Raises:
         DatasetNameError: If the path or sheet name is not usable.
@@ -91,16 +81,7 @@ def file_slug(text: str) -> str:
 
 
 def upload_file_name(name: str, data_format: str, original_suffix: str) -> str:
-    """The file name sent with an upload (the API keeps its slugged stem).
-
-    Args:
-        name: Dataset name (or the source file path for originals).
-        data_format: ``original`` or ``parquet``.
-        original_suffix: Suffix of the source file, e.g. ``.csv``.
-
-    Returns:
-        A readable, unique-per-series file name.
-    """
+    """The file name sent with an upload (the API keeps its slugged stem)."""
     stem = name.removesuffix(original_suffix) if SHEET_SEPARATOR not in name else name
     suffix = ".parquet" if data_format == DatasetFormat.PARQUET else original_suffix
     return f"{file_slug(stem)}{suffix}"
@@ -148,9 +129,8 @@ def _glob(pattern: str) -> GitWildMatchPattern:
 def matches(pattern: str, relative_path: str) -> bool:
     """Whether a repository-relative path matches a glob entirely.
 
-    Globs follow gitignore syntax anchored at the repository root: ``*``, ``?``
-    and ``[…]`` never cross a ``/``, ``**/`` matches any folders and a trailing
-    ``**`` everything below a folder.
+    Globs follow gitignore syntax anchored at the repository root (``*`` never
+    crosses a ``/``, ``**/`` matches any folders).
 
     Raises:
         InvalidGlobError: If the glob is not valid.
@@ -160,27 +140,14 @@ def matches(pattern: str, relative_path: str) -> bool:
 
 @dataclass(frozen=True)
 class GlobSelection:
-    """Files selected by a list of globs.
-
-    Attributes:
-        paths: Matching relative paths, sorted, each once.
-        unmatched_globs: Globs that matched no file.
-    """
+    """Matching paths (sorted, each once) and the globs that matched no file."""
 
     paths: tuple[str, ...]
     unmatched_globs: tuple[str, ...]
 
 
 def select(globs: Sequence[str], relative_paths: Iterable[str]) -> GlobSelection:
-    """Selects the paths that match any of ``globs``.
-
-    Args:
-        globs: Patterns on repository-relative paths.
-        relative_paths: Candidate paths (POSIX, relative to the repository).
-
-    Returns:
-        The selection and the globs that matched nothing.
-    """
+    """Selects the repository-relative paths that match any of ``globs``."""
     candidates = sorted(set(relative_paths))
     selected: set[str] = set()
     unmatched: list[str] = []

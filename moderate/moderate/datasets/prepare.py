@@ -3,14 +3,13 @@
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from moderate.datasets.config import DatasetSourceConfig, FileReadOptions
+from moderate.datasets.config import DatasetSourceConfig
 from moderate.datasets.git import (
     Checkout,
     GitFetchError,
@@ -23,7 +22,7 @@ from moderate.datasets.naming import (
     dataset_name,
     matches,
 )
-from moderate.datasets.profile import MIB, CsvOptions, DatasetReadError
+from moderate.datasets.profile import MIB, CsvOptions, DatasetReadError, TableStats
 from moderate.datasets.staging import (
     DatasetRecord,
     DatasetStatus,
@@ -31,8 +30,6 @@ from moderate.datasets.staging import (
     SourceFileRecord,
     SourceManifest,
     StagingArea,
-    dataset_record,
-    failed_record,
     load_manifest,
 )
 from moderate.state import ItemStatus, utc_now
@@ -55,14 +52,7 @@ LFS_POINTER_ERROR = (
 
 @dataclass(frozen=True)
 class PreparedSource:
-    """Outcome of preparing a source.
-
-    Attributes:
-        manifest: What the commit holds.
-        manifest_key: Key of the manifest in the staging bucket.
-        bucket: The staging bucket.
-        skipped: Whether the commit was already published with these settings.
-    """
+    """A prepared commit, where it is staged, and whether it was already published."""
 
     manifest: SourceManifest
     manifest_key: str
@@ -71,14 +61,7 @@ class PreparedSource:
 
 
 class SourceState(BaseModel):
-    """What the state store remembers of a source (its JSON value).
-
-    Attributes:
-        commit_sha: Latest prepared commit.
-        fingerprint: Settings fingerprint it was prepared with.
-        manifest_key: Its manifest.
-        bucket: The staging bucket.
-    """
+    """What the state store remembers of a source: its latest prepared commit."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -88,10 +71,15 @@ class SourceState(BaseModel):
     bucket: str
 
     @classmethod
-    def from_value(cls, value: Any) -> "SourceState | None":
-        """Parses a stored value (None when absent or malformed)."""
+    def read(
+        cls, store: "StateStore", source: str, done_only: bool = False
+    ) -> "SourceState | None":
+        """The stored state (None when absent, malformed or, if asked, not done)."""
+        record = store.get(SOURCE_NAMESPACE, source)
+        if record is None or (done_only and record.status is not ItemStatus.DONE):
+            return None
         try:
-            return cls.model_validate(value)
+            return cls.model_validate(record.value)
         except ValidationError:
             return None
 
@@ -121,16 +109,8 @@ def prepare_source(
     A commit already published with the same settings is not converted again:
     its manifest is reused and reported as skipped.
 
-    Args:
-        source: Source name (state key, staging folder).
-        config: Source settings.
-        s3_client: boto3 client of the staging storage.
-        bucket: Staging bucket (job outputs).
-        state: State store.
-        log: Logger.
-
-    Returns:
-        The manifest and where it is staged.
+    ``source`` names the state key and the staging folder; ``bucket`` is the
+    job-outputs bucket.
     """
     settings_hash = fingerprint(config)
     with shallow_checkout(config.repo_url, config.ref, config.clone_timeout_s) as co:
@@ -146,18 +126,16 @@ def prepare_source(
         reused = _published_manifest(state, source, area, settings_hash, log)
         if reused is not None:
             return PreparedSource(reused, area.manifest_key, bucket, skipped=True)
-        manifest = _build_manifest(source, config, co, area, settings_hash, log)
+        preparation = _Preparation(source, config, co, area, settings_hash, log)
+        manifest = preparation.manifest()
     area.put_manifest(manifest)
-    state.mark_pending(
-        SOURCE_NAMESPACE,
-        source,
-        SourceState(
-            commit_sha=manifest.commit_sha,
-            fingerprint=settings_hash,
-            manifest_key=area.manifest_key,
-            bucket=bucket,
-        ).model_dump(),
+    known = SourceState(
+        commit_sha=manifest.commit_sha,
+        fingerprint=settings_hash,
+        manifest_key=area.manifest_key,
+        bucket=bucket,
     )
+    state.mark_pending(SOURCE_NAMESPACE, source, known.model_dump())
     return PreparedSource(manifest, area.manifest_key, bucket, skipped=False)
 
 
@@ -170,10 +148,7 @@ def _published_manifest(
 ) -> SourceManifest | None:
     from botocore.exceptions import ClientError
 
-    record = state.get(SOURCE_NAMESPACE, source)
-    if record is None or record.status is not ItemStatus.DONE:
-        return None
-    known = SourceState.from_value(record.value)
+    known = SourceState.read(state, source, done_only=True)
     if known is None or known.manifest_key != area.manifest_key:
         return None
     try:
@@ -187,221 +162,214 @@ def _published_manifest(
     return manifest
 
 
-def _build_manifest(
-    source: str,
-    config: DatasetSourceConfig,
-    checkout: Checkout,
-    area: StagingArea,
-    settings_hash: str,
-    log: logging.Logger,
-) -> SourceManifest:
-    selection = checkout.select(config.globs, config.clone_timeout_s)
-    for pattern in selection.unmatched_globs:
-        log.warning("glob %r matched no file at %s", pattern, checkout.commit_sha)
-    named, refused = _usable_names(selection.paths, log)
-    readable = [p for p in named if Path(p).suffix.lower() in KINDS_BY_SUFFIX]
-    readable_set = set(readable)
-    unsupported = tuple(p for p in named if p not in readable_set)
-    for path in unsupported:
-        log.warning("%s matched a glob but is neither .csv nor .xlsx", path)
-    pointers = [p for p in readable if is_lfs_pointer(checkout.root / p)]
-    lfs_error = ""
-    if pointers:
-        log.info("fetching Git LFS content of %d files", len(pointers))
-        try:
-            checkout.pull_lfs(pointers, config.clone_timeout_s)
-        except GitFetchError as error:
-            lfs_error = str(error)
-            log.error("Git LFS content incomplete: %s", lfs_error)
-    files: list[SourceFileRecord] = []
-    datasets: list[DatasetRecord] = []
-    for index, path in enumerate(readable):
-        file_record, file_datasets = _prepare_file(
-            index, path, config, checkout, area, lfs_error, log
-        )
-        files.append(file_record)
-        datasets.extend(file_datasets)
-    return SourceManifest(
-        source=source,
-        repo_url=checkout.repo_url,
-        ref=config.ref,
-        commit_sha=checkout.commit_sha,
-        fingerprint=settings_hash,
-        files=tuple(files),
-        datasets=tuple(datasets),
-        unmatched_globs=selection.unmatched_globs,
-        unsupported_files=unsupported,
-        refused_files=refused,
-        prepared_at=utc_now().isoformat(),
+def _failed(
+    name: str,
+    source_path: str,
+    error: str,
+    key_columns: tuple[str, ...],
+    sheet: str | None = None,
+) -> DatasetRecord:
+    return DatasetRecord(
+        name=name,
+        source_path=source_path,
+        sheet=sheet,
+        status=DatasetStatus.FAILED,
+        error=error,
+        key_columns=key_columns,
     )
 
 
-def _usable_names(
-    paths: Sequence[str], log: logging.Logger
-) -> tuple[list[str], tuple[str, ...]]:
-    """Splits selected paths into those that name a dataset and refusals."""
-    usable: list[str] = []
-    refused: list[str] = []
-    for path in paths:
-        try:
-            dataset_name(path)
-        except DatasetNameError as error:
-            log.warning("%s", error)
-            refused.append(str(error))
-        else:
-            usable.append(path)
-    return usable, tuple(refused)
+@dataclass
+class _Preparation:
+    """Selects, converts and stages the datasets of one checkout."""
 
+    source: str
+    config: DatasetSourceConfig
+    checkout: Checkout
+    area: StagingArea
+    settings_hash: str
+    log: logging.Logger
+    lfs_error: str = ""
 
-def _prepare_file(
-    index: int,
-    path: str,
-    config: DatasetSourceConfig,
-    checkout: Checkout,
-    area: StagingArea,
-    lfs_error: str,
-    log: logging.Logger,
-) -> tuple[SourceFileRecord, list[DatasetRecord]]:
-    local = checkout.root / path
-    kind = KINDS_BY_SUFFIX[Path(path).suffix.lower()]
-    key_columns = _key_columns(config, path)
-    if is_lfs_pointer(local):
-        error = LFS_POINTER_ERROR.format(path=path)
-        if lfs_error:
-            error = f"{error}: {lfs_error[-LFS_ERROR_CHARS:]}"
-        log.error(error)
-        return _failed_file(path, kind, error, key_columns)
-    if kind == FileKind.CSV:
-        datasets = [_convert_csv(index, path, config, checkout, area, key_columns, log)]
+    def manifest(self) -> SourceManifest:
+        """Converts and stages every selected file; returns the commit's manifest."""
+        config, checkout, log = self.config, self.checkout, self.log
+        selection = checkout.select(config.globs, config.clone_timeout_s)
+        for pattern in selection.unmatched_globs:
+            log.warning("glob %r matched no file at %s", pattern, checkout.commit_sha)
+        readable: list[str] = []
+        unsupported: list[str] = []
+        refused: list[str] = []
+        for path in selection.paths:
+            try:
+                dataset_name(path)
+            except DatasetNameError as error:
+                log.warning("%s", error)
+                refused.append(str(error))
+                continue
+            if Path(path).suffix.lower() in KINDS_BY_SUFFIX:
+                readable.append(path)
+            else:
+                log.warning("%s matched a glob but is neither .csv nor .xlsx", path)
+                unsupported.append(path)
+        pointers = [p for p in readable if is_lfs_pointer(checkout.root / p)]
+        if pointers:
+            log.info("fetching Git LFS content of %d files", len(pointers))
+            try:
+                checkout.pull_lfs(pointers, config.clone_timeout_s)
+            except GitFetchError as error:
+                self.lfs_error = str(error)
+                log.error("Git LFS content incomplete: %s", self.lfs_error)
+        files: list[SourceFileRecord] = []
+        datasets: list[DatasetRecord] = []
+        for index, path in enumerate(readable):
+            file_record, file_datasets = self._file(index, path)
+            files.append(file_record)
+            datasets.extend(file_datasets)
+        return SourceManifest(
+            source=self.source,
+            repo_url=checkout.repo_url,
+            ref=config.ref,
+            commit_sha=checkout.commit_sha,
+            fingerprint=self.settings_hash,
+            files=tuple(files),
+            datasets=tuple(datasets),
+            unmatched_globs=selection.unmatched_globs,
+            unsupported_files=tuple(unsupported),
+            refused_files=tuple(refused),
+            prepared_at=utc_now().isoformat(),
+        )
+
+    def _file(
+        self, index: int, path: str
+    ) -> tuple[SourceFileRecord, list[DatasetRecord]]:
+        """One file's record and datasets; its original is staged if any is read."""
+        local = self.checkout.root / path
+        kind = KINDS_BY_SUFFIX[Path(path).suffix.lower()]
+        rule = next((r for r in self.config.key_columns if matches(r.glob, path)), None)
+        key_columns = tuple(rule.columns) if rule is not None else ()
         empty_sheets: tuple[str, ...] = ()
-    else:
         try:
-            datasets, empty_sheets = _convert_workbook(
-                index, path, config, checkout, area, key_columns, log
+            if is_lfs_pointer(local):
+                error = LFS_POINTER_ERROR.format(path=path)
+                if self.lfs_error:
+                    error = f"{error}: {self.lfs_error[-LFS_ERROR_CHARS:]}"
+                raise DatasetReadError(error)
+            if kind == FileKind.CSV:
+                datasets = [self._csv(index, path, key_columns)]
+            else:
+                datasets, empty_sheets = self._workbook(index, path, key_columns)
+            if not datasets:
+                raise DatasetReadError(f"{path}: no sheet holds data")
+        except DatasetReadError as error:
+            self.log.error("%s", error)
+            failed = _failed(dataset_name(path), path, str(error), key_columns)
+            return SourceFileRecord(path=path, kind=kind, error=str(error)), [failed]
+        original = None
+        error_text: str | None = None
+        if any(d.status == DatasetStatus.OK for d in datasets):
+            original = self.area.put_file(local, f"original/{path}")
+        else:
+            error_text = (
+                "; ".join(d.error or "" for d in datasets) or f"{path}: no data"
+            )
+        record = SourceFileRecord(
+            path=path,
+            kind=kind,
+            original=original,
+            error=error_text,
+            empty_sheets=empty_sheets,
+        )
+        return record, datasets
+
+    def _csv(
+        self, index: int, path: str, key_columns: tuple[str, ...]
+    ) -> DatasetRecord:
+        from moderate.datasets.csv_parquet import csv_to_parquet  # pyarrow: on use
+
+        name = dataset_name(path)
+        target = self.checkout.scratch / f"{index}.parquet"
+        try:
+            stats = csv_to_parquet(
+                self.checkout.root / path,
+                target,
+                self._csv_options(path),
+                self.config.preview_rows,
+                path,
             )
         except DatasetReadError as error:
-            log.error("%s", error)
-            return _failed_file(path, kind, str(error), key_columns)
-    if not datasets:
-        return _failed_file(path, kind, f"{path}: no sheet holds data", key_columns)
-    if not any(d.status == DatasetStatus.OK for d in datasets):
-        reason = "; ".join(d.error or "" for d in datasets) or f"{path}: no data"
-        return (
-            SourceFileRecord(
-                path=path, kind=kind, error=reason, empty_sheets=empty_sheets
-            ),
-            datasets,
+            self.log.error("%s", error)
+            return _failed(name, path, str(error), key_columns)
+        return self._staged(target, name, path, None, stats, key_columns)
+
+    def _workbook(
+        self, index: int, path: str, key_columns: tuple[str, ...]
+    ) -> tuple[list[DatasetRecord], tuple[str, ...]]:
+        from moderate.datasets.workbook import (  # openpyxl, pyarrow: on use
+            open_workbook,
+            sheet_names,
+            sheet_to_parquet,
         )
-    original = area.put_file(local, f"original/{path}")
-    return (
-        SourceFileRecord(
-            path=path, kind=kind, original=original, empty_sheets=empty_sheets
-        ),
-        datasets,
-    )
 
+        records: list[DatasetRecord] = []
+        empty: list[str] = []
+        with open_workbook(self.checkout.root / path, path) as workbook:
+            for sheet_index, sheet in enumerate(sheet_names(workbook)):
+                target = self.checkout.scratch / f"{index}-{sheet_index}.parquet"
+                name = f"{path}{SHEET_SEPARATOR}<sheet {sheet_index + 1}>"
+                try:
+                    name = dataset_name(path, sheet)
+                    stats = sheet_to_parquet(
+                        workbook, sheet, target, self.config.preview_rows, name
+                    )
+                except (DatasetNameError, DatasetReadError) as error:
+                    self.log.error("%s", error)
+                    records.append(_failed(name, path, str(error), key_columns, sheet))
+                    continue
+                if stats is None:
+                    empty.append(sheet)
+                else:
+                    records.append(
+                        self._staged(target, name, path, sheet, stats, key_columns)
+                    )
+        return records, tuple(empty)
 
-def _failed_file(
-    path: str, kind: FileKind, error: str, key_columns: tuple[str, ...]
-) -> tuple[SourceFileRecord, list[DatasetRecord]]:
-    record = failed_record(dataset_name(path), path, error, key_columns)
-    return SourceFileRecord(path=path, kind=kind, error=error), [record]
-
-
-def _convert_csv(
-    index: int,
-    path: str,
-    config: DatasetSourceConfig,
-    checkout: Checkout,
-    area: StagingArea,
-    key_columns: tuple[str, ...],
-    log: logging.Logger,
-) -> DatasetRecord:
-    from moderate.datasets.csv_parquet import csv_to_parquet  # pyarrow: on use
-
-    name = dataset_name(path)
-    target = checkout.scratch / f"{index}.parquet"
-    try:
-        stats = csv_to_parquet(
-            checkout.root / path,
-            target,
-            _csv_options(config, path),
-            config.preview_rows,
-            path,
+    def _staged(
+        self,
+        target: Path,
+        name: str,
+        path: str,
+        sheet: str | None,
+        stats: TableStats,
+        key_columns: tuple[str, ...],
+    ) -> DatasetRecord:
+        staged = self.area.put_file(target, f"parquet/{target.name}")
+        target.unlink()
+        self.log.info("%s: %d rows x %d columns", name, stats.rows, len(stats.columns))
+        return DatasetRecord(
+            name=name,
+            source_path=path,
+            sheet=sheet,
+            status=DatasetStatus.OK,
+            rows=stats.rows,
+            columns=stats.columns,
+            preview=stats.preview,
+            parquet=staged,
+            key_columns=key_columns,
         )
-    except DatasetReadError as error:
-        log.error("%s", error)
-        return failed_record(name, path, str(error), key_columns)
-    staged = area.put_file(target, f"parquet/{index}.parquet")
-    target.unlink()
-    log.info("%s: %d rows x %d columns", name, stats.rows, len(stats.columns))
-    return dataset_record(name, path, None, stats, staged, key_columns)
 
-
-def _convert_workbook(
-    index: int,
-    path: str,
-    config: DatasetSourceConfig,
-    checkout: Checkout,
-    area: StagingArea,
-    key_columns: tuple[str, ...],
-    log: logging.Logger,
-) -> tuple[list[DatasetRecord], tuple[str, ...]]:
-    from moderate.datasets.workbook import (  # openpyxl, pyarrow: on use
-        open_workbook,
-        sheet_names,
-        sheet_to_parquet,
-    )
-
-    records: list[DatasetRecord] = []
-    empty: list[str] = []
-    with open_workbook(checkout.root / path, path) as workbook:
-        for sheet_index, sheet in enumerate(sheet_names(workbook)):
-            target = checkout.scratch / f"{index}-{sheet_index}.parquet"
-            name = f"{path}{SHEET_SEPARATOR}<sheet {sheet_index + 1}>"
-            try:
-                name = dataset_name(path, sheet)
-                stats = sheet_to_parquet(
-                    workbook, sheet, target, config.preview_rows, name
-                )
-            except (DatasetNameError, DatasetReadError) as error:
-                log.error("%s", error)
-                records.append(
-                    failed_record(name, path, str(error), key_columns, sheet)
-                )
-                continue
-            if stats is None:
-                empty.append(sheet)
-                continue
-            staged = area.put_file(target, f"parquet/{index}-{sheet_index}.parquet")
-            target.unlink()
-            records.append(
-                dataset_record(name, path, sheet, stats, staged, key_columns)
-            )
-    return records, tuple(empty)
-
-
-def _csv_options(config: DatasetSourceConfig, path: str) -> CsvOptions:
-    chosen = _first_matching(config.read_options, path)
-    block_size = config.csv_block_size_mib * MIB
-    if chosen is None:
-        return CsvOptions(block_size=block_size)
-    return CsvOptions(
-        skip_rows=chosen.skip_rows,
-        separator=chosen.separator,
-        decimal=chosen.decimal,
-        encoding=chosen.encoding,
-        null_values=tuple(chosen.null_values),
-        block_size=block_size,
-    )
-
-
-def _first_matching(
-    options: Sequence[FileReadOptions], path: str
-) -> FileReadOptions | None:
-    return next((option for option in options if matches(option.glob, path)), None)
-
-
-def _key_columns(config: DatasetSourceConfig, path: str) -> tuple[str, ...]:
-    rule = next((r for r in config.key_columns if matches(r.glob, path)), None)
-    return tuple(rule.columns) if rule is not None else ()
+    def _csv_options(self, path: str) -> CsvOptions:
+        block_size = self.config.csv_block_size_mib * MIB
+        chosen = next(
+            (o for o in self.config.read_options if matches(o.glob, path)), None
+        )
+        if chosen is None:
+            return CsvOptions(block_size=block_size)
+        return CsvOptions(
+            skip_rows=chosen.skip_rows,
+            separator=chosen.separator,
+            decimal=chosen.decimal,
+            encoding=chosen.encoding,
+            null_values=tuple(chosen.null_values),
+            block_size=block_size,
+        )

@@ -23,16 +23,7 @@ class DatasetReadError(ValueError):
 
 @dataclass(frozen=True)
 class CsvOptions:
-    """Dialect of one CSV file.
-
-    Attributes:
-        skip_rows: Lines before the header.
-        separator: Field separator.
-        decimal: Decimal mark.
-        encoding: Text encoding.
-        null_values: Cell texts read as missing.
-        block_size: Bytes parsed per batch.
-    """
+    """Dialect of one CSV file; ``block_size`` is the bytes parsed per batch."""
 
     skip_rows: int = 0
     separator: str = ","
@@ -81,13 +72,7 @@ def arrow_type(kind: ColumnKind) -> pa.DataType:
 
 @dataclass(frozen=True)
 class ColumnStats:
-    """One column of a converted dataset.
-
-    Attributes:
-        name: Column name.
-        type: Arrow type as text.
-        null_count: Missing values.
-    """
+    """One column of a converted dataset: name, Arrow type as text, missing values."""
 
     name: str
     type: str
@@ -96,13 +81,7 @@ class ColumnStats:
 
 @dataclass(frozen=True)
 class TableStats:
-    """What a conversion learnt about a dataset.
-
-    Attributes:
-        rows: Data rows.
-        columns: Columns in order.
-        preview: Header and first rows, as text.
-    """
+    """What a conversion learnt about a dataset (``preview``: header and first rows)."""
 
     rows: int
     columns: tuple[ColumnStats, ...]

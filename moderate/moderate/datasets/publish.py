@@ -1,24 +1,28 @@
 """Publishing a prepared source: the platform asset, the plan, the uploads.
 
-Strategy for the API's per-asset object limit (100 by default): a platform
-asset keeps only the newest version of each series (one series per dataset
-and format). Before anything is uploaded the plan counts what the asset will
-hold; when the newest versions alone exceed the limit, nothing is touched and
-the run fails with the numbers. Superseded versions are deleted after their
-replacement is uploaded; only when the asset would overflow are objects
-deleted first (objects of series the source no longer has, oldest first, then
-superseded versions). ``DELETE`` removes the record only: the stored file of
-an old version stays in the API's bucket.
+A platform asset keeps only the newest version of each series (one per dataset
+and format), within the API's per-asset object limit: the plan counts what the
+asset will hold before anything is touched (docs/datasets.md, "The platform
+asset and the 100-object limit").
+The asset imports this module when it runs, so requests_toolbelt is not loaded
+with the definitions.
 """
 
 import enum
+import io
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dagster import MetadataValue
+from requests_toolbelt import MultipartEncoder
+
+from moderate.datasets.metadata import table
 from moderate.datasets.naming import (
     DatasetFormat,
     legacy_platform_asset_uuid,
@@ -40,13 +44,23 @@ if TYPE_CHECKING:
 ASSET_PATH = "/asset"
 HTTP_CONFLICT = 409
 HTTP_NOT_FOUND = 404
-PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 FILE_FIELD = "obj"
 CONTENT_TYPES = {
     ".csv": "text/csv",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    ".parquet": PARQUET_CONTENT_TYPE,
+    ".parquet": "application/vnd.apache.parquet",
+}
+SCRATCH_PREFIX = "moderate-datasets-publish-"
+OBJECT_KEYS = "moderate/object_keys"
+OBJECT_COLUMNS = {
+    "dataset": "string",
+    "format": "string",
+    "status": "string",
+    "object_id": "int",
+    "key": "string",
+    "sha256": "string",
+    "series_id": "string",
 }
 
 
@@ -59,21 +73,84 @@ class AssetOrigin:
     LEGACY_NAME = "adopted (legacy name)"
 
 
+class ObjectLimitError(RuntimeError):
+    """A source needs more objects than one platform asset may hold."""
+
+
+class UploadIntegrityError(RuntimeError):
+    """The API stored bytes whose hash differs from the staged file's."""
+
+
+class PublishStatus(enum.StrEnum):
+    """What happened to one series in a run."""
+
+    UPLOADED = "uploaded"
+    SKIPPED = "skipped"
+
+
 @dataclass(frozen=True)
 class PlatformAsset:
-    """A platform asset and how it was obtained.
-
-    Attributes:
-        id: Database id.
-        uuid: Its uuid.
-        name: Its name.
-        origin: One of :class:`AssetOrigin`.
-    """
+    """A platform asset and how it was obtained (one of :class:`AssetOrigin`)."""
 
     id: int
     uuid: str
     name: str
     origin: str
+
+    @classmethod
+    def of(cls, payload: Mapping[str, Any], origin: str) -> "PlatformAsset":
+        """The asset an API payload describes."""
+        return cls(
+            int(payload["id"]), str(payload["uuid"]), str(payload["name"]), origin
+        )
+
+
+@dataclass(frozen=True)
+class PublishUnit:
+    """One object to have on the platform: a dataset (or source file) in one format."""
+
+    dataset: str
+    data_format: str
+    series_id: str
+    staged: StagedObject
+    file_name: str
+    source_path: str
+    sheet: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """What a run does: make room, upload, delete superseded versions, in order.
+
+    ``current`` pairs the units already on the platform with their object.
+    """
+
+    current: tuple[tuple[PublishUnit, Mapping[str, Any]], ...]
+    uploads: tuple[PublishUnit, ...]
+    delete_before: tuple[int, ...]
+    delete_after: tuple[int, ...]
+    final_count: int
+
+
+class RewindableMultipartEncoder(MultipartEncoder):
+    """requests_toolbelt's streaming encoder with ``len()`` and ``seek(0)``.
+
+    The length gives the request a ``Content-Length``; rewinding lets a retry
+    after a token refresh send the same bytes again.
+    """
+
+    def __len__(self) -> int:
+        return int(self.len)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Rewinds to the start (the only position supported)."""
+        if offset != 0 or whence != os.SEEK_SET:
+            raise io.UnsupportedOperation("the body can only be rewound")
+        for value in self.fields.values():
+            if isinstance(value, tuple):
+                value[1].seek(0)
+        MultipartEncoder.__init__(self, self.fields, self.boundary_value, self.encoding)
+        return 0
 
 
 def ensure_platform_asset(
@@ -87,25 +164,14 @@ def ensure_platform_asset(
     """Finds the source's ownerless public asset, or creates it.
 
     Lookup order: the deterministic uuid; with ``adopt_legacy``, the uuid earlier
-    deployments derived from this deployment's ``API_BASE_URL``, then the oldest
-    ownerless asset with the same name; else create it. A 409 on creation means
-    a concurrent run created it: it is read again.
-
-    Args:
-        client: API client.
-        name: Platform asset name.
-        description: Description for a new asset.
-        api_base_url: Base URL (only for the legacy uuid).
-        adopt_legacy: Whether to reuse assets of earlier deployments.
-        log: Logger.
-
-    Returns:
-        The asset.
+    deployments derived from ``api_base_url``, then the oldest ownerless asset
+    with the same name; else create it (a 409 means a concurrent run did: it is
+    read again).
     """
     asset_uuid = platform_asset_uuid(name)
     found = find_asset_by_uuid(client, asset_uuid)
     if found is not None:
-        return _asset(found, AssetOrigin.FOUND)
+        return PlatformAsset.of(found, AssetOrigin.FOUND)
     if adopt_legacy:
         legacy = _find_legacy(client, name, api_base_url)
         if legacy is not None:
@@ -126,9 +192,9 @@ def ensure_platform_asset(
         created = find_asset_by_uuid(client, asset_uuid)
         if created is None:
             raise
-        return _asset(created, AssetOrigin.FOUND)
+        return PlatformAsset.of(created, AssetOrigin.FOUND)
     log.info("created platform asset %s (%s)", created["id"], name)
-    return _asset(created, AssetOrigin.CREATED)
+    return PlatformAsset.of(created, AssetOrigin.CREATED)
 
 
 def find_asset_by_uuid(client: PlatformApiClient, asset_uuid: str) -> dict | None:
@@ -144,25 +210,15 @@ def _find_legacy(
     client: PlatformApiClient, name: str, api_base_url: str | None
 ) -> PlatformAsset | None:
     if api_base_url:
-        legacy = find_asset_by_uuid(
-            client, legacy_platform_asset_uuid(api_base_url, name)
-        )
+        legacy_uuid = legacy_platform_asset_uuid(api_base_url, name)
+        legacy = find_asset_by_uuid(client, legacy_uuid)
         if legacy is not None:
-            return _asset(legacy, AssetOrigin.LEGACY_UUID)
+            return PlatformAsset.of(legacy, AssetOrigin.LEGACY_UUID)
     for page in client.iter_list(ASSET_PATH, filters=[["name", "eq", name]]):
         for candidate in page:
             if candidate.get("name") == name and candidate.get("username") is None:
-                return _asset(candidate, AssetOrigin.LEGACY_NAME)
+                return PlatformAsset.of(candidate, AssetOrigin.LEGACY_NAME)
     return None
-
-
-def _asset(payload: Mapping[str, Any], origin: str) -> PlatformAsset:
-    return PlatformAsset(
-        id=int(payload["id"]),
-        uuid=str(payload["uuid"]),
-        name=str(payload["name"]),
-        origin=origin,
-    )
 
 
 def list_objects(client: PlatformApiClient, asset_id: int) -> list[dict[str, Any]]:
@@ -172,11 +228,7 @@ def list_objects(client: PlatformApiClient, asset_id: int) -> list[dict[str, Any
 
 
 def delete_object(client: PlatformApiClient, asset_id: int, object_id: int) -> bool:
-    """Deletes an object's record (the stored file stays in the bucket).
-
-    Returns:
-        False when the record was already gone (404), True otherwise.
-    """
+    """Deletes an object's record (not its stored file); False if already gone."""
     try:
         client.request("DELETE", f"{ASSET_PATH}/{asset_id}/object/{object_id}")
     except PlatformApiError as error:
@@ -193,20 +245,11 @@ def upload_object(
     file_name: str,
     fields: Mapping[str, str],
 ) -> dict[str, Any]:
-    """Uploads one file, streamed from disk, with its form fields.
+    """Uploads one file, streamed from disk, and returns the created object.
 
-    Args:
-        client: API client.
-        asset_id: Target asset.
-        path: Local file.
-        file_name: File name announced to the API (its stem names the key).
-        fields: ``tags`` (JSON text), ``series_id``, ``name``, ``description``.
-
-    Returns:
-        The created object.
+    ``file_name``'s stem names the key; ``fields`` are ``tags`` (JSON text),
+    ``series_id``, ``name`` and ``description``.
     """
-    from moderate.datasets.multipart import RewindableMultipartEncoder  # on use
-
     content_type = CONTENT_TYPES.get(Path(file_name).suffix, DEFAULT_CONTENT_TYPE)
     with path.open("rb") as handle:
         body = RewindableMultipartEncoder(
@@ -222,150 +265,41 @@ def upload_object(
     return response.json()
 
 
-class ObjectLimitError(RuntimeError):
-    """A source needs more objects than one platform asset may hold."""
-
-
-class UploadIntegrityError(RuntimeError):
-    """The API stored bytes whose hash differs from the staged file's."""
-
-
-class PublishStatus(enum.StrEnum):
-    """What happened to one series in a run."""
-
-    UPLOADED = "uploaded"
-    SKIPPED = "skipped"
-
-
-@dataclass(frozen=True)
-class PublishUnit:
-    """One object to have on the platform: a dataset in one format.
-
-    Attributes:
-        dataset: Dataset name (the file path for originals).
-        data_format: ``original`` or ``parquet``.
-        series_id: Stable id shared by its versions.
-        staged: The staged bytes.
-        file_name: File name announced to the API.
-        source_path: Repository path of the source file.
-        sheet: Sheet name for workbook datasets.
-    """
-
-    dataset: str
-    data_format: str
-    series_id: str
-    staged: StagedObject
-    file_name: str
-    source_path: str
-    sheet: str | None = None
-
-
-@dataclass(frozen=True)
-class UploadPlan:
-    """What a publish run does, in order.
-
-    Attributes:
-        current: Units whose newest version is already on the platform,
-            with that object.
-        uploads: Units to upload.
-        delete_before: Object ids removed before uploading (room).
-        delete_after: Superseded object ids removed after uploading.
-        final_count: Objects the asset holds at the end.
-    """
-
-    current: tuple[tuple[PublishUnit, Mapping[str, Any]], ...]
-    uploads: tuple[PublishUnit, ...]
-    delete_before: tuple[int, ...]
-    delete_after: tuple[int, ...]
-    final_count: int
-
-
-@dataclass(frozen=True)
-class PublishedObject:
-    """One series after a run (the upload asset's output rows).
-
-    Attributes:
-        dataset: Dataset name.
-        data_format: ``original`` or ``parquet``.
-        status: ``uploaded`` or ``skipped``.
-        object_id: Platform object id.
-        key: Object key in the API's bucket.
-        sha256: Hash the API computed.
-        series_id: Series id.
-        commit_sha: Source commit of this version.
-    """
-
-    dataset: str
-    data_format: str
-    status: PublishStatus
-    object_id: int
-    key: str
-    sha256: str
-    series_id: str
-    commit_sha: str
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    """Outcome of a publish run.
-
-    Attributes:
-        asset: The platform asset.
-        commit_sha: Published commit.
-        objects: Every series of the commit, uploaded or skipped.
-        deleted_object_ids: Records removed (superseded or over the limit).
-        objects_in_asset: Objects the asset holds afterwards.
-        failed_datasets: Datasets of the commit that could not be read.
-    """
-
-    asset: PlatformAsset
-    commit_sha: str
-    objects: tuple[PublishedObject, ...]
-    deleted_object_ids: tuple[int, ...]
-    objects_in_asset: int
-    failed_datasets: tuple[str, ...] = field(default=())
-
-
 def publish_units(manifest: SourceManifest) -> list[PublishUnit]:
     """The objects a manifest asks for: Parquet per dataset, original per file."""
-    units: list[PublishUnit] = []
-    published_files: set[str] = set()
-    for dataset in manifest.datasets:
-        if dataset.status != DatasetStatus.OK or dataset.parquet is None:
-            continue
-        published_files.add(dataset.source_path)
-        suffix = manifest.file(dataset.source_path).suffix
-        units.append(
-            PublishUnit(
-                dataset=dataset.name,
-                data_format=DatasetFormat.PARQUET,
-                series_id=series_id(
-                    manifest.source, dataset.name, DatasetFormat.PARQUET
-                ),
-                staged=dataset.parquet,
-                file_name=upload_file_name(dataset.name, DatasetFormat.PARQUET, suffix),
-                source_path=dataset.source_path,
-                sheet=dataset.sheet,
-            )
+    units = [
+        _unit(
+            manifest, d.name, DatasetFormat.PARQUET, d.parquet, d.source_path, d.sheet
         )
-    for record in manifest.files:
-        if record.path not in published_files or record.original is None:
-            continue
-        units.append(
-            PublishUnit(
-                dataset=record.path,
-                data_format=DatasetFormat.ORIGINAL,
-                series_id=series_id(
-                    manifest.source, record.path, DatasetFormat.ORIGINAL
-                ),
-                staged=record.original,
-                file_name=upload_file_name(
-                    record.path, DatasetFormat.ORIGINAL, record.suffix
-                ),
-                source_path=record.path,
-            )
-        )
+        for d in manifest.datasets
+        if d.status == DatasetStatus.OK and d.parquet is not None
+    ]
+    converted = {unit.source_path for unit in units}
+    units.extend(
+        _unit(manifest, f.path, DatasetFormat.ORIGINAL, f.original, f.path)
+        for f in manifest.files
+        if f.path in converted and f.original is not None
+    )
     return units
+
+
+def _unit(
+    manifest: SourceManifest,
+    name: str,
+    data_format: str,
+    staged: StagedObject,
+    source_path: str,
+    sheet: str | None = None,
+) -> PublishUnit:
+    return PublishUnit(
+        dataset=name,
+        data_format=data_format,
+        series_id=series_id(manifest.source, name, data_format),
+        staged=staged,
+        file_name=upload_file_name(name, data_format, Path(source_path).suffix),
+        source_path=source_path,
+        sheet=sheet,
+    )
 
 
 def plan_uploads(
@@ -377,20 +311,12 @@ def plan_uploads(
 ) -> UploadPlan:
     """Decides what to upload and delete so the asset never exceeds ``limit``.
 
-    Only objects the pipelines uploaded themselves (keys under
-    ``owned_key_prefix``) are ever deleted: anyone may upload to a public asset, and
-    those uploads are not ours to prune.
-
-    Args:
-        units: What the commit needs on the platform.
-        existing: The asset's objects, oldest first.
-        commit_sha: The commit being published.
-        limit: Objects one asset may hold.
-        owned_key_prefix: Key prefix of the pipelines' uploads
-            (``<API_USERNAME>-assets/``).
-
-    Returns:
-        The plan.
+    ``existing`` lists the asset's objects oldest first. Only objects the
+    pipelines uploaded themselves (keys under ``owned_key_prefix``, i.e.
+    ``<API_USERNAME>-assets/``) are ever deleted: anyone may upload to a public
+    asset, and those uploads are not ours to prune. Room is made by deleting
+    objects of series the source no longer has (oldest first), then superseded
+    versions.
 
     Raises:
         ObjectLimitError: If the commit alone needs more than ``limit`` objects,
@@ -405,14 +331,13 @@ def plan_uploads(
     wanted = {unit.series_id for unit in units}
     current: list[tuple[PublishUnit, Mapping[str, Any]]] = []
     uploads: list[PublishUnit] = []
-    keep: set[int] = set()
     for unit in units:
         match = _current_version(unit, existing, commit_sha)
         if match is None:
             uploads.append(unit)
         else:
             current.append((unit, match))
-            keep.add(int(match["id"]))
+    keep = {int(item["id"]) for _, item in current}
     uploading = {unit.series_id for unit in uploads}
     deletable = [
         item
@@ -473,67 +398,83 @@ def _current_version(
     return None
 
 
-def execute_plan(
-    plan: UploadPlan,
+def publish(
     manifest: SourceManifest,
     asset: PlatformAsset,
     client: PlatformApiClient,
     s3_client: "S3Client",
     bucket: str,
-    scratch: Path,
+    limit: int,
     log: logging.Logger,
-) -> PublishResult:
-    """Runs a plan: room-making deletions, uploads, then superseded deletions.
+) -> dict[str, Any]:
+    """Publishes a prepared commit to ``asset``; returns the run's metadata.
 
-    Args:
-        plan: From :func:`plan_uploads`.
-        manifest: The prepared commit.
-        asset: Target platform asset.
-        client: API client.
-        s3_client: Client of the staging storage.
-        bucket: Staging bucket.
-        scratch: Local directory for one downloaded file at a time.
-        log: Logger.
+    Room-making deletions come first, then the uploads (each staged file
+    checked as it is read back), then the deletions of superseded versions.
 
-    Returns:
-        Every series with its object, and what was deleted.
+    Raises:
+        ObjectLimitError: See :func:`plan_uploads`.
+        UploadIntegrityError: If the API stored other bytes than the staged ones.
+        StagingIntegrityError: If a staged file changed since it was prepared.
     """
+    plan = plan_uploads(
+        publish_units(manifest),
+        list_objects(client, asset.id),
+        manifest.commit_sha,
+        limit,
+        owned_key_prefix=f"{client.username}-assets/",
+    )
+    deleted = (*plan.delete_before, *plan.delete_after)
+    log.info(
+        "%d to upload, %d current, %d to delete; %d objects afterwards",
+        len(plan.uploads),
+        len(plan.current),
+        len(deleted),
+        plan.final_count,
+    )
     for object_id in plan.delete_before:
         log.info("deleting object %s to stay within the limit", object_id)
         delete_object(client, asset.id, object_id)
-    published: list[PublishedObject] = [
-        _published(unit, item, PublishStatus.SKIPPED, manifest.commit_sha)
-        for unit, item in plan.current
-    ]
-    for unit in plan.uploads:
-        local = scratch / "upload"
-        download_verified(s3_client, bucket, unit.staged, local)
-        try:
+    rows = [_row(unit, item, PublishStatus.SKIPPED) for unit, item in plan.current]
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
+        local = Path(scratch) / "upload"
+        for unit in plan.uploads:
+            download_verified(s3_client, bucket, unit.staged, local)
             created = upload_object(
                 client, asset.id, local, unit.file_name, _fields(unit, manifest)
             )
-        finally:
-            local.unlink(missing_ok=True)
-        if created.get("sha256_hash") != unit.staged.sha256:
-            raise UploadIntegrityError(
-                f"{unit.dataset} ({unit.data_format}): the API stored SHA-256 "
-                f"{created.get('sha256_hash')}, the staged file has "
-                f"{unit.staged.sha256}"
+            if created.get("sha256_hash") != unit.staged.sha256:
+                raise UploadIntegrityError(
+                    f"{unit.dataset} ({unit.data_format}): the API stored SHA-256 "
+                    f"{created.get('sha256_hash')}, the staged file has "
+                    f"{unit.staged.sha256}"
+                )
+            rows.append(_row(unit, created, PublishStatus.UPLOADED))
+            log.info(
+                "uploaded %s (%s) as %s", unit.dataset, unit.data_format, created["key"]
             )
-        item = _published(unit, created, PublishStatus.UPLOADED, manifest.commit_sha)
-        published.append(item)
-        log.info("uploaded %s (%s) as %s", unit.dataset, unit.data_format, item.key)
     for object_id in plan.delete_after:
         log.info("deleting superseded object %s", object_id)
         delete_object(client, asset.id, object_id)
-    return PublishResult(
-        asset=asset,
-        commit_sha=manifest.commit_sha,
-        objects=tuple(sorted(published, key=lambda p: (p.dataset, p.data_format))),
-        deleted_object_ids=(*plan.delete_before, *plan.delete_after),
-        objects_in_asset=len(list_objects(client, asset.id)),
-        failed_datasets=tuple(d.name for d in manifest.failed_datasets),
-    )
+    rows.sort(key=lambda row: (row["dataset"], row["format"]))
+    return {
+        OBJECT_KEYS: MetadataValue.json(sorted(row["key"] for row in rows)),
+        "status": "uploaded" if plan.uploads else "skipped (nothing new)",
+        "source_commit": manifest.commit_sha,
+        "platform_asset_id": asset.id,
+        "platform_asset_uuid": asset.uuid,
+        "platform_asset_name": asset.name,
+        "platform_asset_origin": asset.origin,
+        "uploaded": len(plan.uploads),
+        "skipped": len(plan.current),
+        "deleted_object_ids": MetadataValue.json(list(deleted)),
+        "objects_in_asset": len(list_objects(client, asset.id)),
+        "object_limit": limit,
+        "failed_datasets": MetadataValue.json(
+            [dataset.name for dataset in manifest.failed_datasets]
+        ),
+        "objects": table(OBJECT_COLUMNS, rows),
+    }
 
 
 def _fields(unit: PublishUnit, manifest: SourceManifest) -> dict[str, str]:
@@ -557,19 +498,16 @@ def _fields(unit: PublishUnit, manifest: SourceManifest) -> dict[str, str]:
     }
 
 
-def _published(
-    unit: PublishUnit,
-    item: Mapping[str, Any],
-    status: PublishStatus,
-    commit_sha: str,
-) -> PublishedObject:
-    return PublishedObject(
-        dataset=unit.dataset,
-        data_format=unit.data_format,
-        status=status,
-        object_id=int(item["id"]),
-        key=str(item["key"]),
-        sha256=str(item.get("sha256_hash") or ""),
-        series_id=unit.series_id,
-        commit_sha=commit_sha,
-    )
+def _row(
+    unit: PublishUnit, item: Mapping[str, Any], status: PublishStatus
+) -> dict[str, Any]:
+    """One row of the ``objects`` table."""
+    return {
+        "dataset": unit.dataset,
+        "format": unit.data_format,
+        "status": str(status),
+        "object_id": int(item["id"]),
+        "key": str(item["key"]),
+        "sha256": str(item.get("sha256_hash") or ""),
+        "series_id": unit.series_id,
+    }

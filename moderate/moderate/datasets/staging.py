@@ -1,8 +1,7 @@
 """The manifest of a prepared commit and its staging area in the job-outputs bucket.
 
-The manifest says what one source commit holds. ``prepared_datasets`` writes
-it, the converted files and the originals to
-``<prefix>/<source>/<commit>/<fingerprint>/`` (``manifest.json``,
+``prepared_datasets`` writes the manifest, the converted files and the originals
+to ``<prefix>/<source>/<commit>/<fingerprint>/`` (``manifest.json``,
 ``original/<repository path>``, ``parquet/<n>.parquet``) in the job-outputs
 bucket, which every run pod can reach; ``platform_asset_datasets`` reads them
 from there. Only these small references travel between runs.
@@ -10,7 +9,6 @@ from there. Only these small references travel between runs.
 
 import enum
 import hashlib
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from moderate.datasets.profile import TableStats
+from moderate.datasets.profile import ColumnStats
 from moderate.state import utc_now
 
 if TYPE_CHECKING:
@@ -27,6 +25,12 @@ if TYPE_CHECKING:
 
 HASH_CHUNK_BYTES = 1024 * 1024
 MANIFEST_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+JSON_CONTENT_TYPE = "application/json"
+MULTIPART_THRESHOLD_BYTES = 64 * 1024 * 1024
+DELETE_BATCH = 1000
+COMMIT_LEVELS = 2
+ABANDONED_AFTER = timedelta(days=1)
 
 
 class DatasetStatus(enum.StrEnum):
@@ -43,14 +47,12 @@ class FileKind(enum.StrEnum):
     XLSX = "xlsx"
 
 
-class StagedObject(BaseModel):
-    """A file copied to the staging bucket.
+class StagingIntegrityError(RuntimeError):
+    """A staged file does not have the bytes the manifest recorded."""
 
-    Attributes:
-        key: Object key in the job-outputs bucket.
-        sha256: Lowercase hex SHA-256 of its bytes.
-        size: Bytes.
-    """
+
+class StagedObject(BaseModel):
+    """A file in the staging bucket: its key, lowercase hex SHA-256 and size."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -59,29 +61,13 @@ class StagedObject(BaseModel):
     size: int
 
 
-class ColumnRecord(BaseModel):
-    """One column of a dataset."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    type: str
-    null_count: int
-
-
 class DatasetRecord(BaseModel):
     """One dataset: a CSV file or one sheet of a workbook.
 
     Attributes:
         name: Stable name (repository path, ``#sheet`` for sheets).
-        source_path: Repository path of the file it comes from.
-        sheet: Sheet name for workbooks.
-        status: Whether it could be read.
-        error: Why not (names the file).
-        rows: Data rows.
-        columns: Columns.
+        error: Why it could not be read (names the file).
         preview: Header and first rows as text.
-        parquet: The staged Parquet conversion.
         key_columns: Columns the checks require.
     """
 
@@ -93,7 +79,7 @@ class DatasetRecord(BaseModel):
     status: DatasetStatus
     error: str | None = None
     rows: int = 0
-    columns: tuple[ColumnRecord, ...] = ()
+    columns: tuple[ColumnStats, ...] = ()
     preview: tuple[tuple[str, ...], ...] = ()
     parquet: StagedObject | None = None
     key_columns: tuple[str, ...] = ()
@@ -117,7 +103,6 @@ class SourceFileRecord(BaseModel):
 
     Attributes:
         path: Path relative to the repository root.
-        kind: File format.
         original: The staged original bytes (None if it could not be read).
         error: Why the file yielded no dataset at all.
         empty_sheets: Workbook sheets without any cell.
@@ -131,25 +116,13 @@ class SourceFileRecord(BaseModel):
     error: str | None = None
     empty_sheets: tuple[str, ...] = ()
 
-    @property
-    def suffix(self) -> str:
-        """The file's extension, with the dot."""
-        return Path(self.path).suffix
-
 
 class SourceManifest(BaseModel):
     """Everything one prepared commit of a source holds.
 
     Attributes:
-        version: Manifest format version.
-        source: Source name (``building_stock``, ``genome_project``).
         repo_url: Repository URL without credentials.
-        ref: Requested ref.
-        commit_sha: Checked-out commit.
         fingerprint: Hash of the settings that shape the output.
-        files: Matched files.
-        datasets: Datasets read from them.
-        unmatched_globs: Globs that matched no file.
         unsupported_files: Matched files of a format that is not read.
         refused_files: Why matched paths could not name a dataset.
         prepared_at: ISO timestamp (UTC).
@@ -175,93 +148,10 @@ class SourceManifest(BaseModel):
         """Datasets that could not be read."""
         return tuple(d for d in self.datasets if d.status == DatasetStatus.FAILED)
 
-    def file(self, path: str) -> SourceFileRecord:
-        """The record of one matched file."""
-        return next(record for record in self.files if record.path == path)
-
-    def to_json_bytes(self) -> bytes:
-        """Serialised form for the staging bucket."""
-        return self.model_dump_json().encode()
-
-    @classmethod
-    def from_json_bytes(cls, payload: bytes) -> "SourceManifest":
-        """Reads a serialised manifest."""
-        return cls.model_validate(json.loads(payload))
-
-
-def dataset_record(
-    name: str,
-    source_path: str,
-    sheet: str | None,
-    stats: TableStats,
-    parquet: StagedObject,
-    key_columns: tuple[str, ...],
-) -> DatasetRecord:
-    """A successfully converted dataset."""
-    return DatasetRecord(
-        name=name,
-        source_path=source_path,
-        sheet=sheet,
-        status=DatasetStatus.OK,
-        rows=stats.rows,
-        columns=tuple(
-            ColumnRecord(name=c.name, type=c.type, null_count=c.null_count)
-            for c in stats.columns
-        ),
-        preview=stats.preview,
-        parquet=parquet,
-        key_columns=key_columns,
-    )
-
-
-def failed_record(
-    name: str,
-    source_path: str,
-    error: str,
-    key_columns: tuple[str, ...],
-    sheet: str | None = None,
-) -> DatasetRecord:
-    """A dataset that could not be read, with the reason."""
-    return DatasetRecord(
-        name=name,
-        source_path=source_path,
-        sheet=sheet,
-        status=DatasetStatus.FAILED,
-        error=error,
-        key_columns=key_columns,
-    )
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-MANIFEST_FILE = "manifest.json"
-JSON_CONTENT_TYPE = "application/json"
-MULTIPART_THRESHOLD_BYTES = 64 * 1024 * 1024
-DELETE_BATCH = 1000
-COMMIT_LEVELS = 2
-ABANDONED_AFTER = timedelta(days=1)
-
-
-class StagingIntegrityError(RuntimeError):
-    """A staged file does not have the bytes the manifest recorded."""
-
 
 @dataclass(frozen=True)
 class StagingArea:
-    """One prepared commit's folder in the staging bucket.
-
-    Attributes:
-        client: boto3 S3 client.
-        bucket: The job-outputs bucket.
-        prefix: Folder of this source, commit and fingerprint (no trailing /).
-    """
+    """One prepared commit's folder (``prefix``, no trailing /) in ``bucket``."""
 
     client: "S3Client"
     bucket: str
@@ -278,18 +168,8 @@ class StagingArea:
         fingerprint: str,
     ) -> "StagingArea":
         """The folder of one source commit prepared with one fingerprint."""
-        root = root_prefix.strip("/")
-        prefix = "/".join(
-            part for part in (root, source, commit_sha, fingerprint) if part
-        )
-        return cls(client, bucket, prefix)
-
-    @classmethod
-    def of_manifest(
-        cls, client: "S3Client", bucket: str, manifest_key: str
-    ) -> "StagingArea":
-        """The area a manifest key belongs to."""
-        return cls(client, bucket, manifest_key.rsplit("/", 1)[0])
+        parts = (root_prefix.strip("/"), source, commit_sha, fingerprint)
+        return cls(client, bucket, "/".join(part for part in parts if part))
 
     @property
     def manifest_key(self) -> str:
@@ -301,7 +181,8 @@ class StagingArea:
         from boto3.s3.transfer import TransferConfig
 
         key = f"{self.prefix}/{relative_key}"
-        sha256 = file_sha256(path)
+        with path.open("rb") as handle:
+            sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
         self.client.upload_file(
             str(path),
             self.bucket,
@@ -315,7 +196,7 @@ class StagingArea:
         self.client.put_object(
             Bucket=self.bucket,
             Key=self.manifest_key,
-            Body=manifest.to_json_bytes(),
+            Body=manifest.model_dump_json().encode(),
             ContentType=JSON_CONTENT_TYPE,
         )
         return self.manifest_key
@@ -335,43 +216,42 @@ def delete_older_commits(keep: StagingArea, prepared_at: str) -> int:
             (``<prefix>/<source>/<commit>/<fingerprint>``).
         prepared_at: When ``keep`` was prepared (ISO timestamp).
     """
+    client, bucket = keep.client, keep.bucket
     source_prefix = keep.prefix.rsplit("/", COMMIT_LEVELS)[0]
     areas: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
-    for key, modified in _iter_entries(keep.client, keep.bucket, f"{source_prefix}/"):
-        relative = key.removeprefix(f"{source_prefix}/").split("/", COMMIT_LEVELS)
-        if len(relative) <= COMMIT_LEVELS:
-            continue
-        area = "/".join([source_prefix, *relative[:COMMIT_LEVELS]])
-        if area != keep.prefix:
-            areas[area].append((key, modified))
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=f"{source_prefix}/"
+    )
+    for page in pages:
+        for entry in page.get("Contents", []):
+            key = entry["Key"]
+            relative = key.removeprefix(f"{source_prefix}/").split("/", COMMIT_LEVELS)
+            area = "/".join([source_prefix, *relative[:COMMIT_LEVELS]])
+            if len(relative) > COMMIT_LEVELS and area != keep.prefix:
+                areas[area].append((key, entry["LastModified"]))
     doomed: list[str] = []
     for area, entries in areas.items():
         manifest_key = f"{area}/{MANIFEST_FILE}"
         if any(key == manifest_key for key, _ in entries):
-            older = load_manifest(keep.client, keep.bucket, manifest_key).prepared_at
-            if older >= prepared_at:
+            if load_manifest(client, bucket, manifest_key).prepared_at >= prepared_at:
                 continue
         elif max(modified for _, modified in entries) > utc_now() - ABANDONED_AFTER:
             continue
         doomed.extend(key for key, _ in entries)
-    _delete_keys(keep.client, keep.bucket, doomed)
-    return len(doomed)
-
-
-def _delete_keys(client: "S3Client", bucket: str, keys: list[str]) -> None:
-    for start in range(0, len(keys), DELETE_BATCH):
-        batch = keys[start : start + DELETE_BATCH]
+    for start in range(0, len(doomed), DELETE_BATCH):
+        batch = doomed[start : start + DELETE_BATCH]
         client.delete_objects(
             Bucket=bucket,
             Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
         )
+    return len(doomed)
 
 
 def load_manifest(client: "S3Client", bucket: str, key: str) -> SourceManifest:
     """Reads a manifest from the staging bucket."""
     body = client.get_object(Bucket=bucket, Key=key)["Body"]
     try:
-        return SourceManifest.from_json_bytes(body.read())
+        return SourceManifest.model_validate_json(body.read())
     finally:
         body.close()
 
@@ -398,16 +278,3 @@ def download_verified(
             f"s3://{bucket}/{staged.key} has SHA-256 {digest.hexdigest()}, "
             f"expected {staged.sha256}"
         )
-
-
-def _iter_entries(
-    client: "S3Client", bucket: str, prefix: str
-) -> list[tuple[str, datetime]]:
-    """Every key under ``prefix`` with its last modification time."""
-    entries: list[tuple[str, datetime]] = []
-    paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        entries.extend(
-            (entry["Key"], entry["LastModified"]) for entry in page.get("Contents", [])
-        )
-    return entries

@@ -6,6 +6,7 @@ are kept as stored: numbers stored as text (``'1'``, ``73.3 %``) stay text.
 """
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,18 +33,20 @@ from moderate.datasets.profile import (
 from moderate.support.naming import unique_names
 
 ROWS_PER_BATCH = 10_000
+KINDS_BY_TYPE = {
+    type(None): ColumnKind.NULL,
+    bool: ColumnKind.BOOL,
+    int: ColumnKind.INT,
+    float: ColumnKind.FLOAT,
+    dt.datetime: ColumnKind.TIMESTAMP,
+}
+"""Kinds of the cell values openpyxl yields; any other value is text."""
 UNNAMED_COLUMN = "column_{number}"
 
 
 @dataclass(frozen=True)
 class SheetLayout:
-    """Header and kinds of one sheet.
-
-    Attributes:
-        names: Column names (unique).
-        positions: Cell position of each kept column.
-        kinds: Kind of each kept column.
-    """
+    """The kept columns of one sheet: unique names, cell positions, kinds."""
 
     names: tuple[str, ...]
     positions: tuple[int, ...]
@@ -75,14 +78,7 @@ def sheet_names(workbook: Workbook) -> list[str]:
 def sheet_to_parquet(
     workbook: Workbook, sheet: str, target: Path, preview_rows: int, label: str
 ) -> TableStats | None:
-    """Converts one sheet (header on row 1) to Parquet.
-
-    Args:
-        workbook: Workbook opened with :func:`open_workbook`.
-        sheet: Sheet name.
-        target: Parquet file to write.
-        preview_rows: Rows kept for the preview.
-        label: Dataset name for error messages.
+    """Converts one sheet (header on row 1) of a workbook from :func:`open_workbook`.
 
     Returns:
         The sheet's statistics, or None when the sheet holds no cell at all.
@@ -120,7 +116,8 @@ def _layout(workbook: Workbook, sheet: str) -> SheetLayout | None:
             kinds.extend([ColumnKind.NULL] * (len(row) - width))
             width = len(row)
         for index, value in enumerate(row):
-            kinds[index] = widen(kinds[index], _kind(value))
+            seen = KINDS_BY_TYPE.get(type(value), ColumnKind.STRING)
+            kinds[index] = widen(kinds[index], seen)
     titles = [*header, *([None] * (width - len(header)))]
     kept = [
         index
@@ -140,20 +137,6 @@ def _layout(workbook: Workbook, sheet: str) -> SheetLayout | None:
     return SheetLayout(tuple(names), tuple(kept), tuple(kinds[index] for index in kept))
 
 
-def _kind(value: object) -> ColumnKind:
-    if value is None:
-        return ColumnKind.NULL
-    if isinstance(value, bool):
-        return ColumnKind.BOOL
-    if isinstance(value, int):
-        return ColumnKind.INT
-    if isinstance(value, float):
-        return ColumnKind.FLOAT
-    if isinstance(value, dt.datetime):
-        return ColumnKind.TIMESTAMP
-    return ColumnKind.STRING
-
-
 def _write(
     workbook: Workbook,
     sheet: str,
@@ -171,24 +154,11 @@ def _write(
     rows = _rows(workbook, sheet)
     next(rows, None)
     with pq.ParquetWriter(target, schema, compression=PARQUET_COMPRESSION) as out:
-        for chunk in _chunks(rows, ROWS_PER_BATCH):
+        while chunk := list(itertools.islice(rows, ROWS_PER_BATCH)):
             batch = _batch(chunk, layout, schema)
             out.write_batch(batch)
             stats.add(batch)
     return stats.result()
-
-
-def _chunks(
-    rows: Iterator[tuple[Any, ...]], size: int
-) -> Iterator[list[tuple[Any, ...]]]:
-    chunk: list[tuple[Any, ...]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _batch(

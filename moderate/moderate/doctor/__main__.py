@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from moderate.doctor.checks import check_resources, failing, format_reports
-from moderate.resources.definitions import build_resources
+from moderate.resources import build_resources
 
 
 def main() -> int:

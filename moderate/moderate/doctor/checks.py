@@ -22,10 +22,7 @@ def schedules_report() -> HealthReport:
     """
     problems = invalid_cron_variables()
     return HealthReport(
-        service=SCHEDULES_SERVICE,
-        configured=True,
-        missing_variables=(),
-        reachable=None,
+        SCHEDULES_SERVICE,
         detail="; ".join(problems)
         or "every MODERATE_*_CRON variable that is set is valid",
         usable=not problems,
@@ -44,12 +41,9 @@ def store_report(resource: StateStoreResource) -> HealthReport:
     SQLite (the file under ``DAGSTER_HOME``) and why that backend was chosen.
     """
     description = describe_store(resource)
-    available = description.backend != UNAVAILABLE_BACKEND
     return HealthReport(
-        service=STATE_STORE_SERVICE,
-        configured=available,
-        missing_variables=(),
-        reachable=None,
+        STATE_STORE_SERVICE,
+        configured=description.backend != UNAVAILABLE_BACKEND,
         detail=description.line(),
     )
 
@@ -60,18 +54,12 @@ def check_resources(resources: Mapping[str, Any]) -> list[HealthReport]:
     The state store (backend and location, nothing opened) and the schedules'
     cron variables come last.
     """
-    reports = [
-        resource.health_check()
-        for _, resource in sorted(resources.items())
-        if isinstance(resource, EnvBackedResource)
+    ordered = [resource for _, resource in sorted(resources.items())]
+    return [
+        *(r.health_check() for r in ordered if isinstance(r, EnvBackedResource)),
+        *(store_report(r) for r in ordered if isinstance(r, StateStoreResource)),
+        schedules_report(),
     ]
-    reports.extend(
-        store_report(resource)
-        for _, resource in sorted(resources.items())
-        if isinstance(resource, StateStoreResource)
-    )
-    reports.append(schedules_report())
-    return reports
 
 
 def format_reports(reports: Iterable[HealthReport]) -> str:
@@ -93,10 +81,5 @@ def format_reports(reports: Iterable[HealthReport]) -> str:
         )
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     return "\n".join(
-        "  ".join(
-            cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)
-        )
-        + "  "
-        + row[3]
-        for row in rows
+        "  ".join([*map(str.ljust, row[:3], widths), row[3]]) for row in rows
     )

@@ -2,46 +2,23 @@
 
 from dataclasses import asdict
 
-from dagster import (
-    Definitions,
-    MetadataValue,
-    OpExecutionContext,
-    Output,
-    job,
-    op,
+from dagster import Definitions, MetadataValue, OpExecutionContext, Output, job, op
+
+from moderate.doctor.checks import check_resources, format_reports
+from moderate.resources import build_resources
+
+SHARED_RESOURCE_KEYS = frozenset(build_resources())
+
+
+@op(
+    description="Checks every shared resource: missing variables and reachability.",
+    required_resource_keys=set(SHARED_RESOURCE_KEYS),
 )
-
-from moderate.doctor.checks import format_reports, schedules_report, store_report
-from moderate.resources import (
-    HealthReport,
-    KeycloakResource,
-    OpenMetadataResource,
-    PlatformApiResource,
-    PostgresResource,
-    RabbitMQResource,
-    S3Resource,
-)
-from moderate.state import StateStoreResource
-
-
-@op(description="Checks every shared resource: missing variables and reachability.")
-def check_services(
-    context: OpExecutionContext,
-    keycloak: KeycloakResource,
-    postgres: PostgresResource,
-    openmetadata: OpenMetadataResource,
-    s3: S3Resource,
-    platform_api: PlatformApiResource,
-    rabbitmq: RabbitMQResource,
-    state_store: StateStoreResource,
-) -> Output[list[dict[str, object]]]:
+def check_services(context: OpExecutionContext) -> Output[list[dict[str, object]]]:
     """Runs every health check and reports them as metadata."""
-    reports: list[HealthReport] = [
-        resource.health_check()
-        for resource in (keycloak, postgres, openmetadata, s3, platform_api, rabbitmq)
-    ]
-    reports.append(store_report(state_store))
-    reports.append(schedules_report())
+    reports = check_resources(
+        {key: getattr(context.resources, key) for key in SHARED_RESOURCE_KEYS}
+    )
     table = format_reports(reports)
     context.log.info("Service health:\n%s", table)
     missing = sorted({name for report in reports for name in report.missing_variables})

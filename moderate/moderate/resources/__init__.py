@@ -1,5 +1,7 @@
 """The six resources shared by every feature, and their settings machinery."""
 
+from typing import Any
+
 from moderate.resources.keycloak import KeycloakResource
 from moderate.resources.openmetadata import OpenMetadataResource
 from moderate.resources.platform_api import PlatformApiResource
@@ -12,6 +14,7 @@ from moderate.resources.settings import (
     NotUsableError,
     ServiceNotConfiguredError,
 )
+from moderate.state.resource import StateStoreResource
 
 __all__ = [
     "EnvBackedResource",
@@ -24,4 +27,23 @@ __all__ = [
     "RabbitMQResource",
     "S3Resource",
     "ServiceNotConfiguredError",
+    "build_resources",
 ]
+
+
+def build_resources() -> dict[str, Any]:
+    """The shared resources by the keys ops and sensors ask for.
+
+    Nothing is read from the environment here; a feature's own resource is bound
+    by that feature's definitions.
+    """
+    postgres = PostgresResource()
+    return {
+        "keycloak": KeycloakResource(),
+        "postgres": postgres,
+        "openmetadata": OpenMetadataResource(),
+        "s3": S3Resource(),
+        "platform_api": PlatformApiResource(),
+        "rabbitmq": RabbitMQResource(),
+        "state_store": StateStoreResource(postgres=postgres),
+    }

@@ -7,7 +7,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import requests
@@ -36,13 +36,10 @@ JsonFilter = Sequence[Any]
 class PlatformApiError(RuntimeError):
     """An API call ended with an error status.
 
-    Whether the error is permanent (retrying the same request cannot help) is
-    decided from the request and the answer: the 4xx statuses in
-    ``PERMANENT_STATUSES`` are permanent, and so is a 500 on a request that
-    carries ``filters``, because the real API answers 500 (``Database operation
-    error`` or a plain ``Internal Server Error``) for an unknown filter field or
-    operator and for a numeric-looking value on a text column. Such a request
-    is not retried on 500 either; 502, 503 and 504 still are.
+    The 4xx statuses in ``PERMANENT_STATUSES`` are permanent, and so is a 500 on a
+    request with ``filters``: the real API answers 500 to an unknown filter field
+    or operator and to a numeric-looking value on a text column. Such a request is
+    not retried on 500 either (502, 503 and 504 still are).
 
     Attributes:
         status: HTTP status code.
@@ -53,13 +50,7 @@ class PlatformApiError(RuntimeError):
     """
 
     def __init__(
-        self,
-        status: int,
-        method: str,
-        path: str,
-        body: str,
-        *,
-        filtered: bool = False,
+        self, status: int, method: str, path: str, body: str, *, filtered: bool = False
     ) -> None:
         self.status = status
         self.method = method
@@ -74,8 +65,8 @@ class PlatformApiError(RuntimeError):
 class UploadTooLongError(RuntimeError):
     """An upload cannot finish within one access token's lifetime.
 
-    The API reads the whole body before it checks the token, with no leeway, so
-    such an upload would be sent in full and then refused with 401.
+    The API checks the token after reading the whole body, so such an upload
+    would be sent in full and then refused with 401.
     """
 
 
@@ -85,22 +76,18 @@ class _Token:
     expires_at: float
     lifetime_s: float
 
-    def remaining_s(self) -> float:
-        return self.expires_at - time.monotonic()
-
     def covers(self, needed_s: float) -> bool:
         """Whether the token outlives ``needed_s`` plus the refresh margin."""
         margin_s = min(TOKEN_REFRESH_MARGIN_S, self.lifetime_s / 2)
-        return self.remaining_s() >= needed_s + margin_s
+        return self.expires_at - time.monotonic() >= needed_s + margin_s
 
 
 class PlatformApiClient:
     """Authenticated client of the Platform API gateway.
 
-    One instance per process holds its sessions and a token cache guarded by a
-    lock. The token is refreshed a margin before ``expires_in`` (the API allows
-    no leeway), a 401 on a call fetches a new token and retries that call once,
-    and an upload first makes sure the token outlives it (see :meth:`request`).
+    One instance per process holds its sessions and a token cached under a lock,
+    refreshed a margin before ``expires_in`` (the API allows no leeway). A 401
+    fetches a new token and retries the call once.
     """
 
     def __init__(
@@ -115,7 +102,7 @@ class PlatformApiClient:
         self._base_url = base_url.rstrip("/")
         self._login = username
         self._password = password
-        self._timeouts = timeouts
+        self._timeout = timeouts.as_tuple()
         self._retry = retry
         self._upload_rate = upload_rate_bytes_per_s
         self._sessions: dict[RetrySettings, requests.Session] = {}
@@ -124,11 +111,7 @@ class PlatformApiClient:
 
     @property
     def username(self) -> str:
-        """The account the client acts as, as the API names it.
-
-        The API takes the token's ``preferred_username``, which Keycloak stores
-        lower-case, so ``Workflows`` owns keys under ``workflows-assets/``.
-        """
+        """The account as the API names it: the token's lower-case username."""
         return self._login.lower()
 
     def close(self) -> None:
@@ -141,8 +124,10 @@ class PlatformApiClient:
 
     def ping(self) -> dict[str, Any]:
         """Calls the unauthenticated liveness route."""
-        response = self._send("GET", PING_PATH, authenticated=False)
-        return _json_or_raise(response, "GET", PING_PATH)
+        response = self._session("GET", idempotent=True, filtered=False).get(
+            f"{self._base_url}{PING_PATH}", timeout=self._timeout
+        )
+        return _checked(response, "GET", PING_PATH).json()
 
     def check_admin_role(self) -> None:
         """Makes a read-only call that only ``apisix:api_admin`` may make.
@@ -172,34 +157,23 @@ class PlatformApiClient:
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
-        data: Mapping[str, Any] | None = None,
-        files: Mapping[str, Any] | None = None,
         idempotent: bool | None = None,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """Performs an authenticated call and raises on an error status.
-
-        A ``body`` with a length (a streamed upload) is sent only with a token
-        whose remaining life covers the upload at the configured minimum rate;
-        a fresh token is fetched when needed.
+        """Performs an authenticated call to ``path`` and returns the response.
 
         Args:
             method: HTTP method.
             path: Route below the gateway root, e.g. ``/asset``.
             params: Query parameters.
             json_body: JSON body.
-            data: Form fields.
-            files: Multipart files (a stream must be rewindable for a retry).
             idempotent: Whether to retry read errors and 5xx; defaults by method.
                 A request that never reached the server is always retried.
-            body: A pre-encoded, rewindable body stream (e.g. a streamed
-                multipart body) sent instead of ``data``; give its
-                ``Content-Type`` in ``headers``.
+            body: A rewindable body stream (e.g. a streamed multipart body); one
+                with a length is sent only with a token that outlives the upload
+                at the configured minimum rate.
             headers: Extra request headers (``Authorization`` is always set).
-
-        Returns:
-            The successful response.
 
         Raises:
             PlatformApiError: On a 4xx or 5xx status after retries.
@@ -207,39 +181,40 @@ class PlatformApiClient:
                 lifetime (nothing is sent).
         """
         method = method.upper()
-        response = self._send(
-            method,
-            path,
-            params=params,
-            json_body=json_body,
-            data=data if body is None else body,
-            files=files,
-            idempotent=(
-                method in self._retry.methods if idempotent is None else idempotent
-            ),
-            headers=headers,
-            upload_bytes=_length(body),
-        )
-        if response.status_code >= requests.codes.bad_request:
-            raise _error(response, method, path, params)
-        return response
+        filtered = bool(params and params.get(FILTERS_PARAM))
+        if idempotent is None:
+            idempotent = method in self._retry.methods
+        session = self._session(method, idempotent, filtered)
+        size = len(body) if hasattr(body, "__len__") else 0
+        needed_s = float(math.ceil(size / self._upload_rate))
+        for attempt in (1, 2):
+            token = self._token_value(needed_s, force_new=attempt > 1)
+            if hasattr(body, "seek"):
+                body.seek(0)
+            response = session.request(
+                method,
+                f"{self._base_url}{path}",
+                params=params,
+                json=json_body,
+                data=body,
+                headers={**(headers or {}), "Authorization": f"Bearer {token}"},
+                timeout=self._timeout,
+            )
+            if response.status_code != HTTP_UNAUTHORIZED:
+                break
+        return _checked(response, method, path, filtered)
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET returning the decoded JSON body."""
-        return _json_or_raise(
-            self.request("GET", path, params=params), "GET", path, params
-        )
+        return self.request("GET", path, params=params).json()
 
     def post_json(self, path: str, body: Any, *, idempotent: bool = False) -> Any:
         """POST a JSON body and return the decoded JSON answer."""
-        response = self.request("POST", path, json_body=body, idempotent=idempotent)
-        return _json_or_raise(response, "POST", path)
+        return self.request("POST", path, json_body=body, idempotent=idempotent).json()
 
     def patch_json(self, path: str, body: Any) -> Any:
         """PATCH a JSON body (idempotent) and return the decoded JSON answer."""
-        return _json_or_raise(
-            self.request("PATCH", path, json_body=body), "PATCH", path
-        )
+        return self.request("PATCH", path, json_body=body).json()
 
     def iter_list(
         self,
@@ -267,90 +242,35 @@ class PlatformApiClient:
         """
         if not 0 < page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be within 1..{MAX_PAGE_SIZE}")
+        params: dict[str, Any] = {"sorts": json.dumps([[sort_field, "asc"]])}
+        if filters:
+            params[FILTERS_PARAM] = json.dumps([list(item) for item in filters])
         while True:
-            params: dict[str, Any] = {
-                "offset": offset,
-                "limit": page_size,
-                "sorts": json.dumps([[sort_field, "asc"]]),
-            }
-            if filters:
-                params[FILTERS_PARAM] = json.dumps([list(item) for item in filters])
-            page = self.get_json(path, params)
+            page = self.get_json(path, {**params, "offset": offset, "limit": page_size})
             if page:
                 yield page
             if len(page) < page_size:
                 return
             offset += page_size
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        authenticated: bool = True,
-        params: Mapping[str, Any] | None = None,
-        json_body: Any = None,
-        data: Any = None,
-        files: Mapping[str, Any] | None = None,
-        idempotent: bool = True,
-        headers: Mapping[str, str] | None = None,
-        upload_bytes: int | None = None,
-    ) -> requests.Response:
-        session = self._session(method, idempotent, filtered=_filtered(params))
-        needed_s = self._upload_duration_s(upload_bytes)
-        for attempt in (1, 2):
-            request_headers = dict(headers or {})
-            if authenticated:
-                token = self._token_value(needed_s, force_new=attempt > 1)
-                request_headers["Authorization"] = f"Bearer {token}"
-            _rewind(files)
-            _rewind_stream(data)
-            response = session.request(
-                method,
-                f"{self._base_url}{path}",
-                params=params,
-                json=json_body,
-                data=data,
-                files=files,
-                headers=request_headers,
-                timeout=self._timeouts.as_tuple(),
-            )
-            if not authenticated or response.status_code != HTTP_UNAUTHORIZED:
-                break
-        return response
-
     def _session(
         self, method: str, idempotent: bool, filtered: bool
     ) -> requests.Session:
-        """The session whose retry policy fits this request.
-
-        A request marked idempotent may repeat whatever its method; a filtered
-        list does not repeat a 500 (the real API's answer to a bad filter).
-        """
-        settings = self._retry
-        if idempotent and method not in settings.methods:
-            settings = settings.with_methods([method])
-        elif not idempotent and method in settings.methods:
-            settings = settings.without_methods([method])
-        if filtered:
-            settings = settings.without_statuses([HTTP_INTERNAL_ERROR])
+        """The session whose retry policy fits the request (see PlatformApiError)."""
+        methods = self._retry.methods - {method}
+        statuses = self._retry.statuses - ({HTTP_INTERNAL_ERROR} if filtered else set())
+        settings = replace(
+            self._retry,
+            methods=methods | {method} if idempotent else methods,
+            statuses=statuses,
+        )
         with self._lock:
-            session = self._sessions.get(settings)
-            if session is None:
-                session = retrying_session(settings)
-                self._sessions[settings] = session
-            return session
-
-    def _upload_duration_s(self, upload_bytes: int | None) -> float:
-        """How long an upload may take at the minimum rate (0 without one)."""
-        if not upload_bytes:
-            return 0.0
-        return math.ceil(upload_bytes / self._upload_rate)
+            if settings not in self._sessions:
+                self._sessions[settings] = retrying_session(settings)
+            return self._sessions[settings]
 
     def _token_value(self, needed_s: float, *, force_new: bool = False) -> str:
-        """A token that stays valid ``needed_s`` plus the refresh margin.
-
-        The margin is 30 s, or half the token's lifetime when that is shorter.
+        """A token valid for ``needed_s`` plus the margin (see ``_Token.covers``).
 
         Raises:
             UploadTooLongError: When even a fresh token lives too short.
@@ -358,8 +278,7 @@ class PlatformApiClient:
         with self._lock:
             token = self._token
             if force_new or token is None or not token.covers(needed_s):
-                token = self._fetch_token()
-                self._token = token
+                token = self._token = self._fetch_token()
             if needed_s and not token.covers(needed_s):
                 raise UploadTooLongError(
                     f"an upload estimated at {needed_s:.0f} s (at "
@@ -372,75 +291,35 @@ class PlatformApiClient:
 
     def _fetch_token(self) -> _Token:
         started = time.monotonic()
-        session = self._session("POST", idempotent=True, filtered=False)
-        response = session.post(
+        response = self._session("POST", idempotent=True, filtered=False).post(
             f"{self._base_url}{TOKEN_PATH}",
             data={"username": self._login, "password": self._password},
-            timeout=self._timeouts.as_tuple(),
+            timeout=self._timeout,
         )
-        payload = _json_or_raise(response, "POST", TOKEN_PATH)
+        payload = _checked(response, "POST", TOKEN_PATH).json()
         expires_in = float(payload["expires_in"])
         return _Token(payload["access_token"], started + expires_in, expires_in)
 
 
-def _rewind(files: Mapping[str, Any] | None) -> None:
-    for item in (files or {}).values():
-        stream = item[1] if isinstance(item, tuple) else item
-        if hasattr(stream, "seek"):
-            stream.seek(0)
-
-
-def _rewind_stream(data: Any) -> None:
-    """Rewinds a streamed body (form-field mappings are left alone)."""
-    if not isinstance(data, Mapping) and hasattr(data, "seek"):
-        data.seek(0)
-
-
-def _filtered(params: Mapping[str, Any] | None) -> bool:
-    return bool(params and params.get(FILTERS_PARAM))
-
-
-def _length(body: Any) -> int | None:
-    """Size of a streamed body, or None for anything without a length."""
-    if body is None or isinstance(body, Mapping):
-        return None
-    try:
-        return len(body)
-    except TypeError:
-        return None
-
-
-def _error(
-    response: requests.Response,
-    method: str,
-    path: str,
-    params: Mapping[str, Any] | None = None,
-) -> PlatformApiError:
-    return PlatformApiError(
-        response.status_code,
-        method,
-        path,
-        response.text[:ERROR_BODY_CHARS],
-        filtered=_filtered(params),
-    )
-
-
-def _json_or_raise(
-    response: requests.Response,
-    method: str,
-    path: str,
-    params: Mapping[str, Any] | None = None,
-) -> Any:
+def _checked(
+    response: requests.Response, method: str, path: str, filtered: bool = False
+) -> requests.Response:
+    """``response``, or a :class:`PlatformApiError` raised for its error status."""
     if response.status_code >= requests.codes.bad_request:
-        raise _error(response, method, path, params)
-    return response.json()
+        raise PlatformApiError(
+            response.status_code,
+            method,
+            path,
+            response.text[:ERROR_BODY_CHARS],
+            filtered=filtered,
+        )
+    return response
 
 
 class PlatformApiResource(EnvBackedResource):
-    """The MODERATE Platform API, reached through its APISIX gateway.
+    """The Platform API through its APISIX gateway, as an ``apisix:api_admin``.
 
-    The account must hold the ``apisix:api_admin`` client role. Its password
-    comes from ``API_PASSWORD`` only.
+    The password comes from ``API_PASSWORD`` only.
     """
 
     SERVICE_NAME = "Platform API"
@@ -467,9 +346,7 @@ class PlatformApiResource(EnvBackedResource):
     min_upload_rate_bytes_per_s: int = Field(
         default=DEFAULT_UPLOAD_RATE_BYTES_PER_S,
         gt=0,
-        description="Slowest upload rate planned for: an upload gets a token that "
-        "outlives it at this rate, and one that cannot fit a token's lifetime fails "
-        "before sending.",
+        description="Slowest upload rate planned for (see UploadTooLongError).",
     )
 
     _client: PlatformApiClient | None = PrivateAttr(default=None)

@@ -22,10 +22,8 @@ DUPLICATE_DATABASE_SQLSTATE = "42P04"
 
 
 class PostgresResource(EnvBackedResource):
-    """A PostgreSQL server: database discovery and engines.
+    """A PostgreSQL server: one pooled engine per database, disposed after a run.
 
-    Engines are created once per database for the life of the resource instance and
-    disposed by :meth:`dispose` (called by Dagster after each run or tick).
     Credentials go into the URL object, never into a formatted string; the
     password comes from ``POSTGRES_PASSWORD`` only.
     """
@@ -88,10 +86,7 @@ class PostgresResource(EnvBackedResource):
         return engine
 
     def ensure_database(self, database: str) -> bool:
-        """Creates ``database`` unless it exists.
-
-        Args:
-            database: Database name; quoted by the dialect, never pasted raw.
+        """Creates ``database`` (quoted by the dialect) unless it exists.
 
         Returns:
             True if the database was created.

@@ -72,17 +72,11 @@ class RabbitMQResource(EnvBackedResource):
         """
         import pika
 
-        connection = pika.BlockingConnection(self.parameters())
-        try:
-            channel = connection.channel()
-            try:
-                yield channel
-            finally:
-                if channel.is_open:
-                    channel.close()
-        finally:
-            if connection.is_open:
-                connection.close()
+        with (
+            pika.BlockingConnection(self.parameters()) as connection,
+            connection.channel() as channel,
+        ):
+            yield channel
 
     @staticmethod
     def declare_durable_queue(channel: BlockingChannel, queue: str) -> None:

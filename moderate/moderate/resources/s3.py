@@ -69,17 +69,12 @@ class S3Resource(EnvBackedResource):
     @property
     def data_lake_bucket(self) -> str:
         """The data-lake bucket; raises naming ``S3_BUCKET_NAME`` if unset."""
-        return self.named_bucket("bucket_name")
+        return self.required_setting("bucket_name")
 
     @property
     def job_outputs_bucket(self) -> str:
         """The bucket of reports and logs."""
-        return self.named_bucket("job_outputs_bucket_name")
-
-    def named_bucket(self, field: str) -> str:
-        """A bucket setting, required at the point of use."""
-        self.require()
-        return self.required_setting(field)
+        return self.required_setting("job_outputs_bucket_name")
 
     def client(self) -> S3Client:
         """The boto3 S3 client of this resource instance.

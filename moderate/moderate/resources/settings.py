@@ -1,22 +1,17 @@
 """Run-time settings shared by every resource.
 
-Settings are read when a resource is used, never at import time. A resource field
-left empty falls back to the environment variable named in the resource's
-``ENV_VARS`` mapping through :meth:`dagster.EnvVar.get_value`. Binding the fields to
-``EnvVar`` in the config instead would make Dagster fail a run (or a sensor tick)
-before our code runs whenever a variable is unset; resolving late lets sensors skip
-with a reason and lets jobs name every missing variable at once.
+Settings are read when a resource is used, never at import time: an empty field
+falls back to the variable named in the resource's ``ENV_VARS`` through
+:meth:`dagster.EnvVar.get_value`. Binding fields to ``EnvVar`` instead would fail
+a run or tick before our code runs whenever a variable is unset; resolving late
+lets sensors skip with a reason and jobs name every missing variable at once.
 
-Secrets (passwords, client secrets, tokens, S3 secret keys, URLs with credentials)
-are listed in ``ENV_VARS`` and ``SECRETS`` but are no fields at all: they come from
-the environment only, so they never appear in the launchpad's config schema and
-cannot be typed into run config.
-
-The other fields still appear in the run-config schema (Dagster offers every
-resource field there), but a run whose run config sets any resource's config is
-refused when its resources are set up: run config could otherwise point a
-resource at another host (which would then receive the secret from the
-environment), another image or another path.
+Secrets (passwords, client secrets, tokens, S3 secret keys, URLs with
+credentials) are no fields at all: they come from the environment only, so they
+never appear in the launchpad's config schema. The other fields do appear there,
+but a run whose run config sets any resource's config is refused when its
+resources are set up: run config could otherwise point a resource at another
+host (which would then receive the secret), another image or another path.
 """
 
 from __future__ import annotations
@@ -78,10 +73,10 @@ class HealthReport:
     """
 
     service: str
-    configured: bool
-    missing_variables: tuple[str, ...]
-    reachable: bool | None
-    detail: str
+    configured: bool = True
+    missing_variables: tuple[str, ...] = ()
+    reachable: bool | None = None
+    detail: str = ""
     usable: bool | None = None
 
     @property
@@ -110,26 +105,6 @@ def configured_resources(run_config: Mapping[str, Any]) -> tuple[str, ...]:
         if not isinstance(config, Mapping) or set(config) - allowed:
             refused.append(str(key))
     return tuple(sorted(refused))
-
-
-def refuse_resource_run_config(context: InitResourceContext) -> None:
-    """Fails a run whose run config configures any resource.
-
-    Args:
-        context: The resource's init context (no run outside execution).
-
-    Raises:
-        Failure: Naming the resources the run config sets.
-    """
-    run = context.dagster_run
-    if run is None:
-        return
-    names = configured_resources(run.run_config)
-    if names:
-        raise Failure(
-            description=RUN_CONFIG_REFUSED.format(names=", ".join(names)),
-            metadata={"resources": ", ".join(names)},
-        )
 
 
 class EnvBackedResource(ConfigurableResource):
@@ -167,10 +142,16 @@ class EnvBackedResource(ConfigurableResource):
         Raises:
             Failure: When the run config sets any resource's config.
         """
-        refuse_resource_run_config(context)
+        run = context.dagster_run
+        names = configured_resources(run.run_config) if run else ()
+        if names:
+            raise Failure(
+                description=RUN_CONFIG_REFUSED.format(names=", ".join(names)),
+                metadata={"resources": ", ".join(names)},
+            )
 
     def setting(self, field: str) -> str | None:
-        """Returns a setting: the field's value, else its variable, else its default.
+        """A setting: the field's value, else its variable, else its default.
 
         A secret has no field: only its variable provides it.
 
@@ -180,19 +161,13 @@ class EnvBackedResource(ConfigurableResource):
         Returns:
             The resolved value, or None when nothing provides one.
         """
-        explicit = None if field in self.SECRETS else getattr(self, field)
-        if explicit not in (None, ""):
-            return str(explicit)
-        from_env = EnvVar(self.ENV_VARS[field]).get_value()
-        if from_env not in (None, ""):
-            return from_env
-        return self.DEFAULTS.get(field)
+        value = None if field in self.SECRETS else getattr(self, field)
+        if value in (None, ""):
+            value = EnvVar(self.ENV_VARS[field]).get_value()
+        return self.DEFAULTS.get(field) if value in (None, "") else str(value)
 
     def required_setting(self, field: str) -> str:
-        """Returns a required setting or raises naming every missing variable.
-
-        Args:
-            field: Name of a field listed in ``REQUIRED_FIELDS``.
+        """A required setting (a field listed in ``REQUIRED_FIELDS``).
 
         Raises:
             ServiceNotConfiguredError: If any required setting is missing.
@@ -204,7 +179,7 @@ class EnvBackedResource(ConfigurableResource):
         return value
 
     def int_setting(self, field: str) -> int:
-        """Returns a setting converted to ``int``.
+        """A setting converted to ``int`` (0 when unset).
 
         Raises:
             ValueError: If the value is not an integer (the value is not echoed).
@@ -245,47 +220,28 @@ class EnvBackedResource(ConfigurableResource):
         if missing:
             raise ServiceNotConfiguredError(self.SERVICE_NAME, missing)
 
-    def not_configured_report(self) -> HealthReport:
-        """A health report for a resource that lacks settings."""
-        return HealthReport(
-            service=self.SERVICE_NAME,
-            configured=False,
-            missing_variables=self.missing_variables(),
-            reachable=None,
-            detail="not configured",
-        )
-
     def health_check(self) -> HealthReport:
         """Checks configuration and reachability; subclasses add the probe."""
-        if not self.is_configured():
-            return self.not_configured_report()
+        service = self.SERVICE_NAME
+        missing = self.missing_variables()
+        if missing:
+            return HealthReport(service, False, missing, detail="not configured")
         try:
             detail = self._probe()
         except NotUsableError as error:
             return HealthReport(
-                service=self.SERVICE_NAME,
-                configured=True,
-                missing_variables=(),
+                service,
                 reachable=True,
                 detail=f"not usable: {_first_line(error)}",
                 usable=False,
             )
         except Exception as error:  # noqa: BLE001 - a probe reports any failure
             return HealthReport(
-                service=self.SERVICE_NAME,
-                configured=True,
-                missing_variables=(),
+                service,
                 reachable=False,
                 detail=f"{type(error).__name__}: {_first_line(error)}",
             )
-        return HealthReport(
-            service=self.SERVICE_NAME,
-            configured=True,
-            missing_variables=(),
-            reachable=True,
-            detail=detail,
-            usable=True,
-        )
+        return HealthReport(service, reachable=True, detail=detail, usable=True)
 
     @abstractmethod
     def _probe(self) -> str:

@@ -6,13 +6,13 @@ SQLAlchemy (only opening a store does).
 
 from typing import TYPE_CHECKING, Any
 
-from moderate.state.backoff import exponential_backoff
-from moderate.state.records import ItemStatus, StateRecord, utc_now
-from moderate.state.resource import (
-    StateStoreResource,
-    StoreDescription,
-    describe_store,
+from moderate.state.records import (
+    ItemStatus,
+    StateRecord,
+    exponential_backoff,
+    utc_now,
 )
+from moderate.state.resource import StateStoreResource, describe_store
 
 if TYPE_CHECKING:
     from moderate.state.store import StateStore
@@ -22,7 +22,6 @@ __all__ = [
     "StateRecord",
     "StateStore",
     "StateStoreResource",
-    "StoreDescription",
     "describe_store",
     "exponential_backoff",
     "utc_now",

@@ -1,10 +1,10 @@
-"""What the state store records per item, without any database code."""
+"""What the state store records per item, and retry schedules (no database code)."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -47,3 +47,21 @@ class StateRecord:
 def utc_now() -> datetime:
     """Current time as an aware UTC datetime."""
     return datetime.now(UTC)
+
+
+def exponential_backoff(
+    attempts: int, base: timedelta, cap: timedelta, now: datetime
+) -> datetime:
+    """Time of the next try after ``attempts`` failed attempts.
+
+    Args:
+        attempts: Failed attempts so far (1 after the first failure).
+        base: Delay after the first failure.
+        cap: Longest delay.
+        now: Current time.
+
+    Returns:
+        ``now + min(cap, base * 2 ** (attempts - 1))``.
+    """
+    exponent = max(attempts - 1, 0)
+    return now + (min(cap, base * (2**exponent)) if exponent < 64 else cap)

@@ -1,11 +1,9 @@
-"""Dagster resource that opens the state store, and the description of where it is.
+"""Dagster resource that opens the state store, and where the store is.
 
 The store uses the platform's PostgreSQL when it is fully configured, otherwise a
-SQLite file under ``DAGSTER_HOME`` (next to Dagster's own embedded storage). Which
-one, where, and why is said once per process in the run or tick log and by
-:func:`describe_store` (for the doctor). The PostgreSQL server is any object with
-the methods of :class:`PostgresServer` (the shared resource passes itself), so
-this bottom layer imports nothing from ``moderate.resources``.
+SQLite file under ``DAGSTER_HOME``. Which one, where and why is logged once per
+process and told by :func:`describe_store` (for the doctor). The server is any
+:class:`PostgresServer`, so this layer imports nothing from ``moderate.resources``.
 """
 
 import logging
@@ -36,23 +34,18 @@ class PostgresServer(Protocol):
 
     def is_configured(self) -> bool:
         """Whether every required setting has a value."""
-        ...
 
     def missing_variables(self) -> tuple[str, ...]:
         """Required environment variables without a value."""
-        ...
 
     def ensure_database(self, database: str) -> bool:
         """Creates ``database`` unless it exists."""
-        ...
 
     def engine(self, database: str = ...) -> "sa.Engine":
         """The pooled engine of ``database``."""
-        ...
 
     def url(self, database: str = ...) -> "sa.URL":
         """Connection URL of ``database``."""
-        ...
 
 
 class StateStoreUnavailableError(RuntimeError):
@@ -106,11 +99,6 @@ class StateStoreResource(ConfigurableResource):
     _store: "StateStore | None" = PrivateAttr(default=None)
     _sqlite_engine: "sa.Engine | None" = PrivateAttr(default=None)
 
-    @property
-    def backend(self) -> str:
-        """``postgresql`` or ``sqlite``."""
-        return POSTGRESQL if self.postgres.is_configured() else SQLITE
-
     def describe(self) -> StoreDescription:
         """Which store this resource opens, and where (nothing is opened).
 
@@ -154,8 +142,7 @@ class StateStoreResource(ConfigurableResource):
 
                 path = Path(description.location)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                engine = sa.create_engine(f"sqlite:///{path}")
-                self._sqlite_engine = engine
+                engine = self._sqlite_engine = sa.create_engine(f"sqlite:///{path}")
             store = StateStore(engine)
             store.create_schema()
             (log or LOGGER).info(description.line())

@@ -47,18 +47,17 @@ STATE_TABLE = sa.Table(
 
 
 class StateStore:
-    """State store on a SQLAlchemy engine (PostgreSQL or SQLite)."""
+    """State store on a SQLAlchemy engine (PostgreSQL or SQLite).
+
+    Attributes:
+        engine: The engine the store writes through.
+    """
 
     def __init__(self, engine: sa.Engine) -> None:
-        self._engine = engine
+        self.engine = engine
         self._insert = (
             postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         )
-
-    @property
-    def engine(self) -> sa.Engine:
-        """The engine the store writes through."""
-        return self._engine
 
     def create_schema(self) -> None:
         """Creates the table and its index if they do not exist.
@@ -67,8 +66,8 @@ class StateStore:
         create the schema at the same moment (``CREATE TABLE`` itself would race on
         the catalogue and fail with a unique violation).
         """
-        with self._engine.begin() as connection:
-            if self._engine.dialect.name == "postgresql":
+        with self.engine.begin() as connection:
+            if self.engine.dialect.name == "postgresql":
                 connection.execute(
                     sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_ID))
                 )
@@ -79,18 +78,10 @@ class StateStore:
         return self.get_many(namespace, [key]).get(key)
 
     def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, StateRecord]:
-        """Records of many items, fetched in batches.
-
-        Args:
-            namespace: Item family, e.g. ``trust.user_did``.
-            keys: Item keys; unknown keys are absent from the result.
-
-        Returns:
-            Key to record.
-        """
+        """Key to record of the known ``keys`` of ``namespace``, read in batches."""
         unique = list(dict.fromkeys(keys))
         found: dict[str, StateRecord] = {}
-        with self._engine.connect() as connection:
+        with self.engine.connect() as connection:
             for start in range(0, len(unique), KEY_BATCH_SIZE):
                 batch = unique[start : start + KEY_BATCH_SIZE]
                 query = sa.select(STATE_TABLE).where(
@@ -111,17 +102,7 @@ class StateStore:
         next_attempt_at: datetime | None = None,
         count_attempt: bool = False,
     ) -> None:
-        """Writes one item atomically.
-
-        Args:
-            namespace: Item family.
-            key: Item key.
-            status: New status.
-            value: JSON-serialisable value (kept when None on update).
-            last_error: Error text (cleared when None).
-            next_attempt_at: Earliest next try (cleared when None).
-            count_attempt: Whether this write records one more attempt.
-        """
+        """Writes one item atomically; see :meth:`upsert_many`."""
         self.upsert_many(
             namespace,
             {key: value},
@@ -144,47 +125,21 @@ class StateStore:
         """Writes many items of one namespace in one atomic statement per batch.
 
         Args:
-            namespace: Item family.
+            namespace: Item family, e.g. ``trust.user_did``.
             values: Item key to JSON-serialisable value (None keeps the stored one).
             status: New status of every item.
             last_error: Error text of every item (cleared when None).
             next_attempt_at: Earliest next try of every item (cleared when None).
             count_attempt: Whether this write records one more attempt per item.
         """
-        now = utc_now()
-        attempt_increment = 1 if count_attempt else 0
-        rows = [
-            {
-                "namespace": namespace,
-                "key": key,
-                "value": value,
-                "status": status.value,
-                "attempts": attempt_increment,
-                "last_error": _clip(last_error),
-                "next_attempt_at": next_attempt_at,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for key, value in values.items()
-        ]
-        with self._engine.begin() as connection:
-            for start in range(0, len(rows), UPSERT_BATCH_SIZE):
-                statement = self._insert(STATE_TABLE).values(
-                    rows[start : start + UPSERT_BATCH_SIZE]
-                )
-                excluded = statement.excluded
-                statement = statement.on_conflict_do_update(
-                    index_elements=[STATE_TABLE.c.namespace, STATE_TABLE.c.key],
-                    set_={
-                        "value": sa.func.coalesce(excluded.value, STATE_TABLE.c.value),
-                        "status": excluded.status,
-                        "attempts": STATE_TABLE.c.attempts + attempt_increment,
-                        "last_error": excluded.last_error,
-                        "next_attempt_at": excluded.next_attempt_at,
-                        "updated_at": excluded.updated_at,
-                    },
-                )
-                connection.execute(statement)
+        self._upsert(
+            namespace,
+            values,
+            status=status,
+            attempts=1 if count_attempt else 0,
+            last_error=last_error,
+            next_attempt_at=next_attempt_at,
+        )
 
     def claim(
         self, namespace: str, key: str, until: datetime, value: Any = None
@@ -206,7 +161,7 @@ class StateStore:
         refused when it is done, failed for good (no next attempt time), backing
         off, or pending with its deadline ahead. A claim marks the item pending
         until ``until`` and counts one more attempt; the new attempt number is the
-        claim's fencing token.
+        claim's fencing token. The stored error is kept.
 
         Args:
             namespace: Item family.
@@ -216,73 +171,23 @@ class StateStore:
         Returns:
             Key to fencing token, for the items this caller now holds.
         """
-        now = utc_now()
-        rows = [
-            {
-                "namespace": namespace,
-                "key": key,
-                "value": value,
-                "status": ItemStatus.PENDING.value,
-                "attempts": 1,
-                "last_error": None,
-                "next_attempt_at": until,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for key, value in values.items()
-        ]
-        claimable = sa.and_(
-            STATE_TABLE.c.status != ItemStatus.DONE.value,
-            sa.or_(
-                sa.and_(
-                    STATE_TABLE.c.status == ItemStatus.PENDING.value,
-                    STATE_TABLE.c.next_attempt_at.is_(None),
-                ),
-                STATE_TABLE.c.next_attempt_at <= now,
-            ),
+        return self._upsert(
+            namespace,
+            values,
+            status=ItemStatus.PENDING,
+            attempts=1,
+            last_error=None,
+            next_attempt_at=until,
+            claim=True,
         )
-        tokens: dict[str, int] = {}
-        with self._engine.begin() as connection:
-            for start in range(0, len(rows), UPSERT_BATCH_SIZE):
-                insert = self._insert(STATE_TABLE).values(
-                    rows[start : start + UPSERT_BATCH_SIZE]
-                )
-                excluded = insert.excluded
-                statement = insert.on_conflict_do_update(
-                    index_elements=[STATE_TABLE.c.namespace, STATE_TABLE.c.key],
-                    set_={
-                        "value": sa.func.coalesce(excluded.value, STATE_TABLE.c.value),
-                        "status": ItemStatus.PENDING.value,
-                        "attempts": STATE_TABLE.c.attempts + 1,
-                        "next_attempt_at": excluded.next_attempt_at,
-                        "updated_at": excluded.updated_at,
-                    },
-                    where=claimable,
-                ).returning(STATE_TABLE.c.key, STATE_TABLE.c.attempts)
-                for claimed_key, attempts in connection.execute(statement):
-                    tokens[claimed_key] = int(attempts)
-        return tokens
 
     def extend(self, namespace: str, key: str, fence: int, until: datetime) -> bool:
-        """Moves the deadline of a claim this caller still holds.
-
-        Args:
-            namespace: Item family.
-            key: Item key.
-            fence: The claim's fencing token.
-            until: New deadline.
-
-        Returns:
-            Whether the claim is still held (and was extended).
-        """
+        """Moves a held claim's deadline to ``until``; False when no longer held."""
         return self._fenced_update(
             namespace,
             key,
             fence,
-            {
-                "status": ItemStatus.PENDING.value,
-                "next_attempt_at": until,
-            },
+            {"status": ItemStatus.PENDING.value, "next_attempt_at": until},
             pending_only=True,
         )
 
@@ -337,26 +242,9 @@ class StateStore:
         Returns:
             Whether the write applied (always True without a fence).
         """
-        if fence is not None:
-            return self._fenced_update(
-                namespace,
-                key,
-                fence,
-                {
-                    "status": ItemStatus.DONE.value,
-                    "value": _keep(value),
-                    "last_error": None,
-                    "next_attempt_at": None,
-                },
-            )
-        self.upsert(
-            namespace,
-            key,
-            status=ItemStatus.DONE,
-            value=value,
-            count_attempt=count_attempt,
+        return self._finish(
+            namespace, key, ItemStatus.DONE, value, None, None, count_attempt, fence
         )
-        return True
 
     def mark_failed(
         self,
@@ -369,42 +257,143 @@ class StateStore:
         count_attempt: bool = True,
         fence: int | None = None,
     ) -> bool:
-        """Records a failure; ``retry_at`` None means it will not be retried.
+        """Records a failure kept as ``last_error``, like :meth:`mark_done`.
 
-        Args:
-            namespace: Item family.
-            key: Item key.
-            error: Reason, kept as ``last_error``.
-            retry_at: Earliest next try; None fails the item for good.
-            value: JSON-serialisable value (kept when None).
-            count_attempt: Whether this is one more attempt (ignored with a fence).
-            fence: Fencing token of the caller's claim (see :meth:`mark_done`).
-
-        Returns:
-            Whether the write applied (always True without a fence).
+        ``retry_at`` is the earliest next try; None fails the item for good.
         """
-        if fence is not None:
-            return self._fenced_update(
-                namespace,
-                key,
-                fence,
-                {
-                    "status": ItemStatus.FAILED.value,
-                    "value": _keep(value),
-                    "last_error": _clip(error),
-                    "next_attempt_at": retry_at,
-                },
-            )
-        self.upsert(
+        return self._finish(
             namespace,
             key,
-            status=ItemStatus.FAILED,
-            value=value,
-            last_error=error,
-            next_attempt_at=retry_at,
-            count_attempt=count_attempt,
+            ItemStatus.FAILED,
+            value,
+            error,
+            retry_at,
+            count_attempt,
+            fence,
         )
-        return True
+
+    def counts(self, namespace: str) -> Mapping[ItemStatus, int]:
+        """Number of items per status in ``namespace``."""
+        query = (
+            sa.select(STATE_TABLE.c.status, sa.func.count())
+            .where(STATE_TABLE.c.namespace == namespace)
+            .group_by(STATE_TABLE.c.status)
+        )
+        counts = dict.fromkeys(ItemStatus, 0)
+        with self.engine.connect() as connection:
+            for status, count in connection.execute(query):
+                counts[ItemStatus(status)] = int(count)
+        return counts
+
+    def keys_due(
+        self, namespace: str, statuses: Sequence[ItemStatus], limit: int
+    ) -> list[StateRecord]:
+        """At most ``limit`` due items in ``statuses``, least recently updated first.
+
+        Due as in :meth:`StateRecord.is_due`.
+        """
+        query = (
+            sa.select(STATE_TABLE)
+            .where(
+                STATE_TABLE.c.namespace == namespace,
+                STATE_TABLE.c.status.in_([status.value for status in statuses]),
+                _due(utc_now()),
+            )
+            .order_by(STATE_TABLE.c.updated_at)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [_record(row) for row in connection.execute(query).mappings()]
+
+    def _upsert(
+        self,
+        namespace: str,
+        values: Mapping[str, Any],
+        *,
+        status: ItemStatus,
+        attempts: int,
+        last_error: str | None,
+        next_attempt_at: datetime | None,
+        claim: bool = False,
+    ) -> dict[str, int]:
+        """One ``INSERT ... ON CONFLICT DO UPDATE`` per batch; key to attempts.
+
+        A claim updates only claimable rows and keeps their stored error.
+        """
+        now = utc_now()
+        row = {
+            "namespace": namespace,
+            "status": status.value,
+            "attempts": attempts,
+            "last_error": _clip(last_error),
+            "next_attempt_at": next_attempt_at,
+            "created_at": now,
+            "updated_at": now,
+        }
+        rows = [{**row, "key": key, "value": value} for key, value in values.items()]
+        claimable = (
+            sa.and_(STATE_TABLE.c.status != ItemStatus.DONE.value, _due(now))
+            if claim
+            else None
+        )
+        written: dict[str, int] = {}
+        with self.engine.begin() as connection:
+            for start in range(0, len(rows), UPSERT_BATCH_SIZE):
+                insert = self._insert(STATE_TABLE).values(
+                    rows[start : start + UPSERT_BATCH_SIZE]
+                )
+                excluded = insert.excluded
+                changes = {
+                    "value": sa.func.coalesce(excluded.value, STATE_TABLE.c.value),
+                    "status": excluded.status,
+                    "attempts": STATE_TABLE.c.attempts + attempts,
+                    "next_attempt_at": excluded.next_attempt_at,
+                    "updated_at": excluded.updated_at,
+                }
+                if not claim:
+                    changes["last_error"] = excluded.last_error
+                statement = insert.on_conflict_do_update(
+                    index_elements=[STATE_TABLE.c.namespace, STATE_TABLE.c.key],
+                    set_=changes,
+                    where=claimable,
+                ).returning(STATE_TABLE.c.key, STATE_TABLE.c.attempts)
+                written.update(connection.execute(statement).tuples().all())
+        return written
+
+    def _finish(
+        self,
+        namespace: str,
+        key: str,
+        status: ItemStatus,
+        value: Any,
+        error: str | None,
+        retry_at: datetime | None,
+        count_attempt: bool,
+        fence: int | None,
+    ) -> bool:
+        """Records an outcome, fenced when ``fence`` is given."""
+        if fence is None:
+            self.upsert(
+                namespace,
+                key,
+                status=status,
+                value=value,
+                last_error=error,
+                next_attempt_at=retry_at,
+                count_attempt=count_attempt,
+            )
+            return True
+        return self._fenced_update(
+            namespace,
+            key,
+            fence,
+            {
+                "status": status.value,
+                "value": STATE_TABLE.c.value if value is None else value,
+                "last_error": _clip(error),
+                "next_attempt_at": retry_at,
+            },
+        )
 
     def _fenced_update(
         self,
@@ -427,102 +416,33 @@ class StateStore:
             .where(*conditions)
             .values(**changes, updated_at=utc_now())
         )
-        with self._engine.begin() as connection:
+        with self.engine.begin() as connection:
             return connection.execute(statement).rowcount == 1
 
-    def count_waiting(
-        self, namespace: str, status: ItemStatus, now: datetime | None = None
-    ) -> int:
-        """Items in ``status`` whose next attempt time is still ahead of ``now``.
 
-        For pending items these are the requests still within their deadline.
-        """
-        query = (
-            sa.select(sa.func.count())
-            .select_from(STATE_TABLE)
-            .where(
-                STATE_TABLE.c.namespace == namespace,
-                STATE_TABLE.c.status == status.value,
-                STATE_TABLE.c.next_attempt_at > (now or utc_now()),
-            )
-        )
-        with self._engine.connect() as connection:
-            return int(connection.execute(query).scalar_one())
-
-    def counts(self, namespace: str) -> Mapping[ItemStatus, int]:
-        """Number of items per status in ``namespace``."""
-        query = (
-            sa.select(STATE_TABLE.c.status, sa.func.count())
-            .where(STATE_TABLE.c.namespace == namespace)
-            .group_by(STATE_TABLE.c.status)
-        )
-        counts = dict.fromkeys(ItemStatus, 0)
-        with self._engine.connect() as connection:
-            for status, count in connection.execute(query):
-                counts[ItemStatus(status)] = int(count)
-        return counts
-
-    def keys_due(
-        self, namespace: str, statuses: Sequence[ItemStatus], limit: int
-    ) -> list[StateRecord]:
-        """Items in ``statuses`` that are due (see :meth:`StateRecord.is_due`).
-
-        Args:
-            namespace: Item family.
-            statuses: Statuses to consider.
-            limit: Most records returned.
-
-        Returns:
-            Due records, least recently updated first.
-        """
-        now = utc_now()
-        query = (
-            sa.select(STATE_TABLE)
-            .where(
-                STATE_TABLE.c.namespace == namespace,
-                STATE_TABLE.c.status.in_([status.value for status in statuses]),
-                sa.or_(
-                    sa.and_(
-                        STATE_TABLE.c.next_attempt_at.is_(None),
-                        STATE_TABLE.c.status == ItemStatus.PENDING.value,
-                    ),
-                    STATE_TABLE.c.next_attempt_at <= now,
-                ),
-            )
-            .order_by(STATE_TABLE.c.updated_at)
-            .limit(limit)
-        )
-        with self._engine.connect() as connection:
-            return [_record(row) for row in connection.execute(query).mappings()]
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return None if value is None else _as_utc(value)
-
-
-def _as_utc(value: datetime) -> datetime:
-    """SQLite returns naive datetimes; every stored time is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _keep(value: Any) -> Any:
-    """A value for a plain UPDATE: None keeps the stored one."""
-    return STATE_TABLE.c.value if value is None else value
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    """Pending without a deadline, or with its next attempt time reached."""
+    return sa.or_(
+        sa.and_(
+            STATE_TABLE.c.next_attempt_at.is_(None),
+            STATE_TABLE.c.status == ItemStatus.PENDING.value,
+        ),
+        STATE_TABLE.c.next_attempt_at <= now,
+    )
 
 
 def _clip(text: str | None) -> str | None:
     return None if text is None else text[:ERROR_TEXT_LIMIT]
 
 
+def _as_utc(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; every stored time is UTC."""
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _record(row: Mapping[Any, Any]) -> StateRecord:
-    return StateRecord(
-        namespace=row["namespace"],
-        key=row["key"],
-        value=row["value"],
-        status=ItemStatus(row["status"]),
-        attempts=int(row["attempts"]),
-        last_error=row["last_error"],
-        next_attempt_at=_aware(row["next_attempt_at"]),
-        created_at=_as_utc(row["created_at"]),
-        updated_at=_as_utc(row["updated_at"]),
-    )
+    times = {
+        name: _as_utc(row[name])
+        for name in ("next_attempt_at", "created_at", "updated_at")
+    }
+    return StateRecord(**{**row, **times, "status": ItemStatus(row["status"])})

@@ -33,33 +33,20 @@ class CronSetting:
     problem: str | None = None
 
 
-def is_valid_cron(cron: str) -> bool:
-    """Whether Dagster accepts ``cron`` as a schedule's expression."""
-    try:
-        ScheduleDefinition(name=PROBE_NAME, cron_schedule=cron, job_name=PROBE_NAME)
-    except DagsterInvalidDefinitionError:
-        return False
-    return True
-
-
 def parse_cron(variable: str, value: str | None, default: str) -> CronSetting:
     """The cron expression ``value`` of ``variable``, or ``default`` if bad or empty.
 
-    Args:
-        variable: The environment variable the value was read from.
-        value: Its value (``None`` when unset).
-        default: The expression used when the value is empty or invalid.
+    Dagster itself judges the expression, by defining a schedule with it.
     """
     value = (value or "").strip()
     if not value:
-        return CronSetting(variable=variable, cron=default)
-    if not is_valid_cron(value):
-        return CronSetting(
-            variable=variable,
-            cron=default,
-            problem=f"{variable}={value!r} is not a valid cron expression",
-        )
-    return CronSetting(variable=variable, cron=value)
+        return CronSetting(variable, default)
+    try:
+        ScheduleDefinition(name=PROBE_NAME, cron_schedule=value, job_name=PROBE_NAME)
+    except DagsterInvalidDefinitionError:
+        problem = f"{variable}={value!r} is not a valid cron expression"
+        return CronSetting(variable, default, problem)
+    return CronSetting(variable, value)
 
 
 def invalid_cron_variables(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -69,11 +56,9 @@ def invalid_cron_variables(environ: Mapping[str, str] | None = None) -> list[str
         environ: The environment to read (the process's own by default).
     """
     values = os.environ if environ is None else environ
-    return [
-        f"{name}={value.strip()!r} is not a valid cron expression"
+    settings = [
+        parse_cron(name, value, default="")
         for name, value in sorted(values.items())
-        if name.startswith(CRON_VARIABLE_PREFIX)
-        and name.endswith(CRON_VARIABLE_SUFFIX)
-        and value.strip()
-        and not is_valid_cron(value.strip())
+        if name.startswith(CRON_VARIABLE_PREFIX) and name.endswith(CRON_VARIABLE_SUFFIX)
     ]
+    return [setting.problem for setting in settings if setting.problem]

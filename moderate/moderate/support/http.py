@@ -17,8 +17,7 @@ Rules the policy encodes:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -73,50 +72,25 @@ class RetrySettings:
     attempts: int = DEFAULT_ATTEMPTS
     backoff_factor_s: float = DEFAULT_BACKOFF_FACTOR_S
     backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
-    statuses: frozenset[int] = field(default=RETRYABLE_STATUSES)
-    methods: frozenset[str] = field(default=IDEMPOTENT_METHODS)
-
-    def with_methods(self, extra: Iterable[str]) -> RetrySettings:
-        """These settings with more methods allowed to repeat."""
-        return replace(self, methods=self.methods | frozenset(extra))
-
-    def without_methods(self, removed: Iterable[str]) -> RetrySettings:
-        """These settings with some methods no longer repeated after sending."""
-        return replace(self, methods=self.methods - frozenset(removed))
-
-    def without_statuses(self, statuses: Iterable[int]) -> RetrySettings:
-        """These settings with some statuses no longer retried."""
-        return replace(self, statuses=self.statuses - frozenset(statuses))
+    statuses: frozenset[int] = RETRYABLE_STATUSES
+    methods: frozenset[str] = IDEMPOTENT_METHODS
 
     def retry(self) -> Retry:
         """The urllib3 ``Retry`` object for these settings."""
-        retries = max(self.attempts - 1, 0)
         return CappedRetry(
-            total=retries,
-            connect=retries,
-            read=retries,
-            status=retries,
+            total=max(self.attempts - 1, 0),
             other=0,
             redirect=False,
             backoff_factor=self.backoff_factor_s,
             backoff_max=self.backoff_max_s,
             status_forcelist=self.statuses,
             allowed_methods=self.methods,
-            respect_retry_after_header=True,
             raise_on_status=False,
-            raise_on_redirect=False,
         )
 
 
 def retrying_session(settings: RetrySettings | None = None) -> requests.Session:
-    """A ``requests`` session whose adapters retry with ``settings``.
-
-    Args:
-        settings: Retry settings; the defaults when omitted.
-
-    Returns:
-        A new session; close it when done.
-    """
+    """A new ``requests`` session retrying with ``settings`` (or the defaults)."""
     session = requests.Session()
     mount_retries(session, settings or RetrySettings())
     return session

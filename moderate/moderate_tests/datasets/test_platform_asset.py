@@ -5,9 +5,12 @@ from typing import Any
 import pytest
 
 from moderate.datasets import publish as platform
-from moderate.datasets.multipart import RewindableMultipartEncoder
 from moderate.datasets.naming import legacy_platform_asset_uuid, platform_asset_uuid
-from moderate.datasets.publish import AssetOrigin, ensure_platform_asset
+from moderate.datasets.publish import (
+    AssetOrigin,
+    RewindableMultipartEncoder,
+    ensure_platform_asset,
+)
 from moderate.resources import PlatformApiResource
 from moderate_tests.doubles.platform_api import PlatformApiDouble
 

@@ -30,8 +30,12 @@ from moderate.openmetadata.schedules import (
     cron_problems,
     ingestion_schedule,
 )
-from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
-from moderate.resources.definitions import build_resources
+from moderate.resources import (
+    OpenMetadataResource,
+    PostgresResource,
+    S3Resource,
+    build_resources,
+)
 from moderate_tests.openmetadata.s3_proxy import recording_proxy
 from moderate_tests.support.postgres import HOST, PASSWORD, PORT, USERNAME
 from moderate_tests.support.secrets import resource_with_secrets

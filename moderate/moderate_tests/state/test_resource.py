@@ -30,7 +30,7 @@ def test_postgres_database_and_table_are_created_on_first_use() -> None:
     resource = StateStoreResource(postgres=postgres, database=database)
     try:
         assert not database_exists(postgres, database)
-        assert resource.backend == "postgresql"
+        assert resource.describe().backend == "postgresql"
         store = resource.store()
         assert database_exists(postgres, database)
         store.mark_done("ns", "k", {"a": 1})

@@ -190,15 +190,15 @@ def test_every_status_round_trips(state_store: StateStore, status: ItemStatus) -
     assert record is not None and record.status is status
 
 
-def test_count_waiting_leaves_out_items_past_their_deadline(
+def test_pending_items_past_their_deadline_are_due_again(
     state_store: StateStore,
 ) -> None:
     now = utc_now()
     state_store.mark_pending(NAMESPACE, "queued", retry_at=now + timedelta(hours=1))
     state_store.mark_pending(NAMESPACE, "lost", retry_at=now - timedelta(seconds=1))
     state_store.mark_failed(NAMESPACE, "failed", "x", now + timedelta(hours=1))
-    assert state_store.count_waiting(NAMESPACE, ItemStatus.PENDING) == 1
-    assert state_store.count_waiting(NAMESPACE, ItemStatus.FAILED) == 1
+    due = state_store.keys_due(NAMESPACE, list(ItemStatus), limit=10)
+    assert [record.key for record in due] == ["lost"]
 
 
 def test_one_claim_wins_among_concurrent_claimers(state_store: StateStore) -> None:

@@ -85,11 +85,10 @@ def broken_run_error(cancelled: bool, detail: str | None) -> str:
 
 
 def recorded_results(instance: DagsterInstance, run_id: str) -> dict[str, Any] | None:
-    """The ``results`` the analysis step of a run computed, if it got that far.
+    """The ``results`` the analysis step of a run recorded, if it got that far.
 
-    When the worker ended but the final PATCH kept failing, these keep the
-    worker's own outcome (its error text, or the delivered report) for the
-    hook and the backstop instead of a generic error.
+    They keep the worker's own outcome for the hook and the sensors when the
+    final PATCH kept failing.
     """
     records = instance.all_logs(run_id, of_type=DagsterEventType.STEP_OUTPUT)
     for entry in reversed(records):
@@ -114,10 +113,9 @@ def finalise_open_job(
     log_text: str,
     results: dict[str, Any] | None = None,
 ) -> bool:
-    """PATCHes a job's terminal results, unless it is already finalised or missing.
+    """PATCHes a job's terminal results unless it is finalised or missing.
 
-    A failing ``GET /job/{id}`` is not fatal: the PATCH alone finalises the job
-    (it is idempotent).
+    A failing ``GET /job/{id}`` is not fatal: the (idempotent) PATCH goes on.
 
     Args:
         platform_api: The Platform API.

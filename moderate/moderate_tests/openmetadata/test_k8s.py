@@ -212,3 +212,24 @@ def test_an_image_that_cannot_be_pulled_fails_fast(kmock_cluster, namespace, tmp
     assert not outcome.succeeded
     assert "ErrImagePull" in outcome.error_summary()
     assert [r.name for r in kmock_cluster.requests("delete")] == [controller.job_seen]
+
+
+def test_the_deadline_is_a_timeout_and_the_job_is_deleted(
+    kmock_cluster, namespace, tmp_path
+):
+    def scenario(controller: FakeController, job: str) -> None:
+        running = {"running": {"startedAt": "2026-11-23T10:00:00Z"}}
+        controller.create_pod(
+            job, f"{job}-pod", container_state=running, container="ingestion"
+        )
+        deadline = {"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}
+        controller.set_job_status(job, {"failed": 1, "conditions": [deadline]})
+
+    controller = FakeController(kmock_cluster, namespace, scenario).start()
+    runner = _emulated_runner(kmock_cluster, namespace, tmp_path)
+    outcome = run_in_op(runner, _request(), {})
+    controller.join()
+
+    assert outcome.status == "timed_out"
+    assert "exceeded its time limit of 900 s" in outcome.error_summary()
+    assert [r.name for r in kmock_cluster.requests("delete")] == [controller.job_seen]

@@ -173,16 +173,9 @@ class MatrixProfileSettings(EnvBackedResource):
 
     def kubernetes_api_client(self) -> "kubernetes.client.ApiClient":
         """An API client from the in-cluster service account, else the kubeconfig."""
-        import kubernetes
+        from moderate.support.k8s_jobs import api_client
 
-        from moderate.support.k8s_jobs import TimeoutApiClient
-
-        configuration = kubernetes.client.Configuration()
-        try:
-            kubernetes.config.load_incluster_config(client_configuration=configuration)
-        except kubernetes.config.ConfigException:
-            kubernetes.config.load_kube_config(client_configuration=configuration)
-        return TimeoutApiClient(configuration)
+        return api_client()
 
     def worker_launcher(self, kind: LauncherKind, timeout_s: int) -> WorkerLauncher:
         """The launcher of one analysis.

@@ -1,18 +1,10 @@
-"""Software-defined assets: observe each source, prepare it, publish it.
+"""The dataset assets, partitioned by source: observe, prepare, publish.
 
-Every asset is partitioned by source (``building_stock``, ``genome_project``),
-so a backfill of several sources runs each one. ``dataset_repository`` is an
-observable source asset whose data version per partition is the commit its
-branch points at (``git ls-remote``, observed hourly by its automation
-condition); a new commit, and only a new commit, makes ``prepared_datasets``
-and then ``platform_asset_datasets`` materialise for that source.
-
-``prepared_datasets`` checks out the ref, converts every dataset to Parquet and
-stages originals, conversions and a manifest in the job-outputs bucket;
-``platform_asset_datasets`` uploads from there. Only the manifest's key travels
-between them (through the state store), so each can run in its own pod, and no
-asset has an output for an IO manager to store: nothing is written to the run's
-local disk.
+``dataset_repository``'s data version per partition is the commit the source's
+branch points at (``git ls-remote``, hourly); a new commit, and only a new one,
+makes ``prepared_datasets`` (checkout, Parquet, staging) and then
+``platform_asset_datasets`` (upload) materialise. Only the manifest's key
+travels between them, through the state store: no IO manager, no local disk.
 """
 
 from dagster import (
@@ -29,7 +21,6 @@ from dagster import (
     observable_source_asset,
 )
 
-from moderate.datasets.checks import check_results, check_specs
 from moderate.datasets.config import (
     BUILDING_STOCK_SOURCE,
     GENOME_PROJECT_SOURCE,
@@ -38,9 +29,9 @@ from moderate.datasets.config import (
     PublishConfig,
 )
 from moderate.datasets.git import GitFetchError, GitSourceRefusedError, remote_commit
-from moderate.datasets.metadata import prepare_metadata
 from moderate.datasets.naming import InvalidGlobError, redact_url
 from moderate.datasets.prepare import SOURCE_NAMESPACE, SourceState, prepare_source
+from moderate.datasets.report import check_results, check_specs, prepare_metadata
 from moderate.datasets.staging import (
     StagingArea,
     StagingIntegrityError,

@@ -155,13 +155,10 @@ class PrepareConfig(Config):
     )
 
     def resolve(self, source: str) -> DatasetSourceConfig:
-        """The source's settings with this run's overrides."""
-        overrides = {
-            name: value
-            for name, value in self.model_dump().items()
-            if value is not None
-        }
-        return SOURCE_DEFAULTS[source].model_copy(update=overrides)
+        """The source's settings with this run's overrides (validated again)."""
+        settings = SOURCE_DEFAULTS[source].model_dump()
+        settings.update((k, v) for k, v in self.model_dump().items() if v is not None)
+        return DatasetSourceConfig.model_validate(settings)
 
 
 class PublishConfig(Config):

@@ -38,6 +38,7 @@ REF_FORBIDDEN = ("..", "//", "@{", "/.")
 REF_FORBIDDEN_ENDINGS = ("/", ".", ".lock")
 URL_MAX_CHARS = 2000
 _UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
+_USER_INFO = re.compile(r"://[^/@\s]+@")
 GIT_SETTINGS = (
     "filter.lfs.smudge=git-lfs smudge --skip -- %f",
     "filter.lfs.process=git-lfs filter-process --skip",
@@ -76,11 +77,6 @@ class GitSourcePolicy:
             allowed_hosts=frozenset(allowed or DEFAULT_ALLOWED_HOSTS),
             allow_local=local in TRUE_WORDS,
         )
-
-    @property
-    def git_options(self) -> tuple[str, ...]:
-        """Extra ``-c`` options for the transports this policy allows."""
-        return LOCAL_GIT_OPTIONS if self.allow_local else ()
 
     def clone_url(self, repo_url: str) -> str:
         """The URL to fetch from, once the policy accepts it.
@@ -258,11 +254,11 @@ def remote_commit(
 def _checked(
     repo_url: str, ref: str, policy: GitSourcePolicy | None
 ) -> tuple[str, tuple[str, ...]]:
-    """The URL to fetch and the git options, once the policy accepts both."""
+    """The URL to fetch and the transports' ``-c`` options, once both are accepted."""
     policy = policy or GitSourcePolicy.from_environment()
     url = policy.clone_url(repo_url)
     validate_ref(ref)
-    return url, policy.git_options
+    return url, LOCAL_GIT_OPTIONS if policy.allow_local else ()
 
 
 def _git(arguments: Sequence[str], cwd: Path, timeout_s: int) -> str:
@@ -284,12 +280,8 @@ def _git(arguments: Sequence[str], cwd: Path, timeout_s: int) -> str:
     except FileNotFoundError:
         raise GitFetchError("git is not installed") from None
     if completed.returncode != 0:
-        stderr = _redact_text(completed.stderr.strip())[-ERROR_TAIL_CHARS:]
+        stderr = _USER_INFO.sub("://", completed.stderr.strip())[-ERROR_TAIL_CHARS:]
         raise GitFetchError(
             f"`{described}` failed with exit code {completed.returncode}: {stderr}"
         )
     return completed.stdout
-
-
-def _redact_text(text: str) -> str:
-    return re.sub(r"://[^/@\s]+@", "://", text)

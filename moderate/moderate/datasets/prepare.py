@@ -123,10 +123,10 @@ def prepare_source(
             co.commit_sha,
             settings_hash,
         )
-        reused = _published_manifest(state, source, area, settings_hash, log)
+        preparation = _Preparation(source, config, co, area, settings_hash, log)
+        reused = preparation.published_manifest(state)
         if reused is not None:
             return PreparedSource(reused, area.manifest_key, bucket, skipped=True)
-        preparation = _Preparation(source, config, co, area, settings_hash, log)
         manifest = preparation.manifest()
     area.put_manifest(manifest)
     known = SourceState(
@@ -137,46 +137,6 @@ def prepare_source(
     )
     state.mark_pending(SOURCE_NAMESPACE, source, known.model_dump())
     return PreparedSource(manifest, area.manifest_key, bucket, skipped=False)
-
-
-def _published_manifest(
-    state: "StateStore",
-    source: str,
-    area: StagingArea,
-    settings_hash: str,
-    log: logging.Logger,
-) -> SourceManifest | None:
-    from botocore.exceptions import ClientError
-
-    known = SourceState.read(state, source, done_only=True)
-    if known is None or known.manifest_key != area.manifest_key:
-        return None
-    try:
-        manifest = load_manifest(area.client, area.bucket, area.manifest_key)
-    except ClientError as error:
-        log.warning("staged manifest unreadable (%s); preparing again", error)
-        return None
-    if manifest.fingerprint != settings_hash:
-        return None
-    log.info("commit %s already published: skipping", manifest.commit_sha)
-    return manifest
-
-
-def _failed(
-    name: str,
-    source_path: str,
-    error: str,
-    key_columns: tuple[str, ...],
-    sheet: str | None = None,
-) -> DatasetRecord:
-    return DatasetRecord(
-        name=name,
-        source_path=source_path,
-        sheet=sheet,
-        status=DatasetStatus.FAILED,
-        error=error,
-        key_columns=key_columns,
-    )
 
 
 @dataclass
@@ -190,6 +150,24 @@ class _Preparation:
     settings_hash: str
     log: logging.Logger
     lfs_error: str = ""
+
+    def published_manifest(self, state: "StateStore") -> SourceManifest | None:
+        """The manifest of this commit if it was published with these settings."""
+        from botocore.exceptions import ClientError
+
+        known = SourceState.read(state, self.source, done_only=True)
+        area = self.area
+        if known is None or known.manifest_key != area.manifest_key:
+            return None
+        try:
+            manifest = load_manifest(area.client, area.bucket, area.manifest_key)
+        except ClientError as error:
+            self.log.warning("staged manifest unreadable (%s); preparing again", error)
+            return None
+        if manifest.fingerprint != self.settings_hash:
+            return None
+        self.log.info("commit %s already published: skipping", manifest.commit_sha)
+        return manifest
 
     def manifest(self) -> SourceManifest:
         """Converts and stages every selected file; returns the commit's manifest."""
@@ -246,8 +224,6 @@ class _Preparation:
         """One file's record and datasets; its original is staged if any is read."""
         local = self.checkout.root / path
         kind = KINDS_BY_SUFFIX[Path(path).suffix.lower()]
-        rule = next((r for r in self.config.key_columns if matches(r.glob, path)), None)
-        key_columns = tuple(rule.columns) if rule is not None else ()
         empty_sheets: tuple[str, ...] = ()
         try:
             if is_lfs_pointer(local):
@@ -256,14 +232,14 @@ class _Preparation:
                     error = f"{error}: {self.lfs_error[-LFS_ERROR_CHARS:]}"
                 raise DatasetReadError(error)
             if kind == FileKind.CSV:
-                datasets = [self._csv(index, path, key_columns)]
+                datasets = [self._csv(index, path)]
             else:
-                datasets, empty_sheets = self._workbook(index, path, key_columns)
+                datasets, empty_sheets = self._workbook(index, path)
             if not datasets:
                 raise DatasetReadError(f"{path}: no sheet holds data")
         except DatasetReadError as error:
             self.log.error("%s", error)
-            failed = _failed(dataset_name(path), path, str(error), key_columns)
+            failed = self._failed(dataset_name(path), path, None, error)
             return SourceFileRecord(path=path, kind=kind, error=str(error)), [failed]
         original = None
         error_text: str | None = None
@@ -282,9 +258,7 @@ class _Preparation:
         )
         return record, datasets
 
-    def _csv(
-        self, index: int, path: str, key_columns: tuple[str, ...]
-    ) -> DatasetRecord:
+    def _csv(self, index: int, path: str) -> DatasetRecord:
         from moderate.datasets.csv_parquet import csv_to_parquet  # pyarrow: on use
 
         name = dataset_name(path)
@@ -299,11 +273,11 @@ class _Preparation:
             )
         except DatasetReadError as error:
             self.log.error("%s", error)
-            return _failed(name, path, str(error), key_columns)
-        return self._staged(target, name, path, None, stats, key_columns)
+            return self._failed(name, path, None, error)
+        return self._staged(target, name, path, None, stats)
 
     def _workbook(
-        self, index: int, path: str, key_columns: tuple[str, ...]
+        self, index: int, path: str
     ) -> tuple[list[DatasetRecord], tuple[str, ...]]:
         from moderate.datasets.workbook import (  # openpyxl, pyarrow: on use
             open_workbook,
@@ -324,24 +298,16 @@ class _Preparation:
                     )
                 except (DatasetNameError, DatasetReadError) as error:
                     self.log.error("%s", error)
-                    records.append(_failed(name, path, str(error), key_columns, sheet))
+                    records.append(self._failed(name, path, sheet, error))
                     continue
                 if stats is None:
                     empty.append(sheet)
                 else:
-                    records.append(
-                        self._staged(target, name, path, sheet, stats, key_columns)
-                    )
+                    records.append(self._staged(target, name, path, sheet, stats))
         return records, tuple(empty)
 
     def _staged(
-        self,
-        target: Path,
-        name: str,
-        path: str,
-        sheet: str | None,
-        stats: TableStats,
-        key_columns: tuple[str, ...],
+        self, target: Path, name: str, path: str, sheet: str | None, stats: TableStats
     ) -> DatasetRecord:
         staged = self.area.put_file(target, f"parquet/{target.name}")
         target.unlink()
@@ -355,8 +321,24 @@ class _Preparation:
             columns=stats.columns,
             preview=stats.preview,
             parquet=staged,
-            key_columns=key_columns,
+            key_columns=self._key_columns(path),
         )
+
+    def _failed(
+        self, name: str, path: str, sheet: str | None, error: Exception
+    ) -> DatasetRecord:
+        return DatasetRecord(
+            name=name,
+            source_path=path,
+            sheet=sheet,
+            status=DatasetStatus.FAILED,
+            error=str(error),
+            key_columns=self._key_columns(path),
+        )
+
+    def _key_columns(self, path: str) -> tuple[str, ...]:
+        rule = next((r for r in self.config.key_columns if matches(r.glob, path)), None)
+        return tuple(rule.columns) if rule is not None else ()
 
     def _csv_options(self, path: str) -> CsvOptions:
         block_size = self.config.csv_block_size_mib * MIB

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from dagster import MetadataValue
 from requests_toolbelt import MultipartEncoder
 
-from moderate.datasets.metadata import table
 from moderate.datasets.naming import (
     DatasetFormat,
     legacy_platform_asset_uuid,
@@ -30,6 +29,7 @@ from moderate.datasets.naming import (
     series_id,
     upload_file_name,
 )
+from moderate.datasets.report import table
 from moderate.datasets.staging import (
     DatasetStatus,
     SourceManifest,
@@ -339,27 +339,20 @@ def plan_uploads(
             current.append((unit, match))
     keep = {int(item["id"]) for _, item in current}
     uploading = {unit.series_id for unit in uploads}
-    deletable = [
+    owned = [
         item
         for item in existing
         if int(item["id"]) not in keep
         and str(item.get("key", "")).startswith(owned_key_prefix)
     ]
-    superseded = [
-        int(item["id"]) for item in deletable if item.get("series_id") in uploading
-    ]
-    others = [
-        int(item["id"]) for item in deletable if item.get("series_id") not in wanted
-    ]
-    stale_current = [
-        int(item["id"])
-        for item in deletable
-        if item.get("series_id") in wanted and item.get("series_id") not in uploading
-    ]
+    settled = wanted - uploading
+    gone = [int(i["id"]) for i in owned if i.get("series_id") not in wanted]
+    stale = [int(i["id"]) for i in owned if i.get("series_id") in settled]
+    superseded = [int(i["id"]) for i in owned if i.get("series_id") in uploading]
     overflow = len(existing) + len(uploads) - limit
-    candidates = [*others, *stale_current, *superseded]
+    candidates = [*gone, *stale, *superseded]
     if overflow > len(candidates):
-        foreign = len(existing) - len(keep) - len(deletable)
+        foreign = len(existing) - len(keep) - len(owned)
         raise ObjectLimitError(
             f"the platform asset holds {len(existing)} objects, {foreign} of them "
             f"uploaded by other accounts; {len(uploads)} uploads need {overflow} "
@@ -369,7 +362,7 @@ def plan_uploads(
     delete_before = tuple(candidates[: max(overflow, 0)])
     delete_after = tuple(
         object_id
-        for object_id in [*superseded, *stale_current]
+        for object_id in [*superseded, *stale]
         if object_id not in delete_before
     )
     final_count = len(existing) + len(uploads) - len(delete_before) - len(delete_after)

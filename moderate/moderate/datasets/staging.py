@@ -1,10 +1,8 @@
 """The manifest of a prepared commit and its staging area in the job-outputs bucket.
 
-``prepared_datasets`` writes the manifest, the converted files and the originals
-to ``<prefix>/<source>/<commit>/<fingerprint>/`` (``manifest.json``,
-``original/<repository path>``, ``parquet/<n>.parquet``) in the job-outputs
-bucket, which every run pod can reach; ``platform_asset_datasets`` reads them
-from there. Only these small references travel between runs.
+``<prefix>/<source>/<commit>/<fingerprint>/`` holds ``manifest.json``,
+``original/<repository path>`` and ``parquet/<n>.parquet``; every run pod can
+reach it, so only the manifest's key travels between runs.
 """
 
 import enum
@@ -62,13 +60,10 @@ class StagedObject(BaseModel):
 
 
 class DatasetRecord(BaseModel):
-    """One dataset: a CSV file or one sheet of a workbook.
+    """One dataset: a CSV file (named by its path) or a sheet (``<path>#<sheet>``).
 
-    Attributes:
-        name: Stable name (repository path, ``#sheet`` for sheets).
-        error: Why it could not be read (names the file).
-        preview: Header and first rows as text.
-        key_columns: Columns the checks require.
+    ``error`` (naming the file) says why it could not be read; ``key_columns``
+    are the columns the checks require.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -99,14 +94,7 @@ class DatasetRecord(BaseModel):
 
 
 class SourceFileRecord(BaseModel):
-    """One matched file of the repository.
-
-    Attributes:
-        path: Path relative to the repository root.
-        original: The staged original bytes (None if it could not be read).
-        error: Why the file yielded no dataset at all.
-        empty_sheets: Workbook sheets without any cell.
-    """
+    """One matched file: its staged original, or why it yielded no dataset."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -120,12 +108,9 @@ class SourceFileRecord(BaseModel):
 class SourceManifest(BaseModel):
     """Everything one prepared commit of a source holds.
 
-    Attributes:
-        repo_url: Repository URL without credentials.
-        fingerprint: Hash of the settings that shape the output.
-        unsupported_files: Matched files of a format that is not read.
-        refused_files: Why matched paths could not name a dataset.
-        prepared_at: ISO timestamp (UTC).
+    ``repo_url`` carries no credentials, ``fingerprint`` hashes the settings that
+    shape the output, ``refused_files`` says why matched paths could not name a
+    dataset.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -191,30 +176,24 @@ class StagingArea:
         )
         return StagedObject(key=key, sha256=sha256, size=path.stat().st_size)
 
-    def put_manifest(self, manifest: SourceManifest) -> str:
-        """Stores the manifest and returns its key."""
+    def put_manifest(self, manifest: SourceManifest) -> None:
+        """Stores the manifest."""
         self.client.put_object(
             Bucket=self.bucket,
             Key=self.manifest_key,
             Body=manifest.model_dump_json().encode(),
             ContentType=JSON_CONTENT_TYPE,
         )
-        return self.manifest_key
 
 
 def delete_older_commits(keep: StagingArea, prepared_at: str) -> int:
     """Deletes the source's staged commits older than ``keep``; returns the count.
 
-    A folder is deleted when its manifest was prepared before ``prepared_at``,
-    or, without a manifest, when nothing in it changed for a day (a run that
-    died). A run still staging a newer commit has no manifest yet and recent
-    files, and a newer prepared commit has a newer manifest: neither is touched,
-    so overlapping runs never delete each other's files.
-
-    Args:
-        keep: The published area; its source folder is two levels up
-            (``<prefix>/<source>/<commit>/<fingerprint>``).
-        prepared_at: When ``keep`` was prepared (ISO timestamp).
+    A folder of the source goes when its manifest was prepared before
+    ``prepared_at`` (ISO), or, without one, when nothing in it changed for a day
+    (a run that died). A run still staging a newer commit (recent files, no
+    manifest) and a newer prepared commit are never touched, so overlapping
+    runs never delete each other's files.
     """
     client, bucket = keep.client, keep.bucket
     source_prefix = keep.prefix.rsplit("/", COMMIT_LEVELS)[0]

@@ -46,11 +46,11 @@ UNNAMED_COLUMN = "column_{number}"
 
 @dataclass(frozen=True)
 class SheetLayout:
-    """The kept columns of one sheet: unique names, cell positions, kinds."""
+    """The kept columns of one sheet: cell positions, kinds, Arrow schema."""
 
-    names: tuple[str, ...]
     positions: tuple[int, ...]
     kinds: tuple[ColumnKind, ...]
+    schema: pa.Schema
 
 
 @contextmanager
@@ -119,22 +119,19 @@ def _layout(workbook: Workbook, sheet: str) -> SheetLayout | None:
             seen = KINDS_BY_TYPE.get(type(value), ColumnKind.STRING)
             kinds[index] = widen(kinds[index], seen)
     titles = [*header, *([None] * (width - len(header)))]
-    kept = [
-        index
-        for index in range(width)
-        if titles[index] not in (None, "") or kinds[index] != ColumnKind.NULL
-    ]
+    named = [title not in (None, "") for title in titles]
+    kept = [i for i in range(width) if named[i] or kinds[i] != ColumnKind.NULL]
     names = unique_names(
         [
-            (
-                str(titles[index]).strip()
-                if titles[index] not in (None, "")
-                else UNNAMED_COLUMN.format(number=index + 1)
-            )
-            for index in kept
+            str(titles[i]).strip() if named[i] else UNNAMED_COLUMN.format(number=i + 1)
+            for i in kept
         ]
     )
-    return SheetLayout(tuple(names), tuple(kept), tuple(kinds[index] for index in kept))
+    kept_kinds = [kinds[index] for index in kept]
+    schema = pa.schema(
+        [(n, arrow_type(k)) for n, k in zip(names, kept_kinds, strict=True)]
+    )
+    return SheetLayout(tuple(kept), tuple(kept_kinds), schema)
 
 
 def _write(
@@ -144,29 +141,23 @@ def _write(
     layout: SheetLayout,
     preview_rows: int,
 ) -> TableStats:
-    schema = pa.schema(
-        [
-            (name, arrow_type(kind))
-            for name, kind in zip(layout.names, layout.kinds, strict=True)
-        ]
-    )
-    stats = StatsCollector(schema, preview_rows)
+    stats = StatsCollector(layout.schema, preview_rows)
     rows = _rows(workbook, sheet)
     next(rows, None)
-    with pq.ParquetWriter(target, schema, compression=PARQUET_COMPRESSION) as out:
+    with pq.ParquetWriter(
+        target, layout.schema, compression=PARQUET_COMPRESSION
+    ) as out:
         while chunk := list(itertools.islice(rows, ROWS_PER_BATCH)):
-            batch = _batch(chunk, layout, schema)
+            batch = _batch(chunk, layout)
             out.write_batch(batch)
             stats.add(batch)
     return stats.result()
 
 
-def _batch(
-    chunk: Sequence[tuple[Any, ...]], layout: SheetLayout, schema: pa.Schema
-) -> pa.RecordBatch:
+def _batch(chunk: Sequence[tuple[Any, ...]], layout: SheetLayout) -> pa.RecordBatch:
     arrays = []
     for position, kind, field in zip(
-        layout.positions, layout.kinds, schema, strict=True
+        layout.positions, layout.kinds, layout.schema, strict=True
     ):
         values = [row[position] if position < len(row) else None for row in chunk]
         if kind == ColumnKind.STRING:
@@ -174,4 +165,4 @@ def _batch(
         elif kind == ColumnKind.FLOAT:
             values = [None if value is None else float(value) for value in values]
         arrays.append(pa.array(values, type=field.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    return pa.RecordBatch.from_arrays(arrays, schema=layout.schema)

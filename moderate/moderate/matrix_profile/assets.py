@@ -43,16 +43,10 @@ def report_event(
     description: str | None = None,
     preview: str | None = None,
 ) -> AssetMaterialization | AssetObservation:
-    """The catalog event of one finalised platform job.
+    """The catalog event of a finalised job, from the ``results`` it was PATCHed.
 
-    Args:
-        workflow_job_id: The platform job.
-        results: The ``results`` sent with ``PATCH /job/{id}``.
-        description: Markdown summary of a delivered report.
-        preview: Plain-text start of a delivered report.
-
-    Returns:
-        A materialization for a delivered report, else an observation.
+    A delivered report (with its Markdown ``description`` and text ``preview``)
+    is a materialization; a failure an observation.
     """
     metadata: dict[str, Any] = {
         WORKFLOW_JOB_ID_METADATA: workflow_job_id,
@@ -78,12 +72,7 @@ def report_event(
 
 
 def summary_markdown(workflow_job_id: int, summary: dict[str, Any] | None) -> str:
-    """A short Markdown summary of the worker's JSON summary line.
-
-    Args:
-        workflow_job_id: The platform job.
-        summary: The worker's summary (``points``, ``window``, ``discords``…).
-    """
+    """A short Markdown summary of the worker's JSON summary line."""
     summary = summary or {}
     lines = [f"**Matrix-profile report of job {workflow_job_id}**", ""]
     facts = [
@@ -123,19 +112,15 @@ def report_preview(s3: S3Resource, bucket: str, key: str) -> str | None:
     except (BotoCoreError, ClientError) as error:
         LOGGER.warning("No preview of %s: %s", key, type(error).__name__)
         return None
-    text = html_text(html)
-    return text[:PREVIEW_CHARS] if text else None
-
-
-def html_text(html: str) -> str:
-    """The visible text of an HTML document, one line per text run."""
     parser = _TextParser()
     parser.feed(html)
     parser.close()
-    return "\n".join(parser.lines)
+    return "\n".join(parser.lines)[:PREVIEW_CHARS] or None
 
 
 class _TextParser(HTMLParser):
+    """Collects the visible text, one line per text run."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.lines: list[str] = []

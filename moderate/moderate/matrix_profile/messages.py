@@ -85,8 +85,8 @@ class ParsedMessage:
 
     message: MatrixProfileMessage | None
     reason: str | None
-    workflow_job_id: int | None
-    ignored_fields: tuple[str, ...]
+    workflow_job_id: int | None = None
+    ignored_fields: tuple[str, ...] = ()
 
 
 class _RejectedBodyError(ValueError):
@@ -94,17 +94,10 @@ class _RejectedBodyError(ValueError):
 
 
 def parse_message(body: bytes) -> ParsedMessage:
-    """Validates a raw message body; never raises.
-
-    Args:
-        body: The message body as received.
-
-    Returns:
-        The parsed request, or the rejection reason with any readable job id.
-    """
+    """The request in a raw message body, or why it is rejected; never raises."""
     reason = _structure_reason(body)
     if reason is not None:
-        return _rejected(reason)
+        return ParsedMessage(None, reason)
     try:
         payload = json.loads(
             body.decode("utf-8"),
@@ -113,36 +106,23 @@ def parse_message(body: bytes) -> ParsedMessage:
             object_pairs_hook=_unique_fields,
         )
     except UnicodeDecodeError:
-        return _rejected("body is not UTF-8")
+        return ParsedMessage(None, "body is not UTF-8")
     except _RejectedBodyError as error:
-        return _rejected(str(error))
+        return ParsedMessage(None, str(error))
     except json.JSONDecodeError as error:
-        return _rejected(f"body is not JSON: {error.msg}")
+        return ParsedMessage(None, f"body is not JSON: {error.msg}")
     if not isinstance(payload, dict):
-        return _rejected("body is not a JSON object")
-    job_id = readable_job_id(payload)
-    ignored = tuple(
-        sorted(
-            name for name in payload if name not in MatrixProfileMessage.model_fields
-        )
-    )
+        return ParsedMessage(None, "body is not a JSON object")
+    job_id = payload.get("workflow_job_id")
+    if type(job_id) is not int or not 0 < job_id <= MAX_WORKFLOW_JOB_ID:
+        job_id = None  # also a bool, which is an int subclass
+    fields = MatrixProfileMessage.model_fields
+    ignored = tuple(sorted(name for name in payload if name not in fields))
     try:
         message = MatrixProfileMessage.model_validate(payload)
     except ValidationError as error:
         return ParsedMessage(None, _validation_reason(error), job_id, ignored)
     return ParsedMessage(message, None, message.workflow_job_id, ignored)
-
-
-def readable_job_id(payload: dict[str, object]) -> int | None:
-    """The ``workflow_job_id`` of a payload when it is an id the API can hold."""
-    value = payload.get("workflow_job_id")
-    if (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and 0 < value <= MAX_WORKFLOW_JOB_ID
-    ):
-        return value
-    return None
 
 
 def analysis_run_key(workflow_job_id: int) -> str:
@@ -155,25 +135,15 @@ def analysis_run_key(workflow_job_id: int) -> str:
 
 
 def dead_letter_id(body: bytes, original_message_id: str | None) -> str:
-    """Stable id of a dead letter: the same message always gets the same id.
+    """``mp-dead-letter-<sha256>`` of the AMQP ``message_id`` (if any) and body.
 
-    Args:
-        body: The raw body.
-        original_message_id: The AMQP ``message_id`` it arrived with, if any
-            (the API sets none).
-
-    Returns:
-        ``mp-dead-letter-<sha256 hex>`` over the original id and the body.
+    Stable: the same message always gets the same id, so a replay can de-duplicate.
     """
     digest = hashlib.sha256()
     digest.update((original_message_id or "").encode("utf-8", "replace"))
     digest.update(b"\x00")
     digest.update(body)
     return f"{DEAD_LETTER_ID_PREFIX}{digest.hexdigest()}"
-
-
-def _rejected(reason: str) -> ParsedMessage:
-    return ParsedMessage(None, reason, None, ())
 
 
 def _structure_reason(body: bytes) -> str | None:

@@ -18,7 +18,7 @@ MATRIX_PROFILE_JOB_TYPE = "matrix_profile"
 HTTP_NOT_FOUND = 404
 HTTP_SERVER_ERROR = 500
 TRANSIENT_STATUSES = frozenset({408, 429})
-JOB_PATH = "/job/{workflow_job_id}"
+JOB_PATH = "/job/{}"
 
 LOGGER = logging.getLogger(__name__)
 
@@ -34,19 +34,10 @@ class JobState(StrEnum):
 
 
 def transient_api_error(error: Exception) -> bool:
-    """Whether an API error says nothing about the job (5xx, 408, 429, network).
-
-    Args:
-        error: A ``PlatformApiError`` or a ``requests`` exception.
-    """
+    """Whether an API error (or a ``requests`` one) says nothing about the job."""
     if isinstance(error, PlatformApiError):
         return error.status >= HTTP_SERVER_ERROR or error.status in TRANSIENT_STATUSES
     return True
-
-
-def job_path(workflow_job_id: int) -> str:
-    """The API route of one job."""
-    return JOB_PATH.format(workflow_job_id=workflow_job_id)
 
 
 def read_job_state(client: PlatformApiClient, workflow_job_id: int) -> JobState:
@@ -56,7 +47,7 @@ def read_job_state(client: PlatformApiClient, workflow_job_id: int) -> JobState:
         PlatformApiError: On any error status but 404 (after retries).
     """
     try:
-        job = client.get_json(job_path(workflow_job_id))
+        job = client.get_json(JOB_PATH.format(workflow_job_id))
     except PlatformApiError as error:
         if error.status == HTTP_NOT_FOUND:
             return JobState.MISSING
@@ -73,9 +64,8 @@ def read_job_state_or_unknown(
 ) -> tuple[JobState, Exception | None]:
     """Like ``read_job_state``, but a failing GET yields ``UNKNOWN`` and its error.
 
-    The real ``GET /job/{id}`` needs the API's own S3 and answers 500 when that
-    is down, while ``PATCH /job/{id}`` still works: finalisation never depends
-    on the GET.
+    The API's GET answers 500 when its own S3 is down, while its PATCH still
+    works: finalisation never depends on the GET.
     """
     import requests
 
@@ -88,14 +78,12 @@ def read_job_state_or_unknown(
 def finalise_job(
     client: PlatformApiClient, workflow_job_id: int, results: dict[str, Any]
 ) -> dict[str, Any]:
-    """PATCHes the job's ``results`` (the API stamps ``finalised_at``).
-
-    The PATCH is idempotent; the client retries timeouts and 5xx with backoff.
+    """PATCHes the job's ``results`` (idempotent; the API stamps ``finalised_at``).
 
     Raises:
         PlatformApiError: When the API refuses the PATCH or keeps failing.
     """
-    return client.patch_json(job_path(workflow_job_id), {"results": results})
+    return client.patch_json(JOB_PATH.format(workflow_job_id), {"results": results})
 
 
 def upload_failure_log(
@@ -103,13 +91,12 @@ def upload_failure_log(
 ) -> str | None:
     """Stores a failure log under ``logs/`` in the outputs bucket.
 
-    The log is truncated per CONTRACT §5; presigned URLs in it are redacted and
-    Python tracebacks cut to their exception line (users can download it).
-    A failed upload is logged and reported as None: it must not prevent the
-    job from being finalised.
+    The log is truncated per CONTRACT §5, with presigned URLs redacted and
+    tracebacks cut to their exception line (users can download it).
 
     Returns:
-        The key of the stored log, or None when the upload failed.
+        The key of the stored log, or None when the upload failed (logged: it
+        must not prevent the job from being finalised).
     """
     from botocore.exceptions import BotoCoreError, ClientError
 

@@ -1,32 +1,13 @@
 """``matrix_profile_messages_sensor``: analysis requests from RabbitMQ to runs.
 
-Acknowledgement protocol (no message is ever lost, none is dead-lettered twice):
-
-1. Each tick declares the request queue exactly as the API does (durable, no
-   arguments) and the dead-letter queue, puts its channel in AMQP transaction
-   mode, then takes a bounded batch with ``basic_get`` and manual acks, within a
-   deadline of a few seconds.
-2. Every job has one run key, ``mp-<workflow_job_id>``, shared by its analysis
-   run and the rejection run of a malformed copy naming it: Dagster starts at
-   most one of them, so one job gets exactly one terminal result. Within a
-   batch, valid copies are handled before malformed ones.
-3. A message whose run already exists in the Dagster instance is acknowledged
-   when valid (its request is safely recorded) and dead-lettered when invalid.
-4. A message without such a run becomes a run request and stays
-   unacknowledged. It returns to the queue when the channel closes at the end
-   of the tick, and the next tick finds the run and acknowledges it. Dagster
-   skips a run request whose key already has a run, so redeliveries never start
-   a second run.
-5. An invalid message that names no job is dead-lettered at once: the raw body
-   is published to ``<queue>.dead-letter`` with the reason and a stable
-   dead-letter id (``message_id`` and a header; a hash of the original message
-   id and the body) so a replay can de-duplicate.
-6. The publishes and acks of a batch are committed together (``tx.commit``). A
-   connection lost before the commit rolls both back: the message returns to
-   the queue and no dead-letter copy exists; after the commit both happened.
-
-A tick that fails halfway committed only earlier, complete batches; everything
-else returns to the queue. The cursor is not used.
+Each tick takes a bounded batch with ``basic_get`` and manual acks on a channel in
+AMQP transaction mode. A job's analysis and the rejection of a malformed copy
+naming it share the run key ``mp-<workflow_job_id>``, so a job gets one terminal
+result. A message whose run exists is acked (valid) or dead-lettered (invalid);
+one without becomes a run request and stays unacked, returning to the queue when
+the channel closes, for the next tick to ack; an invalid message naming no job is
+dead-lettered at once, with a stable id. A chunk's publishes and acks commit
+together. The full protocol: docs/matrix-profile.md, "Queue consumption".
 """
 
 import time
@@ -54,7 +35,6 @@ from moderate.matrix_profile.jobs import (
 )
 from moderate.matrix_profile.messages import (
     IGNORED_IMAGE_FIELDS,
-    MatrixProfileMessage,
     ParsedMessage,
     analysis_run_key,
     dead_letter_id,
@@ -85,13 +65,7 @@ HEADER_ORIGINAL_MESSAGE_ID = "x-moderate-original-message-id"
 
 @dataclass(frozen=True)
 class TickLimits:
-    """Bounds of one tick.
-
-    Attributes:
-        max_messages: Messages taken from the queue at most.
-        max_new_runs: Run requests emitted at most.
-        deadline_s: Seconds after which no further message is taken.
-    """
+    """Bounds of one tick: messages taken, run requests made, seconds spent."""
 
     max_messages: int = MAX_MESSAGES_PER_TICK
     max_new_runs: int = MAX_NEW_RUNS_PER_TICK
@@ -158,11 +132,6 @@ def consume_requests(
 ) -> TickReport:
     """Takes a bounded batch of messages and applies the ack protocol.
 
-    Args:
-        context: The tick's context (instance and logger).
-        rabbitmq: The broker.
-        limits: Bounds of this tick.
-
     Returns:
         The run requests to emit and counts for the tick log.
     """
@@ -199,9 +168,8 @@ def consume_requests(
 def existing_run_keys(instance: DagsterInstance, run_keys: Iterable[str]) -> set[str]:
     """Run keys among ``run_keys`` whose run this sensor already submitted.
 
-    A run still ``NOT_STARTED`` (created but never submitted, e.g. the daemon
-    died in between) does not count: its message is requested again, and
-    Dagster then launches that run instead of creating another one.
+    A run still ``NOT_STARTED`` does not count: its message is requested again,
+    and Dagster then launches that run instead of creating another one.
     """
     keys = sorted(set(run_keys))
     if not keys:
@@ -269,45 +237,26 @@ def _run_request(
     context: SensorEvaluationContext, key: str, parsed: ParsedMessage
 ) -> RunRequest:
     job_id = parsed.workflow_job_id
-    tags = {WORKFLOW_JOB_ID_TAG: str(job_id)}
-    message = parsed.message
-    if message is None:
+    if parsed.message is None:
         context.log.warning(f"Job {job_id}: invalid request ({parsed.reason})")
-        return RunRequest(
-            run_key=key,
-            job_name=matrix_profile_rejection_job.name,
-            run_config={
-                "ops": {
-                    REJECTION_OP: {
-                        "config": {"workflow_job_id": job_id, "reason": parsed.reason}
-                    }
-                }
-            },
-            tags=tags,
-        )
-    ignored_image = [
-        name for name in parsed.ignored_fields if name in IGNORED_IMAGE_FIELDS
-    ]
-    if ignored_image:
-        context.log.warning(
-            f"Job {job_id}: ignoring message fields {ignored_image}; the image "
-            "comes from configuration only"
-        )
+        job, op = matrix_profile_rejection_job, REJECTION_OP
+        config: dict[str, object] = {"workflow_job_id": job_id, "reason": parsed.reason}
+    else:
+        ignored = [
+            name for name in parsed.ignored_fields if name in IGNORED_IMAGE_FIELDS
+        ]
+        if ignored:
+            context.log.warning(
+                f"Job {job_id}: ignoring message fields {ignored}; the image "
+                "comes from configuration only"
+            )
+        job, op, config = matrix_profile_job, ANALYSIS_OP, parsed.message.model_dump()
     return RunRequest(
         run_key=key,
-        job_name=matrix_profile_job.name,
-        run_config={"ops": {ANALYSIS_OP: {"config": _analysis_config(message)}}},
-        tags=tags,
+        job_name=job.name,
+        run_config={"ops": {op: {"config": config}}},
+        tags={WORKFLOW_JOB_ID_TAG: str(job_id)},
     )
-
-
-def _analysis_config(message: MatrixProfileMessage) -> dict[str, object]:
-    return {
-        "workflow_job_id": message.workflow_job_id,
-        "analysis_variable": message.analysis_variable,
-        "bucket": message.bucket,
-        "key": message.key,
-    }
 
 
 def _dead_letter(
@@ -315,8 +264,7 @@ def _dead_letter(
 ) -> None:
     """Publishes the raw body to the dead-letter queue and acks the original.
 
-    Both are part of the batch's transaction: they happen together or not at
-    all.
+    Both are part of the batch's transaction: they happen together or not at all.
     """
     import pika
 

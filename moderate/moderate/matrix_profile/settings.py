@@ -1,8 +1,7 @@
 """Settings of the matrix-profile analysis: image, launcher and Kubernetes limits.
 
-The image and tag come from configuration only (never from a message) and must
-belong to an allow-listed repository. Settings resolve at run time through
-:class:`~moderate.resources.settings.EnvBackedResource`.
+The image comes from configuration only (never from a message) and must belong
+to an allow-listed repository.
 """
 
 import re
@@ -25,7 +24,6 @@ DEFAULT_NAMESPACE = "default"
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 IN_CLUSTER_TOKEN_FILE = SERVICE_ACCOUNT_DIR / "token"
 IN_CLUSTER_NAMESPACE_FILE = SERVICE_ACCOUNT_DIR / "namespace"
-ALLOWLIST_SEPARATOR = ","
 HEALTH_LIST_LIMIT = 1
 
 _REPOSITORY_PATTERN = re.compile(
@@ -65,55 +63,38 @@ class MatrixProfileSettings(EnvBackedResource):
     DEFAULTS = {"tag": DEFAULT_IMAGE_TAG, "launcher": LauncherKind.AUTO.value}
 
     image: str | None = Field(
-        default=None,
-        description="Worker image repository (default: $MATRIX_PROFILE_JOB_IMAGE).",
+        default=None, description="Worker image repository ($MATRIX_PROFILE_JOB_IMAGE)."
     )
     tag: str | None = Field(
-        default=None,
-        description="Image tag, or a 'sha256:' digest (default: "
-        "$MATRIX_PROFILE_JOB_TAG or 'main').",
+        default=None, description="Tag or 'sha256:' digest ($MATRIX_PROFILE_JOB_TAG)."
     )
     image_allowlist: str | None = Field(
         default=None,
-        description="Comma-separated repositories the image may come from "
-        "(default: $MATRIX_PROFILE_IMAGE_ALLOWLIST, else the configured image only).",
+        description="Allowed repositories ($MATRIX_PROFILE_IMAGE_ALLOWLIST).",
     )
     launcher: str | None = Field(
         default=None,
-        description="'subprocess', 'kubernetes' or 'auto' = Kubernetes when running "
-        "inside a cluster (default: $MATRIX_PROFILE_LAUNCHER or 'auto').",
+        description="subprocess, kubernetes, auto ($MATRIX_PROFILE_LAUNCHER).",
     )
     namespace: str | None = Field(
-        default=None,
-        description="Namespace of the analysis Jobs (default: "
-        "$MATRIX_PROFILE_K8S_NAMESPACE, else the pod's own namespace, else 'default').",
+        default=None, description="Jobs' namespace ($MATRIX_PROFILE_K8S_NAMESPACE)."
     )
     cpu_request: str = Field(default="500m", description="Worker CPU request.")
     cpu_limit: str = Field(default="2", description="Worker CPU limit.")
     memory_request: str = Field(default="1Gi", description="Worker memory request.")
     memory_limit: str = Field(default="4Gi", description="Worker memory limit.")
-    scratch_size_limit: str = Field(
-        default="1Gi", description="Size limit of the worker's writable /tmp."
-    )
+    scratch_size_limit: str = Field(default="1Gi", description="Size of its /tmp.")
     run_as_user: int = Field(default=10001, description="Non-root UID of the worker.")
     ttl_seconds_after_finished: int = Field(
-        default=3600,
-        description="Cluster-side clean-up of finished Jobs the code location "
-        "could not delete.",
+        default=3600, description="Clean-up of Jobs the code could not delete."
     )
-    poll_interval_s: float = Field(
-        default=3.0, description="Seconds between Job and Pod status polls."
-    )
+    poll_interval_s: float = Field(default=3.0, description="Job status poll (s).")
     unschedulable_grace_s: float = Field(
-        default=120.0,
-        description="How long a Pod may stay unschedulable before the run fails.",
+        default=120.0, description="Seconds a Pod may stay unschedulable."
     )
 
     def launcher_kind(self, override: str | None = None) -> LauncherKind:
-        """The launcher to use, with 'auto' resolved for this process.
-
-        Args:
-            override: A launcher named in run config; None uses the setting.
+        """The launcher (``override``, else the setting), 'auto' resolved here.
 
         Raises:
             ValueError: If the value names no known launcher.
@@ -126,23 +107,10 @@ class MatrixProfileSettings(EnvBackedResource):
             raise ValueError(
                 f"launcher must be one of {allowed} (see {self.ENV_VARS['launcher']})"
             ) from None
-        if kind is LauncherKind.AUTO:
-            return (
-                LauncherKind.KUBERNETES
-                if IN_CLUSTER_TOKEN_FILE.exists()
-                else LauncherKind.SUBPROCESS
-            )
-        return kind
-
-    def allowed_repositories(self) -> tuple[str, ...]:
-        """Repositories an image may come from."""
-        raw = self.setting("image_allowlist")
-        if raw:
-            return tuple(
-                item.strip() for item in raw.split(ALLOWLIST_SEPARATOR) if item.strip()
-            )
-        image = self.setting("image")
-        return (image.strip(),) if image else ()
+        if kind is not LauncherKind.AUTO:
+            return kind
+        in_cluster = IN_CLUSTER_TOKEN_FILE.exists()
+        return LauncherKind.KUBERNETES if in_cluster else LauncherKind.SUBPROCESS
 
     def image_reference(self) -> str:
         """The worker image as ``repo:tag`` or ``repo@sha256:…``.
@@ -156,11 +124,10 @@ class MatrixProfileSettings(EnvBackedResource):
                 f"{self.ENV_VARS['image']} must be set to run the analysis on "
                 "Kubernetes"
             )
-        return build_image_reference(
-            repository,
-            (self.setting("tag") or DEFAULT_IMAGE_TAG).strip(),
-            self.allowed_repositories(),
-        )
+        listed = (self.setting("image_allowlist") or repository).split(",")
+        allowed = tuple(item.strip() for item in listed if item.strip())
+        tag = (self.setting("tag") or DEFAULT_IMAGE_TAG).strip()
+        return build_image_reference(repository, tag, allowed)
 
     def kubernetes_namespace(self) -> str:
         """Namespace of the analysis Jobs."""
@@ -178,11 +145,7 @@ class MatrixProfileSettings(EnvBackedResource):
         return api_client()
 
     def worker_launcher(self, kind: LauncherKind, timeout_s: int) -> WorkerLauncher:
-        """The launcher of one analysis.
-
-        Args:
-            kind: Subprocess or Kubernetes (already resolved, not 'auto').
-            timeout_s: Run limit; the Kubernetes Job's ``activeDeadlineSeconds``.
+        """The launcher of one analysis (``kind`` resolved, ``timeout_s`` its limit).
 
         Raises:
             ImageNotAllowedError: For Kubernetes, if the image is not allowed.
@@ -236,13 +199,8 @@ def build_image_reference(
 ) -> str:
     """Joins a repository and a tag or digest after checking the allow-list.
 
-    Args:
-        repository: Image repository, e.g. ``registry:5000/team/worker``.
-        tag: A tag, or a digest starting with ``sha256:``.
-        allowed_repositories: Repositories the image may come from.
-
     Returns:
-        ``repository:tag`` or ``repository@sha256:<hex>``.
+        ``repository:tag``, or ``repository@sha256:<hex>`` for a digest.
 
     Raises:
         ImageNotAllowedError: If a part is malformed or the repository is not

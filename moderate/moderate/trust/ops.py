@@ -1,30 +1,22 @@
-"""Ops that request DIDs for a batch of users or proofs for a batch of objects.
+"""The two trust jobs and their ops: DIDs for a batch of users, proofs for objects.
 
-Each item of a batch is worked on only while the run holds its claim in the state
-store (the fencing token the sensor handed out, or a claim the op takes itself in
-a run launched by hand), and its outcome is written with that token: done, or
-failed with the reason and the time of the next attempt (exponential backoff for
-transient trouble, a long backoff while a proof owner has no DID, none for
-permanent failures). An item done meanwhile, or claimed again by a later run, is
-left alone. The run's output metadata lists every item with its outcome; a batch
-with failed items ends in a :class:`dagster.Failure` naming them.
+A run works on an item only while it holds the item's claim (the sensor's fencing
+token, or a claim of its own when launched by hand) and writes the outcome with
+that token: done, or failed with the reason and the next attempt (backoff for
+transient trouble, a long one while a proof owner has no DID, none for permanent
+failures). The output metadata lists every item's outcome; a batch with failed
+items ends in a :class:`dagster.Failure` naming them.
 """
 
 import enum
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from dagster import (
-    Config,
-    Failure,
-    MetadataValue,
-    OpExecutionContext,
-    Output,
-    op,
-)
-from pydantic import Field
+from dagster import Config, Failure, MetadataValue, OpExecutionContext, Output, job, op
+from pydantic import Field, NonNegativeFloat, PositiveFloat
 
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiResource
 from moderate.state import (
@@ -36,25 +28,22 @@ from moderate.state import (
 )
 from moderate.state.resource import StateStoreUnavailableError
 from moderate.trust.settings import (
-    DEFAULT_BLOCKED_OWNER_RETRY_BASE,
-    DEFAULT_BLOCKED_OWNER_RETRY_CAP,
-    DEFAULT_PENDING_TIMEOUT,
-    DEFAULT_POLL_INITIAL_INTERVAL_S,
-    DEFAULT_POLL_MAX_INTERVAL_S,
-    DEFAULT_POLL_TIMEOUT_S,
-    DEFAULT_RETRY_BASE,
-    DEFAULT_RETRY_CAP,
+    DEFAULT_TRUST_SETTINGS,
     FEATURE_TAGS,
     MAX_BATCH_SIZE,
-    OBJECT_PROOF_NAMESPACE,
+    OBJECT_PROOFS,
     USER_DID_NAMESPACE,
+    USER_DIDS,
+    Flow,
 )
 from moderate.trust.tasks import (
+    DID_ROUTE,
+    PROOF_ROUTE,
     Outcome,
     PollPolicy,
     TrustResult,
-    request_did,
-    request_proof,
+    TrustRoute,
+    request_trust,
 )
 
 if TYPE_CHECKING:
@@ -64,34 +53,21 @@ MANUAL_FENCE = 0
 OWN_DID_CLAIM_MARGIN = timedelta(minutes=5)
 DESCRIPTION_LIMIT = 300
 NO_STATUS = -1
+_DEFAULTS = DEFAULT_TRUST_SETTINGS.op_config()
 
 
 class ItemState(enum.StrEnum):
-    """What a batch run did with one item (shown per item in the run's metadata).
-
-    ``done``: the DID or proof exists. ``failed``: recorded as failed, with the
-    reason and the next attempt time. ``waiting``: not worked on by this run (it
-    is backing off, failed for good, or another run holds it). ``skipped``: a later
-    run claimed it, so this run's claim is void.
-    """
+    """What a batch run did with one item (a column of the outcome table)."""
 
     DONE = "done"
-    FAILED = "failed"
-    WAITING = "waiting"
-    SKIPPED = "skipped"
+    FAILED = "failed"  # recorded with the reason and the next attempt
+    WAITING = "waiting"  # not worked on: backing off, failed for good or held
+    SKIPPED = "skipped"  # a later run claimed it: this run's claim is void
 
 
 @dataclass(frozen=True)
 class ItemOutcome:
-    """The outcome of one item of a batch.
-
-    Attributes:
-        key: Username or object id.
-        state: What happened.
-        detail: Reason or result, one line.
-        http_status: HTTP status of the failed API call, if any.
-        retry_at: When the item will be tried again, if it failed and will be.
-    """
+    """One item's row of the outcome table (HTTP status and retry time if failed)."""
 
     key: str
     state: ItemState
@@ -100,60 +76,64 @@ class ItemOutcome:
     retry_at: datetime | None = None
 
 
-class UserItem(Config):
+class _Item(Config):
+    """One item of a batch, with the claim it was handed."""
+
+    key: str
+    fence: int = Field(
+        default=MANUAL_FENCE,
+        ge=0,
+        description="Fencing token of the sensor's claim; 0 in a run launched by "
+        "hand, which claims the item itself.",
+    )
+
+
+class UserItem(_Item):
     """One user of a DID batch."""
 
     key: str = Field(min_length=1, description="Keycloak username.")
-    fence: int = Field(
-        default=MANUAL_FENCE,
-        ge=0,
-        description="Fencing token of the sensor's claim; 0 in a run launched by "
-        "hand, which claims the item itself.",
-    )
 
 
-class ObjectItem(Config):
+class ObjectItem(_Item):
     """One uploaded object of a proof batch."""
 
     key: str = Field(pattern=r"^[1-9][0-9]{0,18}$", description="Object id.")
-    fence: int = Field(
-        default=MANUAL_FENCE,
-        ge=0,
-        description="Fencing token of the sensor's claim; 0 in a run launched by "
-        "hand, which claims the item itself.",
-    )
 
 
 class TrustBatchConfig(Config):
     """Run config shared by both trust ops (filled in by the sensors)."""
 
-    poll_initial_interval_s: float = Field(
-        default=DEFAULT_POLL_INITIAL_INTERVAL_S, gt=0
-    )
-    poll_max_interval_s: float = Field(default=DEFAULT_POLL_MAX_INTERVAL_S, gt=0)
-    poll_timeout_s: float = Field(
-        default=DEFAULT_POLL_TIMEOUT_S,
-        gt=0,
+    poll_initial_interval_s: PositiveFloat = _DEFAULTS["poll_initial_interval_s"]
+    poll_max_interval_s: PositiveFloat = _DEFAULTS["poll_max_interval_s"]
+    poll_timeout_s: PositiveFloat = Field(
+        default=_DEFAULTS["poll_timeout_s"],
         description="How long to wait for a Trust task before a retryable failure.",
     )
-    pending_timeout_s: float = Field(
-        default=DEFAULT_PENDING_TIMEOUT.total_seconds(),
-        ge=0,
+    pending_timeout_s: NonNegativeFloat = Field(
+        default=_DEFAULTS["pending_timeout_s"],
         description="How long an item stays claimed while this run works on it.",
     )
-    retry_base_s: float = Field(default=DEFAULT_RETRY_BASE.total_seconds(), gt=0)
-    retry_cap_s: float = Field(default=DEFAULT_RETRY_CAP.total_seconds(), gt=0)
-    blocked_owner_retry_base_s: float = Field(
-        default=DEFAULT_BLOCKED_OWNER_RETRY_BASE.total_seconds(), gt=0
-    )
-    blocked_owner_retry_cap_s: float = Field(
-        default=DEFAULT_BLOCKED_OWNER_RETRY_CAP.total_seconds(), gt=0
-    )
+    retry_base_s: PositiveFloat = _DEFAULTS["retry_base_s"]
+    retry_cap_s: PositiveFloat = _DEFAULTS["retry_cap_s"]
+    blocked_owner_retry_base_s: PositiveFloat = _DEFAULTS["blocked_owner_retry_base_s"]
+    blocked_owner_retry_cap_s: PositiveFloat = _DEFAULTS["blocked_owner_retry_cap_s"]
 
     def poll_policy(self) -> PollPolicy:
         """Polling bounds of this run."""
         return PollPolicy(
             self.poll_initial_interval_s, self.poll_max_interval_s, self.poll_timeout_s
+        )
+
+    def retry_at(self, outcome: Outcome, attempts: int) -> datetime | None:
+        """Next attempt after a failure; None for a permanent one."""
+        if outcome is Outcome.TRANSIENT:
+            base, cap = self.retry_base_s, self.retry_cap_s
+        elif outcome is Outcome.BLOCKED_OWNER:
+            base, cap = self.blocked_owner_retry_base_s, self.blocked_owner_retry_cap_s
+        else:
+            return None
+        return exponential_backoff(
+            attempts, timedelta(seconds=base), timedelta(seconds=cap), utc_now()
         )
 
 
@@ -170,6 +150,7 @@ class ObjectProofBatchConfig(TrustBatchConfig):
 
 
 @op(
+    name=USER_DIDS.op_name,
     description="Requests a Trust DID for each user of the batch (POST /user/did), "
     "waits for each task within a bound and records done or failed per user in the "
     "state store; the output metadata lists every user with its outcome.",
@@ -182,24 +163,12 @@ def create_user_dids(
     state_store: StateStoreResource,
 ) -> Output[dict[str, Any]]:
     """Gives a batch of users a DID."""
-    client = _client(platform_api)
-    store = _store(state_store, context)
-    policy = config.poll_policy()
-    outcomes = [
-        _work_on(
-            store,
-            USER_DID_NAMESPACE,
-            item.key,
-            item.fence,
-            config,
-            lambda key: request_did(client, key, policy),
-        )
-        for item in config.items
-    ]
-    return _report(context, USER_DID_NAMESPACE, outcomes)
+    client, store = _open(platform_api, state_store, context)
+    return _run_batch(context, client, store, USER_DIDS, DID_ROUTE, config)
 
 
 @op(
+    name=OBJECT_PROOFS.op_name,
     description="Requests an integrity proof for each object of the batch (POST "
     "/asset/proof) after making sure the pipelines' own account has a DID, waits "
     "for each task within a bound and records done or failed per object in the "
@@ -213,9 +182,7 @@ def create_object_proofs(
     state_store: StateStoreResource,
 ) -> Output[dict[str, Any]]:
     """Gives a batch of uploaded objects a proof."""
-    client = _client(platform_api)
-    store = _store(state_store, context)
-    policy = config.poll_policy()
+    client, store = _open(platform_api, state_store, context)
     own_did = ensure_own_did(client, store, config)
     if own_did.outcome is not Outcome.DONE:
         context.log.warning(
@@ -224,30 +191,46 @@ def create_object_proofs(
             client.username,
             own_did.detail,
         )
-    outcomes = [
-        _work_on(
-            store,
-            OBJECT_PROOF_NAMESPACE,
-            item.key,
-            item.fence,
-            config,
-            lambda key: request_proof(client, int(key), policy),
-        )
-        for item in config.items
-    ]
-    return _report(context, OBJECT_PROOF_NAMESPACE, outcomes)
+    return _run_batch(context, client, store, OBJECT_PROOFS, PROOF_ROUTE, config)
+
+
+@job(
+    name=USER_DIDS.job_name,
+    description="Gives a batch of Keycloak users (up to "
+    f"{DEFAULT_TRUST_SETTINGS.batch_size}) a DID through the Platform API's Trust "
+    "service and records each outcome in the state store. Requested by "
+    "keycloak_user_sensor, one run per batch; the step's output metadata lists "
+    "every user with its outcome (done, failed with reason, waiting).",
+    tags=FEATURE_TAGS,
+    metadata={"state_namespace": USER_DIDS.namespace},
+)
+def propagate_new_user_to_trust_services_job() -> None:
+    """Requests the DIDs of a batch of users."""
+    create_user_dids()
+
+
+@job(
+    name=OBJECT_PROOFS.job_name,
+    description="Gives a batch of uploaded objects (up to "
+    f"{DEFAULT_TRUST_SETTINGS.batch_size}) an integrity proof through the Platform "
+    "API's Trust service and records each outcome in the state store. Requested by "
+    "platform_api_asset_object_sensor, one run per batch; the step's output "
+    "metadata lists every object with its outcome.",
+    tags=FEATURE_TAGS,
+    metadata={"state_namespace": OBJECT_PROOFS.namespace},
+)
+def create_asset_object_proof_job() -> None:
+    """Requests the proofs of a batch of objects."""
+    create_object_proofs()
 
 
 def ensure_own_did(
     client: PlatformApiClient, store: "StateStore", config: TrustBatchConfig
 ) -> TrustResult:
-    """Makes sure the account the pipelines use (``API_USERNAME``) has a DID.
+    """Makes sure the pipelines' own account (``API_USERNAME``) has a DID.
 
-    Ownerless public assets are proven on behalf of that account, so it needs a
-    DID first (CONTRACT §2). Known from the state store after the first success.
-    Only a run that claims the item requests it, so concurrent proof runs never
-    start duplicate DID tasks; a failure backs off in the store, so while Trust is
-    down the DID is not requested again by every proof run.
+    Ownerless public assets are proven on its behalf (CONTRACT §2). Only a run
+    that claims its row asks, and a failure backs off in the store like a user's.
 
     Args:
         client: Platform API client.
@@ -267,31 +250,83 @@ def ensure_own_did(
     if fence is None:
         current = store.get(USER_DID_NAMESPACE, own)
         return TrustResult(Outcome.TRANSIENT, _not_claimable(current))
-    result = request_did(client, own, policy)
+    result = request_trust(client, DID_ROUTE, own, policy)
     _record(store, USER_DID_NAMESPACE, own, fence, record, config, result)
     return result
 
 
-def _client(platform_api: PlatformApiResource) -> PlatformApiClient:
+def _open(
+    platform_api: PlatformApiResource,
+    state_store: StateStoreResource,
+    context: OpExecutionContext,
+) -> tuple[PlatformApiClient, "StateStore"]:
+    """The client and the store, or a Failure naming the variables to set."""
     if not platform_api.is_configured():
         missing = platform_api.missing_variables()
         raise Failure(
             description=platform_api.not_configured_reason(),
             metadata={"missing_variables": ", ".join(missing)},
         )
-    return platform_api.client()
-
-
-def _store(
-    state_store: StateStoreResource, context: OpExecutionContext
-) -> "StateStore":
     try:
-        return state_store.store(context.log)
+        store = state_store.store(context.log)
     except StateStoreUnavailableError as error:
         raise Failure(
             description=str(error),
             metadata={"missing_variables": ", ".join(error.missing_variables)},
         ) from None
+    return platform_api.client(), store
+
+
+def _run_batch(
+    context: OpExecutionContext,
+    client: PlatformApiClient,
+    store: "StateStore",
+    flow: Flow,
+    route: TrustRoute,
+    config: UserDidBatchConfig | ObjectProofBatchConfig,
+) -> Output[dict[str, Any]]:
+    """Works on every item of the batch, then reports their outcomes."""
+    namespace = flow.namespace
+    policy = config.poll_policy()
+    outcomes = [
+        _work_on(
+            store,
+            namespace,
+            item.key,
+            item.fence,
+            config,
+            lambda key: request_trust(client, route, key, policy),
+        )
+        for item in config.items
+    ]
+    by_state = {state: [o for o in outcomes if o.state is state] for state in ItemState}
+    metadata: dict[str, Any] = {
+        "namespace": namespace,
+        "items": len(outcomes),
+        **{f"{state.value}_items": len(found) for state, found in by_state.items()},
+        "item_outcomes": MetadataValue.md(_table(outcomes)),
+    }
+    summary = ", ".join(f"{len(v)} {k.value}" for k, v in by_state.items() if v)
+    context.log.info("%s batch of %d: %s", namespace, len(outcomes), summary)
+    failed = by_state[ItemState.FAILED]
+    if failed:
+        first = failed[0]
+        raise Failure(
+            description=_one_line(
+                f"{namespace}: {len(failed)} of {len(outcomes)} items failed; first "
+                f"{first.key}: {first.detail}"
+            ),
+            metadata={
+                **metadata,
+                "failed_keys": ", ".join(o.key for o in failed),
+                "item": first.key,
+                "http_status": (
+                    NO_STATUS if first.http_status is None else first.http_status
+                ),
+            },
+        )
+    value = {state.value: [o.key for o in found] for state, found in by_state.items()}
+    return Output(value, metadata=metadata)
 
 
 def _work_on(
@@ -302,6 +337,7 @@ def _work_on(
     config: TrustBatchConfig,
     perform: Callable[[str], TrustResult],
 ) -> ItemOutcome:
+    """Works on one item while holding its claim, and records the outcome."""
     record = store.get(namespace, key)
     if record is not None and record.status is ItemStatus.DONE:
         return ItemOutcome(key, ItemState.DONE, "already done")
@@ -324,13 +360,8 @@ def _work_on(
         )
     if result.outcome is Outcome.DONE:
         return ItemOutcome(key, ItemState.DONE, result.detail)
-    return ItemOutcome(
-        key,
-        ItemState.FAILED,
-        f"{result.outcome.value}: {result.detail}",
-        result.http_status,
-        retry_at,
-    )
+    detail = f"{result.outcome.value}: {result.detail}"
+    return ItemOutcome(key, ItemState.FAILED, detail, result.http_status, retry_at)
 
 
 def _record(
@@ -342,41 +373,23 @@ def _record(
     config: TrustBatchConfig,
     result: TrustResult,
 ) -> tuple[bool, datetime | None]:
-    """Writes the outcome with the claim's token.
-
-    Returns:
-        Whether the write applied (False when a later claim voided this one),
-        and the next attempt time (None when done or failed for good).
-    """
+    """Writes the outcome with the claim's token: applied?, next attempt time."""
     previous = dict(record.value) if record and isinstance(record.value, dict) else {}
     if result.outcome is Outcome.DONE:
         previous.pop("blocked_owner", None)
         done_value = {**previous, **result.value}
         return store.mark_done(namespace, key, done_value, fence=fence), None
-    now = utc_now()
-    retry_at: datetime | None = None
     value: dict[str, Any] | None = previous or None
-    if result.outcome is Outcome.TRANSIENT:
-        retry_at = exponential_backoff(
-            fence,
-            timedelta(seconds=config.retry_base_s),
-            timedelta(seconds=config.retry_cap_s),
-            now,
-        )
-    elif result.outcome is Outcome.BLOCKED_OWNER:
-        retry_at = exponential_backoff(
-            fence,
-            timedelta(seconds=config.blocked_owner_retry_base_s),
-            timedelta(seconds=config.blocked_owner_retry_cap_s),
-            now,
-        )
+    if result.outcome is Outcome.BLOCKED_OWNER:
         value = {**previous, "blocked_owner": result.blocked_owner}
+    retry_at = config.retry_at(result.outcome, fence)
     error = f"{result.outcome.value}: {result.detail}"
     applied = store.mark_failed(namespace, key, error, retry_at, value, fence=fence)
     return applied, retry_at
 
 
 def _not_claimable(record: StateRecord | None) -> str:
+    """Why an item could not be claimed, for the outcome table."""
     if record is None:
         return "claimed by another run"
     if record.status is ItemStatus.DONE:
@@ -388,41 +401,8 @@ def _not_claimable(record: StateRecord | None) -> str:
     return "another run holds it"
 
 
-def _report(
-    context: OpExecutionContext, namespace: str, outcomes: Sequence[ItemOutcome]
-) -> Output[dict[str, Any]]:
-    by_state = {state: [o for o in outcomes if o.state is state] for state in ItemState}
-    metadata: dict[str, Any] = {
-        "namespace": namespace,
-        "items": len(outcomes),
-        **{f"{state.value}_items": len(found) for state, found in by_state.items()},
-        "item_outcomes": MetadataValue.md(_table(outcomes)),
-    }
-    failed = by_state[ItemState.FAILED]
-    summary = ", ".join(f"{len(v)} {k.value}" for k, v in by_state.items() if v)
-    context.log.info("%s batch of %d: %s", namespace, len(outcomes), summary)
-    if failed:
-        first = failed[0]
-        description = (
-            f"{namespace}: {len(failed)} of {len(outcomes)} items failed; first "
-            f"{first.key}: {first.detail}"
-        )
-        raise Failure(
-            description=_one_line(description),
-            metadata={
-                **metadata,
-                "failed_keys": ", ".join(o.key for o in failed),
-                "item": first.key,
-                "http_status": (
-                    first.http_status if first.http_status is not None else NO_STATUS
-                ),
-            },
-        )
-    value = {state.value: [o.key for o in found] for state, found in by_state.items()}
-    return Output(value, metadata=metadata)
-
-
 def _table(outcomes: Sequence[ItemOutcome]) -> str:
+    """The Markdown table of the outcomes, one row per item."""
     rows = [
         "| item | outcome | HTTP | next attempt | detail |",
         "|---|---|---|---|---|",
@@ -438,7 +418,4 @@ def _table(outcomes: Sequence[ItemOutcome]) -> str:
 
 
 def _one_line(text: str) -> str:
-    line = " ".join(text.split())
-    return (
-        line if len(line) <= DESCRIPTION_LIMIT else line[: DESCRIPTION_LIMIT - 1] + "…"
-    )
+    return textwrap.shorten(text, DESCRIPTION_LIMIT, placeholder="…")

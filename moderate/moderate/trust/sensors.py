@@ -1,14 +1,20 @@
 """``keycloak_user_sensor`` and ``platform_api_asset_object_sensor``.
 
-Each tick is bounded (pages, runs, wall time), keeps its position in the sensor
-cursor and its per-item progress in the state store, requests batch runs only as
-far as the flow's runs still queued or running leave room, and reports the counts
-of done, pending and failed items: the user sensor as observations of the
-``keycloak_users_count`` asset, both in the tick log and in the skip message.
+A tick is bounded (pages, runs, wall time) and resumes from its cursor. It claims
+the items it requests (a fencing token each) and groups them into batch runs, no
+more than the flow's room in the run queue, and never re-requests items a run still
+queued or running holds, even past their deadline. It reports the item counts in
+its log and skip message, and the user sensor as ``keycloak_users_count`` events.
 """
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 from dagster import (
     AssetKey,
@@ -16,6 +22,7 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
+    RunRequest,
     RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
@@ -23,46 +30,111 @@ from dagster import (
     SkipReason,
     sensor,
 )
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from moderate.automation import default_sensor_status
 from moderate.resources.keycloak import KeycloakResource
-from moderate.resources.platform_api import PlatformApiResource
-from moderate.state import StateStoreResource, utc_now
+from moderate.resources.platform_api import PlatformApiClient, PlatformApiResource
+from moderate.resources.settings import EnvBackedResource
+from moderate.state import ItemStatus, StateRecord, StateStoreResource, utc_now
 from moderate.state.resource import StateStoreUnavailableError
-from moderate.trust.jobs import (
+from moderate.trust.ops import (
     create_asset_object_proof_job,
     propagate_new_user_to_trust_services_job,
 )
-from moderate.trust.progress import summary
-from moderate.trust.scans import (
-    PROOF_OP,
-    USER_OP,
-    InFlight,
-    TickPlan,
-    plan_object_tick,
-    plan_user_tick,
-)
 from moderate.trust.settings import (
+    BATCH_TAG,
     DEFAULT_TRUST_SETTINGS,
     FEATURE_TAGS,
+    ITEMS_TAG,
+    OBJECT_PROOFS,
     SENSOR_INTERVAL_S,
+    USER_DIDS,
+    Flow,
     TrustSettings,
 )
 
-USER_SENSOR_NAME = "keycloak_user_sensor"
-OBJECT_SENSOR_NAME = "platform_api_asset_object_sensor"
-USERS_COUNT_ASSET = AssetKey("keycloak_users_count")
 if TYPE_CHECKING:
     from moderate.state.store import StateStore
 
-IN_FLIGHT_STATUSES = (
+USERS_COUNT_ASSET = AssetKey("keycloak_users_count")
+OBJECTS_PATH = "/asset/object"
+NO_HASH_ERROR = "permanent: object has no sha256_hash, a proof can never be made"
+RETRYABLE = (ItemStatus.FAILED, ItemStatus.PENDING)
+IN_FLIGHT_STATUSES = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
     DagsterRunStatus.STARTING,
     DagsterRunStatus.STARTED,
     DagsterRunStatus.CANCELING,
-)
+]
 IN_FLIGHT_RUNS_LIMIT = 1000
+MAX_CURSOR_INT = 2**31 - 1
+CursorInt = Annotated[int, Field(ge=0, le=MAX_CURSOR_INT)]
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """The flow's runs still queued or running, and the item keys they hold."""
+
+    runs: int = 0
+    held: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class TickPlan:
+    """What one tick requests, the cursor to store and the counts to report."""
+
+    run_requests: list[RunRequest]
+    cursor: str
+    metadata: dict[str, Any]
+    cursor_reset: str | None
+
+
+Planner = Callable[["StateStore", str | None, datetime, InFlight], TickPlan]
+
+
+class _JsonCursor(BaseModel):
+    """A sensor cursor stored as JSON, validated strictly when read."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+    @classmethod
+    def read(cls, raw: str | None) -> tuple[Self, str | None]:
+        """The stored cursor, or a fresh one and why (None when empty); never raises."""
+        if not raw:
+            return cls(), None
+        try:
+            return cls.model_validate_json(raw), None
+        except (ValidationError, ValueError, RecursionError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            return cls(), f"unreadable {cls.__name__} reset ({reason})"
+
+
+class UserScanCursor(_JsonCursor):
+    """Position of the Keycloak scan.
+
+    Attributes:
+        offset: Offset of the next page of the pass in progress; None between passes.
+        pass_count: ``users/count`` when the pass in progress started.
+        known_count: ``users/count`` when the last completed pass started.
+        last_pass_started_at: When the last pass started.
+    """
+
+    offset: CursorInt | None = None
+    pass_count: CursorInt | None = None
+    known_count: CursorInt | None = None
+    last_pass_started_at: AwareDatetime | None = None
+
+
+class ObjectScanCursor(_JsonCursor):
+    """Position of the scan of objects without proof.
+
+    Attributes:
+        after_id: Objects with a larger id come next; 0 starts a new pass.
+    """
+
+    after_id: CursorInt = 0
 
 
 def build_keycloak_user_sensor(
@@ -81,17 +153,14 @@ def build_keycloak_user_sensor(
     """
 
     @sensor(
-        name=USER_SENSOR_NAME,
+        name="keycloak_user_sensor",
         job=propagate_new_user_to_trust_services_job,
-        minimum_interval_seconds=SENSOR_INTERVAL_S,
-        default_status=default_status or default_sensor_status(),
         description="Pages through the main realm's Keycloak users and requests "
         f"DID runs of up to {settings.batch_size} users without one (at most "
         f"{settings.max_runs_per_tick} per tick and {settings.max_runs_in_flight} "
         "queued or running); retries failures with exponential backoff. Records "
         "DID counts as observations of keycloak_users_count.",
-        tags=FEATURE_TAGS,
-        metadata=_sensor_metadata(settings),
+        **_sensor_options(settings, default_status),
     )
     def keycloak_user_sensor(
         context: SensorEvaluationContext,
@@ -99,24 +168,8 @@ def build_keycloak_user_sensor(
         platform_api: PlatformApiResource,
         state_store: StateStoreResource,
     ) -> SensorResult | SkipReason:
-        for resource in (keycloak, platform_api):
-            if not resource.is_configured():
-                return SkipReason(resource.not_configured_reason())
-        store = _open(state_store, context)
-        if isinstance(store, SkipReason):
-            return store
-        plan = plan_user_tick(
-            keycloak,
-            store,
-            context.cursor,
-            settings,
-            utc_now(),
-            runs_in_flight(context.instance, JOB_OF_USERS, USER_OP),
-        )
-        observation = AssetObservation(
-            asset_key=USERS_COUNT_ASSET, metadata=plan.metadata
-        )
-        return _result(context, plan, [observation])
+        plan = partial(_plan_users, keycloak, settings)
+        return _tick(context, USER_DIDS, (keycloak, platform_api), state_store, plan)
 
     return keycloak_user_sensor
 
@@ -137,111 +190,351 @@ def build_platform_api_asset_object_sensor(
     """
 
     @sensor(
-        name=OBJECT_SENSOR_NAME,
+        name="platform_api_asset_object_sensor",
         job=create_asset_object_proof_job,
-        minimum_interval_seconds=SENSOR_INTERVAL_S,
-        default_status=default_status or default_sensor_status(),
         description="Pages through the Platform API's uploaded objects without "
         f"proof (sorted by id) and requests proof runs of up to {settings.batch_size} "
         f"due objects (at most {settings.max_runs_per_tick} per tick and "
         f"{settings.max_runs_in_flight} queued or running). Objects that can never "
         "get a proof are recorded as failed with the reason; failures back off "
         "without blocking the others.",
-        tags=FEATURE_TAGS,
-        metadata=_sensor_metadata(settings),
+        **_sensor_options(settings, default_status),
     )
     def platform_api_asset_object_sensor(
         context: SensorEvaluationContext,
         platform_api: PlatformApiResource,
         state_store: StateStoreResource,
     ) -> SensorResult | SkipReason:
-        if not platform_api.is_configured():
-            return SkipReason(platform_api.not_configured_reason())
-        store = _open(state_store, context)
-        if isinstance(store, SkipReason):
-            return store
-        plan = plan_object_tick(
-            platform_api.client(),
-            store,
-            context.cursor,
-            settings,
-            utc_now(),
-            runs_in_flight(context.instance, JOB_OF_OBJECTS, PROOF_OP),
-        )
-        return _result(context, plan, [])
+        plan = partial(_plan_objects, platform_api, settings)
+        return _tick(context, OBJECT_PROOFS, (platform_api,), state_store, plan)
 
     return platform_api_asset_object_sensor
 
 
-JOB_OF_USERS = propagate_new_user_to_trust_services_job.name
-JOB_OF_OBJECTS = create_asset_object_proof_job.name
-
-
-def runs_in_flight(instance: DagsterInstance, job_name: str, op_name: str) -> InFlight:
-    """The job's runs that are queued or running, and the items they hold.
+def did_progress_metadata(
+    realm: str, users: int, store: "StateStore"
+) -> dict[str, str | int]:
+    """Realm size, DID states and users not yet seen, as asset metadata.
 
     Args:
-        instance: The Dagster instance.
-        job_name: Trust job.
-        op_name: Its op, whose run config lists the batch's items.
-
-    Returns:
-        How many runs, and the keys of their items.
+        realm: Keycloak realm name.
+        users: Number of users of the realm.
+        store: State store.
     """
+    counts = _status_counts(USER_DIDS, store)
+    unseen = max(users - sum(counts.values()), 0)
+    return {"realm": realm, "users": users, **counts, "users_not_yet_seen": unseen}
+
+
+def _sensor_options(
+    settings: TrustSettings, default_status: DefaultSensorStatus | None
+) -> dict[str, Any]:
+    """The ``@sensor`` arguments both trust sensors share."""
+    return {
+        "minimum_interval_seconds": SENSOR_INTERVAL_S,
+        "default_status": default_status or default_sensor_status(),
+        "tags": FEATURE_TAGS,
+        "metadata": {
+            "batch_size": settings.batch_size,
+            "max_runs_per_tick": settings.max_runs_per_tick,
+            "max_runs_in_flight": settings.max_runs_in_flight,
+        },
+    }
+
+
+def _tick(
+    context: SensorEvaluationContext,
+    flow: Flow,
+    services: Sequence[EnvBackedResource],
+    state_store: StateStoreResource,
+    plan: Planner,
+) -> SensorResult | SkipReason:
+    """One tick: skips while a service is not configured, else plans and reports."""
+    for service in services:
+        if not service.is_configured():
+            return SkipReason(service.not_configured_reason())
+    try:
+        store = state_store.store(context.log)
+    except StateStoreUnavailableError as error:
+        return SkipReason(str(error))
+    in_flight = _in_flight(context.instance, flow)
+    result = plan(store, context.cursor, utc_now(), in_flight)
+    if result.cursor_reset:
+        context.log.warning("Cursor reset: %s", result.cursor_reset)
+    summary = ", ".join(f"{key}={value}" for key, value in result.metadata.items())
+    context.log.info("%d run(s) requested; %s", len(result.run_requests), summary)
+    observations = [AssetObservation(USERS_COUNT_ASSET, metadata=result.metadata)]
+    return SensorResult(
+        run_requests=result.run_requests,
+        cursor=result.cursor,
+        asset_events=observations if flow is USER_DIDS else [],
+        skip_reason=None if result.run_requests else f"Nothing due; {summary}",
+    )
+
+
+def _in_flight(instance: DagsterInstance, flow: Flow) -> InFlight:
+    """The job's runs that are queued or running, and the items their configs list."""
     runs = instance.get_runs(
-        filters=RunsFilter(job_name=job_name, statuses=list(IN_FLIGHT_STATUSES)),
+        filters=RunsFilter(job_name=flow.job_name, statuses=IN_FLIGHT_STATUSES),
         limit=IN_FLIGHT_RUNS_LIMIT,
     )
     held: set[str] = set()
     for run in runs:
-        held.update(_batch_keys(run.run_config, op_name))
+        config: Any = run.run_config
+        try:
+            held.update(
+                str(item["key"])
+                for item in config["ops"][flow.op_name]["config"]["items"]
+            )
+        except (KeyError, TypeError):
+            continue
     return InFlight(len(runs), frozenset(held))
 
 
-def _batch_keys(run_config: object, op_name: str) -> Sequence[str]:
-    ops = run_config.get("ops") if isinstance(run_config, dict) else None
-    node = ops.get(op_name) if isinstance(ops, dict) else None
-    config = node.get("config") if isinstance(node, dict) else None
-    items = config.get("items") if isinstance(config, dict) else None
-    if not isinstance(items, list):
-        return []
-    return [
-        str(item["key"]) for item in items if isinstance(item, dict) and "key" in item
-    ]
+def _plan_users(
+    keycloak: KeycloakResource,
+    settings: TrustSettings,
+    store: "StateStore",
+    raw_cursor: str | None,
+    now: datetime,
+    in_flight: InFlight,
+) -> TickPlan:
+    """New users of the pass in progress first, then due retries, up to the room.
 
-
-def _sensor_metadata(settings: TrustSettings) -> dict[str, int]:
-    return {
-        "batch_size": settings.batch_size,
-        "max_runs_per_tick": settings.max_runs_per_tick,
-        "max_runs_in_flight": settings.max_runs_in_flight,
+    A pass starts when ``users/count`` differs from that of the last completed
+    pass, or when that pass is older than the reconciliation interval (Keycloak
+    orders by username, so new users appear at any offset).
+    """
+    deadline = time.monotonic() + settings.tick_budget_s
+    cursor, reset = UserScanCursor.read(raw_cursor)
+    users = keycloak.count_users()
+    if cursor.offset is None and (
+        cursor.known_count != users
+        or cursor.last_pass_started_at is None
+        or now - cursor.last_pass_started_at >= settings.full_reconciliation_interval
+    ):
+        cursor = cursor.model_copy(
+            update={"offset": 0, "pass_count": users, "last_pass_started_at": now}
+        )
+    room = _room(settings, in_flight)
+    new_users: list[str] = []
+    if cursor.offset is not None and room > 0:
+        offset, complete = _scan_users(
+            keycloak, store, cursor.offset, settings, room, new_users, deadline
+        )
+        end_pass = {"offset": None, "known_count": cursor.pass_count}
+        cursor = cursor.model_copy(update=end_pass if complete else {"offset": offset})
+    retries: list[str] = []
+    if room > len(new_users):
+        left = room - len(new_users)
+        due = store.keys_due(USER_DIDS.namespace, RETRYABLE, left + len(in_flight.held))
+        retries = [r.key for r in due if r.key not in in_flight.held][:left]
+    candidates = dict.fromkeys([*new_users, *retries])
+    claimed, requests = _claim(USER_DIDS, store, candidates, settings, now)
+    metadata = {
+        **did_progress_metadata(keycloak.realm, users, store),
+        "requested_runs": len(requests),
+        "requested_new": len([name for name in new_users if name in claimed]),
+        "requested_retries": len([name for name in retries if name in claimed]),
+        "runs_in_flight": in_flight.runs,
+        "scan_offset": -1 if cursor.offset is None else cursor.offset,
     }
+    return TickPlan(requests, cursor.model_dump_json(), metadata, reset)
 
 
-def _open(
-    state_store: StateStoreResource, context: SensorEvaluationContext
-) -> "StateStore | SkipReason":
-    try:
-        return state_store.store(context.log)
-    except StateStoreUnavailableError as error:
-        return SkipReason(str(error))
+def _scan_users(
+    keycloak: KeycloakResource,
+    store: "StateStore",
+    offset: int,
+    settings: TrustSettings,
+    room: int,
+    found: list[str],
+    deadline: float,
+) -> tuple[int, bool]:
+    """Reads pages from ``offset``; returns the next offset and whether the pass ended.
+
+    The offset only moves past a page once every new user on it was requested.
+    """
+    pages = keycloak.iter_user_pages(settings.user_page_size, first=offset)
+    for read, page in enumerate(pages, start=1):
+        usernames = [user["username"] for user in page]
+        known = store.get_many(USER_DIDS.namespace, usernames)
+        new = [name for name in usernames if name not in known and name not in found]
+        left = room - len(found)
+        found.extend(new[:left])
+        if len(new) > left:
+            return offset, False
+        offset += len(page)
+        if len(page) < settings.user_page_size:
+            return offset, True
+        if (
+            len(found) >= room
+            or read >= settings.max_user_pages_per_tick
+            or time.monotonic() >= deadline
+        ):
+            return offset, False
+    return offset, True
 
 
-def _result(
-    context: SensorEvaluationContext,
-    plan: TickPlan,
-    observations: list[AssetObservation],
-) -> SensorResult:
-    if plan.cursor_reset:
-        context.log.warning("Cursor reset: %s", plan.cursor_reset)
-    message = summary(plan.metadata)
-    context.log.info("%d run(s) requested; %s", len(plan.run_requests), message)
-    return SensorResult(
-        run_requests=plan.run_requests,
-        cursor=plan.cursor,
-        asset_events=observations,
-        skip_reason=None if plan.run_requests else f"Nothing due; {message}",
+def _plan_objects(
+    platform_api: PlatformApiResource,
+    settings: TrustSettings,
+    store: "StateStore",
+    raw_cursor: str | None,
+    now: datetime,
+    in_flight: InFlight,
+) -> TickPlan:
+    """Due objects without proof, read by keyset (``id > after_id``), up to the room.
+
+    Objects without hash are recorded as failed for good without a run. Objects
+    waiting out a backoff, or held by a run, are skipped, except those blocked on
+    an owner whose DID has since been recorded, which are due at once.
+    """
+    deadline = time.monotonic() + settings.tick_budget_s
+    cursor, reset = ObjectScanCursor.read(raw_cursor)
+    client = platform_api.client()
+    room = _room(settings, in_flight)
+    chosen: dict[str, dict[str, Any]] = {}
+    unblock: list[str] = []
+    hashless: dict[str, dict[str, Any]] = {}
+    after_id = cursor.after_id
+    skipped = pages = 0
+    complete = False
+    while room > 0:
+        page = _object_page(client, after_id, settings.object_page_size)
+        records = store.get_many(OBJECT_PROOFS.namespace, [str(o["id"]) for o in page])
+        unblocked = _unblocked_owners(store, records.values())
+        full = False
+        for obj in page:
+            if len(chosen) >= room:
+                full = True
+                break
+            key, after_id = str(obj["id"]), int(obj["id"])
+            record = records.get(key)
+            value = {"object_id": obj["id"], "key": obj.get("key")}
+            value["asset_id"] = obj.get("asset_id")
+            if not obj.get("sha256_hash"):
+                if record is None or record.status is not ItemStatus.FAILED:
+                    hashless[key] = value
+            elif key in in_flight.held:
+                skipped += 1
+            elif record is None or record.is_due(now):
+                chosen[key] = value
+            elif _blocked_owner(record) in unblocked:
+                chosen[key] = value
+                unblock.append(key)
+            else:
+                skipped += 1
+        pages += 1
+        complete = not full and len(page) < settings.object_page_size
+        if full or complete or pages >= settings.max_object_pages_per_tick:
+            break
+        if time.monotonic() >= deadline:
+            break
+    if hashless:
+        store.upsert_many(
+            OBJECT_PROOFS.namespace,
+            hashless,
+            status=ItemStatus.FAILED,
+            last_error=NO_HASH_ERROR,
+            count_attempt=True,
+        )
+    if unblock:  # the owner's DID exists now: the backoff no longer applies
+        store.upsert_many(
+            OBJECT_PROOFS.namespace,
+            {key: chosen[key] for key in unblock},
+            status=ItemStatus.FAILED,
+            last_error="blocked owner has a DID now",
+            next_attempt_at=now,
+        )
+    claimed, requests = _claim(OBJECT_PROOFS, store, chosen, settings, now)
+    next_cursor = ObjectScanCursor(after_id=0 if complete else after_id)
+    metadata = {
+        **_status_counts(OBJECT_PROOFS, store),
+        "requested_runs": len(requests),
+        "requested_items": len(claimed),
+        "recorded_without_hash": len(hashless),
+        "skipped_waiting": skipped,
+        "runs_in_flight": in_flight.runs,
+        "next_after_id": next_cursor.after_id,
+    }
+    return TickPlan(requests, next_cursor.model_dump_json(), metadata, reset)
+
+
+def _object_page(
+    client: PlatformApiClient, after_id: int, page_size: int
+) -> list[dict[str, Any]]:
+    """One page of objects without proof and with an id above ``after_id``."""
+    params = {
+        "offset": 0,
+        "limit": page_size,
+        "filters": json.dumps([["proof_id", "eq", None], ["id", "gt", after_id]]),
+        "sorts": json.dumps([["id", "asc"]]),
+    }
+    return list(client.get_json(OBJECTS_PATH, params))
+
+
+def _blocked_owner(record: StateRecord) -> str | None:
+    if record.status is not ItemStatus.FAILED or not isinstance(record.value, dict):
+        return None
+    owner = record.value.get("blocked_owner")
+    return owner if isinstance(owner, str) else None
+
+
+def _unblocked_owners(store: "StateStore", records: Iterable[StateRecord]) -> set[str]:
+    """The blocked owners among ``records`` whose DID is done by now."""
+    owners = {owner for record in records if (owner := _blocked_owner(record))}
+    if not owners:
+        return set()
+    dids = store.get_many(USER_DIDS.namespace, owners)
+    return {name for name, rec in dids.items() if rec.status is ItemStatus.DONE}
+
+
+def _room(settings: TrustSettings, in_flight: InFlight) -> int:
+    """Items this tick may request: free runs (capped per tick) times batch size."""
+    free = settings.max_runs_in_flight - in_flight.runs
+    return max(0, min(settings.max_runs_per_tick, free)) * settings.batch_size
+
+
+def _status_counts(flow: Flow, store: "StateStore") -> dict[str, int]:
+    counts = store.counts(flow.namespace)
+    return {f"{flow.name}_{status.value}": counts[status] for status in ItemStatus}
+
+
+def _claim(
+    flow: Flow,
+    store: "StateStore",
+    candidates: Mapping[str, Any],
+    settings: TrustSettings,
+    now: datetime,
+) -> tuple[dict[str, int], list[RunRequest]]:
+    """Claims the candidates and groups them (key to token) into batch runs."""
+    claimed = store.claim_many(
+        flow.namespace, candidates, now + settings.pending_timeout
     )
+    keys = sorted(claimed)
+    requests = []
+    for start in range(0, len(keys), settings.batch_size):
+        items = [
+            {"key": key, "fence": claimed[key]}
+            for key in keys[start : start + settings.batch_size]
+        ]
+        batch = _batch_id(items)
+        config = {"items": items, **settings.op_config()}
+        requests.append(
+            RunRequest(
+                run_key=f"{flow.name}-batch-{batch}",
+                run_config={"ops": {flow.op_name: {"config": config}}},
+                tags={**FEATURE_TAGS, BATCH_TAG: batch, ITEMS_TAG: str(len(items))},
+            )
+        )
+    return claimed, requests
+
+
+def _batch_id(items: Sequence[Mapping[str, Any]]) -> str:
+    """A stable id of a batch: the same items and tokens give the same id."""
+    text = json.dumps([[item["key"], item["fence"]] for item in items])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 keycloak_user_sensor = build_keycloak_user_sensor()

@@ -1,10 +1,8 @@
-"""Tuning of the trust sensors and jobs: page sizes, per-tick caps and backoff.
+"""Names and tuning of the trust flows: page sizes, per-tick caps and backoff.
 
-Sensors cannot take run config, so their limits live in :class:`TrustSettings`, a
-frozen dataclass whose defaults are the named constants below. The code location
-builds its sensors from :data:`DEFAULT_TRUST_SETTINGS`; the sensors copy the op-side
-values (polling bounds, backoff) into the run config of every run they request, so
-one object decides the behaviour of the whole flow.
+Sensors cannot take run config, so their limits live in :class:`TrustSettings`. The
+sensors copy the op-side values (polling bounds, backoff) into the run config of
+every run they request, so one object decides the behaviour of the whole flow.
 """
 
 from __future__ import annotations
@@ -17,29 +15,40 @@ OBJECT_PROOF_NAMESPACE = "trust.object_proof"
 FEATURE_TAGS = {"moderate/feature": "trust"}
 BATCH_TAG = "moderate/trust-batch"
 ITEMS_TAG = "moderate/trust-items"
-
 SENSOR_INTERVAL_S = 300
-KEYCLOAK_MAX_PAGE_SIZE = 100
-DEFAULT_USER_PAGE_SIZE = 100
-DEFAULT_MAX_USER_PAGES_PER_TICK = 100
-DEFAULT_OBJECT_PAGE_SIZE = 100
-DEFAULT_MAX_OBJECT_PAGES_PER_TICK = 100
-DEFAULT_BATCH_SIZE = 100
+MAX_PAGE_SIZE = 100
 MAX_BATCH_SIZE = 1000
-# Helm's QueuedRunCoordinator runs 4 at once (values-dagster.yaml.template): the
-# two trust flows together keep at most that many runs queued or running.
-DEFAULT_MAX_RUNS_IN_FLIGHT = 2
-DEFAULT_MAX_RUNS_PER_TICK = DEFAULT_MAX_RUNS_IN_FLIGHT
-DEFAULT_TICK_BUDGET_S = 40.0
-DEFAULT_FULL_RECONCILIATION_INTERVAL = timedelta(hours=24)
-DEFAULT_PENDING_TIMEOUT = timedelta(hours=1)
-DEFAULT_RETRY_BASE = timedelta(minutes=5)
-DEFAULT_RETRY_CAP = timedelta(hours=6)
-DEFAULT_BLOCKED_OWNER_RETRY_BASE = timedelta(hours=1)
-DEFAULT_BLOCKED_OWNER_RETRY_CAP = timedelta(hours=24)
-DEFAULT_POLL_INITIAL_INTERVAL_S = 1.0
-DEFAULT_POLL_MAX_INTERVAL_S = 15.0
-DEFAULT_POLL_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class Flow:
+    """What tells the DID flow and the proof flow apart.
+
+    Attributes:
+        name: ``did`` or ``proof``: prefix of run keys and of count metadata.
+        namespace: State-store namespace of the flow's items.
+        op_name: The op whose run config lists a batch's items.
+        job_name: The job of that op, one run per batch.
+    """
+
+    name: str
+    namespace: str
+    op_name: str
+    job_name: str
+
+
+USER_DIDS = Flow(
+    "did",
+    USER_DID_NAMESPACE,
+    "create_user_dids",
+    "propagate_new_user_to_trust_services_job",
+)
+OBJECT_PROOFS = Flow(
+    "proof",
+    OBJECT_PROOF_NAMESPACE,
+    "create_object_proofs",
+    "create_asset_object_proof_job",
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +63,8 @@ class TrustSettings:
         batch_size: Items (users or objects) one run works on.
         max_runs_per_tick: Batch runs one tick of one sensor may request.
         max_runs_in_flight: Runs of one flow that may be queued or running at
-            once; a tick requests only what fits, so the run queue (and the run
-            coordinator's concurrency) is never flooded.
+            once; a tick requests only what fits. Helm's QueuedRunCoordinator runs
+            4 at once, so the two flows together never exceed it.
         tick_budget_s: Wall time after which a tick stops reading pages (the
             sensor timeout is 60 s); the cursor resumes there on the next tick.
         full_reconciliation_interval: Age after which a full pass over the realm
@@ -72,29 +81,33 @@ class TrustSettings:
             with a retryable failure (the API loses tasks when it restarts).
     """
 
-    user_page_size: int = DEFAULT_USER_PAGE_SIZE
-    max_user_pages_per_tick: int = DEFAULT_MAX_USER_PAGES_PER_TICK
-    object_page_size: int = DEFAULT_OBJECT_PAGE_SIZE
-    max_object_pages_per_tick: int = DEFAULT_MAX_OBJECT_PAGES_PER_TICK
-    batch_size: int = DEFAULT_BATCH_SIZE
-    max_runs_per_tick: int = DEFAULT_MAX_RUNS_PER_TICK
-    max_runs_in_flight: int = DEFAULT_MAX_RUNS_IN_FLIGHT
-    tick_budget_s: float = DEFAULT_TICK_BUDGET_S
-    full_reconciliation_interval: timedelta = DEFAULT_FULL_RECONCILIATION_INTERVAL
-    pending_timeout: timedelta = DEFAULT_PENDING_TIMEOUT
-    retry_base: timedelta = DEFAULT_RETRY_BASE
-    retry_cap: timedelta = DEFAULT_RETRY_CAP
-    blocked_owner_retry_base: timedelta = DEFAULT_BLOCKED_OWNER_RETRY_BASE
-    blocked_owner_retry_cap: timedelta = DEFAULT_BLOCKED_OWNER_RETRY_CAP
-    poll_initial_interval_s: float = DEFAULT_POLL_INITIAL_INTERVAL_S
-    poll_max_interval_s: float = DEFAULT_POLL_MAX_INTERVAL_S
-    poll_timeout_s: float = DEFAULT_POLL_TIMEOUT_S
+    user_page_size: int = MAX_PAGE_SIZE
+    max_user_pages_per_tick: int = 100
+    object_page_size: int = MAX_PAGE_SIZE
+    max_object_pages_per_tick: int = 100
+    batch_size: int = 100
+    max_runs_per_tick: int = 2
+    max_runs_in_flight: int = 2
+    tick_budget_s: float = 40.0
+    full_reconciliation_interval: timedelta = timedelta(hours=24)
+    pending_timeout: timedelta = timedelta(hours=1)
+    retry_base: timedelta = timedelta(minutes=5)
+    retry_cap: timedelta = timedelta(hours=6)
+    blocked_owner_retry_base: timedelta = timedelta(hours=1)
+    blocked_owner_retry_cap: timedelta = timedelta(hours=24)
+    poll_initial_interval_s: float = 1.0
+    poll_max_interval_s: float = 15.0
+    poll_timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
         """Rejects page sizes the services refuse and caps that stop all work."""
-        for name in ("user_page_size", "object_page_size"):
-            if not 0 < getattr(self, name) <= KEYCLOAK_MAX_PAGE_SIZE:
-                raise ValueError(f"{name} must be within 1..{KEYCLOAK_MAX_PAGE_SIZE}")
+        for name, most in (
+            ("user_page_size", MAX_PAGE_SIZE),
+            ("object_page_size", MAX_PAGE_SIZE),
+            ("batch_size", MAX_BATCH_SIZE),
+        ):
+            if not 0 < getattr(self, name) <= most:
+                raise ValueError(f"{name} must be within 1..{most}")
         for name in (
             "max_user_pages_per_tick",
             "max_object_pages_per_tick",
@@ -103,13 +116,6 @@ class TrustSettings:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if not 0 < self.batch_size <= MAX_BATCH_SIZE:
-            raise ValueError(f"batch_size must be within 1..{MAX_BATCH_SIZE}")
-
-    @property
-    def items_per_tick(self) -> int:
-        """Most items one tick may request (runs times batch size)."""
-        return self.max_runs_per_tick * self.batch_size
 
     def op_config(self) -> dict[str, float]:
         """The run-config fields shared by both trust ops."""

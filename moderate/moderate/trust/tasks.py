@@ -1,9 +1,8 @@
 """Trust requests through the Platform API: start, poll with a bound, classify.
 
-``POST /user/did`` and ``POST /asset/proof`` either answer with the existing DID or
-proof, or start a background task that is polled until it has a result or an error.
-The API loses running tasks when it restarts, so polling is bounded and backs off.
-Task errors are classified as CONTRACT §2 describes (see :class:`Outcome`).
+``POST /user/did`` and ``POST /asset/proof`` answer with the existing DID or proof,
+or start a task, polled with a bound (the API loses tasks when it restarts). Task
+errors are classified as CONTRACT §2 describes (see :class:`Outcome`).
 """
 
 from __future__ import annotations
@@ -20,11 +19,9 @@ import requests
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiError
 
 DID_PATH = "/user/did"
-DID_TASK_PATH = "/user/did/task/{task_id}"
 PROOF_PATH = "/asset/proof"
-PROOF_TASK_PATH = "/asset/proof/task/{task_id}"
 POLL_BACKOFF_FACTOR = 2.0
-
+HTTP_NOT_FOUND = 404
 ALREADY_DONE_MARKERS = (
     "already has a did",
     "already has a proof",
@@ -32,50 +29,27 @@ ALREADY_DONE_MARKERS = (
 )
 BLOCKED_OWNER_MARKER = "does not have a did and thus cannot be a proof owner"
 PERMANENT_MARKERS = ("has no hash", "not found")
-TRANSIENT_ERROR_TYPES = (
-    "HTTPStatusError",
-    "HTTPError",
-    "TransportError",
-    "TimeoutException",
-    "ConnectError",
-    "ConnectTimeout",
-    "ReadError",
-    "ReadTimeout",
-    "WriteError",
-    "WriteTimeout",
-    "PoolTimeout",
-    "NetworkError",
-    "RemoteProtocolError",
+# The Trust service's HTTP client errors, as the API reports them: always transient.
+TRANSIENT_ERROR_PATTERN = re.compile(
+    r"^\s*(?:HTTPStatusError|HTTPError|TransportError|TimeoutException|ConnectError"
+    r"|ConnectTimeout|ReadError|ReadTimeout|WriteError|WriteTimeout|PoolTimeout"
+    r"|NetworkError|RemoteProtocolError)\("
 )
-TRANSIENT_ERROR_PATTERN = re.compile(rf"^\s*(?:{'|'.join(TRANSIENT_ERROR_TYPES)})\(")
 BLOCKED_OWNER_PATTERN = re.compile(r"User (?P<owner>.+?) does not have a DID", re.I)
-HTTP_NOT_FOUND = 404
 
 
 class Outcome(enum.StrEnum):
-    """What a Trust request ended with, and so what to record.
+    """What a Trust request ended with, and so what to record."""
 
-    ``DONE``: the DID or proof exists. ``BLOCKED_OWNER``: the proof owner has no
-    DID yet (retry after a long backoff). ``PERMANENT``: it can never succeed
-    (no hash, not found). ``TRANSIENT``: Trust or API trouble, a lost task, or
-    anything unrecognised (retry with exponential backoff).
-    """
-
-    DONE = "done"
-    BLOCKED_OWNER = "blocked_owner"
-    PERMANENT = "permanent"
-    TRANSIENT = "transient"
+    DONE = "done"  # the DID or proof exists
+    BLOCKED_OWNER = "blocked_owner"  # the proof owner has no DID yet: long backoff
+    PERMANENT = "permanent"  # can never succeed (no hash, not found)
+    TRANSIENT = "transient"  # Trust or API trouble, lost task, anything else
 
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """Bounded polling of one task.
-
-    Attributes:
-        initial_interval_s: First wait between two polls.
-        max_interval_s: Longest wait between two polls.
-        timeout_s: Total time after which polling gives up.
-    """
+    """Bounded polling of one task: first and longest wait, total time."""
 
     initial_interval_s: float
     max_interval_s: float
@@ -90,7 +64,6 @@ class TrustResult:
         outcome: Classification of the result.
         detail: Human-readable reason (the task error for failures).
         value: What was obtained (``trust_did`` or ``proof_id``) on success.
-        task_id: The task that was polled, if one was started.
         already_existed: Whether the DID or proof existed before this request.
         blocked_owner: Username of a proof owner without DID.
         http_status: HTTP status of the failed API call, if one failed.
@@ -99,23 +72,44 @@ class TrustResult:
     outcome: Outcome
     detail: str
     value: Mapping[str, Any] = field(default_factory=dict)
-    task_id: int | None = None
     already_existed: bool = False
     blocked_owner: str | None = None
     http_status: int | None = None
 
 
+@dataclass(frozen=True)
+class TrustRoute:
+    """A Trust route: what to post and where its answer holds the value.
+
+    Attributes:
+        path: The ``POST`` route; its tasks are at ``<path>/task/<id>``.
+        body_field: Field of the posted body that names the item.
+        answer_field: Field of the answer that holds the user or object.
+        value_fields: Fields kept as the value; the first one must be set.
+        key_of: Turns an item key into what ``body_field`` takes.
+    """
+
+    path: str
+    body_field: str
+    answer_field: str
+    value_fields: tuple[str, ...]
+    key_of: Callable[[str], str | int] = str
+
+    def value_of(self, obj: Any) -> dict[str, Any]:
+        """The value of an answer's user or object; empty when it has none."""
+        if isinstance(obj, Mapping) and obj.get(self.value_fields[0]):
+            return {name: obj.get(name) for name in self.value_fields}
+        return {}
+
+
+DID_ROUTE = TrustRoute(DID_PATH, "username", "user_meta", ("trust_did",))
+PROOF_ROUTE = TrustRoute(
+    PROOF_PATH, "object_key_or_id", "obj", ("proof_id", "key"), int
+)
+
+
 class TaskTimeoutError(RuntimeError):
     """A task did not finish within the polling bound."""
-
-    def __init__(self, path: str, timeout_s: float, polls: int) -> None:
-        self.path = path
-        self.timeout_s = timeout_s
-        self.polls = polls
-        super().__init__(
-            f"task at {path} did not finish within {timeout_s:g} s ({polls} polls); "
-            "it may have been lost by an API restart and will be requested again"
-        )
 
 
 def classify_task_error(error: str) -> Outcome:
@@ -139,181 +133,87 @@ def blocked_owner(error: str) -> str | None:
     return match.group("owner") if match else None
 
 
-def wait_for_task(
-    client: PlatformApiClient,
-    path: str,
-    policy: PollPolicy,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> dict[str, Any]:
-    """Polls a task until it finished, backing off between polls.
+def request_trust(
+    client: PlatformApiClient, route: TrustRoute, key: str, policy: PollPolicy
+) -> TrustResult:
+    """Makes sure the user or object ``key`` has its DID or proof.
+
+    "Already has" and "created in the meantime" count as success once a re-read
+    (the same idempotent ``POST``) shows the value.
 
     Args:
-        client: Platform API client.
-        path: Task route, e.g. ``/user/did/task/7``.
+        client: Platform API client of an admin account.
+        route: ``DID_ROUTE`` or ``PROOF_ROUTE``.
+        key: Username or object id.
         policy: Polling bounds.
-        sleep: Sleep function (injectable for tests).
-        clock: Monotonic clock (injectable for tests).
 
     Returns:
-        The finished ``LongRunningTask``.
-
-    Raises:
-        TaskTimeoutError: When the task is still running at the bound.
-        PlatformApiError: When a poll fails after the client's retries.
+        The classified result.
     """
-    deadline = clock() + policy.timeout_s
+    body = {route.body_field: route.key_of(key)}
+    try:
+        answer = client.post_json(route.path, body, idempotent=True)
+        task_id = answer.get("task_id")
+        if task_id is None:
+            return _existing(
+                route, answer, "already existed", "no task started and no value"
+            )
+        task = _wait(client, f"{route.path}/task/{task_id}", policy)
+    except TaskTimeoutError as error:
+        return TrustResult(Outcome.TRANSIENT, str(error))
+    except PlatformApiError as error:
+        permanent = error.status == HTTP_NOT_FOUND and error.path == route.path
+        outcome = Outcome.PERMANENT if permanent else Outcome.TRANSIENT
+        return TrustResult(outcome, str(error), http_status=error.status)
+    except requests.RequestException as error:
+        return TrustResult(Outcome.TRANSIENT, f"{type(error).__name__}: {error}")
+    if task.get("result") is not None:
+        return TrustResult(Outcome.DONE, "created", route.value_of(task["result"]))
+    error_text = str(task.get("error"))
+    outcome = classify_task_error(error_text)
+    if outcome is not Outcome.DONE:
+        return TrustResult(outcome, error_text, blocked_owner=blocked_owner(error_text))
+    try:
+        answer = client.post_json(route.path, body, idempotent=True)
+    except (PlatformApiError, requests.RequestException) as error:
+        detail = f"re-read after '{error_text}' failed: {error}"
+        return TrustResult(Outcome.TRANSIENT, detail)
+    if answer.get("task_id") is not None:
+        answer = {}
+    missing = f"task said '{error_text}' but a re-read found nothing yet"
+    return _existing(route, answer, error_text, missing)
+
+
+def _existing(
+    route: TrustRoute, answer: Mapping[str, Any], detail: str, missing: str
+) -> TrustResult:
+    """Success when an answer without task holds the value, else transient."""
+    value = route.value_of(answer.get(route.answer_field))
+    if value:
+        return TrustResult(Outcome.DONE, detail, value, already_existed=True)
+    return TrustResult(Outcome.TRANSIENT, missing)
+
+
+def _wait(
+    client: PlatformApiClient, path: str, policy: PollPolicy
+) -> Mapping[str, Any]:
+    """Polls a task until it finished, doubling the wait up to the bound."""
+    deadline = time.monotonic() + policy.timeout_s
     interval = policy.initial_interval_s
     polls = 0
     while True:
         task = client.get_json(path)
         polls += 1
-        if _finished(task):
+        if any(
+            task.get(name) is not None for name in ("finished_at", "result", "error")
+        ):
             return task
-        remaining = deadline - clock()
+        remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TaskTimeoutError(path, policy.timeout_s, polls)
-        sleep(min(interval, remaining))
+            raise TaskTimeoutError(
+                f"task at {path} did not finish within {policy.timeout_s:g} s "
+                f"({polls} polls); it may have been lost by an API restart and "
+                "will be requested again"
+            )
+        time.sleep(min(interval, remaining))
         interval = min(interval * POLL_BACKOFF_FACTOR, policy.max_interval_s)
-
-
-def request_did(
-    client: PlatformApiClient, username: str, policy: PollPolicy
-) -> TrustResult:
-    """Makes sure ``username`` has a DID.
-
-    "Already has a DID" and "created in the meantime" count as success once a
-    re-read shows the DID.
-
-    Args:
-        client: Platform API client of an admin account.
-        username: Keycloak username.
-        policy: Polling bounds.
-
-    Returns:
-        The classified result.
-    """
-    return _request(
-        client,
-        policy,
-        start=lambda: client.post_json(
-            DID_PATH, {"username": username}, idempotent=True
-        ),
-        existing=lambda answer: _did_of(answer.get("user_meta")),
-        task_path=DID_TASK_PATH,
-        from_task=lambda task: _did_of(task.get("result")),
-    )
-
-
-def request_proof(
-    client: PlatformApiClient, object_id: int, policy: PollPolicy
-) -> TrustResult:
-    """Makes sure the uploaded object ``object_id`` has an integrity proof.
-
-    Args:
-        client: Platform API client of an admin account.
-        object_id: Id of the uploaded object.
-        policy: Polling bounds.
-
-    Returns:
-        The classified result.
-    """
-    return _request(
-        client,
-        policy,
-        start=lambda: client.post_json(
-            PROOF_PATH, {"object_key_or_id": object_id}, idempotent=True
-        ),
-        existing=lambda answer: _proof_of(answer.get("obj")),
-        task_path=PROOF_TASK_PATH,
-        from_task=lambda task: _proof_of(task.get("result")),
-    )
-
-
-def _request(
-    client: PlatformApiClient,
-    policy: PollPolicy,
-    *,
-    start: Callable[[], Any],
-    existing: Callable[[Mapping[str, Any]], dict[str, Any]],
-    task_path: str,
-    from_task: Callable[[Mapping[str, Any]], dict[str, Any]],
-) -> TrustResult:
-    try:
-        answer = start()
-        task_id = answer.get("task_id")
-        if task_id is None:
-            value = existing(answer)
-            if value:
-                return TrustResult(
-                    Outcome.DONE, "already existed", value, already_existed=True
-                )
-            return TrustResult(Outcome.TRANSIENT, "no task started and no value")
-        task = wait_for_task(client, task_path.format(task_id=task_id), policy)
-    except TaskTimeoutError as error:
-        return TrustResult(Outcome.TRANSIENT, str(error), task_id=task_id)
-    except PlatformApiError as error:
-        outcome = (
-            Outcome.PERMANENT
-            if error.status == HTTP_NOT_FOUND and error.path in (DID_PATH, PROOF_PATH)
-            else Outcome.TRANSIENT
-        )
-        return TrustResult(outcome, str(error), http_status=error.status)
-    except requests.RequestException as error:
-        return TrustResult(Outcome.TRANSIENT, f"{type(error).__name__}: {error}")
-    if task.get("result") is not None:
-        return TrustResult(Outcome.DONE, "created", from_task(task), task_id=task_id)
-    error_text = str(task.get("error"))
-    outcome = classify_task_error(error_text)
-    if outcome is Outcome.DONE:
-        return _reread(start, existing, error_text, task_id)
-    return TrustResult(
-        outcome, error_text, task_id=task_id, blocked_owner=blocked_owner(error_text)
-    )
-
-
-def _reread(
-    start: Callable[[], Any],
-    existing: Callable[[Mapping[str, Any]], dict[str, Any]],
-    error_text: str,
-    task_id: int,
-) -> TrustResult:
-    try:
-        answer = start()
-    except (PlatformApiError, requests.RequestException) as error:
-        return TrustResult(
-            Outcome.TRANSIENT,
-            f"re-read after '{error_text}' failed: {error}",
-            task_id=task_id,
-        )
-    value = existing(answer) if answer.get("task_id") is None else {}
-    if value:
-        return TrustResult(
-            Outcome.DONE, error_text, value, task_id=task_id, already_existed=True
-        )
-    return TrustResult(
-        Outcome.TRANSIENT,
-        f"task said '{error_text}' but a re-read found nothing yet",
-        task_id=task_id,
-    )
-
-
-def _finished(task: Mapping[str, Any]) -> bool:
-    return (
-        task.get("finished_at") is not None
-        or task.get("result") is not None
-        or task.get("error") is not None
-    )
-
-
-def _did_of(user_meta: Any) -> dict[str, Any]:
-    if isinstance(user_meta, Mapping) and user_meta.get("trust_did"):
-        return {"trust_did": user_meta["trust_did"]}
-    return {}
-
-
-def _proof_of(obj: Any) -> dict[str, Any]:
-    if isinstance(obj, Mapping) and obj.get("proof_id"):
-        return {"proof_id": obj["proof_id"], "key": obj.get("key")}
-    return {}

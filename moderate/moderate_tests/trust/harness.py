@@ -30,15 +30,13 @@ from dagster import (
 from moderate.resources.keycloak import KeycloakResource
 from moderate.resources.platform_api import PlatformApiResource
 from moderate.state import StateStore, StateStoreResource
-from moderate.trust.jobs import (
-    create_asset_object_proof_job,
-    propagate_new_user_to_trust_services_job,
-)
 from moderate.trust.ops import (
     ObjectProofBatchConfig,
     UserDidBatchConfig,
+    create_asset_object_proof_job,
     create_object_proofs,
     create_user_dids,
+    propagate_new_user_to_trust_services_job,
 )
 from moderate.trust.sensors import (
     build_keycloak_user_sensor,

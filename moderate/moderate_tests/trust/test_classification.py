@@ -3,7 +3,7 @@
 import pytest
 
 from moderate.state import utc_now
-from moderate.trust.scans import ObjectScanCursor, UserScanCursor
+from moderate.trust.sensors import ObjectScanCursor, UserScanCursor
 from moderate.trust.settings import TrustSettings
 from moderate.trust.tasks import Outcome, blocked_owner, classify_task_error
 
@@ -63,8 +63,13 @@ def test_cursors_round_trip() -> None:
     cursor = UserScanCursor(
         offset=200, pass_count=5, known_count=4, last_pass_started_at=utc_now()
     )
-    assert UserScanCursor.parse(cursor.dump()) == cursor
-    assert ObjectScanCursor.parse(ObjectScanCursor(after_id=42).dump()).after_id == 42
+    assert UserScanCursor.read(cursor.model_dump_json())[0] == cursor
+    assert (
+        ObjectScanCursor.read(ObjectScanCursor(after_id=42).model_dump_json())[
+            0
+        ].after_id
+        == 42
+    )
     assert ObjectScanCursor.read(None) == (ObjectScanCursor(), None)
 
 

@@ -7,15 +7,16 @@ from datetime import timedelta
 
 from moderate.state import ItemStatus, StateStore, utc_now
 from moderate.trust.ops import ObjectItem, ObjectProofBatchConfig, ensure_own_did
-from moderate.trust.scans import NO_HASH_ERROR
+from moderate.trust.sensors import NO_HASH_ERROR
 from moderate.trust.settings import OBJECT_PROOF_NAMESPACE, USER_DID_NAMESPACE
 from moderate.trust.tasks import (
     DID_PATH,
+    DID_ROUTE,
     PROOF_PATH,
+    PROOF_ROUTE,
     Outcome,
     PollPolicy,
-    request_did,
-    request_proof,
+    request_trust,
 )
 from moderate_tests.doubles import TrustOutcome
 from moderate_tests.trust.harness import TrustHarness
@@ -64,7 +65,10 @@ def test_objects_that_can_never_be_proven_do_not_starve_the_others(
     first = harness.tick(harness.object_sensor())
     requested = requested_objects(first.run_requests)
     assert len(first.run_requests) == harness.settings.max_runs_per_tick
-    assert len(requested) == harness.settings.items_per_tick
+    assert (
+        len(requested)
+        == harness.settings.max_runs_per_tick * harness.settings.batch_size
+    )
     assert requested & set(good), "good objects are requested in the first tick"
     assert not requested & set(hashless), "no run for an object without hash"
     for request in first.run_requests:
@@ -166,7 +170,7 @@ def test_lost_did_task_after_api_restart_is_a_retryable_failure(
     thread_result = {}
 
     def ask() -> None:
-        thread_result["result"] = request_did(client, "alice", policy)
+        thread_result["result"] = request_trust(client, DID_ROUTE, "alice", policy)
 
     worker = threading.Thread(target=ask)
     worker.start()
@@ -216,7 +220,9 @@ def test_proof_created_in_the_meantime_counts_as_success_after_reread(
     outcome = {}
 
     def ask() -> None:
-        outcome["result"] = request_proof(client, object_id, PollPolicy(0.02, 0.05, 5))
+        outcome["result"] = request_trust(
+            client, PROOF_ROUTE, str(object_id), PollPolicy(0.02, 0.05, 5)
+        )
 
     worker = threading.Thread(target=ask)
     worker.start()

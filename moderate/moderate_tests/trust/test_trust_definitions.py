@@ -8,7 +8,7 @@ from dagster import DefaultSensorStatus, materialize
 
 from moderate.definitions import defs
 from moderate.state import ItemStatus
-from moderate.trust.assets import keycloak_users_count
+from moderate.trust.definitions import keycloak_users_count
 from moderate.trust.sensors import (
     build_keycloak_user_sensor,
     build_platform_api_asset_object_sensor,

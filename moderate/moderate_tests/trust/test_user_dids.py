@@ -10,7 +10,7 @@ from dagster import AssetKey, DagsterEventType, SensorResult
 from moderate.resources.keycloak import KeycloakResource
 from moderate.resources.platform_api import PlatformApiResource
 from moderate.state import ItemStatus, StateStore, utc_now
-from moderate.trust.jobs import propagate_new_user_to_trust_services_job
+from moderate.trust.ops import propagate_new_user_to_trust_services_job
 from moderate.trust.settings import BATCH_TAG, USER_DID_NAMESPACE
 from moderate.trust.tasks import DID_PATH
 from moderate_tests.doubles import TrustOutcome

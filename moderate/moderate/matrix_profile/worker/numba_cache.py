@@ -15,17 +15,14 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 SEED_ENV = "MODERATE_NUMBA_CACHE_SEED"
-"""Folder of the cache built into the image (read-only is fine)."""
 CACHE_DIR_ENV = "NUMBA_CACHE_DIR"
-"""numba's own setting: the writable folder it reads and writes its cache in."""
 
 
 def seed_cache(environ: Mapping[str, str] | None = None) -> int:
-    """Copies the image's numba cache into ``NUMBA_CACHE_DIR``.
+    """Copies the cache in ``$MODERATE_NUMBA_CACHE_SEED`` into ``$NUMBA_CACHE_DIR``.
 
-    Files already in the cache folder are kept (a folder that outlives one run
-    may hold newer entries). Nothing happens unless both variables are set and
-    the seed folder exists.
+    Files already in the cache folder are kept (they may be newer). Nothing
+    happens unless both variables are set and the seed folder exists.
 
     Args:
         environ: Environment to read the two folders from (default: the process's).
@@ -42,13 +39,10 @@ def seed_cache(environ: Mapping[str, str] | None = None) -> int:
         return 0
     copied = 0
     for path in source.rglob("*"):
-        if not path.is_file():
-            continue
         out = destination / path.relative_to(source)
-        if out.exists():
-            continue
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, out)
-        copied += 1
+        if path.is_file() and not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, out)
+            copied += 1
     logger.info("numba cache: %d files copied from %s to %s", copied, source, target)
     return copied

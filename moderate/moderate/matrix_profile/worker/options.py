@@ -28,11 +28,7 @@ class Approximation:
     share: float
 
     def __post_init__(self) -> None:
-        """Checks the ranges.
-
-        Raises:
-            ValueError: A threshold below 1 or a share outside (0, 1].
-        """
+        """Raises ValueError for a threshold below 1 or a share outside (0, 1]."""
         if self.above_points < MIN_APPROXIMATE_ABOVE_POINTS:
             raise ValueError("the approximate-mode threshold must be at least 1 point")
         if not 0 < self.share <= 1:
@@ -67,12 +63,7 @@ class WorkerOptions:
     approximation: Approximation | None = None
 
     def __post_init__(self) -> None:
-        """Checks that exactly one report destination is set.
-
-        Raises:
-            ValueError: If none or both destinations are given, or a limit is
-                out of range.
-        """
+        """Raises ValueError unless one destination is set and limits are valid."""
         if (self.report_upload_url is None) == (self.report_path is None):
             raise ValueError("give exactly one of report_upload_url and report_path")
         if not 1 <= self.top_k <= MAX_TOP_K:

@@ -8,22 +8,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import numpy as np
 
 from moderate.matrix_profile.worker.analysis import Analysis, analyse
-from moderate.matrix_profile.worker.deliver import upload_report, write_report
 from moderate.matrix_profile.worker.errors import InputError
-from moderate.matrix_profile.worker.fetch import fetch_input
-from moderate.matrix_profile.worker.figures import draw_all
 from moderate.matrix_profile.worker.options import WorkerOptions
-from moderate.matrix_profile.worker.report import ReportInput, render_report
+from moderate.matrix_profile.worker.report import render_report
 from moderate.matrix_profile.worker.series import (
     FilledSeries,
+    choose_window,
     fill_short_gaps,
     regularise,
 )
 from moderate.matrix_profile.worker.table import read_table
-from moderate.matrix_profile.worker.window import choose_window
+from moderate.matrix_profile.worker.transfer import (
+    fetch_input,
+    upload_report,
+    write_report,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +59,13 @@ class WorkerResult:
             "sampling_period_s": series.period.total_seconds(),
             "missing_share": round(series.missing_share, 6),
             "discords": [
-                {"timestamp": _iso(index[d.index]), "distance": d.distance}
+                {"timestamp": index[d.index].isoformat(), "distance": d.distance}
                 for d in self.analysis.discords
             ],
             "motifs": [
                 {
-                    "timestamp": _iso(index[m.index]),
-                    "neighbor_timestamp": _iso(index[m.neighbour]),
+                    "timestamp": index[m.index].isoformat(),
+                    "neighbor_timestamp": index[m.neighbour].isoformat(),
                     "distance": m.distance,
                 }
                 for m in self.analysis.motifs
@@ -72,18 +74,8 @@ class WorkerResult:
         }
 
 
-def _iso(timestamp: pd.Timestamp) -> str:
-    return timestamp.isoformat()
-
-
 def run(options: WorkerOptions) -> WorkerResult:
-    """Runs the whole analysis for ``options``.
-
-    Args:
-        options: Input, variable, window and report destination.
-
-    Returns:
-        The result; the report has been delivered.
+    """Runs the whole analysis for ``options`` and delivers the report.
 
     Raises:
         InputError: The input cannot be analysed.
@@ -91,18 +83,23 @@ def run(options: WorkerOptions) -> WorkerResult:
         UploadError: The report could not be delivered.
     """
     started = time.perf_counter()
+    variable = options.analysis_variable
     with tempfile.TemporaryDirectory(prefix=WORK_DIR_PREFIX) as work_dir:
-        source = fetch_input(
+        path, input_name = fetch_input(
             options.input_url,
             Path(work_dir),
             options.http_timeout_s,
             options.max_input_bytes,
         )
-        raw = read_table(source.path, options.analysis_variable)
-    series = regularise(raw)
+        series = regularise(read_table(path, variable))
     window = choose_window(options.window, series.period, series.points)
     filled = fill_short_gaps(series, window)
-    _check_analysable(filled, options.analysis_variable)
+    finite = filled.series.values[np.isfinite(filled.series.values)]
+    if finite.min() == finite.max():
+        raise InputError(
+            f"'{variable}' has the same value ({finite[0]:g}) everywhere; a constant "
+            "series has no anomalies or patterns to find."
+        )
     _log_stage("input prepared", started)
     analysis = analyse(
         filled.series.values, window, options.top_k, options.approximation
@@ -114,14 +111,7 @@ def run(options: WorkerOptions) -> WorkerResult:
         )
     _log_stage("matrix profile computed", started)
     report = render_report(
-        ReportInput(
-            input_name=source.name,
-            variable=options.analysis_variable,
-            filled=filled,
-            analysis=analysis,
-            plots=draw_all(filled.series, analysis, options.analysis_variable),
-            generated_at=datetime.now(UTC),
-        )
+        input_name, variable, filled, analysis, generated_at=datetime.now(UTC)
     )
     body = report.encode(REPORT_ENCODING)
     _log_stage("report rendered", started)
@@ -131,16 +121,6 @@ def run(options: WorkerOptions) -> WorkerResult:
         write_report(options.report_path, body)
     _log_stage("done", started)
     return WorkerResult(filled=filled, analysis=analysis, report_bytes=len(body))
-
-
-def _check_analysable(filled: FilledSeries, variable: str) -> None:
-    values = filled.series.values
-    finite = values[~pd.isna(values)]
-    if finite.min() == finite.max():
-        raise InputError(
-            f"'{variable}' has the same value ({finite[0]:g}) everywhere; a constant "
-            "series has no anomalies or patterns to find."
-        )
 
 
 def _log_stage(stage: str, started: float) -> None:

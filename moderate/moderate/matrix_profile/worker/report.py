@@ -1,14 +1,12 @@
 """The self-contained HTML report (inline CSS, figures as base64 SVG)."""
 
-import base64
-from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
 import pandas as pd
 
 from moderate.matrix_profile.worker.analysis import Analysis
-from moderate.matrix_profile.worker.figures import Plot
+from moderate.matrix_profile.worker.figures import draw_all
 from moderate.matrix_profile.worker.series import FilledSeries, format_duration
 
 TITLE = "Matrix profile analysis"
@@ -31,63 +29,93 @@ footer { color: #666; font-size: 0.85rem; margin-top: 2rem; }
 """
 
 
-@dataclass(frozen=True)
-class ReportInput:
-    """Everything the report shows.
+def render_report(
+    input_name: str,
+    variable: str,
+    filled: FilledSeries,
+    analysis: Analysis,
+    generated_at: datetime,
+) -> str:
+    """The complete HTML document, with no external references.
 
-    Attributes:
+    Args:
         input_name: File name of the input (never a URL).
         variable: Analysis variable.
         filled: Regular series with short gaps interpolated.
         analysis: Matrix profile, discords and motifs.
-        plots: Rendered figures.
         generated_at: When the report was made (UTC).
     """
-
-    input_name: str
-    variable: str
-    filled: FilledSeries
-    analysis: Analysis
-    plots: list[Plot]
-    generated_at: datetime
-
-
-def render_report(report: ReportInput) -> str:
-    """The complete HTML document.
-
-    Args:
-        report: What to show.
-
-    Returns:
-        HTML text with no external references.
-    """
-    variable = escape(report.variable)
+    shown = escape(variable)
+    index = filled.series.index
+    window = analysis.window
+    discords = [
+        [
+            f"#{rank}",
+            _when(index[discord.index]),
+            _when(index[discord.index + window - 1]),
+            f"{discord.distance:.3f}",
+            _when(index[discord.neighbour]),
+        ]
+        for rank, discord in enumerate(analysis.discords, start=1)
+    ]
+    motifs = [
+        [
+            f"#{rank}",
+            _when(index[motif.index]),
+            _when(index[motif.neighbour]),
+            f"{motif.distance:.3f}",
+        ]
+        for rank, motif in enumerate(analysis.motifs, start=1)
+    ]
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
         "<head>",
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{TITLE}: {variable}</title>",
+        f"<title>{TITLE}: {shown}</title>",
         f"<style>{STYLE}</style>",
         "</head>",
         "<body>",
         "<main>",
         f"<h1>{TITLE}</h1>",
-        f'<p class="subtitle">Variable <strong>{variable}</strong> of '
-        f"<strong>{escape(report.input_name)}</strong></p>",
-        _reading_guide(report.analysis),
-        _notes(report.filled, report.analysis),
+        f'<p class="subtitle">Variable <strong>{shown}</strong> of '
+        f"<strong>{escape(input_name)}</strong></p>",
+        "<p>The series was split into overlapping windows of "
+        f"{window} points. For every window the matrix profile gives the "
+        "distance to the most similar other window, after removing level and "
+        "scale (z-normalisation). <strong>Discords</strong> are windows with the "
+        "largest distance: shapes seen nowhere else, i.e. candidate anomalies. "
+        "<strong>Motifs</strong> are pairs of windows with the smallest distance: "
+        "the most repeated patterns. Distances range from 0 (same shape) to "
+        f"{2 * window ** 0.5:.1f} (2&radic;window); a discord matters "
+        "when its distance stands well above the typical (median) distance.</p>",
+        _notes(filled, analysis),
         '<h2 id="summary">Summary</h2>',
-        _summary_table(report),
+        _table(
+            "Input and settings",
+            ["Item", "Value"],
+            _summary_rows(input_name, variable, filled, analysis),
+            "summary-table",
+        ),
         '<h2 id="discords-table">Top discords (anomalies)</h2>',
-        _discord_table(report),
+        _table(
+            "Windows least like any other, largest distance first",
+            ["Rank", "Window start", "Window end", "Distance", "Nearest window"],
+            discords,
+            "discords",
+        ),
         '<h2 id="motifs-table">Top motifs (repeated patterns)</h2>',
-        _motif_table(report),
+        _table(
+            "Most similar pairs of windows, smallest distance first",
+            ["Rank", "First occurrence", "Second occurrence", "Distance"],
+            motifs,
+            "motifs",
+        ),
         '<h2 id="figures">Figures</h2>',
-        *(_figure(plot) for plot in report.plots),
+        *draw_all(filled.series, analysis, variable),
         "</main>",
-        f"<footer>Generated {report.generated_at.strftime(TIME_FORMAT)} with "
+        f"<footer>Generated {generated_at.strftime(TIME_FORMAT)} with "
         "stumpy's matrix profile (z-normalised Euclidean distance).</footer>",
         "</body>",
         "</html>",
@@ -99,23 +127,8 @@ def _when(timestamp: pd.Timestamp) -> str:
     return escape(timestamp.strftime(TIME_FORMAT))
 
 
-def _reading_guide(analysis: Analysis) -> str:
-    return (
-        "<p>The series was split into overlapping windows of "
-        f"{analysis.window} points. For every window the matrix profile gives the "
-        "distance to the most similar other window, after removing level and "
-        "scale (z-normalisation). <strong>Discords</strong> are windows with the "
-        "largest distance: shapes seen nowhere else, i.e. candidate anomalies. "
-        "<strong>Motifs</strong> are pairs of windows with the smallest distance: "
-        "the most repeated patterns. Distances range from 0 (same shape) to "
-        f"{2 * analysis.window ** 0.5:.1f} (2&radic;window); a discord matters "
-        "when its distance stands well above the typical (median) distance.</p>"
-    )
-
-
 def _notes(filled: FilledSeries, analysis: Analysis) -> str:
     notes = []
-    series = filled.series
     if analysis.approximate_share is not None:
         notes.append(
             "This matrix profile is approximate (stumpy.scrump over "
@@ -139,9 +152,9 @@ def _notes(filled: FilledSeries, analysis: Analysis) -> str:
             "every other window: long flat stretches show up as motifs and their "
             "edges as discords."
         )
-    if series.duplicates:
+    if filled.series.duplicates:
         notes.append(
-            f"{series.duplicates} rows repeated an earlier timestamp and were "
+            f"{filled.series.duplicates} rows repeated an earlier timestamp and were "
             "averaged with it."
         )
     if not notes:
@@ -150,114 +163,49 @@ def _notes(filled: FilledSeries, analysis: Analysis) -> str:
     return f'<div class="note" role="note"><ul>{items}</ul></div>'
 
 
-def _table(caption: str, header: list[str], rows: list[list[str]], key: str) -> str:
-    head = "".join(f'<th scope="col">{cell}</th>' for cell in header)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            (
-                f'<td class="number">{cell}</td>'
-                if index
-                else f'<th scope="row">{cell}</th>'
-            )
-            for index, cell in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return (
-        f'<table id="{key}"><caption>{caption}</caption>'
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    )
-
-
-def _summary_table(report: ReportInput) -> str:
-    filled = report.filled
+def _summary_rows(
+    input_name: str, variable: str, filled: FilledSeries, analysis: Analysis
+) -> list[list[str]]:
     series = filled.series
-    analysis = report.analysis
-    window_span = series.period * analysis.window
-    rows = [
-        ["Input file", escape(report.input_name)],
-        ["Analysis variable", escape(report.variable)],
+    window_span = format_duration(series.period * analysis.window)
+    profile = (
+        "exact"
+        if analysis.approximate_share is None
+        else f"approximate ({analysis.approximate_share:.0%} of comparisons)"
+    )
+    interpolated = (
+        f"{filled.interpolated} (longest gap filled: {filled.max_filled_gap})"
+    )
+    return [
+        ["Input file", escape(input_name)],
+        ["Analysis variable", escape(variable)],
         ["Rows read", str(series.rows)],
         ["From", _when(series.index[0])],
         ["To", _when(series.index[-1])],
         ["Sampling period", escape(format_duration(series.period))],
         ["Points on the regular grid", str(series.points)],
         ["Missing points", f"{series.missing} ({series.missing_share:.1%})"],
-        [
-            "Interpolated points",
-            f"{filled.interpolated} (longest gap filled: {filled.max_filled_gap})",
-        ],
+        ["Interpolated points", interpolated],
         ["Empty, NaN or infinite values", str(series.non_finite)],
         ["Duplicated timestamps merged", str(series.duplicates)],
-        [
-            "Window",
-            f"{analysis.window} points ({escape(format_duration(window_span))})",
-        ],
+        ["Window", f"{analysis.window} points ({escape(window_span)})"],
         ["Windows compared", str(len(analysis.profile) - analysis.excluded)],
-        [
-            "Matrix profile",
-            (
-                "exact"
-                if analysis.approximate_share is None
-                else f"approximate ({analysis.approximate_share:.0%} of comparisons)"
-            ),
-        ],
+        ["Matrix profile", profile],
         ["Flat windows (one repeated value)", str(analysis.flat_windows)],
         ["Typical distance (median)", f"{analysis.typical_distance:.3f}"],
     ]
-    return _table("Input and settings", ["Item", "Value"], rows, "summary-table")
 
 
-def _discord_table(report: ReportInput) -> str:
-    index = report.filled.series.index
-    rows = [
-        [
-            f"#{rank}",
-            _when(index[discord.index]),
-            _when(index[discord.index + report.analysis.window - 1]),
-            f"{discord.distance:.3f}",
-            _when(index[discord.neighbour]),
-        ]
-        for rank, discord in enumerate(report.analysis.discords, start=1)
-    ]
-    header = ["Rank", "Window start", "Window end", "Distance", "Nearest window"]
-    return _table(
-        "Windows least like any other, largest distance first",
-        header,
-        rows,
-        "discords",
+def _table(caption: str, header: list[str], rows: list[list[str]], key: str) -> str:
+    """A table whose first column heads its row and whose other cells are numbers."""
+    head = "".join(f'<th scope="col">{cell}</th>' for cell in header)
+    body = "".join(
+        f'<tr><th scope="row">{first}</th>'
+        + "".join(f'<td class="number">{cell}</td>' for cell in rest)
+        + "</tr>"
+        for first, *rest in rows
     )
-
-
-def _motif_table(report: ReportInput) -> str:
-    index = report.filled.series.index
-    rows = [
-        [
-            f"#{rank}",
-            _when(index[motif.index]),
-            _when(index[motif.neighbour]),
-            f"{motif.distance:.3f}",
-        ]
-        for rank, motif in enumerate(report.analysis.motifs, start=1)
-    ]
-    header = ["Rank", "First occurrence", "Second occurrence", "Distance"]
-    return _table(
-        "Most similar pairs of windows, smallest distance first",
-        header,
-        rows,
-        "motifs",
-    )
-
-
-def _figure(plot: Plot) -> str:
-    data = base64.b64encode(plot.svg.encode("utf-8")).decode("ascii")
     return (
-        f'<section aria-labelledby="figure-{plot.key}-title">'
-        f'<h3 id="figure-{plot.key}-title">{escape(plot.title)}</h3>'
-        f'<figure id="figure-{plot.key}">'
-        f'<img src="data:image/svg+xml;base64,{data}" alt="{escape(plot.alt)}">'
-        f"<figcaption>{escape(plot.caption)}</figcaption>"
-        "</figure></section>"
+        f'<table id="{key}"><caption>{caption}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     )

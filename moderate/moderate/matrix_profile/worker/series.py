@@ -1,13 +1,12 @@
-"""From raw rows to a regular series: sort, merge duplicates, resample, fill gaps."""
+"""From raw rows to a regular series: sort, merge duplicates, resample, window, gaps."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from moderate.matrix_profile.worker.errors import InputError
-from moderate.matrix_profile.worker.table import RawSeries
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +20,11 @@ SNAP_TOLERANCE = 0.1
 MAX_GRID_POINTS = 400_000
 MAX_MISSING_SHARE = 0.5
 GAP_FILL_WINDOW_DIVISOR = 8
+DEFAULT_WINDOW = pd.Timedelta(days=1)
+MIN_WINDOW_POINTS = 4
+MAX_DEFAULT_WINDOW_POINTS = 2_000
+MIN_WINDOWS_PER_SERIES = 4
+DURATION_UNITS = (("day", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
 
 
 @dataclass(frozen=True)
@@ -76,24 +80,18 @@ class FilledSeries:
         return int(np.isnan(self.series.values).sum())
 
 
-def regularise(raw: RawSeries) -> RegularSeries:
+def regularise(raw: pd.Series) -> RegularSeries:
     """Sorts, merges duplicated timestamps and resamples to the sampling period.
 
-    The sampling period comes from the median step between consecutive
-    distinct timestamps (see ``sampling_period_s``). Each row goes to the
-    nearest grid point; values landing on the same point are averaged.
-
-    Args:
-        raw: Rows as read from the CSV.
-
-    Returns:
-        The regular series (gaps still missing).
+    ``raw`` holds the rows as read (NaN for empty, NaN or infinite values), on
+    their timestamps. Each row goes to the nearest point of the grid (period: see
+    ``sampling_period_s``); values landing on the same point are averaged.
 
     Raises:
         InputError: Fewer than two distinct timestamps with values, a grid that
             would be too long, or too many missing points.
     """
-    frame = pd.Series(raw.values, index=raw.timestamps).sort_index()
+    frame = raw.sort_index()
     merged = frame.groupby(level=0).mean()
     duplicates = len(frame) - len(merged)
     merged = merged[np.isfinite(merged.to_numpy())]
@@ -103,8 +101,7 @@ def regularise(raw: RawSeries) -> RegularSeries:
             "numeric value."
         )
     offsets_s = (merged.index - merged.index[0]).total_seconds().to_numpy()
-    steps = np.diff(offsets_s)
-    period_s = sampling_period_s(float(np.median(steps)))
+    period_s = sampling_period_s(float(np.median(np.diff(offsets_s))))
     period = pd.Timedelta(seconds=period_s)
     grid_points = int(offsets_s[-1] // period_s) + 1
     if grid_points > MAX_GRID_POINTS:
@@ -117,7 +114,6 @@ def regularise(raw: RawSeries) -> RegularSeries:
     cell_means = pd.Series(merged.to_numpy(), index=cells).groupby(level=0).mean()
     values = np.full(int(cells[-1]) + 1, np.nan)
     values[cell_means.index.to_numpy()] = cell_means.to_numpy()
-    index = pd.date_range(merged.index[0], periods=len(values), freq=period)
     missing = int(np.isnan(values).sum())
     share = missing / len(values)
     if share > MAX_MISSING_SHARE:
@@ -128,26 +124,25 @@ def regularise(raw: RawSeries) -> RegularSeries:
             "data has too many gaps."
         )
     logger.info(
-        "regular grid: %d points every %s, %d missing (%.1f %%), %d duplicates merged",
+        "regular grid: %d points every %s, %d missing, %d duplicates merged",
         len(values),
         format_duration(period),
         missing,
-        100 * share,
         duplicates,
     )
     return RegularSeries(
-        index=index,
+        index=pd.date_range(merged.index[0], periods=len(values), freq=period),
         values=values,
         period=period,
-        rows=len(raw.values),
+        rows=len(raw),
         duplicates=duplicates,
-        non_finite=raw.non_finite,
+        non_finite=int(raw.isna().sum()),
         missing=missing,
     )
 
 
 def sampling_period_s(median_step_s: float) -> int:
-    """The grid period for a median step between timestamps, in seconds.
+    """The grid period in seconds for a median step between timestamps.
 
     Steps within 10 % of a common logger period (1 s ... 1 day) snap to it, so
     that jittered timestamps still give a 15-minute grid; others are rounded
@@ -159,25 +154,80 @@ def sampling_period_s(median_step_s: float) -> int:
     return max(MIN_PERIOD_S, round(median_step_s))
 
 
+def choose_window(spec: str | None, period: pd.Timedelta, points: int) -> int:
+    """The window in points.
+
+    Args:
+        spec: A number of points, a fixed-length pandas offset alias (``1D``,
+            ``6h``, ``90min``), or None for one day of ``period`` bounded to
+            ``[4, min(2000, points // 4)]``.
+        period: Sampling period of the series.
+        points: Length of the series.
+
+    Raises:
+        InputError: An unreadable window, one under 4 points, or a series
+            shorter than four windows.
+    """
+    if points < MIN_WINDOW_POINTS * MIN_WINDOWS_PER_SERIES:
+        raise InputError(
+            f"Too few points: the series has {points} points on its regular grid; "
+            f"at least {MIN_WINDOW_POINTS * MIN_WINDOWS_PER_SERIES} are needed."
+        )
+    if spec is None:
+        day = round(DEFAULT_WINDOW / period)
+        upper = min(MAX_DEFAULT_WINDOW_POINTS, points // MIN_WINDOWS_PER_SERIES)
+        return max(MIN_WINDOW_POINTS, min(day, upper))
+    window = parse_window(spec, period)
+    if window < MIN_WINDOW_POINTS:
+        raise InputError(
+            f"The window '{spec}' covers {window} point(s) at a sampling period of "
+            f"{format_duration(period)}; it must cover at least {MIN_WINDOW_POINTS}."
+        )
+    if points < window * MIN_WINDOWS_PER_SERIES:
+        raise InputError(
+            f"Too few points for the window '{spec}' ({window} points): the series "
+            f"has {points} points and needs at least {window * MIN_WINDOWS_PER_SERIES}"
+            f" ({MIN_WINDOWS_PER_SERIES} windows)."
+        )
+    return window
+
+
+def parse_window(spec: str, period: pd.Timedelta) -> int:
+    """Points (rounded) of a window given as ``"96"`` points or a duration ``"1D"``.
+
+    Raises:
+        InputError: Neither a number of points nor a positive duration.
+    """
+    text = spec.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        duration = pd.to_timedelta(text)
+    except ValueError as error:
+        raise InputError(
+            f"The window '{spec}' is neither a number of points nor a duration "
+            "such as '1D', '6h' or '90min'."
+        ) from error
+    if duration <= pd.Timedelta(0):
+        raise InputError(f"The window '{spec}' must be a positive duration.")
+    return round(duration / period)
+
+
 def fill_short_gaps(series: RegularSeries, window: int) -> FilledSeries:
     """Interpolates gaps of at most ``window // 8`` points (at least one) linearly.
 
-    Longer gaps stay missing: the matrix profile is infinite for every
-    subsequence that overlaps one, so they never count as discords or motifs.
-
-    Args:
-        series: The regular series.
-        window: Subsequence length in points.
-
-    Returns:
-        The series with short gaps filled.
+    Home-grown: pandas' ``interpolate(limit=...)`` would also fill the first
+    points of a longer gap. Longer gaps stay missing: every subsequence that
+    overlaps one gets an infinite profile, so it is never a discord or motif.
     """
     limit = max(1, window // GAP_FILL_WINDOW_DIVISOR)
     values = series.values.copy()
-    interpolated = 0
-    longest = 0
-    for start, stop in _gaps(values):
-        length = stop - start
+    edges = np.diff(np.concatenate(([0], np.isnan(values).astype(np.int8), [0])))
+    interpolated = longest = 0
+    for start, stop in zip(
+        np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True
+    ):
+        length = int(stop - start)
         if length > limit:
             continue
         left, right = values[start - 1], values[stop]
@@ -185,34 +235,14 @@ def fill_short_gaps(series: RegularSeries, window: int) -> FilledSeries:
         values[start:stop] = left + (right - left) * steps
         interpolated += length
         longest = max(longest, length)
-    filled = RegularSeries(
-        index=series.index,
-        values=values,
-        period=series.period,
-        rows=series.rows,
-        duplicates=series.duplicates,
-        non_finite=series.non_finite,
-        missing=series.missing,
-    )
-    return FilledSeries(
-        series=filled, interpolated=interpolated, max_filled_gap=longest
-    )
-
-
-def _gaps(values: np.ndarray) -> list[tuple[int, int]]:
-    """Half-open ``[start, stop)`` runs of NaN; the ends of the grid hold values."""
-    missing = np.isnan(values).astype(np.int8)
-    edges = np.diff(np.concatenate(([0], missing, [0])))
-    starts = np.flatnonzero(edges == 1)
-    stops = np.flatnonzero(edges == -1)
-    return list(zip(starts.tolist(), stops.tolist(), strict=True))
+    return FilledSeries(replace(series, values=values), interpolated, longest)
 
 
 def format_duration(duration: pd.Timedelta) -> str:
-    """A compact human duration: ``15 min``, ``1 h 30 min``, ``1 day``."""
+    """A compact human duration: ``15 min``, ``1 h 30 min``, ``2 days``."""
     seconds = int(duration.total_seconds())
     parts = []
-    for unit, size in (("day", 86_400), ("h", 3_600), ("min", 60), ("s", 1)):
+    for unit, size in DURATION_UNITS:
         count, seconds = divmod(seconds, size)
         if count:
             plural = "s" if unit == "day" and count > 1 else ""

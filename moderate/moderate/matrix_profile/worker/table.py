@@ -2,7 +2,6 @@
 
 import csv
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,6 @@ TIMESTAMP_COLUMN = "timestamp"
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 TIMESTAMP_FORMAT_SHOWN = "YYYY-MM-DD HH:MM:SS"
 DELIMITERS = (",", ";", "\t", "|")
-DEFAULT_DELIMITER = ","
 DECIMAL_COMMA_DELIMITER = ";"
 ENCODING = "utf-8-sig"
 SNIFF_BYTES = 64 * 1024
@@ -27,32 +25,12 @@ MAX_LISTED_COLUMNS = 12
 MAX_SHOWN_VALUE_CHARS = 40
 
 
-@dataclass(frozen=True)
-class RawSeries:
-    """The analysis variable indexed by time, as read (unsorted, with gaps).
-
-    Attributes:
-        timestamps: UTC timestamps, one per data row.
-        values: Float values; NaN where the cell was empty, NaN or infinite.
-        delimiter: Field separator found in the header.
-        non_finite: Rows whose value was empty, NaN or infinite.
-    """
-
-    timestamps: pd.DatetimeIndex
-    values: np.ndarray
-    delimiter: str
-    non_finite: int
-
-
-def read_table(path: Path, variable: str) -> RawSeries:
-    """Reads ``timestamp`` and ``variable`` from the CSV at ``path``.
-
-    Args:
-        path: The CSV file.
-        variable: Name of the analysis column (case-sensitive).
+def read_table(path: Path, variable: str) -> pd.Series:
+    """Reads ``variable`` from the CSV at ``path``, indexed by its ``timestamp``.
 
     Returns:
-        The raw series.
+        Float values, in file order, on a UTC index; NaN where the cell was
+        empty, NaN or infinite.
 
     Raises:
         InputError: Not a text CSV, a missing column, unparseable timestamps or
@@ -80,22 +58,10 @@ def read_table(path: Path, variable: str) -> RawSeries:
             f"The input could not be read as a CSV file: {error}"
         ) from error
     frame = frame.rename(columns=str.strip)
-    timestamps = _parse_timestamps(frame[TIMESTAMP_COLUMN])
-    values, non_finite = _parse_values(
-        frame[variable],
-        variable,
-        decimal_comma=delimiter == DECIMAL_COMMA_DELIMITER,
-    )
-    logger.info(
-        "read %d rows of '%s' (delimiter %r, %d empty or non-finite values)",
-        len(frame),
-        variable,
-        delimiter,
-        non_finite,
-    )
-    return RawSeries(
-        timestamps=timestamps, values=values, delimiter=delimiter, non_finite=non_finite
-    )
+    values = _parse_values(frame[variable], variable, delimiter)
+    raw = pd.Series(values, index=_parse_timestamps(frame[TIMESTAMP_COLUMN]))
+    logger.info("read %d rows of '%s' (delimiter %r)", len(raw), variable, delimiter)
+    return raw
 
 
 def _read_header(path: Path) -> tuple[list[str], str]:
@@ -118,9 +84,7 @@ def _read_header(path: Path) -> tuple[list[str], str]:
         raise InputError(
             "The input is not a CSV table (it looks like JSON, HTML or XML)."
         )
-    delimiter = max(DELIMITERS, key=header_line.count)
-    if header_line.count(delimiter) == 0:
-        delimiter = DEFAULT_DELIMITER
+    delimiter = max(DELIMITERS, key=header_line.count)  # "," when none is found
     header = next(csv.reader([header_line], delimiter=delimiter))
     return [name.strip() for name in header], delimiter
 
@@ -144,10 +108,13 @@ def _check_column(header: list[str], wanted: str, role: str) -> None:
     )
 
 
-def _shown(value: str) -> str:
+def _first(unparsed: np.ndarray, cells: pd.Series) -> str:
+    """Where the first unreadable cell is, and what it holds (cut to 40 chars)."""
+    position = int(np.flatnonzero(unparsed)[0])
+    value = str(cells.iloc[position])
     if len(value) > MAX_SHOWN_VALUE_CHARS:
-        return value[:MAX_SHOWN_VALUE_CHARS] + "..."
-    return value
+        value = value[:MAX_SHOWN_VALUE_CHARS] + "..."
+    return f"the first is '{value}' on data row {position + 1}."
 
 
 def _parse_timestamps(raw: pd.Series) -> pd.DatetimeIndex:
@@ -160,21 +127,16 @@ def _parse_timestamps(raw: pd.Series) -> pd.DatetimeIndex:
         )
         unparsed = parsed.isna()
     if unparsed.any():
-        position = int(np.flatnonzero(unparsed.to_numpy())[0])
         raise InputError(
             f"{int(unparsed.sum())} timestamp(s) could not be read (expected "
-            f"'{TIMESTAMP_FORMAT_SHOWN}', UTC); the first is "
-            f"'{_shown(str(text.iloc[position]))}' on data row "
-            f"{position + 1}."
+            f"'{TIMESTAMP_FORMAT_SHOWN}', UTC); {_first(unparsed.to_numpy(), text)}"
         )
     return pd.DatetimeIndex(parsed)
 
 
-def _parse_values(
-    raw: pd.Series, variable: str, decimal_comma: bool
-) -> tuple[np.ndarray, int]:
+def _parse_values(raw: pd.Series, variable: str, delimiter: str) -> np.ndarray:
     text = raw.str.strip()
-    if decimal_comma:
+    if delimiter == DECIMAL_COMMA_DELIMITER:
         text = text.str.replace(",", ".", regex=False)
     missing = text.str.lower().isin(MISSING_TOKENS).to_numpy()
     numbers = pd.to_numeric(text.mask(missing), errors="coerce").to_numpy(
@@ -182,12 +144,9 @@ def _parse_values(
     )
     unparsed = np.isnan(numbers) & ~missing
     if unparsed.any():
-        position = int(np.flatnonzero(unparsed)[0])
         raise InputError(
-            f"{int(unparsed.sum())} value(s) of '{variable}' are not numbers; the "
-            f"first is '{_shown(str(raw.iloc[position]))}' on data row "
-            f"{position + 1}."
+            f"{int(unparsed.sum())} value(s) of '{variable}' are not numbers; "
+            f"{_first(unparsed, raw)}"
         )
-    non_finite = ~np.isfinite(numbers)
-    numbers[non_finite] = np.nan
-    return numbers, int(non_finite.sum())
+    numbers[~np.isfinite(numbers)] = np.nan
+    return numbers

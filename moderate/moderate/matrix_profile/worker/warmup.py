@@ -1,10 +1,8 @@
-"""Compiles stumpy's numba functions into the on-disk cache.
+"""Compiles stumpy's numba functions into the on-disk cache (see ``numba_cache``).
 
 Run ``python -m moderate.matrix_profile.worker.warmup`` once when building the
-worker image (the Dockerfile sets ``NUMBA_CPU_NAME=generic`` and a
-``NUMBA_CACHE_DIR`` of its own), so that no analysis Job pays the compilation
-(close to a minute). The series has a gap, as real inputs do, so the same
-compiled functions serve series with and without missing values.
+worker image. The series has a gap, as real inputs do, so the same compiled
+functions serve series with and without missing values.
 """
 
 import logging

@@ -6,27 +6,22 @@ import pytest
 
 from moderate.matrix_profile.worker.errors import InputError
 from moderate.matrix_profile.worker.series import (
+    choose_window,
     fill_short_gaps,
     format_duration,
+    parse_window,
     regularise,
     sampling_period_s,
 )
-from moderate.matrix_profile.worker.table import RawSeries
-from moderate.matrix_profile.worker.window import choose_window, parse_window
 
 QUARTER = pd.Timedelta(minutes=15)
 
 
-def _raw(offsets_min: list[float], values: list[float]) -> RawSeries:
+def _raw(offsets_min: list[float], values: list[float]) -> pd.Series:
     start = pd.Timestamp("2024-05-01", tz="UTC")
     stamps = pd.DatetimeIndex([start + pd.Timedelta(minutes=m) for m in offsets_min])
     numbers = np.asarray(values, dtype=float)
-    return RawSeries(
-        timestamps=stamps,
-        values=numbers,
-        delimiter=",",
-        non_finite=int((~np.isfinite(numbers)).sum()),
-    )
+    return pd.Series(np.where(np.isfinite(numbers), numbers, np.nan), index=stamps)
 
 
 def test_jittered_unsorted_rows_land_on_the_nearest_grid_point() -> None:

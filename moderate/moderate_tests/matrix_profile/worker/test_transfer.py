@@ -11,8 +11,8 @@ import pytest
 import urllib3.util.retry
 
 from moderate.matrix_profile.worker.cli import ERROR_PREFIX, main
-from moderate.matrix_profile.worker.deliver import REPORT_CONTENT_TYPE, upload_report
 from moderate.matrix_profile.worker.errors import UploadError
+from moderate.matrix_profile.worker.transfer import REPORT_CONTENT_TYPE, upload_report
 from moderate.resources import S3Resource
 from moderate_tests.matrix_profile.worker.loopback import LoopbackServer, Reply
 from moderate_tests.support.ports import LOOPBACK, free_port

@@ -1,0 +1,187 @@
+"""Getting the input CSV and delivering the report, over presigned URLs or files.
+
+HTTP goes through the shared retry policy (429 and 5xx retried with backoff and
+``Retry-After``); logs show URLs without their query, which holds the signature.
+"""
+
+import logging
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.request import url2pathname
+
+import requests
+
+from moderate.matrix_profile.worker.errors import (
+    DownloadError,
+    InputError,
+    UploadError,
+    WorkerError,
+)
+from moderate.matrix_profile.worker.options import BYTES_PER_MB
+from moderate.support.http import RetrySettings, retrying_session
+
+logger = logging.getLogger(__name__)
+
+RETRY = RetrySettings(attempts=4, backoff_factor_s=1.0)
+MAX_CONNECT_TIMEOUT_S = 10.0
+HTTP_SCHEMES = frozenset({"http", "https"})
+FILE_SCHEME = "file"
+CHUNK_BYTES = 1024 * 1024
+INPUT_PROBLEM_STATUSES = frozenset({401, 403, 404, 410})
+INPUT_NAME = "input.csv"
+REPORT_CONTENT_TYPE = "text/html"
+Result = TypeVar("Result")
+
+
+def fetch_input(
+    source: str, work_dir: Path, timeout_s: float, max_bytes: int
+) -> tuple[Path, str]:
+    """Makes the input available as a local file.
+
+    Args:
+        source: Presigned http(s) URL, ``file://`` URL or local path.
+        work_dir: Folder for the downloaded copy.
+        timeout_s: Read timeout of each HTTP request.
+        max_bytes: Largest input accepted.
+
+    Returns:
+        The local file, and its name to show in the report (never the URL's
+        query).
+
+    Raises:
+        InputError: Missing or refused object (401/403/404/410), a file over
+            ``max_bytes``, an unsupported URL scheme.
+        DownloadError: The server kept failing or could not be reached.
+    """
+    scheme = urlsplit(source).scheme.lower()
+    if scheme in HTTP_SCHEMES:
+        return _download(source, work_dir / INPUT_NAME, timeout_s, max_bytes)
+    if scheme and scheme != FILE_SCHEME:
+        raise InputError(
+            f"Unsupported input URL scheme '{scheme}': give an http(s) URL, "
+            "a file:// URL or a local path."
+        )
+    path = Path(url2pathname(urlsplit(source).path) if scheme else source)
+    if not path.is_file():
+        raise InputError(f"The input file '{path.name}' does not exist.")
+    _check_size(path.stat().st_size, max_bytes)
+    logger.info("reading local input %s", path)
+    return path, path.name
+
+
+def upload_report(url: str, body: bytes, timeout_s: float) -> None:
+    """PUTs the report to a presigned URL signed for ``text/html``.
+
+    The ``Content-Type`` header must be exactly the one the URL was signed
+    with, so no charset is appended.
+
+    Args:
+        url: Presigned PUT URL for exactly one key.
+        body: The report.
+        timeout_s: Read timeout of each attempt.
+
+    Raises:
+        UploadError: A refusal (4xx), or failures on every attempt.
+    """
+
+    def put(http: requests.Session) -> None:
+        response = http.put(
+            url,
+            data=body,
+            headers={"Content-Type": REPORT_CONTENT_TYPE},
+            timeout=_timeouts(timeout_s),
+        )
+        if response.status_code in RETRY.statuses:
+            raise UploadError(
+                f"The report could not be uploaded: the storage answered HTTP "
+                f"{response.status_code} on every attempt."
+            )
+        if not response.ok:
+            raise UploadError(
+                f"The report upload was refused (HTTP {response.status_code}); the "
+                "upload link may have expired."
+            )
+
+    logger.info("uploading %d bytes to %s", len(body), _redact(url))
+    _request(put, UploadError, "The report could not be uploaded")
+    logger.info("report uploaded")
+
+
+def write_report(path: Path, body: bytes) -> None:
+    """Writes the report to ``path``, creating missing parent folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
+    logger.info("report written to %s (%d bytes)", path, len(body))
+
+
+def _download(
+    url: str, target: Path, timeout_s: float, max_bytes: int
+) -> tuple[Path, str]:
+    def get(http: requests.Session) -> int:
+        with http.get(url, stream=True, timeout=_timeouts(timeout_s)) as response:
+            status = response.status_code
+            if status in RETRY.statuses:
+                raise DownloadError(
+                    f"The input file could not be downloaded: the storage answered "
+                    f"HTTP {status} on every attempt."
+                )
+            if status in INPUT_PROBLEM_STATUSES:
+                raise InputError(
+                    f"The input file could not be downloaded (HTTP {status}): it "
+                    "does not exist or the download link has expired."
+                )
+            if status >= requests.codes.bad_request:
+                raise DownloadError(
+                    f"The input file could not be downloaded (HTTP {status})."
+                )
+            _check_size(int(response.headers.get("Content-Length") or 0), max_bytes)
+            size = 0
+            with target.open("wb") as sink:
+                for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
+                    size += len(chunk)
+                    _check_size(size, max_bytes)
+                    sink.write(chunk)
+            return size
+
+    logger.info("downloading input from %s", _redact(url))
+    size = _request(get, DownloadError, "The input file could not be downloaded")
+    logger.info("downloaded %d bytes", size)
+    return target, PurePosixPath(unquote(urlsplit(url).path)).name or INPUT_NAME
+
+
+def _request(
+    send: Callable[[requests.Session], Result],
+    error: type[WorkerError],
+    failure: str,
+) -> Result:
+    """``send`` on a retrying session; an unreachable server raises ``error``.
+
+    ``requests`` puts the full URL, signature included, into the text of its
+    connection errors, so only the class name is shown.
+    """
+    try:
+        with retrying_session(RETRY) as http:
+            return send(http)
+    except (requests.ConnectionError, requests.Timeout) as cause:
+        raise error(
+            f"{failure}: the storage could not be reached ({type(cause).__name__})."
+        ) from None
+
+
+def _check_size(size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise InputError(
+            f"The input file is too large ({size / BYTES_PER_MB:.1f} MB); "
+            f"the limit is {max_bytes / BYTES_PER_MB:.0f} MB."
+        )
+
+
+def _timeouts(read_timeout_s: float) -> tuple[float, float]:
+    return (min(MAX_CONNECT_TIMEOUT_S, read_timeout_s), read_timeout_s)
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))

@@ -49,12 +49,8 @@ DATASETS_KEY = AssetKey("platform_asset_datasets")
 REPORTS_KEY = AssetKey("matrix_profile_reports")
 CATALOG_KEY = AssetKey("openmetadata_catalog")
 CROSS_FEATURE_DEPS: Mapping[AssetKey, tuple[AssetKey, ...]] = {
-    # The analyses read objects stored in the platform's bucket, where the
-    # published datasets are uploaded.
-    REPORTS_KEY: (DATASETS_KEY,),
-    # The catalogue indexes the data lake that holds the published datasets
-    # and the analysis reports.
-    CATALOG_KEY: (DATASETS_KEY, REPORTS_KEY),
+    REPORTS_KEY: (DATASETS_KEY,),  # analyses read the published datasets' objects
+    CATALOG_KEY: (DATASETS_KEY, REPORTS_KEY),  # the data lake holds both
 }
 """Upstream assets of another feature, by downstream asset key."""
 
@@ -122,19 +118,12 @@ def _with_code_references(
 
 
 def catalogued(defs: Definitions) -> Definitions:
-    """The definitions with the catalogue attributes and cross-feature dependencies.
+    """``defs`` whose assets carry the catalogue attributes and cross-feature deps.
 
-    Args:
-        defs: the merged definitions of every feature.
-
-    Returns:
-        Definitions whose assets carry owners, feature tags, docs links, code
-        references and ``CROSS_FEATURE_DEPS``; jobs, sensors,
-        schedules and resources are unchanged.
+    Owners, feature tags, docs links, code references and ``CROSS_FEATURE_DEPS``.
     """
     repository = configured_repository()
-    # The spec-mapping and code-reference helpers are stable in use but still
-    # flagged preview/beta; their warnings would print on every process start.
+    # The helpers are flagged preview/beta; their warnings would print at each start.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=PreviewWarning)
         warnings.simplefilter("ignore", category=BetaWarning)

@@ -17,8 +17,7 @@ UNAVAILABLE_BACKEND = "unavailable"
 def schedules_report() -> HealthReport:
     """Whether every ``MODERATE_*_CRON`` variable that is set is valid cron.
 
-    A schedule with an invalid variable skips every tick with the reason; this
-    row lists the variables so a deployment sees them without opening the UI.
+    A schedule with an invalid variable skips its ticks; this row names them.
     """
     problems = invalid_cron_variables()
     return HealthReport(
@@ -35,11 +34,7 @@ def failing(report: HealthReport) -> bool:
 
 
 def store_report(resource: StateStoreResource) -> HealthReport:
-    """Which state store the pipelines use and where, as a doctor row.
-
-    Nothing is opened: the row says PostgreSQL (``host:port/database``) or
-    SQLite (the file under ``DAGSTER_HOME``) and why that backend was chosen.
-    """
+    """Which state store the pipelines use, where and why (nothing is opened)."""
     description = describe_store(resource)
     return HealthReport(
         STATE_STORE_SERVICE,
@@ -49,11 +44,7 @@ def store_report(resource: StateStoreResource) -> HealthReport:
 
 
 def check_resources(resources: Mapping[str, Any]) -> list[HealthReport]:
-    """Runs the health check of every resource that has one, in key order.
-
-    The state store (backend and location, nothing opened) and the schedules'
-    cron variables come last.
-    """
+    """Every resource's health check in key order, then the store and schedules."""
     ordered = [resource for _, resource in sorted(resources.items())]
     return [
         *(r.health_check() for r in ordered if isinstance(r, EnvBackedResource)),

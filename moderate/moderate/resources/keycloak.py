@@ -20,13 +20,11 @@ DEFAULT_PAGE_SIZE = 100
 
 
 class KeycloakResource(EnvBackedResource):
-    """Keycloak, reached with the master-realm admin account.
+    """Keycloak's main realm, reached with the master-realm admin account.
 
-    Work happens on the main realm (``KEYCLOAK_MAIN_REALM_NAME``, ``moderate``).
-    The admin password comes from ``KEYCLOAK_ADMIN_PASSWORD`` only.
-    python-keycloak refreshes the admin token before it expires, falls back to a
-    password grant when the refresh token is no longer active and retries a call
-    once after a 401. Its session gets the shared retry policy.
+    The admin password comes from ``KEYCLOAK_ADMIN_PASSWORD`` only. python-keycloak
+    refreshes the admin token and retries a call once after a 401; its session
+    gets the shared retry policy.
     """
 
     SERVICE_NAME = "Keycloak"
@@ -62,11 +60,7 @@ class KeycloakResource(EnvBackedResource):
         return self.setting("main_realm_name") or DEFAULT_MAIN_REALM
 
     def admin(self) -> KeycloakAdmin:
-        """The admin client of this resource instance, created on first use.
-
-        Raises:
-            ServiceNotConfiguredError: Naming every missing variable.
-        """
+        """The admin client of this resource (raises if settings are missing)."""
         from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 
         if self._admin is None:
@@ -91,18 +85,10 @@ class KeycloakResource(EnvBackedResource):
     def iter_user_pages(
         self, page_size: int = DEFAULT_PAGE_SIZE, first: int = 0
     ) -> Iterator[list[dict[str, Any]]]:
-        """Pages through the realm's users in username order.
+        """Yields each non-empty page of brief user representations.
 
-        Only one page is held in memory at a time. Keycloak orders by username, so
-        users created meanwhile can shift pages: callers that must see everyone
-        combine this with a reconciliation (see the trust sensors).
-
-        Args:
-            page_size: Users per request.
-            first: Offset of the first page.
-
-        Yields:
-            Each non-empty page of brief user representations.
+        Keycloak orders by username, so users created meanwhile can shift pages:
+        callers that must see everyone also reconcile (see the trust sensors).
         """
         admin = self.admin()
         while True:

@@ -5,34 +5,12 @@ from __future__ import annotations
 from pydantic import Field
 
 from moderate.resources.settings import EnvBackedResource
-from moderate.support.http import RetrySettings, Timeouts, retrying_session
+from moderate.support.http import HTTP_SCHEMES, RetrySettings, retrying_session
 
 DEFAULT_PORT = "8585"
 PLAIN_HTTP_HOSTS = frozenset({"localhost", "host.docker.internal"})
 VERSION_PATH = "/v1/system/version"
-SCHEMES = ("http://", "https://")
 VERSION_ATTEMPTS = 3
-
-
-def build_host_port(host: str, port: str | int) -> str:
-    """Builds the server URL the ingestion framework expects.
-
-    A host that carries a scheme keeps it; ``localhost`` and
-    ``host.docker.internal`` get ``http://``; anything else gets ``https://``.
-    The ``/api`` suffix is required by the ingestion client.
-
-    Args:
-        host: Host name, optionally with a scheme.
-        port: TCP port.
-
-    Returns:
-        ``<scheme>://<host>:<port>/api``.
-    """
-    host = host.rstrip("/")
-    if not host.startswith(SCHEMES):
-        scheme = "http://" if host in PLAIN_HTTP_HOSTS else "https://"
-        host = f"{scheme}{host}"
-    return f"{host}:{port}/api"
 
 
 class OpenMetadataResource(EnvBackedResource):
@@ -62,19 +40,23 @@ class OpenMetadataResource(EnvBackedResource):
 
     @property
     def host_port(self) -> str:
-        """Server URL ending in ``/api``."""
-        return build_host_port(self.required_setting("host"), self.int_setting("port"))
+        """``<scheme>://<host>:<port>/api``, the URL the ingestion framework expects.
+
+        A host with a scheme keeps it; ``localhost`` and ``host.docker.internal``
+        get ``http://``, any other host ``https://``.
+        """
+        host = self.required_setting("host").rstrip("/")
+        if not host.startswith(HTTP_SCHEMES):
+            host = f"{'http' if host in PLAIN_HTTP_HOSTS else 'https'}://{host}"
+        return f"{host}:{self.int_setting('port')}/api"
 
     def server_version(self) -> str:
         """Version the server reports (``GET /api/v1/system/version``)."""
-        url = f"{self.host_port}{VERSION_PATH}"
         with retrying_session(RetrySettings(attempts=VERSION_ATTEMPTS)) as session:
             response = session.get(
-                url,
+                f"{self.host_port}{VERSION_PATH}",
                 headers={"Authorization": f"Bearer {self.required_setting('token')}"},
-                timeout=Timeouts(
-                    self.connect_timeout_s, self.read_timeout_s
-                ).as_tuple(),
+                timeout=(self.connect_timeout_s, self.read_timeout_s),
             )
             response.raise_for_status()
             return str(response.json()["version"])

@@ -36,14 +36,12 @@ JsonFilter = Sequence[Any]
 class PlatformApiError(RuntimeError):
     """An API call ended with an error status.
 
-    The 4xx statuses in ``PERMANENT_STATUSES`` are permanent, and so is a 500 on a
-    request with ``filters``: the real API answers 500 to an unknown filter field
-    or operator and to a numeric-looking value on a text column. Such a request is
-    not retried on 500 either (502, 503 and 504 still are).
+    ``PERMANENT_STATUSES`` are permanent, and so is a 500 to a request with
+    ``filters`` (the API's answer to an unknown field or operator, or to a
+    numeric-looking value on a text column), which is not retried on 500 either.
 
     Attributes:
         status: HTTP status code.
-        method: HTTP method.
         path: Request path (no query string, no credentials).
         body: Start of the response body.
         permanent: Whether repeating the request cannot succeed.
@@ -53,7 +51,6 @@ class PlatformApiError(RuntimeError):
         self, status: int, method: str, path: str, body: str, *, filtered: bool = False
     ) -> None:
         self.status = status
-        self.method = method
         self.path = path
         self.body = body
         self.permanent = status in PERMANENT_STATUSES or (
@@ -117,10 +114,9 @@ class PlatformApiClient:
     def close(self) -> None:
         """Closes the underlying connection pools."""
         with self._lock:
-            sessions = list(self._sessions.values())
+            for session in self._sessions.values():
+                session.close()
             self._sessions.clear()
-        for session in sessions:
-            session.close()
 
     def ping(self) -> dict[str, Any]:
         """Calls the unauthenticated liveness route."""
@@ -128,27 +124,6 @@ class PlatformApiClient:
             f"{self._base_url}{PING_PATH}", timeout=self._timeout
         )
         return _checked(response, "GET", PING_PATH).json()
-
-    def check_admin_role(self) -> None:
-        """Makes a read-only call that only ``apisix:api_admin`` may make.
-
-        ``GET /asset`` proves nothing (it serves anonymous callers); listing
-        uploaded objects answers 403 for basic access and 401 without a role.
-
-        Raises:
-            NotUsableError: When the account lacks the role, with the reason.
-            PlatformApiError: On any other error status.
-        """
-        try:
-            self.get_json(ADMIN_PROBE_PATH, {"limit": 1})
-        except PlatformApiError as error:
-            if error.status not in (HTTP_UNAUTHORIZED, HTTP_FORBIDDEN):
-                raise
-            raise NotUsableError(
-                f"account '{self.username}' lacks the client role {ADMIN_ROLE}: "
-                f"GET {ADMIN_PROBE_PATH} answered HTTP {error.status} "
-                f"({error.body[:120]})"
-            ) from None
 
     def request(
         self,
@@ -161,19 +136,17 @@ class PlatformApiClient:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """Performs an authenticated call to ``path`` and returns the response.
+        """Performs an authenticated call to ``path`` (e.g. ``/asset``).
 
         Args:
             method: HTTP method.
-            path: Route below the gateway root, e.g. ``/asset``.
+            path: Route below the gateway root.
             params: Query parameters.
             json_body: JSON body.
-            idempotent: Whether to retry read errors and 5xx; defaults by method.
-                A request that never reached the server is always retried.
-            body: A rewindable body stream (e.g. a streamed multipart body); one
-                with a length is sent only with a token that outlives the upload
-                at the configured minimum rate.
-            headers: Extra request headers (``Authorization`` is always set).
+            idempotent: Whether to retry read errors and 5xx (default: by method).
+            body: A rewindable body stream, sent only with a token that outlives
+                it at the minimum upload rate.
+            headers: Extra request headers.
 
         Raises:
             PlatformApiError: On a 4xx or 5xx status after retries.
@@ -225,20 +198,10 @@ class PlatformApiClient:
         page_size: int = MAX_PAGE_SIZE,
         offset: int = 0,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Pages through a list route with an explicit sort, yielding each page.
+        """Yields each non-empty page of a list route, sorted by ``sort_field``.
 
-        Paging stops on a short page; ``X-Total-Count`` is ignored because it
-        counts the whole table, not the filtered rows.
-
-        Args:
-            path: List route, e.g. ``/asset/object``.
-            filters: ``[field, operator, value]`` triples.
-            sort_field: Field sorted ascending (``id`` keeps pages stable).
-            page_size: Rows per page, at most 100.
-            offset: Offset of the first page.
-
-        Yields:
-            Each non-empty page.
+        ``filters`` are ``[field, operator, value]`` triples. Paging stops on a
+        short page: ``X-Total-Count`` counts the whole table, not the filtered rows.
         """
         if not 0 < page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be within 1..{MAX_PAGE_SIZE}")
@@ -352,11 +315,7 @@ class PlatformApiResource(EnvBackedResource):
     _client: PlatformApiClient | None = PrivateAttr(default=None)
 
     def client(self) -> PlatformApiClient:
-        """The process-wide client of this resource instance.
-
-        Raises:
-            ServiceNotConfiguredError: Naming every missing variable.
-        """
+        """The client of this resource instance (raises if settings are missing)."""
         if self._client is None:
             self._client = PlatformApiClient(
                 base_url=self.required_setting("base_url"),
@@ -378,9 +337,19 @@ class PlatformApiResource(EnvBackedResource):
             self._client = None
 
     def _probe(self) -> str:
+        """Pings, then lists objects: 403 for basic access, 401 without a role."""
         client = self.client()
         info = client.ping()
-        client.check_admin_role()
+        try:
+            client.get_json(ADMIN_PROBE_PATH, {"limit": 1})
+        except PlatformApiError as error:
+            if error.status not in (HTTP_UNAUTHORIZED, HTTP_FORBIDDEN):
+                raise
+            raise NotUsableError(
+                f"account '{client.username}' lacks the client role {ADMIN_ROLE}: "
+                f"GET {ADMIN_PROBE_PATH} answered HTTP {error.status} "
+                f"({error.body[:120]})"
+            ) from None
         return (
             f"gateway up (python {info.get('python_version', '?')}), "
             f"'{client.username}' holds {ADMIN_ROLE}"

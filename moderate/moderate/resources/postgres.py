@@ -65,11 +65,7 @@ class PostgresResource(EnvBackedResource):
         )
 
     def engine(self, database: str = MAINTENANCE_DATABASE) -> sa.Engine:
-        """The pooled engine of ``database``, created on first use.
-
-        Raises:
-            ServiceNotConfiguredError: Naming every missing variable.
-        """
+        """The pooled engine of ``database`` (raises if settings are missing)."""
         import sqlalchemy as sa
 
         engine = self._engines.get(database)

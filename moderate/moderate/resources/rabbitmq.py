@@ -66,10 +66,7 @@ class RabbitMQResource(EnvBackedResource):
 
     @contextmanager
     def channel(self) -> Iterator[BlockingChannel]:
-        """Opens a connection and a channel, both closed on exit.
-
-        Unacknowledged deliveries return to their queue when the channel closes.
-        """
+        """A channel on a new connection, both closed (unacked deliveries requeued)."""
         import pika
 
         with (
@@ -80,10 +77,9 @@ class RabbitMQResource(EnvBackedResource):
 
     @staticmethod
     def declare_durable_queue(channel: BlockingChannel, queue: str) -> None:
-        """Declares ``queue`` exactly as the Platform API does.
+        """Declares ``queue`` exactly as the Platform API does (durable, no arguments).
 
-        Durable, not auto-delete, not exclusive and without arguments: any other
-        declaration of an existing queue fails with ``PRECONDITION_FAILED``.
+        Any other declaration of an existing queue fails with ``PRECONDITION_FAILED``.
         """
         channel.queue_declare(
             queue=queue, durable=True, exclusive=False, auto_delete=False

@@ -77,11 +77,7 @@ class S3Resource(EnvBackedResource):
         return self.required_setting("job_outputs_bucket_name")
 
     def client(self) -> S3Client:
-        """The boto3 S3 client of this resource instance.
-
-        Raises:
-            ServiceNotConfiguredError: Naming every missing variable.
-        """
+        """The boto3 S3 client of this resource (raises if settings are missing)."""
         import boto3
         from botocore.config import Config
 

@@ -1,17 +1,12 @@
 """Run-time settings shared by every resource.
 
 Settings are read when a resource is used, never at import time: an empty field
-falls back to the variable named in the resource's ``ENV_VARS`` through
-:meth:`dagster.EnvVar.get_value`. Binding fields to ``EnvVar`` instead would fail
-a run or tick before our code runs whenever a variable is unset; resolving late
-lets sensors skip with a reason and jobs name every missing variable at once.
-
-Secrets (passwords, client secrets, tokens, S3 secret keys, URLs with
-credentials) are no fields at all: they come from the environment only, so they
-never appear in the launchpad's config schema. The other fields do appear there,
-but a run whose run config sets any resource's config is refused when its
-resources are set up: run config could otherwise point a resource at another
-host (which would then receive the secret), another image or another path.
+falls back to its variable in ``ENV_VARS`` (:meth:`dagster.EnvVar.get_value`), so
+sensors can skip with a reason and jobs name every missing variable at once
+instead of Dagster failing them early. Secrets are no fields at all (environment
+only), and a run whose run config sets resource fields (beyond
+``RUN_CONFIGURABLE_FIELDS``) is refused: they could point a resource at another
+host, which would then receive the secret.
 """
 
 from __future__ import annotations
@@ -27,20 +22,19 @@ RUN_CONFIG_RESOURCES_KEY = "resources"
 RUN_CONFIGURABLE_FIELDS: Mapping[str, frozenset[str]] = {
     "state_store": frozenset({"database"}),
 }
-"""Resource fields run config may set: they choose nothing outside their place
-(``database`` is a database on the deployment's own PostgreSQL server)."""
+"""Resource fields run config may set: a database on the deployment's server."""
 RUN_CONFIG_REFUSED = (
     "run config may not configure resources ({names}): resources take their "
     "settings from the deployment's environment only"
 )
+DETAIL_CHARS = 300
 
 
 class ServiceNotConfiguredError(Failure):
-    """Raised when a resource is used while some of its settings are missing.
+    """A resource is used while some of its settings are missing.
 
     A :class:`dagster.Failure`, so the step shows the one-line description (and
-    the variables as metadata) instead of a wrapped stack trace, and is not
-    retried: a missing setting does not appear by itself.
+    the variables as metadata) and is not retried.
     """
 
     def __init__(self, service: str, missing_variables: Sequence[str]) -> None:
@@ -86,12 +80,9 @@ class HealthReport:
 
 
 def configured_resources(run_config: Mapping[str, Any]) -> tuple[str, ...]:
-    """Keys of the resources whose config a run config sets (sorted).
+    """Sorted keys of the resources whose config ``run_config`` sets.
 
     Fields listed in :data:`RUN_CONFIGURABLE_FIELDS` do not count.
-
-    Args:
-        run_config: The run config a run was launched with.
     """
     section = run_config.get(RUN_CONFIG_RESOURCES_KEY) or {}
     if not isinstance(section, Mapping):
@@ -143,23 +134,17 @@ class EnvBackedResource(ConfigurableResource):
             Failure: When the run config sets any resource's config.
         """
         run = context.dagster_run
-        names = configured_resources(run.run_config) if run else ()
+        names = ", ".join(configured_resources(run.run_config) if run else ())
         if names:
             raise Failure(
-                description=RUN_CONFIG_REFUSED.format(names=", ".join(names)),
-                metadata={"resources": ", ".join(names)},
+                description=RUN_CONFIG_REFUSED.format(names=names),
+                metadata={"resources": names},
             )
 
     def setting(self, field: str) -> str | None:
-        """A setting: the field's value, else its variable, else its default.
+        """A setting of ``ENV_VARS``: its field, else its variable, else its default.
 
         A secret has no field: only its variable provides it.
-
-        Args:
-            field: Name of a setting listed in ``ENV_VARS``.
-
-        Returns:
-            The resolved value, or None when nothing provides one.
         """
         value = None if field in self.SECRETS else getattr(self, field)
         if value in (None, ""):
@@ -167,10 +152,11 @@ class EnvBackedResource(ConfigurableResource):
         return self.DEFAULTS.get(field) if value in (None, "") else str(value)
 
     def required_setting(self, field: str) -> str:
-        """A required setting (a field listed in ``REQUIRED_FIELDS``).
+        """A setting that must have a value.
 
         Raises:
-            ServiceNotConfiguredError: If any required setting is missing.
+            ServiceNotConfiguredError: Naming every missing required variable, or
+                this setting's variable.
         """
         self.require()
         value = self.setting(field)
@@ -211,11 +197,7 @@ class EnvBackedResource(ConfigurableResource):
         )
 
     def require(self) -> None:
-        """Raises if a required setting is missing.
-
-        Raises:
-            ServiceNotConfiguredError: Naming every missing variable.
-        """
+        """Raises ServiceNotConfiguredError if a required setting is missing."""
         missing = self.missing_variables()
         if missing:
             raise ServiceNotConfiguredError(self.SERVICE_NAME, missing)
@@ -229,18 +211,11 @@ class EnvBackedResource(ConfigurableResource):
         try:
             detail = self._probe()
         except NotUsableError as error:
-            return HealthReport(
-                service,
-                reachable=True,
-                detail=f"not usable: {_first_line(error)}",
-                usable=False,
-            )
+            reason = f"not usable: {_first_line(error)}"
+            return HealthReport(service, reachable=True, detail=reason, usable=False)
         except Exception as error:  # noqa: BLE001 - a probe reports any failure
-            return HealthReport(
-                service,
-                reachable=False,
-                detail=f"{type(error).__name__}: {_first_line(error)}",
-            )
+            reason = f"{type(error).__name__}: {_first_line(error)}"
+            return HealthReport(service, reachable=False, detail=reason)
         return HealthReport(service, reachable=True, detail=detail, usable=True)
 
     @abstractmethod
@@ -249,5 +224,5 @@ class EnvBackedResource(ConfigurableResource):
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:300] if text else ""
+    lines = str(error).strip().splitlines()
+    return lines[0][:DETAIL_CHARS] if lines else ""

@@ -52,16 +52,6 @@ def utc_now() -> datetime:
 def exponential_backoff(
     attempts: int, base: timedelta, cap: timedelta, now: datetime
 ) -> datetime:
-    """Time of the next try after ``attempts`` failed attempts.
-
-    Args:
-        attempts: Failed attempts so far (1 after the first failure).
-        base: Delay after the first failure.
-        cap: Longest delay.
-        now: Current time.
-
-    Returns:
-        ``now + min(cap, base * 2 ** (attempts - 1))``.
-    """
+    """The next try after ``attempts`` failures: ``now + min(cap, base * 2**(n-1))``."""
     exponent = max(attempts - 1, 0)
     return now + (min(cap, base * (2**exponent)) if exponent < 64 else cap)

@@ -97,7 +97,6 @@ class StateStoreResource(ConfigurableResource):
     )
 
     _store: "StateStore | None" = PrivateAttr(default=None)
-    _sqlite_engine: "sa.Engine | None" = PrivateAttr(default=None)
 
     def describe(self) -> StoreDescription:
         """Which store this resource opens, and where (nothing is opened).
@@ -121,11 +120,10 @@ class StateStoreResource(ConfigurableResource):
         )
 
     def store(self, log: Any = None) -> "StateStore":
-        """The store, with its database and table created if needed.
+        """The store, its database and table created if needed; opening it logs where.
 
         Args:
-            log: Logger of the run or tick (``context.log``); the store in use is
-                written to it when the store is opened.
+            log: Logger of the run or tick (``context.log``).
 
         Raises:
             StateStoreUnavailableError: See :meth:`describe`.
@@ -142,7 +140,7 @@ class StateStoreResource(ConfigurableResource):
 
                 path = Path(description.location)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                engine = self._sqlite_engine = sa.create_engine(f"sqlite:///{path}")
+                engine = sa.create_engine(f"sqlite:///{path}")
             store = StateStore(engine)
             store.create_schema()
             (log or LOGGER).info(description.line())
@@ -151,9 +149,8 @@ class StateStoreResource(ConfigurableResource):
 
     def teardown_after_execution(self, context: Any) -> None:
         """Releases the SQLite engine; the PostgreSQL one belongs to its resource."""
-        if self._sqlite_engine is not None:
-            self._sqlite_engine.dispose()
-            self._sqlite_engine = None
+        if self._store is not None and self._store.engine.dialect.name == SQLITE:
+            self._store.engine.dispose()
         self._store = None
 
     def _sqlite_file(self) -> Path:
@@ -168,12 +165,7 @@ class StateStoreResource(ConfigurableResource):
 def describe_store(resource: StateStoreResource) -> StoreDescription:
     """Which state store ``resource`` uses and where, for the doctor.
 
-    Args:
-        resource: The code location's ``state_store`` resource.
-
-    Returns:
-        Backend, location and reason; a store that cannot be opened at all is
-        described with backend ``unavailable`` and the reason.
+    A store that cannot be opened at all has backend ``unavailable``.
     """
     try:
         return resource.describe()

@@ -1,14 +1,10 @@
 """Durable per-item state: what was done, what failed and when to retry.
 
-One table keyed by ``(namespace, key)``. Every write is a single
-``INSERT ... ON CONFLICT DO UPDATE`` (or a conditional ``UPDATE``), so concurrent
-writers of one key never race to an integrity error. PostgreSQL in deployments,
-SQLite for the embedded default.
-
-Claims are fenced: :meth:`StateStore.claim_many` increments the item's
-``attempts`` and hands that number out as the claim's fencing token; a write that
-carries a token applies only while the row still holds that number, so a holder
-whose claim expired (and was claimed again) cannot overwrite the new holder's work.
+One table keyed by ``(namespace, key)`` on PostgreSQL or SQLite. Every write is one
+``INSERT ... ON CONFLICT DO UPDATE`` or conditional ``UPDATE``, so concurrent
+writers of one key never race to an integrity error. A claim's fencing token is
+the item's new ``attempts``; a write carrying it applies only while the row still
+holds that number, so a holder whose claim expired cannot overwrite the new one's.
 """
 
 from __future__ import annotations
@@ -60,11 +56,10 @@ class StateStore:
         )
 
     def create_schema(self) -> None:
-        """Creates the table and its index if they do not exist.
+        """Creates the table and its index if needed.
 
-        On PostgreSQL a transaction-scoped advisory lock serialises processes that
-        create the schema at the same moment (``CREATE TABLE`` itself would race on
-        the catalogue and fail with a unique violation).
+        On PostgreSQL an advisory lock serialises concurrent creators, whose
+        ``CREATE TABLE`` would otherwise fail with a unique violation.
         """
         with self.engine.begin() as connection:
             if self.engine.dialect.name == "postgresql":
@@ -154,22 +149,12 @@ class StateStore:
     def claim_many(
         self, namespace: str, values: Mapping[str, Any], until: datetime
     ) -> dict[str, int]:
-        """Claims many items atomically, each one at most once at a time.
+        """Claims the due items of ``values`` until ``until``; key to fencing token.
 
-        An item is claimable when it is unknown, pending with its deadline passed
-        (the holder is presumed lost), or failed with its backoff over. It is
-        refused when it is done, failed for good (no next attempt time), backing
-        off, or pending with its deadline ahead. A claim marks the item pending
-        until ``until`` and counts one more attempt; the new attempt number is the
-        claim's fencing token. The stored error is kept.
-
-        Args:
-            namespace: Item family.
-            values: Item key to JSON-serialisable value (None keeps the stored one).
-            until: Deadline after which the claim counts as lost.
-
-        Returns:
-            Key to fencing token, for the items this caller now holds.
+        Due items are unknown ones and those :meth:`StateRecord.is_due`: a lost
+        holder's (deadline passed) or a failed one's after its backoff. A claim
+        marks the item pending, counts one more attempt and keeps the stored error;
+        ``values`` maps keys to JSON values (None keeps the stored one).
         """
         return self._upsert(
             namespace,
@@ -200,16 +185,7 @@ class StateStore:
         retry_at: datetime | None = None,
         count_attempt: bool = False,
     ) -> None:
-        """Records that work on an item was requested.
-
-        Args:
-            namespace: Item family.
-            key: Item key.
-            value: JSON-serialisable value (kept when None).
-            retry_at: When the request counts as lost and the item is due again;
-                None makes it due at once.
-            count_attempt: Whether the request is one more attempt.
-        """
+        """Records a request for work, counted as lost at ``retry_at`` (None: now)."""
         self.upsert(
             namespace,
             key,
@@ -228,19 +204,10 @@ class StateStore:
         count_attempt: bool = True,
         fence: int | None = None,
     ) -> bool:
-        """Records a success.
+        """Records a success; a None ``value`` keeps the stored one.
 
-        Args:
-            namespace: Item family.
-            key: Item key.
-            value: JSON-serialisable value (kept when None).
-            count_attempt: Whether this is one more attempt (ignored with a fence:
-                the claim counted it).
-            fence: Fencing token of the caller's claim; the write is dropped when
-                the item was claimed again since.
-
-        Returns:
-            Whether the write applied (always True without a fence).
+        With the ``fence`` of the caller's claim the write is dropped (False) when
+        the item was claimed again since, and ``count_attempt`` is ignored.
         """
         return self._finish(
             namespace, key, ItemStatus.DONE, value, None, None, count_attempt, fence
@@ -404,16 +371,18 @@ class StateStore:
         *,
         pending_only: bool = False,
     ) -> bool:
-        conditions = [
-            STATE_TABLE.c.namespace == namespace,
-            STATE_TABLE.c.key == key,
-            STATE_TABLE.c.attempts == fence,
-        ]
-        if pending_only:
-            conditions.append(STATE_TABLE.c.status == ItemStatus.PENDING.value)
         statement = (
             sa.update(STATE_TABLE)
-            .where(*conditions)
+            .where(
+                STATE_TABLE.c.namespace == namespace,
+                STATE_TABLE.c.key == key,
+                STATE_TABLE.c.attempts == fence,
+                (
+                    STATE_TABLE.c.status == ItemStatus.PENDING.value
+                    if pending_only
+                    else sa.true()
+                ),
+            )
             .values(**changes, updated_at=utc_now())
         )
         with self.engine.begin() as connection:

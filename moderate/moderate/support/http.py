@@ -1,18 +1,10 @@
 """The one HTTP retry policy: urllib3 ``Retry`` mounted on a ``requests`` adapter.
 
-Every HTTP client of the code location (Platform API, OpenMetadata, Keycloak) and the
-analysis worker build their sessions here. The module imports neither Dagster nor a
-feature, so the worker can use it without paying for Dagster.
-
-Rules the policy encodes:
-
-- A request that never reached the server (refused connection, connect timeout) is
-  retried whatever its method; urllib3 counts these as *connect* errors.
-- Read errors and retryable statuses (429, 5xx) are retried only for the methods in
-  ``allowed_methods`` (idempotent ones by default): a POST is repeated only if it
-  never reached the server.
-- ``Retry-After`` is honoured, capped at :data:`MAX_RETRY_AFTER_S`, so a server asking
-  for two minutes does not stall a sensor tick for two minutes.
+Every HTTP client (Platform API, OpenMetadata, Keycloak, the analysis worker)
+builds its sessions here; the module imports no Dagster, for the worker's sake. A
+request that never reached the server is retried whatever its method; read errors
+and 429/5xx only for ``allowed_methods`` (idempotent ones by default).
+``Retry-After`` is honoured up to :data:`MAX_RETRY_AFTER_S`.
 """
 
 from __future__ import annotations

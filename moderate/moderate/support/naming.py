@@ -7,26 +7,12 @@ _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
 
 def slugify(text: str) -> str:
-    """Lower-case ASCII letters and digits, every other run of characters one ``-``.
-
-    Args:
-        text: Any text.
-
-    Returns:
-        The slug, without leading or trailing dashes (empty if nothing is left).
-    """
+    """Lower-case ASCII letters and digits, other runs one ``-``, none at the ends."""
     return _NON_SLUG.sub("-", text.lower()).strip("-")
 
 
 def unique_names(names: Sequence[str]) -> list[str]:
-    """Names made unique by suffixing repeats with ``_2``, ``_3``, ….
-
-    Args:
-        names: Names in order, possibly repeated.
-
-    Returns:
-        The names, each repeat renamed to the first free ``<name>_<n>``.
-    """
+    """The names in order, each repeat renamed to the first free ``<name>_<n>``."""
     used: set[str] = set()
     result: list[str] = []
     for name in names:

@@ -32,7 +32,6 @@ from moderate.trust.settings import (
     FEATURE_TAGS,
     MAX_BATCH_SIZE,
     OBJECT_PROOFS,
-    USER_DID_NAMESPACE,
     USER_DIDS,
     Flow,
 )
@@ -184,7 +183,7 @@ def create_object_proofs(
     """Gives a batch of uploaded objects a proof."""
     client, store = _open(platform_api, state_store, context)
     own_did = ensure_own_did(client, store, config)
-    if own_did.outcome is not Outcome.DONE:
+    if own_did.state is not ItemState.DONE:
         context.log.warning(
             "The pipelines' account %s has no DID yet (%s): proofs of ownerless "
             "assets will be blocked",
@@ -226,11 +225,12 @@ def create_asset_object_proof_job() -> None:
 
 def ensure_own_did(
     client: PlatformApiClient, store: "StateStore", config: TrustBatchConfig
-) -> TrustResult:
+) -> ItemOutcome:
     """Makes sure the pipelines' own account (``API_USERNAME``) has a DID.
 
-    Ownerless public assets are proven on its behalf (CONTRACT §2). Only a run
-    that claims its row asks, and a failure backs off in the store like a user's.
+    Ownerless public assets are proven on its behalf (CONTRACT §2). It is worked
+    on like a user of a batch run launched by hand: only a run that claims its row
+    asks, and a failure backs off in the store.
 
     Args:
         client: Platform API client.
@@ -238,21 +238,19 @@ def ensure_own_did(
         config: Polling bounds and backoff of the run.
 
     Returns:
-        The result; ``DONE`` when the DID exists.
+        The outcome; ``done`` when the DID exists.
     """
-    own = client.username
-    record = store.get(USER_DID_NAMESPACE, own)
-    if record is not None and record.status is ItemStatus.DONE:
-        return TrustResult(Outcome.DONE, "known", record.value or {})
     policy = config.poll_policy()
-    claim_until = utc_now() + timedelta(seconds=policy.timeout_s) + OWN_DID_CLAIM_MARGIN
-    fence = store.claim(USER_DID_NAMESPACE, own, claim_until)
-    if fence is None:
-        current = store.get(USER_DID_NAMESPACE, own)
-        return TrustResult(Outcome.TRANSIENT, _not_claimable(current))
-    result = request_trust(client, DID_ROUTE, own, policy)
-    _record(store, USER_DID_NAMESPACE, own, fence, record, config, result)
-    return result
+    claim_for = timedelta(seconds=policy.timeout_s) + OWN_DID_CLAIM_MARGIN
+    return _work_on(
+        store,
+        USER_DIDS.namespace,
+        client.username,
+        MANUAL_FENCE,
+        claim_for,
+        config,
+        lambda key: request_trust(client, DID_ROUTE, key, policy),
+    )
 
 
 def _open(
@@ -294,6 +292,7 @@ def _run_batch(
             namespace,
             item.key,
             item.fence,
+            timedelta(seconds=config.pending_timeout_s),
             config,
             lambda key: request_trust(client, route, key, policy),
         )
@@ -334,6 +333,7 @@ def _work_on(
     namespace: str,
     key: str,
     fence: int,
+    claim_for: timedelta,
     config: TrustBatchConfig,
     perform: Callable[[str], TrustResult],
 ) -> ItemOutcome:
@@ -341,7 +341,7 @@ def _work_on(
     record = store.get(namespace, key)
     if record is not None and record.status is ItemStatus.DONE:
         return ItemOutcome(key, ItemState.DONE, "already done")
-    until = utc_now() + timedelta(seconds=config.pending_timeout_s)
+    until = utc_now() + claim_for
     if fence == MANUAL_FENCE:
         claimed = store.claim(namespace, key, until)
         if claimed is None:

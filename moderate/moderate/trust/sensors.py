@@ -77,8 +77,8 @@ CursorInt = Annotated[int, Field(ge=0, le=MAX_CURSOR_INT)]
 class InFlight:
     """The flow's runs still queued or running, and the item keys they hold."""
 
-    runs: int = 0
-    held: frozenset[str] = frozenset()
+    runs: int
+    held: frozenset[str]
 
 
 @dataclass(frozen=True)

@@ -62,23 +62,18 @@ class TrustSettings:
         max_object_pages_per_tick: Object pages one tick may read.
         batch_size: Items (users or objects) one run works on.
         max_runs_per_tick: Batch runs one tick of one sensor may request.
-        max_runs_in_flight: Runs of one flow that may be queued or running at
-            once; a tick requests only what fits. Helm's QueuedRunCoordinator runs
-            4 at once, so the two flows together never exceed it.
+        max_runs_in_flight: Runs of one flow queued or running at once (Helm's
+            coordinator runs 4, so both flows together stay within it).
         tick_budget_s: Wall time after which a tick stops reading pages (the
-            sensor timeout is 60 s); the cursor resumes there on the next tick.
-        full_reconciliation_interval: Age after which a full pass over the realm
+            sensor timeout is 60 s).
+        full_reconciliation_interval: Age after which a pass over the realm
             starts even though the user count did not change.
-        pending_timeout: How long a requested run may take to record an outcome
-            before the item counts as lost and is requested again (new attempt).
-        retry_base: Delay after the first transient failure; doubles per attempt.
-        retry_cap: Longest delay after transient failures.
-        blocked_owner_retry_base: Delay after "owner has no DID"; doubles.
-        blocked_owner_retry_cap: Longest such delay.
-        poll_initial_interval_s: First wait between two task polls.
-        poll_max_interval_s: Longest wait between two task polls.
-        poll_timeout_s: How long an op waits for a Trust task before giving up
-            with a retryable failure (the API loses tasks when it restarts).
+        pending_timeout: How long a claim lasts before its item counts as lost.
+        retry_base, retry_cap: Backoff after transient failures (doubling).
+        blocked_owner_retry_base, blocked_owner_retry_cap: The same while a proof
+            owner has no DID.
+        poll_initial_interval_s, poll_max_interval_s, poll_timeout_s: Task polling
+            (doubling waits, bounded in total: the API loses tasks on restarts).
     """
 
     user_page_size: int = MAX_PAGE_SIZE

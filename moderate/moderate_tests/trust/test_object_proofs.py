@@ -6,7 +6,12 @@ from dataclasses import replace
 from datetime import timedelta
 
 from moderate.state import ItemStatus, StateStore, utc_now
-from moderate.trust.ops import ObjectItem, ObjectProofBatchConfig, ensure_own_did
+from moderate.trust.ops import (
+    ItemState,
+    ObjectItem,
+    ObjectProofBatchConfig,
+    ensure_own_did,
+)
 from moderate.trust.sensors import NO_HASH_ERROR
 from moderate.trust.settings import OBJECT_PROOF_NAMESPACE, USER_DID_NAMESPACE
 from moderate.trust.tasks import (
@@ -269,12 +274,12 @@ def test_concurrent_proof_runs_request_the_own_did_once(
     api.task_delay_s = 0.3
     runs = 4
     barrier = threading.Barrier(runs)
-    results: list[Outcome] = []
+    results: list[ItemState] = []
 
     def ensure() -> None:
         client = harness.platform_api.client()
         barrier.wait()
-        results.append(ensure_own_did(client, store, own_config()).outcome)
+        results.append(ensure_own_did(client, store, own_config()).state)
 
     workers = [threading.Thread(target=ensure) for _ in range(runs)]
     for worker in workers:
@@ -288,7 +293,7 @@ def test_concurrent_proof_runs_request_the_own_did_once(
         if request.json() == {"username": own}
     ]
     assert len(did_posts) == 1, "one DID request for the pipelines' own account"
-    assert results.count(Outcome.DONE) == 1
+    assert results.count(ItemState.DONE) == 1
     assert store.get(USER_DID_NAMESPACE, own).status is ItemStatus.DONE
     assert api.dids()[own]
 
@@ -306,7 +311,8 @@ def test_own_did_backs_off_in_the_store_while_trust_is_down(
         if request.json() == {"username": client.username}
     ]
     assert len(own_posts) == harness.platform_api.max_attempts, "one call, retried"
-    assert [o.outcome for o in outcomes] == [Outcome.TRANSIENT] * 3
+    assert [o.state for o in outcomes] == [ItemState.FAILED] + [ItemState.WAITING] * 2
+    assert outcomes[0].detail.startswith("transient: ")
     assert outcomes[0].http_status == 503
     assert outcomes[1].detail.startswith("backing off until ")
     record = store.get(USER_DID_NAMESPACE, client.username)

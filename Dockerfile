@@ -36,7 +36,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 FROM builder AS numba-cache
 ENV NUMBA_CPU_NAME=generic \
     NUMBA_CACHE_DIR=/opt/numba-cache
-RUN /opt/venv/bin/python -m moderate.matrix_profile.worker.warmup
+RUN /opt/venv/bin/python -m moderate.matrix_profile.worker.numba_cache
 
 # The OpenMetadata ingestion package pins libraries that break Dagster
 # (antlr4-python3-runtime), so it lives in its own environment, built from its own

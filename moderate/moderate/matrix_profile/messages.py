@@ -48,7 +48,7 @@ class MatrixProfileMessage(BaseModel):
     honoured, are never used: the image comes from configuration only.
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=False)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     workflow_job_id: StrictInt = Field(gt=0, le=MAX_WORKFLOW_JOB_ID)
     analysis_variable: StrictStr = Field(

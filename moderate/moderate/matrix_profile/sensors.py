@@ -130,11 +130,7 @@ def matrix_profile_messages_sensor(
 def consume_requests(
     context: SensorEvaluationContext, rabbitmq: RabbitMQResource, limits: TickLimits
 ) -> TickReport:
-    """Takes a bounded batch of messages and applies the ack protocol.
-
-    Returns:
-        The run requests to emit and counts for the tick log.
-    """
+    """Takes a bounded batch of messages and applies the ack protocol."""
     report = TickReport()
     requested: set[str] = set()
     deadline = time.monotonic() + limits.deadline_s
@@ -148,14 +144,22 @@ def consume_requests(
             and time.monotonic() < deadline
         ):
             chunk, drained = _take_chunk(channel, rabbitmq.queue, limits, report)
-            existing = existing_run_keys(
-                context.instance,
-                [key for key in (delivery.run_key for delivery in chunk) if key],
-            )
+            keys = [delivery.run_key for delivery in chunk if delivery.run_key]
+            existing = existing_run_keys(context.instance, keys)
             for position, delivery in enumerate(chunk):
-                _handle(
-                    context, channel, rabbitmq, delivery, existing, requested, report
-                )
+                key, parsed = delivery.run_key, delivery.parsed
+                if key is None or (key in existing and parsed.message is None):
+                    _dead_letter(channel, rabbitmq, delivery)
+                    report.dead_lettered += 1
+                    context.log.warning(f"Dead-lettered a message: {parsed.reason}")
+                elif key in existing:
+                    channel.basic_ack(delivery_tag=delivery.delivery_tag)
+                    report.acknowledged += 1
+                else:
+                    report.held += 1
+                    if key not in requested:
+                        requested.add(key)
+                        report.run_requests.append(_run_request(context, key, parsed))
                 if len(report.run_requests) >= limits.max_new_runs:
                     report.held += len(chunk) - position - 1
                     break
@@ -206,33 +210,6 @@ def _take_chunk(
     return chunk, drained
 
 
-def _handle(
-    context: SensorEvaluationContext,
-    channel: "BlockingChannel",
-    rabbitmq: RabbitMQResource,
-    delivery: _Delivery,
-    existing: set[str],
-    requested: set[str],
-    report: TickReport,
-) -> None:
-    parsed = delivery.parsed
-    key = delivery.run_key
-    if key is None or (key in existing and parsed.message is None):
-        _dead_letter(channel, rabbitmq, delivery)
-        report.dead_lettered += 1
-        context.log.warning(f"Dead-lettered a message: {parsed.reason}")
-        return
-    if key in existing:
-        channel.basic_ack(delivery_tag=delivery.delivery_tag)
-        report.acknowledged += 1
-        return
-    report.held += 1
-    if key in requested:
-        return
-    requested.add(key)
-    report.run_requests.append(_run_request(context, key, parsed))
-
-
 def _run_request(
     context: SensorEvaluationContext, key: str, parsed: ParsedMessage
 ) -> RunRequest:
@@ -262,10 +239,7 @@ def _run_request(
 def _dead_letter(
     channel: "BlockingChannel", rabbitmq: RabbitMQResource, delivery: _Delivery
 ) -> None:
-    """Publishes the raw body to the dead-letter queue and acks the original.
-
-    Both are part of the batch's transaction: they happen together or not at all.
-    """
+    """Publishes the body to the dead-letter queue and acks it, in one transaction."""
     import pika
 
     letter_id = dead_letter_id(delivery.body, delivery.message_id)

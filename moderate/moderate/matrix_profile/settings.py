@@ -46,10 +46,7 @@ class ImageNotAllowedError(ValueError):
 
 
 class MatrixProfileSettings(EnvBackedResource):
-    """How and where the matrix-profile worker runs.
-
-    Nothing here is secret: the worker receives presigned URLs only.
-    """
+    """How and where the matrix-profile worker runs (no secrets: it gets URLs)."""
 
     SERVICE_NAME = "Matrix-profile analysis"
     ENV_VARS = {
@@ -116,7 +113,7 @@ class MatrixProfileSettings(EnvBackedResource):
         """The worker image as ``repo:tag`` or ``repo@sha256:…``.
 
         Raises:
-            ImageNotAllowedError: If the image is unset, malformed or not allowed.
+            ImageNotAllowedError: An image unset, malformed or not allowed.
         """
         repository = (self.setting("image") or "").strip()
         if not repository:
@@ -132,11 +129,9 @@ class MatrixProfileSettings(EnvBackedResource):
     def kubernetes_namespace(self) -> str:
         """Namespace of the analysis Jobs."""
         configured = self.setting("namespace")
-        if configured:
-            return configured.strip()
-        if IN_CLUSTER_NAMESPACE_FILE.exists():
-            return IN_CLUSTER_NAMESPACE_FILE.read_text(encoding="utf-8").strip()
-        return DEFAULT_NAMESPACE
+        if not configured and IN_CLUSTER_NAMESPACE_FILE.exists():
+            configured = IN_CLUSTER_NAMESPACE_FILE.read_text(encoding="utf-8")
+        return (configured or DEFAULT_NAMESPACE).strip()
 
     def kubernetes_api_client(self) -> "kubernetes.client.ApiClient":
         """An API client from the in-cluster service account, else the kubeconfig."""
@@ -212,10 +207,8 @@ def build_image_reference(
         raise ImageNotAllowedError(
             f"image repository {repository!r} is not in the allow-list"
         )
-    if tag.startswith(DIGEST_PREFIX):
-        if not _DIGEST_PATTERN.match(tag):
-            raise ImageNotAllowedError(f"malformed image digest {tag!r}")
-        return f"{repository}@{tag}"
-    if not _TAG_PATTERN.match(tag):
-        raise ImageNotAllowedError(f"malformed image tag {tag!r}")
-    return f"{repository}:{tag}"
+    digest = tag.startswith(DIGEST_PREFIX)
+    if not (_DIGEST_PATTERN if digest else _TAG_PATTERN).match(tag):
+        kind = "digest" if digest else "tag"
+        raise ImageNotAllowedError(f"malformed image {kind} {tag!r}")
+    return f"{repository}{'@' if digest else ':'}{tag}"

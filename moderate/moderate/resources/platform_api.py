@@ -30,8 +30,6 @@ PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 410, 413, 422})
 FILTERS_PARAM = "filters"
 DEFAULT_UPLOAD_RATE_BYTES_PER_S = 1024 * 1024
 
-JsonFilter = Sequence[Any]
-
 
 class PlatformApiError(RuntimeError):
     """An API call ended with an error status.
@@ -193,7 +191,7 @@ class PlatformApiClient:
         self,
         path: str,
         *,
-        filters: Sequence[JsonFilter] | None = None,
+        filters: Sequence[Sequence[Any]] | None = None,
         sort_field: str = "id",
         page_size: int = MAX_PAGE_SIZE,
         offset: int = 0,

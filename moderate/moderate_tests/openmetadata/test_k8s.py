@@ -16,7 +16,8 @@ from moderate.openmetadata.versions import line_keys
 from moderate.openmetadata.workflows import (
     DatalakeSource,
     ServerSettings,
-    datalake_metadata_request,
+    WorkflowKind,
+    workflow_request,
 )
 from moderate_tests.matrix_profile.kmock_cluster import FakeController, KmockCluster
 from moderate_tests.openmetadata.test_runner import run_in_op
@@ -62,8 +63,12 @@ def _request():
     source = DatalakeSource(
         bucket="platform-api", prefix="alice-assets/", region="eu", endpoint_url=None
     )
-    return datalake_metadata_request(
-        source, "svc", ServerSettings(host_port="https://om:8585/api"), line_keys("2.0")
+    return workflow_request(
+        WorkflowKind.METADATA,
+        source,
+        "svc",
+        ServerSettings(host_port="https://om:8585/api"),
+        line_keys("2.0"),
     )
 
 

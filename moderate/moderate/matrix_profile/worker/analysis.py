@@ -6,8 +6,6 @@ an input rejected before the analysis never pays for it.
 
 from __future__ import annotations
 
-import functools
-import importlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from moderate.matrix_profile.worker.numba_cache import seed_cache
+from moderate.matrix_profile.worker.numba_cache import enable_compilation_cache
 
 if TYPE_CHECKING:
     from moderate.matrix_profile.worker.options import Approximation
@@ -84,47 +82,18 @@ class Analysis:
         return int((~np.isfinite(self.profile)).sum())
 
 
-@functools.cache
-def enable_compilation_cache() -> None:
-    """Lets numba keep stumpy's compiled functions on disk between processes.
-
-    Compiling ``stumpy.stump`` takes close to a minute on a small machine; with
-    the cache only the first run in an environment (or the image build, see
-    ``warmup.py``) pays it.
-    """
-    from stumpy import cache as stumpy_cache
-
-    seed_cache()
-    for module_name, function_name in stumpy_cache.get_njit_funcs():
-        module = importlib.import_module(f"stumpy.{module_name}")
-        try:
-            getattr(module, function_name).enable_caching()
-        except RuntimeError as error:
-            # Numba raises RuntimeError when no cache folder is writable: the
-            # analysis still runs, it only compiles again.
-            logger.warning("numba cache unavailable, compiling every run: %s", error)
-            return
-
-
 def analyse(
     values: np.ndarray,
     window: int,
     top_k: int,
     approximation: Approximation | None = None,
 ) -> Analysis:
-    """Computes the matrix profile and picks discords and motifs.
+    """The matrix profile of ``values`` (NaN in long gaps), top-k discords, motifs.
 
     stumpy's exclusion zone is widened from a quarter window to a full one, so a
-    window's nearest neighbour never overlaps it (the classic discord and motif
-    definitions). The approximate profile is an upper bound of the exact one,
-    with diagonals drawn from a fixed seed: one input gives one report.
-
-    Args:
-        values: Regular series; NaN inside long gaps.
-        window: Subsequence length in points.
-        top_k: How many discords and motif pairs to return (at most).
-        approximation: The deployment's approximate mode, or None for the exact
-            profile. It applies only to series longer than its threshold.
+    window's nearest neighbour never overlaps it (the classic definitions). The
+    ``approximation`` applies to series longer than its threshold; its profile
+    is an upper bound of the exact one, with diagonals from a fixed seed.
     """
     import stumpy
     from stumpy import config as stumpy_config

@@ -188,13 +188,8 @@ class _Panel:
 def draw_all(series: RegularSeries, analysis: Analysis, variable: str) -> list[str]:
     """The report's figure sections: series, profile, discord shapes, motif pairs.
 
-    Each is an HTML ``section`` with a heading, the SVG as a ``data:`` image,
-    its alt text and a caption.
-
-    Args:
-        series: Regular series (short gaps interpolated).
-        analysis: Its matrix profile, discords and motifs.
-        variable: Name of the analysis variable, for labels.
+    Each is an HTML ``section``: heading, SVG as a ``data:`` image with alt text,
+    caption.
     """
     figures = [
         _series_plot(series, analysis, variable),
@@ -231,17 +226,11 @@ def draw_all(series: RegularSeries, analysis: Analysis, variable: str) -> list[s
 
 
 def envelope(values: np.ndarray, columns: int = WIDE_BOX[2]) -> np.ndarray:
-    """Positions of the points that draw ``values`` the same on ``columns`` pixels.
+    """Sorted positions of the points that draw ``values`` the same on ``columns``.
 
     The series is cut into ``columns`` consecutive buckets; each keeps its
-    minimum, its maximum and its first NaN (so a gap still breaks the line).
-
-    Args:
-        values: The line's values, NaN where it breaks.
-        columns: Horizontal resolution of the plot.
-
-    Returns:
-        Sorted positions into ``values``; all of them when the series is short.
+    minimum, its maximum and its first NaN (so a gap still breaks the line). A
+    short series keeps every point.
     """
     count = len(values)
     if count <= POINTS_PER_PIXEL_COLUMN * columns:

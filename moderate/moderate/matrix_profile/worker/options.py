@@ -18,8 +18,7 @@ class Approximation:
     """The approximate mode (``stumpy.scrump``), set by the deployment only.
 
     Attributes:
-        above_points: Series with more points than this get the approximate
-            profile; shorter ones stay exact.
+        above_points: Series longer than this get the approximate profile.
         share: Share of the distance matrix's diagonals computed after the
             pre-scan, in (0, 1].
     """

@@ -38,12 +38,7 @@ def render_report(
 ) -> str:
     """The complete HTML document, with no external references.
 
-    Args:
-        input_name: File name of the input (never a URL).
-        variable: Analysis variable.
-        filled: Regular series with short gaps interpolated.
-        analysis: Matrix profile, discords and motifs.
-        generated_at: When the report was made (UTC).
+    ``input_name`` is the input's file name (never a URL); ``generated_at`` UTC.
     """
     shown = escape(variable)
     index = filled.series.index

@@ -155,14 +155,10 @@ def sampling_period_s(median_step_s: float) -> int:
 
 
 def choose_window(spec: str | None, period: pd.Timedelta, points: int) -> int:
-    """The window in points.
+    """The window in points for a series of ``points`` every ``period``.
 
-    Args:
-        spec: A number of points, a fixed-length pandas offset alias (``1D``,
-            ``6h``, ``90min``), or None for one day of ``period`` bounded to
-            ``[4, min(2000, points // 4)]``.
-        period: Sampling period of the series.
-        points: Length of the series.
+    ``spec`` is a number of points, a fixed-length offset alias (``1D``, ``6h``,
+    ``90min``), or None for one day bounded to ``[4, min(2000, points // 4)]``.
 
     Raises:
         InputError: An unreadable window, one under 4 points, or a series

@@ -38,17 +38,13 @@ Result = TypeVar("Result")
 def fetch_input(
     source: str, work_dir: Path, timeout_s: float, max_bytes: int
 ) -> tuple[Path, str]:
-    """Makes the input available as a local file.
+    """The input (http(s) URL, ``file://`` URL or path) as a local file.
 
-    Args:
-        source: Presigned http(s) URL, ``file://`` URL or local path.
-        work_dir: Folder for the downloaded copy.
-        timeout_s: Read timeout of each HTTP request.
-        max_bytes: Largest input accepted.
+    A download goes into ``work_dir``; ``timeout_s`` is each request's read
+    timeout.
 
     Returns:
-        The local file, and its name to show in the report (never the URL's
-        query).
+        The local file, and its name to show in the report (never a URL query).
 
     Raises:
         InputError: Missing or refused object (401/403/404/410), a file over
@@ -72,15 +68,9 @@ def fetch_input(
 
 
 def upload_report(url: str, body: bytes, timeout_s: float) -> None:
-    """PUTs the report to a presigned URL signed for ``text/html``.
+    """PUTs the report to a presigned URL signed for exactly ``text/html``.
 
-    The ``Content-Type`` header must be exactly the one the URL was signed
-    with, so no charset is appended.
-
-    Args:
-        url: Presigned PUT URL for exactly one key.
-        body: The report.
-        timeout_s: Read timeout of each attempt.
+    No charset is appended: the header must be the one the URL was signed with.
 
     Raises:
         UploadError: A refusal (4xx), or failures on every attempt.

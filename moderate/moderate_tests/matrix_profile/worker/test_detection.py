@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from moderate.matrix_profile.worker import warmup
+from moderate.matrix_profile.worker import numba_cache
 from moderate.matrix_profile.worker.options import WorkerOptions
 from moderate.matrix_profile.worker.pipeline import WorkerResult, run
 from moderate_tests.matrix_profile.worker.data import (
@@ -154,7 +154,7 @@ def test_meter_outage_is_reported_as_flat_windows(tmp_path: Path) -> None:
 def test_warmup_compiles_and_reports(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO", logger="moderate.matrix_profile.worker")
 
-    warmup.main()
+    numba_cache.main()
 
     assert "stumpy compiled and cached in" in caplog.text
 

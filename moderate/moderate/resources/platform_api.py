@@ -8,13 +8,16 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
 
-import requests
 from pydantic import Field, PrivateAttr
 
 from moderate.resources.settings import EnvBackedResource, NotUsableError
 from moderate.support.http import RetrySettings, Timeouts, retrying_session
+
+if TYPE_CHECKING:
+    import requests
 
 TOKEN_PATH = "/api/token"
 PING_PATH = "/ping/public"
@@ -266,7 +269,7 @@ def _checked(
     response: requests.Response, method: str, path: str, filtered: bool = False
 ) -> requests.Response:
     """``response``, or a :class:`PlatformApiError` raised for its error status."""
-    if response.status_code >= requests.codes.bad_request:
+    if response.status_code >= HTTPStatus.BAD_REQUEST:
         raise PlatformApiError(
             response.status_code,
             method,

@@ -14,8 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiError
 
 DID_PATH = "/user/did"
@@ -150,6 +148,8 @@ def request_trust(
     Returns:
         The classified result.
     """
+    import requests
+
     body = {route.body_field: route.key_of(key)}
     try:
         answer = client.post_json(route.path, body, idempotent=True)

@@ -26,8 +26,8 @@ from moderate.openmetadata.workflows import (
     DatalakeSource,
     PostgresSource,
     ServerSettings,
-    datalake_profiler_request,
-    postgres_metadata_request,
+    WorkflowKind,
+    workflow_request,
 )
 
 BUILD_ROUNDS = 20_000
@@ -47,11 +47,11 @@ def main() -> None:
     pg = PostgresSource(host="localhost", port=5432, username="u", database="db")
     lake = DatalakeSource(bucket="b", prefix="p/", region="r", endpoint_url=None)
     cases = {
-        "postgres metadata config": lambda i: postgres_metadata_request(
-            pg, f"s{i}", SERVER, LINE
+        "postgres metadata config": lambda i: workflow_request(
+            WorkflowKind.METADATA, pg, f"s{i}", SERVER, LINE
         ),
-        "datalake profiler config": lambda i: datalake_profiler_request(
-            lake, f"s{i}", SERVER, LINE, generate_sample_data=False
+        "datalake profiler config": lambda i: workflow_request(
+            WorkflowKind.PROFILER, lake, f"s{i}", SERVER, LINE
         ),
         "datalake service name": lambda i: datalake_service_name(f"user{i}-assets/"),
     }
@@ -64,7 +64,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "config.json"
         path.write_text(
-            json.dumps(postgres_metadata_request(pg, "svc", SERVER, LINE).config)
+            json.dumps(
+                workflow_request(WorkflowKind.METADATA, pg, "svc", SERVER, LINE).config
+            )
         )
         env = {
             "PATH": os.environ.get("PATH", ""),

@@ -7,11 +7,11 @@ from typing import Any
 
 from moderate.resources.settings import EnvBackedResource, HealthReport
 from moderate.state import StateStoreResource, describe_store
+from moderate.state.resource import UNAVAILABLE
 from moderate.support.cron import invalid_cron_variables
 
 STATE_STORE_SERVICE = "state store"
 SCHEDULES_SERVICE = "schedules"
-UNAVAILABLE_BACKEND = "unavailable"
 
 
 def schedules_report() -> HealthReport:
@@ -38,7 +38,7 @@ def store_report(resource: StateStoreResource) -> HealthReport:
     description = describe_store(resource)
     return HealthReport(
         STATE_STORE_SERVICE,
-        configured=description.backend != UNAVAILABLE_BACKEND,
+        configured=description.backend != UNAVAILABLE,
         detail=description.line(),
     )
 

@@ -2,21 +2,23 @@
 
 Home-grown on ``requests`` because the official client lives in the separate
 ingestion environment (it cannot be imported here). Lookups, paging with
-``after``, JSON Patch updates, soft deletes and lineage edges; every failure is a
+``after``, create-or-update, JSON Patch and soft deletes; every failure is a
 ``dagster.Failure`` naming the call and the HTTP status, never the token.
 """
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import requests
 from dagster import Failure
 
 from moderate.resources import OpenMetadataResource
 from moderate.support.http import RetrySettings, Timeouts, retrying_session
+
+if TYPE_CHECKING:
+    import requests
 
 LIST_PAGE_LIMIT = 100
 JSON_PATCH_TYPE = "application/json-patch+json"
@@ -31,12 +33,9 @@ def entity_reference(entity: Mapping[str, Any], entity_type: str) -> dict[str, s
 
 @dataclass(frozen=True)
 class CatalogClient:
-    """Authenticated calls to one OpenMetadata server.
+    """Authenticated calls to one OpenMetadata server (``host_port`` ends in /api).
 
-    Attributes:
-        host_port: Server URL ending in ``/api``.
-        token: Bearer token (the ingestion bot's JWT).
-        timeouts: Connect and read timeouts.
+    ``token`` is the ingestion bot's JWT, sent as a bearer token.
     """
 
     host_port: str
@@ -46,13 +45,9 @@ class CatalogClient:
     @classmethod
     def from_resource(cls, openmetadata: OpenMetadataResource) -> "CatalogClient":
         """A client for the resource's server and token."""
-        return cls(
-            host_port=openmetadata.host_port,
-            token=openmetadata.required_setting("token"),
-            timeouts=Timeouts(
-                openmetadata.connect_timeout_s, openmetadata.read_timeout_s
-            ),
-        )
+        timeouts = Timeouts(openmetadata.connect_timeout_s, openmetadata.read_timeout_s)
+        token = openmetadata.required_setting("token")
+        return cls(openmetadata.host_port, token, timeouts)
 
     def _send(
         self,
@@ -63,7 +58,9 @@ class CatalogClient:
         body: Any = None,
         content_type: str = "application/json",
         allow: Sequence[int] = (),
-    ) -> requests.Response:
+    ) -> "requests.Response":
+        import requests
+
         url = f"{self.host_port}/v1/{path}"
         headers = {
             "Authorization": f"Bearer {self.token}",
@@ -94,16 +91,10 @@ class CatalogClient:
             metadata={"call": description, "status": response.status_code},
         )
 
-    def get_by_name(
-        self, collection: str, fqn: str, fields: str | None = None
-    ) -> dict[str, Any] | None:
+    def get_by_name(self, collection: str, fqn: str) -> dict[str, Any] | None:
         """The entity of ``collection`` named ``fqn``; None when the server has none."""
-        response = self._send(
-            "GET",
-            f"{collection}/name/{quote(fqn, safe='')}",
-            params={"fields": fields} if fields else None,
-            allow=(HTTPStatus.NOT_FOUND,),
-        )
+        path = f"{collection}/name/{quote(fqn, safe='')}"
+        response = self._send("GET", path, allow=(HTTPStatus.NOT_FOUND,))
         if response.status_code == HTTPStatus.NOT_FOUND:
             return None
         return dict(response.json())
@@ -124,8 +115,9 @@ class CatalogClient:
                 return
 
     def put(self, collection: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Create-or-update (``PUT /<collection>``)."""
-        return dict(self._send("PUT", collection, body=dict(body)).json())
+        """Create-or-update (``PUT /<collection>``): the entity, {} for no body."""
+        response = self._send("PUT", collection, body=dict(body))
+        return dict(response.json()) if response.content else {}
 
     def post(self, path: str, body: Mapping[str, Any]) -> None:
         """``POST /<path>`` (appends, e.g. a test-case result)."""
@@ -148,23 +140,4 @@ class CatalogClient:
             "DELETE",
             f"{collection}/{entity_id}",
             params={"recursive": "true", "hardDelete": "false"},
-        )
-
-    def add_lineage(
-        self,
-        from_entity: Mapping[str, str],
-        to_entity: Mapping[str, str],
-        description: str,
-    ) -> None:
-        """Adds (or updates) the lineage edge ``from_entity -> to_entity``."""
-        self._send(
-            "PUT",
-            "lineage",
-            body={
-                "edge": {
-                    "fromEntity": dict(from_entity),
-                    "toEntity": dict(to_entity),
-                    "lineageDetails": {"description": description},
-                }
-            },
         )

@@ -9,11 +9,10 @@ from typing import Literal
 from dagster import Config, EnvVar, Failure
 from pydantic import Field
 
-from moderate.openmetadata.discovery import (
+from moderate.openmetadata.ingest import (
     DEFAULT_DATABASE_EXCLUDES,
     DEFAULT_DATABASE_INCLUDES,
     DEFAULT_LIST_PAGE_SIZE,
-    NameFilter,
 )
 from moderate.openmetadata.k8s import KubernetesWorkflowRunner
 from moderate.openmetadata.runners import SubprocessWorkflowRunner, WorkflowRunner
@@ -27,51 +26,28 @@ REPOSITORY_ENVIRONMENT = Path(__file__).resolve().parents[3] / "openmetadata-ing
 VENV_PYTHON = Path(".venv/bin/python")
 RUNNER_SCRIPT = "run_workflow.py"
 DEFAULT_TIMEOUT_S = 3600
-DEFAULT_IMAGE = "moderate-openmetadata-ingestion:2.0.6.0"
+DEFAULT_REPOSITORY = "moderate-openmetadata-ingestion"
+DEFAULT_IMAGE = f"{DEFAULT_REPOSITORY}:2.0.6.0"
 DEFAULT_SECRET_NAME = "dagster-secrets"
 IMAGE_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE"
 IMAGE_ALLOWLIST_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE_ALLOWLIST"
 IMAGE_LINE_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE_LINE"
 ALLOWLIST_SEPARATOR = ","
-_NAME_PATTERN = re.compile(
-    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
+IMAGE_REFERENCE = re.compile(
+    r"(?P<repository>[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*)"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})"
 )
+"""``repository:tag`` or ``repository@sha256:<64 hex>``."""
 KUBERNETES_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 """A DNS-1123 label: what Kubernetes accepts as a namespace or Secret name."""
 SERVICE_ACCOUNT_PATTERN = (
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 )
 """A DNS-1123 subdomain (service account names), at most 253 characters."""
-_TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST_PATTERN = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 
 class ImageNotAllowedError(ValueError):
     """The ingestion image is malformed or its repository is not allow-listed."""
-
-
-def image_repository(image: str) -> str:
-    """Repository part of ``repo:tag`` or ``repo@sha256:...``.
-
-    Raises:
-        ImageNotAllowedError: If the reference is malformed.
-    """
-    if "@" in image:
-        repository, _, digest = image.partition("@")
-        valid = bool(_DIGEST_PATTERN.match(digest))
-    else:
-        last_slash = image.rfind("/")
-        colon = image.rfind(":")
-        if colon > last_slash:
-            repository, tag = image[:colon], image[colon + 1 :]
-            valid = bool(_TAG_PATTERN.match(tag))
-        else:
-            repository, valid = image, False
-    if not valid or not _NAME_PATTERN.match(repository):
-        raise ImageNotAllowedError(
-            f"{image!r} is not an image reference with a tag or sha256 digest"
-        )
-    return repository
 
 
 def checked_image(image: str, allowed_repositories: Sequence[str]) -> str:
@@ -80,20 +56,17 @@ def checked_image(image: str, allowed_repositories: Sequence[str]) -> str:
     Raises:
         ImageNotAllowedError: Otherwise, naming the variables to fix.
     """
-    repository = image_repository(image)
-    if repository not in allowed_repositories:
+    match = IMAGE_REFERENCE.fullmatch(image)
+    if match is None:
         raise ImageNotAllowedError(
-            f"ingestion image repository {repository!r} is not allow-listed: add it "
-            f"to {IMAGE_ALLOWLIST_VARIABLE} or change {IMAGE_VARIABLE}"
+            f"{image!r} is not an image reference with a tag or sha256 digest"
+        )
+    if match["repository"] not in allowed_repositories:
+        raise ImageNotAllowedError(
+            f"ingestion image repository {match['repository']!r} is not allow-listed: "
+            f"add it to {IMAGE_ALLOWLIST_VARIABLE} or change {IMAGE_VARIABLE}"
         )
     return image
-
-
-def default_environment() -> Path:
-    """The image's ingestion environment if present, else the repository's."""
-    if (IMAGE_ENVIRONMENT / VENV_PYTHON).exists():
-        return IMAGE_ENVIRONMENT
-    return REPOSITORY_ENVIRONMENT
 
 
 @dataclass(frozen=True)
@@ -101,15 +74,9 @@ class DeploymentRunnerSettings:
     """What only the deployment chooses: the ingestion image and interpreter.
 
     Run configuration never names an image or an interpreter: the pod of the
-    ingestion image receives the deployment's secrets.
-
-    Attributes:
-        image: Ingestion image (pods), from ``MODERATE_OPENMETADATA_INGESTION_IMAGE``.
-        allowed_repositories: Repositories the image may come from
-            (``MODERATE_OPENMETADATA_INGESTION_IMAGE_ALLOWLIST``, comma-separated;
-            default: the default image's repository).
-        image_line: ``major.minor`` of the package in the image.
-        environment: Ingestion project folder of the subprocess runner.
+    ingestion image receives the deployment's secrets. ``image_line`` is the
+    ``major.minor`` of the image's package; ``environment`` the subprocess
+    runner's ingestion project (the image's when present, else the repository's).
     """
 
     image: str
@@ -122,17 +89,15 @@ class DeploymentRunnerSettings:
         """The settings of this deployment, read when a run needs them."""
         image = (EnvVar(IMAGE_VARIABLE).get_value() or "").strip() or DEFAULT_IMAGE
         raw_allowlist = EnvVar(IMAGE_ALLOWLIST_VARIABLE).get_value() or ""
-        allowed = tuple(
-            item.strip()
-            for item in raw_allowlist.split(ALLOWLIST_SEPARATOR)
-            if item.strip()
-        ) or (image_repository(DEFAULT_IMAGE),)
+        listed = (item.strip() for item in raw_allowlist.split(ALLOWLIST_SEPARATOR))
+        allowed = tuple(item for item in listed if item) or (DEFAULT_REPOSITORY,)
         line = (EnvVar(IMAGE_LINE_VARIABLE).get_value() or "").strip() or DEFAULT_LINE
+        bundled = (IMAGE_ENVIRONMENT / VENV_PYTHON).exists()
         return cls(
             image=image,
             allowed_repositories=allowed,
             image_line=line,
-            environment=default_environment(),
+            environment=IMAGE_ENVIRONMENT if bundled else REPOSITORY_ENVIRONMENT,
         )
 
 
@@ -142,7 +107,7 @@ class RunnerConfig(Config):
     mode: Literal["subprocess", "kubernetes"] = Field(
         default="subprocess",
         description="'subprocess': the ingestion virtualenv on this machine; "
-        "'kubernetes': the deployment's ingestion image as a pod.",
+        "'kubernetes': the deployment's ingestion image as a Kubernetes Job.",
     )
     timeout_s: int = Field(
         default=DEFAULT_TIMEOUT_S, gt=0, description="Time limit of one workflow."
@@ -164,13 +129,13 @@ class RunnerConfig(Config):
         description="Kubernetes secret with the variables of the deployment.",
     )
 
-    def build(self, settings: DeploymentRunnerSettings | None = None) -> WorkflowRunner:
-        """The runner this configuration describes.
+    def build(self) -> WorkflowRunner:
+        """The runner this configuration describes, with the deployment's settings.
 
         Raises:
             Failure: If the deployment's ingestion image is not allowed.
         """
-        settings = settings or DeploymentRunnerSettings.from_environment()
+        settings = DeploymentRunnerSettings.from_environment()
         if self.mode == "kubernetes":
             try:
                 image = checked_image(settings.image, settings.allowed_repositories)
@@ -219,14 +184,26 @@ class PostgresIngestionConfig(Config):
     )
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
-    def name_filter(self) -> NameFilter:
-        """The allow/deny rules."""
-        return NameFilter(
-            includes=tuple(self.include_patterns), excludes=tuple(self.exclude_patterns)
-        )
+
+class PipelinesIngestionConfig(Config):
+    """How the Dagster connector's workflow runs."""
+
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
 
-class DatalakeIngestionConfig(Config):
+class PartitionIngestionConfig(PipelinesIngestionConfig):
+    """How one partition (a database or a prefix) is ingested."""
+
+    generate_sample_data: bool = Field(
+        default=False, description="Store sample rows in OpenMetadata."
+    )
+    schema_exclude_patterns: list[str] = Field(
+        default=list(DEFAULT_SYSTEM_SCHEMA_EXCLUDES),
+        description="Regular expressions of schemas never catalogued (databases).",
+    )
+
+
+class DatalakeIngestionConfig(PipelinesIngestionConfig):
     """Which top-level prefixes of the data-lake bucket to ingest, and how."""
 
     include_patterns: list[str] = Field(
@@ -244,29 +221,3 @@ class DatalakeIngestionConfig(Config):
         le=DEFAULT_LIST_PAGE_SIZE,
         description="Keys per listing request.",
     )
-    runner: RunnerConfig = Field(default_factory=RunnerConfig)
-
-    def name_filter(self) -> NameFilter:
-        """The allow/deny rules."""
-        return NameFilter(
-            includes=tuple(self.include_patterns), excludes=tuple(self.exclude_patterns)
-        )
-
-
-class PartitionIngestionConfig(Config):
-    """How one partition (a database or a prefix) is ingested."""
-
-    generate_sample_data: bool = Field(
-        default=False, description="Store sample rows in OpenMetadata."
-    )
-    schema_exclude_patterns: list[str] = Field(
-        default=list(DEFAULT_SYSTEM_SCHEMA_EXCLUDES),
-        description="Regular expressions of schemas never catalogued (databases).",
-    )
-    runner: RunnerConfig = Field(default_factory=RunnerConfig)
-
-
-class PipelinesIngestionConfig(Config):
-    """How the Dagster connector's workflow runs."""
-
-    runner: RunnerConfig = Field(default_factory=RunnerConfig)

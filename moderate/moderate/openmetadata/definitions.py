@@ -2,25 +2,22 @@
 
 from dagster import Definitions
 
-from moderate.openmetadata.assets import (
-    openmetadata_catalog,
-    openmetadata_datalake_prefix,
-    openmetadata_postgres_database,
-)
 from moderate.openmetadata.jobs import (
+    DAGSTER_CRON_VARIABLE,
+    DATALAKE_CRON_VARIABLE,
+    POSTGRES_CRON_VARIABLE,
+    dagster_pipelines_ingestion_job,
     datalake_ingestion_job,
     datalake_partitions_job,
+    ingestion_schedule,
     postgres_ingestion_job,
     postgres_partitions_job,
 )
 from moderate.openmetadata.lineage import openmetadata_lineage_sensor
-from moderate.openmetadata.pipelines import dagster_pipelines_ingestion_job
-from moderate.openmetadata.schedules import (
-    DAGSTER_CRON_VARIABLE,
-    DATALAKE_CRON_VARIABLE,
-    DEFAULT_DAGSTER_CRON,
-    POSTGRES_CRON_VARIABLE,
-    ingestion_schedule,
+from moderate.openmetadata.steps import (
+    openmetadata_catalog,
+    openmetadata_datalake_prefix,
+    openmetadata_postgres_database,
 )
 
 defs = Definitions(
@@ -43,12 +40,7 @@ defs = Definitions(
         ingestion_schedule(
             datalake_ingestion_job, DATALAKE_CRON_VARIABLE, ("openmetadata", "s3")
         ),
-        ingestion_schedule(
-            dagster_pipelines_ingestion_job,
-            DAGSTER_CRON_VARIABLE,
-            ("openmetadata",),
-            DEFAULT_DAGSTER_CRON,
-        ),
+        ingestion_schedule(dagster_pipelines_ingestion_job, DAGSTER_CRON_VARIABLE),
     ],
     sensors=[openmetadata_lineage_sensor],
 )

@@ -1,36 +1,25 @@
-"""Ingestion of one unit (a database or a prefix), shared by the jobs and assets.
+"""Discovery and ingestion of the units (Postgres databases, data-lake prefixes).
 
 The two ingestion jobs (discover, then every unit) and the partitioned assets
 (one unit per partition, for backfills of selected partitions) run the same
 stages defined here.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
-from dagster import Failure, OpExecutionContext
+from dagster import AssetKey, DynamicPartitionsDefinition, Failure, OpExecutionContext
 
 from moderate.openmetadata.client import CatalogClient, entity_reference
-from moderate.openmetadata.discovery import (
-    NameFilter,
-    check_distinct_service_names,
-    discover_databases,
-    discover_prefixes,
-    list_databases,
-    list_top_level_prefixes,
-)
-from moderate.openmetadata.items import IngestionItem, ItemResult
-from moderate.openmetadata.naming import (
-    DATALAKE_SERVICE_PREFIX,
-    POSTGRES_SERVICE_PREFIX,
-    datalake_service_name,
-    owner_of_prefix,
-    postgres_service_name,
-)
+from moderate.openmetadata.naming import owner_of_prefix
 from moderate.openmetadata.runners import WorkflowOutcome, WorkflowRunner
 from moderate.openmetadata.versions import line_keys, line_of
 from moderate.openmetadata.workflows import (
     DEFAULT_DATALAKE_DATABASE,
+    DEFAULT_SYSTEM_SCHEMA_EXCLUDES,
     POSTGRES_PASSWORD_VARIABLE,
     S3_ACCESS_KEY_VARIABLE,
     S3_SECRET_KEY_VARIABLE,
@@ -38,51 +27,204 @@ from moderate.openmetadata.workflows import (
     DatalakeSource,
     PostgresSource,
     ServerSettings,
+    WorkflowKind,
     WorkflowRequest,
-    datalake_metadata_request,
-    datalake_profiler_request,
-    datalake_sample_data_request,
-    postgres_lineage_request,
-    postgres_metadata_request,
-    postgres_profiler_request,
-    postgres_sample_data_request,
+    workflow_request,
 )
 from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
 from moderate.resources.settings import EnvBackedResource
+from moderate.state.resource import DEFAULT_STATE_DATABASE
+from moderate.support.naming import slugify
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from mypy_boto3_s3 import S3Client
+
+    from moderate.openmetadata.config import RunnerConfig
 
 INGESTION_SERVICE = "OpenMetadata ingestion"
 DATABASE_SERVICES = "services/databaseServices"
-TABLES = "tables"
-USERS = "users"
+MAPPING_KEY_HASH_LENGTH = 8
+QUERY_LOG_QUERY = (
+    "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements')"
+)
+DEFAULT_DATABASE_EXCLUDES: tuple[str, ...] = (
+    "template*",
+    "postgres",
+    "keycloak",
+    "openmetadata",
+    "dagster",
+    "moderateapi",
+    "*_dagster_state",
+    DEFAULT_STATE_DATABASE,
+)
+"""Internal and platform databases: templates, the maintenance database,
+Keycloak's, OpenMetadata's, Dagster's storage, the Platform API's, the legacy
+and current state stores."""
+DEFAULT_DATABASE_INCLUDES: tuple[str, ...] = ("*",)
+PREFIX_DELIMITER = "/"
+DEFAULT_LIST_PAGE_SIZE = 1000
+DATABASES_QUERY = (
+    "SELECT datname FROM pg_database "
+    "WHERE datallowconn AND NOT datistemplate ORDER BY datname"
+)
 
 
-def require_configured(*resources: EnvBackedResource) -> None:
-    """Fails fast naming every missing variable of every resource.
+@dataclass(frozen=True)
+class NameFilter:
+    """Selects names matching an include and no exclude (``fnmatchcase``)."""
+
+    includes: Sequence[str] = DEFAULT_DATABASE_INCLUDES
+    excludes: Sequence[str] = DEFAULT_DATABASE_EXCLUDES
+
+    def accepts(self, name: str) -> bool:
+        """Whether ``name`` is selected."""
+        included = any(fnmatchcase(name, pattern) for pattern in self.includes)
+        excluded = any(fnmatchcase(name, pattern) for pattern in self.excludes)
+        return included and not excluded
+
+    def select(self, names: Iterable[str]) -> list[str]:
+        """The selected names, sorted and without duplicates."""
+        return sorted({name for name in names if self.accepts(name)})
+
+
+def list_databases(engine: "sa.Engine") -> list[str]:
+    """Databases on the server that accept connections, templates excluded."""
+    import sqlalchemy as sa
+
+    with engine.connect() as connection:
+        return [str(row[0]) for row in connection.execute(sa.text(DATABASES_QUERY))]
+
+
+def list_top_level_prefixes(
+    client: "S3Client", bucket: str, page_size: int = DEFAULT_LIST_PAGE_SIZE
+) -> list[str]:
+    """Every top-level prefix (``folder/``) of ``bucket``, sorted, page by page."""
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket,
+        Delimiter=PREFIX_DELIMITER,
+        PaginationConfig={"PageSize": page_size},
+    )
+    found = {
+        entry["Prefix"] for page in pages for entry in page.get("CommonPrefixes", [])
+    }
+    return sorted(found)
+
+
+def discover_prefixes(prefixes: Iterable[str], name_filter: NameFilter) -> list[str]:
+    """The prefixes to ingest, as listed; the patterns match them without ``/``."""
+    return sorted(
+        {p for p in prefixes if name_filter.accepts(p.rstrip(PREFIX_DELIMITER))}
+    )
+
+
+def check_distinct_service_names(names: Sequence[str], derived: Sequence[str]) -> None:
+    """Checks that distinct names map to distinct derived names.
 
     Raises:
-        Failure: One line naming the missing variables.
+        ValueError: Naming the names that collide.
     """
-    missing = [name for resource in resources for name in resource.missing_variables()]
+    seen: dict[str, str] = {}
+    for name, result in zip(names, derived, strict=True):
+        if result in seen and seen[result] != name:
+            raise ValueError(
+                f"{seen[result]!r} and {name!r} would share the service name {result!r}"
+            )
+        seen[result] = name
+
+
+def mapping_key(name: str) -> str:
+    """A dynamic-output key for ``name``: ``[a-z0-9_]`` plus a short hash."""
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:MAPPING_KEY_HASH_LENGTH]
+    return f"{slugify(name).replace('-', '_')[:40]}_{digest}"
+
+
+@dataclass(frozen=True)
+class IngestionItem:
+    """One unit of ingestion (a database, or a data-lake prefix as listed).
+
+    ``line`` is the release line the configurations are written for,
+    ``schema_excludes`` apply to databases, ``statuses`` maps the kind of each
+    workflow that ran to its status.
+    """
+
+    name: str
+    service_name: str
+    partition_key: str
+    line: str
+    runner: WorkflowRunner
+    generate_sample_data: bool
+    schema_excludes: tuple[str, ...] = DEFAULT_SYSTEM_SCHEMA_EXCLUDES
+    statuses: dict[str, str] = field(default_factory=dict)
+
+    def with_outcome(self, outcome: WorkflowOutcome) -> "IngestionItem":
+        """A copy that also records ``outcome``."""
+        kind = outcome.request.kind.value
+        return replace(self, statuses={**self.statuses, kind: outcome.status})
+
+    def summary(self) -> dict[str, str]:
+        """Materialization metadata: the service and the workflows' statuses."""
+        return {"service_name": self.service_name, **self.statuses}
+
+
+@dataclass(frozen=True)
+class UnitKind:
+    """How the units of one source are named in OpenMetadata and in Dagster.
+
+    ``plural`` names them in logs (``databases``); ``partition_key`` and
+    ``unit_of_partition`` map a unit to its partition key and back.
+    """
+
+    plural: str
+    asset_key: AssetKey
+    partitions: DynamicPartitionsDefinition
+    service_prefix: str
+    service_name: Callable[[str], str]
+    partition_key: Callable[[str], str]
+    unit_of_partition: Callable[[str], str]
+
+    def item(
+        self,
+        name: str,
+        runner: WorkflowRunner,
+        generate_sample_data: bool,
+        schema_excludes: Sequence[str] = DEFAULT_SYSTEM_SCHEMA_EXCLUDES,
+    ) -> IngestionItem:
+        """The item of unit ``name``."""
+        return IngestionItem(
+            name=name,
+            service_name=self.service_name(name),
+            partition_key=self.partition_key(name),
+            line=runner.version_line(),
+            runner=runner,
+            generate_sample_data=generate_sample_data,
+            schema_excludes=tuple(schema_excludes),
+        )
+
+
+def prepare(
+    context: OpExecutionContext,
+    runner_config: "RunnerConfig",
+    openmetadata: OpenMetadataResource,
+    *resources: EnvBackedResource,
+) -> WorkflowRunner:
+    """The runner, once the server and its package share a release line.
+
+    Raises:
+        Failure: One line naming every missing variable; or the package is
+            missing or unsupported, the server cannot be asked, or their
+            major.minor differ (naming both versions).
+    """
+    missing = [
+        name for r in (openmetadata, *resources) for name in r.missing_variables()
+    ]
     if missing:
         raise Failure(
             description=f"{INGESTION_SERVICE} is not configured: set "
             f"{', '.join(missing)}",
             metadata={"missing_variables": missing},
         )
-
-
-def check_server_line(
-    openmetadata: OpenMetadataResource, runner: WorkflowRunner
-) -> tuple[str, str]:
-    """Compares the server's release line with the ingestion package's.
-
-    Returns:
-        The server version and the ingestion line.
-
-    Raises:
-        Failure: When the package is missing or unsupported, the server cannot
-            be asked, or their major.minor differ (naming both versions).
-    """
+    runner = runner_config.build()
     try:
         line = runner.version_line()
         line_keys(line)
@@ -105,11 +247,8 @@ def check_server_line(
             ),
             metadata={"server_version": server_version, "ingestion_line": line},
         )
-    return server_version, line
-
-
-def _server(openmetadata: OpenMetadataResource) -> ServerSettings:
-    return ServerSettings(host_port=openmetadata.host_port)
+    context.log.info(f"OpenMetadata server {server_version}, ingestion line {line}")
+    return runner
 
 
 def run_workflow(
@@ -127,307 +266,142 @@ def run_workflow(
             description=f"{request.pipeline_fqn}: {first_line}",
             metadata=outcome.metadata(),
         )
-    context.add_output_metadata(
-        {
-            f"{request.kind.value}.{key}": value
-            for key, value in outcome.metadata().items()
-        }
-    )
+    metadata = outcome.metadata().items()
+    context.add_output_metadata({f"{request.kind}.{k}": v for k, v in metadata})
     return outcome
-
-
-def _run_all(
-    context: OpExecutionContext,
-    item: IngestionItem,
-    requests: Iterable[WorkflowRequest],
-    secrets: Mapping[str, str],
-    result: ItemResult,
-) -> ItemResult:
-    for request in requests:
-        result = result.with_outcome(
-            run_workflow(context, item.runner, request, secrets)
-        )
-    return result
-
-
-@dataclass(frozen=True)
-class Discovery:
-    """What one discovery found.
-
-    Attributes:
-        selected: The units to ingest now (after the allow/deny rules).
-        existing: Every unit the source still has (whatever the rules).
-    """
-
-    selected: tuple[str, ...]
-    existing: tuple[str, ...]
-
-
-def discover_postgres(postgres: PostgresResource, name_filter: NameFilter) -> Discovery:
-    """The server's databases: all of them and the selected ones."""
-    engine = postgres.engine()
-    existing = tuple(list_databases(engine))
-    selected = tuple(discover_databases(engine, name_filter, existing))
-    _check_unique(selected, [postgres_service_name(name) for name in selected])
-    return Discovery(selected=selected, existing=existing)
-
-
-def discover_datalake(
-    s3: S3Resource, name_filter: NameFilter, page_size: int
-) -> Discovery:
-    """The bucket's top-level prefixes: all of them and the selected ones."""
-    existing = tuple(
-        list_top_level_prefixes(s3.client(), s3.data_lake_bucket, page_size)
-    )
-    selected = tuple(discover_prefixes(existing, name_filter))
-    _check_unique(selected, [datalake_service_name(name) for name in selected])
-    return Discovery(selected=selected, existing=existing)
-
-
-def _check_unique(names: Sequence[str], derived: Sequence[str]) -> None:
-    try:
-        check_distinct_service_names(names, derived)
-    except ValueError as error:
-        raise Failure(description=str(error)) from error
-
-
-def stale_services(
-    client: CatalogClient, service_prefix: str, live_names: Iterable[str]
-) -> list[dict]:
-    """This feature's services (by name prefix) whose unit no longer exists."""
-    live = set(live_names)
-    return [
-        service
-        for service in client.list_all(DATABASE_SERVICES)
-        if str(service["name"]).startswith(service_prefix)
-        and service["name"] not in live
-    ]
 
 
 def retire_stale_services(
     context: OpExecutionContext,
-    client: CatalogClient,
-    service_prefix: str,
-    live_names: Iterable[str],
+    openmetadata: OpenMetadataResource,
+    units: UnitKind,
+    existing: Iterable[str],
 ) -> list[str]:
-    """Soft-deletes (recursively) the services of units that no longer exist.
+    """Soft-deletes (recursively) the services of units not in ``existing``.
 
     Returns:
-        Names of the services marked deleted.
+        Names of the services marked deleted (only ``units.service_prefix`` ones).
     """
+    client = CatalogClient.from_resource(openmetadata)
+    live = {units.service_name(name) for name in existing}
     retired = []
-    for service in stale_services(client, service_prefix, live_names):
-        client.soft_delete(DATABASE_SERVICES, str(service["id"]))
-        context.log.info(f"marked service {service['name']} deleted")
-        retired.append(str(service["name"]))
+    for service in list(client.list_all(DATABASE_SERVICES)):
+        name = str(service["name"])
+        if name.startswith(units.service_prefix) and name not in live:
+            client.soft_delete(DATABASE_SERVICES, str(service["id"]))
+            context.log.info(f"marked service {name} deleted")
+            retired.append(name)
     return retired
 
 
-def retire_stale_postgres(
-    context: OpExecutionContext, client: CatalogClient, discovery: Discovery
-) -> list[str]:
-    """Marks the services of dropped databases deleted."""
-    live = [postgres_service_name(name) for name in discovery.existing]
-    return retire_stale_services(context, client, POSTGRES_SERVICE_PREFIX, live)
-
-
-def retire_stale_datalake(
-    context: OpExecutionContext, client: CatalogClient, discovery: Discovery
-) -> list[str]:
-    """Marks the services of removed prefixes deleted."""
-    live = [datalake_service_name(name) for name in discovery.existing]
-    return retire_stale_services(context, client, DATALAKE_SERVICE_PREFIX, live)
-
-
-def postgres_source(postgres: PostgresResource, database: str) -> PostgresSource:
-    """Where the workflow process reaches ``database``."""
-    return PostgresSource(
-        host=postgres.required_setting("host"),
-        port=postgres.int_setting("port"),
-        username=postgres.required_setting("username"),
-        database=database,
-    )
-
-
-QUERY_LOG_QUERY = (
-    "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements')"
-)
-
-
-def has_query_log(postgres: PostgresResource, database: str) -> bool:
-    """Whether ``database`` has the ``pg_stat_statements`` extension (query lineage)."""
-    import sqlalchemy as sa
-
-    with postgres.engine(database).connect() as connection:
-        return bool(connection.execute(sa.text(QUERY_LOG_QUERY)).scalar())
-
-
-def postgres_metadata_stage(
+def run_workflows(
     context: OpExecutionContext,
     item: IngestionItem,
-    postgres: PostgresResource,
+    resource: PostgresResource | S3Resource,
     openmetadata: OpenMetadataResource,
-) -> ItemResult:
-    """Metadata, then database lineage (views and queries), of one database."""
-    source = postgres_source(postgres, item.name)
-    server = _server(openmetadata)
-    line = line_keys(item.line)
-    secrets = {
-        TOKEN_VARIABLE: openmetadata.required_setting("token"),
-        POSTGRES_PASSWORD_VARIABLE: postgres.required_setting("password"),
-    }
-    query_lineage = has_query_log(postgres, item.name)
-    if not query_lineage:
-        context.log.info(
-            f"{item.name} has no pg_stat_statements: view lineage only, no query "
-            "lineage"
+    kinds: Iterable[WorkflowKind],
+    query_lineage: bool = True,
+) -> IngestionItem:
+    """Runs the workflows of ``kinds`` for the unit of ``resource`` one by one."""
+    secrets = {TOKEN_VARIABLE: openmetadata.required_setting("token")}
+    source: PostgresSource | DatalakeSource
+    if isinstance(resource, PostgresResource):
+        source = PostgresSource(
+            host=resource.required_setting("host"),
+            port=resource.int_setting("port"),
+            username=resource.required_setting("username"),
+            database=item.name,
+            schema_excludes=item.schema_excludes,
         )
-    requests = [
-        postgres_metadata_request(
-            source, item.service_name, server, line, item.schema_excludes
-        ),
-        postgres_lineage_request(
+        secrets[POSTGRES_PASSWORD_VARIABLE] = resource.required_setting("password")
+    else:
+        source = DatalakeSource(
+            bucket=resource.data_lake_bucket,
+            prefix=item.name,
+            region=resource.setting("region") or "",
+            endpoint_url=resource.setting("endpoint_url"),
+        )
+        secrets[S3_ACCESS_KEY_VARIABLE] = resource.required_setting("access_key_id")
+        secrets[S3_SECRET_KEY_VARIABLE] = resource.required_setting("secret_access_key")
+    server = ServerSettings(host_port=openmetadata.host_port)
+    for kind in kinds:
+        request = workflow_request(
+            kind,
             source,
             item.service_name,
             server,
-            line,
-            item.schema_excludes,
-            query_lineage=query_lineage,
-        ),
-    ]
-    result = ItemResult(name=item.name, service_name=item.service_name)
-    return _run_all(context, item, requests, secrets, result)
-
-
-def postgres_profile_stage(
-    context: OpExecutionContext,
-    item: IngestionItem,
-    openmetadata: OpenMetadataResource,
-    result: ItemResult,
-) -> ItemResult:
-    """Profiler (tables and views), and sample data when asked, of one database."""
-    line = line_keys(item.line)
-    server = _server(openmetadata)
-    requests = [
-        postgres_profiler_request(
-            item.service_name,
-            server,
-            line,
+            line_keys(item.line),
             generate_sample_data=item.generate_sample_data,
-            schema_excludes=item.schema_excludes,
+            query_lineage=query_lineage,
         )
-    ]
-    if item.generate_sample_data and line.sample_data_pipeline:
-        requests.append(postgres_sample_data_request(item.service_name, server, line))
-    secrets = {TOKEN_VARIABLE: openmetadata.required_setting("token")}
-    return _run_all(context, item, requests, secrets, result)
-
-
-def datalake_source(s3: S3Resource, item: IngestionItem) -> DatalakeSource:
-    """The bucket and prefix of one data-lake unit."""
-    return DatalakeSource(
-        bucket=item.bucket or s3.data_lake_bucket,
-        prefix=item.name,
-        region=s3.setting("region") or "",
-        endpoint_url=s3.setting("endpoint_url"),
-    )
-
-
-def datalake_secrets(s3: S3Resource, openmetadata: OpenMetadataResource) -> dict:
-    """The secrets the data-lake workflows read from their environment."""
-    return {
-        TOKEN_VARIABLE: openmetadata.required_setting("token"),
-        S3_ACCESS_KEY_VARIABLE: s3.required_setting("access_key_id"),
-        S3_SECRET_KEY_VARIABLE: s3.required_setting("secret_access_key"),
-    }
+        item = item.with_outcome(run_workflow(context, item.runner, request, secrets))
+    return item
 
 
 def assign_prefix_owner(
-    context: OpExecutionContext, client: CatalogClient, item: IngestionItem
+    context: OpExecutionContext, openmetadata: OpenMetadataResource, item: IngestionItem
 ) -> int:
-    """Makes the prefix's user the owner of its tables, when OpenMetadata has it.
+    """Makes the prefix's user, if OpenMetadata has it, owner of its tables.
 
     Returns:
-        How many tables got the owner (0 when the user is unknown).
+        How many tables got the owner.
     """
+    client = CatalogClient.from_resource(openmetadata)
     username = owner_of_prefix(item.name)
-    user = client.get_by_name(USERS, username) if username else None
+    user = client.get_by_name("users", username) if username else None
     if user is None:
         context.log.info(
             f"no OpenMetadata user for {item.name!r}: tables keep no owner"
         )
         return 0
     owner = entity_reference(user, "user")
+    database = f"{item.service_name}.{DEFAULT_DATALAKE_DATABASE}"
     assigned = 0
-    tables = client.list_all(
-        TABLES,
-        {
-            "database": f"{item.service_name}.{DEFAULT_DATALAKE_DATABASE}",
-            "fields": "owners",
-        },
-    )
-    for table in tables:
-        owners = table.get("owners") or []
-        if any(existing.get("id") == owner["id"] for existing in owners):
-            continue
-        client.patch(
-            TABLES,
-            str(table["id"]),
-            [{"op": "add", "path": "/owners", "value": [owner]}],
-        )
-        assigned += 1
+    for table in client.list_all("tables", {"database": database, "fields": "owners"}):
+        if owner["id"] not in {o.get("id") for o in table.get("owners") or []}:
+            patch = [{"op": "add", "path": "/owners", "value": [owner]}]
+            client.patch("tables", str(table["id"]), patch)
+            assigned += 1
     return assigned
 
 
-def datalake_metadata_stage(
+def metadata_stage(
     context: OpExecutionContext,
     item: IngestionItem,
-    s3: S3Resource,
+    resource: PostgresResource | S3Resource,
     openmetadata: OpenMetadataResource,
-) -> ItemResult:
-    """Metadata of one prefix, then its user as owner of its tables."""
-    request = datalake_metadata_request(
-        datalake_source(s3, item),
-        item.service_name,
-        _server(openmetadata),
-        line_keys(item.line),
-    )
-    result = _run_all(
-        context,
-        item,
-        [request],
-        datalake_secrets(s3, openmetadata),
-        ItemResult(name=item.name, service_name=item.service_name),
-    )
-    owned = assign_prefix_owner(
-        context, CatalogClient.from_resource(openmetadata), item
-    )
+) -> IngestionItem:
+    """Metadata of one unit, then what follows it for the unit's source.
+
+    A database gets its lineage (views, and queries when ``pg_stat_statements``
+    logs them); a prefix's user becomes the owner of the prefix's tables.
+    """
+    if isinstance(resource, PostgresResource):
+        import sqlalchemy as sa
+
+        with resource.engine(item.name).connect() as connection:
+            logged = bool(connection.execute(sa.text(QUERY_LOG_QUERY)).scalar())
+        if not logged:
+            context.log.info(
+                f"{item.name} has no pg_stat_statements: view lineage only, no "
+                "query lineage"
+            )
+        kinds = (WorkflowKind.METADATA, WorkflowKind.LINEAGE)
+        return run_workflows(context, item, resource, openmetadata, kinds, logged)
+    item = run_workflows(context, item, resource, openmetadata, [WorkflowKind.METADATA])
+    owned = assign_prefix_owner(context, openmetadata, item)
     context.add_output_metadata({"owner.tables_assigned": owned})
-    return result
+    return item
 
 
-def datalake_profile_stage(
+def profile_stage(
     context: OpExecutionContext,
     item: IngestionItem,
-    s3: S3Resource,
+    resource: PostgresResource | S3Resource,
     openmetadata: OpenMetadataResource,
-    result: ItemResult,
-) -> ItemResult:
-    """Profiler, and sample data when asked, of one prefix."""
-    line = line_keys(item.line)
-    server = _server(openmetadata)
-    source = datalake_source(s3, item)
-    requests = [
-        datalake_profiler_request(
-            source,
-            item.service_name,
-            server,
-            line,
-            generate_sample_data=item.generate_sample_data,
-        )
-    ]
-    if item.generate_sample_data and line.sample_data_pipeline:
-        requests.append(
-            datalake_sample_data_request(source, item.service_name, server, line)
-        )
-    return _run_all(context, item, requests, datalake_secrets(s3, openmetadata), result)
+) -> IngestionItem:
+    """Profiler (tables and views), and sample data when asked, of one unit."""
+    kinds = [WorkflowKind.PROFILER]
+    if item.generate_sample_data and line_keys(item.line).sample_data_pipeline:
+        kinds.append(WorkflowKind.AUTO_CLASSIFICATION)
+    return run_workflows(context, item, resource, openmetadata, kinds)

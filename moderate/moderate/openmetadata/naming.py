@@ -11,8 +11,7 @@ DAGSTER_SERVICE_NAME = "platform-dagster"
 """The pipeline service of this code location's jobs (Dagster connector)."""
 SHA256_HEX_LENGTH = 64
 MAX_SERVICE_NAME_LENGTH = 128
-"""Kept well below OpenMetadata's 256-character entity names: pipeline names and
-fully qualified names are built from the service name."""
+"""Well below OpenMetadata's 256 characters: pipeline names and FQNs extend it."""
 _NEEDS_QUOTES = re.compile(r"[.\"]")
 
 
@@ -29,17 +28,11 @@ def postgres_service_name(database: str) -> str:
 
 
 def datalake_service_name(prefix: str) -> str:
-    """Service name of one top-level data-lake prefix.
+    """Service name of one top-level data-lake prefix (``alice-assets/``).
 
-    The slug of ``platform-datalake-<prefix>`` (shortened when needed) followed by
-    ``-`` and the SHA-256 of the prefix as listed, so distinct prefixes whose
-    slugs collide, and long prefixes, still get distinct valid names.
-
-    Args:
-        prefix: The prefix as listed, e.g. ``alice-assets/``.
-
-    Returns:
-        A name of at most :data:`MAX_SERVICE_NAME_LENGTH` characters.
+    The slug of ``platform-datalake-<prefix>``, shortened to fit
+    :data:`MAX_SERVICE_NAME_LENGTH`, then ``-`` and the SHA-256 of the prefix as
+    listed: prefixes whose slugs collide, and long ones, still get distinct names.
     """
     digest = hashlib.sha256(prefix.encode("utf-8")).hexdigest()
     room = MAX_SERVICE_NAME_LENGTH - SHA256_HEX_LENGTH - 1
@@ -57,16 +50,6 @@ def owner_of_prefix(prefix: str) -> str | None:
     if not folder.endswith(OWNED_PREFIX_SUFFIX):
         return None
     return folder.removesuffix(OWNED_PREFIX_SUFFIX) or None
-
-
-def partition_key_of_prefix(prefix: str) -> str:
-    """Partition key of a prefix: the folder name without its trailing ``/``."""
-    return prefix.rstrip("/")
-
-
-def prefix_of_partition_key(key: str) -> str:
-    """The prefix (with its trailing ``/``) a partition key stands for."""
-    return f"{key}/"
 
 
 def quote_fqn_part(name: str) -> str:

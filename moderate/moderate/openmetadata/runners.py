@@ -1,15 +1,15 @@
 """Runs workflow requests in the separate ingestion environment.
 
 ``openmetadata-ingestion`` cannot live in the code location's environment
-(PITFALLS 34), so every workflow runs in a process of its own, spoken to through
-Dagster Pipes: a local virtualenv started as a subprocess, or the ingestion image
-started as a Kubernetes pod. Both implement :class:`WorkflowRunner`.
+(PITFALLS 34): every workflow runs in a process of its own, spoken to through
+Dagster Pipes, as a subprocess or a Kubernetes pod (:class:`WorkflowRunner`).
 """
 
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib.metadata import distributions
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,9 +26,10 @@ from moderate.support.processes import stop_process_group
 
 SUMMARY_MESSAGE_TYPE = "openmetadata_workflow_summary"
 RUNNER_ARGUMENTS = ("run",)
-INGESTION_PACKAGE_DIST = "openmetadata_ingestion-"
+INGESTION_PACKAGE = "openmetadata-ingestion"
 KILL_GRACE_S = 10.0
 ERROR_SUMMARY_LIMIT = 2000
+STEP_COUNTS = ("records", "updated_records", "warnings", "filtered", "errors")
 PROCESS_LOCALE = "C.UTF-8"
 
 
@@ -37,11 +38,8 @@ class WorkflowOutcome:
     """What came back from one workflow process.
 
     Attributes:
-        request: The request that ran.
         summary: The runner's summary message, or None if none arrived.
         exit_code: Process exit status; None when it was killed on timeout.
-        timed_out: Whether the runner was killed for exceeding its time limit.
-        timeout_s: The time limit.
     """
 
     request: WorkflowRequest
@@ -96,9 +94,8 @@ class WorkflowOutcome:
                 values[key] = summary[key]
         for step in summary.get("steps", []):
             name = str(step.get("name", "step"))
-            for count in ("records", "updated_records", "warnings", "filtered"):
+            for count in STEP_COUNTS:
                 values[f"{name}.{count}"] = int(step.get(count, 0))
-            values[f"{name}.errors"] = int(step.get("errors", 0))
         return values
 
 
@@ -121,11 +118,8 @@ class WorkflowRunner(Protocol):
     ) -> WorkflowOutcome:
         """Runs ``request`` to completion, time limit or failure.
 
-        Args:
-            context: The op's context (Pipes session, logs).
-            request: The workflow configuration.
-            secrets: Values of ``request.secret_variables`` for runners that pass
-                them themselves (a pod takes them from a Kubernetes secret).
+        ``secrets`` holds the request's secret values, for runners that pass them
+        on (a pod takes them from a Kubernetes secret).
         """
         ...
 
@@ -143,30 +137,24 @@ def summary_from_messages(messages: Sequence[Any]) -> Mapping[str, Any] | None:
 def installed_package_version(python: Path) -> str | None:
     """Version of ``openmetadata-ingestion`` in the virtualenv of ``python``.
 
-    Read from the ``*.dist-info`` folder name, without starting the interpreter.
+    Read from the package metadata, without starting the interpreter.
     """
-    environment = python.parent.parent
-    for dist_info in sorted(environment.glob("lib/python3*/site-packages/*.dist-info")):
-        name = dist_info.name
-        if name.startswith(INGESTION_PACKAGE_DIST):
-            return name.removeprefix(INGESTION_PACKAGE_DIST).removesuffix(".dist-info")
+    site_packages = python.parent.parent.glob("lib/python3*/site-packages")
+    paths = sorted(str(path) for path in site_packages)
+    for found in distributions(name=INGESTION_PACKAGE, path=paths):
+        return str(found.version)
     return None
 
 
 @dataclass(frozen=True)
 class SubprocessWorkflowRunner:
-    """Runs the workflow with the ingestion virtualenv's interpreter.
+    """Runs ``script`` (``run_workflow.py``) with the ingestion virtualenv's python.
 
-    The process gets its own session (so a time-out kills every child), a fresh
-    home folder removed afterwards, and an environment holding only the Pipes
-    bootstrap variables and the request's secrets: nothing else of the code
-    location's environment reaches it.
-
-    Attributes:
-        python: Interpreter of the ingestion virtualenv.
-        script: The runner entry point (``run_workflow.py``).
-        timeout_s: Time limit of one workflow.
-        kill_grace_s: Wait between SIGTERM and SIGKILL.
+    Home-grown rather than ``PipesSubprocessClient``, which passes the code
+    location's environment on and has no time limit: the process gets its own
+    session (a time-out kills every child, SIGKILL ``kill_grace_s`` after
+    SIGTERM), a fresh home folder removed afterwards, and only the Pipes
+    bootstrap variables and the request's secrets as environment.
     """
 
     python: Path
@@ -175,11 +163,7 @@ class SubprocessWorkflowRunner:
     kill_grace_s: float = KILL_GRACE_S
 
     def version_line(self) -> str:
-        """Line of the package installed in the virtualenv.
-
-        Raises:
-            FileNotFoundError: If the virtualenv holds no ingestion package.
-        """
+        """Line of the package installed in the virtualenv (see package_version)."""
         return line_of(self.package_version())
 
     def package_version(self) -> str:
@@ -205,8 +189,7 @@ class SubprocessWorkflowRunner:
         """Runs the request as a subprocess; see :class:`WorkflowRunner`."""
         if not self.python.exists():
             raise FileNotFoundError(f"ingestion interpreter not found: {self.python}")
-        timed_out = False
-        exit_code: int | None = None
+        timed_out, exit_code = False, None
         with (
             tempfile.TemporaryDirectory(prefix="moderate-ingestion-") as home,
             open_pipes_session(

@@ -1,28 +1,20 @@
-"""Keys that differ between OpenMetadata release lines (CONTRACT §7.2).
-
-Everything line-specific in the workflow configurations lives here. The line is
-chosen from the installed ingestion package's version (see
-:meth:`moderate.openmetadata.runners.WorkflowRunner.version_line`).
-"""
+"""What the workflow configurations spell differently per release line (§7.2)."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-DATALAKE_PROFILE_SAMPLE_ROWS = 5000
-PROFILE_SAMPLE_TYPE_ROWS = "ROWS"
-SUPPORTED_LINES = ("1.5", "2.0")
+DATALAKE_PROFILE_SAMPLE = {"profileSample": 5000, "profileSampleType": "ROWS"}
+"""The data-lake profiler reads 5000 rows of each table."""
 DEFAULT_LINE = "2.0"
 
 
 @dataclass(frozen=True)
 class VersionLine:
-    """How one release line spells the profiler and sample-data settings.
+    """How one release line (``major.minor``) spells profiler and sample data.
 
-    Attributes:
-        line: ``major.minor`` of the line.
-        sample_data_pipeline: Whether sample data is stored by a separate
-            auto-classification workflow (2.0) rather than by the profiler (1.5).
+    ``sample_data_pipeline``: sample data is stored by a separate
+    auto-classification workflow (2.0), not by the profiler (1.5).
     """
 
     line: str
@@ -43,21 +35,14 @@ class VersionLine:
             return {
                 "profileSampleConfig": {
                     "sampleConfigType": "STATIC",
-                    "config": {
-                        "profileSample": DATALAKE_PROFILE_SAMPLE_ROWS,
-                        "profileSampleType": PROFILE_SAMPLE_TYPE_ROWS,
-                    },
+                    "config": dict(DATALAKE_PROFILE_SAMPLE),
                 }
             }
-        return {
-            "profileSample": DATALAKE_PROFILE_SAMPLE_ROWS,
-            "profileSampleType": PROFILE_SAMPLE_TYPE_ROWS,
-        }
+        return dict(DATALAKE_PROFILE_SAMPLE)
 
 
 VERSION_LINES: Mapping[str, VersionLine] = {
-    "1.5": VersionLine(line="1.5", sample_data_pipeline=False),
-    "2.0": VersionLine(line="2.0", sample_data_pipeline=True),
+    line.line: line for line in (VersionLine("1.5", False), VersionLine("2.0", True))
 }
 
 
@@ -79,11 +64,9 @@ def line_keys(line: str) -> VersionLine:
     Raises:
         ValueError: If the line is not supported.
     """
-    try:
-        return VERSION_LINES[line]
-    except KeyError:
-        supported = ", ".join(SUPPORTED_LINES)
+    if line not in VERSION_LINES:
         raise ValueError(
             f"openmetadata-ingestion line {line} is not supported "
-            f"(supported: {supported})"
-        ) from None
+            f"(supported: {', '.join(VERSION_LINES)})"
+        )
+    return VERSION_LINES[line]

@@ -8,13 +8,16 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
 
-import requests
 from pydantic import Field, PrivateAttr
 
 from moderate.resources.settings import EnvBackedResource, NotUsableError
 from moderate.support.http import RetrySettings, Timeouts, retrying_session
+
+if TYPE_CHECKING:
+    import requests
 
 TOKEN_PATH = "/api/token"
 PING_PATH = "/ping/public"
@@ -29,8 +32,6 @@ ERROR_BODY_CHARS = 500
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 410, 413, 422})
 FILTERS_PARAM = "filters"
 DEFAULT_UPLOAD_RATE_BYTES_PER_S = 1024 * 1024
-
-JsonFilter = Sequence[Any]
 
 
 class PlatformApiError(RuntimeError):
@@ -193,7 +194,7 @@ class PlatformApiClient:
         self,
         path: str,
         *,
-        filters: Sequence[JsonFilter] | None = None,
+        filters: Sequence[Sequence[Any]] | None = None,
         sort_field: str = "id",
         page_size: int = MAX_PAGE_SIZE,
         offset: int = 0,
@@ -268,7 +269,7 @@ def _checked(
     response: requests.Response, method: str, path: str, filtered: bool = False
 ) -> requests.Response:
     """``response``, or a :class:`PlatformApiError` raised for its error status."""
-    if response.status_code >= requests.codes.bad_request:
+    if response.status_code >= HTTPStatus.BAD_REQUEST:
         raise PlatformApiError(
             response.status_code,
             method,

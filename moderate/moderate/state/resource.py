@@ -24,6 +24,7 @@ DAGSTER_HOME_VARIABLE = "DAGSTER_HOME"
 SQLITE_RELATIVE_PATH = Path("moderate") / "state.sqlite"
 POSTGRESQL = "postgresql"
 SQLITE = "sqlite"
+UNAVAILABLE = "unavailable"
 
 LOGGER = logging.getLogger(__name__)
 
@@ -170,4 +171,4 @@ def describe_store(resource: StateStoreResource) -> StoreDescription:
     try:
         return resource.describe()
     except StateStoreUnavailableError as error:
-        return StoreDescription("unavailable", "-", str(error))
+        return StoreDescription(UNAVAILABLE, "-", str(error))

@@ -139,11 +139,7 @@ class StateStore:
     def claim(
         self, namespace: str, key: str, until: datetime, value: Any = None
     ) -> int | None:
-        """Claims one item until ``until``; see :meth:`claim_many`.
-
-        Returns:
-            The claim's fencing token, or None when the item is not claimable.
-        """
+        """The fencing token of a claim on one item (see ``claim_many``), or None."""
         return self.claim_many(namespace, {key: value}, until).get(key)
 
     def claim_many(

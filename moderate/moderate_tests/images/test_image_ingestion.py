@@ -17,7 +17,8 @@ from moderate.openmetadata.versions import line_keys
 from moderate.openmetadata.workflows import (
     PostgresSource,
     ServerSettings,
-    postgres_metadata_request,
+    WorkflowKind,
+    workflow_request,
 )
 from moderate_tests.images.docker import DOCKER_CLI, docker_env
 from moderate_tests.openmetadata.conftest import om_server  # noqa: F401 - fixture
@@ -76,8 +77,12 @@ def test_metadata_workflow_runs_in_the_ingestion_image(
     source = PostgresSource(
         host=HOST, port=int(PORT), username=USERNAME, database=postgres_database
     )
-    request = postgres_metadata_request(
-        source, SERVICE, ServerSettings(host_port=om_server.host_port), line_keys("2.0")
+    request = workflow_request(
+        WorkflowKind.METADATA,
+        source,
+        SERVICE,
+        ServerSettings(host_port=om_server.host_port),
+        line_keys("2.0"),
     )
     secrets = {
         "OPEN_METADATA_TOKEN": om_server.double.token,

@@ -3,13 +3,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from moderate.openmetadata.discovery import (
+from moderate.openmetadata.ingest import (
     DEFAULT_DATABASE_EXCLUDES,
     NameFilter,
     check_distinct_service_names,
-    discover_databases,
     discover_prefixes,
-    iter_top_level_prefixes,
+    list_databases,
     list_top_level_prefixes,
 )
 from moderate.state.resource import DEFAULT_STATE_DATABASE
@@ -61,7 +60,7 @@ def test_excludes_win_over_includes():
 def test_discovery_against_real_server_applies_default_deny_list(
     postgres, server_databases
 ):
-    found = discover_databases(postgres.engine(), NameFilter())
+    found = NameFilter().select(list_databases(postgres.engine()))
     assert f"{server_databases}_sales" in found
     assert f"{server_databases}_sensors" in found
     assert f"{server_databases}_dagster_state" not in found
@@ -76,7 +75,9 @@ def test_discovery_against_real_server_with_allow_and_deny_patterns(
         includes=(f"{server_databases}_s*", f"{server_databases}_dagster*"),
         excludes=(*DEFAULT_DATABASE_EXCLUDES, "*_scratch", "*_sensors"),
     )
-    assert discover_databases(postgres.engine(), rules) == [f"{server_databases}_sales"]
+    assert rules.select(list_databases(postgres.engine())) == [
+        f"{server_databases}_sales"
+    ]
 
 
 def test_distinct_service_names_reject_collisions():
@@ -113,8 +114,8 @@ def test_one_listing_page_holds_fewer_prefixes_than_the_bucket(s3, lake_with_pre
 
 
 def test_prefix_discovery_pages_through_every_prefix(s3, lake_with_prefixes):
-    found = list(iter_top_level_prefixes(s3.client(), s3.data_lake_bucket, PAGE_SIZE))
-    assert sorted(found) == sorted(lake_with_prefixes)
+    found = list_top_level_prefixes(s3.client(), s3.data_lake_bucket, PAGE_SIZE)
+    assert found == sorted(lake_with_prefixes)
 
 
 def test_prefix_discovery_applies_patterns_without_trailing_slash(

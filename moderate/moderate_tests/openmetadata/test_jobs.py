@@ -13,29 +13,27 @@ from dagster import (
     materialize,
 )
 
-from moderate.openmetadata.assets import openmetadata_postgres_database
 from moderate.openmetadata.definitions import defs
 from moderate.openmetadata.jobs import (
+    DEFAULT_CRON,
     DEFAULT_MAX_CONCURRENT_ITEMS,
+    POSTGRES_CRON_VARIABLE,
     datalake_ingestion_job,
+    ingestion_schedule,
     postgres_ingestion_job,
 )
 from moderate.openmetadata.naming import (
     datalake_service_name,
     postgres_service_name,
 )
-from moderate.openmetadata.schedules import (
-    DEFAULT_CRON,
-    POSTGRES_CRON_VARIABLE,
-    cron_problems,
-    ingestion_schedule,
-)
+from moderate.openmetadata.steps import openmetadata_postgres_database
 from moderate.resources import (
     OpenMetadataResource,
     PostgresResource,
     S3Resource,
     build_resources,
 )
+from moderate.support.cron import invalid_cron_variables
 from moderate_tests.openmetadata.s3_proxy import recording_proxy
 from moderate_tests.support.postgres import HOST, PASSWORD, PORT, USERNAME
 from moderate_tests.support.secrets import resource_with_secrets
@@ -90,7 +88,7 @@ def _tick(schedule, **resources):
 
 def test_invalid_cron_is_reported_by_the_schedule_and_the_location_loads(monkeypatch):
     monkeypatch.setenv(POSTGRES_CRON_VARIABLE, "every noon")
-    problems = cron_problems()
+    problems = invalid_cron_variables()
     assert problems == [
         "MODERATE_OPENMETADATA_POSTGRES_CRON='every noon' is not a valid cron "
         "expression"

@@ -14,7 +14,8 @@ from moderate.openmetadata.versions import line_keys
 from moderate.openmetadata.workflows import (
     PostgresSource,
     ServerSettings,
-    postgres_metadata_request,
+    WorkflowKind,
+    workflow_request,
 )
 from moderate_tests.support.ports import free_port
 from moderate_tests.support.postgres import HOST, PASSWORD, PORT, USERNAME
@@ -60,7 +61,8 @@ def _request(om_server, database, port=PORT):
     source = PostgresSource(
         host=HOST, port=int(port), username=USERNAME, database=database
     )
-    return postgres_metadata_request(
+    return workflow_request(
+        WorkflowKind.METADATA,
         source,
         SERVICE,
         ServerSettings(host_port=om_server.host_port),

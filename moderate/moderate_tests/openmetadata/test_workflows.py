@@ -11,16 +11,14 @@ from moderate.openmetadata.workflows import (
     PostgresSource,
     ServerSettings,
     WorkflowKind,
-    dagster_pipelines_request,
-    datalake_metadata_request,
-    datalake_profiler_request,
-    datalake_sample_data_request,
     datalake_table_pattern,
-    postgres_lineage_request,
-    postgres_metadata_request,
-    postgres_profiler_request,
-    postgres_sample_data_request,
+    workflow_request,
 )
+
+METADATA = WorkflowKind.METADATA
+PROFILER = WorkflowKind.PROFILER
+SAMPLE = WorkflowKind.AUTO_CLASSIFICATION
+LINEAGE = WorkflowKind.LINEAGE
 
 SERVER = ServerSettings(host_port="https://om.example.org:8585/api")
 PG = PostgresSource(
@@ -77,7 +75,7 @@ def test_version_line_is_chosen_from_package_version():
 
 
 def test_postgres_metadata_config_fields():
-    request = postgres_metadata_request(PG, PG_SERVICE, SERVER, V20)
+    request = workflow_request(METADATA, PG, PG_SERVICE, SERVER, V20)
     config = request.config
     _common(config, PG_SERVICE, "metadata")
     assert request.kind is WorkflowKind.METADATA
@@ -103,7 +101,7 @@ def test_postgres_metadata_config_fields():
 
 
 def test_postgres_lineage_config_fields():
-    request = postgres_lineage_request(PG, PG_SERVICE, SERVER, V20)
+    request = workflow_request(LINEAGE, PG, PG_SERVICE, SERVER, V20)
     config = request.config
     _common(config, PG_SERVICE, "lineage")
     assert "processor" not in config
@@ -119,8 +117,8 @@ def test_postgres_lineage_config_fields():
 
 
 def test_postgres_profiler_config_fields_per_line():
-    request = postgres_profiler_request(
-        PG_SERVICE, SERVER, V20, generate_sample_data=False
+    request = workflow_request(
+        PROFILER, PG, PG_SERVICE, SERVER, V20, generate_sample_data=False
     )
     config = request.config
     _common(config, PG_SERVICE, "profiler")
@@ -133,8 +131,8 @@ def test_postgres_profiler_config_fields_per_line():
     }
     assert request.secret_variables == ("OPEN_METADATA_TOKEN",)
 
-    legacy = postgres_profiler_request(
-        PG_SERVICE, SERVER, V15, generate_sample_data=True
+    legacy = workflow_request(
+        PROFILER, PG, PG_SERVICE, SERVER, V15, generate_sample_data=True
     )
     assert legacy.config["source"]["sourceConfig"]["config"] == {
         "type": "Profiler",
@@ -146,7 +144,7 @@ def test_postgres_profiler_config_fields_per_line():
 
 
 def test_sample_data_pipeline_config_fields():
-    config = postgres_sample_data_request(PG_SERVICE, SERVER, V20).config
+    config = workflow_request(SAMPLE, PG, PG_SERVICE, SERVER, V20).config
     _common(config, PG_SERVICE, "autoClassification")
     assert config["source"]["sourceConfig"]["config"] == {
         "type": "AutoClassification",
@@ -156,7 +154,7 @@ def test_sample_data_pipeline_config_fields():
 
 
 def test_datalake_metadata_config_fields():
-    request = datalake_metadata_request(LAKE, LAKE_SERVICE, SERVER, V20)
+    request = workflow_request(METADATA, LAKE, LAKE_SERVICE, SERVER, V20)
     config = request.config
     _common(config, LAKE_SERVICE, "metadata")
     assert config["source"]["type"] == "datalake"
@@ -212,8 +210,8 @@ def test_datalake_table_pattern_is_anchored_and_case_sensitive(prefix, key, kept
 
 
 def test_datalake_profiler_config_fields_per_line():
-    config = datalake_profiler_request(
-        LAKE, LAKE_SERVICE, SERVER, V20, generate_sample_data=False
+    config = workflow_request(
+        PROFILER, LAKE, LAKE_SERVICE, SERVER, V20, generate_sample_data=False
     ).config
     _common(config, LAKE_SERVICE, "profiler")
     assert config["processor"] == {"type": "orm-profiler", "config": {}}
@@ -230,8 +228,8 @@ def test_datalake_profiler_config_fields_per_line():
             "config": {"profileSample": 5000, "profileSampleType": "ROWS"},
         },
     }
-    legacy = datalake_profiler_request(
-        LAKE, LAKE_SERVICE, SERVER, V15, generate_sample_data=False
+    legacy = workflow_request(
+        PROFILER, LAKE, LAKE_SERVICE, SERVER, V15, generate_sample_data=False
     ).config
     assert legacy["source"]["sourceConfig"]["config"] == {
         "type": "Profiler",
@@ -248,7 +246,7 @@ def test_datalake_profiler_config_fields_per_line():
 
 def test_endpoint_is_omitted_for_aws():
     aws = DatalakeSource(bucket="b", prefix="p/", region="us-east-1", endpoint_url=None)
-    config = datalake_metadata_request(aws, "svc", SERVER, V20).config
+    config = workflow_request(METADATA, aws, "svc", SERVER, V20).config
     security = config["source"]["serviceConnection"]["config"]["configSource"]
     assert "endPointURL" not in security["securityConfig"]
 
@@ -278,30 +276,29 @@ def test_every_config_validates_against_the_installed_package_models(
     ingestion_python, runner_script, tmp_path
 ):
     configs = {
-        "pg_metadata": postgres_metadata_request(PG, PG_SERVICE, SERVER, V20).config,
-        "pg_profiler": postgres_profiler_request(
-            PG_SERVICE, SERVER, V20, generate_sample_data=True
+        "pg_metadata": workflow_request(METADATA, PG, PG_SERVICE, SERVER, V20).config,
+        "pg_profiler": workflow_request(
+            PROFILER, PG, PG_SERVICE, SERVER, V20, generate_sample_data=True
         ).config,
-        "pg_sample": postgres_sample_data_request(PG_SERVICE, SERVER, V20).config,
-        "lake_metadata": datalake_metadata_request(
-            LAKE, LAKE_SERVICE, SERVER, V20
+        "pg_sample": workflow_request(SAMPLE, PG, PG_SERVICE, SERVER, V20).config,
+        "lake_metadata": workflow_request(
+            METADATA, LAKE, LAKE_SERVICE, SERVER, V20
         ).config,
-        "lake_profiler": datalake_profiler_request(
-            LAKE, LAKE_SERVICE, SERVER, V20, generate_sample_data=False
+        "lake_profiler": workflow_request(
+            PROFILER, LAKE, LAKE_SERVICE, SERVER, V20, generate_sample_data=False
         ).config,
-        "lake_sample": datalake_sample_data_request(
-            LAKE, LAKE_SERVICE, SERVER, V20
-        ).config,
-        "pg_lineage": postgres_lineage_request(PG, PG_SERVICE, SERVER, V20).config,
-        "dagster": dagster_pipelines_request(
+        "lake_sample": workflow_request(SAMPLE, LAKE, LAKE_SERVICE, SERVER, V20).config,
+        "pg_lineage": workflow_request(LINEAGE, PG, PG_SERVICE, SERVER, V20).config,
+        "dagster": workflow_request(
+            WorkflowKind.PIPELINES,
             DagsterSource(host="http://dagster-webserver:80"),
             "platform-dagster",
             SERVER,
             V20,
         ).config,
         # 1.5-line profiler keys are unknown to the 2.0 models: must be rejected.
-        "legacy_profiler": postgres_profiler_request(
-            PG_SERVICE, SERVER, V15, generate_sample_data=True
+        "legacy_profiler": workflow_request(
+            PROFILER, PG, PG_SERVICE, SERVER, V15, generate_sample_data=True
         ).config,
     }
     returncode, reports = _validate(ingestion_python, runner_script, tmp_path, configs)
@@ -331,7 +328,8 @@ def test_every_config_validates_against_the_installed_package_models(
 
 
 def test_dagster_pipelines_config_fields():
-    request = dagster_pipelines_request(
+    request = workflow_request(
+        WorkflowKind.PIPELINES,
         DagsterSource(host="http://dagster-webserver:80"),
         "platform-dagster",
         SERVER,

@@ -37,12 +37,7 @@ class PlatformApiError(RuntimeError):
     ``PERMANENT_STATUSES`` are permanent, and so is a 500 to a request with
     ``filters`` (the API's answer to an unknown field or operator, or to a
     numeric-looking value on a text column), which is not retried on 500 either.
-
-    Attributes:
-        status: HTTP status code.
-        path: Request path (no query string, no credentials).
-        body: Start of the response body.
-        permanent: Whether repeating the request cannot succeed.
+    ``path`` has no query string and ``body`` is the start of the response body.
     """
 
     def __init__(
@@ -136,15 +131,9 @@ class PlatformApiClient:
     ) -> requests.Response:
         """Performs an authenticated call to ``path`` (e.g. ``/asset``).
 
-        Args:
-            method: HTTP method.
-            path: Route below the gateway root.
-            params: Query parameters.
-            json_body: JSON body.
-            idempotent: Whether to retry read errors and 5xx (default: by method).
-            body: A rewindable body stream, sent only with a token that outlives
-                it at the minimum upload rate.
-            headers: Extra request headers.
+        ``idempotent`` (default: by method) retries read errors and 5xx; ``body``
+        is a rewindable stream, sent only with a token that outlives it at the
+        minimum upload rate.
 
         Raises:
             PlatformApiError: On a 4xx or 5xx status after retries.
@@ -231,11 +220,7 @@ class PlatformApiClient:
             return self._sessions[settings]
 
     def _token_value(self, needed_s: float, *, force_new: bool = False) -> str:
-        """A token valid for ``needed_s`` plus the margin (see ``_Token.covers``).
-
-        Raises:
-            UploadTooLongError: When even a fresh token lives too short.
-        """
+        """A token valid for ``needed_s`` plus margin; UploadTooLongError if none is."""
         with self._lock:
             token = self._token
             if force_new or token is None or not token.covers(needed_s):

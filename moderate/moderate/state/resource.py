@@ -1,9 +1,7 @@
-"""Dagster resource that opens the state store, and where the store is.
+"""Dagster resource opening the state store: PostgreSQL if configured, else SQLite.
 
-The store uses the platform's PostgreSQL when it is fully configured, otherwise a
-SQLite file under ``DAGSTER_HOME``. Which one, where and why is logged once per
-process and told by :func:`describe_store` (for the doctor). The server is any
-:class:`PostgresServer`, so this layer imports nothing from ``moderate.resources``.
+The server is any :class:`PostgresServer`, so this layer imports nothing from
+``moderate.resources``.
 """
 
 import logging
@@ -62,13 +60,7 @@ class StateStoreUnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class StoreDescription:
-    """Which store is in use and where, without opening it.
-
-    Attributes:
-        backend: ``postgresql`` or ``sqlite``.
-        location: ``host:port/database`` or the SQLite file path (no secrets).
-        reason: Why this backend was chosen.
-    """
+    """Which store is in use, where (never with secrets) and why."""
 
     backend: str
     location: str
@@ -80,10 +72,7 @@ class StoreDescription:
 
 
 class StateStoreResource(ConfigurableResource):
-    """State store in the platform's PostgreSQL, or in SQLite under DAGSTER_HOME.
-
-    The PostgreSQL database is created on first use.
-    """
+    """State store in the platform's PostgreSQL (database created on first use)."""
 
     postgres: ResourceDependency[PostgresServer]
     database: str = Field(
@@ -121,10 +110,7 @@ class StateStoreResource(ConfigurableResource):
         )
 
     def store(self, log: Any = None) -> "StateStore":
-        """The store, its database and table created if needed; opening it logs where.
-
-        Args:
-            log: Logger of the run or tick (``context.log``).
+        """The store, created if needed; opening it logs where to ``log`` if given.
 
         Raises:
             StateStoreUnavailableError: See :meth:`describe`.

@@ -20,13 +20,7 @@ PROBE_NAME = "cron_probe"
 
 @dataclass(frozen=True)
 class CronSetting:
-    """The cron expression a schedule uses, and what is wrong with the variable.
-
-    Attributes:
-        variable: The environment variable.
-        cron: The expression the schedule is defined with.
-        problem: Why the variable's value was refused; None when it is valid.
-    """
+    """The cron expression a schedule uses, and why the variable was refused."""
 
     variable: str
     cron: str
@@ -50,11 +44,7 @@ def parse_cron(variable: str, value: str | None, default: str) -> CronSetting:
 
 
 def invalid_cron_variables(environ: Mapping[str, str] | None = None) -> list[str]:
-    """One problem line per set ``MODERATE_*_CRON`` variable that is not valid cron.
-
-    Args:
-        environ: The environment to read (the process's own by default).
-    """
+    """One problem line per set ``MODERATE_*_CRON`` variable (of ``environ``)."""
     values = os.environ if environ is None else environ
     settings = [
         parse_cron(name, value, default="")

@@ -24,11 +24,7 @@ __all__ = [
 
 
 def build_resources() -> dict[str, Any]:
-    """The shared resources by the keys ops and sensors ask for.
-
-    Nothing is read from the environment here; a feature's own resource is bound
-    by that feature's definitions.
-    """
+    """The shared resources by the keys ops and sensors ask for (no settings read)."""
     postgres = PostgresResource()
     return {
         "keycloak": KeycloakResource(),

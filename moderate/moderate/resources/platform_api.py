@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from typing import Any
 
 import requests
@@ -22,9 +23,6 @@ ADMIN_PROBE_PATH = "/asset/object"
 ADMIN_ROLE = "apisix:api_admin"
 MAX_PAGE_SIZE = 100
 TOKEN_REFRESH_MARGIN_S = 30.0
-HTTP_UNAUTHORIZED = 401
-HTTP_FORBIDDEN = 403
-HTTP_INTERNAL_ERROR = 500
 ERROR_BODY_CHARS = 500
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 410, 413, 422})
 FILTERS_PARAM = "filters"
@@ -47,7 +45,7 @@ class PlatformApiError(RuntimeError):
         self.path = path
         self.body = body
         self.permanent = status in PERMANENT_STATUSES or (
-            filtered and status == HTTP_INTERNAL_ERROR
+            filtered and status == HTTPStatus.INTERNAL_SERVER_ERROR
         )
         super().__init__(f"{method} {path} returned HTTP {status}: {body}")
 
@@ -160,7 +158,7 @@ class PlatformApiClient:
                 headers={**(headers or {}), "Authorization": f"Bearer {token}"},
                 timeout=self._timeout,
             )
-            if response.status_code != HTTP_UNAUTHORIZED:
+            if response.status_code != HTTPStatus.UNAUTHORIZED:
                 break
         return _checked(response, method, path, filtered)
 
@@ -208,7 +206,9 @@ class PlatformApiClient:
     ) -> requests.Session:
         """The session whose retry policy fits the request (see PlatformApiError)."""
         methods = self._retry.methods - {method}
-        statuses = self._retry.statuses - ({HTTP_INTERNAL_ERROR} if filtered else set())
+        statuses = self._retry.statuses - (
+            {HTTPStatus.INTERNAL_SERVER_ERROR} if filtered else set()
+        )
         settings = replace(
             self._retry,
             methods=methods | {method} if idempotent else methods,
@@ -263,10 +263,7 @@ def _checked(
 
 
 class PlatformApiResource(EnvBackedResource):
-    """The Platform API through its APISIX gateway, as an ``apisix:api_admin``.
-
-    The password comes from ``API_PASSWORD`` only.
-    """
+    """The Platform API gateway as an ``apisix:api_admin`` (password: env only)."""
 
     SERVICE_NAME = "Platform API"
     ENV_VARS = {
@@ -326,7 +323,7 @@ class PlatformApiResource(EnvBackedResource):
         try:
             client.get_json(ADMIN_PROBE_PATH, {"limit": 1})
         except PlatformApiError as error:
-            if error.status not in (HTTP_UNAUTHORIZED, HTTP_FORBIDDEN):
+            if error.status not in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
                 raise
             raise NotUsableError(
                 f"account '{client.username}' lacks the client role {ADMIN_ROLE}: "

@@ -22,10 +22,7 @@ RETRY_DELAY_S = 1.0
 
 
 class RabbitMQResource(EnvBackedResource):
-    """The platform's message broker.
-
-    Its URL carries credentials, so it comes from ``RABBIT_URL`` only.
-    """
+    """The platform's message broker; its URL has credentials (``RABBIT_URL`` only)."""
 
     SERVICE_NAME = "RabbitMQ"
     ENV_VARS = {

@@ -70,10 +70,7 @@ class HealthReport:
 
 
 def configured_resources(run_config: Mapping[str, Any]) -> tuple[str, ...]:
-    """Sorted keys of the resources whose config ``run_config`` sets.
-
-    Fields in :data:`RUN_CONFIGURABLE_FIELDS` do not count.
-    """
+    """Sorted keys of the resources ``run_config`` configures (allowed fields aside)."""
     section = run_config.get("resources") or {}
     if not isinstance(section, Mapping):
         return ()
@@ -102,11 +99,7 @@ class EnvBackedResource(ConfigurableResource):
     SECRETS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **data: Any) -> None:
-        """Builds the resource; a secret given as a field is refused, not ignored.
-
-        Raises:
-            TypeError: When ``data`` names a secret, with its variable.
-        """
+        """Builds the resource; a secret given as a field raises TypeError."""
         secrets = sorted(set(data) & set(self.SECRETS))
         if secrets:
             names = ", ".join(self.ENV_VARS[name] for name in secrets)
@@ -117,11 +110,7 @@ class EnvBackedResource(ConfigurableResource):
         super().__init__(**data)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        """Refuses a run whose run config configures resources.
-
-        Raises:
-            Failure: When the run config sets any resource's config.
-        """
+        """Fails (``Failure``) a run whose run config configures resources."""
         run = context.dagster_run
         names = ", ".join(configured_resources(run.run_config) if run else ())
         if names:
@@ -131,10 +120,7 @@ class EnvBackedResource(ConfigurableResource):
             )
 
     def setting(self, field: str) -> str | None:
-        """A setting of ``ENV_VARS``: its field, else its variable, else its default.
-
-        A secret has no field: only its variable provides it.
-        """
+        """A setting: its field (none for a secret), else its variable or default."""
         value = None if field in self.SECRETS else getattr(self, field)
         if value in (None, ""):
             value = EnvVar(self.ENV_VARS[field]).get_value()
@@ -156,11 +142,7 @@ class EnvBackedResource(ConfigurableResource):
         return value
 
     def int_setting(self, field: str) -> int:
-        """A setting converted to ``int`` (0 when unset).
-
-        Raises:
-            ValueError: If the value is not an integer (the value is not echoed).
-        """
+        """A setting as ``int`` (0 when unset); ValueError never echoes the value."""
         raw = self.setting(field)
         try:
             return int(raw) if raw is not None else 0

@@ -92,8 +92,8 @@ class StateStoreResource(ConfigurableResource):
         """Which store this resource opens, and where (nothing is opened).
 
         Raises:
-            StateStoreUnavailableError: PostgreSQL is not configured and there is
-                neither ``sqlite_path`` nor ``DAGSTER_HOME``.
+            StateStoreUnavailableError: Neither PostgreSQL, ``sqlite_path`` nor
+                ``DAGSTER_HOME`` is set.
         """
         if self.postgres.is_configured():
             url = self.postgres.url(self.database)
@@ -110,11 +110,7 @@ class StateStoreResource(ConfigurableResource):
         )
 
     def store(self, log: Any = None) -> "StateStore":
-        """The store, created if needed; opening it logs where to ``log`` if given.
-
-        Raises:
-            StateStoreUnavailableError: See :meth:`describe`.
-        """
+        """The store, created if needed (raises like :meth:`describe`); logs where."""
         if self._store is None:
             from moderate.state.store import StateStore
 
@@ -150,10 +146,7 @@ class StateStoreResource(ConfigurableResource):
 
 
 def describe_store(resource: StateStoreResource) -> StoreDescription:
-    """Which state store ``resource`` uses and where, for the doctor.
-
-    A store that cannot be opened at all has backend ``unavailable``.
-    """
+    """Which state store ``resource`` uses and where (backend ``unavailable``: none)."""
     try:
         return resource.describe()
     except StateStoreUnavailableError as error:

@@ -1,8 +1,7 @@
-"""Cron expressions read from ``MODERATE_*_CRON`` variables, validated once.
+"""Cron expressions of ``MODERATE_*_CRON`` variables, never raising at load time.
 
-An invalid value never raises at load time: the caller gets the default
-expression plus a one-line problem, so a schedule can skip with the reason and
-the doctor can list it while the rest of the code location loads.
+An invalid value gives the default plus a one-line problem, so a schedule can skip
+with the reason and the doctor list it while the code location loads.
 """
 
 from __future__ import annotations
@@ -28,10 +27,7 @@ class CronSetting:
 
 
 def parse_cron(variable: str, value: str | None, default: str) -> CronSetting:
-    """The cron expression ``value`` of ``variable``, or ``default`` if bad or empty.
-
-    Dagster itself judges the expression, by defining a schedule with it.
-    """
+    """``value`` of ``variable``, or ``default`` if empty or refused by Dagster."""
     value = (value or "").strip()
     if not value:
         return CronSetting(variable, default)

@@ -3,8 +3,9 @@
 Run from ``moderate/``: ``python -m benchmarks.definitions_load``.
 
 Four peers run alternately, each in a new process, ``--repetitions`` times
-(default 3), with the same environment (no service variables, so nothing
-connects anywhere):
+(default 5), with the same environment (no service variables, so nothing
+connects anywhere; ``DAGSTER_HOME`` holds the instance settings of ``task
+dagster-dev``, ``deploy/dagster/dagster.yaml``: SQLite storage, telemetry off):
 
 - ``import dagster``: ``python -c "import dagster"``, the floor every Dagster
   process pays;
@@ -16,8 +17,10 @@ connects anywhere):
   ``Definitions()``, the floor of the command itself.
 
 The table gives CPU seconds (user + system) and wall seconds, min and median,
-and each peer's CPU median ÷ that of ``import dagster``. The heavy third-party
-modules ``import moderate.definitions`` loads are listed under the table.
+and each peer's CPU median ÷ that of ``import dagster``. Under it: the project's
+share (the difference of CPU medians, validate - empty validate and import
+``moderate.definitions`` - import ``dagster``) ÷ ``import dagster``, and the heavy
+third-party modules ``import moderate.definitions`` loads.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from pathlib import Path
 
 from benchmarks.processes import alternate, load_average, min_median, python
 
-REPETITIONS = 3
+REPETITIONS = 5
 BASELINE = "import dagster"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+INSTANCE_SETTINGS = PROJECT_DIR.parent / "deploy" / "dagster" / "dagster.yaml"
 HEAVY_MODULES = (
     "dagster_k8s",
     "kubernetes",
@@ -56,6 +60,16 @@ LOADED_PROBE = (
 )
 
 
+SHARES = {
+    "validate - empty validate": (
+        "definitions validate",
+        "validate (empty Definitions)",
+    ),
+    "import moderate.definitions - import dagster": (
+        "import moderate.definitions",
+        BASELINE,
+    ),
+}
 EMPTY_MODULE = "empty_definitions"
 EMPTY_SOURCE = "from dagster import Definitions\n\ndefs = Definitions()\n"
 
@@ -88,6 +102,7 @@ def environment(home: str) -> dict[str, str]:
     """A clean environment: PATH, HOME and a private DAGSTER_HOME only."""
     dagster_home = Path(home) / "dagster"
     dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text(INSTANCE_SETTINGS.read_text())
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": home,
@@ -132,8 +147,17 @@ def main() -> None:
             f"{name:<28} {cpu_min:>9.2f} {cpu_median:>9.2f} {wall_min:>10.2f} "
             f"{wall_median:>10.2f} {cpu_median / base:>13.2f}"
         )
+    medians = {name: min_median(samples.cpu())[1] for name, samples in results.items()}
+    for share, (total, floor) in SHARES.items():
+        more = medians[total] - medians[floor]
+        print(
+            f"project's share ({share}): {more:.2f} s CPU, ÷ dagster {more / base:.2f}"
+        )
     heavy = json.loads(loaded.stdout.strip().splitlines()[-1])
-    print(f"heavy modules loaded by import moderate.definitions: {', '.join(heavy)}")
+    print(
+        "heavy modules loaded by import moderate.definitions: "
+        f"{', '.join(heavy) or 'none'}"
+    )
     print(f"load average after: {load_average()}")
 
 

@@ -34,16 +34,6 @@ FORBIDDEN_AT_LOAD = frozenset(
         "stumpy",
     }
 )
-ALLOWED_AT_LOAD = {
-    "requests": "the resources' HTTP sessions mount the shared retry policy",
-    "urllib3": "the shared retry policy is urllib3's Retry",
-    "certifi": "imported by requests",
-    "charset_normalizer": "imported by requests",
-    "idna": "imported by requests",
-    "pathspec": "dataset sources match their file patterns with it",
-}
-"""Third-party packages the definitions may load beyond ``import dagster``, and why."""
-
 TOP_LEVEL_PROBE = (
     "import json, sys, {module}; "
     "print(json.dumps(sorted({{name.split('.')[0] for name in sys.modules}})))"
@@ -71,7 +61,7 @@ def test_definitions_load_no_heavy_module() -> None:
         and not name.startswith("_")
         and name != "moderate"
     }
-    assert extra <= ALLOWED_AT_LOAD.keys(), sorted(extra - ALLOWED_AT_LOAD.keys())
+    assert not extra, sorted(extra)
 
 
 def _layer(module: str) -> str | None:

@@ -5,13 +5,12 @@ meter column that is empty for the first weeks and numeric later would fail
 half-way (or be typed as text). The conversion therefore:
 
 1. infers each column's kind from a sample drawn from the whole file: Arrow
-   infers the first rows' types, then short runs of rows at evenly spaced
-   offsets are parsed with the kinds known so far, so only still-empty columns
-   are inferred (a run that does not fit is inferred whole and widens the
-   kinds; a column empty in every sample is numeric: it keeps a float type);
-2. converts the file in one streaming pass with those types, gathering blocks
-   into row groups of about ``ROW_GROUP_BYTES`` (few, large column chunks read
-   back fast);
+   infers the first rows' types, then runs of rows at evenly spaced offsets are
+   parsed with the kinds known so far, inferring only still-empty columns (a
+   run that does not fit is inferred whole; a column empty in every sample is
+   numeric: float);
+2. converts the file in one streaming pass with those types into row groups
+   of about ``ROW_GROUP_BYTES`` (few, large column chunks read back fast);
 3. only if a later value does not fit an inferred type, reads the file again
    as text to widen every column's kind over all rows (int → float → text,
    timestamp → text) and converts it with those types.
@@ -27,7 +26,7 @@ among pyarrow, polars and pandas; see docs/datasets.md.
 import codecs
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -50,7 +49,7 @@ from moderate.datasets.profile import (
 from moderate.support.naming import unique_names
 
 PARQUET_COMPRESSION = "snappy"
-ROW_GROUP_BYTES = 64 * MIB
+ROW_GROUP_BYTES = 32 * MIB
 MAX_DEMOTIONS = 20
 HEADER_BLOCK_BYTES = MIB
 SAMPLE_COUNT = 16
@@ -123,7 +122,6 @@ def column_names(header: Sequence[str]) -> list[str]:
 
 
 def _read_options(options: CsvOptions, names: list[str] | None) -> pacsv.ReadOptions:
-
     return pacsv.ReadOptions(
         skip_rows=options.skip_rows,
         encoding=options.encoding,
@@ -134,8 +132,22 @@ def _read_options(options: CsvOptions, names: list[str] | None) -> pacsv.ReadOpt
 
 
 def _parse_options(options: CsvOptions) -> pacsv.ParseOptions:
-
     return pacsv.ParseOptions(delimiter=options.separator)
+
+
+def _open(
+    source: Path,
+    options: CsvOptions,
+    names: list[str] | None,
+    known: dict[str, pa.DataType] | None = None,
+) -> pacsv.CSVStreamingReader:
+    """Streaming reader of the dialect; ``known`` columns typed, others inferred."""
+    return pacsv.open_csv(
+        source,
+        read_options=_read_options(options, names),
+        parse_options=_parse_options(options),
+        convert_options=_convert(options, known),
+    )
 
 
 def _header(source: Path, options: CsvOptions) -> pa.Schema:
@@ -151,39 +163,11 @@ def _header(source: Path, options: CsvOptions) -> pa.Schema:
 
 
 def _first_schema(source: Path, options: CsvOptions) -> pa.Schema:
-
-    reader = pacsv.open_csv(
-        source,
-        read_options=_read_options(options, None),
-        parse_options=_parse_options(options),
-        convert_options=_inferring_convert(options),
-    )
+    reader = _open(source, options, None)
     try:
         return reader.schema
     finally:
         reader.close()
-
-
-def _string_convert(options: CsvOptions, names: list[str]) -> pacsv.ConvertOptions:
-
-    return pacsv.ConvertOptions(
-        column_types=dict.fromkeys(names, pa.string()),
-        null_values=list(options.null_values),
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=True,
-    )
-
-
-def _string_reader(
-    source: Path, options: CsvOptions, names: list[str]
-) -> pacsv.CSVStreamingReader:
-
-    return pacsv.open_csv(
-        source,
-        read_options=_read_options(options, names),
-        parse_options=_parse_options(options),
-        convert_options=_string_convert(options, names),
-    )
 
 
 def _sampled_kinds(
@@ -232,9 +216,10 @@ def _kind_of_type(inferred: pa.DataType) -> ColumnKind:
     return ColumnKind.STRING
 
 
-def _inferring_convert(
+def _convert(
     options: CsvOptions, known: dict[str, pa.DataType] | None = None
 ) -> pacsv.ConvertOptions:
+    """Dialect's nulls and decimal mark; ``known`` columns typed, others inferred."""
     return pacsv.ConvertOptions(
         column_types=known or {},
         null_values=list(options.null_values),
@@ -252,7 +237,9 @@ def _sample_kinds(
     first: list[ColumnKind] | None,
 ) -> list[ColumnKind]:
     """Kinds of the first rows widened over whole lines at spread offsets."""
-    kinds = list(first) if first is not None else _first_kinds(source, options, names)
+    if first is None:
+        first = [_kind_of_type(field.type) for field in _header(source, options)]
+    kinds = list(first)
     read_options = pacsv.ReadOptions(
         encoding=options.encoding,
         column_names=names,
@@ -260,8 +247,8 @@ def _sample_kinds(
         use_threads=False,
     )
     with source.open("rb") as file:
-        for offset in _sample_offsets(size):
-            file.seek(offset)
+        for index in range(1, SAMPLE_COUNT + 1):
+            file.seek(size // (SAMPLE_COUNT + 1) * index)
             chunk = file.read(SAMPLE_BYTES)
             lines = chunk[chunk.find(b"\n") + 1 : chunk.rfind(b"\n") + 1]
             if not lines.strip():
@@ -280,22 +267,6 @@ def _sample_kinds(
     return kinds
 
 
-def _first_kinds(
-    source: Path, options: CsvOptions, names: list[str]
-) -> list[ColumnKind]:
-
-    reader = pacsv.open_csv(
-        source,
-        read_options=_read_options(replace(options, block_size=SAMPLE_BYTES), names),
-        parse_options=_parse_options(options),
-        convert_options=_inferring_convert(options),
-    )
-    try:
-        return [_kind_of_type(field.type) for field in reader.schema]
-    finally:
-        reader.close()
-
-
 def _sample_schema(
     lines: bytes,
     read_options: pacsv.ReadOptions,
@@ -307,13 +278,8 @@ def _sample_schema(
         io.BytesIO(lines),
         read_options=read_options,
         parse_options=_parse_options(options),
-        convert_options=_inferring_convert(options, known),
+        convert_options=_convert(options, known),
     ).schema
-
-
-def _sample_offsets(size: int) -> Iterable[int]:
-    step = size // (SAMPLE_COUNT + 1)
-    return (step * index for index in range(1, SAMPLE_COUNT + 1))
 
 
 def _infer_kinds(
@@ -321,7 +287,7 @@ def _infer_kinds(
 ) -> dict[str, ColumnKind]:
 
     kinds = [ColumnKind.NULL] * len(names)
-    reader = _string_reader(source, options, names)
+    reader = _open(source, options, names, dict.fromkeys(names, pa.string()))
 
     def update(index: int, column: pa.Array) -> None:
         if kinds[index] != ColumnKind.STRING:
@@ -390,23 +356,13 @@ def _write(
     """
     types = {name: arrow_type(kind) for name, kind in kinds.items()}
     schema = pa.schema([(name, types[name]) for name in names])
-    convert = pacsv.ConvertOptions(
-        column_types=types,
-        null_values=list(options.null_values),
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=True,
-        decimal_point=options.decimal,
-    )
     stats = StatsCollector(schema, preview_rows)
-    # Dictionary pages pay off for repeated texts only; for measurements they
-    # are built, found too large and dropped, column by column.
+    # Dictionary pages pay off for repeated texts only (for measurements they
+    # are built, found too large and dropped); min/max statistics serve filters
+    # on keys and labels, not on measurements. Both cost CPU per column chunk.
     dictionary = [name for name in names if kinds[name] == ColumnKind.STRING]
-    reader = pacsv.open_csv(
-        source,
-        read_options=_read_options(options, names),
-        parse_options=_parse_options(options),
-        convert_options=convert,
-    )
+    statistics = [name for name in names if kinds[name] != ColumnKind.FLOAT]
+    reader = _open(source, options, names, types)
     pending: list[pa.RecordBatch] = []
     pending_bytes = 0
     try:
@@ -415,6 +371,7 @@ def _write(
             schema,
             compression=PARQUET_COMPRESSION,
             use_dictionary=dictionary or False,
+            write_statistics=statistics or False,
         ) as out:
             for batch in reader:
                 stats.add(batch)
@@ -431,7 +388,6 @@ def _write(
 
 
 def _write_row_group(out: pq.ParquetWriter, batches: list[pa.RecordBatch]) -> None:
-
     table = pa.Table.from_batches(batches)
     out.write_table(table, row_group_size=table.num_rows)
 

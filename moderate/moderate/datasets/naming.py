@@ -11,11 +11,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from pathspec.patterns import GitWildMatchPattern
-
 from moderate.support.naming import slugify
+
+if TYPE_CHECKING:
+    from pathspec.patterns import GitWildMatchPattern
 
 DATASETS_NAMESPACE = uuid.UUID("6f2b0c8e-4b7a-5d2e-9c1f-3a8d7e5b4c21")
 SHEET_SEPARATOR = "#"
@@ -118,8 +120,10 @@ class InvalidGlobError(ValueError):
 
 
 @lru_cache(maxsize=256)
-def _glob(pattern: str) -> GitWildMatchPattern:
+def _glob(pattern: str) -> "GitWildMatchPattern":
     # Anchored at the repository root, so a leading "!" or "#" is literal.
+    from pathspec.patterns import GitWildMatchPattern
+
     try:
         return GitWildMatchPattern("/" + pattern.lstrip("/"))
     except ValueError as error:

@@ -9,14 +9,16 @@ ingestion environment (it cannot be imported here). Lookups, paging with
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import requests
 from dagster import Failure
 
 from moderate.resources import OpenMetadataResource
 from moderate.support.http import RetrySettings, Timeouts, retrying_session
+
+if TYPE_CHECKING:
+    import requests
 
 LIST_PAGE_LIMIT = 100
 JSON_PATCH_TYPE = "application/json-patch+json"
@@ -56,7 +58,9 @@ class CatalogClient:
         body: Any = None,
         content_type: str = "application/json",
         allow: Sequence[int] = (),
-    ) -> requests.Response:
+    ) -> "requests.Response":
+        import requests
+
         url = f"{self.host_port}/v1/{path}"
         headers = {
             "Authorization": f"Bearer {self.token}",

@@ -9,13 +9,15 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
 from pydantic import Field, PrivateAttr
 
 from moderate.resources.settings import EnvBackedResource, NotUsableError
 from moderate.support.http import RetrySettings, Timeouts, retrying_session
+
+if TYPE_CHECKING:
+    import requests
 
 TOKEN_PATH = "/api/token"
 PING_PATH = "/ping/public"
@@ -251,7 +253,7 @@ def _checked(
     response: requests.Response, method: str, path: str, filtered: bool = False
 ) -> requests.Response:
     """``response``, or a :class:`PlatformApiError` raised for its error status."""
-    if response.status_code >= requests.codes.bad_request:
+    if response.status_code >= HTTPStatus.BAD_REQUEST:
         raise PlatformApiError(
             response.status_code,
             method,

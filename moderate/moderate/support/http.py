@@ -8,15 +8,15 @@ for ``methods`` (idempotent ones by default).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3 import BaseHTTPResponse
-from urllib3.util.retry import Retry
+if TYPE_CHECKING:
+    import requests
+    from urllib3.util.retry import Retry
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
-MAX_RETRY_AFTER_S = 60.0
+MAX_RETRY_AFTER_S = 60
 DEFAULT_ATTEMPTS = 5
 DEFAULT_BACKOFF_FACTOR_S = 0.5
 DEFAULT_BACKOFF_MAX_S = 30.0
@@ -37,15 +37,6 @@ class Timeouts:
         return (self.connect_s, self.read_s)
 
 
-class CappedRetry(Retry):
-    """``Retry`` whose ``Retry-After`` wait is capped at ``MAX_RETRY_AFTER_S``."""
-
-    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
-        """The server's ``Retry-After`` in seconds, capped; None when absent."""
-        seconds = super().get_retry_after(response)
-        return None if seconds is None else min(seconds, MAX_RETRY_AFTER_S)
-
-
 @dataclass(frozen=True)
 class RetrySettings:
     """How many times (the first attempt included) and how patiently to retry.
@@ -62,7 +53,9 @@ class RetrySettings:
 
     def retry(self) -> Retry:
         """The urllib3 ``Retry`` object for these settings."""
-        return CappedRetry(
+        from urllib3.util.retry import Retry
+
+        return Retry(
             total=max(self.attempts - 1, 0),
             other=0,
             redirect=False,
@@ -70,12 +63,15 @@ class RetrySettings:
             backoff_max=self.backoff_max_s,
             status_forcelist=self.statuses,
             allowed_methods=self.methods,
+            retry_after_max=MAX_RETRY_AFTER_S,
             raise_on_status=False,
         )
 
 
 def retrying_session(settings: RetrySettings | None = None) -> requests.Session:
     """A new ``requests`` session retrying with ``settings`` (or the defaults)."""
+    import requests
+
     session = requests.Session()
     mount_retries(session, settings or RetrySettings())
     return session
@@ -83,5 +79,7 @@ def retrying_session(settings: RetrySettings | None = None) -> requests.Session:
 
 def mount_retries(session: requests.Session, settings: RetrySettings) -> None:
     """Mounts retrying adapters for http and https on an existing session."""
+    from requests.adapters import HTTPAdapter
+
     for scheme in HTTP_SCHEMES:
         session.mount(scheme, HTTPAdapter(max_retries=settings.retry()))

@@ -41,7 +41,7 @@ for template in "${deploy_dir}"/k8s/*.yaml.template; do
     run-worker-rbac-jobs.yaml)
       [[ "${MATRIX_PROFILE_LAUNCHER}" == "kubernetes" ]] || continue
       ;;
-    run-worker-rbac-ingestion-pods.yaml)
+    run-worker-rbac-ingestion-jobs.yaml)
       [[ "${OPEN_METADATA_RUNNER_MODE}" == "kubernetes" ]] || continue
       ;;
   esac

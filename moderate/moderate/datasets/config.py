@@ -6,23 +6,13 @@ Genome Project 2 repository (every CSV behind Git LFS).
 """
 
 from dagster import Config
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 BUILDING_STOCK_SOURCE = "building_stock"
 GENOME_PROJECT_SOURCE = "genome_project"
-DEFAULT_CLONE_TIMEOUT_S = 1800
-DEFAULT_CSV_BLOCK_SIZE_MIB = 6
-DEFAULT_PREVIEW_ROWS = 10
-DEFAULT_MAX_OBJECTS_PER_ASSET = 100
-DEFAULT_STAGING_PREFIX = "datasets"
 REF_FIELD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$"
 STAGING_PREFIX_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}(/[a-z0-9][a-z0-9_-]{0,62}){0,7}$"
 """Key folders of lower-case names: no empty, dot or absolute part."""
-REPO_URL_DESCRIPTION = (
-    "HTTPS URL of an allowed host (MODERATE_DATASETS_GIT_HOSTS); local "
-    "repositories only where MODERATE_DATASETS_ALLOW_LOCAL_REPOSITORIES is set."
-)
-REF_DESCRIPTION = "Branch, tag or full commit SHA to publish (never an option)."
 
 
 class FileReadOptions(Config):
@@ -56,20 +46,65 @@ class KeyColumnRule(Config):
     columns: list[str] = Field(description="Required column names.")
 
 
-class DatasetSourceConfig(BaseModel):
-    """A source's settings: its defaults with the run's overrides."""
+class PrepareConfig(Config):
+    """Run config of ``prepared_datasets``: overrides of the partition's source.
 
-    model_config = ConfigDict(frozen=True)
+    Every field left empty takes the source's default (see
+    :data:`SOURCE_DEFAULTS`), so a backfill of several sources needs no config.
+    """
+
+    repo_url: str | None = Field(
+        default=None,
+        min_length=1,
+        description="HTTPS URL of an allowed host (MODERATE_DATASETS_GIT_HOSTS); "
+        "local repositories only where MODERATE_DATASETS_ALLOW_LOCAL_REPOSITORIES "
+        "is set.",
+    )
+    ref: str | None = Field(
+        default=None,
+        pattern=REF_FIELD_PATTERN,
+        description="Branch, tag or full commit SHA to publish (never an option).",
+    )
+    globs: list[str] | None = Field(
+        default=None, description="Globs (with **) on repository-relative paths."
+    )
+    read_options: list[FileReadOptions] | None = Field(
+        default=None, description="Per-file CSV read options."
+    )
+    key_columns: list[KeyColumnRule] | None = Field(
+        default=None, description="Columns the checks require per file."
+    )
+    clone_timeout_s: int = Field(
+        default=1800, gt=0, description="Limit per git command."
+    )
+    csv_block_size_mib: int = Field(
+        default=6, gt=0, description="CSV bytes parsed per streamed batch."
+    )
+    preview_rows: int = Field(
+        default=10, ge=0, description="Rows in the preview table."
+    )
+    staging_prefix: str = Field(
+        default="datasets",
+        pattern=STAGING_PREFIX_PATTERN,
+        description="Key prefix of staged files in the job-outputs bucket "
+        "(lower-case folders separated by /).",
+    )
+
+    def resolve(self, source: str) -> "DatasetSourceConfig":
+        """The source's settings with this run's overrides (validated again)."""
+        settings = SOURCE_DEFAULTS[source].model_dump()
+        settings.update((k, v) for k, v in self.model_dump().items() if v is not None)
+        return DatasetSourceConfig.model_validate(settings)
+
+
+class DatasetSourceConfig(PrepareConfig):
+    """A source's settings: its defaults with the run's overrides, every field set."""
 
     repo_url: str
     ref: str
     globs: list[str]
     read_options: list[FileReadOptions] = []
     key_columns: list[KeyColumnRule] = []
-    clone_timeout_s: int = DEFAULT_CLONE_TIMEOUT_S
-    csv_block_size_mib: int = DEFAULT_CSV_BLOCK_SIZE_MIB
-    preview_rows: int = DEFAULT_PREVIEW_ROWS
-    staging_prefix: str = DEFAULT_STAGING_PREFIX
 
 
 SOURCE_DEFAULTS = {
@@ -114,53 +149,6 @@ PLATFORM_ASSET_NAMES = {
 }
 
 
-class PrepareConfig(Config):
-    """Run config of ``prepared_datasets``: overrides of the partition's source.
-
-    Every field left empty takes the source's default (see
-    :data:`SOURCE_DEFAULTS`), so a backfill of several sources needs no config.
-    """
-
-    repo_url: str | None = Field(
-        default=None, min_length=1, description=REPO_URL_DESCRIPTION
-    )
-    ref: str | None = Field(
-        default=None, pattern=REF_FIELD_PATTERN, description=REF_DESCRIPTION
-    )
-    globs: list[str] | None = Field(
-        default=None, description="Globs (with **) on repository-relative paths."
-    )
-    read_options: list[FileReadOptions] | None = Field(
-        default=None, description="Per-file CSV read options."
-    )
-    key_columns: list[KeyColumnRule] | None = Field(
-        default=None, description="Columns the checks require per file."
-    )
-    clone_timeout_s: int = Field(
-        default=DEFAULT_CLONE_TIMEOUT_S, gt=0, description="Limit per git command."
-    )
-    csv_block_size_mib: int = Field(
-        default=DEFAULT_CSV_BLOCK_SIZE_MIB,
-        gt=0,
-        description="CSV bytes parsed per streamed batch.",
-    )
-    preview_rows: int = Field(
-        default=DEFAULT_PREVIEW_ROWS, ge=0, description="Rows in the preview table."
-    )
-    staging_prefix: str = Field(
-        default=DEFAULT_STAGING_PREFIX,
-        pattern=STAGING_PREFIX_PATTERN,
-        description="Key prefix of staged files in the job-outputs bucket "
-        "(lower-case folders separated by /).",
-    )
-
-    def resolve(self, source: str) -> DatasetSourceConfig:
-        """The source's settings with this run's overrides (validated again)."""
-        settings = SOURCE_DEFAULTS[source].model_dump()
-        settings.update((k, v) for k, v in self.model_dump().items() if v is not None)
-        return DatasetSourceConfig.model_validate(settings)
-
-
 class PublishConfig(Config):
     """Run config of ``platform_asset_datasets``."""
 
@@ -170,7 +158,7 @@ class PublishConfig(Config):
         description="Name of the platform asset (default: per source).",
     )
     max_objects_per_asset: int = Field(
-        default=DEFAULT_MAX_OBJECTS_PER_ASSET,
+        default=100,
         gt=0,
         description="Object limit of one platform asset (API setting).",
     )

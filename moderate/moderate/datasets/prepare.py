@@ -342,16 +342,9 @@ class _Preparation:
 
     def _csv_options(self, path: str) -> CsvOptions:
         block_size = self.config.csv_block_size_mib * MIB
-        chosen = next(
-            (o for o in self.config.read_options if matches(o.glob, path)), None
-        )
-        if chosen is None:
-            return CsvOptions(block_size=block_size)
-        return CsvOptions(
-            skip_rows=chosen.skip_rows,
-            separator=chosen.separator,
-            decimal=chosen.decimal,
-            encoding=chosen.encoding,
-            null_values=tuple(chosen.null_values),
-            block_size=block_size,
-        )
+        for option in self.config.read_options:
+            if matches(option.glob, path):
+                dialect = option.model_dump(exclude={"glob", "null_values"})
+                nulls = tuple(option.null_values)
+                return CsvOptions(**dialect, null_values=nulls, block_size=block_size)
+        return CsvOptions(block_size=block_size)

@@ -367,11 +367,7 @@ def plan_uploads(
     )
     final_count = len(existing) + len(uploads) - len(delete_before) - len(delete_after)
     return UploadPlan(
-        current=tuple(current),
-        uploads=tuple(uploads),
-        delete_before=delete_before,
-        delete_after=delete_after,
-        final_count=final_count,
+        tuple(current), tuple(uploads), delete_before, delete_after, final_count
     )
 
 

@@ -1,18 +1,12 @@
 """The backstop of the terminal PATCH: Dagster run-status sensors.
 
-A run that failed, crashed or was cancelled may not have finalised its job (the
-failure hook does not run when the run worker dies, and a cancellation can
-interrupt anything). ``matrix_profile_failure_sensor`` (``@run_failure_sensor``)
-and ``matrix_profile_cancel_sensor`` (``@run_status_sensor`` on CANCELED) see
-every such run of the monitored jobs once, in order, and PATCH its job when it
-is still open (a failing ``GET /job/{id}`` does not stop the PATCH).
-
-Dagster moves their cursor past each run whatever happens, so a finalisation
-that is throttled or refused for a reason that says nothing about the job is
-not retried by the sensor itself: the sensor requests a run of
-``matrix_profile_finalise_job`` (retried with backoff), and if that run fails
-too, the failure sensor sees it and requests another. A job is therefore never
-given up on while the API is down.
+A failed, crashed or cancelled run may not have finalised its job (the failure
+hook does not run when the run worker dies). The failure and cancel sensors see
+each such run once and PATCH its job while it is still open. Their cursor moves
+past each run whatever happens, so a finalisation that is throttled or refused
+for a reason that says nothing about the job becomes a run of
+``matrix_profile_finalise_job`` (retried with backoff; if it fails too, the
+failure sensor requests another): a job is never given up while the API is down.
 """
 
 from dagster import (
@@ -30,13 +24,13 @@ from moderate.matrix_profile.finalise import (
     finalise_broken_run,
     finalise_errors,
     retry_later,
+    valid_job_id,
 )
 from moderate.matrix_profile.jobs import (
     matrix_profile_finalise_job,
     matrix_profile_job,
     matrix_profile_rejection_job,
 )
-from moderate.matrix_profile.messages import MAX_WORKFLOW_JOB_ID
 from moderate.matrix_profile.tags import (
     BROKEN_RUN_ID_TAG,
     FEATURE_TAGS,
@@ -111,7 +105,7 @@ def finalise_after_broken_run(
         tried again later, a ``SkipReason`` when a service is not configured.
     """
     run = context.dagster_run
-    workflow_job_id = _workflow_job_id(run.tags.get(WORKFLOW_JOB_ID_TAG, ""))
+    workflow_job_id = valid_job_id(run.tags.get(WORKFLOW_JOB_ID_TAG))
     if workflow_job_id is None:
         context.log.info(f"Run {run.run_id} has no workflow job id: skipped")
         return None
@@ -154,13 +148,6 @@ def finalise_after_broken_run(
     if finalised:
         context.log.info(f"Job {workflow_job_id} finalised after run {run.run_id}")
     return None
-
-
-def _workflow_job_id(raw: str) -> int | None:
-    if not raw.isdigit() or len(raw) > len(str(MAX_WORKFLOW_JOB_ID)):
-        return None
-    value = int(raw)
-    return value if 0 < value <= MAX_WORKFLOW_JOB_ID else None
 
 
 def _tick_client(platform_api: PlatformApiResource) -> PlatformApiResource:

@@ -6,6 +6,7 @@ from typing import Any
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
+from moderate.matrix_profile.messages import MAX_WORKFLOW_JOB_ID
 from moderate.matrix_profile.platform import (
     JobState,
     finalise_job,
@@ -14,20 +15,8 @@ from moderate.matrix_profile.platform import (
     upload_failure_log,
 )
 from moderate.matrix_profile.results import clip, failure_results, redact_urls
-from moderate.matrix_profile.tags import WORKFLOW_JOB_ID_TAG
 from moderate.resources.platform_api import PlatformApiError, PlatformApiResource
 from moderate.resources.s3 import S3Resource
-
-__all__ = [
-    "RESULTS_METADATA_KEY",
-    "WORKFLOW_JOB_ID_TAG",
-    "broken_run_error",
-    "finalise_broken_run",
-    "finalise_errors",
-    "finalise_open_job",
-    "recorded_results",
-    "retry_later",
-]
 
 RESULTS_METADATA_KEY = "moderate/results"
 ANALYSIS_STEP = "run_matrix_profile_analysis"
@@ -40,6 +29,7 @@ INTERRUPTED_ERROR = (
 FAILURE_EVENT_TYPES = {DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
 MAX_EVENT_TEXT_CHARS = 20_000
 ACCOUNT_STATUSES = frozenset({401, 403})
+MAX_ID_DIGITS = len(str(MAX_WORKFLOW_JOB_ID))
 
 LOGGER = logging.getLogger(__name__)
 
@@ -58,6 +48,15 @@ def finalise_errors() -> tuple[type[Exception], ...]:
         BotoCoreError,
         ClientError,
     )
+
+
+def valid_job_id(raw: object) -> int | None:
+    """A workflow job id from op config (int) or a run tag (digits), else None."""
+    if isinstance(raw, str) and raw.isdigit() and len(raw) <= MAX_ID_DIGITS:
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        return None
+    return raw if 0 < raw <= MAX_WORKFLOW_JOB_ID else None
 
 
 def retry_later(error: Exception) -> bool:
@@ -86,11 +85,10 @@ def broken_run_error(cancelled: bool, detail: str | None) -> str:
 
 
 def recorded_results(instance: DagsterInstance, run_id: str) -> dict[str, Any] | None:
-    """The ``results`` the analysis step of a run computed, if it got that far.
+    """The ``results`` the analysis step of a run recorded, if it got that far.
 
-    When the worker ended but the final PATCH kept failing, these keep the
-    worker's own outcome (its error text, or the delivered report) for the
-    hook and the backstop instead of a generic error.
+    They keep the worker's own outcome for the hook and the sensors when the
+    final PATCH kept failing.
     """
     records = instance.all_logs(run_id, of_type=DagsterEventType.STEP_OUTPUT)
     for entry in reversed(records):
@@ -115,10 +113,9 @@ def finalise_open_job(
     log_text: str,
     results: dict[str, Any] | None = None,
 ) -> bool:
-    """PATCHes a job's terminal results, unless it is already finalised or missing.
+    """PATCHes a job's terminal results unless it is finalised or missing.
 
-    A failing ``GET /job/{id}`` is not fatal: the PATCH alone finalises the job
-    (it is idempotent).
+    A failing ``GET /job/{id}`` is not fatal: the (idempotent) PATCH goes on.
 
     Args:
         platform_api: The Platform API.

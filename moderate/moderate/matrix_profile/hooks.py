@@ -11,15 +11,15 @@ from dagster import (
 )
 
 from moderate.matrix_profile.finalise import (
-    WORKFLOW_JOB_ID_TAG,
     broken_run_error,
     finalise_errors,
     finalise_open_job,
     recorded_results,
+    valid_job_id,
 )
 from moderate.matrix_profile.launcher import WorkerCancelledError
-from moderate.matrix_profile.messages import MAX_WORKFLOW_JOB_ID
 from moderate.matrix_profile.results import redact_urls
+from moderate.matrix_profile.tags import WORKFLOW_JOB_ID_TAG
 
 DETAIL_CHARS = 300
 CANCELLED_EXCEPTIONS = (WorkerCancelledError, DagsterExecutionInterruptedError)
@@ -47,7 +47,7 @@ def finalise_matrix_profile_job_on_failure(context: HookContext) -> None:
     if exception is not None:
         context.log.error(
             f"Step {context.step_key} failed:\n"
-            + redact_urls("".join(_traceback(exception)))
+            + redact_urls("".join(traceback.format_exception(exception)))
         )
     error = broken_run_error(_cancelled(context, exception), _detail(exception))
     log_text = (
@@ -74,14 +74,14 @@ def finalise_matrix_profile_job_on_failure(context: HookContext) -> None:
 
 
 def _workflow_job_id(context: HookContext) -> int | None:
+    """The op config's job id, else the run tag's."""
     config = context.op_config
-    value = config.get("workflow_job_id") if isinstance(config, dict) else None
-    if not isinstance(value, int):
+    value = valid_job_id(
+        config.get("workflow_job_id") if isinstance(config, dict) else None
+    )
+    if value is None:
         run = context.instance.get_run_by_id(context.run_id)
-        raw = run.tags.get(WORKFLOW_JOB_ID_TAG) if run is not None else None
-        value = int(raw) if raw is not None and raw.isdigit() else None
-    if value is None or isinstance(value, bool) or not 0 < value <= MAX_WORKFLOW_JOB_ID:
-        return None
+        value = valid_job_id(run.tags.get(WORKFLOW_JOB_ID_TAG) if run else None)
     return value
 
 
@@ -106,7 +106,3 @@ def _detail(exception: BaseException | None) -> str | None:
     if isinstance(exception, Failure):
         return first or None
     return f"{type(exception).__name__}: {first}" if first else type(exception).__name__
-
-
-def _traceback(exception: BaseException) -> list[str]:
-    return traceback.format_exception(exception)

@@ -12,13 +12,6 @@ from moderate.matrix_profile.ops import (
 )
 from moderate.matrix_profile.tags import FEATURE_TAGS
 
-__all__ = [
-    "FEATURE_TAGS",
-    "matrix_profile_finalise_job",
-    "matrix_profile_job",
-    "matrix_profile_rejection_job",
-]
-
 
 @job(
     name="matrix_profile_job",

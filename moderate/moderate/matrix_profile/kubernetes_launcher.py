@@ -1,82 +1,186 @@
-"""Runs the worker as a Kubernetes Job through dagster-k8s's Job lifecycle.
+"""The analysis as a Kubernetes Job, run through :mod:`moderate.support.k8s_jobs`.
 
-The library's client creates the Job and waits (its fail-fast on image pulls and
-crash loops, its timeouts and retries). Around it: the per-Job Secret with the
-presigned URLs, a check between its polls (cancellation, unschedulable or
-misconfigured Pod, failed or vanished Job), the log read before deletion, and
-deletion of Job and Secret in ``finally``. ``execute_k8s_job`` is not used: it
-merges the run's container context (the Helm K8sRunLauncher's ``envSecrets:
-dagster-secrets``) into the Job and offers no hook between its 10 s polls.
-RBAC: ``deploy/k8s/run-worker-rbac.yaml.template``.
+The Job spec carries no secret: the two presigned URLs (one GET of the input,
+one PUT of one report key) sit in a per-Job Secret read through
+``secretKeyRef``. The worker runs as a non-root user on a read-only root
+filesystem with every capability dropped, a writable ``/tmp`` scratch volume,
+requests and limits, a deadline and a TTL. RBAC:
+``deploy/k8s/run-worker-rbac-jobs.yaml.template``.
 """
 
-import logging
+import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import kubernetes
-import urllib3
-from dagster_k8s.client import (
-    DagsterK8sError,
-    DagsterKubernetesClient,
-    PatchedApiClient,
-    WaitForPodState,
-)
 
-from moderate.matrix_profile.k8s_manifest import (
-    CONTAINER_NAME,
-    WorkerJobSpec,
-    build_job,
-    build_secret,
-    job_name,
-    owner_reference,
-)
 from moderate.matrix_profile.launcher import (
-    LogBuffer,
+    WORKER_MODULE,
     ShouldStop,
     WorkerCancelledError,
     WorkerRequest,
     WorkerResult,
 )
+from moderate.matrix_profile.results import truncate_log
+from moderate.support.k8s_jobs import (
+    JobCancelledError,
+    KubernetesJobRunner,
+    job_manifest,
+)
 
-RETRIED_BY_THE_LIBRARY = "CreateContainerConfigError"
-UNSCHEDULABLE = "Unschedulable"
-DEADLINE_EXCEEDED = "DeadlineExceeded"
-FOREGROUND = "Foreground"
-HTTP_NOT_FOUND = 404
-API_REQUEST_TIMEOUT_S = 30.0
-WAIT_GRACE_S = 60.0
-LOG_TAIL_LINES = 100_000
-NO_LOG_TEXT = "(no Pod log available)"
-JOB_GONE = "The analysis Job disappeared"
+APP_LABEL = "app.kubernetes.io/name"
+APP_NAME = "moderate-matrix-profile"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "dagster"
+WORKFLOW_JOB_ID_LABEL = "moderate/workflow-job-id"
+RUN_ID_LABEL = "dagster/run-id"
+CONTAINER_NAME = "worker"
+SCRATCH_VOLUME = "scratch"
+SCRATCH_PATH = "/tmp"
+JOB_NAME_PREFIX = "moderate-mp-"
+RUN_ID_CHARS_IN_NAME = 8
+MAX_NAME_CHARS = 63
+DIGEST_SEPARATOR = "@"
+PULL_ALWAYS = "Always"
+PULL_IF_NOT_PRESENT = "IfNotPresent"
+SECCOMP_RUNTIME_DEFAULT = {"type": "RuntimeDefault"}
+PYTHON_EXECUTABLE = "python"
+SUBJECT = "The analysis"
+_INVALID_NAME_CHARS = re.compile(r"[^a-z0-9-]")
 
-API_ERRORS = (kubernetes.client.ApiException, urllib3.exceptions.HTTPError)
 
-LOGGER = logging.getLogger(__name__)
+@dataclass(frozen=True)
+class WorkerJobSpec:
+    """Cluster-side settings of the analysis Job.
 
-
-class TimeoutApiClient(PatchedApiClient):
-    """dagster-k8s's API client with a request timeout on every call.
-
-    The library's wait loops pass none, so a silent API server would hang them.
+    Attributes:
+        image: Full image reference (already checked against the allow-list).
+        namespace: Namespace of the Job.
+        active_deadline_s: ``activeDeadlineSeconds`` (pull and run included).
+        ttl_seconds_after_finished: ``ttlSecondsAfterFinished``.
+        cpu_request: CPU request.
+        cpu_limit: CPU limit.
+        memory_request: Memory request.
+        memory_limit: Memory limit.
+        scratch_size_limit: Size limit of the ``/tmp`` emptyDir.
+        run_as_user: Non-root UID (and GID).
     """
 
-    def request(self, *args: Any, **kwargs: Any) -> Any:
-        """Sends one request, bounded by ``API_REQUEST_TIMEOUT_S`` by default."""
-        timeout = kwargs.pop("_request_timeout", None) or API_REQUEST_TIMEOUT_S
-        return super().request(*args, _request_timeout=timeout, **kwargs)
+    image: str
+    namespace: str
+    active_deadline_s: int
+    ttl_seconds_after_finished: int
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+    scratch_size_limit: str
+    run_as_user: int
 
 
-class _StopWaitingError(Exception):
-    """Raised between the library's polls to end its wait (with a reason)."""
+def job_name(workflow_job_id: int, run_id: str) -> str:
+    """A DNS-1123 name unique per job and run (the Job's and its Secret's)."""
+    run_part = _INVALID_NAME_CHARS.sub("", run_id.lower())[:RUN_ID_CHARS_IN_NAME]
+    return f"{JOB_NAME_PREFIX}{workflow_job_id}-{run_part}"[:MAX_NAME_CHARS].rstrip("-")
+
+
+def job_labels(request: WorkerRequest) -> dict[str, str]:
+    """Labels of the Job, its Pod and its Secret, for sweepers and selectors."""
+    return {
+        APP_LABEL: APP_NAME,
+        MANAGED_BY_LABEL: MANAGED_BY,
+        WORKFLOW_JOB_ID_LABEL: str(request.workflow_job_id),
+        RUN_ID_LABEL: request.run_id,
+    }
+
+
+def build_secret(request: WorkerRequest, namespace: str) -> dict[str, Any]:
+    """The ``v1`` Secret holding the presigned URLs of one analysis."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": job_name(request.workflow_job_id, request.run_id),
+            "namespace": namespace,
+            "labels": job_labels(request),
+        },
+        "type": "Opaque",
+        "immutable": True,
+        "stringData": request.url_environment(),
+    }
+
+
+def build_job(request: WorkerRequest, spec: WorkerJobSpec) -> dict[str, Any]:
+    """The ``batch/v1`` Job of one analysis."""
+    name = job_name(request.workflow_job_id, request.run_id)
+    security = {
+        "runAsNonRoot": True,
+        "runAsUser": spec.run_as_user,
+        "runAsGroup": spec.run_as_user,
+        "seccompProfile": SECCOMP_RUNTIME_DEFAULT,
+    }
+    plain_env = {
+        "HOME": SCRATCH_PATH,
+        "TMPDIR": SCRATCH_PATH,
+        "NUMBA_CACHE_DIR": f"{SCRATCH_PATH}/numba",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env = [{"name": key, "value": value} for key, value in plain_env.items()] + [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
+        for key in request.url_environment()
+    ]
+    container = {
+        "name": CONTAINER_NAME,
+        "image": spec.image,
+        "imagePullPolicy": (
+            PULL_IF_NOT_PRESENT if DIGEST_SEPARATOR in spec.image else PULL_ALWAYS
+        ),
+        "command": [PYTHON_EXECUTABLE, "-m", WORKER_MODULE],
+        "args": request.worker_arguments(),
+        "env": env,
+        "resources": {
+            "requests": {"cpu": spec.cpu_request, "memory": spec.memory_request},
+            "limits": {"cpu": spec.cpu_limit, "memory": spec.memory_limit},
+        },
+        "securityContext": {
+            **security,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": SCRATCH_VOLUME, "mountPath": SCRATCH_PATH}],
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    pod_spec = {
+        "containers": [container],
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {**security, "fsGroup": spec.run_as_user},
+        "volumes": [
+            {
+                "name": SCRATCH_VOLUME,
+                "emptyDir": {"sizeLimit": spec.scratch_size_limit},
+            }
+        ],
+    }
+    return job_manifest(
+        name,
+        spec.namespace,
+        job_labels(request),
+        pod_spec,
+        spec.active_deadline_s,
+        spec.ttl_seconds_after_finished,
+    )
 
 
 class KubernetesWorkerLauncher:
     """Runs the worker in a Kubernetes Job and always deletes that Job.
 
     Args:
-        api_client: Kubernetes API client (see :class:`TimeoutApiClient`).
+        api_client: Kubernetes API client (``moderate.support.k8s_jobs``).
         spec: Image, namespace, limits and deadlines of the Job.
         poll_interval_s: Seconds between status polls.
         unschedulable_grace_s: How long a Pod may stay unschedulable.
@@ -94,239 +198,29 @@ class KubernetesWorkerLauncher:
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self._spec = spec
-        self._poll_interval_s = poll_interval_s
-        self._unschedulable_grace_s = unschedulable_grace_s
-        self._sleeper = sleeper
-        self._timer = timer
-        self._batch = kubernetes.client.BatchV1Api(api_client)
-        self._core = kubernetes.client.CoreV1Api(api_client)
+        self._runner = KubernetesJobRunner(
+            api_client,
+            spec.namespace,
+            poll_interval_s,
+            unschedulable_grace_s,
+            SUBJECT,
+            sleeper,
+            timer,
+        )
 
     def run(self, request: WorkerRequest, should_stop: ShouldStop) -> WorkerResult:
-        """Creates the Secret and the Job, waits, captures the log, deletes both.
+        """Runs the Secret and the Job, captures the log, deletes both.
 
         Raises:
             WorkerCancelledError: When ``should_stop`` turned True (the Job is
                 deleted first).
         """
-        name = job_name(request.workflow_job_id, request.run_id)
-        namespace = self._spec.namespace
-        buffer = LogBuffer()
-        unschedulable_since: list[float] = []
-
-        def check_then_sleep(seconds: float) -> None:
-            self._check(name, should_stop, unschedulable_since)
-            self._sleeper(seconds)
-
-        k8s = DagsterKubernetesClient(
-            self._batch, self._core, LOGGER.info, check_then_sleep, self._timer
+        job = build_job(request, self._spec)
+        secret = build_secret(request, self._spec.namespace)
+        try:
+            outcome = self._runner.run(job, should_stop, secret)
+        except JobCancelledError as cancelled:
+            raise WorkerCancelledError(str(cancelled)) from cancelled
+        return WorkerResult(
+            outcome.exit_code, outcome.reason, truncate_log(outcome.log)
         )
-        try:
-            self._core.create_namespaced_secret(
-                namespace, build_secret(request, namespace)
-            )
-            try:
-                k8s.create_namespaced_job_with_retries(
-                    build_job(request, self._spec), namespace
-                )
-                LOGGER.info("Created Kubernetes Job %s/%s", namespace, name)
-                self._adopt_secret(name)
-                exit_code, reason = self._wait(k8s, name)
-            finally:
-                buffer.write(self._capture_log(k8s, name))
-        finally:
-            self._delete(name)
-        return WorkerResult(exit_code=exit_code, reason=reason, log=buffer.text())
-
-    def _wait(
-        self, k8s: DagsterKubernetesClient, name: str
-    ) -> tuple[int | None, str | None]:
-        namespace = self._spec.namespace
-        start = self._timer()
-        timeout = self._spec.active_deadline_s + WAIT_GRACE_S
-        waits: dict[str, Any] = {
-            "wait_timeout": timeout,
-            "wait_time_between_attempts": self._poll_interval_s,
-            "start_time": start,
-        }
-        try:
-            pod, *_ = k8s.wait_for_job_to_have_pods(name, namespace, **waits)
-            k8s.wait_for_pod(
-                pod.metadata.name,
-                namespace,
-                wait_for_state=WaitForPodState.Terminated,
-                pod_launch_timeout=timeout,
-                **waits,
-            )
-            k8s.wait_for_running_job_to_succeed(name, namespace, **waits)
-        except _StopWaitingError as stop:
-            if stop.args:
-                return None, str(stop.args[0])
-        except (DagsterK8sError, kubernetes.client.ApiException):
-            LOGGER.info("Waiting for Kubernetes Job %s failed", name, exc_info=True)
-            if self._timer() - start > timeout:  # the library's own timeouts
-                return None, _timeout(self._spec.active_deadline_s)
-        return self._outcome(name)
-
-    def _check(
-        self, name: str, should_stop: ShouldStop, unschedulable_since: list[float]
-    ) -> None:
-        """What the library does not watch for, between its polls."""
-        if should_stop():
-            raise WorkerCancelledError(
-                f"the run was cancelled; Kubernetes Job {name} is being deleted"
-            )
-        job = self._read_job(name)
-        if job is None:
-            raise _StopWaitingError(JOB_GONE)
-        if any(
-            condition.type == "Failed" and condition.status == "True"
-            for condition in (job.status.conditions if job.status else None) or []
-        ):
-            raise _StopWaitingError()
-        for pod in self._pods(name):
-            for container in _container_statuses(pod):
-                waiting = container.state.waiting if container.state else None
-                if waiting is not None and waiting.reason == RETRIED_BY_THE_LIBRARY:
-                    raise _StopWaitingError(_start_failure(waiting.reason))
-            condition = _unschedulable_condition(pod)
-            if condition is None:
-                unschedulable_since.clear()
-                continue
-            unschedulable_since[:] = unschedulable_since or [self._timer()]
-            if self._timer() - unschedulable_since[0] >= self._unschedulable_grace_s:
-                raise _StopWaitingError(
-                    "The analysis could not be scheduled in the cluster "
-                    f"({condition.message or UNSCHEDULABLE})"
-                )
-
-    def _outcome(self, name: str) -> tuple[int | None, str | None]:
-        """Exit code and reason from the Job and Pod status after the wait."""
-        job = self._read_job(name)
-        if job is None:
-            return None, JOB_GONE
-        conditions = (job.status.conditions if job.status else None) or []
-        if any(condition.reason == DEADLINE_EXCEEDED for condition in conditions):
-            return None, _timeout(self._spec.active_deadline_s)
-        for pod in self._pods(name):
-            for container in _container_statuses(pod):
-                state = container.state
-                if container.name == CONTAINER_NAME and state and state.terminated:
-                    return int(state.terminated.exit_code), None
-                if state and state.waiting and state.waiting.reason:
-                    return None, _start_failure(state.waiting.reason)
-        failed = next((c.reason for c in conditions if c.type == "Failed"), None)
-        return None, f"The analysis Job failed ({failed or 'unknown reason'})"
-
-    def _read_job(self, name: str) -> Any:
-        try:
-            return self._batch.read_namespaced_job(name, self._spec.namespace)
-        except kubernetes.client.ApiException as error:
-            if error.status == HTTP_NOT_FOUND:
-                return None
-            raise
-
-    def _pods(self, name: str) -> list[Any]:
-        return self._core.list_namespaced_pod(
-            self._spec.namespace, label_selector=f"job-name={name}"
-        ).items
-
-    def _adopt_secret(self, name: str) -> None:
-        """Makes the Job own its Secret, so the cluster deletes both together."""
-        job = self._batch.read_namespaced_job(name, self._spec.namespace)
-        reference = owner_reference(name, job.metadata.uid)
-        self._core.patch_namespaced_secret(
-            name, self._spec.namespace, {"metadata": {"ownerReferences": [reference]}}
-        )
-
-    def _capture_log(self, k8s: DagsterKubernetesClient, name: str) -> str:
-        """Pod status and log tail; never raises for API trouble."""
-        try:
-            pods = self._pods(name)
-        except API_ERRORS as error:
-            return f"Could not list the Pods of Job {name}: {type(error).__name__}\n"
-        parts = [] if pods else [f"Job {name} has no Pod.\n{NO_LOG_TEXT}\n"]
-        for pod in pods:
-            try:
-                text = k8s.retrieve_pod_logs(
-                    pod.metadata.name,
-                    self._spec.namespace,
-                    container_name=CONTAINER_NAME,
-                    tail_lines=LOG_TAIL_LINES,
-                )
-            except API_ERRORS as error:
-                LOGGER.warning("No log for Pod %s: %s", pod.metadata.name, error)
-                text = NO_LOG_TEXT
-            parts.append(_describe_pod(pod) + text.rstrip("\n") + "\n")
-        return "\n".join(parts)
-
-    def _delete(self, name: str) -> None:
-        """Deletes the Job (its Pod first) and the Secret; 404 counts as deleted.
-
-        Failures are logged, not raised, so they never mask the outcome: the
-        Job's TTL and deadline still bound its life, and the Secret is owned by
-        the Job.
-        """
-        namespace = self._spec.namespace
-        for kind, delete in (
-            ("Job", self._batch.delete_namespaced_job),
-            ("Secret", self._core.delete_namespaced_secret),
-        ):
-            try:
-                delete(name, namespace, body={"propagationPolicy": FOREGROUND})
-            except (
-                kubernetes.client.ApiException,
-                urllib3.exceptions.HTTPError,
-            ) as error:
-                if getattr(error, "status", None) != HTTP_NOT_FOUND:
-                    LOGGER.error(
-                        "Could not delete %s %s/%s (%s)", kind, namespace, name, error
-                    )
-            else:
-                LOGGER.info("Deleted Kubernetes %s %s/%s", kind, namespace, name)
-
-
-def _timeout(deadline_s: int) -> str:
-    return f"The analysis exceeded its time limit of {deadline_s} s"
-
-
-def _start_failure(reason: str) -> str:
-    return f"The analysis container could not start ({reason})"
-
-
-def _container_statuses(pod: Any) -> list[Any]:
-    status = pod.status
-    if status is None:
-        return []
-    return [*(status.init_container_statuses or []), *(status.container_statuses or [])]
-
-
-def _unschedulable_condition(pod: Any) -> Any:
-    for condition in (pod.status.conditions if pod.status else None) or []:
-        if (
-            condition.type == "PodScheduled"
-            and condition.status == "False"
-            and condition.reason == UNSCHEDULABLE
-        ):
-            return condition
-    return None
-
-
-def _describe_pod(pod: Any) -> str:
-    status = pod.status or kubernetes.client.V1PodStatus()
-    lines = [f"Pod {pod.metadata.name}: phase {status.phase or 'unknown'}"]
-    lines += [
-        f"  condition {c.type}={c.status} reason={c.reason} message={c.message}"
-        for c in status.conditions or []
-        if c.status != "True"
-    ]
-    for container in _container_statuses(pod):
-        waiting = container.state.waiting if container.state else None
-        ended = container.state.terminated if container.state else None
-        prefix = f"  container {container.name}"
-        if waiting is not None:
-            lines.append(f"{prefix} waiting: {waiting.reason} {waiting.message or ''}")
-        if ended is not None:
-            lines.append(
-                f"{prefix} terminated: exit code {ended.exit_code} ({ended.reason})"
-            )
-    return "\n".join(line.rstrip() for line in lines) + "\n"

@@ -1,21 +1,15 @@
 """The interface every worker launcher implements, and what it returns.
 
-A launcher starts ``python -m moderate.matrix_profile.worker`` somewhere (a
-local subprocess, a Kubernetes Job), waits for it within a deadline, captures
-its combined output and always cleans up, also when the wait is interrupted.
+A launcher starts ``python -m moderate.matrix_profile.worker`` (a local
+subprocess, a Kubernetes Job), waits for it within a deadline, captures its
+combined output and always cleans up, also when the wait is interrupted.
 """
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from moderate.matrix_profile.results import (
-    LOG_KEEP_LAST_CHARS,
-    LOG_TRUNCATE_ABOVE_BYTES,
-    TRUNCATION_MARKER,
-)
 from moderate.matrix_profile.worker.options import (
     INPUT_URL_VARIABLE,
     REPORT_UPLOAD_URL_VARIABLE,
@@ -36,8 +30,8 @@ class WorkerCancelledError(RuntimeError):
 class WorkerRequest:
     """Everything the worker gets: presigned URLs and analysis options only.
 
-    The URLs are bearer credentials: they are left out of ``repr`` and reach the
-    worker through its environment (:meth:`url_environment`), never its argv.
+    The URLs are bearer credentials: left out of ``repr``, they reach the worker
+    through its environment (:meth:`url_environment`), never its argv.
 
     Attributes:
         workflow_job_id: Job being analysed (labels, names).
@@ -60,17 +54,15 @@ class WorkerRequest:
     top_k: int | None = None
 
     def worker_arguments(self) -> list[str]:
-        """Command-line arguments of the worker CLI (no URL among them).
+        """The worker's ``--name=value`` arguments (one token each, no URL).
 
-        Each option and its value form one ``--name=value`` token, so a value
-        starting with ``-`` (a column named ``-x``) is never read as an option.
+        A value starting with ``-`` (a column named ``-x``) is never read as an
+        option.
         """
-        arguments = [f"--analysis-variable={self.analysis_variable}"]
-        if self.window is not None:
-            arguments.append(f"--window={self.window}")
-        if self.top_k is not None:
-            arguments.append(f"--top-k={self.top_k}")
-        return arguments
+        options = {"window": self.window, "top-k": self.top_k}
+        return [f"--analysis-variable={self.analysis_variable}"] + [
+            f"--{name}={value}" for name, value in options.items() if value is not None
+        ]
 
     def url_environment(self) -> dict[str, str]:
         """The presigned URLs as the worker's environment variables."""
@@ -85,10 +77,9 @@ class WorkerResult:
     """How the worker ended.
 
     Attributes:
-        exit_code: The worker's exit status, None when it never ran to an exit
-            (image pull failure, unschedulable, timeout, lost Job).
+        exit_code: The worker's exit status; None when it never ran to an exit.
         reason: What the launcher observed when the exit status alone does not
-            explain the outcome; None for a plain exit.
+            explain the outcome (timeout, start failure, …); None otherwise.
         log: Combined stdout and stderr (tail only when very long).
     """
 
@@ -104,11 +95,10 @@ class WorkerResult:
     def summary(self) -> dict[str, Any] | None:
         """The worker's final JSON summary line with ``"status": "ok"``, if any."""
         for line in reversed(self.log.splitlines()):
-            stripped = line.strip()
-            if not stripped.startswith("{"):
+            if not line.strip().startswith("{"):
                 continue
             try:
-                payload = json.loads(stripped)
+                payload = json.loads(line)
             except json.JSONDecodeError:
                 continue
             if isinstance(payload, dict) and payload.get("status") == SUMMARY_STATUS_OK:
@@ -120,46 +110,9 @@ class WorkerLauncher(Protocol):
     """Runs the worker once and cleans up whatever it started."""
 
     def run(self, request: WorkerRequest, should_stop: ShouldStop) -> WorkerResult:
-        """Runs the worker and waits for it.
-
-        Args:
-            request: The worker's inputs.
-            should_stop: Polled while waiting; True stops the worker and raises.
+        """Runs the worker; ``should_stop`` is polled, True stops it and raises.
 
         Raises:
             WorkerCancelledError: When ``should_stop`` turned True.
         """
         ...
-
-
-class LogBuffer:
-    """Thread-safe text sink that keeps only the tail of very long output."""
-
-    def __init__(
-        self,
-        limit_chars: int = LOG_TRUNCATE_ABOVE_BYTES,
-        keep_chars: int = LOG_KEEP_LAST_CHARS,
-    ) -> None:
-        self._limit_chars = limit_chars
-        self._keep_chars = keep_chars
-        self._chunks: list[str] = []
-        self._size = 0
-        self._truncated = False
-        self._lock = threading.Lock()
-
-    def write(self, text: str) -> None:
-        """Appends ``text``, dropping the oldest output beyond the limit."""
-        with self._lock:
-            self._chunks.append(text)
-            self._size += len(text)
-            if self._size > self._limit_chars:
-                joined = "".join(self._chunks)[-self._keep_chars :]
-                self._chunks = [joined]
-                self._size = len(joined)
-                self._truncated = True
-
-    def text(self) -> str:
-        """Everything kept, behind a marker when older output was dropped."""
-        with self._lock:
-            body = "".join(self._chunks)
-            return TRUNCATION_MARKER + body if self._truncated else body

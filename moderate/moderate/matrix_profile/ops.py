@@ -1,7 +1,8 @@
 """Ops of the matrix-profile jobs: run the worker, report the result."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -28,6 +29,7 @@ from moderate.matrix_profile.finalise import (
     RESULTS_METADATA_KEY,
     finalise_broken_run,
     finalise_errors,
+    finalise_open_job,
     retry_later,
 )
 from moderate.matrix_profile.launcher import WorkerRequest, WorkerResult
@@ -42,7 +44,6 @@ from moderate.matrix_profile.platform import (
     JobState,
     finalise_job,
     read_job_state,
-    read_job_state_or_unknown,
     transient_api_error,
     upload_failure_log,
 )
@@ -82,12 +83,30 @@ REJECTED_PREFIX = "The analysis request was rejected"
 _Result = TypeVar("_Result")
 
 
-class MatrixProfileAnalysisConfig(Config):
-    """One analysis request (filled in by the sensor from a valid message)."""
+def _retry_policy(max_retries: int, delay_s: float) -> RetryPolicy:
+    return RetryPolicy(
+        max_retries=max_retries,
+        delay=delay_s,
+        backoff=Backoff.EXPONENTIAL,
+        jitter=Jitter.PLUS_MINUS,
+    )
+
+
+REPORT_RETRY_POLICY = _retry_policy(REPORT_RETRIES, REPORT_RETRY_DELAY_S)
+FINALISE_RETRY_POLICY = _retry_policy(FINALISE_RETRIES, FINALISE_RETRY_DELAY_S)
+
+
+class _JobConfig(Config):
+    """Names the platform job an op finalises."""
 
     workflow_job_id: int = Field(
         gt=0, le=MAX_WORKFLOW_JOB_ID, description="Platform job to finalise."
     )
+
+
+class MatrixProfileAnalysisConfig(_JobConfig):
+    """One analysis request (filled in by the sensor from a valid message)."""
+
     analysis_variable: str = Field(
         min_length=1,
         max_length=MAX_ANALYSIS_VARIABLE_CHARS,
@@ -115,12 +134,9 @@ class MatrixProfileAnalysisConfig(Config):
     top_k: int | None = Field(default=None, gt=0, description="Anomalies to report.")
 
 
-class MatrixProfileRejectionConfig(Config):
+class MatrixProfileRejectionConfig(_JobConfig):
     """A request whose message was invalid but named its job."""
 
-    workflow_job_id: int = Field(
-        gt=0, le=MAX_WORKFLOW_JOB_ID, description="Platform job to finalise."
-    )
     reason: str = Field(max_length=MAX_REASON_CHARS, description="Why it was invalid.")
 
 
@@ -148,12 +164,7 @@ class AnalysisOutcome:
     "Kubernetes Job) and checks its report. Retried with backoff when the "
     "Platform API fails transiently before the worker starts.",
     out=Out(AnalysisOutcome),
-    retry_policy=RetryPolicy(
-        max_retries=ANALYSIS_RETRIES,
-        delay=ANALYSIS_RETRY_DELAY_S,
-        backoff=Backoff.EXPONENTIAL,
-        jitter=Jitter.PLUS_MINUS,
-    ),
+    retry_policy=_retry_policy(ANALYSIS_RETRIES, ANALYSIS_RETRY_DELAY_S),
     tags=FEATURE_TAGS,
 )
 def run_matrix_profile_analysis(
@@ -302,12 +313,7 @@ def _without_retry(job_id: int, step: Callable[[], _Result]) -> _Result:
 @op(
     description="Finalises the platform job with PATCH /job/{id} (success or "
     "error results); retried on transient API errors.",
-    retry_policy=RetryPolicy(
-        max_retries=REPORT_RETRIES,
-        delay=REPORT_RETRY_DELAY_S,
-        backoff=Backoff.EXPONENTIAL,
-        jitter=Jitter.PLUS_MINUS,
-    ),
+    retry_policy=REPORT_RETRY_POLICY,
     tags=FEATURE_TAGS,
 )
 def report_matrix_profile_result(
@@ -321,7 +327,8 @@ def report_matrix_profile_result(
             f"Job {outcome.workflow_job_id}: nothing to report ({outcome.skip_reason})"
         )
         return
-    _patch(platform_api, outcome.workflow_job_id, outcome.results)
+    with _patch_errors(outcome.workflow_job_id):
+        finalise_job(platform_api.client(), outcome.workflow_job_id, outcome.results)
     context.log_event(
         report_event(
             outcome.workflow_job_id,
@@ -339,12 +346,7 @@ def report_matrix_profile_result(
 
 @op(
     description="Finalises a job whose request message was invalid, with an error.",
-    retry_policy=RetryPolicy(
-        max_retries=REPORT_RETRIES,
-        delay=REPORT_RETRY_DELAY_S,
-        backoff=Backoff.EXPONENTIAL,
-        jitter=Jitter.PLUS_MINUS,
-    ),
+    retry_policy=REPORT_RETRY_POLICY,
     tags=FEATURE_TAGS,
 )
 def reject_matrix_profile_request(
@@ -358,47 +360,29 @@ def reject_matrix_profile_request(
     A failing ``GET /job/{id}`` does not stop the PATCH.
     """
     job_id = config.workflow_job_id
-    state, get_error = read_job_state_or_unknown(platform_api.client(), job_id)
-    if state is JobState.UNKNOWN:
-        context.log.warning(f"Job {job_id}: GET failed ({get_error}); PATCHing anyway")
-    else:
-        skip = _skip_reason(state, job_id)
-        if skip is not None:
-            context.log.warning(skip)
-            return
-    outputs_bucket = s3.job_outputs_bucket
     error = f"{REJECTED_PREFIX}: {config.reason}"
-    log_key = upload_failure_log(
-        s3,
-        outputs_bucket,
-        job_id,
-        f"Dagster run {context.run_id}\nWorkflow job {job_id}\n{error}\n",
-    )
-    _patch(
-        platform_api, job_id, failure_results(job_id, outputs_bucket, error, log_key)
-    )
-    context.log.info(f"Job {job_id} finalised as failed: {error}")
+    log_text = f"Dagster run {context.run_id}\nWorkflow job {job_id}\n{error}\n"
+    with _patch_errors(job_id):
+        finalised = finalise_open_job(platform_api, s3, job_id, error, log_text)
+    if finalised:
+        context.log.info(f"Job {job_id} finalised as failed: {error}")
+    else:
+        context.log.warning(f"Job {job_id} is not open: skipping it")
 
 
-def _patch(
-    platform_api: PlatformApiResource, job_id: int, results: dict[str, Any]
-) -> None:
-    """The terminal PATCH; an API error becomes a one-line ``Failure``."""
+@contextmanager
+def _patch_errors(job_id: int) -> Iterator[None]:
+    """An API error of the terminal PATCH becomes a one-line ``Failure``."""
     import requests
 
     try:
-        finalise_job(platform_api.client(), job_id, results)
-    except PlatformApiError as error:
+        yield
+    except (PlatformApiError, requests.RequestException) as error:
+        status = error.status if isinstance(error, PlatformApiError) else None
+        detail = f"with HTTP {status}" if status else f"({type(error).__name__})"
         raise Failure(
-            description=f"Job {job_id}: PATCH /job/{job_id} failed with HTTP "
-            f"{error.status}",
-            metadata={"workflow_job_id": job_id, "http_status": error.status},
-        ) from error
-    except requests.RequestException as error:
-        raise Failure(
-            description=f"Job {job_id}: PATCH /job/{job_id} failed "
-            f"({type(error).__name__})",
-            metadata={"workflow_job_id": job_id},
+            description=f"Job {job_id}: PATCH /job/{job_id} failed {detail}",
+            metadata={"workflow_job_id": job_id, "http_status": status},
         ) from error
 
 
@@ -415,10 +399,7 @@ def _skip_reason(state: JobState, workflow_job_id: int) -> str | None:
 
 
 class _CancellationProbe:
-    """Whether the run is being cancelled.
-
-    Launchers poll often, so the instance is asked at most every few seconds.
-    """
+    """Whether the run is being cancelled (the instance is asked every few s)."""
 
     def __init__(self, context: OpExecutionContext) -> None:
         self._context = context
@@ -445,23 +426,12 @@ def _log_document(run_id: str, workflow_job_id: int, result: WorkerResult) -> st
     return "\n".join(header) + "\n\n" + result.log
 
 
-class MatrixProfileFinaliseConfig(Config):
+class MatrixProfileFinaliseConfig(_JobConfig):
     """A broken run whose job the run sensors could not finalise at once."""
 
-    workflow_job_id: int = Field(
-        gt=0, le=MAX_WORKFLOW_JOB_ID, description="Platform job to finalise."
-    )
     broken_run_id: str = Field(
         min_length=1, max_length=64, description="The run that failed."
     )
-
-
-FINALISE_RETRY_POLICY = RetryPolicy(
-    max_retries=FINALISE_RETRIES,
-    delay=FINALISE_RETRY_DELAY_S,
-    backoff=Backoff.EXPONENTIAL,
-    jitter=Jitter.PLUS_MINUS,
-)
 
 
 @op(

@@ -41,12 +41,7 @@ def new_report_key() -> str:
 
 
 def new_log_key(workflow_job_id: int, now: datetime | None = None) -> str:
-    """A fresh failure-log key under ``logs/``.
-
-    Args:
-        workflow_job_id: The job the log belongs to.
-        now: The moment to stamp (UTC); defaults to now.
-    """
+    """A fresh failure-log key under ``logs/``, stamped ``now`` (UTC) by default."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     random_hex = uuid.uuid4().hex[:LOG_KEY_RANDOM_HEX_CHARS]
     return (
@@ -90,11 +85,7 @@ def traceback_exception_line(log: str) -> str | None:
 
 
 def strip_tracebacks(log: str) -> str:
-    """``log`` with each Python traceback cut to its exception line.
-
-    Failure logs are downloadable by platform users: internal file paths and
-    source lines stay in the Dagster run log only.
-    """
+    """``log`` with each traceback cut to its exception line (users download it)."""
     kept: list[str] = []
     in_traceback = False
     for line in log.splitlines(keepends=True):
@@ -112,16 +103,15 @@ def strip_tracebacks(log: str) -> str:
 
 
 def error_summary(log: str, reason: str | None = None) -> str:
-    """A short, user-facing error text (at most 2000 characters).
+    """A user-facing error text of at most 2000 characters.
 
     Args:
         log: The captured worker log (may be empty).
-        reason: What the launcher observed (timeout, image pull failure, …),
-            put first when given.
+        reason: What the launcher observed (timeout, start failure, …), first.
 
     Returns:
-        The worker's error line, else the exception line of the last
-        traceback, else the generic text; prefixed by ``reason`` when given.
+        The worker's error line, else the last traceback's exception line, else
+        the generic text; after ``reason`` when given.
     """
     detail = worker_error_message(log) or traceback_exception_line(log)
     if reason and detail:

@@ -135,16 +135,9 @@ class MatrixProfileSettings(EnvBackedResource):
 
     def kubernetes_api_client(self) -> "kubernetes.client.ApiClient":
         """An API client from the in-cluster service account, else the kubeconfig."""
-        import kubernetes
+        from moderate.support.k8s_jobs import api_client
 
-        from moderate.matrix_profile.kubernetes_launcher import TimeoutApiClient
-
-        configuration = kubernetes.client.Configuration()
-        try:
-            kubernetes.config.load_incluster_config(client_configuration=configuration)
-        except kubernetes.config.ConfigException:
-            kubernetes.config.load_kube_config(client_configuration=configuration)
-        return TimeoutApiClient(configuration)
+        return api_client()
 
     def worker_launcher(self, kind: LauncherKind, timeout_s: int) -> WorkerLauncher:
         """The launcher of one analysis (``kind`` resolved, ``timeout_s`` its limit).
@@ -154,9 +147,9 @@ class MatrixProfileSettings(EnvBackedResource):
         """
         if kind is LauncherKind.SUBPROCESS:
             return SubprocessWorkerLauncher()
-        from moderate.matrix_profile.k8s_manifest import WorkerJobSpec
         from moderate.matrix_profile.kubernetes_launcher import (
             KubernetesWorkerLauncher,
+            WorkerJobSpec,
         )
 
         spec = WorkerJobSpec(

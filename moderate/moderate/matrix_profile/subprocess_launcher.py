@@ -15,11 +15,15 @@ from pathlib import Path
 
 from moderate.matrix_profile.launcher import (
     WORKER_MODULE,
-    LogBuffer,
     ShouldStop,
     WorkerCancelledError,
     WorkerRequest,
     WorkerResult,
+)
+from moderate.matrix_profile.results import (
+    LOG_KEEP_LAST_CHARS,
+    LOG_TRUNCATE_ABOVE_BYTES,
+    TRUNCATION_MARKER,
 )
 from moderate.support.processes import DEFAULT_KILL_GRACE_S, stop_process_group
 
@@ -31,19 +35,49 @@ SCRATCH_PREFIX = "moderate-mp-"
 LOGGER = logging.getLogger(__name__)
 
 
+class LogBuffer:
+    """Thread-safe text sink that keeps only the tail of very long output."""
+
+    def __init__(
+        self,
+        limit_chars: int = LOG_TRUNCATE_ABOVE_BYTES,
+        keep_chars: int = LOG_KEEP_LAST_CHARS,
+    ) -> None:
+        self._limit_chars = limit_chars
+        self._keep_chars = keep_chars
+        self._chunks: list[str] = []
+        self._size = 0
+        self._truncated = False
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> None:
+        """Appends ``text``, dropping the oldest output beyond the limit."""
+        with self._lock:
+            self._chunks.append(text)
+            self._size += len(text)
+            if self._size > self._limit_chars:
+                self._chunks = ["".join(self._chunks)[-self._keep_chars :]]
+                self._size = len(self._chunks[0])
+                self._truncated = True
+
+    def text(self) -> str:
+        """Everything kept, behind a marker when older output was dropped."""
+        with self._lock:
+            body = "".join(self._chunks)
+            return TRUNCATION_MARKER + body if self._truncated else body
+
+
 class SubprocessWorkerLauncher:
     """Runs ``python -m moderate.matrix_profile.worker`` in its own process group.
 
-    The worker gets a minimal environment (no credentials of the code location)
-    and a scratch directory as ``HOME``, removed afterwards. The presigned URLs
-    travel in its environment (readable by its own user only), never in argv.
-    On timeout or cancellation the whole process group gets SIGTERM, then SIGKILL.
+    The worker gets a minimal environment (no credentials of the code location,
+    the presigned URLs but never in argv) and a scratch ``HOME`` removed
+    afterwards. On timeout or cancellation the group gets SIGTERM, then SIGKILL.
 
     Args:
         command: Program and leading arguments of the worker; defaults to this
             interpreter running ``-m moderate.matrix_profile.worker``.
-        poll_interval_s: Seconds between checks of the process and of
-            ``should_stop``.
+        poll_interval_s: Seconds between checks of the process and ``should_stop``.
         kill_grace_s: Seconds between SIGTERM and SIGKILL.
     """
 
@@ -61,8 +95,8 @@ class SubprocessWorkerLauncher:
         """Runs the worker and waits at most ``request.timeout_s`` seconds.
 
         Raises:
-            WorkerCancelledError: When ``should_stop`` turned True; the process
-                group was killed first.
+            WorkerCancelledError: When ``should_stop`` turned True (the process
+                group is killed).
         """
         command = [*self._command, *request.worker_arguments()]
         buffer = LogBuffer()
@@ -79,45 +113,34 @@ class SubprocessWorkerLauncher:
             reader = threading.Thread(
                 target=_pump, args=(process.stdout, buffer), daemon=True
             )
+            job = request.workflow_job_id
+            LOGGER.info("Started the worker of job %s (pid %s)", job, process.pid)
             try:
-                LOGGER.info(
-                    "Started the worker for job %s (pid %s)",
-                    request.workflow_job_id,
-                    process.pid,
-                )
                 reader.start()
                 exit_code, reason = self._wait(process, request.timeout_s, should_stop)
             finally:
                 stop_process_group(process, self._kill_grace_s)
                 if reader.is_alive():
                     reader.join(READER_JOIN_TIMEOUT_S)
-        return WorkerResult(exit_code=exit_code, reason=reason, log=buffer.text())
+        return WorkerResult(exit_code, reason, buffer.text())
 
     def _wait(
-        self,
-        process: subprocess.Popen[bytes],
-        timeout_s: float,
-        should_stop: ShouldStop,
+        self, process: subprocess.Popen[bytes], timeout_s: float, stop: ShouldStop
     ) -> tuple[int | None, str | None]:
         deadline = time.monotonic() + timeout_s
         while process.poll() is None:
-            if should_stop():
+            if stop():  # the caller's ``finally`` stops the group
                 LOGGER.warning("Run cancelled: stopping worker pid %s", process.pid)
-                stop_process_group(process, self._kill_grace_s)
                 raise WorkerCancelledError(
                     "the run was cancelled; the worker was stopped"
                 )
             if time.monotonic() >= deadline:
                 LOGGER.warning("Worker pid %s exceeded %s s", process.pid, timeout_s)
-                stop_process_group(process, self._kill_grace_s)
                 return None, f"The analysis exceeded its time limit of {timeout_s:g} s"
             time.sleep(self._poll_interval_s)
         if process.returncode < 0:
-            signal_name = _signal_name(-process.returncode)
-            return (
-                process.returncode,
-                f"The analysis process was killed by {signal_name}",
-            )
+            killer = _signal_name(-process.returncode)
+            return process.returncode, f"The analysis process was killed by {killer}"
         return process.returncode, None
 
 

@@ -107,7 +107,7 @@ class RunnerConfig(Config):
     mode: Literal["subprocess", "kubernetes"] = Field(
         default="subprocess",
         description="'subprocess': the ingestion virtualenv on this machine; "
-        "'kubernetes': the deployment's ingestion image as a pod.",
+        "'kubernetes': the deployment's ingestion image as a Kubernetes Job.",
     )
     timeout_s: int = Field(
         default=DEFAULT_TIMEOUT_S, gt=0, description="Time limit of one workflow."

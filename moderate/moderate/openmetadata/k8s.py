@@ -1,10 +1,24 @@
-"""Kubernetes implementation of the workflow runner (the ingestion image as a pod)."""
+"""Kubernetes implementation of the workflow runner (the ingestion image as a Job).
 
-from collections.abc import Mapping
+The Job runs through the shared lifecycle of :mod:`moderate.support.k8s_jobs`;
+the workflow request goes in and its summary comes back through Dagster Pipes,
+read from the Job's log once the Job has ended.
+"""
+
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import OpExecutionContext
+from dagster import (
+    OpExecutionContext,
+    PipesEnvContextInjector,
+    PipesMessageReader,
+    open_pipes_session,
+)
+from dagster._core.pipes.utils import extract_message_or_forward_to_stdout
+from dagster_pipes import PipesDefaultMessageWriter
 
 from moderate.openmetadata.runners import (
     RUNNER_ARGUMENTS,
@@ -13,22 +27,51 @@ from moderate.openmetadata.runners import (
 )
 from moderate.openmetadata.workflows import WorkflowRequest
 
-POD_START_ALLOWANCE_S = 600
 DEFAULT_POLL_INTERVAL_S = 5.0
+UNSCHEDULABLE_GRACE_S = 600.0
+TTL_AFTER_FINISHED_S = 3600
+DEFAULT_NAMESPACE = "default"
 STATUS_VIA_PIPES = "--status-via-pipes"
-"""The pod always exits 0 after reporting: ``PipesK8sClient`` raises on a failed pod
-and the workflow's own summary would be lost; a failed pod then means a crash or
-the deadline."""
+"""The container exits 0 after reporting; a failed Job then means a crash or the
+deadline, and its reason becomes the summary."""
+CONTAINER_NAME = "ingestion"
+JOB_NAME_PREFIX = "moderate-om-"
+NAME_SUFFIX_CHARS = 8
+COMPONENT_KEY = "app.kubernetes.io/component"
 COMPONENT_LABEL = "moderate-openmetadata-ingestion"
+RUN_ID_LABEL = "dagster/run-id"
+SUBJECT = "The ingestion workflow"
+REPORTED_SUCCESS = ("success", "partial_success")
+
+
+class _JobLogMessageReader(PipesMessageReader):
+    """Pipes messages from the Job's log, read after the Job ended."""
+
+    handler: Any = None
+
+    @contextmanager
+    def read_messages(self, handler: Any) -> Iterator[Mapping[str, Any]]:
+        """Keeps the handler; the worker writes its messages to stderr."""
+        self.handler = handler
+        yield {PipesDefaultMessageWriter.STDIO_KEY: PipesDefaultMessageWriter.STDERR}
+
+    def read_log(self, log: str) -> None:
+        """Hands every message line to the session, the rest to stdout."""
+        for line in log.splitlines():
+            extract_message_or_forward_to_stdout(self.handler, line)
+
+    def no_messages_debug_text(self) -> str:
+        """Where the messages were looked for."""
+        return "Read the messages from the Kubernetes Job's log after it ended."
 
 
 @dataclass(frozen=True)
 class KubernetesWorkflowRunner:
-    """Runs the workflow in the ingestion image as a pod next to the run.
+    """Runs the workflow in the ingestion image as a Job next to the run.
 
-    Secrets come from a Kubernetes secret (``secretKeyRef``), never from the pod
-    spec. Kubernetes kills the pod at ``activeDeadlineSeconds``; the pod is always
-    deleted afterwards.
+    Secrets come from a Kubernetes secret (``secretKeyRef``), never from the Job
+    spec. Kubernetes stops the Job at ``activeDeadlineSeconds``; the Job is
+    always deleted afterwards.
 
     Attributes:
         image: Ingestion image with tag or digest.
@@ -37,11 +80,10 @@ class KubernetesWorkflowRunner:
         timeout_s: Time limit of one workflow.
         line: Release line (``major.minor``) of the package in the image.
         secret_name: Kubernetes secret holding the variables of CONTRACT §8.1.
-        namespace: Namespace of the pod; None for the run's own namespace.
-        service_account: Service account of the pod; None for the default.
-        load_incluster_config: Use the in-cluster configuration (else kubeconfig).
+        namespace: Namespace of the Job; None for the run's own namespace.
+        service_account: Service account of the Pod; None for the default.
         kubeconfig_file: Kubeconfig to use outside the cluster (None: default).
-        poll_interval_s: Seconds between pod status polls.
+        poll_interval_s: Seconds between status polls.
     """
 
     image: str
@@ -52,7 +94,6 @@ class KubernetesWorkflowRunner:
     secret_name: str
     namespace: str | None = None
     service_account: str | None = None
-    load_incluster_config: bool = True
     kubeconfig_file: str | None = None
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
 
@@ -64,38 +105,45 @@ class KubernetesWorkflowRunner:
         """The image's package version as far as configured (``<line>.x``)."""
         return f"{self.line}.x"
 
-    def pod_spec(self, request: WorkflowRequest) -> dict[str, Any]:
-        """Base pod spec: deadline, no restarts, secrets by reference."""
-        env = [
-            {
-                "name": variable,
-                "valueFrom": {
-                    "secretKeyRef": {"name": self.secret_name, "key": variable}
-                },
-            }
-            for variable in request.secret_variables
+    def job(
+        self, request: WorkflowRequest, env: Mapping[str, str], name: str, run_id: str
+    ) -> dict[str, Any]:
+        """The Job (deadline, TTL, no restarts, secrets by reference) of ``request``.
+
+        Args:
+            request: The workflow, for its secret variables.
+            env: Plain variables of the container (the Pipes bootstrap).
+            name: Name of the Job.
+            run_id: The Dagster run (a label).
+        """
+        from dagster_k8s.utils import detect_current_namespace
+
+        from moderate.support.k8s_jobs import job_manifest
+
+        reference = {"name": self.secret_name}
+        secret_env = [
+            {"name": key, "valueFrom": {"secretKeyRef": {**reference, "key": key}}}
+            for key in request.secret_variables
         ]
-        env.append({"name": "PYTHONUNBUFFERED", "value": "1"})
-        spec: dict[str, Any] = {
-            "restartPolicy": "Never",
-            "activeDeadlineSeconds": self.timeout_s,
-            "containers": [
-                {
-                    "name": "ingestion",
-                    "image": self.image,
-                    "command": [
-                        self.python,
-                        self.script,
-                        *RUNNER_ARGUMENTS,
-                        STATUS_VIA_PIPES,
-                    ],
-                    "env": env,
-                }
-            ],
+        plain = {**env, "PYTHONUNBUFFERED": "1"}
+        container = {
+            "name": CONTAINER_NAME,
+            "image": self.image,
+            "command": [self.python, self.script, *RUNNER_ARGUMENTS, STATUS_VIA_PIPES],
+            "env": secret_env + [{"name": k, "value": v} for k, v in plain.items()],
         }
+        pod_spec: dict[str, Any] = {"containers": [container]}
         if self.service_account:
-            spec["serviceAccountName"] = self.service_account
-        return spec
+            pod_spec["serviceAccountName"] = self.service_account
+        namespace = (
+            self.namespace
+            or detect_current_namespace(self.kubeconfig_file)
+            or DEFAULT_NAMESPACE
+        )
+        labels = {COMPONENT_KEY: COMPONENT_LABEL, RUN_ID_LABEL: run_id}
+        return job_manifest(
+            name, namespace, labels, pod_spec, self.timeout_s, TTL_AFTER_FINISHED_S
+        )
 
     def run(
         self,
@@ -103,41 +151,38 @@ class KubernetesWorkflowRunner:
         request: WorkflowRequest,
         secrets: Mapping[str, str],
     ) -> WorkflowOutcome:
-        """Runs the request in a pod; ``secrets`` is unused (see class doc)."""
-        from dagster_k8s import PipesK8sClient
-        from dagster_k8s.client import DagsterK8sError
+        """Runs the request in a Job; ``secrets`` is unused (see class doc)."""
+        from moderate.support.k8s_jobs import KubernetesJobRunner, api_client
 
-        client = PipesK8sClient(
-            load_incluster_config=self.load_incluster_config,
-            kubeconfig_file=self.kubeconfig_file,
-            poll_interval=self.poll_interval_s,
-        )
-        try:
-            invocation = client.run(
-                context=context,
-                extras=request.as_extras(),
-                namespace=self.namespace,
-                base_pod_meta={
-                    "labels": {"app.kubernetes.io/component": COMPONENT_LABEL}
-                },
-                base_pod_spec=self.pod_spec(request),
-                pod_wait_timeout=self.timeout_s + POD_START_ALLOWANCE_S,
-                delete_pod_on_completion=True,
+        reader = _JobLogMessageReader()
+        name = f"{JOB_NAME_PREFIX}{uuid.uuid4().hex[:NAME_SUFFIX_CHARS]}"
+        with open_pipes_session(
+            context=context,
+            context_injector=PipesEnvContextInjector(),
+            message_reader=reader,
+            extras=request.as_extras(),
+        ) as session:
+            env = session.get_bootstrap_env_vars()
+            job = self.job(request, env, name, context.run_id)
+            runner = KubernetesJobRunner(
+                api_client(self.kubeconfig_file),
+                job["metadata"]["namespace"],
+                self.poll_interval_s,
+                UNSCHEDULABLE_GRACE_S,
+                SUBJECT,
             )
-        except DagsterK8sError as error:
-            timed_out = "DeadlineExceeded" in str(error)
-            return WorkflowOutcome(
-                request=request,
-                summary={"status": "failed", "error_summary": str(error)},
-                exit_code=None,
-                timed_out=timed_out,
-                timeout_s=self.timeout_s,
-            )
-        summary = summary_from_messages(invocation.get_custom_messages())
-        reported = (summary or {}).get("status")
+            outcome = runner.run(job, should_stop=lambda: False)
+            reader.read_log(outcome.log)
+        summary = summary_from_messages(session.get_custom_messages())
+        exit_code = outcome.exit_code
+        if outcome.reason is not None:
+            summary = {"status": "failed", "error_summary": outcome.reason}
+        elif exit_code == 0 and (summary or {}).get("status") not in REPORTED_SUCCESS:
+            exit_code = 1  # the container exits 0 whatever the workflow reported
         return WorkflowOutcome(
             request=request,
             summary=summary,
-            exit_code=0 if reported in ("success", "partial_success") else 1,
+            exit_code=exit_code,
+            timed_out=outcome.timed_out,
             timeout_s=self.timeout_s,
         )

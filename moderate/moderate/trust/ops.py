@@ -230,15 +230,8 @@ def ensure_own_did(
 
     Ownerless public assets are proven on its behalf (CONTRACT §2). It is worked
     on like a user of a batch run launched by hand: only a run that claims its row
-    asks, and a failure backs off in the store.
-
-    Args:
-        client: Platform API client.
-        store: State store.
-        config: Polling bounds and backoff of the run.
-
-    Returns:
-        The outcome; ``done`` when the DID exists.
+    asks, and a failure backs off in the store. The outcome is ``done`` when the
+    DID exists.
     """
     policy = config.poll_policy()
     claim_for = timedelta(seconds=policy.timeout_s) + OWN_DID_CLAIM_MARGIN

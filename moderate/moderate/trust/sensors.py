@@ -143,13 +143,8 @@ def build_keycloak_user_sensor(
 ) -> SensorDefinition:
     """The sensor that requests DIDs for Keycloak users that have none.
 
-    Args:
-        settings: Page sizes, caps and timings.
-        default_status: Status on a fresh deployment; by default from
-            ``MODERATE_AUTOMATION_DEFAULT_STATUS``.
-
-    Returns:
-        The sensor definition.
+    ``default_status`` (on a fresh deployment) defaults to
+    ``MODERATE_AUTOMATION_DEFAULT_STATUS``, as for the object sensor.
     """
 
     @sensor(
@@ -178,16 +173,7 @@ def build_platform_api_asset_object_sensor(
     settings: TrustSettings = DEFAULT_TRUST_SETTINGS,
     default_status: DefaultSensorStatus | None = None,
 ) -> SensorDefinition:
-    """The sensor that requests integrity proofs for uploaded objects.
-
-    Args:
-        settings: Page sizes, caps and timings.
-        default_status: Status on a fresh deployment; by default from
-            ``MODERATE_AUTOMATION_DEFAULT_STATUS``.
-
-    Returns:
-        The sensor definition.
-    """
+    """The sensor that requests integrity proofs for uploaded objects."""
 
     @sensor(
         name="platform_api_asset_object_sensor",
@@ -214,13 +200,7 @@ def build_platform_api_asset_object_sensor(
 def did_progress_metadata(
     realm: str, users: int, store: "StateStore"
 ) -> dict[str, str | int]:
-    """Realm size, DID states and users not yet seen, as asset metadata.
-
-    Args:
-        realm: Keycloak realm name.
-        users: Number of users of the realm.
-        store: State store.
-    """
+    """Realm size, DID states and users not yet seen, as asset metadata."""
     counts = _status_counts(USER_DIDS, store)
     unseen = max(users - sum(counts.values()), 0)
     return {"realm": realm, "users": users, **counts, "users_not_yet_seen": unseen}

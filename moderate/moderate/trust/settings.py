@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Annotated
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 USER_DID_NAMESPACE = "trust.user_did"
 OBJECT_PROOF_NAMESPACE = "trust.object_proof"
@@ -18,6 +22,8 @@ ITEMS_TAG = "moderate/trust-items"
 SENSOR_INTERVAL_S = 300
 MAX_PAGE_SIZE = 100
 MAX_BATCH_SIZE = 1000
+PageSize = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)]
+AtLeastOne = Annotated[int, Field(ge=1)]
 
 
 @dataclass(frozen=True)
@@ -51,9 +57,9 @@ OBJECT_PROOFS = Flow(
 )
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True)
 class TrustSettings:
-    """Limits and timings of the DID and proof flows.
+    """Limits and timings of the DID and proof flows (validated when made).
 
     Attributes:
         user_page_size: Keycloak users per request (at most 100).
@@ -76,13 +82,13 @@ class TrustSettings:
             (doubling waits, bounded in total: the API loses tasks on restarts).
     """
 
-    user_page_size: int = MAX_PAGE_SIZE
-    max_user_pages_per_tick: int = 100
-    object_page_size: int = MAX_PAGE_SIZE
-    max_object_pages_per_tick: int = 100
-    batch_size: int = 100
-    max_runs_per_tick: int = 2
-    max_runs_in_flight: int = 2
+    user_page_size: PageSize = MAX_PAGE_SIZE
+    max_user_pages_per_tick: AtLeastOne = 100
+    object_page_size: PageSize = MAX_PAGE_SIZE
+    max_object_pages_per_tick: AtLeastOne = 100
+    batch_size: Annotated[int, Field(ge=1, le=MAX_BATCH_SIZE)] = 100
+    max_runs_per_tick: AtLeastOne = 2
+    max_runs_in_flight: AtLeastOne = 2
     tick_budget_s: float = 40.0
     full_reconciliation_interval: timedelta = timedelta(hours=24)
     pending_timeout: timedelta = timedelta(hours=1)
@@ -93,24 +99,6 @@ class TrustSettings:
     poll_initial_interval_s: float = 1.0
     poll_max_interval_s: float = 15.0
     poll_timeout_s: float = 300.0
-
-    def __post_init__(self) -> None:
-        """Rejects page sizes the services refuse and caps that stop all work."""
-        for name, most in (
-            ("user_page_size", MAX_PAGE_SIZE),
-            ("object_page_size", MAX_PAGE_SIZE),
-            ("batch_size", MAX_BATCH_SIZE),
-        ):
-            if not 0 < getattr(self, name) <= most:
-                raise ValueError(f"{name} must be within 1..{most}")
-        for name in (
-            "max_user_pages_per_tick",
-            "max_object_pages_per_tick",
-            "max_runs_per_tick",
-            "max_runs_in_flight",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
 
     def op_config(self) -> dict[str, float]:
         """The run-config fields shared by both trust ops."""

@@ -137,16 +137,8 @@ def request_trust(
     """Makes sure the user or object ``key`` has its DID or proof.
 
     "Already has" and "created in the meantime" count as success once a re-read
-    (the same idempotent ``POST``) shows the value.
-
-    Args:
-        client: Platform API client of an admin account.
-        route: ``DID_ROUTE`` or ``PROOF_ROUTE``.
-        key: Username or object id.
-        policy: Polling bounds.
-
-    Returns:
-        The classified result.
+    (the same idempotent ``POST``) shows the value. ``key`` is a username
+    (``DID_ROUTE``) or an object id (``PROOF_ROUTE``).
     """
     import requests
 

@@ -345,7 +345,7 @@ def _rbac_documents(env: dict[str, str]) -> list[dict[str, Any]]:
     return documents
 
 
-def test_run_pods_may_manage_matrix_profile_jobs_and_ingestion_pods(
+def test_run_pods_may_manage_matrix_profile_and_ingestion_jobs(
     env: dict[str, str],
 ) -> None:
     documents = _rbac_documents(env)
@@ -364,9 +364,12 @@ def test_run_pods_may_manage_matrix_profile_jobs_and_ingestion_pods(
     assert roles["moderate-matrix-profile-jobs"]["metadata"]["namespace"] == (
         env["MATRIX_PROFILE_K8S_NAMESPACE"]
     )
-    pods = _rules(roles["moderate-ingestion-pods"])
-    assert pods[("", "pods")] >= {"create", "get", "list", "watch", "delete"}
-    assert pods[("", "pods/log")] >= {"get"}
+    ingestion = _rules(roles["moderate-ingestion-jobs"])
+    assert ingestion[("batch", "jobs")] >= {"create", "get", "list", "delete"}
+    assert ingestion[("batch", "jobs/status")] >= {"get"}
+    assert ingestion[("", "pods")] >= {"get", "list"}
+    assert ingestion[("", "pods/log")] >= {"get"}
+    assert ("", "secrets") not in ingestion, "the Job takes dagster-secrets by name"
     assert {binding["roleRef"]["name"] for binding in bindings} == set(roles)
     for binding in bindings:
         role = roles[binding["roleRef"]["name"]]
@@ -380,7 +383,7 @@ def test_run_pods_may_manage_matrix_profile_jobs_and_ingestion_pods(
         ]
 
 
-def test_only_the_ingestion_pods_template_grants_pod_creation(
+def test_no_template_grants_pod_creation(
     env: dict[str, str],
 ) -> None:
     for template in MANIFEST_TEMPLATES:
@@ -391,7 +394,7 @@ def test_only_the_ingestion_pods_template_grants_pod_creation(
             for (group, resource), verbs in _rules(document).items()
             if resource == "pods" and "create" in verbs
         ]
-        assert bool(grants) == ("ingestion-pods" in template.name), template.name
+        assert not grants, template.name
 
 
 def test_dagster_chart_version_is_the_locked_dagster_version() -> None:

@@ -347,7 +347,7 @@ def test_key_pair_and_values_build_end_to_end(
         (
             "subprocess",
             "kubernetes",
-            {"run-worker-rbac.yaml", "run-worker-rbac-ingestion-pods.yaml"},
+            {"run-worker-rbac.yaml", "run-worker-rbac-ingestion-jobs.yaml"},
         ),
     ],
 )
@@ -359,7 +359,7 @@ def test_rbac_is_rendered_only_for_the_runner_modes_in_use(
     expected: set[str],
 ) -> None:
     deploy = scratch_repo / "deploy"
-    stale = scratch_repo / "build" / "k8s" / "run-worker-rbac-ingestion-pods.yaml"
+    stale = scratch_repo / "build" / "k8s" / "run-worker-rbac-ingestion-jobs.yaml"
     stale.parent.mkdir(parents=True)
     stale.write_text("stale", encoding="utf-8")
     env = base_env(

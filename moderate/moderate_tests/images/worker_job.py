@@ -1,4 +1,4 @@
-"""Runs the worker image as ``k8s_manifest.build_job`` describes the analysis Job.
+"""Runs the worker image as ``kubernetes_launcher.build_job`` describes its Job.
 
 The Job's container is translated to ``docker run`` flag by flag: its command
 and arguments, its environment, uid/gid, read-only root filesystem, dropped
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from moderate.matrix_profile.k8s_manifest import (
+from moderate.matrix_profile.kubernetes_launcher import (
     WorkerJobSpec,
     build_job,
     build_secret,

@@ -118,12 +118,13 @@ def pod_manifest(
     container_state: dict[str, Any] | None = None,
     conditions: list[dict[str, Any]] | None = None,
     phase: str = "Pending",
+    container: str = "worker",
 ) -> dict[str, Any]:
     statuses = []
     if container_state is not None:
         statuses.append(
             {
-                "name": "worker",
+                "name": container,
                 "ready": False,
                 "restartCount": 0,
                 "image": "img",
@@ -139,7 +140,7 @@ def pod_manifest(
             "namespace": namespace,
             "labels": {"job-name": job_name},
         },
-        "spec": {"containers": [{"name": "worker", "image": "img"}]},
+        "spec": {"containers": [{"name": container, "image": "img"}]},
         "status": {
             "phase": phase,
             "conditions": conditions or [],

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from moderate.matrix_profile.k8s_manifest import (
+from moderate.matrix_profile.kubernetes_launcher import (
     WorkerJobSpec,
     build_job,
     build_secret,

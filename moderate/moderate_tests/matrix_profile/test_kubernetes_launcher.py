@@ -15,14 +15,14 @@ import urllib3
 from dagster_k8s.client import DagsterK8sUnrecoverableAPIError, DagsterKubernetesClient
 from kubernetes import client
 
-from moderate.matrix_profile import kubernetes_launcher
-from moderate.matrix_profile.k8s_manifest import WorkerJobSpec
 from moderate.matrix_profile.kubernetes_launcher import (
     KubernetesWorkerLauncher,
-    TimeoutApiClient,
+    WorkerJobSpec,
 )
 from moderate.matrix_profile.launcher import WorkerCancelledError, WorkerRequest
 from moderate.matrix_profile.results import error_summary
+from moderate.support import k8s_jobs
+from moderate.support.k8s_jobs import TimeoutApiClient
 from moderate_tests.matrix_profile.kmock_cluster import FakeController
 
 POLL_S = 0.05
@@ -401,7 +401,7 @@ class _SilentApiServer:
 
 @pytest.mark.timeout(30)
 def test_a_silent_api_server_never_hangs_the_launcher(monkeypatch, namespace):
-    monkeypatch.setattr(kubernetes_launcher, "API_REQUEST_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(k8s_jobs, "API_REQUEST_TIMEOUT_S", 0.3)
     server = _SilentApiServer()
     try:
         with pytest.raises(urllib3.exceptions.HTTPError):

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 
 from moderate.matrix_profile import subprocess_launcher
-from moderate.matrix_profile.launcher import (
-    LogBuffer,
-    WorkerCancelledError,
-    WorkerRequest,
-)
+from moderate.matrix_profile.launcher import WorkerCancelledError, WorkerRequest
 from moderate.matrix_profile.results import TRUNCATION_MARKER, error_summary
-from moderate.matrix_profile.subprocess_launcher import SubprocessWorkerLauncher
+from moderate.matrix_profile.subprocess_launcher import (
+    LogBuffer,
+    SubprocessWorkerLauncher,
+)
 
 FAKE_WORKER = Path(__file__).with_name("fake_worker.py")
 

@@ -43,11 +43,7 @@ STATE_TABLE = sa.Table(
 
 
 class StateStore:
-    """State store on a SQLAlchemy engine (PostgreSQL or SQLite).
-
-    Attributes:
-        engine: The engine the store writes through.
-    """
+    """State store on a SQLAlchemy engine (PostgreSQL or SQLite)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -119,13 +115,8 @@ class StateStore:
     ) -> None:
         """Writes many items of one namespace in one atomic statement per batch.
 
-        Args:
-            namespace: Item family, e.g. ``trust.user_did``.
-            values: Item key to JSON-serialisable value (None keeps the stored one).
-            status: New status of every item.
-            last_error: Error text of every item (cleared when None).
-            next_attempt_at: Earliest next try of every item (cleared when None).
-            count_attempt: Whether this write records one more attempt per item.
+        ``values`` maps keys to JSON values (None keeps the stored one); a None
+        ``last_error`` or ``next_attempt_at`` clears the stored one.
         """
         self._upsert(
             namespace,
@@ -251,10 +242,7 @@ class StateStore:
     def keys_due(
         self, namespace: str, statuses: Sequence[ItemStatus], limit: int
     ) -> list[StateRecord]:
-        """At most ``limit`` due items in ``statuses``, least recently updated first.
-
-        Due as in :meth:`StateRecord.is_due`.
-        """
+        """At most ``limit`` due items in ``statuses``, least recently updated first."""
         query = (
             sa.select(STATE_TABLE)
             .where(
@@ -279,10 +267,7 @@ class StateStore:
         next_attempt_at: datetime | None,
         claim: bool = False,
     ) -> dict[str, int]:
-        """One ``INSERT ... ON CONFLICT DO UPDATE`` per batch; key to attempts.
-
-        A claim updates only claimable rows and keeps their stored error.
-        """
+        """One upsert per batch; key to attempts (a claim keeps the stored error)."""
         now = utc_now()
         row = {
             "namespace": namespace,

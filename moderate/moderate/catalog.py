@@ -49,7 +49,6 @@ CROSS_FEATURE_DEPS: Mapping[AssetKey, tuple[AssetKey, ...]] = {
     REPORTS_KEY: (DATASETS_KEY,),  # analyses read the published datasets' objects
     CATALOG_KEY: (DATASETS_KEY, REPORTS_KEY),  # the data lake holds both
 }
-"""Upstream assets of another feature, by downstream asset key."""
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,7 @@ class PlatformApiError(RuntimeError):
 class UploadTooLongError(RuntimeError):
     """An upload cannot finish within one access token's lifetime.
 
-    The API checks the token after reading the whole body, so such an upload
-    would be sent in full and then refused with 401.
+    The API checks the token after reading the whole body, then answers 401.
     """
 
 
@@ -75,9 +74,8 @@ class _Token:
 class PlatformApiClient:
     """Authenticated client of the Platform API gateway.
 
-    One instance per process holds its sessions and a token cached under a lock,
-    refreshed a margin before ``expires_in`` (the API allows no leeway). A 401
-    fetches a new token and retries the call once.
+    Its token is cached under a lock and refreshed a margin before ``expires_in``
+    (the API allows no leeway); a 401 fetches a new one and retries once.
     """
 
     def __init__(

@@ -29,8 +29,7 @@ DETAIL_CHARS = 300
 class ServiceNotConfiguredError(Failure):
     """A resource is used while some of its settings are missing.
 
-    A :class:`dagster.Failure`, so the step shows the one-line description (and
-    the variables as metadata) and is not retried.
+    A ``Failure``: the step shows one line (variables as metadata), not retried.
     """
 
     def __init__(self, service: str, missing_variables: Sequence[str]) -> None:

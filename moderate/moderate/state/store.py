@@ -138,10 +138,9 @@ class StateStore:
     ) -> dict[str, int]:
         """Claims the due items of ``values`` until ``until``; key to fencing token.
 
-        Due items are unknown ones and those :meth:`StateRecord.is_due`: a lost
-        holder's (deadline passed) or a failed one's after its backoff. A claim
-        marks the item pending, counts one more attempt and keeps the stored error;
-        ``values`` maps keys to JSON values (None keeps the stored one).
+        Due: unknown, or :meth:`StateRecord.is_due` (a lost holder's, or a failed
+        one's after its backoff). A claim marks the item pending, counts an attempt
+        and keeps the stored error; a None value keeps the stored one.
         """
         return self._upsert(
             namespace,
@@ -160,7 +159,7 @@ class StateStore:
             key,
             fence,
             {"status": ItemStatus.PENDING.value, "next_attempt_at": until},
-            pending_only=True,
+            STATE_TABLE.c.status == ItemStatus.PENDING.value,
         )
 
     def mark_pending(
@@ -349,8 +348,7 @@ class StateStore:
         key: str,
         fence: int,
         changes: Mapping[str, Any],
-        *,
-        pending_only: bool = False,
+        *conditions: sa.ColumnElement[bool],
     ) -> bool:
         statement = (
             sa.update(STATE_TABLE)
@@ -358,11 +356,7 @@ class StateStore:
                 STATE_TABLE.c.namespace == namespace,
                 STATE_TABLE.c.key == key,
                 STATE_TABLE.c.attempts == fence,
-                (
-                    STATE_TABLE.c.status == ItemStatus.PENDING.value
-                    if pending_only
-                    else sa.true()
-                ),
+                *conditions,
             )
             .values(**changes, updated_at=utc_now())
         )

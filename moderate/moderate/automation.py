@@ -1,9 +1,7 @@
-"""Default status of sensors and schedules.
+"""Default status of sensors and schedules, fixed when the code location loads.
 
-Dagster leaves sensors and schedules stopped unless their definition says
-otherwise, and that default is fixed when the code location loads. Deployments set
-``MODERATE_AUTOMATION_DEFAULT_STATUS=RUNNING`` so a fresh install starts working
-without anyone switching each sensor on; the UI still allows stopping them.
+Deployments set ``MODERATE_AUTOMATION_DEFAULT_STATUS=RUNNING`` so a fresh install
+works without switching each sensor on; the UI still allows stopping them.
 """
 
 from __future__ import annotations

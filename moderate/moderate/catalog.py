@@ -1,11 +1,8 @@
-"""What every asset of the code location shows in the catalogue.
+"""What every asset shows in the catalogue: owner, feature tag, docs, code, deps.
 
-Each asset gets its owner, the ``moderate/feature`` tag (from its group), a link
-to its feature's page under ``docs/``, code references and the dependencies that
-cross features (named by asset key here, so no feature imports another). The
-references point at the files in the image, or, when the deployment names the
-repository (``MODERATE_GIT_URL`` and ``MODERATE_GIT_REF``, baked into the image at
-build time), at the file at that commit.
+Cross-feature dependencies are named by asset key here, so no feature imports
+another. Code references point at the image's files, or at the commit named by
+``MODERATE_GIT_URL`` and ``MODERATE_GIT_REF`` when both are set.
 """
 
 from __future__ import annotations
@@ -52,7 +49,6 @@ CROSS_FEATURE_DEPS: Mapping[AssetKey, tuple[AssetKey, ...]] = {
     REPORTS_KEY: (DATASETS_KEY,),  # analyses read the published datasets' objects
     CATALOG_KEY: (DATASETS_KEY, REPORTS_KEY),  # the data lake holds both
 }
-"""Upstream assets of another feature, by downstream asset key."""
 
 
 @dataclass(frozen=True)
@@ -118,10 +114,7 @@ def _with_code_references(
 
 
 def catalogued(defs: Definitions) -> Definitions:
-    """``defs`` whose assets carry the catalogue attributes and cross-feature deps.
-
-    Owners, feature tags, docs links, code references and ``CROSS_FEATURE_DEPS``.
-    """
+    """``defs`` whose assets carry the catalogue attributes and cross-feature deps."""
     repository = configured_repository()
     # The helpers are flagged preview/beta; their warnings would print at each start.
     with warnings.catch_warnings():

@@ -10,18 +10,12 @@ from moderate.state import StateStoreResource, describe_store
 from moderate.state.resource import UNAVAILABLE
 from moderate.support.cron import invalid_cron_variables
 
-STATE_STORE_SERVICE = "state store"
-SCHEDULES_SERVICE = "schedules"
-
 
 def schedules_report() -> HealthReport:
-    """Whether every ``MODERATE_*_CRON`` variable that is set is valid cron.
-
-    A schedule with an invalid variable skips its ticks; this row names them.
-    """
+    """Whether every set ``MODERATE_*_CRON`` variable (else ticks skip) is valid."""
     problems = invalid_cron_variables()
     return HealthReport(
-        SCHEDULES_SERVICE,
+        "schedules",
         detail="; ".join(problems)
         or "every MODERATE_*_CRON variable that is set is valid",
         usable=not problems,
@@ -37,7 +31,7 @@ def store_report(resource: StateStoreResource) -> HealthReport:
     """Which state store the pipelines use, where and why (nothing is opened)."""
     description = describe_store(resource)
     return HealthReport(
-        STATE_STORE_SERVICE,
+        "state store",
         configured=description.backend != UNAVAILABLE,
         detail=description.line(),
     )

@@ -1,4 +1,4 @@
-"""The six resources shared by every feature, and their settings machinery."""
+"""The six resources shared by every feature."""
 
 from typing import Any
 
@@ -8,19 +8,11 @@ from moderate.resources.platform_api import PlatformApiResource
 from moderate.resources.postgres import PostgresResource
 from moderate.resources.rabbitmq import RabbitMQResource
 from moderate.resources.s3 import S3Resource
-from moderate.resources.settings import (
-    EnvBackedResource,
-    HealthReport,
-    NotUsableError,
-    ServiceNotConfiguredError,
-)
+from moderate.resources.settings import ServiceNotConfiguredError
 from moderate.state.resource import StateStoreResource
 
 __all__ = [
-    "EnvBackedResource",
-    "HealthReport",
     "KeycloakResource",
-    "NotUsableError",
     "OpenMetadataResource",
     "PlatformApiResource",
     "PostgresResource",
@@ -32,11 +24,7 @@ __all__ = [
 
 
 def build_resources() -> dict[str, Any]:
-    """The shared resources by the keys ops and sensors ask for.
-
-    Nothing is read from the environment here; a feature's own resource is bound
-    by that feature's definitions.
-    """
+    """The shared resources by the keys ops and sensors ask for (no settings read)."""
     postgres = PostgresResource()
     return {
         "keycloak": KeycloakResource(),

@@ -20,10 +20,9 @@ DEFAULT_PAGE_SIZE = 100
 
 
 class KeycloakResource(EnvBackedResource):
-    """Keycloak's main realm, reached with the master-realm admin account.
+    """Keycloak's main realm via the master-realm admin (password: env only).
 
-    The admin password comes from ``KEYCLOAK_ADMIN_PASSWORD`` only. python-keycloak
-    refreshes the admin token and retries a call once after a 401; its session
+    python-keycloak refreshes the token and retries once after a 401; its session
     gets the shared retry policy.
     """
 

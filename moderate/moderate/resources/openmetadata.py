@@ -14,10 +14,7 @@ VERSION_ATTEMPTS = 3
 
 
 class OpenMetadataResource(EnvBackedResource):
-    """The OpenMetadata server and its ingestion-bot JWT.
-
-    The JWT comes from ``OPEN_METADATA_TOKEN`` only.
-    """
+    """The OpenMetadata server and its ingestion-bot JWT (from the environment only)."""
 
     SERVICE_NAME = "OpenMetadata"
     ENV_VARS = {

@@ -25,9 +25,6 @@ ADMIN_PROBE_PATH = "/asset/object"
 ADMIN_ROLE = "apisix:api_admin"
 MAX_PAGE_SIZE = 100
 TOKEN_REFRESH_MARGIN_S = 30.0
-HTTP_UNAUTHORIZED = 401
-HTTP_FORBIDDEN = 403
-HTTP_INTERNAL_ERROR = 500
 ERROR_BODY_CHARS = 500
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 410, 413, 422})
 FILTERS_PARAM = "filters"
@@ -40,12 +37,7 @@ class PlatformApiError(RuntimeError):
     ``PERMANENT_STATUSES`` are permanent, and so is a 500 to a request with
     ``filters`` (the API's answer to an unknown field or operator, or to a
     numeric-looking value on a text column), which is not retried on 500 either.
-
-    Attributes:
-        status: HTTP status code.
-        path: Request path (no query string, no credentials).
-        body: Start of the response body.
-        permanent: Whether repeating the request cannot succeed.
+    ``path`` has no query string and ``body`` is the start of the response body.
     """
 
     def __init__(
@@ -55,7 +47,7 @@ class PlatformApiError(RuntimeError):
         self.path = path
         self.body = body
         self.permanent = status in PERMANENT_STATUSES or (
-            filtered and status == HTTP_INTERNAL_ERROR
+            filtered and status == HTTPStatus.INTERNAL_SERVER_ERROR
         )
         super().__init__(f"{method} {path} returned HTTP {status}: {body}")
 
@@ -63,8 +55,7 @@ class PlatformApiError(RuntimeError):
 class UploadTooLongError(RuntimeError):
     """An upload cannot finish within one access token's lifetime.
 
-    The API checks the token after reading the whole body, so such an upload
-    would be sent in full and then refused with 401.
+    The API checks the token after reading the whole body, then answers 401.
     """
 
 
@@ -83,9 +74,8 @@ class _Token:
 class PlatformApiClient:
     """Authenticated client of the Platform API gateway.
 
-    One instance per process holds its sessions and a token cached under a lock,
-    refreshed a margin before ``expires_in`` (the API allows no leeway). A 401
-    fetches a new token and retries the call once.
+    Its token is cached under a lock and refreshed a margin before ``expires_in``
+    (the API allows no leeway); a 401 fetches a new one and retries once.
     """
 
     def __init__(
@@ -139,15 +129,9 @@ class PlatformApiClient:
     ) -> requests.Response:
         """Performs an authenticated call to ``path`` (e.g. ``/asset``).
 
-        Args:
-            method: HTTP method.
-            path: Route below the gateway root.
-            params: Query parameters.
-            json_body: JSON body.
-            idempotent: Whether to retry read errors and 5xx (default: by method).
-            body: A rewindable body stream, sent only with a token that outlives
-                it at the minimum upload rate.
-            headers: Extra request headers.
+        ``idempotent`` (default: by method) retries read errors and 5xx; ``body``
+        is a rewindable stream, sent only with a token that outlives it at the
+        minimum upload rate.
 
         Raises:
             PlatformApiError: On a 4xx or 5xx status after retries.
@@ -174,7 +158,7 @@ class PlatformApiClient:
                 headers={**(headers or {}), "Authorization": f"Bearer {token}"},
                 timeout=self._timeout,
             )
-            if response.status_code != HTTP_UNAUTHORIZED:
+            if response.status_code != HTTPStatus.UNAUTHORIZED:
                 break
         return _checked(response, method, path, filtered)
 
@@ -222,7 +206,9 @@ class PlatformApiClient:
     ) -> requests.Session:
         """The session whose retry policy fits the request (see PlatformApiError)."""
         methods = self._retry.methods - {method}
-        statuses = self._retry.statuses - ({HTTP_INTERNAL_ERROR} if filtered else set())
+        statuses = self._retry.statuses - (
+            {HTTPStatus.INTERNAL_SERVER_ERROR} if filtered else set()
+        )
         settings = replace(
             self._retry,
             methods=methods | {method} if idempotent else methods,
@@ -234,11 +220,7 @@ class PlatformApiClient:
             return self._sessions[settings]
 
     def _token_value(self, needed_s: float, *, force_new: bool = False) -> str:
-        """A token valid for ``needed_s`` plus the margin (see ``_Token.covers``).
-
-        Raises:
-            UploadTooLongError: When even a fresh token lives too short.
-        """
+        """A token valid for ``needed_s`` plus margin; UploadTooLongError if none is."""
         with self._lock:
             token = self._token
             if force_new or token is None or not token.covers(needed_s):
@@ -281,10 +263,7 @@ def _checked(
 
 
 class PlatformApiResource(EnvBackedResource):
-    """The Platform API through its APISIX gateway, as an ``apisix:api_admin``.
-
-    The password comes from ``API_PASSWORD`` only.
-    """
+    """The Platform API gateway as an ``apisix:api_admin`` (password: env only)."""
 
     SERVICE_NAME = "Platform API"
     ENV_VARS = {
@@ -344,7 +323,7 @@ class PlatformApiResource(EnvBackedResource):
         try:
             client.get_json(ADMIN_PROBE_PATH, {"limit": 1})
         except PlatformApiError as error:
-            if error.status not in (HTTP_UNAUTHORIZED, HTTP_FORBIDDEN):
+            if error.status not in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
                 raise
             raise NotUsableError(
                 f"account '{client.username}' lacks the client role {ADMIN_ROLE}: "

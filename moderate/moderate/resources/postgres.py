@@ -24,8 +24,8 @@ DUPLICATE_DATABASE_SQLSTATE = "42P04"
 class PostgresResource(EnvBackedResource):
     """A PostgreSQL server: one pooled engine per database, disposed after a run.
 
-    Credentials go into the URL object, never into a formatted string; the
-    password comes from ``POSTGRES_PASSWORD`` only.
+    Credentials go into the URL object, never a formatted string; the password
+    comes from the environment only.
     """
 
     SERVICE_NAME = "PostgreSQL"
@@ -82,11 +82,7 @@ class PostgresResource(EnvBackedResource):
         return engine
 
     def ensure_database(self, database: str) -> bool:
-        """Creates ``database`` (quoted by the dialect) unless it exists.
-
-        Returns:
-            True if the database was created.
-        """
+        """Creates ``database`` (quoted by the dialect) unless it exists; True if so."""
         import sqlalchemy as sa
 
         engine = self.engine()

@@ -11,7 +11,6 @@ from pydantic import Field
 from moderate.resources.settings import EnvBackedResource
 
 if TYPE_CHECKING:
-    import pika
     from pika.adapters.blocking_connection import BlockingChannel
 
 DEFAULT_MATRIX_PROFILE_QUEUE = "matrix_profile"
@@ -23,10 +22,7 @@ RETRY_DELAY_S = 1.0
 
 
 class RabbitMQResource(EnvBackedResource):
-    """The platform's message broker.
-
-    Its URL carries credentials, so it comes from ``RABBIT_URL`` only.
-    """
+    """The platform's message broker; its URL has credentials (``RABBIT_URL`` only)."""
 
     SERVICE_NAME = "RabbitMQ"
     ENV_VARS = {
@@ -53,8 +49,9 @@ class RabbitMQResource(EnvBackedResource):
         """Name of the queue that keeps rejected requests."""
         return f"{self.queue}{DEAD_LETTER_SUFFIX}"
 
-    def parameters(self) -> pika.URLParameters:
-        """Connection parameters with timeouts and a few connection attempts."""
+    @contextmanager
+    def channel(self) -> Iterator[BlockingChannel]:
+        """A channel on a new connection, both closed (unacked deliveries requeued)."""
         import pika
 
         parameters = pika.URLParameters(self.required_setting("url"))
@@ -62,15 +59,8 @@ class RabbitMQResource(EnvBackedResource):
         parameters.blocked_connection_timeout = BLOCKED_CONNECTION_TIMEOUT_S
         parameters.connection_attempts = CONNECTION_ATTEMPTS
         parameters.retry_delay = RETRY_DELAY_S
-        return parameters
-
-    @contextmanager
-    def channel(self) -> Iterator[BlockingChannel]:
-        """A channel on a new connection, both closed (unacked deliveries requeued)."""
-        import pika
-
         with (
-            pika.BlockingConnection(self.parameters()) as connection,
+            pika.BlockingConnection(parameters) as connection,
             connection.channel() as channel,
         ):
             yield channel

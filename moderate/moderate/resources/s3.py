@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, PrivateAttr
@@ -14,15 +15,13 @@ if TYPE_CHECKING:
 DEFAULT_ENDPOINT_URL = "https://storage.googleapis.com"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_JOB_OUTPUTS_BUCKET = "moderate-output-bucket"
-HTTP_NOT_FOUND = 404
 
 
 class S3Resource(EnvBackedResource):
     """S3-compatible storage holding the data lake and the job outputs.
 
-    Clients compute checksums only when required, because GCS rejects the
-    checksums boto3 sends by default since 1.36. The secret key comes from
-    ``S3_SECRET_ACCESS_KEY`` only.
+    Checksums only when required: GCS rejects those boto3 sends by default since
+    1.36. The secret key comes from the environment only.
     """
 
     SERVICE_NAME = "S3 storage"
@@ -125,7 +124,7 @@ class S3Resource(EnvBackedResource):
             client.head_object(Bucket=bucket, Key=key)
         except client.exceptions.ClientError as error:
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status == HTTP_NOT_FOUND:
+            if status == HTTPStatus.NOT_FOUND:
                 return False
             raise
         return True

@@ -1,12 +1,9 @@
-"""Run-time settings shared by every resource.
+"""Run-time settings shared by every resource, read when used, never at import.
 
-Settings are read when a resource is used, never at import time: an empty field
-falls back to its variable in ``ENV_VARS`` (:meth:`dagster.EnvVar.get_value`), so
-sensors can skip with a reason and jobs name every missing variable at once
-instead of Dagster failing them early. Secrets are no fields at all (environment
-only), and a run whose run config sets resource fields (beyond
-``RUN_CONFIGURABLE_FIELDS``) is refused: they could point a resource at another
-host, which would then receive the secret.
+An empty field falls back to its ``ENV_VARS`` variable, so sensors skip with a
+reason and jobs name every missing variable at once. Secrets are environment-only,
+and run config setting resource fields (beyond ``RUN_CONFIGURABLE_FIELDS``) is
+refused: it could point a resource, and so its secret, at another host.
 """
 
 from __future__ import annotations
@@ -18,7 +15,6 @@ from typing import Any, ClassVar
 
 from dagster import ConfigurableResource, EnvVar, Failure, InitResourceContext
 
-RUN_CONFIG_RESOURCES_KEY = "resources"
 RUN_CONFIGURABLE_FIELDS: Mapping[str, frozenset[str]] = {
     "state_store": frozenset({"database"}),
 }
@@ -33,8 +29,7 @@ DETAIL_CHARS = 300
 class ServiceNotConfiguredError(Failure):
     """A resource is used while some of its settings are missing.
 
-    A :class:`dagster.Failure`, so the step shows the one-line description (and
-    the variables as metadata) and is not retried.
+    A ``Failure``: the step shows one line (variables as metadata), not retried.
     """
 
     def __init__(self, service: str, missing_variables: Sequence[str]) -> None:
@@ -56,14 +51,8 @@ class NotUsableError(RuntimeError):
 class HealthReport:
     """Outcome of a resource health check.
 
-    Attributes:
-        service: Human-readable name of the service.
-        configured: Whether every required setting has a value.
-        missing_variables: Environment variables that are required but unset.
-        reachable: Whether the service answered; None when it was not tried.
-        detail: Short explanation (version, error class and message).
-        usable: False when the service answered but the account cannot do the
-            work (e.g. it lacks a role); None when not tried.
+    ``reachable`` and ``usable`` are None when not tried; ``usable`` is False when
+    the service answered but the account cannot do the work (e.g. lacks a role).
     """
 
     service: str
@@ -80,11 +69,8 @@ class HealthReport:
 
 
 def configured_resources(run_config: Mapping[str, Any]) -> tuple[str, ...]:
-    """Sorted keys of the resources whose config ``run_config`` sets.
-
-    Fields listed in :data:`RUN_CONFIGURABLE_FIELDS` do not count.
-    """
-    section = run_config.get(RUN_CONFIG_RESOURCES_KEY) or {}
+    """Sorted keys of the resources ``run_config`` configures (allowed fields aside)."""
+    section = run_config.get("resources") or {}
     if not isinstance(section, Mapping):
         return ()
     refused: list[str] = []
@@ -101,9 +87,8 @@ def configured_resources(run_config: Mapping[str, Any]) -> tuple[str, ...]:
 class EnvBackedResource(ConfigurableResource):
     """Base class of resources whose empty fields fall back to the environment.
 
-    Subclasses declare ``SERVICE_NAME``, ``ENV_VARS`` (setting name to variable
-    name), ``REQUIRED_FIELDS``, optional ``DEFAULTS`` (setting name to default value)
-    and ``SECRETS``: settings read from their variable only, never from a field.
+    Subclasses declare ``SERVICE_NAME``, ``ENV_VARS`` (setting to variable),
+    ``REQUIRED_FIELDS``, ``DEFAULTS`` and ``SECRETS`` (read from their variable only).
     """
 
     SERVICE_NAME: ClassVar[str] = "service"
@@ -113,11 +98,7 @@ class EnvBackedResource(ConfigurableResource):
     SECRETS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **data: Any) -> None:
-        """Builds the resource; a secret given as a field is refused, not ignored.
-
-        Raises:
-            TypeError: When ``data`` names a secret, with its variable.
-        """
+        """Builds the resource; a secret given as a field raises TypeError."""
         secrets = sorted(set(data) & set(self.SECRETS))
         if secrets:
             names = ", ".join(self.ENV_VARS[name] for name in secrets)
@@ -128,11 +109,7 @@ class EnvBackedResource(ConfigurableResource):
         super().__init__(**data)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        """Refuses a run whose run config configures resources.
-
-        Raises:
-            Failure: When the run config sets any resource's config.
-        """
+        """Fails (``Failure``) a run whose run config configures resources."""
         run = context.dagster_run
         names = ", ".join(configured_resources(run.run_config) if run else ())
         if names:
@@ -142,10 +119,7 @@ class EnvBackedResource(ConfigurableResource):
             )
 
     def setting(self, field: str) -> str | None:
-        """A setting of ``ENV_VARS``: its field, else its variable, else its default.
-
-        A secret has no field: only its variable provides it.
-        """
+        """A setting: its field (none for a secret), else its variable or default."""
         value = None if field in self.SECRETS else getattr(self, field)
         if value in (None, ""):
             value = EnvVar(self.ENV_VARS[field]).get_value()
@@ -158,18 +132,16 @@ class EnvBackedResource(ConfigurableResource):
             ServiceNotConfiguredError: Naming every missing required variable, or
                 this setting's variable.
         """
-        self.require()
+        missing = self.missing_variables()
         value = self.setting(field)
-        if value is None:
-            raise ServiceNotConfiguredError(self.SERVICE_NAME, [self.ENV_VARS[field]])
+        if missing or value is None:
+            raise ServiceNotConfiguredError(
+                self.SERVICE_NAME, missing or [self.ENV_VARS[field]]
+            )
         return value
 
     def int_setting(self, field: str) -> int:
-        """A setting converted to ``int`` (0 when unset).
-
-        Raises:
-            ValueError: If the value is not an integer (the value is not echoed).
-        """
+        """A setting as ``int`` (0 when unset); ValueError never echoes the value."""
         raw = self.setting(field)
         try:
             return int(raw) if raw is not None else 0
@@ -195,12 +167,6 @@ class EnvBackedResource(ConfigurableResource):
         return str(
             ServiceNotConfiguredError(self.SERVICE_NAME, self.missing_variables())
         )
-
-    def require(self) -> None:
-        """Raises ServiceNotConfiguredError if a required setting is missing."""
-        missing = self.missing_variables()
-        if missing:
-            raise ServiceNotConfiguredError(self.SERVICE_NAME, missing)
 
     def health_check(self) -> HealthReport:
         """Checks configuration and reachability; subclasses add the probe."""

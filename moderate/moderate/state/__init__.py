@@ -1,8 +1,4 @@
-"""Durable per-item state shared by the sensors and assets (the bottom layer).
-
-``StateStore`` is loaded on first use, so importing this package does not import
-SQLAlchemy (only opening a store does).
-"""
+"""Durable per-item state (the bottom layer); SQLAlchemy loads with ``StateStore``."""
 
 from typing import TYPE_CHECKING, Any
 

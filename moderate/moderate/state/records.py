@@ -33,9 +33,8 @@ class StateRecord:
     def is_due(self, now: datetime) -> bool:
         """Whether the item may be tried again at ``now``.
 
-        Done items never are. A failed item without a next attempt time failed for
-        good. A pending item is due once its next attempt time (the deadline of the
-        outstanding request) has passed, or at once when it has none.
+        Never when done; once its next attempt time (a pending item's deadline) has
+        passed; without one, at once when pending, never when failed (for good).
         """
         if self.status is ItemStatus.DONE:
             return False

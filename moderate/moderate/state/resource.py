@@ -1,9 +1,7 @@
-"""Dagster resource that opens the state store, and where the store is.
+"""Dagster resource opening the state store: PostgreSQL if configured, else SQLite.
 
-The store uses the platform's PostgreSQL when it is fully configured, otherwise a
-SQLite file under ``DAGSTER_HOME``. Which one, where and why is logged once per
-process and told by :func:`describe_store` (for the doctor). The server is any
-:class:`PostgresServer`, so this layer imports nothing from ``moderate.resources``.
+The server is any :class:`PostgresServer`, so this layer imports nothing from
+``moderate.resources``.
 """
 
 import logging
@@ -62,13 +60,7 @@ class StateStoreUnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class StoreDescription:
-    """Which store is in use and where, without opening it.
-
-    Attributes:
-        backend: ``postgresql`` or ``sqlite``.
-        location: ``host:port/database`` or the SQLite file path (no secrets).
-        reason: Why this backend was chosen.
-    """
+    """Which store is in use, where (never with secrets) and why."""
 
     backend: str
     location: str
@@ -80,10 +72,7 @@ class StoreDescription:
 
 
 class StateStoreResource(ConfigurableResource):
-    """State store in the platform's PostgreSQL, or in SQLite under DAGSTER_HOME.
-
-    The PostgreSQL database is created on first use.
-    """
+    """State store in the platform's PostgreSQL (database created on first use)."""
 
     postgres: ResourceDependency[PostgresServer]
     database: str = Field(
@@ -103,8 +92,8 @@ class StateStoreResource(ConfigurableResource):
         """Which store this resource opens, and where (nothing is opened).
 
         Raises:
-            StateStoreUnavailableError: PostgreSQL is not configured and there is
-                neither ``sqlite_path`` nor ``DAGSTER_HOME``.
+            StateStoreUnavailableError: Neither PostgreSQL, ``sqlite_path`` nor
+                ``DAGSTER_HOME`` is set.
         """
         if self.postgres.is_configured():
             url = self.postgres.url(self.database)
@@ -121,14 +110,7 @@ class StateStoreResource(ConfigurableResource):
         )
 
     def store(self, log: Any = None) -> "StateStore":
-        """The store, its database and table created if needed; opening it logs where.
-
-        Args:
-            log: Logger of the run or tick (``context.log``).
-
-        Raises:
-            StateStoreUnavailableError: See :meth:`describe`.
-        """
+        """The store, created if needed (raises like :meth:`describe`); logs where."""
         if self._store is None:
             from moderate.state.store import StateStore
 
@@ -164,10 +146,7 @@ class StateStoreResource(ConfigurableResource):
 
 
 def describe_store(resource: StateStoreResource) -> StoreDescription:
-    """Which state store ``resource`` uses and where, for the doctor.
-
-    A store that cannot be opened at all has backend ``unavailable``.
-    """
+    """Which state store ``resource`` uses and where (backend ``unavailable``: none)."""
     try:
         return resource.describe()
     except StateStoreUnavailableError as error:

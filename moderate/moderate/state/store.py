@@ -43,11 +43,7 @@ STATE_TABLE = sa.Table(
 
 
 class StateStore:
-    """State store on a SQLAlchemy engine (PostgreSQL or SQLite).
-
-    Attributes:
-        engine: The engine the store writes through.
-    """
+    """State store on a SQLAlchemy engine (PostgreSQL or SQLite)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -119,13 +115,8 @@ class StateStore:
     ) -> None:
         """Writes many items of one namespace in one atomic statement per batch.
 
-        Args:
-            namespace: Item family, e.g. ``trust.user_did``.
-            values: Item key to JSON-serialisable value (None keeps the stored one).
-            status: New status of every item.
-            last_error: Error text of every item (cleared when None).
-            next_attempt_at: Earliest next try of every item (cleared when None).
-            count_attempt: Whether this write records one more attempt per item.
+        ``values`` maps keys to JSON values (None keeps the stored one); a None
+        ``last_error`` or ``next_attempt_at`` clears the stored one.
         """
         self._upsert(
             namespace,
@@ -147,10 +138,9 @@ class StateStore:
     ) -> dict[str, int]:
         """Claims the due items of ``values`` until ``until``; key to fencing token.
 
-        Due items are unknown ones and those :meth:`StateRecord.is_due`: a lost
-        holder's (deadline passed) or a failed one's after its backoff. A claim
-        marks the item pending, counts one more attempt and keeps the stored error;
-        ``values`` maps keys to JSON values (None keeps the stored one).
+        Due: unknown, or :meth:`StateRecord.is_due` (a lost holder's, or a failed
+        one's after its backoff). A claim marks the item pending, counts an attempt
+        and keeps the stored error; a None value keeps the stored one.
         """
         return self._upsert(
             namespace,
@@ -169,7 +159,7 @@ class StateStore:
             key,
             fence,
             {"status": ItemStatus.PENDING.value, "next_attempt_at": until},
-            pending_only=True,
+            STATE_TABLE.c.status == ItemStatus.PENDING.value,
         )
 
     def mark_pending(
@@ -251,10 +241,7 @@ class StateStore:
     def keys_due(
         self, namespace: str, statuses: Sequence[ItemStatus], limit: int
     ) -> list[StateRecord]:
-        """At most ``limit`` due items in ``statuses``, least recently updated first.
-
-        Due as in :meth:`StateRecord.is_due`.
-        """
+        """At most ``limit`` due items in ``statuses``, least recently updated first."""
         query = (
             sa.select(STATE_TABLE)
             .where(
@@ -279,10 +266,7 @@ class StateStore:
         next_attempt_at: datetime | None,
         claim: bool = False,
     ) -> dict[str, int]:
-        """One ``INSERT ... ON CONFLICT DO UPDATE`` per batch; key to attempts.
-
-        A claim updates only claimable rows and keeps their stored error.
-        """
+        """One upsert per batch; key to attempts (a claim keeps the stored error)."""
         now = utc_now()
         row = {
             "namespace": namespace,
@@ -364,8 +348,7 @@ class StateStore:
         key: str,
         fence: int,
         changes: Mapping[str, Any],
-        *,
-        pending_only: bool = False,
+        *conditions: sa.ColumnElement[bool],
     ) -> bool:
         statement = (
             sa.update(STATE_TABLE)
@@ -373,11 +356,7 @@ class StateStore:
                 STATE_TABLE.c.namespace == namespace,
                 STATE_TABLE.c.key == key,
                 STATE_TABLE.c.attempts == fence,
-                (
-                    STATE_TABLE.c.status == ItemStatus.PENDING.value
-                    if pending_only
-                    else sa.true()
-                ),
+                *conditions,
             )
             .values(**changes, updated_at=utc_now())
         )

@@ -1,8 +1,7 @@
-"""Cron expressions read from ``MODERATE_*_CRON`` variables, validated once.
+"""Cron expressions of ``MODERATE_*_CRON`` variables, never raising at load time.
 
-An invalid value never raises at load time: the caller gets the default
-expression plus a one-line problem, so a schedule can skip with the reason and
-the doctor can list it while the rest of the code location loads.
+An invalid value gives the default plus a one-line problem, so a schedule can skip
+with the reason and the doctor list it while the code location loads.
 """
 
 from __future__ import annotations
@@ -20,13 +19,7 @@ PROBE_NAME = "cron_probe"
 
 @dataclass(frozen=True)
 class CronSetting:
-    """The cron expression a schedule uses, and what is wrong with the variable.
-
-    Attributes:
-        variable: The environment variable.
-        cron: The expression the schedule is defined with.
-        problem: Why the variable's value was refused; None when it is valid.
-    """
+    """The cron expression a schedule uses, and why the variable was refused."""
 
     variable: str
     cron: str
@@ -34,10 +27,7 @@ class CronSetting:
 
 
 def parse_cron(variable: str, value: str | None, default: str) -> CronSetting:
-    """The cron expression ``value`` of ``variable``, or ``default`` if bad or empty.
-
-    Dagster itself judges the expression, by defining a schedule with it.
-    """
+    """``value`` of ``variable``, or ``default`` if empty or refused by Dagster."""
     value = (value or "").strip()
     if not value:
         return CronSetting(variable, default)
@@ -50,11 +40,7 @@ def parse_cron(variable: str, value: str | None, default: str) -> CronSetting:
 
 
 def invalid_cron_variables(environ: Mapping[str, str] | None = None) -> list[str]:
-    """One problem line per set ``MODERATE_*_CRON`` variable that is not valid cron.
-
-    Args:
-        environ: The environment to read (the process's own by default).
-    """
+    """One problem line per set ``MODERATE_*_CRON`` variable (of ``environ``)."""
     values = os.environ if environ is None else environ
     settings = [
         parse_cron(name, value, default="")

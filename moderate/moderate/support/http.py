@@ -1,10 +1,8 @@
 """The one HTTP retry policy: urllib3 ``Retry`` mounted on a ``requests`` adapter.
 
-Every HTTP client (Platform API, OpenMetadata, Keycloak, the analysis worker)
-builds its sessions here; the module imports no Dagster, for the worker's sake. A
-request that never reached the server is retried whatever its method; read errors
-and 429/5xx only for ``allowed_methods`` (idempotent ones by default).
-``Retry-After`` is honoured up to :data:`MAX_RETRY_AFTER_S`.
+It imports no Dagster, for the analysis worker's sake. A request that never
+reached the server is retried whatever its method; read errors and 429/5xx only
+for ``methods`` (idempotent ones by default).
 """
 
 from __future__ import annotations
@@ -41,15 +39,10 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class RetrySettings:
-    """How many times and how patiently to retry one request.
+    """How many times (the first attempt included) and how patiently to retry.
 
-    Attributes:
-        attempts: Total attempts, the first one included.
-        backoff_factor_s: urllib3 backoff factor: the n-th retry after the first
-            waits ``factor * 2 ** (n - 1)`` seconds (the first retry is immediate).
-        backoff_max_s: Upper bound of one backoff pause.
-        statuses: Response statuses worth retrying.
-        methods: Methods retried after a read error or a retryable status.
+    The n-th retry after the first waits ``backoff_factor_s * 2 ** (n - 1)``
+    seconds, at most ``backoff_max_s``.
     """
 
     attempts: int = DEFAULT_ATTEMPTS

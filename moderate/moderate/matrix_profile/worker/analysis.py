@@ -47,15 +47,13 @@ class Analysis:
 
     Attributes:
         window: Subsequence length in points.
-        profile: Distance of each subsequence to its nearest neighbour (inf
-            where the subsequence overlaps a gap).
+        profile: Each subsequence's distance to its nearest neighbour (inf over gaps).
         neighbours: Start of each subsequence's nearest neighbour.
         discords: Top discords, largest distance first.
         motifs: Top motif pairs, smallest distance first.
-        flat_windows: Windows holding one repeated value (outages, stuck
-            sensors); z-normalisation makes them all identical.
-        approximate_share: None for the exact profile; else the share of the
-            distance matrix's diagonals ``stumpy.scrump`` computed.
+        flat_windows: Windows of one repeated value (all alike once z-normalised).
+        approximate_share: Share of diagonals ``stumpy.scrump`` computed; None
+            for the exact profile.
     """
 
     window: int

@@ -16,11 +16,7 @@ def clip_message(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
 
 
 class WorkerError(Exception):
-    """A failure the worker explains to the user in one line.
-
-    Attributes:
-        exit_code: Process exit status for this failure.
-    """
+    """A failure the worker explains to the user in one line (``exit_code``)."""
 
     exit_code: int = EXIT_UNEXPECTED
 

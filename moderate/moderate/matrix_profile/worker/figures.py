@@ -1,12 +1,9 @@
 """The report's four figures, drawn as SVG text.
 
-Home-grown: the report needs four fixed line charts; importing matplotlib and
-drawing its first figure cost ~0.9 s CPU in every worker process, and SVG is
-text that a self-contained HTML page embeds as is.
-
-Long lines are reduced to the points a pixel column can show (its first NaN,
-minimum and maximum: the picture is the same). The x axis of the time plots
-counts grid points (the grid is regular); its ticks are placed at round times.
+Home-grown: four fixed line charts; matplotlib's import and first figure cost
+~0.9 s CPU in every worker process, and a self-contained page embeds SVG as is.
+Long lines keep each pixel column's first NaN, minimum and maximum (the same
+picture); the time axes count grid points, with ticks at round times.
 """
 
 from __future__ import annotations
@@ -248,11 +245,8 @@ def envelope(values: np.ndarray, columns: int = WIDE_BOX[2]) -> np.ndarray:
     return picked[picked < count]
 
 
-def time_ticks(index: pd.DatetimeIndex, count: int) -> list[tuple[float, str]]:
-    """(grid position, label) ticks at round UTC times over ``count`` grid points.
-
-    Labels show the time of day only when the ticks are less than a day apart.
-    """
+def _time_ticks(index: pd.DatetimeIndex, count: int) -> list[tuple[float, str]]:
+    """Ticks at round UTC times on ``count`` points; time of day if under a day."""
     if count < 2:
         return []
     first = int(index[0].value)
@@ -278,7 +272,7 @@ def _series_plot(series: RegularSeries, analysis: Analysis, variable: str) -> st
     shown = envelope(values)
     panel.line(shown, values[shown], SERIES_COLOUR, LINE_WIDTH)
     svg = panel.frame(
-        time_ticks(series.index, len(values)),
+        _time_ticks(series.index, len(values)),
         f"{variable} (UTC) with the top discords shaded",
         y_label=variable,
     )
@@ -311,7 +305,7 @@ def _profile_plot(series: RegularSeries, analysis: Analysis) -> str:
     ]
     panel.markers(motif_at, shown[motif_at], MOTIF_COLOURS[0], "triangle", "motifs")
     svg = panel.frame(
-        time_ticks(series.index, len(shown)),
+        _time_ticks(series.index, len(shown)),
         f"Matrix profile (window {analysis.window} points)",
         y_label="distance to nearest neighbour",
     )

@@ -1,9 +1,8 @@
 """numba's on-disk cache of stumpy's compiled functions: built, seeded, enabled.
 
-Compiling ``stumpy.stump`` takes about a minute; the image build runs this module
-once (for a generic CPU, see the Dockerfile). numba only uses a writable cache
-folder and the Job's root filesystem is read-only, so that cache is copied into
-the Job's scratch ``NUMBA_CACHE_DIR`` before stumpy is first used.
+Compiling stumpy takes about a minute: the image build runs this module (generic
+CPU, see the Dockerfile); each Job copies that cache into its writable scratch
+``NUMBA_CACHE_DIR`` (its root filesystem is read-only) before stumpy is used.
 """
 
 import functools
@@ -69,11 +68,7 @@ def enable_compilation_cache() -> None:
 
 
 def main() -> None:
-    """Compiles stumpy into the cache with one small analysis.
-
-    The series has a gap, as real inputs do, so the same compiled functions
-    serve series with and without missing values.
-    """
+    """Compiles stumpy into the cache with one small analysis of a gapped series."""
     from moderate.matrix_profile.worker.analysis import analyse
 
     logging.basicConfig(level=logging.INFO)

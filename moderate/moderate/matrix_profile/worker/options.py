@@ -43,8 +43,7 @@ class WorkerOptions:
         analysis_variable: Column to analyse (case-sensitive).
         report_upload_url: Presigned PUT URL for the report, or None.
         report_path: Local file for the report, or None.
-        window: Window as a pandas offset alias (``1D``, ``6h``) or a number of
-            points; None picks one day of the sampling period.
+        window: Offset alias (``1D``, ``6h``) or points; None for one day.
         top_k: Number of discords and motifs to report.
         http_timeout_s: Read timeout of each HTTP request.
         max_input_bytes: Largest input accepted.

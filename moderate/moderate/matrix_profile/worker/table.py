@@ -29,8 +29,7 @@ def read_table(path: Path, variable: str) -> pd.Series:
     """Reads ``variable`` from the CSV at ``path``, indexed by its ``timestamp``.
 
     Returns:
-        Float values, in file order, on a UTC index; NaN where the cell was
-        empty, NaN or infinite.
+        Floats in file order on a UTC index; NaN for empty, NaN or infinite cells.
 
     Raises:
         InputError: Not a text CSV, a missing column, unparseable timestamps or

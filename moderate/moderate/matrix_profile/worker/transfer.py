@@ -1,7 +1,6 @@
 """Getting the input CSV and delivering the report, over presigned URLs or files.
 
-HTTP goes through the shared retry policy (429 and 5xx retried with backoff and
-``Retry-After``); logs show URLs without their query, which holds the signature.
+HTTP uses the shared retry policy; logs show URLs without their signed query.
 """
 
 import logging
@@ -38,13 +37,10 @@ Result = TypeVar("Result")
 def fetch_input(
     source: str, work_dir: Path, timeout_s: float, max_bytes: int
 ) -> tuple[Path, str]:
-    """The input (http(s) URL, ``file://`` URL or path) as a local file.
+    """The input (http(s) or ``file://`` URL, or path) as a local file and its name.
 
     A download goes into ``work_dir``; ``timeout_s`` is each request's read
-    timeout.
-
-    Returns:
-        The local file, and its name to show in the report (never a URL query).
+    timeout. The name is shown in the report (never a URL query).
 
     Raises:
         InputError: Missing or refused object (401/403/404/410), a file over

@@ -106,10 +106,9 @@ def list_top_level_prefixes(
         Delimiter=PREFIX_DELIMITER,
         PaginationConfig={"PageSize": page_size},
     )
-    found = {
-        entry["Prefix"] for page in pages for entry in page.get("CommonPrefixes", [])
-    }
-    return sorted(found)
+    return sorted(
+        {entry["Prefix"] for page in pages for entry in page.get("CommonPrefixes", [])}
+    )
 
 
 def discover_prefixes(prefixes: Iterable[str], name_filter: NameFilter) -> list[str]:
@@ -210,7 +209,7 @@ def prepare(
     ]
     if missing:
         raise Failure(
-            description=f"OpenMetadata ingestion is not configured: set "
+            description="OpenMetadata ingestion is not configured: set "
             f"{', '.join(missing)}",
             metadata={"missing_variables": missing},
         )

@@ -87,13 +87,6 @@ class TableStats:
     columns: tuple[ColumnStats, ...]
     preview: tuple[tuple[str, ...], ...]
 
-    @property
-    def empty_columns(self) -> tuple[str, ...]:
-        """Columns without a single value (none when there are no rows)."""
-        if self.rows == 0:
-            return ()
-        return tuple(c.name for c in self.columns if c.null_count >= self.rows)
-
 
 class StatsCollector:
     """Accumulates row and null counts and a preview over record batches."""

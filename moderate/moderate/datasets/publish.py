@@ -109,13 +109,23 @@ class PlatformAsset:
 class PublishUnit:
     """One object to have on the platform: a dataset (or source file) in one format."""
 
+    source: str
     dataset: str
     data_format: str
-    series_id: str
     staged: StagedObject
-    file_name: str
     source_path: str
     sheet: str | None = None
+
+    @property
+    def series_id(self) -> str:
+        """The series every version of this dataset in this format belongs to."""
+        return series_id(self.source, self.dataset, self.data_format)
+
+    @property
+    def file_name(self) -> str:
+        """The file name sent with the upload."""
+        suffix = Path(self.source_path).suffix
+        return upload_file_name(self.dataset, self.data_format, suffix)
 
 
 @dataclass(frozen=True)
@@ -267,39 +277,21 @@ def upload_object(
 
 def publish_units(manifest: SourceManifest) -> list[PublishUnit]:
     """The objects a manifest asks for: Parquet per dataset, original per file."""
+    source = manifest.source
     units = [
-        _unit(
-            manifest, d.name, DatasetFormat.PARQUET, d.parquet, d.source_path, d.sheet
+        PublishUnit(
+            source, d.name, DatasetFormat.PARQUET, d.parquet, d.source_path, d.sheet
         )
         for d in manifest.datasets
         if d.status == DatasetStatus.OK and d.parquet is not None
     ]
     converted = {unit.source_path for unit in units}
     units.extend(
-        _unit(manifest, f.path, DatasetFormat.ORIGINAL, f.original, f.path)
+        PublishUnit(source, f.path, DatasetFormat.ORIGINAL, f.original, f.path)
         for f in manifest.files
         if f.path in converted and f.original is not None
     )
     return units
-
-
-def _unit(
-    manifest: SourceManifest,
-    name: str,
-    data_format: str,
-    staged: StagedObject,
-    source_path: str,
-    sheet: str | None = None,
-) -> PublishUnit:
-    return PublishUnit(
-        dataset=name,
-        data_format=data_format,
-        series_id=series_id(manifest.source, name, data_format),
-        staged=staged,
-        file_name=upload_file_name(name, data_format, Path(source_path).suffix),
-        source_path=source_path,
-        sheet=sheet,
-    )
 
 
 def plan_uploads(

@@ -46,22 +46,24 @@ SENSOR_READ_TIMEOUT_S = 10.0
 SENSOR_MAX_ATTEMPTS = 3
 FINALISE_OP = "finalise_broken_matrix_profile_run"
 FINALISE_RUN_KEY_PREFIX = "mp-finalise-"
-MONITORED_JOBS = [
-    matrix_profile_job,
-    matrix_profile_rejection_job,
-    matrix_profile_finalise_job,
-]
+SENSOR_OPTIONS: dict = {
+    "monitored_jobs": [
+        matrix_profile_job,
+        matrix_profile_rejection_job,
+        matrix_profile_finalise_job,
+    ],
+    "request_job": matrix_profile_finalise_job,
+    "minimum_interval_seconds": RUN_SENSOR_INTERVAL_S,
+    "default_status": default_sensor_status(),
+    "tags": FEATURE_TAGS,
+}
 
 
 @run_failure_sensor(
     name=FAILURE_SENSOR_NAME,
-    monitored_jobs=MONITORED_JOBS,
-    request_job=matrix_profile_finalise_job,
-    minimum_interval_seconds=RUN_SENSOR_INTERVAL_S,
-    default_status=default_sensor_status(),
     description="Finalises with an error every platform job whose matrix-profile "
     "run failed or crashed without reporting.",
-    tags=FEATURE_TAGS,
+    **SENSOR_OPTIONS,
 )
 def matrix_profile_failure_sensor(
     context: RunFailureSensorContext,
@@ -75,13 +77,9 @@ def matrix_profile_failure_sensor(
 @run_status_sensor(
     run_status=DagsterRunStatus.CANCELED,
     name=CANCEL_SENSOR_NAME,
-    monitored_jobs=MONITORED_JOBS,
-    request_job=matrix_profile_finalise_job,
-    minimum_interval_seconds=RUN_SENSOR_INTERVAL_S,
-    default_status=default_sensor_status(),
     description="Finalises with an error every platform job whose matrix-profile "
     "run was cancelled without reporting.",
-    tags=FEATURE_TAGS,
+    **SENSOR_OPTIONS,
 )
 def matrix_profile_cancel_sensor(
     context: RunStatusSensorContext,
@@ -126,18 +124,10 @@ def finalise_after_broken_run(
             f"Run {run.run_id}: job {workflow_job_id} not finalised "
             f"({type(error).__name__}); requesting a retried finalise run"
         )
+        config = {"workflow_job_id": workflow_job_id, "broken_run_id": broken_run_id}
         return RunRequest(
             run_key=f"{FINALISE_RUN_KEY_PREFIX}{run.run_id}",
-            run_config={
-                "ops": {
-                    FINALISE_OP: {
-                        "config": {
-                            "workflow_job_id": workflow_job_id,
-                            "broken_run_id": broken_run_id,
-                        }
-                    }
-                }
-            },
+            run_config={"ops": {FINALISE_OP: {"config": config}}},
             tags={
                 WORKFLOW_JOB_ID_TAG: str(workflow_job_id),
                 BROKEN_RUN_ID_TAG: broken_run_id,

@@ -26,6 +26,7 @@ INTERRUPTED_ERROR = (
     "Please run it again; if it keeps failing, contact the platform operators."
 )
 
+CANCELLED_STATUSES = frozenset({DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED})
 FAILURE_EVENT_TYPES = {DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
 MAX_EVENT_TEXT_CHARS = 20_000
 ACCOUNT_STATUSES = frozenset({401, 403})
@@ -74,9 +75,7 @@ def retry_later(error: Exception) -> bool:
 def broken_run_error(cancelled: bool, detail: str | None) -> str:
     """User-facing error text of a run that ended without reporting.
 
-    Args:
-        cancelled: Whether the run was cancelled.
-        detail: Short technical detail (exception class and message), if any.
+    ``detail`` is a short technical detail (exception class and message), if any.
     """
     base = CANCELLED_ERROR if cancelled else INTERRUPTED_ERROR
     if detail:
@@ -116,14 +115,8 @@ def finalise_open_job(
     """PATCHes a job's terminal results unless it is finalised or missing.
 
     A failing ``GET /job/{id}`` is not fatal: the (idempotent) PATCH goes on.
-
-    Args:
-        platform_api: The Platform API.
-        s3: Storage of the failure log.
-        workflow_job_id: The job.
-        error: Text of ``results.error`` when ``results`` is None.
-        log_text: Log uploaded under ``logs/`` when ``results`` is None.
-        results: Results recorded by the run itself, sent as they are.
+    ``results`` recorded by the run itself are sent as they are; without them
+    the job gets ``error`` and ``log_text`` is uploaded under ``logs/``.
 
     Returns:
         True when this call finalised the job, False when it needed nothing.
@@ -135,9 +128,7 @@ def finalise_open_job(
     state, get_error = read_job_state_or_unknown(client, workflow_job_id)
     if state is JobState.UNKNOWN:
         LOGGER.warning(
-            "Job %s: GET failed (%s); finalising without it",
-            workflow_job_id,
-            get_error,
+            "Job %s: GET failed (%s); finalising without it", workflow_job_id, get_error
         )
     elif state is not JobState.OPEN:
         LOGGER.info("Job %s is %s: leaving it as it is", workflow_job_id, state.value)
@@ -165,9 +156,6 @@ def finalise_broken_run(
 
     Returns:
         True when this call finalised the job.
-
-    Raises:
-        PlatformApiError: When the API refuses the PATCH or keeps failing.
     """
     run = instance.get_run_by_id(broken_run_id)
     cancelled = run is not None and run.status == DagsterRunStatus.CANCELED

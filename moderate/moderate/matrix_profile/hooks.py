@@ -4,13 +4,13 @@ import traceback
 
 from dagster import (
     DagsterExecutionInterruptedError,
-    DagsterRunStatus,
     Failure,
     HookContext,
     failure_hook,
 )
 
 from moderate.matrix_profile.finalise import (
+    CANCELLED_STATUSES,
     broken_run_error,
     finalise_errors,
     finalise_open_job,
@@ -23,7 +23,6 @@ from moderate.matrix_profile.tags import WORKFLOW_JOB_ID_TAG
 
 DETAIL_CHARS = 300
 CANCELLED_EXCEPTIONS = (WorkerCancelledError, DagsterExecutionInterruptedError)
-CANCELLED_STATUSES = frozenset({DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED})
 
 
 @failure_hook(
@@ -97,12 +96,10 @@ def _cancelled(context: HookContext, exception: BaseException | None) -> bool:
 def _detail(exception: BaseException | None) -> str | None:
     if exception is None:
         return None
-    if isinstance(exception, Failure) and exception.description:
-        text = exception.description
-    else:
-        text = str(exception)
-    lines = text.strip().splitlines()
-    first = lines[0][:DETAIL_CHARS] if lines else ""
+    description = exception.description if isinstance(exception, Failure) else None
+    text = (description or str(exception)).strip()
+    first = (text.splitlines() or [""])[0][:DETAIL_CHARS]
     if isinstance(exception, Failure):
         return first or None
-    return f"{type(exception).__name__}: {first}" if first else type(exception).__name__
+    name = type(exception).__name__
+    return f"{name}: {first}" if first else name

@@ -42,11 +42,6 @@ SCRATCH_PATH = "/tmp"
 JOB_NAME_PREFIX = "moderate-mp-"
 RUN_ID_CHARS_IN_NAME = 8
 MAX_NAME_CHARS = 63
-DIGEST_SEPARATOR = "@"
-PULL_ALWAYS = "Always"
-PULL_IF_NOT_PRESENT = "IfNotPresent"
-SECCOMP_RUNTIME_DEFAULT = {"type": "RuntimeDefault"}
-PYTHON_EXECUTABLE = "python"
 SUBJECT = "The analysis"
 _INVALID_NAME_CHARS = re.compile(r"[^a-z0-9-]")
 
@@ -55,17 +50,9 @@ _INVALID_NAME_CHARS = re.compile(r"[^a-z0-9-]")
 class WorkerJobSpec:
     """Cluster-side settings of the analysis Job.
 
-    Attributes:
-        image: Full image reference (already checked against the allow-list).
-        namespace: Namespace of the Job.
-        active_deadline_s: ``activeDeadlineSeconds`` (pull and run included).
-        ttl_seconds_after_finished: ``ttlSecondsAfterFinished``.
-        cpu_request: CPU request.
-        cpu_limit: CPU limit.
-        memory_request: Memory request.
-        memory_limit: Memory limit.
-        scratch_size_limit: Size limit of the ``/tmp`` emptyDir.
-        run_as_user: Non-root UID (and GID).
+    ``image`` is already checked against the allow-list; ``active_deadline_s``
+    covers pull and run; ``scratch_size_limit`` bounds the ``/tmp`` emptyDir;
+    ``run_as_user`` is the non-root UID (and GID).
     """
 
     image: str
@@ -119,7 +106,7 @@ def build_job(request: WorkerRequest, spec: WorkerJobSpec) -> dict[str, Any]:
         "runAsNonRoot": True,
         "runAsUser": spec.run_as_user,
         "runAsGroup": spec.run_as_user,
-        "seccompProfile": SECCOMP_RUNTIME_DEFAULT,
+        "seccompProfile": {"type": "RuntimeDefault"},
     }
     plain_env = {
         "HOME": SCRATCH_PATH,
@@ -134,10 +121,8 @@ def build_job(request: WorkerRequest, spec: WorkerJobSpec) -> dict[str, Any]:
     container = {
         "name": CONTAINER_NAME,
         "image": spec.image,
-        "imagePullPolicy": (
-            PULL_IF_NOT_PRESENT if DIGEST_SEPARATOR in spec.image else PULL_ALWAYS
-        ),
-        "command": [PYTHON_EXECUTABLE, "-m", WORKER_MODULE],
+        "imagePullPolicy": "IfNotPresent" if "@" in spec.image else "Always",
+        "command": ["python", "-m", WORKER_MODULE],
         "args": request.worker_arguments(),
         "env": env,
         "resources": {
@@ -154,17 +139,16 @@ def build_job(request: WorkerRequest, spec: WorkerJobSpec) -> dict[str, Any]:
         "volumeMounts": [{"name": SCRATCH_VOLUME, "mountPath": SCRATCH_PATH}],
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+    scratch = {
+        "name": SCRATCH_VOLUME,
+        "emptyDir": {"sizeLimit": spec.scratch_size_limit},
+    }
     pod_spec = {
         "containers": [container],
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": {**security, "fsGroup": spec.run_as_user},
-        "volumes": [
-            {
-                "name": SCRATCH_VOLUME,
-                "emptyDir": {"sizeLimit": spec.scratch_size_limit},
-            }
-        ],
+        "volumes": [scratch],
     }
     return job_manifest(
         name,
@@ -177,16 +161,7 @@ def build_job(request: WorkerRequest, spec: WorkerJobSpec) -> dict[str, Any]:
 
 
 class KubernetesWorkerLauncher:
-    """Runs the worker in a Kubernetes Job and always deletes that Job.
-
-    Args:
-        api_client: Kubernetes API client (``moderate.support.k8s_jobs``).
-        spec: Image, namespace, limits and deadlines of the Job.
-        poll_interval_s: Seconds between status polls.
-        unschedulable_grace_s: How long a Pod may stay unschedulable.
-        sleeper: Sleep function (injectable for tests).
-        timer: Monotonic clock (injectable for tests).
-    """
+    """Runs the worker in a Kubernetes Job and always deletes that Job."""
 
     def __init__(
         self,
@@ -212,8 +187,7 @@ class KubernetesWorkerLauncher:
         """Runs the Secret and the Job, captures the log, deletes both.
 
         Raises:
-            WorkerCancelledError: When ``should_stop`` turned True (the Job is
-                deleted first).
+            WorkerCancelledError: When ``should_stop`` turned True (Job deleted first).
         """
         job = build_job(request, self._spec)
         secret = build_secret(request, self._spec.namespace)

@@ -32,16 +32,7 @@ class WorkerRequest:
 
     The URLs are bearer credentials: left out of ``repr``, they reach the worker
     through its environment (:meth:`url_environment`), never its argv.
-
-    Attributes:
-        workflow_job_id: Job being analysed (labels, names).
-        run_id: Dagster run id (labels).
-        analysis_variable: Column to analyse.
-        input_url: Presigned GET of the input object.
-        report_upload_url: Presigned PUT of the report key.
-        timeout_s: Wall-clock limit of the analysis.
-        window: Optional window (worker syntax).
-        top_k: Optional number of anomalies to report.
+    ``input_url`` GETs the input object, ``report_upload_url`` PUTs the report.
     """
 
     workflow_job_id: int
@@ -74,13 +65,10 @@ class WorkerRequest:
 
 @dataclass(frozen=True)
 class WorkerResult:
-    """How the worker ended.
+    """How the worker ended (``exit_code`` None: it never ran to an exit).
 
-    Attributes:
-        exit_code: The worker's exit status; None when it never ran to an exit.
-        reason: What the launcher observed when the exit status alone does not
-            explain the outcome (timeout, start failure, …); None otherwise.
-        log: Combined stdout and stderr (tail only when very long).
+    ``reason`` explains what the exit code does not (timeout, start failure, …);
+    ``log`` is combined stdout and stderr (tail only when very long).
     """
 
     exit_code: int | None

@@ -1,15 +1,14 @@
 """Ops of the matrix-profile jobs: run the worker, report the result."""
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from dagster import (
     Backoff,
     Config,
-    DagsterRunStatus,
     Failure,
     Jitter,
     MetadataValue,
@@ -26,6 +25,7 @@ from moderate.matrix_profile.assets import (
     summary_markdown,
 )
 from moderate.matrix_profile.finalise import (
+    CANCELLED_STATUSES,
     RESULTS_METADATA_KEY,
     finalise_broken_run,
     finalise_errors,
@@ -65,7 +65,6 @@ DEFAULT_RUN_TIMEOUT_S = 3600
 MIN_RUN_TIMEOUT_S = 60
 MAX_RUN_TIMEOUT_S = 6 * 3600
 CANCEL_CHECK_INTERVAL_S = 2.0
-CANCELLING_STATUSES = frozenset({DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED})
 ANALYSIS_RETRIES = 3
 ANALYSIS_RETRY_DELAY_S = 2.0
 REPORT_RETRIES = 2
@@ -79,8 +78,6 @@ MISSING_REPORT_ERROR = (
 )
 INPUT_BUCKET_ERROR = "The input file is not stored in the platform's bucket."
 REJECTED_PREFIX = "The analysis request was rejected"
-
-_Result = TypeVar("_Result")
 
 
 def _retry_policy(max_retries: int, delay_s: float) -> RetryPolicy:
@@ -144,12 +141,8 @@ class MatrixProfileRejectionConfig(_JobConfig):
 class AnalysisOutcome:
     """What the analysis op hands to the reporting op.
 
-    Attributes:
-        workflow_job_id: The job.
-        results: ``results`` to PATCH; None when the job must not be touched.
-        skip_reason: Why nothing is reported (job missing or already final).
-        summary: The worker's JSON summary of a delivered report.
-        preview: Plain-text start of a delivered report.
+    ``results`` is None when the job must not be touched (``skip_reason`` says
+    why); ``summary`` and ``preview`` describe a delivered report.
     """
 
     workflow_job_id: int
@@ -185,9 +178,17 @@ def run_matrix_profile_analysis(
     if skip is not None:
         context.log.warning(skip)
         return AnalysisOutcome(job_id, skip_reason=skip)
-    outcome = _without_retry(
-        job_id, lambda: _analyse(context, config, s3, matrix_profile)
-    )
+    try:
+        outcome = _analyse(context, config, s3, matrix_profile)
+    except Failure:
+        raise
+    except Exception as error:  # the worker may have started: no op retry
+        first = (str(error).strip().splitlines() or [""])[0]
+        raise Failure(
+            description=f"{type(error).__name__}: {first}".rstrip(": "),
+            metadata={"workflow_job_id": job_id, "exception": type(error).__name__},
+            allow_retries=False,
+        ) from error
     if outcome.results is not None:
         context.add_output_metadata(
             {RESULTS_METADATA_KEY: MetadataValue.json(outcome.results)}
@@ -295,21 +296,6 @@ def _analyse(
     )
 
 
-def _without_retry(job_id: int, step: Callable[[], _Result]) -> _Result:
-    """Runs ``step``; any exception becomes a final ``Failure`` (no op retry)."""
-    try:
-        return step()
-    except Failure:
-        raise
-    except Exception as error:
-        first = (str(error).strip().splitlines() or [""])[0]
-        raise Failure(
-            description=f"{type(error).__name__}: {first}".rstrip(": "),
-            metadata={"workflow_job_id": job_id, "exception": type(error).__name__},
-            allow_retries=False,
-        ) from error
-
-
 @op(
     description="Finalises the platform job with PATCH /job/{id} (success or "
     "error results); retried on transient API errors.",
@@ -322,26 +308,18 @@ def report_matrix_profile_result(
     platform_api: PlatformApiResource,
 ) -> None:
     """PATCHes the job; raises ``Failure`` when the result cannot be delivered."""
-    if outcome.results is None:
-        context.log.info(
-            f"Job {outcome.workflow_job_id}: nothing to report ({outcome.skip_reason})"
-        )
+    job_id, results = outcome.workflow_job_id, outcome.results
+    if results is None:
+        context.log.info(f"Job {job_id}: nothing to report ({outcome.skip_reason})")
         return
-    with _patch_errors(outcome.workflow_job_id):
-        finalise_job(platform_api.client(), outcome.workflow_job_id, outcome.results)
+    with _patch_errors(job_id):
+        finalise_job(platform_api.client(), job_id, results)
+    description = summary_markdown(job_id, outcome.summary)
     context.log_event(
-        report_event(
-            outcome.workflow_job_id,
-            outcome.results,
-            description=summary_markdown(outcome.workflow_job_id, outcome.summary),
-            preview=outcome.preview,
-        )
+        report_event(job_id, results, description=description, preview=outcome.preview)
     )
-    failed = outcome.results.get("error") is not None
-    context.log.info(
-        f"Job {outcome.workflow_job_id} finalised as "
-        f"{'failed' if failed else 'succeeded'}"
-    )
+    failed = results.get("error") is not None
+    context.log.info(f"Job {job_id} finalised as {'failed' if failed else 'succeeded'}")
 
 
 @op(
@@ -411,19 +389,16 @@ class _CancellationProbe:
         if not self._cancelling and now - self._checked_at >= CANCEL_CHECK_INTERVAL_S:
             self._checked_at = now
             run = self._context.instance.get_run_by_id(self._context.run_id)
-            self._cancelling = run is not None and run.status in CANCELLING_STATUSES
+            self._cancelling = run is not None and run.status in CANCELLED_STATUSES
         return self._cancelling
 
 
 def _log_document(run_id: str, workflow_job_id: int, result: WorkerResult) -> str:
-    header = [
-        f"Dagster run {run_id}",
-        f"Workflow job {workflow_job_id}",
-        f"Worker exit code: {result.exit_code}",
-    ]
-    if result.reason:
-        header.append(f"Launcher: {result.reason}")
-    return "\n".join(header) + "\n\n" + result.log
+    launcher = f"Launcher: {result.reason}\n" if result.reason else ""
+    return (
+        f"Dagster run {run_id}\nWorkflow job {workflow_job_id}\n"
+        f"Worker exit code: {result.exit_code}\n{launcher}\n{result.log}"
+    )
 
 
 class MatrixProfileFinaliseConfig(_JobConfig):

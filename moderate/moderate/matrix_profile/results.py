@@ -105,13 +105,8 @@ def strip_tracebacks(log: str) -> str:
 def error_summary(log: str, reason: str | None = None) -> str:
     """A user-facing error text of at most 2000 characters.
 
-    Args:
-        log: The captured worker log (may be empty).
-        reason: What the launcher observed (timeout, start failure, …), first.
-
-    Returns:
-        The worker's error line, else the last traceback's exception line, else
-        the generic text; after ``reason`` when given.
+    The worker's error line, else the last traceback's exception line, else the
+    generic text; after ``reason`` (what the launcher observed) when given.
     """
     detail = worker_error_message(log) or traceback_exception_line(log)
     if reason and detail:

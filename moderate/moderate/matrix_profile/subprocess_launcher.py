@@ -72,13 +72,8 @@ class SubprocessWorkerLauncher:
 
     The worker gets a minimal environment (no credentials of the code location,
     the presigned URLs but never in argv) and a scratch ``HOME`` removed
-    afterwards. On timeout or cancellation the group gets SIGTERM, then SIGKILL.
-
-    Args:
-        command: Program and leading arguments of the worker; defaults to this
-            interpreter running ``-m moderate.matrix_profile.worker``.
-        poll_interval_s: Seconds between checks of the process and ``should_stop``.
-        kill_grace_s: Seconds between SIGTERM and SIGKILL.
+    afterwards. On timeout or cancellation the group gets SIGTERM, then SIGKILL
+    ``kill_grace_s`` later.
     """
 
     def __init__(
@@ -95,8 +90,7 @@ class SubprocessWorkerLauncher:
         """Runs the worker and waits at most ``request.timeout_s`` seconds.
 
         Raises:
-            WorkerCancelledError: When ``should_stop`` turned True (the process
-                group is killed).
+            WorkerCancelledError: When ``should_stop`` turned True (group killed).
         """
         command = [*self._command, *request.worker_arguments()]
         buffer = LogBuffer()
@@ -154,9 +148,7 @@ def _worker_environment(scratch: Path) -> dict[str, str]:
     }
 
 
-def _pump(stream: io.BufferedReader | None, buffer: LogBuffer) -> None:
-    if stream is None:
-        return
+def _pump(stream: io.BufferedReader, buffer: LogBuffer) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     with stream:
         while chunk := stream.read1(READ_CHUNK_BYTES):

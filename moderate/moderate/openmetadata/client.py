@@ -2,7 +2,7 @@
 
 Home-grown on ``requests`` because the official client lives in the separate
 ingestion environment (it cannot be imported here). Lookups, paging with
-``after``, create-or-update, JSON Patch and soft deletes; every failure is a
+``after``, create-or-update and plain calls (JSON Patch, deletes); every failure is a
 ``dagster.Failure`` naming the call and the HTTP status, never the token.
 """
 
@@ -49,19 +49,24 @@ class CatalogClient:
         token = openmetadata.required_setting("token")
         return cls(openmetadata.host_port, token, timeouts)
 
-    def _send(
+    def send(
         self,
         method: str,
         path: str,
         *,
         params: Mapping[str, Any] | None = None,
         body: Any = None,
-        content_type: str = "application/json",
         allow: Sequence[int] = (),
     ) -> "requests.Response":
+        """``method /v1/<path>``; a PATCH body is a JSON Patch.
+
+        Raises:
+            Failure: If the call fails or answers an error status not in ``allow``.
+        """
         import requests
 
         url = f"{self.host_port}/v1/{path}"
+        content_type = JSON_PATCH_TYPE if method == "PATCH" else "application/json"
         headers = {
             "Authorization": f"Bearer {self.token}",
             "Content-Type": content_type,
@@ -94,7 +99,7 @@ class CatalogClient:
     def get_by_name(self, collection: str, fqn: str) -> dict[str, Any] | None:
         """The entity of ``collection`` named ``fqn``; None when the server has none."""
         path = f"{collection}/name/{quote(fqn, safe='')}"
-        response = self._send("GET", path, allow=(HTTPStatus.NOT_FOUND,))
+        response = self.send("GET", path, allow=(HTTPStatus.NOT_FOUND,))
         if response.status_code == HTTPStatus.NOT_FOUND:
             return None
         return dict(response.json())
@@ -108,7 +113,7 @@ class CatalogClient:
             query = {**(params or {}), "limit": LIST_PAGE_LIMIT}
             if after:
                 query["after"] = after
-            page = self._send("GET", collection, params=query).json()
+            page = self.send("GET", collection, params=query).json()
             yield from page.get("data", [])
             after = (page.get("paging") or {}).get("after")
             if not after:
@@ -116,28 +121,5 @@ class CatalogClient:
 
     def put(self, collection: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Create-or-update (``PUT /<collection>``): the entity, {} for no body."""
-        response = self._send("PUT", collection, body=dict(body))
+        response = self.send("PUT", collection, body=dict(body))
         return dict(response.json()) if response.content else {}
-
-    def post(self, path: str, body: Mapping[str, Any]) -> None:
-        """``POST /<path>`` (appends, e.g. a test-case result)."""
-        self._send("POST", path, body=dict(body))
-
-    def patch(
-        self, collection: str, entity_id: str, operations: Sequence[Mapping[str, Any]]
-    ) -> None:
-        """Applies a JSON Patch to one entity."""
-        self._send(
-            "PATCH",
-            f"{collection}/{entity_id}",
-            body=list(operations),
-            content_type=JSON_PATCH_TYPE,
-        )
-
-    def soft_delete(self, collection: str, entity_id: str) -> None:
-        """Marks an entity and everything under it deleted (restorable)."""
-        self._send(
-            "DELETE",
-            f"{collection}/{entity_id}",
-            params={"recursive": "true", "hardDelete": "false"},
-        )

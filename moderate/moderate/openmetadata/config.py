@@ -32,7 +32,6 @@ DEFAULT_SECRET_NAME = "dagster-secrets"
 IMAGE_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE"
 IMAGE_ALLOWLIST_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE_ALLOWLIST"
 IMAGE_LINE_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE_LINE"
-ALLOWLIST_SEPARATOR = ","
 IMAGE_REFERENCE = re.compile(
     r"(?P<repository>[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*)"
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})"
@@ -73,9 +72,8 @@ def checked_image(image: str, allowed_repositories: Sequence[str]) -> str:
 class DeploymentRunnerSettings:
     """What only the deployment chooses: the ingestion image and interpreter.
 
-    Run configuration never names an image or an interpreter: the pod of the
-    ingestion image receives the deployment's secrets. ``image_line`` is the
-    ``major.minor`` of the image's package; ``environment`` the subprocess
+    Run configuration never names either: the pod of the ingestion image
+    receives the deployment's secrets. ``environment`` is the subprocess
     runner's ingestion project (the image's when present, else the repository's).
     """
 
@@ -89,7 +87,7 @@ class DeploymentRunnerSettings:
         """The settings of this deployment, read when a run needs them."""
         image = (EnvVar(IMAGE_VARIABLE).get_value() or "").strip() or DEFAULT_IMAGE
         raw_allowlist = EnvVar(IMAGE_ALLOWLIST_VARIABLE).get_value() or ""
-        listed = (item.strip() for item in raw_allowlist.split(ALLOWLIST_SEPARATOR))
+        listed = (item.strip() for item in raw_allowlist.split(","))
         allowed = tuple(item for item in listed if item) or (DEFAULT_REPOSITORY,)
         line = (EnvVar(IMAGE_LINE_VARIABLE).get_value() or "").strip() or DEFAULT_LINE
         bundled = (IMAGE_ENVIRONMENT / VENV_PYTHON).exists()

@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 
     from moderate.openmetadata.config import RunnerConfig
 
-INGESTION_SERVICE = "OpenMetadata ingestion"
 DATABASE_SERVICES = "services/databaseServices"
+SOFT_DELETE_RECURSIVELY = {"recursive": "true", "hardDelete": "false"}
+"""Marks a service and everything under it deleted (restorable)."""
 MAPPING_KEY_HASH_LENGTH = 8
 QUERY_LOG_QUERY = (
     "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements')"
@@ -105,10 +106,9 @@ def list_top_level_prefixes(
         Delimiter=PREFIX_DELIMITER,
         PaginationConfig={"PageSize": page_size},
     )
-    found = {
-        entry["Prefix"] for page in pages for entry in page.get("CommonPrefixes", [])
-    }
-    return sorted(found)
+    return sorted(
+        {entry["Prefix"] for page in pages for entry in page.get("CommonPrefixes", [])}
+    )
 
 
 def discover_prefixes(prefixes: Iterable[str], name_filter: NameFilter) -> list[str]:
@@ -119,11 +119,7 @@ def discover_prefixes(prefixes: Iterable[str], name_filter: NameFilter) -> list[
 
 
 def check_distinct_service_names(names: Sequence[str], derived: Sequence[str]) -> None:
-    """Checks that distinct names map to distinct derived names.
-
-    Raises:
-        ValueError: Naming the names that collide.
-    """
+    """Raises ValueError naming two distinct names with the same derived name."""
     seen: dict[str, str] = {}
     for name, result in zip(names, derived, strict=True):
         if result in seen and seen[result] != name:
@@ -143,9 +139,8 @@ def mapping_key(name: str) -> str:
 class IngestionItem:
     """One unit of ingestion (a database, or a data-lake prefix as listed).
 
-    ``line`` is the release line the configurations are written for,
-    ``schema_excludes`` apply to databases, ``statuses`` maps the kind of each
-    workflow that ran to its status.
+    ``line`` is the configurations' release line; ``statuses`` maps the kind of
+    each workflow that ran to its status.
     """
 
     name: str
@@ -169,11 +164,7 @@ class IngestionItem:
 
 @dataclass(frozen=True)
 class UnitKind:
-    """How the units of one source are named in OpenMetadata and in Dagster.
-
-    ``plural`` names them in logs (``databases``); ``partition_key`` and
-    ``unit_of_partition`` map a unit to its partition key and back.
-    """
+    """How the units of one source are named in OpenMetadata, Dagster and logs."""
 
     plural: str
     asset_key: AssetKey
@@ -211,16 +202,14 @@ def prepare(
     """The runner, once the server and its package share a release line.
 
     Raises:
-        Failure: One line naming every missing variable; or the package is
-            missing or unsupported, the server cannot be asked, or their
-            major.minor differ (naming both versions).
+        Failure: Naming every missing variable, or the version mismatch or problem.
     """
     missing = [
         name for r in (openmetadata, *resources) for name in r.missing_variables()
     ]
     if missing:
         raise Failure(
-            description=f"{INGESTION_SERVICE} is not configured: set "
+            description="OpenMetadata ingestion is not configured: set "
             f"{', '.join(missing)}",
             metadata={"missing_variables": missing},
         )
@@ -277,18 +266,15 @@ def retire_stale_services(
     units: UnitKind,
     existing: Iterable[str],
 ) -> list[str]:
-    """Soft-deletes (recursively) the services of units not in ``existing``.
-
-    Returns:
-        Names of the services marked deleted (only ``units.service_prefix`` ones).
-    """
+    """Soft-deletes (recursively) the services of ``units`` not in ``existing``."""
     client = CatalogClient.from_resource(openmetadata)
     live = {units.service_name(name) for name in existing}
     retired = []
     for service in list(client.list_all(DATABASE_SERVICES)):
         name = str(service["name"])
         if name.startswith(units.service_prefix) and name not in live:
-            client.soft_delete(DATABASE_SERVICES, str(service["id"]))
+            path = f"{DATABASE_SERVICES}/{service['id']}"
+            client.send("DELETE", path, params=SOFT_DELETE_RECURSIVELY)
             context.log.info(f"marked service {name} deleted")
             retired.append(name)
     return retired
@@ -341,11 +327,7 @@ def run_workflows(
 def assign_prefix_owner(
     context: OpExecutionContext, openmetadata: OpenMetadataResource, item: IngestionItem
 ) -> int:
-    """Makes the prefix's user, if OpenMetadata has it, owner of its tables.
-
-    Returns:
-        How many tables got the owner.
-    """
+    """Makes the prefix's user, if OpenMetadata has it, owner of its tables; a count."""
     client = CatalogClient.from_resource(openmetadata)
     username = owner_of_prefix(item.name)
     user = client.get_by_name("users", username) if username else None
@@ -360,7 +342,7 @@ def assign_prefix_owner(
     for table in client.list_all("tables", {"database": database, "fields": "owners"}):
         if owner["id"] not in {o.get("id") for o in table.get("owners") or []}:
             patch = [{"op": "add", "path": "/owners", "value": [owner]}]
-            client.patch("tables", str(table["id"]), patch)
+            client.send("PATCH", f"tables/{table['id']}", body=patch)
             assigned += 1
     return assigned
 

@@ -22,6 +22,7 @@ from dagster_pipes import PipesDefaultMessageWriter
 
 from moderate.openmetadata.runners import (
     RUNNER_ARGUMENTS,
+    SUCCESS_STATUSES,
     WorkflowOutcome,
     summary_from_messages,
 )
@@ -34,14 +35,9 @@ DEFAULT_NAMESPACE = "default"
 STATUS_VIA_PIPES = "--status-via-pipes"
 """The container exits 0 after reporting; a failed Job then means a crash or the
 deadline, and its reason becomes the summary."""
-CONTAINER_NAME = "ingestion"
 JOB_NAME_PREFIX = "moderate-om-"
 NAME_SUFFIX_CHARS = 8
-COMPONENT_KEY = "app.kubernetes.io/component"
 COMPONENT_LABEL = "moderate-openmetadata-ingestion"
-RUN_ID_LABEL = "dagster/run-id"
-SUBJECT = "The ingestion workflow"
-REPORTED_SUCCESS = ("success", "partial_success")
 
 
 class _JobLogMessageReader(PipesMessageReader):
@@ -69,21 +65,11 @@ class _JobLogMessageReader(PipesMessageReader):
 class KubernetesWorkflowRunner:
     """Runs the workflow in the ingestion image as a Job next to the run.
 
-    Secrets come from a Kubernetes secret (``secretKeyRef``), never from the Job
-    spec. Kubernetes stops the Job at ``activeDeadlineSeconds``; the Job is
-    always deleted afterwards.
-
-    Attributes:
-        image: Ingestion image with tag or digest.
-        python: Interpreter of the ingestion environment in the image.
-        script: Runner entry point in the image.
-        timeout_s: Time limit of one workflow.
-        line: Release line (``major.minor``) of the package in the image.
-        secret_name: Kubernetes secret holding the variables of CONTRACT §8.1.
-        namespace: Namespace of the Job; None for the run's own namespace.
-        service_account: Service account of the Pod; None for the default.
-        kubeconfig_file: Kubeconfig to use outside the cluster (None: default).
-        poll_interval_s: Seconds between status polls.
+    Secrets come from ``secret_name`` (the variables of CONTRACT §8.1, by
+    ``secretKeyRef``), never from the Job spec. Kubernetes stops the Job at
+    ``activeDeadlineSeconds`` (``timeout_s``); the Job is always deleted
+    afterwards. ``line`` is the ``major.minor`` of the image's package; a None
+    ``namespace`` means the run's own.
     """
 
     image: str
@@ -110,11 +96,7 @@ class KubernetesWorkflowRunner:
     ) -> dict[str, Any]:
         """The Job (deadline, TTL, no restarts, secrets by reference) of ``request``.
 
-        Args:
-            request: The workflow, for its secret variables.
-            env: Plain variables of the container (the Pipes bootstrap).
-            name: Name of the Job.
-            run_id: The Dagster run (a label).
+        ``env`` holds the container's plain variables (the Pipes bootstrap).
         """
         from dagster_k8s.utils import detect_current_namespace
 
@@ -127,7 +109,7 @@ class KubernetesWorkflowRunner:
         ]
         plain = {**env, "PYTHONUNBUFFERED": "1"}
         container = {
-            "name": CONTAINER_NAME,
+            "name": "ingestion",
             "image": self.image,
             "command": [self.python, self.script, *RUNNER_ARGUMENTS, STATUS_VIA_PIPES],
             "env": secret_env + [{"name": k, "value": v} for k, v in plain.items()],
@@ -140,7 +122,10 @@ class KubernetesWorkflowRunner:
             or detect_current_namespace(self.kubeconfig_file)
             or DEFAULT_NAMESPACE
         )
-        labels = {COMPONENT_KEY: COMPONENT_LABEL, RUN_ID_LABEL: run_id}
+        labels = {
+            "app.kubernetes.io/component": COMPONENT_LABEL,
+            "dagster/run-id": run_id,
+        }
         return job_manifest(
             name, namespace, labels, pod_spec, self.timeout_s, TTL_AFTER_FINISHED_S
         )
@@ -169,7 +154,7 @@ class KubernetesWorkflowRunner:
                 job["metadata"]["namespace"],
                 self.poll_interval_s,
                 UNSCHEDULABLE_GRACE_S,
-                SUBJECT,
+                "The ingestion workflow",
             )
             outcome = runner.run(job, should_stop=lambda: False)
             reader.read_log(outcome.log)
@@ -177,7 +162,7 @@ class KubernetesWorkflowRunner:
         exit_code = outcome.exit_code
         if outcome.reason is not None:
             summary = {"status": "failed", "error_summary": outcome.reason}
-        elif exit_code == 0 and (summary or {}).get("status") not in REPORTED_SUCCESS:
+        elif exit_code == 0 and (summary or {}).get("status") not in SUCCESS_STATUSES:
             exit_code = 1  # the container exits 0 whatever the workflow reported
         return WorkflowOutcome(
             request=request,

@@ -61,10 +61,6 @@ class Cursor(BaseModel):
         except ValidationError:
             return cls()
 
-    def dump(self) -> str:
-        """The cursor as a string."""
-        return self.model_dump_json()
-
 
 def object_table_fqn(bucket: str, key: str) -> str:
     """FQN of the table of object ``key``, under the service of its top-level prefix.
@@ -183,9 +179,10 @@ class Publisher:
                     "parameterValues": [],
                 },
             )
-            self.client.post(
+            self.client.send(
+                "POST",
                 f"dataQuality/testCases/testCaseResults/{case['fullyQualifiedName']}",
-                {
+                body={
                     "timestamp": timestamp_ms,
                     "testCaseStatus": "Success" if passed else "Failed",
                     "result": description,
@@ -280,8 +277,9 @@ def openmetadata_lineage_sensor(
     if context.repository_def is None:
         return SkipReason("no repository definition in the sensor context")
     graph = context.repository_def.asset_graph
-    client = CatalogClient.from_resource(openmetadata)
-    publisher = Publisher(client, s3.data_lake_bucket)
+    publisher = Publisher(
+        CatalogClient.from_resource(openmetadata), s3.data_lake_bucket
+    )
     cursor = publish_new_events(
         context.instance,
         sorted(graph.get_all_asset_keys(), key=AssetKey.to_user_string),
@@ -294,4 +292,4 @@ def openmetadata_lineage_sensor(
         f"not catalogued: {publisher.missing_tables[:10]}; jobs without a pipeline "
         f"entity: {sorted(publisher.missing_pipelines)}"
     )
-    return SensorResult(cursor=cursor.dump())
+    return SensorResult(cursor=cursor.model_dump_json())

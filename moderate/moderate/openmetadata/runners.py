@@ -30,17 +30,12 @@ INGESTION_PACKAGE = "openmetadata-ingestion"
 KILL_GRACE_S = 10.0
 ERROR_SUMMARY_LIMIT = 2000
 STEP_COUNTS = ("records", "updated_records", "warnings", "filtered", "errors")
-PROCESS_LOCALE = "C.UTF-8"
+SUCCESS_STATUSES = ("success", "partial_success")
 
 
 @dataclass(frozen=True)
 class WorkflowOutcome:
-    """What came back from one workflow process.
-
-    Attributes:
-        summary: The runner's summary message, or None if none arrived.
-        exit_code: Process exit status; None when it was killed on timeout.
-    """
+    """What came back from one workflow process (``exit_code`` None: killed)."""
 
     request: WorkflowRequest
     summary: Mapping[str, Any] | None
@@ -60,7 +55,7 @@ class WorkflowOutcome:
     @property
     def succeeded(self) -> bool:
         """Whether the workflow completed without failing."""
-        return self.exit_code == 0 and self.status in ("success", "partial_success")
+        return self.exit_code == 0 and self.status in SUCCESS_STATUSES
 
     def error_summary(self) -> str:
         """Why the workflow failed, in the workflow's own words when it said so."""
@@ -104,11 +99,9 @@ class WorkflowRunner(Protocol):
 
     def version_line(self) -> str:
         """``major.minor`` of the ingestion package the runner uses."""
-        ...
 
     def package_version(self) -> str:
         """Version of the ingestion package, as precisely as the runner knows it."""
-        ...
 
     def run(
         self,
@@ -121,7 +114,6 @@ class WorkflowRunner(Protocol):
         ``secrets`` holds the request's secret values, for runners that pass them
         on (a pod takes them from a Kubernetes secret).
         """
-        ...
 
 
 def summary_from_messages(messages: Sequence[Any]) -> Mapping[str, Any] | None:
@@ -135,10 +127,7 @@ def summary_from_messages(messages: Sequence[Any]) -> Mapping[str, Any] | None:
 
 
 def installed_package_version(python: Path) -> str | None:
-    """Version of ``openmetadata-ingestion`` in the virtualenv of ``python``.
-
-    Read from the package metadata, without starting the interpreter.
-    """
+    """Version of ``openmetadata-ingestion`` next to ``python``, without running it."""
     site_packages = python.parent.parent.glob("lib/python3*/site-packages")
     paths = sorted(str(path) for path in site_packages)
     for found in distributions(name=INGESTION_PACKAGE, path=paths):
@@ -167,11 +156,7 @@ class SubprocessWorkflowRunner:
         return line_of(self.package_version())
 
     def package_version(self) -> str:
-        """Version of the package installed in the virtualenv.
-
-        Raises:
-            FileNotFoundError: If the virtualenv holds no ingestion package.
-        """
+        """Version of the package in the virtualenv; FileNotFoundError if none."""
         version = installed_package_version(self.python)
         if version is None:
             raise FileNotFoundError(
@@ -187,8 +172,6 @@ class SubprocessWorkflowRunner:
         secrets: Mapping[str, str],
     ) -> WorkflowOutcome:
         """Runs the request as a subprocess; see :class:`WorkflowRunner`."""
-        if not self.python.exists():
-            raise FileNotFoundError(f"ingestion interpreter not found: {self.python}")
         timed_out, exit_code = False, None
         with (
             tempfile.TemporaryDirectory(prefix="moderate-ingestion-") as home,
@@ -202,7 +185,7 @@ class SubprocessWorkflowRunner:
             env = {
                 "HOME": home,
                 "TMPDIR": home,
-                "LANG": PROCESS_LOCALE,
+                "LANG": "C.UTF-8",
                 "PYTHONUNBUFFERED": "1",
                 **session.get_bootstrap_env_vars(),
                 **{name: secrets[name] for name in request.secret_variables},

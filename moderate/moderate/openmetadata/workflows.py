@@ -8,23 +8,18 @@ can take them straight from the deployment's secret.
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from moderate.openmetadata.versions import VersionLine
 
-SINK = {"type": "metadata-rest", "config": {}}
-PROFILER_PROCESSOR = {"type": "orm-profiler", "config": {}}
-AUTH_PROVIDER = "openmetadata"
-LOGGER_LEVEL = "INFO"
 DEFAULT_DATALAKE_DATABASE = "default"
 DAGSTER_TIMEOUT_S = 300
 TOKEN_VARIABLE = "OPEN_METADATA_TOKEN"
 POSTGRES_PASSWORD_VARIABLE = "POSTGRES_PASSWORD"
 S3_ACCESS_KEY_VARIABLE = "S3_ACCESS_KEY_ID"
 S3_SECRET_KEY_VARIABLE = "S3_SECRET_ACCESS_KEY"
-API_SUFFIX = "/api"
 DEFAULT_SYSTEM_SCHEMA_EXCLUDES: tuple[str, ...] = (
     "^information_schema$",
     "^pg_catalog$",
@@ -32,9 +27,6 @@ DEFAULT_SYSTEM_SCHEMA_EXCLUDES: tuple[str, ...] = (
     "^pg_temp_.*$",
 )
 """PostgreSQL's own schemas, never catalogued (OpenMetadata regular expressions)."""
-CASE_SENSITIVE_GROUP = "(?-i:{})"
-"""OpenMetadata matches filter patterns with ``re.match(..., re.IGNORECASE)``;
-this inline group switches case folding off for the text it wraps."""
 
 
 class WorkflowKind(StrEnum):
@@ -93,16 +85,13 @@ class ServerSettings:
 
     def __post_init__(self) -> None:
         """Rejects a server URL without the required ``/api`` suffix."""
-        if not self.host_port.rstrip("/").endswith(API_SUFFIX):
+        if not self.host_port.rstrip("/").endswith("/api"):
             raise ValueError("the OpenMetadata hostPort must end in /api")
 
 
 @dataclass(frozen=True)
 class PostgresSource:
-    """One database on the platform's Postgres server, as the workflow reaches it.
-
-    The password travels as a placeholder; ``schema_excludes`` are never catalogued.
-    """
+    """One database of the platform's Postgres server; ``schema_excludes`` skipped."""
 
     host: str
     port: int
@@ -113,10 +102,7 @@ class PostgresSource:
 
 @dataclass(frozen=True)
 class DatalakeSource:
-    """One top-level ``prefix`` (``alice-assets/``) of the data-lake bucket.
-
-    ``endpoint_url`` is None for AWS itself.
-    """
+    """One top-level ``prefix`` (``alice-assets/``); ``endpoint_url`` None: AWS."""
 
     bucket: str
     prefix: str
@@ -135,16 +121,15 @@ class DagsterSource:
 class WorkflowRequest:
     """A complete workflow configuration (secrets as placeholders) for a runner.
 
-    Attributes:
-        line: Release line (``major.minor``) the configuration is written for.
-        secret_variables: Environment variables the runner process needs.
+    ``line`` is the ``major.minor`` it is written for; ``secret_variables`` are
+    the environment variables the runner process needs.
     """
 
     kind: WorkflowKind
     service_name: str
     line: str
     config: Mapping[str, Any]
-    secret_variables: tuple[str, ...] = field(default=())
+    secret_variables: tuple[str, ...] = ()
 
     @property
     def pipeline_fqn(self) -> str:
@@ -161,13 +146,12 @@ class WorkflowRequest:
 
 
 def datalake_table_pattern(prefix: str) -> str:
-    """Anchored, case-sensitive regular expression of the keys under ``prefix``.
+    """Case-sensitive regular expression of the keys (table names) under ``prefix``.
 
-    Matched against the table name (the full object key) with OpenMetadata's
-    ``re.match(pattern, name, re.IGNORECASE)``: the ``(?-i:...)`` group undoes
-    the case folding, ``re.match`` anchors it at the start of the key.
+    OpenMetadata matches with ``re.match(pattern, key, re.IGNORECASE)``, anchored
+    at the start; the ``(?-i:...)`` group switches the case folding off.
     """
-    return CASE_SENSITIVE_GROUP.format(re.escape(f"{prefix.rstrip('/')}/"))
+    return f"(?-i:{re.escape(prefix.rstrip('/') + '/')})"
 
 
 def _postgres_connection(source: PostgresSource) -> dict[str, Any]:
@@ -255,13 +239,13 @@ def workflow_request(
     workflow_source["sourceConfig"] = {"config": source_config}
     config: dict[str, Any] = {"source": workflow_source}
     if kind in (WorkflowKind.PROFILER, WorkflowKind.AUTO_CLASSIFICATION):
-        config["processor"] = dict(PROFILER_PROCESSOR)
-    config["sink"] = dict(SINK)
+        config["processor"] = {"type": "orm-profiler", "config": {}}
+    config["sink"] = {"type": "metadata-rest", "config": {}}
     config["workflowConfig"] = {
-        "loggerLevel": LOGGER_LEVEL,
+        "loggerLevel": "INFO",
         "openMetadataServerConfig": {
             "hostPort": server.host_port,
-            "authProvider": AUTH_PROVIDER,
+            "authProvider": "openmetadata",
             "securityConfig": {"jwtToken": secret_placeholder(TOKEN_VARIABLE)},
         },
     }

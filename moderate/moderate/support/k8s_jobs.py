@@ -1,17 +1,14 @@
 """Runs one Kubernetes Job to its end on dagster-k8s's client, and always deletes it.
 
-The one Kubernetes lifecycle of the analysis and of the OpenMetadata ingestion.
-The library's client creates the Job and waits (fail fast on image pulls and
-crash loops, retries, timeouts); around it: an optional Secret owned by the Job,
-checks between the library's polls (cancellation, an unschedulable or
-misconfigured Pod, a failed or vanished Job), the log read before deletion, and
-deletion of Job and Secret in ``finally``. Kept instead of ``PipesK8sClient`` or
-``execute_k8s_job`` (dagster-k8s 0.29.27): both build their client with
-``DagsterKubernetesClient.production_client()`` (``time.sleep`` between polls,
-no request timeout, so a silent API server blocks them and nothing can be
-checked between polls); ``PipesK8sClient`` creates a bare Pod (no TTL) and waits
-up to 5 h for an unschedulable one; ``execute_k8s_job`` merges the run's
-container context (the Helm ``envSecrets: dagster-secrets``) into the Job.
+The one Kubernetes lifecycle of the analysis and of the OpenMetadata ingestion:
+the library's client creates the Job and waits (fail fast on image pulls, crash
+loops, retries, timeouts); around it an optional Secret owned by the Job, checks
+between its polls (cancellation, unschedulable or misconfigured Pod, failed or
+vanished Job), the log read before deletion, and deletion in ``finally``. Kept
+instead of ``PipesK8sClient``/``execute_k8s_job`` (dagster-k8s 0.29.27): both use
+``production_client()`` (no request timeout, nothing checked between polls);
+the first creates a bare Pod (no TTL) and waits 5 h for an unschedulable one, the
+second merges the run's ``envSecrets: dagster-secrets`` into the Job.
 """
 
 import logging
@@ -95,14 +92,10 @@ class JobCancelledError(RuntimeError):
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """How the Job ended.
+    """How the Job ended (``exit_code`` None: the container never exited).
 
-    Attributes:
-        exit_code: The container's exit status; None when it never exited.
-        reason: What was observed when the exit status alone does not explain
-            the outcome (start failure, unschedulable, deadline, lost Job).
-        log: Pod status lines and the container's log tail.
-        timed_out: Whether the Job exceeded its deadline.
+    ``reason`` explains what the exit code does not (start failure, unschedulable,
+    deadline, lost Job); ``log`` holds Pod status lines and the log tail.
     """
 
     exit_code: int | None
@@ -118,14 +111,8 @@ class _StopWaitingError(Exception):
 class KubernetesJobRunner:
     """Runs a Job (and its optional Secret) once and always deletes both.
 
-    Args:
-        api_client: Kubernetes API client (see :func:`api_client`).
-        namespace: Namespace of the Job.
-        poll_interval_s: Seconds between status polls.
-        unschedulable_grace_s: How long a Pod may stay unschedulable.
-        subject: Start of every reason, such as ``"The analysis"``.
-        sleeper: Sleep function (injectable for tests).
-        timer: Monotonic clock (injectable for tests).
+    ``subject`` starts every reason (``"The analysis"``); ``unschedulable_grace_s``
+    bounds how long a Pod may stay unschedulable.
     """
 
     def __init__(
@@ -155,14 +142,11 @@ class KubernetesJobRunner:
     ) -> JobOutcome:
         """Creates the Secret and the Job, waits, captures the log, deletes both.
 
-        Args:
-            job: The Job manifest (see :func:`job_manifest`).
-            should_stop: Polled between the library's polls.
-            secret: A Secret named like the Job, created first and owned by it.
+        ``secret`` is named like the Job, created first and owned by it;
+        ``should_stop`` is polled between the library's polls.
 
         Raises:
-            JobCancelledError: When ``should_stop`` turned True (the Job is
-                deleted first).
+            JobCancelledError: When ``should_stop`` turned True (Job deleted first).
         """
         name = job["metadata"]["name"]
         deadline_s = int(job["spec"]["activeDeadlineSeconds"])
@@ -189,8 +173,7 @@ class KubernetesJobRunner:
                 log = self._capture_log(k8s, name, container)
         finally:
             self._delete(name, secret is not None)
-        timed_out = reason == self._timeout(deadline_s)
-        return JobOutcome(exit_code, reason, log, timed_out)
+        return JobOutcome(exit_code, reason, log, reason == self._timeout(deadline_s))
 
     def _wait(
         self, k8s: DagsterKubernetesClient, name: str, deadline_s: int, container: str
@@ -232,22 +215,12 @@ class KubernetesJobRunner:
         job = self._read_job(name)
         if job is None:
             raise _StopWaitingError(f"{self._subject} Job disappeared")
-        if any(c.type == "Failed" and c.status == "True" for c in _conditions(job)):
+        if _condition(job, "Failed", "True") is not None:
             raise _StopWaitingError()
         for pod in self._pods(name):
-            for status in _container_statuses(pod):
-                waiting = status.state.waiting if status.state else None
-                if waiting is not None and waiting.reason == RETRIED_BY_THE_LIBRARY:
-                    raise _StopWaitingError(self._start_failure(waiting.reason))
-            condition = next(
-                (
-                    c
-                    for c in _conditions(pod)
-                    if (c.type, c.status, c.reason)
-                    == ("PodScheduled", "False", UNSCHEDULABLE)
-                ),
-                None,
-            )
+            if RETRIED_BY_THE_LIBRARY in _waiting_reasons(pod):
+                raise _StopWaitingError(self._start_failure(RETRIED_BY_THE_LIBRARY))
+            condition = _condition(pod, "PodScheduled", "False", UNSCHEDULABLE)
             if condition is None:
                 unschedulable_since.clear()
                 continue
@@ -265,8 +238,7 @@ class KubernetesJobRunner:
         job = self._read_job(name)
         if job is None:
             return None, f"{self._subject} Job disappeared"
-        conditions = _conditions(job)
-        if any(condition.reason == DEADLINE_EXCEEDED for condition in conditions):
+        if any(condition.reason == DEADLINE_EXCEEDED for condition in _conditions(job)):
             return None, self._timeout(deadline_s)
         for pod in self._pods(name):
             for status in _container_statuses(pod):
@@ -275,7 +247,7 @@ class KubernetesJobRunner:
                     return int(state.terminated.exit_code), None
                 if state and state.waiting and state.waiting.reason:
                     return None, self._start_failure(state.waiting.reason)
-        failed = next((c.reason for c in conditions if c.type == "Failed"), None)
+        failed = getattr(_condition(job, "Failed"), "reason", None)
         return None, f"{self._subject} Job failed ({failed or 'unknown reason'})"
 
     def _timeout(self, deadline_s: int) -> str:
@@ -329,11 +301,8 @@ class KubernetesJobRunner:
         return "\n".join(parts)
 
     def _delete(self, name: str, with_secret: bool) -> None:
-        """Deletes Job (Pods first) and Secret; 404 is success, other errors are logged.
-
-        Logged, not raised, so they never mask the outcome: the TTL, the
-        deadline and the Secret's owner reference still bound their life.
-        """
+        """Deletes Job (Pods first) and Secret; errors but 404 are only logged."""
+        # Not raised, so they never mask the outcome: TTL, deadline and owner bound.
         deletions = [("Job", self._batch.delete_namespaced_job)]
         if with_secret:
             deletions.append(("Secret", self._core.delete_namespaced_secret))
@@ -349,6 +318,19 @@ class KubernetesJobRunner:
 
 def _conditions(item: Any) -> list[Any]:
     return (item.status.conditions if item.status else None) or []
+
+
+def _condition(item: Any, *wanted: str) -> Any:
+    """The first condition whose (type, status, reason) starts with ``wanted``."""
+    for c in _conditions(item):
+        if (c.type, c.status, c.reason)[: len(wanted)] == wanted:
+            return c
+    return None
+
+
+def _waiting_reasons(pod: Any) -> set[str]:
+    statuses = _container_statuses(pod)
+    return {s.state.waiting.reason for s in statuses if s.state and s.state.waiting}
 
 
 def _container_statuses(pod: Any) -> list[Any]:

@@ -279,12 +279,7 @@ def _plan_users(
     now: datetime,
     in_flight: InFlight,
 ) -> TickPlan:
-    """New users of the pass in progress first, then due retries, up to the room.
-
-    A pass starts when ``users/count`` differs from that of the last completed
-    pass, or when that pass is older than the reconciliation interval (Keycloak
-    orders by username, so new users appear at any offset).
-    """
+    """New users of the pass in progress, then due retries (docs/trust.md)."""
     deadline = time.monotonic() + settings.tick_budget_s
     cursor, reset = UserScanCursor.read(raw_cursor)
     users = keycloak.count_users()
@@ -331,10 +326,7 @@ def _scan_users(
     found: list[str],
     deadline: float,
 ) -> tuple[int, bool]:
-    """Reads pages from ``offset``; returns the next offset and whether the pass ended.
-
-    The offset only moves past a page once every new user on it was requested.
-    """
+    """The next offset and whether the pass ended (docs/trust.md)."""
     pages = keycloak.iter_user_pages(settings.user_page_size, first=offset)
     for read, page in enumerate(pages, start=1):
         usernames = [user["username"] for user in page]
@@ -364,12 +356,7 @@ def _plan_objects(
     now: datetime,
     in_flight: InFlight,
 ) -> TickPlan:
-    """Due objects without proof, read by keyset (``id > after_id``), up to the room.
-
-    Objects without hash are recorded as failed for good without a run. Objects
-    waiting out a backoff, or held by a run, are skipped, except those blocked on
-    an owner whose DID has since been recorded, which are due at once.
-    """
+    """Due objects without proof, by keyset ``id > after_id`` (docs/trust.md)."""
     deadline = time.monotonic() + settings.tick_budget_s
     cursor, reset = ObjectScanCursor.read(raw_cursor)
     client = platform_api.client()

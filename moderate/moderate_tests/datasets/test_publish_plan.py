@@ -11,14 +11,15 @@ OWNED = "workflows-assets/"
 
 def unit(number: int) -> PublishUnit:
     name = f"data/{number}.csv"
-    return PublishUnit(
+    unit = PublishUnit(
+        source="src",
         dataset=name,
         data_format=DatasetFormat.PARQUET,
-        series_id=series_id("src", name, DatasetFormat.PARQUET),
         staged=StagedObject(key=f"k/{number}", sha256=f"{number:064x}", size=1),
-        file_name=f"{number}.parquet",
         source_path=name,
     )
+    assert unit.series_id == series_id("src", name, DatasetFormat.PARQUET)
+    return unit
 
 
 def existing(object_id: int, of: PublishUnit | None, commit: str) -> dict:

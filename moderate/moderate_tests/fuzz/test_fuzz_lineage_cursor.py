@@ -28,7 +28,7 @@ CURSOR_DOCUMENTS = st.fixed_dictionaries(
 def check_total(raw: str) -> None:
     cursor = Cursor.parse(raw)
     assert isinstance(cursor, Cursor)
-    assert Cursor.parse(cursor.dump()) == cursor
+    assert Cursor.parse(cursor.model_dump_json()) == cursor
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -145,6 +145,6 @@ def test_unconfigured_sensor_skips_naming_variables():
 
 def test_a_bad_cursor_starts_over():
     assert Cursor.parse("not json") == Cursor()
-    assert Cursor.parse(Cursor(materialization=5, checks={"a:b": 2}).dump()) == Cursor(
-        materialization=5, checks={"a:b": 2}
-    )
+    assert Cursor.parse(
+        Cursor(materialization=5, checks={"a:b": 2}).model_dump_json()
+    ) == Cursor(materialization=5, checks={"a:b": 2})

@@ -9,6 +9,7 @@ from moderate.definitions import defs
 from moderate.resources import PostgresResource, RabbitMQResource, S3Resource
 from moderate.resources.settings import EnvBackedResource
 from moderate.state import StateStore
+from moderate_tests.matrix_profile.kmock_cluster import KmockCluster
 from moderate_tests.support.postgres import postgres_resource, temporary_database
 from moderate_tests.support.rabbitmq import RABBIT_URL, unique_queue_name
 from moderate_tests.support.seaweedfs import S3Endpoint, SeaweedFS
@@ -101,3 +102,11 @@ def rabbitmq() -> Iterator[RabbitMQResource]:
             channel.queue_delete(queue=queue)
     finally:
         connection.close()
+
+
+@pytest.fixture
+def kmock_cluster() -> Iterator[KmockCluster]:
+    """A fresh Kubernetes API emulator on a loopback port."""
+    cluster = KmockCluster().start()
+    yield cluster
+    cluster.stop()

@@ -1,19 +1,8 @@
 """Fixtures of the matrix_profile tests."""
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
-
-from moderate_tests.matrix_profile.kmock_cluster import KmockCluster
-
-
-@pytest.fixture
-def kmock_cluster() -> Iterator[KmockCluster]:
-    """A fresh Kubernetes API emulator on a loopback port."""
-    cluster = KmockCluster().start()
-    yield cluster
-    cluster.stop()
 
 
 @pytest.fixture

@@ -22,6 +22,17 @@ START_TIMEOUT_S = 10.0
 WAIT_STEP_S = 0.02
 CONTROLLER_AGENT = "fake-controller"
 HTTP_FORBIDDEN = 403
+JOB_LIFECYCLE_CALLS = frozenset(
+    {
+        ("POST", "jobs", None),
+        ("GET", "jobs", None),
+        ("GET", "jobs", "status"),
+        ("DELETE", "jobs", None),
+        ("GET", "pods", None),
+        ("GET", "pods", "log"),
+    }
+)
+"""(method, resource, subresource) the shared Job lifecycle may call (its RBAC)."""
 DECLARED_RESOURCES = {
     "v1/pods": "Pod",
     "batch/v1/jobs": "Job",

@@ -23,7 +23,10 @@ from moderate.matrix_profile.launcher import WorkerCancelledError, WorkerRequest
 from moderate.matrix_profile.results import error_summary
 from moderate.support import k8s_jobs
 from moderate.support.k8s_jobs import TimeoutApiClient
-from moderate_tests.matrix_profile.kmock_cluster import FakeController
+from moderate_tests.matrix_profile.kmock_cluster import (
+    JOB_LIFECYCLE_CALLS,
+    FakeController,
+)
 
 POLL_S = 0.05
 RUN_ID = "0a1b2c3d-1111-2222-3333-444455556666"
@@ -31,13 +34,7 @@ SUMMARY = '{"status": "ok", "rows": 96, "report_bytes": 1234}'
 RUNNING = {"running": {"startedAt": "2026-11-23T10:00:00Z"}}
 INPUT_URL = "http://s3.local/lake/a.csv?X-Amz-Signature=secret1"
 UPLOAD_URL = "http://s3.local/out/r.html?X-Amz-Signature=secret2"
-ALLOWED_BY_RBAC = {
-    ("POST", "jobs", None),
-    ("GET", "jobs", None),
-    ("GET", "jobs", "status"),
-    ("DELETE", "jobs", None),
-    ("GET", "pods", None),
-    ("GET", "pods", "log"),
+ALLOWED_BY_RBAC = JOB_LIFECYCLE_CALLS | {
     ("POST", "secrets", None),
     ("PATCH", "secrets", None),
     ("DELETE", "secrets", None),

@@ -19,27 +19,16 @@ from moderate.openmetadata.workflows import (
     WorkflowKind,
     workflow_request,
 )
-from moderate_tests.matrix_profile.kmock_cluster import FakeController, KmockCluster
+from moderate_tests.matrix_profile.kmock_cluster import (
+    JOB_LIFECYCLE_CALLS,
+    FakeController,
+)
 from moderate_tests.openmetadata.test_runner import run_in_op
 
 KUBERNETES_VERSION = "1.33.0"
 RUN_ID = "0a1b2c3d-1111-2222-3333-444455556666"
 POLL_S = 0.05
-ALLOWED_BY_RBAC = {
-    ("POST", "jobs", None),
-    ("GET", "jobs", None),
-    ("GET", "jobs", "status"),
-    ("DELETE", "jobs", None),
-    ("GET", "pods", None),
-    ("GET", "pods", "log"),
-}
-
-
-@pytest.fixture
-def kmock_cluster():
-    cluster = KmockCluster().start()
-    yield cluster
-    cluster.stop()
+ALLOWED_BY_RBAC = JOB_LIFECYCLE_CALLS
 
 
 @pytest.fixture

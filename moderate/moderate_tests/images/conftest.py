@@ -12,14 +12,6 @@ MIB = 1024 * 1024
 IMAGE_TEST_TIMEOUT_S = 2400
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "image: builds the Docker images and runs them "
-        "(needs the engine of .ci/setup.d/50-docker.sh)",
-    )
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "moderate_tests/images/test_image_" in item.nodeid:

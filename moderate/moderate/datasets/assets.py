@@ -139,7 +139,7 @@ def prepared_datasets(
     manifest = prepared.manifest
     return MaterializeResult(
         metadata=prepare_metadata(
-            manifest, prepared.bucket, prepared.manifest_key, prepared.skipped
+            manifest, bucket, prepared.manifest_key, prepared.skipped
         ),
         check_results=check_results(AssetKey(PREPARE_ASSET), manifest),
         data_version=DataVersion(f"{manifest.commit_sha}:{manifest.fingerprint}"),

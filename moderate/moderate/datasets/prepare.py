@@ -52,11 +52,10 @@ LFS_POINTER_ERROR = (
 
 @dataclass(frozen=True)
 class PreparedSource:
-    """A prepared commit, where it is staged, and whether it was already published."""
+    """A prepared commit, its manifest's key, and whether it was already published."""
 
     manifest: SourceManifest
     manifest_key: str
-    bucket: str
     skipped: bool
 
 
@@ -108,9 +107,6 @@ def prepare_source(
 
     A commit already published with the same settings is not converted again:
     its manifest is reused and reported as skipped.
-
-    ``source`` names the state key and the staging folder; ``bucket`` is the
-    job-outputs bucket.
     """
     settings_hash = fingerprint(config)
     with shallow_checkout(config.repo_url, config.ref, config.clone_timeout_s) as co:
@@ -126,7 +122,7 @@ def prepare_source(
         preparation = _Preparation(source, config, co, area, settings_hash, log)
         reused = preparation.published_manifest(state)
         if reused is not None:
-            return PreparedSource(reused, area.manifest_key, bucket, skipped=True)
+            return PreparedSource(reused, area.manifest_key, skipped=True)
         manifest = preparation.manifest()
     area.put_manifest(manifest)
     known = SourceState(
@@ -136,7 +132,7 @@ def prepare_source(
         bucket=bucket,
     )
     state.mark_pending(SOURCE_NAMESPACE, source, known.model_dump())
-    return PreparedSource(manifest, area.manifest_key, bucket, skipped=False)
+    return PreparedSource(manifest, area.manifest_key, skipped=False)
 
 
 @dataclass
@@ -163,8 +159,6 @@ class _Preparation:
             manifest = load_manifest(area.client, area.bucket, area.manifest_key)
         except ClientError as error:
             self.log.warning("staged manifest unreadable (%s); preparing again", error)
-            return None
-        if manifest.fingerprint != self.settings_hash:
             return None
         self.log.info("commit %s already published: skipping", manifest.commit_sha)
         return manifest
@@ -238,22 +232,14 @@ class _Preparation:
             if not datasets:
                 raise DatasetReadError(f"{path}: no sheet holds data")
         except DatasetReadError as error:
-            self.log.error("%s", error)
-            failed = self._failed(dataset_name(path), path, None, error)
+            failed = self._record(dataset_name(path), path, None, error)
             return SourceFileRecord(path=path, kind=kind, error=str(error)), [failed]
-        original = None
-        error_text: str | None = None
-        if any(d.status == DatasetStatus.OK for d in datasets):
-            original = self.area.put_file(local, f"original/{path}")
-        else:
-            error_text = (
-                "; ".join(d.error or "" for d in datasets) or f"{path}: no data"
-            )
+        read = any(d.status == DatasetStatus.OK for d in datasets)
         record = SourceFileRecord(
             path=path,
             kind=kind,
-            original=original,
-            error=error_text,
+            original=self.area.put_file(local, f"original/{path}") if read else None,
+            error=None if read else "; ".join(d.error or "" for d in datasets),
             empty_sheets=empty_sheets,
         )
         return record, datasets
@@ -261,20 +247,15 @@ class _Preparation:
     def _csv(self, index: int, path: str) -> DatasetRecord:
         from moderate.datasets.csv_parquet import csv_to_parquet  # pyarrow: on use
 
-        name = dataset_name(path)
         target = self.checkout.scratch / f"{index}.parquet"
-        try:
-            stats = csv_to_parquet(
-                self.checkout.root / path,
-                target,
-                self._csv_options(path),
-                self.config.preview_rows,
-                path,
-            )
-        except DatasetReadError as error:
-            self.log.error("%s", error)
-            return self._failed(name, path, None, error)
-        return self._staged(target, name, path, None, stats)
+        stats = csv_to_parquet(
+            self.checkout.root / path,
+            target,
+            self._csv_options(path),
+            self.config.preview_rows,
+            path,
+        )
+        return self._record(dataset_name(path), path, None, (target, stats))
 
     def _workbook(
         self, index: int, path: str
@@ -297,18 +278,35 @@ class _Preparation:
                         workbook, sheet, target, self.config.preview_rows, name
                     )
                 except (DatasetNameError, DatasetReadError) as error:
-                    self.log.error("%s", error)
-                    records.append(self._failed(name, path, sheet, error))
+                    records.append(self._record(name, path, sheet, error))
                     continue
                 if stats is None:
                     empty.append(sheet)
                 else:
-                    records.append(self._staged(target, name, path, sheet, stats))
+                    records.append(self._record(name, path, sheet, (target, stats)))
         return records, tuple(empty)
 
-    def _staged(
-        self, target: Path, name: str, path: str, sheet: str | None, stats: TableStats
+    def _record(
+        self,
+        name: str,
+        path: str,
+        sheet: str | None,
+        outcome: Exception | tuple[Path, TableStats],
     ) -> DatasetRecord:
+        """A failed dataset (``outcome`` is its error) or a converted one, staged."""
+        rule = next((r for r in self.config.key_columns if matches(r.glob, path)), None)
+        keys = tuple(rule.columns) if rule is not None else ()
+        if isinstance(outcome, Exception):
+            self.log.error("%s", outcome)
+            return DatasetRecord(
+                name=name,
+                source_path=path,
+                sheet=sheet,
+                status=DatasetStatus.FAILED,
+                error=str(outcome),
+                key_columns=keys,
+            )
+        target, stats = outcome
         staged = self.area.put_file(target, f"parquet/{target.name}")
         target.unlink()
         self.log.info("%s: %d rows x %d columns", name, stats.rows, len(stats.columns))
@@ -321,24 +319,8 @@ class _Preparation:
             columns=stats.columns,
             preview=stats.preview,
             parquet=staged,
-            key_columns=self._key_columns(path),
+            key_columns=keys,
         )
-
-    def _failed(
-        self, name: str, path: str, sheet: str | None, error: Exception
-    ) -> DatasetRecord:
-        return DatasetRecord(
-            name=name,
-            source_path=path,
-            sheet=sheet,
-            status=DatasetStatus.FAILED,
-            error=str(error),
-            key_columns=self._key_columns(path),
-        )
-
-    def _key_columns(self, path: str) -> tuple[str, ...]:
-        rule = next((r for r in self.config.key_columns if matches(r.glob, path)), None)
-        return tuple(rule.columns) if rule is not None else ()
 
     def _csv_options(self, path: str) -> CsvOptions:
         block_size = self.config.csv_block_size_mib * MIB

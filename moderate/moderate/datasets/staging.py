@@ -153,8 +153,7 @@ class StagingArea:
         fingerprint: str,
     ) -> "StagingArea":
         """The folder of one source commit prepared with one fingerprint."""
-        parts = (root_prefix.strip("/"), source, commit_sha, fingerprint)
-        return cls(client, bucket, "/".join(part for part in parts if part))
+        return cls(client, bucket, f"{root_prefix}/{source}/{commit_sha}/{fingerprint}")
 
     @property
     def manifest_key(self) -> str:
@@ -189,11 +188,9 @@ class StagingArea:
 def delete_older_commits(keep: StagingArea, prepared_at: str) -> int:
     """Deletes the source's staged commits older than ``keep``; returns the count.
 
-    A folder of the source goes when its manifest was prepared before
-    ``prepared_at`` (ISO), or, without one, when nothing in it changed for a day
-    (a run that died). A run still staging a newer commit (recent files, no
-    manifest) and a newer prepared commit are never touched, so overlapping
-    runs never delete each other's files.
+    A folder goes when its manifest was prepared before ``prepared_at`` (ISO),
+    or, without one, when nothing in it changed for a day (a run that died), so
+    overlapping runs never delete each other's files.
     """
     client, bucket = keep.client, keep.bucket
     source_prefix = keep.prefix.rsplit("/", COMMIT_LEVELS)[0]

@@ -24,6 +24,7 @@ from dagster import (
 from moderate.datasets.config import (
     BUILDING_STOCK_SOURCE,
     GENOME_PROJECT_SOURCE,
+    PLATFORM_ASSET_NAMES,
     SOURCE_DEFAULTS,
     PrepareConfig,
     PublishConfig,
@@ -36,7 +37,6 @@ from moderate.datasets.staging import (
     StagingArea,
     StagingIntegrityError,
     delete_older_commits,
-    load_manifest,
 )
 from moderate.resources.platform_api import PlatformApiResource
 from moderate.resources.s3 import S3Resource
@@ -181,9 +181,10 @@ def platform_asset_datasets(
             metadata={"source": source},
         )
     s3_client = s3.client()
+    area = StagingArea(s3_client, known.bucket, known.manifest_key.rsplit("/", 1)[0])
     manifest_url = f"s3://{known.bucket}/{known.manifest_key}"
     try:
-        manifest = load_manifest(s3_client, known.bucket, known.manifest_key)
+        manifest = area.load_manifest()
     except ClientError as error:
         raise Failure(
             description=f"staged manifest {manifest_url} cannot be read: "
@@ -193,7 +194,7 @@ def platform_asset_datasets(
     client = platform_api.client()
     platform_asset = publish.ensure_platform_asset(
         client,
-        config.asset_name(source),
+        config.platform_asset_name or PLATFORM_ASSET_NAMES[source],
         f"{SOURCE_DESCRIPTIONS[source]} from {manifest.repo_url}",
         platform_api.setting("base_url"),
         config.adopt_legacy_asset,
@@ -220,7 +221,6 @@ def platform_asset_datasets(
         ) from None
     if SourceState.read(store, source) == known:
         store.mark_done(SOURCE_NAMESPACE, source, known.model_dump())
-    area = StagingArea(s3_client, known.bucket, known.manifest_key.rsplit("/", 1)[0])
     removed = delete_older_commits(area, manifest.prepared_at)
     if removed:
         context.log.info("removed %d staged files of older commits", removed)

@@ -168,7 +168,3 @@ class PublishConfig(Config):
         description="Reuse an asset of earlier deployments (URL-derived uuid, "
         "or the oldest ownerless asset with the same name).",
     )
-
-    def asset_name(self, source: str) -> str:
-        """The platform asset of ``source``."""
-        return self.platform_asset_name or PLATFORM_ASSET_NAMES[source]

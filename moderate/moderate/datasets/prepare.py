@@ -30,7 +30,6 @@ from moderate.datasets.staging import (
     SourceFileRecord,
     SourceManifest,
     StagingArea,
-    load_manifest,
 )
 from moderate.state import ItemStatus, utc_now
 
@@ -135,7 +134,7 @@ def prepare_source(
     return PreparedSource(manifest, area.manifest_key, skipped=False)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Preparation:
     """Selects, converts and stages the datasets of one checkout."""
 
@@ -145,18 +144,16 @@ class _Preparation:
     area: StagingArea
     settings_hash: str
     log: logging.Logger
-    lfs_error: str = ""
 
     def published_manifest(self, state: "StateStore") -> SourceManifest | None:
         """The manifest of this commit if it was published with these settings."""
         from botocore.exceptions import ClientError
 
         known = SourceState.read(state, self.source, done_only=True)
-        area = self.area
-        if known is None or known.manifest_key != area.manifest_key:
+        if known is None or known.manifest_key != self.area.manifest_key:
             return None
         try:
-            manifest = load_manifest(area.client, area.bucket, area.manifest_key)
+            manifest = self.area.load_manifest()
         except ClientError as error:
             self.log.warning("staged manifest unreadable (%s); preparing again", error)
             return None
@@ -185,17 +182,18 @@ class _Preparation:
                 log.warning("%s matched a glob but is neither .csv nor .xlsx", path)
                 unsupported.append(path)
         pointers = [p for p in readable if is_lfs_pointer(checkout.root / p)]
+        lfs_error = ""
         if pointers:
             log.info("fetching Git LFS content of %d files", len(pointers))
             try:
                 checkout.pull_lfs(pointers, config.clone_timeout_s)
             except GitFetchError as error:
-                self.lfs_error = str(error)
-                log.error("Git LFS content incomplete: %s", self.lfs_error)
+                lfs_error = str(error)
+                log.error("Git LFS content incomplete: %s", lfs_error)
         files: list[SourceFileRecord] = []
         datasets: list[DatasetRecord] = []
         for index, path in enumerate(readable):
-            file_record, file_datasets = self._file(index, path)
+            file_record, file_datasets = self._file(index, path, lfs_error)
             files.append(file_record)
             datasets.extend(file_datasets)
         return SourceManifest(
@@ -213,7 +211,7 @@ class _Preparation:
         )
 
     def _file(
-        self, index: int, path: str
+        self, index: int, path: str, lfs_error: str
     ) -> tuple[SourceFileRecord, list[DatasetRecord]]:
         """One file's record and datasets; its original is staged if any is read."""
         local = self.checkout.root / path
@@ -222,8 +220,8 @@ class _Preparation:
         try:
             if is_lfs_pointer(local):
                 error = LFS_POINTER_ERROR.format(path=path)
-                if self.lfs_error:
-                    error = f"{error}: {self.lfs_error[-LFS_ERROR_CHARS:]}"
+                if lfs_error:
+                    error = f"{error}: {lfs_error[-LFS_ERROR_CHARS:]}"
                 raise DatasetReadError(error)
             if kind == FileKind.CSV:
                 datasets = [self._csv(index, path)]

@@ -74,7 +74,7 @@ def _missing_keys(dataset: DatasetRecord) -> str | None:
 
 def _empty_columns(dataset: DatasetRecord) -> str | None:
     empty = dataset.empty_columns
-    if dataset.status != DatasetStatus.OK or not empty:
+    if not empty:
         return None
     listed = ", ".join(empty[:MAX_LISTED])
     more = f" and {len(empty) - MAX_LISTED} more" if len(empty) > MAX_LISTED else ""

@@ -81,10 +81,8 @@ class DatasetRecord(BaseModel):
 
     @property
     def empty_columns(self) -> tuple[str, ...]:
-        """Columns without a single value."""
-        if self.rows == 0:
-            return ()
-        return tuple(c.name for c in self.columns if c.null_count >= self.rows)
+        """Columns without a single value (none in a dataset without rows)."""
+        return tuple(c.name for c in self.columns if c.null_count >= self.rows > 0)
 
     @property
     def missing_key_columns(self) -> tuple[str, ...]:
@@ -184,6 +182,14 @@ class StagingArea:
             ContentType=JSON_CONTENT_TYPE,
         )
 
+    def load_manifest(self) -> SourceManifest:
+        """Reads the manifest."""
+        body = self.client.get_object(Bucket=self.bucket, Key=self.manifest_key)["Body"]
+        try:
+            return SourceManifest.model_validate_json(body.read())
+        finally:
+            body.close()
+
 
 def delete_older_commits(keep: StagingArea, prepared_at: str) -> int:
     """Deletes the source's staged commits older than ``keep``; returns the count.
@@ -202,14 +208,14 @@ def delete_older_commits(keep: StagingArea, prepared_at: str) -> int:
         for entry in page.get("Contents", []):
             key = entry["Key"]
             relative = key.removeprefix(f"{source_prefix}/").split("/", COMMIT_LEVELS)
-            area = "/".join([source_prefix, *relative[:COMMIT_LEVELS]])
-            if len(relative) > COMMIT_LEVELS and area != keep.prefix:
-                areas[area].append((key, entry["LastModified"]))
+            folder = "/".join([source_prefix, *relative[:COMMIT_LEVELS]])
+            if len(relative) > COMMIT_LEVELS and folder != keep.prefix:
+                areas[folder].append((key, entry["LastModified"]))
     doomed: list[str] = []
-    for area, entries in areas.items():
-        manifest_key = f"{area}/{MANIFEST_FILE}"
-        if any(key == manifest_key for key, _ in entries):
-            if load_manifest(client, bucket, manifest_key).prepared_at >= prepared_at:
+    for folder, entries in areas.items():
+        area = StagingArea(client, bucket, folder)
+        if any(key == area.manifest_key for key, _ in entries):
+            if area.load_manifest().prepared_at >= prepared_at:
                 continue
         elif max(modified for _, modified in entries) > utc_now() - ABANDONED_AFTER:
             continue
@@ -221,15 +227,6 @@ def delete_older_commits(keep: StagingArea, prepared_at: str) -> int:
             Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
         )
     return len(doomed)
-
-
-def load_manifest(client: "S3Client", bucket: str, key: str) -> SourceManifest:
-    """Reads a manifest from the staging bucket."""
-    body = client.get_object(Bucket=bucket, Key=key)["Body"]
-    try:
-        return SourceManifest.model_validate_json(body.read())
-    finally:
-        body.close()
 
 
 def download_verified(

@@ -1,9 +1,7 @@
 """The dataset assets, partitioned by source: observe, prepare, publish.
 
-``dataset_repository``'s data version per partition is the commit the source's
-branch points at (``git ls-remote``, hourly); a new commit, and only a new one,
-makes ``prepared_datasets`` (checkout, Parquet, staging) and then
-``platform_asset_datasets`` (upload) materialise. Only the manifest's key
+A new commit of a source's branch (observed hourly) makes ``prepared_datasets``
+and then ``platform_asset_datasets`` materialise; only the manifest's key
 travels between them, through the state store: no IO manager, no local disk.
 """
 

@@ -282,11 +282,10 @@ def publish_units(manifest: SourceManifest) -> list[PublishUnit]:
         for d in manifest.datasets
         if d.status == DatasetStatus.OK and d.parquet is not None
     ]
-    converted = {unit.source_path for unit in units}
     units.extend(
         PublishUnit(source, f.path, DatasetFormat.ORIGINAL, f.original, f.path)
         for f in manifest.files
-        if f.path in converted and f.original is not None
+        if f.original is not None
     )
     return units
 

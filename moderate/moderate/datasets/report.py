@@ -1,9 +1,8 @@
 """What ``prepared_datasets`` reports: checks of every dataset, and its metadata.
 
-The checks run inside the asset (declared as its check specs) and read the
-statistics gathered while converting, so no dataset is read twice. Metadata
-entries are keyed ``<kind> | <dataset>`` and combined-schema columns
-``<dataset> | <column>``, so no two datasets overwrite each other.
+The checks read the statistics gathered while converting, so no dataset is read
+twice. Metadata keys and combined-schema columns name their dataset
+(``<kind> | <dataset>``, ``<dataset> | <column>``), so none overwrites another.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence

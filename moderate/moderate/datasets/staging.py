@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from moderate.datasets.profile import ColumnStats
+from moderate.datasets.profile import MIB, ColumnStats
 from moderate.state import utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-HASH_CHUNK_BYTES = 1024 * 1024
+HASH_CHUNK_BYTES = MIB
 MANIFEST_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 JSON_CONTENT_TYPE = "application/json"
-MULTIPART_THRESHOLD_BYTES = 64 * 1024 * 1024
+MULTIPART_THRESHOLD_BYTES = 64 * MIB
 DELETE_BATCH = 1000
 COMMIT_LEVELS = 2
 ABANDONED_AFTER = timedelta(days=1)

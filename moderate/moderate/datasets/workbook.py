@@ -44,10 +44,9 @@ KINDS_BY_TYPE = {
 
 @dataclass(frozen=True)
 class SheetLayout:
-    """The kept columns of one sheet: cell positions, kinds, Arrow schema."""
+    """The kept columns of one sheet: cell positions and Arrow schema."""
 
     positions: tuple[int, ...]
-    kinds: tuple[ColumnKind, ...]
     schema: pa.Schema
 
 
@@ -122,7 +121,7 @@ def _layout(workbook: Workbook, sheet: str) -> SheetLayout | None:
         if titles[i] not in (None, "") or kinds[i] != ColumnKind.NULL
     ]
     schema = pa.schema([(names[i], arrow_type(kinds[i])) for i in kept])
-    return SheetLayout(tuple(kept), tuple(kinds[i] for i in kept), schema)
+    return SheetLayout(tuple(kept), schema)
 
 
 def _write(
@@ -147,13 +146,11 @@ def _write(
 
 def _batch(chunk: Sequence[tuple[Any, ...]], layout: SheetLayout) -> pa.RecordBatch:
     arrays = []
-    for position, kind, field in zip(
-        layout.positions, layout.kinds, layout.schema, strict=True
-    ):
+    for position, field in zip(layout.positions, layout.schema, strict=True):
         values = [row[position] if position < len(row) else None for row in chunk]
-        if kind == ColumnKind.STRING:
+        if pa.types.is_string(field.type):
             values = [None if value is None else str(value) for value in values]
-        elif kind == ColumnKind.FLOAT:
+        elif pa.types.is_floating(field.type):
             values = [None if value is None else float(value) for value in values]
         arrays.append(pa.array(values, type=field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=layout.schema)

@@ -190,20 +190,17 @@ class _Preparation:
             except GitFetchError as error:
                 lfs_error = str(error)
                 log.error("Git LFS content incomplete: %s", lfs_error)
-        files: list[SourceFileRecord] = []
-        datasets: list[DatasetRecord] = []
-        for index, path in enumerate(readable):
-            file_record, file_datasets = self._file(index, path, lfs_error)
-            files.append(file_record)
-            datasets.extend(file_datasets)
+        read = [
+            self._file(index, path, lfs_error) for index, path in enumerate(readable)
+        ]
         return SourceManifest(
             source=self.source,
             repo_url=checkout.repo_url,
             ref=config.ref,
             commit_sha=checkout.commit_sha,
             fingerprint=self.settings_hash,
-            files=tuple(files),
-            datasets=tuple(datasets),
+            files=tuple(file for file, _ in read),
+            datasets=tuple(dataset for _, datasets in read for dataset in datasets),
             unmatched_globs=selection.unmatched_globs,
             unsupported_files=tuple(unsupported),
             refused_files=tuple(refused),
@@ -230,8 +227,7 @@ class _Preparation:
             if not datasets:
                 raise DatasetReadError(f"{path}: no sheet holds data")
         except DatasetReadError as error:
-            failed = self._record(dataset_name(path), path, None, error)
-            return SourceFileRecord(path=path, kind=kind, error=str(error)), [failed]
+            datasets = [self._record(dataset_name(path), path, None, error)]
         read = any(d.status == DatasetStatus.OK for d in datasets)
         record = SourceFileRecord(
             path=path,

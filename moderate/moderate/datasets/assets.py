@@ -1,9 +1,7 @@
 """The dataset assets, partitioned by source: observe, prepare, publish.
 
-``dataset_repository``'s data version per partition is the commit the source's
-branch points at (``git ls-remote``, hourly); a new commit, and only a new one,
-makes ``prepared_datasets`` (checkout, Parquet, staging) and then
-``platform_asset_datasets`` (upload) materialise. Only the manifest's key
+A new commit of a source's branch (observed hourly) makes ``prepared_datasets``
+and then ``platform_asset_datasets`` materialise; only the manifest's key
 travels between them, through the state store: no IO manager, no local disk.
 """
 
@@ -24,6 +22,7 @@ from dagster import (
 from moderate.datasets.config import (
     BUILDING_STOCK_SOURCE,
     GENOME_PROJECT_SOURCE,
+    PLATFORM_ASSET_NAMES,
     SOURCE_DEFAULTS,
     PrepareConfig,
     PublishConfig,
@@ -36,7 +35,6 @@ from moderate.datasets.staging import (
     StagingArea,
     StagingIntegrityError,
     delete_older_commits,
-    load_manifest,
 )
 from moderate.resources.platform_api import PlatformApiResource
 from moderate.resources.s3 import S3Resource
@@ -139,7 +137,7 @@ def prepared_datasets(
     manifest = prepared.manifest
     return MaterializeResult(
         metadata=prepare_metadata(
-            manifest, prepared.bucket, prepared.manifest_key, prepared.skipped
+            manifest, bucket, prepared.manifest_key, prepared.skipped
         ),
         check_results=check_results(AssetKey(PREPARE_ASSET), manifest),
         data_version=DataVersion(f"{manifest.commit_sha}:{manifest.fingerprint}"),
@@ -181,9 +179,10 @@ def platform_asset_datasets(
             metadata={"source": source},
         )
     s3_client = s3.client()
+    area = StagingArea(s3_client, known.bucket, known.manifest_key.rsplit("/", 1)[0])
     manifest_url = f"s3://{known.bucket}/{known.manifest_key}"
     try:
-        manifest = load_manifest(s3_client, known.bucket, known.manifest_key)
+        manifest = area.load_manifest()
     except ClientError as error:
         raise Failure(
             description=f"staged manifest {manifest_url} cannot be read: "
@@ -193,7 +192,7 @@ def platform_asset_datasets(
     client = platform_api.client()
     platform_asset = publish.ensure_platform_asset(
         client,
-        config.asset_name(source),
+        config.platform_asset_name or PLATFORM_ASSET_NAMES[source],
         f"{SOURCE_DESCRIPTIONS[source]} from {manifest.repo_url}",
         platform_api.setting("base_url"),
         config.adopt_legacy_asset,
@@ -220,7 +219,6 @@ def platform_asset_datasets(
         ) from None
     if SourceState.read(store, source) == known:
         store.mark_done(SOURCE_NAMESPACE, source, known.model_dump())
-    area = StagingArea(s3_client, known.bucket, known.manifest_key.rsplit("/", 1)[0])
     removed = delete_older_commits(area, manifest.prepared_at)
     if removed:
         context.log.info("removed %d staged files of older commits", removed)

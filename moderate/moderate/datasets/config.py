@@ -10,7 +10,8 @@ from pydantic import Field
 
 BUILDING_STOCK_SOURCE = "building_stock"
 GENOME_PROJECT_SOURCE = "genome_project"
-REF_FIELD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$"
+REF_MAX_CHARS = 200
+REF_FIELD_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._/-]{{0,{REF_MAX_CHARS - 1}}}$"
 STAGING_PREFIX_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}(/[a-z0-9][a-z0-9_-]{0,62}){0,7}$"
 """Key folders of lower-case names: no empty, dot or absolute part."""
 
@@ -167,7 +168,3 @@ class PublishConfig(Config):
         description="Reuse an asset of earlier deployments (URL-derived uuid, "
         "or the oldest ownerless asset with the same name).",
     )
-
-    def asset_name(self, source: str) -> str:
-        """The platform asset of ``source``."""
-        return self.platform_asset_name or PLATFORM_ASSET_NAMES[source]

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from dagster import EnvVar
 
+from moderate.datasets.config import REF_FIELD_PATTERN, REF_MAX_CHARS
 from moderate.datasets.naming import GlobSelection, redact_url, select
 
 LFS_POINTER_HEADER = b"version https://git-lfs.github.com/spec/"
@@ -32,8 +33,7 @@ ALLOWED_HOSTS_VARIABLE = "MODERATE_DATASETS_GIT_HOSTS"
 ALLOW_LOCAL_VARIABLE = "MODERATE_DATASETS_ALLOW_LOCAL_REPOSITORIES"
 DEFAULT_ALLOWED_HOSTS = ("github.com",)
 TRUE_WORDS = frozenset({"1", "true", "yes"})
-REF_MAX_CHARS = 200
-REF_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._/-]{{0,{REF_MAX_CHARS - 1}}}")
+REF_PATTERN = re.compile(REF_FIELD_PATTERN)
 REF_FORBIDDEN = ("..", "//", "@{", "/.")
 REF_FORBIDDEN_ENDINGS = ("/", ".", ".lock")
 URL_MAX_CHARS = 2000
@@ -146,7 +146,7 @@ class Checkout:
     scratch: Path
     commit_sha: str
     repo_url: str
-    git_options: tuple[str, ...] = ()
+    git_options: tuple[str, ...]
 
     def select(self, globs: Sequence[str], timeout_s: int) -> GlobSelection:
         """Tracked regular files (inside the tree) that match ``globs``."""
@@ -167,8 +167,6 @@ class Checkout:
         Raises:
             GitFetchError: If Git LFS is missing or the transfer failed.
         """
-        if not relative_paths:
-            return
         if shutil.which("git-lfs") is None:
             raise GitFetchError(
                 "files are Git LFS pointers but git-lfs is not installed: "
@@ -190,19 +188,16 @@ def is_lfs_pointer(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def shallow_checkout(
-    repo_url: str, ref: str, timeout_s: int, policy: GitSourcePolicy | None = None
-) -> Iterator[Checkout]:
+def shallow_checkout(repo_url: str, ref: str, timeout_s: int) -> Iterator[Checkout]:
     """Checks out ``ref`` (depth 1, no LFS content) into a temporary directory.
 
     The directory is removed when the context exits, whatever happens.
-    ``policy`` defaults to the deployment's environment.
 
     Raises:
         GitSourceRefusedError: If the URL or ref is not allowed.
         GitFetchError: If the ref cannot be fetched.
     """
-    url, options = _checked(repo_url, ref, policy)
+    url, options = _checked(repo_url, ref)
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as temp:
         root = Path(temp) / "repo"
         root.mkdir()
@@ -227,9 +222,7 @@ def shallow_checkout(
         )
 
 
-def remote_commit(
-    repo_url: str, ref: str, timeout_s: int, policy: GitSourcePolicy | None = None
-) -> str:
+def remote_commit(repo_url: str, ref: str, timeout_s: int) -> str:
     """The commit ``ref`` names on the remote (``git ls-remote``), nothing fetched.
 
     A full commit SHA is returned as it is.
@@ -238,7 +231,7 @@ def remote_commit(
         GitSourceRefusedError: If the URL or ref is not allowed.
         GitFetchError: If the remote cannot be read or has no such ref.
     """
-    url, options = _checked(repo_url, ref, policy)
+    url, options = _checked(repo_url, ref)
     if FULL_SHA.fullmatch(ref):
         return ref
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as temp:
@@ -251,11 +244,9 @@ def remote_commit(
     raise GitFetchError(f"{redact_url(repo_url)} has no ref {ref!r}")
 
 
-def _checked(
-    repo_url: str, ref: str, policy: GitSourcePolicy | None
-) -> tuple[str, tuple[str, ...]]:
+def _checked(repo_url: str, ref: str) -> tuple[str, tuple[str, ...]]:
     """The URL to fetch and the transports' ``-c`` options, once both are accepted."""
-    policy = policy or GitSourcePolicy.from_environment()
+    policy = GitSourcePolicy.from_environment()
     url = policy.clone_url(repo_url)
     validate_ref(ref)
     return url, LOCAL_GIT_OPTIONS if policy.allow_local else ()

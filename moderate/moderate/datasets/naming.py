@@ -108,11 +108,9 @@ def legacy_platform_asset_uuid(api_base_url: str, platform_asset_name: str) -> s
 def redact_url(url: str) -> str:
     """The URL without user information (tokens in clone URLs stay private)."""
     parts = urlsplit(url)
-    if not parts.username and not parts.password:
+    if "@" not in parts.netloc:
         return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 class InvalidGlobError(ValueError):

@@ -30,7 +30,6 @@ from moderate.datasets.staging import (
     SourceFileRecord,
     SourceManifest,
     StagingArea,
-    load_manifest,
 )
 from moderate.state import ItemStatus, utc_now
 
@@ -52,11 +51,10 @@ LFS_POINTER_ERROR = (
 
 @dataclass(frozen=True)
 class PreparedSource:
-    """A prepared commit, where it is staged, and whether it was already published."""
+    """A prepared commit, its manifest's key, and whether it was already published."""
 
     manifest: SourceManifest
     manifest_key: str
-    bucket: str
     skipped: bool
 
 
@@ -108,9 +106,6 @@ def prepare_source(
 
     A commit already published with the same settings is not converted again:
     its manifest is reused and reported as skipped.
-
-    ``source`` names the state key and the staging folder; ``bucket`` is the
-    job-outputs bucket.
     """
     settings_hash = fingerprint(config)
     with shallow_checkout(config.repo_url, config.ref, config.clone_timeout_s) as co:
@@ -126,7 +121,7 @@ def prepare_source(
         preparation = _Preparation(source, config, co, area, settings_hash, log)
         reused = preparation.published_manifest(state)
         if reused is not None:
-            return PreparedSource(reused, area.manifest_key, bucket, skipped=True)
+            return PreparedSource(reused, area.manifest_key, skipped=True)
         manifest = preparation.manifest()
     area.put_manifest(manifest)
     known = SourceState(
@@ -136,10 +131,10 @@ def prepare_source(
         bucket=bucket,
     )
     state.mark_pending(SOURCE_NAMESPACE, source, known.model_dump())
-    return PreparedSource(manifest, area.manifest_key, bucket, skipped=False)
+    return PreparedSource(manifest, area.manifest_key, skipped=False)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Preparation:
     """Selects, converts and stages the datasets of one checkout."""
 
@@ -149,22 +144,18 @@ class _Preparation:
     area: StagingArea
     settings_hash: str
     log: logging.Logger
-    lfs_error: str = ""
 
     def published_manifest(self, state: "StateStore") -> SourceManifest | None:
         """The manifest of this commit if it was published with these settings."""
         from botocore.exceptions import ClientError
 
         known = SourceState.read(state, self.source, done_only=True)
-        area = self.area
-        if known is None or known.manifest_key != area.manifest_key:
+        if known is None or known.manifest_key != self.area.manifest_key:
             return None
         try:
-            manifest = load_manifest(area.client, area.bucket, area.manifest_key)
+            manifest = self.area.load_manifest()
         except ClientError as error:
             self.log.warning("staged manifest unreadable (%s); preparing again", error)
-            return None
-        if manifest.fingerprint != self.settings_hash:
             return None
         self.log.info("commit %s already published: skipping", manifest.commit_sha)
         return manifest
@@ -191,27 +182,25 @@ class _Preparation:
                 log.warning("%s matched a glob but is neither .csv nor .xlsx", path)
                 unsupported.append(path)
         pointers = [p for p in readable if is_lfs_pointer(checkout.root / p)]
+        lfs_error = ""
         if pointers:
             log.info("fetching Git LFS content of %d files", len(pointers))
             try:
                 checkout.pull_lfs(pointers, config.clone_timeout_s)
             except GitFetchError as error:
-                self.lfs_error = str(error)
-                log.error("Git LFS content incomplete: %s", self.lfs_error)
-        files: list[SourceFileRecord] = []
-        datasets: list[DatasetRecord] = []
-        for index, path in enumerate(readable):
-            file_record, file_datasets = self._file(index, path)
-            files.append(file_record)
-            datasets.extend(file_datasets)
+                lfs_error = str(error)
+                log.error("Git LFS content incomplete: %s", lfs_error)
+        read = [
+            self._file(index, path, lfs_error) for index, path in enumerate(readable)
+        ]
         return SourceManifest(
             source=self.source,
             repo_url=checkout.repo_url,
             ref=config.ref,
             commit_sha=checkout.commit_sha,
             fingerprint=self.settings_hash,
-            files=tuple(files),
-            datasets=tuple(datasets),
+            files=tuple(file for file, _ in read),
+            datasets=tuple(dataset for _, datasets in read for dataset in datasets),
             unmatched_globs=selection.unmatched_globs,
             unsupported_files=tuple(unsupported),
             refused_files=tuple(refused),
@@ -219,7 +208,7 @@ class _Preparation:
         )
 
     def _file(
-        self, index: int, path: str
+        self, index: int, path: str, lfs_error: str
     ) -> tuple[SourceFileRecord, list[DatasetRecord]]:
         """One file's record and datasets; its original is staged if any is read."""
         local = self.checkout.root / path
@@ -228,8 +217,8 @@ class _Preparation:
         try:
             if is_lfs_pointer(local):
                 error = LFS_POINTER_ERROR.format(path=path)
-                if self.lfs_error:
-                    error = f"{error}: {self.lfs_error[-LFS_ERROR_CHARS:]}"
+                if lfs_error:
+                    error = f"{error}: {lfs_error[-LFS_ERROR_CHARS:]}"
                 raise DatasetReadError(error)
             if kind == FileKind.CSV:
                 datasets = [self._csv(index, path)]
@@ -238,22 +227,13 @@ class _Preparation:
             if not datasets:
                 raise DatasetReadError(f"{path}: no sheet holds data")
         except DatasetReadError as error:
-            self.log.error("%s", error)
-            failed = self._failed(dataset_name(path), path, None, error)
-            return SourceFileRecord(path=path, kind=kind, error=str(error)), [failed]
-        original = None
-        error_text: str | None = None
-        if any(d.status == DatasetStatus.OK for d in datasets):
-            original = self.area.put_file(local, f"original/{path}")
-        else:
-            error_text = (
-                "; ".join(d.error or "" for d in datasets) or f"{path}: no data"
-            )
+            datasets = [self._record(dataset_name(path), path, None, error)]
+        read = any(d.status == DatasetStatus.OK for d in datasets)
         record = SourceFileRecord(
             path=path,
             kind=kind,
-            original=original,
-            error=error_text,
+            original=self.area.put_file(local, f"original/{path}") if read else None,
+            error=None if read else "; ".join(d.error or "" for d in datasets),
             empty_sheets=empty_sheets,
         )
         return record, datasets
@@ -261,20 +241,15 @@ class _Preparation:
     def _csv(self, index: int, path: str) -> DatasetRecord:
         from moderate.datasets.csv_parquet import csv_to_parquet  # pyarrow: on use
 
-        name = dataset_name(path)
         target = self.checkout.scratch / f"{index}.parquet"
-        try:
-            stats = csv_to_parquet(
-                self.checkout.root / path,
-                target,
-                self._csv_options(path),
-                self.config.preview_rows,
-                path,
-            )
-        except DatasetReadError as error:
-            self.log.error("%s", error)
-            return self._failed(name, path, None, error)
-        return self._staged(target, name, path, None, stats)
+        stats = csv_to_parquet(
+            self.checkout.root / path,
+            target,
+            self._csv_options(path),
+            self.config.preview_rows,
+            path,
+        )
+        return self._record(dataset_name(path), path, None, (target, stats))
 
     def _workbook(
         self, index: int, path: str
@@ -297,18 +272,35 @@ class _Preparation:
                         workbook, sheet, target, self.config.preview_rows, name
                     )
                 except (DatasetNameError, DatasetReadError) as error:
-                    self.log.error("%s", error)
-                    records.append(self._failed(name, path, sheet, error))
+                    records.append(self._record(name, path, sheet, error))
                     continue
                 if stats is None:
                     empty.append(sheet)
                 else:
-                    records.append(self._staged(target, name, path, sheet, stats))
+                    records.append(self._record(name, path, sheet, (target, stats)))
         return records, tuple(empty)
 
-    def _staged(
-        self, target: Path, name: str, path: str, sheet: str | None, stats: TableStats
+    def _record(
+        self,
+        name: str,
+        path: str,
+        sheet: str | None,
+        outcome: Exception | tuple[Path, TableStats],
     ) -> DatasetRecord:
+        """A failed dataset (``outcome`` is its error) or a converted one, staged."""
+        rule = next((r for r in self.config.key_columns if matches(r.glob, path)), None)
+        keys = tuple(rule.columns) if rule is not None else ()
+        if isinstance(outcome, Exception):
+            self.log.error("%s", outcome)
+            return DatasetRecord(
+                name=name,
+                source_path=path,
+                sheet=sheet,
+                status=DatasetStatus.FAILED,
+                error=str(outcome),
+                key_columns=keys,
+            )
+        target, stats = outcome
         staged = self.area.put_file(target, f"parquet/{target.name}")
         target.unlink()
         self.log.info("%s: %d rows x %d columns", name, stats.rows, len(stats.columns))
@@ -321,24 +313,8 @@ class _Preparation:
             columns=stats.columns,
             preview=stats.preview,
             parquet=staged,
-            key_columns=self._key_columns(path),
+            key_columns=keys,
         )
-
-    def _failed(
-        self, name: str, path: str, sheet: str | None, error: Exception
-    ) -> DatasetRecord:
-        return DatasetRecord(
-            name=name,
-            source_path=path,
-            sheet=sheet,
-            status=DatasetStatus.FAILED,
-            error=str(error),
-            key_columns=self._key_columns(path),
-        )
-
-    def _key_columns(self, path: str) -> tuple[str, ...]:
-        rule = next((r for r in self.config.key_columns if matches(r.glob, path)), None)
-        return tuple(rule.columns) if rule is not None else ()
 
     def _csv_options(self, path: str) -> CsvOptions:
         block_size = self.config.csv_block_size_mib * MIB

@@ -1,11 +1,8 @@
 """Publishing a prepared source: the platform asset, the plan, the uploads.
 
-A platform asset keeps only the newest version of each series (one per dataset
-and format), within the API's per-asset object limit: the plan counts what the
-asset will hold before anything is touched (docs/datasets.md, "The platform
-asset and the 100-object limit").
-The asset imports this module when it runs, so requests_toolbelt is not loaded
-with the definitions.
+See docs/datasets.md, "The platform asset and the 100-object limit". The asset
+imports this module when it runs, so requests_toolbelt is not loaded with the
+definitions.
 """
 
 import enum
@@ -285,11 +282,10 @@ def publish_units(manifest: SourceManifest) -> list[PublishUnit]:
         for d in manifest.datasets
         if d.status == DatasetStatus.OK and d.parquet is not None
     ]
-    converted = {unit.source_path for unit in units}
     units.extend(
         PublishUnit(source, f.path, DatasetFormat.ORIGINAL, f.original, f.path)
         for f in manifest.files
-        if f.path in converted and f.original is not None
+        if f.original is not None
     )
     return units
 
@@ -321,14 +317,9 @@ def plan_uploads(
             "the API's setting"
         )
     wanted = {unit.series_id for unit in units}
-    current: list[tuple[PublishUnit, Mapping[str, Any]]] = []
-    uploads: list[PublishUnit] = []
-    for unit in units:
-        match = _current_version(unit, existing, commit_sha)
-        if match is None:
-            uploads.append(unit)
-        else:
-            current.append((unit, match))
+    found = [(unit, _current_version(unit, existing, commit_sha)) for unit in units]
+    current = [(unit, item) for unit, item in found if item is not None]
+    uploads = [unit for unit, item in found if item is None]
     keep = {int(item["id"]) for _, item in current}
     uploading = {unit.series_id for unit in uploads}
     owned = [

@@ -1,9 +1,8 @@
 """What ``prepared_datasets`` reports: checks of every dataset, and its metadata.
 
-The checks run inside the asset (declared as its check specs) and read the
-statistics gathered while converting, so no dataset is read twice. Metadata
-entries are keyed ``<kind> | <dataset>`` and combined-schema columns
-``<dataset> | <column>``, so no two datasets overwrite each other.
+The checks read the statistics gathered while converting, so no dataset is read
+twice. Metadata keys and combined-schema columns name their dataset
+(``<kind> | <dataset>``, ``<dataset> | <column>``), so none overwrites another.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -74,7 +73,7 @@ def _missing_keys(dataset: DatasetRecord) -> str | None:
 
 def _empty_columns(dataset: DatasetRecord) -> str | None:
     empty = dataset.empty_columns
-    if dataset.status != DatasetStatus.OK or not empty:
+    if not empty:
         return None
     listed = ", ".join(empty[:MAX_LISTED])
     more = f" and {len(empty) - MAX_LISTED} more" if len(empty) > MAX_LISTED else ""

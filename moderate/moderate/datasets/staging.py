@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from moderate.datasets.profile import ColumnStats
+from moderate.datasets.profile import MIB, ColumnStats
 from moderate.state import utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-HASH_CHUNK_BYTES = 1024 * 1024
+HASH_CHUNK_BYTES = MIB
 MANIFEST_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 JSON_CONTENT_TYPE = "application/json"
-MULTIPART_THRESHOLD_BYTES = 64 * 1024 * 1024
+MULTIPART_THRESHOLD_BYTES = 64 * MIB
 DELETE_BATCH = 1000
 COMMIT_LEVELS = 2
 ABANDONED_AFTER = timedelta(days=1)
@@ -81,10 +81,8 @@ class DatasetRecord(BaseModel):
 
     @property
     def empty_columns(self) -> tuple[str, ...]:
-        """Columns without a single value."""
-        if self.rows == 0:
-            return ()
-        return tuple(c.name for c in self.columns if c.null_count >= self.rows)
+        """Columns without a single value (none in a dataset without rows)."""
+        return tuple(c.name for c in self.columns if c.null_count >= self.rows > 0)
 
     @property
     def missing_key_columns(self) -> tuple[str, ...]:
@@ -153,8 +151,7 @@ class StagingArea:
         fingerprint: str,
     ) -> "StagingArea":
         """The folder of one source commit prepared with one fingerprint."""
-        parts = (root_prefix.strip("/"), source, commit_sha, fingerprint)
-        return cls(client, bucket, "/".join(part for part in parts if part))
+        return cls(client, bucket, f"{root_prefix}/{source}/{commit_sha}/{fingerprint}")
 
     @property
     def manifest_key(self) -> str:
@@ -185,15 +182,21 @@ class StagingArea:
             ContentType=JSON_CONTENT_TYPE,
         )
 
+    def load_manifest(self) -> SourceManifest:
+        """Reads the manifest."""
+        body = self.client.get_object(Bucket=self.bucket, Key=self.manifest_key)["Body"]
+        try:
+            return SourceManifest.model_validate_json(body.read())
+        finally:
+            body.close()
+
 
 def delete_older_commits(keep: StagingArea, prepared_at: str) -> int:
     """Deletes the source's staged commits older than ``keep``; returns the count.
 
-    A folder of the source goes when its manifest was prepared before
-    ``prepared_at`` (ISO), or, without one, when nothing in it changed for a day
-    (a run that died). A run still staging a newer commit (recent files, no
-    manifest) and a newer prepared commit are never touched, so overlapping
-    runs never delete each other's files.
+    A folder goes when its manifest was prepared before ``prepared_at`` (ISO),
+    or, without one, when nothing in it changed for a day (a run that died), so
+    overlapping runs never delete each other's files.
     """
     client, bucket = keep.client, keep.bucket
     source_prefix = keep.prefix.rsplit("/", COMMIT_LEVELS)[0]
@@ -205,14 +208,14 @@ def delete_older_commits(keep: StagingArea, prepared_at: str) -> int:
         for entry in page.get("Contents", []):
             key = entry["Key"]
             relative = key.removeprefix(f"{source_prefix}/").split("/", COMMIT_LEVELS)
-            area = "/".join([source_prefix, *relative[:COMMIT_LEVELS]])
-            if len(relative) > COMMIT_LEVELS and area != keep.prefix:
-                areas[area].append((key, entry["LastModified"]))
+            folder = "/".join([source_prefix, *relative[:COMMIT_LEVELS]])
+            if len(relative) > COMMIT_LEVELS and folder != keep.prefix:
+                areas[folder].append((key, entry["LastModified"]))
     doomed: list[str] = []
-    for area, entries in areas.items():
-        manifest_key = f"{area}/{MANIFEST_FILE}"
-        if any(key == manifest_key for key, _ in entries):
-            if load_manifest(client, bucket, manifest_key).prepared_at >= prepared_at:
+    for folder, entries in areas.items():
+        area = StagingArea(client, bucket, folder)
+        if any(key == area.manifest_key for key, _ in entries):
+            if area.load_manifest().prepared_at >= prepared_at:
                 continue
         elif max(modified for _, modified in entries) > utc_now() - ABANDONED_AFTER:
             continue
@@ -224,15 +227,6 @@ def delete_older_commits(keep: StagingArea, prepared_at: str) -> int:
             Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
         )
     return len(doomed)
-
-
-def load_manifest(client: "S3Client", bucket: str, key: str) -> SourceManifest:
-    """Reads a manifest from the staging bucket."""
-    body = client.get_object(Bucket=bucket, Key=key)["Body"]
-    try:
-        return SourceManifest.model_validate_json(body.read())
-    finally:
-        body.close()
 
 
 def download_verified(

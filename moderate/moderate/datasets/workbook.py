@@ -21,7 +21,7 @@ from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.workbook.workbook import Workbook
 
-from moderate.datasets.csv_parquet import PARQUET_COMPRESSION
+from moderate.datasets.csv_parquet import PARQUET_COMPRESSION, column_names
 from moderate.datasets.profile import (
     ColumnKind,
     DatasetReadError,
@@ -30,7 +30,6 @@ from moderate.datasets.profile import (
     arrow_type,
     widen,
 )
-from moderate.support.naming import unique_names
 
 ROWS_PER_BATCH = 10_000
 KINDS_BY_TYPE = {
@@ -41,15 +40,13 @@ KINDS_BY_TYPE = {
     dt.datetime: ColumnKind.TIMESTAMP,
 }
 """Kinds of the cell values openpyxl yields; any other value is text."""
-UNNAMED_COLUMN = "column_{number}"
 
 
 @dataclass(frozen=True)
 class SheetLayout:
-    """The kept columns of one sheet: cell positions, kinds, Arrow schema."""
+    """The kept columns of one sheet: cell positions and Arrow schema."""
 
     positions: tuple[int, ...]
-    kinds: tuple[ColumnKind, ...]
     schema: pa.Schema
 
 
@@ -93,8 +90,6 @@ def sheet_to_parquet(
         return _write(workbook, sheet, target, layout, preview_rows)
     except (ValueError, TypeError, KeyError, ParseError, pa.ArrowException) as error:
         target.unlink(missing_ok=True)
-        if isinstance(error, DatasetReadError):
-            raise
         raise DatasetReadError(f"{label}: {error}") from error
 
 
@@ -119,19 +114,14 @@ def _layout(workbook: Workbook, sheet: str) -> SheetLayout | None:
             seen = KINDS_BY_TYPE.get(type(value), ColumnKind.STRING)
             kinds[index] = widen(kinds[index], seen)
     titles = [*header, *([None] * (width - len(header)))]
-    named = [title not in (None, "") for title in titles]
-    kept = [i for i in range(width) if named[i] or kinds[i] != ColumnKind.NULL]
-    names = unique_names(
-        [
-            str(titles[i]).strip() if named[i] else UNNAMED_COLUMN.format(number=i + 1)
-            for i in kept
-        ]
-    )
-    kept_kinds = [kinds[index] for index in kept]
-    schema = pa.schema(
-        [(n, arrow_type(k)) for n, k in zip(names, kept_kinds, strict=True)]
-    )
-    return SheetLayout(tuple(kept), tuple(kept_kinds), schema)
+    names = column_names(["" if title is None else str(title) for title in titles])
+    kept = [
+        i
+        for i in range(width)
+        if titles[i] not in (None, "") or kinds[i] != ColumnKind.NULL
+    ]
+    schema = pa.schema([(names[i], arrow_type(kinds[i])) for i in kept])
+    return SheetLayout(tuple(kept), schema)
 
 
 def _write(
@@ -156,13 +146,11 @@ def _write(
 
 def _batch(chunk: Sequence[tuple[Any, ...]], layout: SheetLayout) -> pa.RecordBatch:
     arrays = []
-    for position, kind, field in zip(
-        layout.positions, layout.kinds, layout.schema, strict=True
-    ):
+    for position, field in zip(layout.positions, layout.schema, strict=True):
         values = [row[position] if position < len(row) else None for row in chunk]
-        if kind == ColumnKind.STRING:
+        if pa.types.is_string(field.type):
             values = [None if value is None else str(value) for value in values]
-        elif kind == ColumnKind.FLOAT:
+        elif pa.types.is_floating(field.type):
             values = [None if value is None else float(value) for value in values]
         arrays.append(pa.array(values, type=field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=layout.schema)

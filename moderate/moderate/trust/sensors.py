@@ -12,9 +12,9 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any
 
 from dagster import (
     AssetKey,
@@ -22,6 +22,7 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
+    Failure,
     RunRequest,
     RunsFilter,
     SensorDefinition,
@@ -30,16 +31,17 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, Field
 
 from moderate.automation import default_sensor_status
 from moderate.resources.keycloak import KeycloakResource
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiResource
 from moderate.resources.settings import EnvBackedResource
 from moderate.state import ItemStatus, StateRecord, StateStoreResource, utc_now
-from moderate.state.resource import StateStoreUnavailableError
+from moderate.support.cursors import JsonCursor
 from moderate.trust.ops import (
     create_asset_object_proof_job,
+    open_store,
     propagate_new_user_to_trust_services_job,
 )
 from moderate.trust.settings import (
@@ -94,24 +96,7 @@ class TickPlan:
 Planner = Callable[["StateStore", str | None, datetime, InFlight], TickPlan]
 
 
-class _JsonCursor(BaseModel):
-    """A sensor cursor stored as JSON, validated strictly when read."""
-
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
-
-    @classmethod
-    def read(cls, raw: str | None) -> tuple[Self, str | None]:
-        """The stored cursor, or a fresh one and why (None when empty); never raises."""
-        if not raw:
-            return cls(), None
-        try:
-            return cls.model_validate_json(raw), None
-        except (ValidationError, ValueError, RecursionError) as error:
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            return cls(), f"unreadable {cls.__name__} reset ({reason})"
-
-
-class UserScanCursor(_JsonCursor):
+class UserScanCursor(JsonCursor):
     """Position of the Keycloak scan.
 
     Attributes:
@@ -127,7 +112,7 @@ class UserScanCursor(_JsonCursor):
     last_pass_started_at: AwareDatetime | None = None
 
 
-class ObjectScanCursor(_JsonCursor):
+class ObjectScanCursor(JsonCursor):
     """Position of the scan of objects without proof.
 
     Attributes:
@@ -230,13 +215,10 @@ def _tick(
     plan: Planner,
 ) -> SensorResult | SkipReason:
     """One tick: skips while a service is not configured, else plans and reports."""
-    for service in services:
-        if not service.is_configured():
-            return SkipReason(service.not_configured_reason())
     try:
-        store = state_store.store(context.log)
-    except StateStoreUnavailableError as error:
-        return SkipReason(str(error))
+        store = open_store(services, state_store, context.log)
+    except Failure as error:
+        return SkipReason(error.description)
     in_flight = _in_flight(context.instance, flow)
     result = plan(store, context.cursor, utc_now(), in_flight)
     if result.cursor_reset:
@@ -476,9 +458,8 @@ def _claim(
     now: datetime,
 ) -> tuple[dict[str, int], list[RunRequest]]:
     """Claims the candidates and groups them (key to token) into batch runs."""
-    claimed = store.claim_many(
-        flow.namespace, candidates, now + settings.pending_timeout
-    )
+    until = now + timedelta(seconds=settings.pending_timeout_s)
+    claimed = store.claim_many(flow.namespace, candidates, until)
     keys = sorted(claimed)
     requests = []
     for start in range(0, len(keys), settings.batch_size):
@@ -487,7 +468,7 @@ def _claim(
             for key in keys[start : start + settings.batch_size]
         ]
         batch = _batch_id(items)
-        config = {"items": items, **settings.op_config()}
+        config = {"items": items, **settings.batch_config()}
         requests.append(
             RunRequest(
                 run_key=f"{flow.name}-batch-{batch}",

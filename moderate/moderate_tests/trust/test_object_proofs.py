@@ -2,7 +2,6 @@
 
 import threading
 import time
-from dataclasses import replace
 from datetime import timedelta
 
 from moderate.state import ItemStatus, StateStore, utc_now
@@ -66,7 +65,7 @@ def test_objects_that_can_never_be_proven_do_not_starve_the_others(
     assert len(hashless + blocked + good) == 500
     assert max(hashless + blocked) < min(good), "the hopeless ones come first"
 
-    harness.settings = replace(harness.settings, batch_size=25)
+    harness.settings = harness.settings.model_copy(update={"batch_size": 25})
     first = harness.tick(harness.object_sensor())
     requested = requested_objects(first.run_requests)
     assert len(first.run_requests) == harness.settings.max_runs_per_tick
@@ -146,7 +145,7 @@ def test_task_polling_gives_up_with_a_clear_error_after_its_bound(
     harness: TrustHarness, store: StateStore
 ) -> None:
     api = harness.api_double
-    harness.settings = replace(harness.settings, poll_timeout_s=0.3)
+    harness.settings = harness.settings.model_copy(update={"poll_timeout_s": 0.3})
     api.set_did("alice")
     asset = api.add_asset("alice's", username="alice")
     (object_id,) = api.add_objects(asset, 1)

@@ -163,9 +163,9 @@ def test_failing_user_backs_off_and_the_batch_fails_with_one_line(
     assert alice.next_attempt_at > utc_now() + timedelta(minutes=4)
 
     assert run_all(harness, ticks=2) == [], "alice waits out her backoff"
-    store.upsert(  # time passes: the backoff is over
+    store.upsert_many(  # time passes: the backoff is over
         USER_DID_NAMESPACE,
-        "alice",
+        {"alice": None},
         status=ItemStatus.FAILED,
         last_error=alice.last_error,
         next_attempt_at=utc_now() - timedelta(seconds=1),

@@ -10,7 +10,7 @@ items ends in a :class:`dagster.Failure` naming them.
 
 import enum
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,14 +31,7 @@ from moderate.trust.settings import (
     Flow,
     TrustBatchConfig,
 )
-from moderate.trust.tasks import (
-    DID_ROUTE,
-    PROOF_ROUTE,
-    Outcome,
-    TrustResult,
-    TrustRoute,
-    request_trust,
-)
+from moderate.trust.tasks import Outcome, TrustResult, request_trust
 
 if TYPE_CHECKING:
     from moderate.state.store import StateStore
@@ -121,7 +114,7 @@ def create_user_dids(
     """Gives a batch of users a DID."""
     store = open_store([platform_api], state_store, context.log)
     client = platform_api.client()
-    return _run_batch(context, client, store, USER_DIDS, DID_ROUTE, config)
+    return _run_batch(context, client, store, USER_DIDS, config)
 
 
 @op(
@@ -149,7 +142,7 @@ def create_object_proofs(
             client.username,
             own_did.detail,
         )
-    return _run_batch(context, client, store, OBJECT_PROOFS, PROOF_ROUTE, config)
+    return _run_batch(context, client, store, OBJECT_PROOFS, config)
 
 
 @job(
@@ -192,16 +185,9 @@ def ensure_own_did(
     asks, and a failure backs off in the store. The outcome is ``done`` when the
     DID exists.
     """
-    policy = config.poll_policy()
-    claim_for = timedelta(seconds=policy.timeout_s) + OWN_DID_CLAIM_MARGIN
+    claim_for = timedelta(seconds=config.poll_timeout_s) + OWN_DID_CLAIM_MARGIN
     return _work_on(
-        store,
-        USER_DIDS.namespace,
-        client.username,
-        MANUAL_FENCE,
-        claim_for,
-        config,
-        lambda key: request_trust(client, DID_ROUTE, key, policy),
+        store, client, USER_DIDS, client.username, MANUAL_FENCE, claim_for, config
     )
 
 
@@ -231,22 +217,13 @@ def _run_batch(
     client: PlatformApiClient,
     store: "StateStore",
     flow: Flow,
-    route: TrustRoute,
     config: UserDidBatchConfig | ObjectProofBatchConfig,
 ) -> Output[dict[str, Any]]:
     """Works on every item of the batch, then reports their outcomes."""
     namespace = flow.namespace
-    policy = config.poll_policy()
+    claim_for = timedelta(seconds=config.pending_timeout_s)
     outcomes = [
-        _work_on(
-            store,
-            namespace,
-            item.key,
-            item.fence,
-            timedelta(seconds=config.pending_timeout_s),
-            config,
-            lambda key: request_trust(client, route, key, policy),
-        )
+        _work_on(store, client, flow, item.key, item.fence, claim_for, config)
         for item in config.items
     ]
     by_state = {state: [o for o in outcomes if o.state is state] for state in ItemState}
@@ -281,14 +258,15 @@ def _run_batch(
 
 def _work_on(
     store: "StateStore",
-    namespace: str,
+    client: PlatformApiClient,
+    flow: Flow,
     key: str,
     fence: int,
     claim_for: timedelta,
     config: TrustBatchConfig,
-    perform: Callable[[str], TrustResult],
 ) -> ItemOutcome:
     """Works on one item while holding its claim, and records the outcome."""
+    namespace = flow.namespace
     record = store.get(namespace, key)
     if record is not None and record.status is ItemStatus.DONE:
         return ItemOutcome(key, ItemState.DONE, "already done")
@@ -301,7 +279,7 @@ def _work_on(
     elif not store.extend(namespace, key, fence, until):
         return ItemOutcome(key, ItemState.SKIPPED, "claimed again by a later run")
     try:
-        result = perform(key)
+        result = request_trust(client, flow.route, key, config.poll_policy())
     except Exception as error:  # noqa: BLE001 - one item must not stop its batch
         result = TrustResult(Outcome.TRANSIENT, f"{type(error).__name__}: {error}")
     applied, retry_at = _record(store, namespace, key, fence, record, config, result)

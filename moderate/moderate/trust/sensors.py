@@ -21,7 +21,6 @@ from dagster import (
     AssetObservation,
     DagsterInstance,
     DagsterRunStatus,
-    DefaultSensorStatus,
     Failure,
     RunRequest,
     RunsFilter,
@@ -124,13 +123,8 @@ class ObjectScanCursor(JsonCursor):
 
 def build_keycloak_user_sensor(
     settings: TrustSettings = DEFAULT_TRUST_SETTINGS,
-    default_status: DefaultSensorStatus | None = None,
 ) -> SensorDefinition:
-    """The sensor that requests DIDs for Keycloak users that have none.
-
-    ``default_status`` (on a fresh deployment) defaults to
-    ``MODERATE_AUTOMATION_DEFAULT_STATUS``, as for the object sensor.
-    """
+    """The sensor that requests DIDs for Keycloak users that have none."""
 
     @sensor(
         name="keycloak_user_sensor",
@@ -140,7 +134,7 @@ def build_keycloak_user_sensor(
         f"{settings.max_runs_per_tick} per tick and {settings.max_runs_in_flight} "
         "queued or running); retries failures with exponential backoff. Records "
         "DID counts as observations of keycloak_users_count.",
-        **_sensor_options(settings, default_status),
+        **_sensor_options(settings),
     )
     def keycloak_user_sensor(
         context: SensorEvaluationContext,
@@ -156,7 +150,6 @@ def build_keycloak_user_sensor(
 
 def build_platform_api_asset_object_sensor(
     settings: TrustSettings = DEFAULT_TRUST_SETTINGS,
-    default_status: DefaultSensorStatus | None = None,
 ) -> SensorDefinition:
     """The sensor that requests integrity proofs for uploaded objects."""
 
@@ -169,7 +162,7 @@ def build_platform_api_asset_object_sensor(
         f"{settings.max_runs_in_flight} queued or running). Objects that can never "
         "get a proof are recorded as failed with the reason; failures back off "
         "without blocking the others.",
-        **_sensor_options(settings, default_status),
+        **_sensor_options(settings),
     )
     def platform_api_asset_object_sensor(
         context: SensorEvaluationContext,
@@ -191,13 +184,11 @@ def did_progress_metadata(
     return {"realm": realm, "users": users, **counts, "users_not_yet_seen": unseen}
 
 
-def _sensor_options(
-    settings: TrustSettings, default_status: DefaultSensorStatus | None
-) -> dict[str, Any]:
+def _sensor_options(settings: TrustSettings) -> dict[str, Any]:
     """The ``@sensor`` arguments both trust sensors share."""
     return {
         "minimum_interval_seconds": SENSOR_INTERVAL_S,
-        "default_status": default_status or default_sensor_status(),
+        "default_status": default_sensor_status(),
         "tags": FEATURE_TAGS,
         "metadata": {
             "batch_size": settings.batch_size,

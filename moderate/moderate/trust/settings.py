@@ -16,7 +16,7 @@ from dagster import Config
 from pydantic import Field, NonNegativeFloat, PositiveFloat
 
 from moderate.state import exponential_backoff, utc_now
-from moderate.trust.tasks import Outcome, PollPolicy
+from moderate.trust.tasks import DID_ROUTE, PROOF_ROUTE, Outcome, PollPolicy, TrustRoute
 
 USER_DID_NAMESPACE = "trust.user_did"
 OBJECT_PROOF_NAMESPACE = "trust.object_proof"
@@ -39,12 +39,14 @@ class Flow:
         namespace: State-store namespace of the flow's items.
         op_name: The op whose run config lists a batch's items.
         job_name: The job of that op, one run per batch.
+        route: The Trust route that gives an item its DID or proof.
     """
 
     name: str
     namespace: str
     op_name: str
     job_name: str
+    route: TrustRoute
 
 
 USER_DIDS = Flow(
@@ -52,12 +54,14 @@ USER_DIDS = Flow(
     USER_DID_NAMESPACE,
     "create_user_dids",
     "propagate_new_user_to_trust_services_job",
+    DID_ROUTE,
 )
 OBJECT_PROOFS = Flow(
     "proof",
     OBJECT_PROOF_NAMESPACE,
     "create_object_proofs",
     "create_asset_object_proof_job",
+    PROOF_ROUTE,
 )
 
 

@@ -31,9 +31,6 @@ LOGGER = logging.getLogger(__name__)
 class PostgresServer(Protocol):
     """What the store needs from the PostgreSQL server resource."""
 
-    def is_configured(self) -> bool:
-        """Whether every required setting has a value."""
-
     def missing_variables(self) -> tuple[str, ...]:
         """Required environment variables without a value."""
 
@@ -94,14 +91,14 @@ class StateStoreResource(ConfigurableResource):
         The backend is ``unavailable`` when neither PostgreSQL, ``sqlite_path``
         nor ``DAGSTER_HOME`` is set.
         """
-        if self.postgres.is_configured():
+        missing = self.postgres.missing_variables()
+        if not missing:
             url = self.postgres.url(self.database)
             return StoreDescription(
                 POSTGRESQL,
                 f"{url.host}:{url.port}/{self.database}",
                 "PostgreSQL is configured",
             )
-        missing = self.postgres.missing_variables()
         home = EnvVar(DAGSTER_HOME_VARIABLE).get_value()
         path = self.sqlite_path or (home and str(Path(home) / SQLITE_RELATIVE_PATH))
         if not path:

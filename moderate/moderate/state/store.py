@@ -9,7 +9,7 @@ holds that number, so a holder whose claim expired cannot overwrite the new one'
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -173,17 +173,11 @@ class StateStore:
                 counts[ItemStatus(status)] = int(count)
         return counts
 
-    def keys_due(
-        self, namespace: str, statuses: Sequence[ItemStatus], limit: int
-    ) -> list[StateRecord]:
-        """At most ``limit`` due items in ``statuses``, least recently updated first."""
+    def keys_due(self, namespace: str, limit: int) -> list[StateRecord]:
+        """At most ``limit`` due items, least recently updated first."""
         query = (
             sa.select(STATE_TABLE)
-            .where(
-                STATE_TABLE.c.namespace == namespace,
-                STATE_TABLE.c.status.in_([status.value for status in statuses]),
-                _due(utc_now()),
-            )
+            .where(STATE_TABLE.c.namespace == namespace, _due(utc_now()))
             .order_by(STATE_TABLE.c.updated_at)
             .limit(limit)
         )
@@ -213,11 +207,7 @@ class StateStore:
             "updated_at": now,
         }
         rows = [{**row, "key": key, "value": value} for key, value in values.items()]
-        claimable = (
-            sa.and_(STATE_TABLE.c.status != ItemStatus.DONE.value, _due(now))
-            if claim
-            else None
-        )
+        claimable = _due(now) if claim else None
         written: dict[str, int] = {}
         with self.engine.begin() as connection:
             for start in range(0, len(rows), UPSERT_BATCH_SIZE):
@@ -291,13 +281,16 @@ class StateStore:
 
 
 def _due(now: datetime) -> sa.ColumnElement[bool]:
-    """Pending without a deadline, or with its next attempt time reached."""
-    return sa.or_(
-        sa.and_(
-            STATE_TABLE.c.next_attempt_at.is_(None),
-            STATE_TABLE.c.status == ItemStatus.PENDING.value,
+    """:meth:`StateRecord.is_due` in SQL (an ``IN`` the status index serves)."""
+    return sa.and_(
+        STATE_TABLE.c.status.in_([ItemStatus.PENDING.value, ItemStatus.FAILED.value]),
+        sa.or_(
+            sa.and_(
+                STATE_TABLE.c.next_attempt_at.is_(None),
+                STATE_TABLE.c.status == ItemStatus.PENDING.value,
+            ),
+            STATE_TABLE.c.next_attempt_at <= now,
         ),
-        STATE_TABLE.c.next_attempt_at <= now,
     )
 
 

@@ -61,7 +61,6 @@ if TYPE_CHECKING:
 USERS_COUNT_ASSET = AssetKey("keycloak_users_count")
 OBJECTS_PATH = "/asset/object"
 NO_HASH_ERROR = "permanent: object has no sha256_hash, a proof can never be made"
-RETRYABLE = (ItemStatus.FAILED, ItemStatus.PENDING)
 IN_FLIGHT_STATUSES = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -275,7 +274,7 @@ def _plan_users(
     retries: list[str] = []
     if room > len(new_users):
         left = room - len(new_users)
-        due = store.keys_due(USER_DIDS.namespace, RETRYABLE, left + len(in_flight.held))
+        due = store.keys_due(USER_DIDS.namespace, left + len(in_flight.held))
         retries = [r.key for r in due if r.key not in in_flight.held][:left]
     candidates = dict.fromkeys([*new_users, *retries])
     claimed, requests = _claim(USER_DIDS, store, candidates, settings, now)

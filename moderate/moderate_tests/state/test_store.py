@@ -149,9 +149,7 @@ def test_due_items_respect_backoff_and_permanent_failures(
     )
     state_store.mark_done(NAMESPACE, "done")
 
-    due = state_store.keys_due(
-        NAMESPACE, [ItemStatus.FAILED, ItemStatus.PENDING], limit=10
-    )
+    due = state_store.keys_due(NAMESPACE, limit=10)
     assert sorted(record.key for record in due) == ["lost", "now"]
     records = state_store.get_many(
         NAMESPACE, ["later", "now", "never", "lost", "running", "done"]
@@ -222,7 +220,7 @@ def test_pending_items_past_their_deadline_are_due_again(
         next_attempt_at=now - timedelta(seconds=1),
     )
     state_store.mark_failed(NAMESPACE, "failed", "x", now + timedelta(hours=1))
-    due = state_store.keys_due(NAMESPACE, list(ItemStatus), limit=10)
+    due = state_store.keys_due(NAMESPACE, limit=10)
     assert [record.key for record in due] == ["lost"]
 
 

@@ -181,9 +181,7 @@ def ensure_own_did(
     """Makes sure the pipelines' own account (``API_USERNAME``) has a DID.
 
     Ownerless public assets are proven on its behalf (CONTRACT §2). It is worked
-    on like a user of a batch run launched by hand: only a run that claims its row
-    asks, and a failure backs off in the store. The outcome is ``done`` when the
-    DID exists.
+    on like a user of a batch launched by hand: claimed first, backing off on failure.
     """
     claim_for = timedelta(seconds=config.poll_timeout_s) + OWN_DID_CLAIM_MARGIN
     return _work_on(

@@ -34,7 +34,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -105,10 +104,11 @@ def measure(
 
     settings = DEFAULT_TRUST_SETTINGS
     if scenario == "users-cover":
-        settings = replace(
-            settings,
-            max_runs_per_tick=COVER_RUNS_PER_TICK,
-            max_runs_in_flight=COVER_RUNS_PER_TICK,
+        settings = settings.model_copy(
+            update={
+                "max_runs_per_tick": COVER_RUNS_PER_TICK,
+                "max_runs_in_flight": COVER_RUNS_PER_TICK,
+            }
         )
     keycloak = resource_with_secrets(
         KeycloakResource,

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from moderate.resources.settings import EnvBackedResource, HealthReport
-from moderate.state import StateStoreResource, describe_store
+from moderate.state import StateStoreResource
 from moderate.state.resource import UNAVAILABLE
 from moderate.support.cron import invalid_cron_variables
 
@@ -29,7 +29,7 @@ def failing(report: HealthReport) -> bool:
 
 def store_report(resource: StateStoreResource) -> HealthReport:
     """Which state store the pipelines use, where and why (nothing is opened)."""
-    description = describe_store(resource)
+    description = resource.describe()
     return HealthReport(
         "state store",
         configured=description.backend != UNAVAILABLE,

@@ -23,7 +23,7 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ConfigDict, Field
 
 from moderate.automation import default_sensor_status
 from moderate.openmetadata.client import CatalogClient, entity_reference
@@ -35,6 +35,7 @@ from moderate.openmetadata.naming import (
 from moderate.openmetadata.steps import FEATURE_TAGS
 from moderate.openmetadata.workflows import DEFAULT_DATALAKE_DATABASE
 from moderate.resources import OpenMetadataResource, S3Resource
+from moderate.support.cursors import JsonCursor
 
 PUBLISHED_ASSET_PREFIX = "platform_asset_"
 REPORT_ASSET = AssetKey("matrix_profile_reports")
@@ -47,19 +48,13 @@ TEST_DEFINITIONS = "dataQuality/testDefinitions"
 TEST_CASE_PREFIX = "dagster_"
 
 
-class Cursor(BaseModel):
+class Cursor(JsonCursor):
     """Where the sensor stopped: last materialisation storage id, last check row."""
+
+    model_config = ConfigDict(frozen=False)  # the sensor advances a copy in place
 
     materialization: int = 0
     checks: dict[str, int] = Field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, raw: str | None) -> "Cursor":
-        """The cursor in ``raw``; a fresh one when absent or unreadable."""
-        try:
-            return cls.model_validate_json(raw) if raw else cls()
-        except ValidationError:
-            return cls()
 
 
 def object_table_fqn(bucket: str, key: str) -> str:

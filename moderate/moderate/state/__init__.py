@@ -8,7 +8,7 @@ from moderate.state.records import (
     exponential_backoff,
     utc_now,
 )
-from moderate.state.resource import StateStoreResource, describe_store
+from moderate.state.resource import StateStoreResource
 
 if TYPE_CHECKING:
     from moderate.state.store import StateStore
@@ -18,7 +18,6 @@ __all__ = [
     "StateRecord",
     "StateStore",
     "StateStoreResource",
-    "describe_store",
     "exponential_backoff",
     "utc_now",
 ]

@@ -31,9 +31,6 @@ LOGGER = logging.getLogger(__name__)
 class PostgresServer(Protocol):
     """What the store needs from the PostgreSQL server resource."""
 
-    def is_configured(self) -> bool:
-        """Whether every required setting has a value."""
-
     def missing_variables(self) -> tuple[str, ...]:
         """Required environment variables without a value."""
 
@@ -91,30 +88,37 @@ class StateStoreResource(ConfigurableResource):
     def describe(self) -> StoreDescription:
         """Which store this resource opens, and where (nothing is opened).
 
-        Raises:
-            StateStoreUnavailableError: Neither PostgreSQL, ``sqlite_path`` nor
-                ``DAGSTER_HOME`` is set.
+        The backend is ``unavailable`` when neither PostgreSQL, ``sqlite_path``
+        nor ``DAGSTER_HOME`` is set.
         """
-        if self.postgres.is_configured():
+        missing = self.postgres.missing_variables()
+        if not missing:
             url = self.postgres.url(self.database)
             return StoreDescription(
                 POSTGRESQL,
                 f"{url.host}:{url.port}/{self.database}",
                 "PostgreSQL is configured",
             )
-        missing = ", ".join(self.postgres.missing_variables())
-        return StoreDescription(
-            SQLITE,
-            str(self._sqlite_file()),
-            f"PostgreSQL is not configured: {missing} unset",
-        )
+        home = EnvVar(DAGSTER_HOME_VARIABLE).get_value()
+        path = self.sqlite_path or (home and str(Path(home) / SQLITE_RELATIVE_PATH))
+        if not path:
+            reason = str(StateStoreUnavailableError(missing))
+            return StoreDescription(UNAVAILABLE, "-", reason)
+        reason = f"PostgreSQL is not configured: {', '.join(missing)} unset"
+        return StoreDescription(SQLITE, path, reason)
 
     def store(self, log: Any = None) -> "StateStore":
-        """The store, created if needed (raises like :meth:`describe`); logs where."""
+        """The store, created if needed; logs which one and where.
+
+        Raises:
+            StateStoreUnavailableError: When :meth:`describe` finds no place for it.
+        """
         if self._store is None:
             from moderate.state.store import StateStore
 
             description = self.describe()
+            if description.backend == UNAVAILABLE:
+                raise StateStoreUnavailableError(self.postgres.missing_variables())
             if description.backend == POSTGRESQL:
                 self.postgres.ensure_database(self.database)
                 engine = self.postgres.engine(self.database)
@@ -135,19 +139,3 @@ class StateStoreResource(ConfigurableResource):
         if self._store is not None and self._store.engine.dialect.name == SQLITE:
             self._store.engine.dispose()
         self._store = None
-
-    def _sqlite_file(self) -> Path:
-        if self.sqlite_path:
-            return Path(self.sqlite_path)
-        home = EnvVar(DAGSTER_HOME_VARIABLE).get_value()
-        if not home:
-            raise StateStoreUnavailableError(self.postgres.missing_variables())
-        return Path(home) / SQLITE_RELATIVE_PATH
-
-
-def describe_store(resource: StateStoreResource) -> StoreDescription:
-    """Which state store ``resource`` uses and where (backend ``unavailable``: none)."""
-    try:
-        return resource.describe()
-    except StateStoreUnavailableError as error:
-        return StoreDescription(UNAVAILABLE, "-", str(error))

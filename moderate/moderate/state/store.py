@@ -9,7 +9,7 @@ holds that number, so a holder whose claim expired cannot overwrite the new one'
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,27 +82,6 @@ class StateStore:
                     found[row["key"]] = _record(row)
         return found
 
-    def upsert(
-        self,
-        namespace: str,
-        key: str,
-        *,
-        status: ItemStatus,
-        value: Any = None,
-        last_error: str | None = None,
-        next_attempt_at: datetime | None = None,
-        count_attempt: bool = False,
-    ) -> None:
-        """Writes one item atomically; see :meth:`upsert_many`."""
-        self.upsert_many(
-            namespace,
-            {key: value},
-            status=status,
-            last_error=last_error,
-            next_attempt_at=next_attempt_at,
-            count_attempt=count_attempt,
-        )
-
     def upsert_many(
         self,
         namespace: str,
@@ -119,19 +98,12 @@ class StateStore:
         ``last_error`` or ``next_attempt_at`` clears the stored one.
         """
         self._upsert(
-            namespace,
-            values,
-            status=status,
-            attempts=1 if count_attempt else 0,
-            last_error=last_error,
-            next_attempt_at=next_attempt_at,
+            namespace, values, status, last_error, next_attempt_at, count_attempt
         )
 
-    def claim(
-        self, namespace: str, key: str, until: datetime, value: Any = None
-    ) -> int | None:
+    def claim(self, namespace: str, key: str, until: datetime) -> int | None:
         """The fencing token of a claim on one item (see ``claim_many``), or None."""
-        return self.claim_many(namespace, {key: value}, until).get(key)
+        return self.claim_many(namespace, {key: None}, until).get(key)
 
     def claim_many(
         self, namespace: str, values: Mapping[str, Any], until: datetime
@@ -143,13 +115,7 @@ class StateStore:
         and keeps the stored error; a None value keeps the stored one.
         """
         return self._upsert(
-            namespace,
-            values,
-            status=ItemStatus.PENDING,
-            attempts=1,
-            last_error=None,
-            next_attempt_at=until,
-            claim=True,
+            namespace, values, ItemStatus.PENDING, None, until, True, claim=True
         )
 
     def extend(self, namespace: str, key: str, fence: int, until: datetime) -> bool:
@@ -162,42 +128,19 @@ class StateStore:
             STATE_TABLE.c.status == ItemStatus.PENDING.value,
         )
 
-    def mark_pending(
-        self,
-        namespace: str,
-        key: str,
-        value: Any = None,
-        *,
-        retry_at: datetime | None = None,
-        count_attempt: bool = False,
-    ) -> None:
-        """Records a request for work, counted as lost at ``retry_at`` (None: now)."""
-        self.upsert(
-            namespace,
-            key,
-            status=ItemStatus.PENDING,
-            value=value,
-            next_attempt_at=retry_at,
-            count_attempt=count_attempt,
-        )
+    def mark_pending(self, namespace: str, key: str, value: Any = None) -> None:
+        """Records a request for work, due at once; see :meth:`upsert_many`."""
+        self.upsert_many(namespace, {key: value}, status=ItemStatus.PENDING)
 
     def mark_done(
-        self,
-        namespace: str,
-        key: str,
-        value: Any = None,
-        *,
-        count_attempt: bool = True,
-        fence: int | None = None,
+        self, namespace: str, key: str, value: Any = None, *, fence: int | None = None
     ) -> bool:
-        """Records a success; a None ``value`` keeps the stored one.
+        """Records a success, one more attempt; a None ``value`` keeps the stored one.
 
         With the ``fence`` of the caller's claim the write is dropped (False) when
-        the item was claimed again since, and ``count_attempt`` is ignored.
+        the item was claimed again since; the claim counted the attempt.
         """
-        return self._finish(
-            namespace, key, ItemStatus.DONE, value, None, None, count_attempt, fence
-        )
+        return self._finish(namespace, key, ItemStatus.DONE, value, None, None, fence)
 
     def mark_failed(
         self,
@@ -207,7 +150,6 @@ class StateStore:
         retry_at: datetime | None,
         value: Any = None,
         *,
-        count_attempt: bool = True,
         fence: int | None = None,
     ) -> bool:
         """Records a failure kept as ``last_error``, like :meth:`mark_done`.
@@ -215,14 +157,7 @@ class StateStore:
         ``retry_at`` is the earliest next try; None fails the item for good.
         """
         return self._finish(
-            namespace,
-            key,
-            ItemStatus.FAILED,
-            value,
-            error,
-            retry_at,
-            count_attempt,
-            fence,
+            namespace, key, ItemStatus.FAILED, value, error, retry_at, fence
         )
 
     def counts(self, namespace: str) -> Mapping[ItemStatus, int]:
@@ -238,17 +173,11 @@ class StateStore:
                 counts[ItemStatus(status)] = int(count)
         return counts
 
-    def keys_due(
-        self, namespace: str, statuses: Sequence[ItemStatus], limit: int
-    ) -> list[StateRecord]:
-        """At most ``limit`` due items in ``statuses``, least recently updated first."""
+    def keys_due(self, namespace: str, limit: int) -> list[StateRecord]:
+        """At most ``limit`` due items, least recently updated first."""
         query = (
             sa.select(STATE_TABLE)
-            .where(
-                STATE_TABLE.c.namespace == namespace,
-                STATE_TABLE.c.status.in_([status.value for status in statuses]),
-                _due(utc_now()),
-            )
+            .where(STATE_TABLE.c.namespace == namespace, _due(utc_now()))
             .order_by(STATE_TABLE.c.updated_at)
             .limit(limit)
         )
@@ -259,15 +188,15 @@ class StateStore:
         self,
         namespace: str,
         values: Mapping[str, Any],
-        *,
         status: ItemStatus,
-        attempts: int,
         last_error: str | None,
         next_attempt_at: datetime | None,
+        count_attempt: bool,
         claim: bool = False,
     ) -> dict[str, int]:
         """One upsert per batch; key to attempts (a claim keeps the stored error)."""
         now = utc_now()
+        attempts = int(count_attempt)
         row = {
             "namespace": namespace,
             "status": status.value,
@@ -278,11 +207,7 @@ class StateStore:
             "updated_at": now,
         }
         rows = [{**row, "key": key, "value": value} for key, value in values.items()]
-        claimable = (
-            sa.and_(STATE_TABLE.c.status != ItemStatus.DONE.value, _due(now))
-            if claim
-            else None
-        )
+        claimable = _due(now) if claim else None
         written: dict[str, int] = {}
         with self.engine.begin() as connection:
             for start in range(0, len(rows), UPSERT_BATCH_SIZE):
@@ -315,20 +240,11 @@ class StateStore:
         value: Any,
         error: str | None,
         retry_at: datetime | None,
-        count_attempt: bool,
         fence: int | None,
     ) -> bool:
         """Records an outcome, fenced when ``fence`` is given."""
         if fence is None:
-            self.upsert(
-                namespace,
-                key,
-                status=status,
-                value=value,
-                last_error=error,
-                next_attempt_at=retry_at,
-                count_attempt=count_attempt,
-            )
+            self._upsert(namespace, {key: value}, status, error, retry_at, True)
             return True
         return self._fenced_update(
             namespace,
@@ -365,13 +281,16 @@ class StateStore:
 
 
 def _due(now: datetime) -> sa.ColumnElement[bool]:
-    """Pending without a deadline, or with its next attempt time reached."""
-    return sa.or_(
-        sa.and_(
-            STATE_TABLE.c.next_attempt_at.is_(None),
-            STATE_TABLE.c.status == ItemStatus.PENDING.value,
+    """:meth:`StateRecord.is_due` in SQL (an ``IN`` the status index serves)."""
+    return sa.and_(
+        STATE_TABLE.c.status.in_([ItemStatus.PENDING.value, ItemStatus.FAILED.value]),
+        sa.or_(
+            sa.and_(
+                STATE_TABLE.c.next_attempt_at.is_(None),
+                STATE_TABLE.c.status == ItemStatus.PENDING.value,
+            ),
+            STATE_TABLE.c.next_attempt_at <= now,
         ),
-        STATE_TABLE.c.next_attempt_at <= now,
     )
 
 

@@ -7,7 +7,6 @@ with the reason and the doctor list it while the code location loads.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dagster import DagsterInvalidDefinitionError, ScheduleDefinition
@@ -39,12 +38,11 @@ def parse_cron(variable: str, value: str | None, default: str) -> CronSetting:
     return CronSetting(variable, value)
 
 
-def invalid_cron_variables(environ: Mapping[str, str] | None = None) -> list[str]:
-    """One problem line per set ``MODERATE_*_CRON`` variable (of ``environ``)."""
-    values = os.environ if environ is None else environ
+def invalid_cron_variables() -> list[str]:
+    """One problem line per set ``MODERATE_*_CRON`` variable."""
     settings = [
         parse_cron(name, value, default="")
-        for name, value in sorted(values.items())
+        for name, value in sorted(os.environ.items())
         if name.startswith(CRON_VARIABLE_PREFIX) and name.endswith(CRON_VARIABLE_SUFFIX)
     ]
     return [setting.problem for setting in settings if setting.problem]

@@ -68,12 +68,12 @@ class RetrySettings:
         )
 
 
-def retrying_session(settings: RetrySettings | None = None) -> requests.Session:
-    """A new ``requests`` session retrying with ``settings`` (or the defaults)."""
+def retrying_session(settings: RetrySettings) -> requests.Session:
+    """A new ``requests`` session retrying with ``settings``."""
     import requests
 
     session = requests.Session()
-    mount_retries(session, settings or RetrySettings())
+    mount_retries(session, settings)
     return session
 
 

@@ -6,6 +6,7 @@ from moderate.resources.keycloak import KeycloakResource
 from moderate.state import StateStoreResource
 from moderate.trust.ops import (
     create_asset_object_proof_job,
+    open_store,
     propagate_new_user_to_trust_services_job,
 )
 from moderate.trust.sensors import (
@@ -32,8 +33,8 @@ def keycloak_users_count(
     state_store: StateStoreResource,
 ) -> MaterializeResult:
     """Counts the realm's users and the DID states."""
+    store = open_store([keycloak], state_store, context.log)
     users = keycloak.count_users()
-    store = state_store.store(context.log)
     metadata = did_progress_metadata(keycloak.realm, users, store)
     context.log.info("Realm %s: %s", keycloak.realm, metadata)
     return MaterializeResult(metadata=metadata)

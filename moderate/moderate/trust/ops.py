@@ -10,22 +10,17 @@ items ends in a :class:`dagster.Failure` naming them.
 
 import enum
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dagster import Config, Failure, MetadataValue, OpExecutionContext, Output, job, op
-from pydantic import Field, NonNegativeFloat, PositiveFloat
+from pydantic import Field
 
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiResource
-from moderate.state import (
-    ItemStatus,
-    StateRecord,
-    StateStoreResource,
-    exponential_backoff,
-    utc_now,
-)
+from moderate.resources.settings import EnvBackedResource, ServiceNotConfiguredError
+from moderate.state import ItemStatus, StateRecord, StateStoreResource, utc_now
 from moderate.state.resource import StateStoreUnavailableError
 from moderate.trust.settings import (
     DEFAULT_TRUST_SETTINGS,
@@ -34,16 +29,9 @@ from moderate.trust.settings import (
     OBJECT_PROOFS,
     USER_DIDS,
     Flow,
+    TrustBatchConfig,
 )
-from moderate.trust.tasks import (
-    DID_ROUTE,
-    PROOF_ROUTE,
-    Outcome,
-    PollPolicy,
-    TrustResult,
-    TrustRoute,
-    request_trust,
-)
+from moderate.trust.tasks import Outcome, TrustResult, request_trust
 
 if TYPE_CHECKING:
     from moderate.state.store import StateStore
@@ -52,7 +40,6 @@ MANUAL_FENCE = 0
 OWN_DID_CLAIM_MARGIN = timedelta(minutes=5)
 DESCRIPTION_LIMIT = 300
 NO_STATUS = -1
-_DEFAULTS = DEFAULT_TRUST_SETTINGS.op_config()
 
 
 class ItemState(enum.StrEnum):
@@ -99,43 +86,6 @@ class ObjectItem(_Item):
     key: str = Field(pattern=r"^[1-9][0-9]{0,18}$", description="Object id.")
 
 
-class TrustBatchConfig(Config):
-    """Run config shared by both trust ops (filled in by the sensors)."""
-
-    poll_initial_interval_s: PositiveFloat = _DEFAULTS["poll_initial_interval_s"]
-    poll_max_interval_s: PositiveFloat = _DEFAULTS["poll_max_interval_s"]
-    poll_timeout_s: PositiveFloat = Field(
-        default=_DEFAULTS["poll_timeout_s"],
-        description="How long to wait for a Trust task before a retryable failure.",
-    )
-    pending_timeout_s: NonNegativeFloat = Field(
-        default=_DEFAULTS["pending_timeout_s"],
-        description="How long an item stays claimed while this run works on it.",
-    )
-    retry_base_s: PositiveFloat = _DEFAULTS["retry_base_s"]
-    retry_cap_s: PositiveFloat = _DEFAULTS["retry_cap_s"]
-    blocked_owner_retry_base_s: PositiveFloat = _DEFAULTS["blocked_owner_retry_base_s"]
-    blocked_owner_retry_cap_s: PositiveFloat = _DEFAULTS["blocked_owner_retry_cap_s"]
-
-    def poll_policy(self) -> PollPolicy:
-        """Polling bounds of this run."""
-        return PollPolicy(
-            self.poll_initial_interval_s, self.poll_max_interval_s, self.poll_timeout_s
-        )
-
-    def retry_at(self, outcome: Outcome, attempts: int) -> datetime | None:
-        """Next attempt after a failure; None for a permanent one."""
-        if outcome is Outcome.TRANSIENT:
-            base, cap = self.retry_base_s, self.retry_cap_s
-        elif outcome is Outcome.BLOCKED_OWNER:
-            base, cap = self.blocked_owner_retry_base_s, self.blocked_owner_retry_cap_s
-        else:
-            return None
-        return exponential_backoff(
-            attempts, timedelta(seconds=base), timedelta(seconds=cap), utc_now()
-        )
-
-
 class UserDidBatchConfig(TrustBatchConfig):
     """Which users need a DID."""
 
@@ -162,8 +112,9 @@ def create_user_dids(
     state_store: StateStoreResource,
 ) -> Output[dict[str, Any]]:
     """Gives a batch of users a DID."""
-    client, store = _open(platform_api, state_store, context)
-    return _run_batch(context, client, store, USER_DIDS, DID_ROUTE, config)
+    store = open_store([platform_api], state_store, context.log)
+    client = platform_api.client()
+    return _run_batch(context, client, store, USER_DIDS, config)
 
 
 @op(
@@ -181,7 +132,8 @@ def create_object_proofs(
     state_store: StateStoreResource,
 ) -> Output[dict[str, Any]]:
     """Gives a batch of uploaded objects a proof."""
-    client, store = _open(platform_api, state_store, context)
+    store = open_store([platform_api], state_store, context.log)
+    client = platform_api.client()
     own_did = ensure_own_did(client, store, config)
     if own_did.state is not ItemState.DONE:
         context.log.warning(
@@ -190,7 +142,7 @@ def create_object_proofs(
             client.username,
             own_did.detail,
         )
-    return _run_batch(context, client, store, OBJECT_PROOFS, PROOF_ROUTE, config)
+    return _run_batch(context, client, store, OBJECT_PROOFS, config)
 
 
 @job(
@@ -229,43 +181,33 @@ def ensure_own_did(
     """Makes sure the pipelines' own account (``API_USERNAME``) has a DID.
 
     Ownerless public assets are proven on its behalf (CONTRACT §2). It is worked
-    on like a user of a batch run launched by hand: only a run that claims its row
-    asks, and a failure backs off in the store. The outcome is ``done`` when the
-    DID exists.
+    on like a user of a batch launched by hand: claimed first, backing off on failure.
     """
-    policy = config.poll_policy()
-    claim_for = timedelta(seconds=policy.timeout_s) + OWN_DID_CLAIM_MARGIN
+    claim_for = timedelta(seconds=config.poll_timeout_s) + OWN_DID_CLAIM_MARGIN
     return _work_on(
-        store,
-        USER_DIDS.namespace,
-        client.username,
-        MANUAL_FENCE,
-        claim_for,
-        config,
-        lambda key: request_trust(client, DID_ROUTE, key, policy),
+        store, client, USER_DIDS, client.username, MANUAL_FENCE, claim_for, config
     )
 
 
-def _open(
-    platform_api: PlatformApiResource,
-    state_store: StateStoreResource,
-    context: OpExecutionContext,
-) -> tuple[PlatformApiClient, "StateStore"]:
-    """The client and the store, or a Failure naming the variables to set."""
-    if not platform_api.is_configured():
-        missing = platform_api.missing_variables()
-        raise Failure(
-            description=platform_api.not_configured_reason(),
-            metadata={"missing_variables": ", ".join(missing)},
-        )
+def open_store(
+    services: Sequence[EnvBackedResource], state_store: StateStoreResource, log: Any
+) -> "StateStore":
+    """The state store, once every one of ``services`` is configured.
+
+    Raises:
+        Failure: Naming the variables to set, of a service or of the store.
+    """
+    for service in services:
+        if not service.is_configured():
+            missing = service.missing_variables()
+            raise ServiceNotConfiguredError(service.SERVICE_NAME, missing)
     try:
-        store = state_store.store(context.log)
+        return state_store.store(log)
     except StateStoreUnavailableError as error:
+        missing_variables = ", ".join(error.missing_variables)
         raise Failure(
-            description=str(error),
-            metadata={"missing_variables": ", ".join(error.missing_variables)},
+            str(error), metadata={"missing_variables": missing_variables}
         ) from None
-    return platform_api.client(), store
 
 
 def _run_batch(
@@ -273,22 +215,13 @@ def _run_batch(
     client: PlatformApiClient,
     store: "StateStore",
     flow: Flow,
-    route: TrustRoute,
     config: UserDidBatchConfig | ObjectProofBatchConfig,
 ) -> Output[dict[str, Any]]:
     """Works on every item of the batch, then reports their outcomes."""
     namespace = flow.namespace
-    policy = config.poll_policy()
+    claim_for = timedelta(seconds=config.pending_timeout_s)
     outcomes = [
-        _work_on(
-            store,
-            namespace,
-            item.key,
-            item.fence,
-            timedelta(seconds=config.pending_timeout_s),
-            config,
-            lambda key: request_trust(client, route, key, policy),
-        )
+        _work_on(store, client, flow, item.key, item.fence, claim_for, config)
         for item in config.items
     ]
     by_state = {state: [o for o in outcomes if o.state is state] for state in ItemState}
@@ -323,14 +256,15 @@ def _run_batch(
 
 def _work_on(
     store: "StateStore",
-    namespace: str,
+    client: PlatformApiClient,
+    flow: Flow,
     key: str,
     fence: int,
     claim_for: timedelta,
     config: TrustBatchConfig,
-    perform: Callable[[str], TrustResult],
 ) -> ItemOutcome:
     """Works on one item while holding its claim, and records the outcome."""
+    namespace = flow.namespace
     record = store.get(namespace, key)
     if record is not None and record.status is ItemStatus.DONE:
         return ItemOutcome(key, ItemState.DONE, "already done")
@@ -343,7 +277,7 @@ def _work_on(
     elif not store.extend(namespace, key, fence, until):
         return ItemOutcome(key, ItemState.SKIPPED, "claimed again by a later run")
     try:
-        result = perform(key)
+        result = request_trust(client, flow.route, key, config.poll_policy())
     except Exception as error:  # noqa: BLE001 - one item must not stop its batch
         result = TrustResult(Outcome.TRANSIENT, f"{type(error).__name__}: {error}")
     applied, retry_at = _record(store, namespace, key, fence, record, config, result)

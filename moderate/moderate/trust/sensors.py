@@ -12,16 +12,16 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any
 
 from dagster import (
     AssetKey,
     AssetObservation,
     DagsterInstance,
     DagsterRunStatus,
-    DefaultSensorStatus,
+    Failure,
     RunRequest,
     RunsFilter,
     SensorDefinition,
@@ -30,16 +30,17 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, Field
 
 from moderate.automation import default_sensor_status
 from moderate.resources.keycloak import KeycloakResource
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiResource
 from moderate.resources.settings import EnvBackedResource
 from moderate.state import ItemStatus, StateRecord, StateStoreResource, utc_now
-from moderate.state.resource import StateStoreUnavailableError
+from moderate.support.cursors import JsonCursor
 from moderate.trust.ops import (
     create_asset_object_proof_job,
+    open_store,
     propagate_new_user_to_trust_services_job,
 )
 from moderate.trust.settings import (
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
 USERS_COUNT_ASSET = AssetKey("keycloak_users_count")
 OBJECTS_PATH = "/asset/object"
 NO_HASH_ERROR = "permanent: object has no sha256_hash, a proof can never be made"
-RETRYABLE = (ItemStatus.FAILED, ItemStatus.PENDING)
 IN_FLIGHT_STATUSES = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -94,24 +94,7 @@ class TickPlan:
 Planner = Callable[["StateStore", str | None, datetime, InFlight], TickPlan]
 
 
-class _JsonCursor(BaseModel):
-    """A sensor cursor stored as JSON, validated strictly when read."""
-
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
-
-    @classmethod
-    def read(cls, raw: str | None) -> tuple[Self, str | None]:
-        """The stored cursor, or a fresh one and why (None when empty); never raises."""
-        if not raw:
-            return cls(), None
-        try:
-            return cls.model_validate_json(raw), None
-        except (ValidationError, ValueError, RecursionError) as error:
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            return cls(), f"unreadable {cls.__name__} reset ({reason})"
-
-
-class UserScanCursor(_JsonCursor):
+class UserScanCursor(JsonCursor):
     """Position of the Keycloak scan.
 
     Attributes:
@@ -127,7 +110,7 @@ class UserScanCursor(_JsonCursor):
     last_pass_started_at: AwareDatetime | None = None
 
 
-class ObjectScanCursor(_JsonCursor):
+class ObjectScanCursor(JsonCursor):
     """Position of the scan of objects without proof.
 
     Attributes:
@@ -139,13 +122,8 @@ class ObjectScanCursor(_JsonCursor):
 
 def build_keycloak_user_sensor(
     settings: TrustSettings = DEFAULT_TRUST_SETTINGS,
-    default_status: DefaultSensorStatus | None = None,
 ) -> SensorDefinition:
-    """The sensor that requests DIDs for Keycloak users that have none.
-
-    ``default_status`` (on a fresh deployment) defaults to
-    ``MODERATE_AUTOMATION_DEFAULT_STATUS``, as for the object sensor.
-    """
+    """The sensor that requests DIDs for Keycloak users that have none."""
 
     @sensor(
         name="keycloak_user_sensor",
@@ -155,7 +133,7 @@ def build_keycloak_user_sensor(
         f"{settings.max_runs_per_tick} per tick and {settings.max_runs_in_flight} "
         "queued or running); retries failures with exponential backoff. Records "
         "DID counts as observations of keycloak_users_count.",
-        **_sensor_options(settings, default_status),
+        **_sensor_options(settings),
     )
     def keycloak_user_sensor(
         context: SensorEvaluationContext,
@@ -171,7 +149,6 @@ def build_keycloak_user_sensor(
 
 def build_platform_api_asset_object_sensor(
     settings: TrustSettings = DEFAULT_TRUST_SETTINGS,
-    default_status: DefaultSensorStatus | None = None,
 ) -> SensorDefinition:
     """The sensor that requests integrity proofs for uploaded objects."""
 
@@ -184,7 +161,7 @@ def build_platform_api_asset_object_sensor(
         f"{settings.max_runs_in_flight} queued or running). Objects that can never "
         "get a proof are recorded as failed with the reason; failures back off "
         "without blocking the others.",
-        **_sensor_options(settings, default_status),
+        **_sensor_options(settings),
     )
     def platform_api_asset_object_sensor(
         context: SensorEvaluationContext,
@@ -206,13 +183,11 @@ def did_progress_metadata(
     return {"realm": realm, "users": users, **counts, "users_not_yet_seen": unseen}
 
 
-def _sensor_options(
-    settings: TrustSettings, default_status: DefaultSensorStatus | None
-) -> dict[str, Any]:
+def _sensor_options(settings: TrustSettings) -> dict[str, Any]:
     """The ``@sensor`` arguments both trust sensors share."""
     return {
         "minimum_interval_seconds": SENSOR_INTERVAL_S,
-        "default_status": default_status or default_sensor_status(),
+        "default_status": default_sensor_status(),
         "tags": FEATURE_TAGS,
         "metadata": {
             "batch_size": settings.batch_size,
@@ -230,13 +205,10 @@ def _tick(
     plan: Planner,
 ) -> SensorResult | SkipReason:
     """One tick: skips while a service is not configured, else plans and reports."""
-    for service in services:
-        if not service.is_configured():
-            return SkipReason(service.not_configured_reason())
     try:
-        store = state_store.store(context.log)
-    except StateStoreUnavailableError as error:
-        return SkipReason(str(error))
+        store = open_store(services, state_store, context.log)
+    except Failure as error:
+        return SkipReason(error.description)
     in_flight = _in_flight(context.instance, flow)
     result = plan(store, context.cursor, utc_now(), in_flight)
     if result.cursor_reset:
@@ -302,7 +274,7 @@ def _plan_users(
     retries: list[str] = []
     if room > len(new_users):
         left = room - len(new_users)
-        due = store.keys_due(USER_DIDS.namespace, RETRYABLE, left + len(in_flight.held))
+        due = store.keys_due(USER_DIDS.namespace, left + len(in_flight.held))
         retries = [r.key for r in due if r.key not in in_flight.held][:left]
     candidates = dict.fromkeys([*new_users, *retries])
     claimed, requests = _claim(USER_DIDS, store, candidates, settings, now)
@@ -476,9 +448,8 @@ def _claim(
     now: datetime,
 ) -> tuple[dict[str, int], list[RunRequest]]:
     """Claims the candidates and groups them (key to token) into batch runs."""
-    claimed = store.claim_many(
-        flow.namespace, candidates, now + settings.pending_timeout
-    )
+    until = now + timedelta(seconds=settings.pending_timeout_s)
+    claimed = store.claim_many(flow.namespace, candidates, until)
     keys = sorted(claimed)
     requests = []
     for start in range(0, len(keys), settings.batch_size):
@@ -487,7 +458,7 @@ def _claim(
             for key in keys[start : start + settings.batch_size]
         ]
         batch = _batch_id(items)
-        config = {"items": items, **settings.op_config()}
+        config = {"items": items, **settings.batch_config()}
         requests.append(
             RunRequest(
                 run_key=f"{flow.name}-batch-{batch}",

@@ -1,18 +1,22 @@
 """Names and tuning of the trust flows: page sizes, per-tick caps and backoff.
 
-Sensors cannot take run config, so their limits live in :class:`TrustSettings`. The
-sensors copy the op-side values (polling bounds, backoff) into the run config of
-every run they request, so one object decides the behaviour of the whole flow.
+Sensors cannot take run config, so their limits live in :class:`TrustSettings`,
+which extends the ops' :class:`TrustBatchConfig`: the sensors copy those fields
+into the run config of every run they request, so one object decides the
+behaviour of the whole flow.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from pydantic import Field
-from pydantic.dataclasses import dataclass as pydantic_dataclass
+from dagster import Config
+from pydantic import Field, NonNegativeFloat, PositiveFloat
+
+from moderate.state import exponential_backoff, utc_now
+from moderate.trust.tasks import DID_ROUTE, PROOF_ROUTE, Outcome, PollPolicy, TrustRoute
 
 USER_DID_NAMESPACE = "trust.user_did"
 OBJECT_PROOF_NAMESPACE = "trust.object_proof"
@@ -35,12 +39,14 @@ class Flow:
         namespace: State-store namespace of the flow's items.
         op_name: The op whose run config lists a batch's items.
         job_name: The job of that op, one run per batch.
+        route: The Trust route that gives an item its DID or proof.
     """
 
     name: str
     namespace: str
     op_name: str
     job_name: str
+    route: TrustRoute
 
 
 USER_DIDS = Flow(
@@ -48,18 +54,60 @@ USER_DIDS = Flow(
     USER_DID_NAMESPACE,
     "create_user_dids",
     "propagate_new_user_to_trust_services_job",
+    DID_ROUTE,
 )
 OBJECT_PROOFS = Flow(
     "proof",
     OBJECT_PROOF_NAMESPACE,
     "create_object_proofs",
     "create_asset_object_proof_job",
+    PROOF_ROUTE,
 )
 
 
-@pydantic_dataclass(frozen=True)
-class TrustSettings:
-    """Limits and timings of the DID and proof flows (validated when made).
+class TrustBatchConfig(Config):
+    """Run config shared by both trust ops (filled in by the sensors)."""
+
+    poll_initial_interval_s: PositiveFloat = 1.0
+    poll_max_interval_s: PositiveFloat = 15.0
+    poll_timeout_s: PositiveFloat = Field(
+        default=300.0,
+        description="How long to wait for a Trust task before a retryable failure.",
+    )
+    pending_timeout_s: NonNegativeFloat = Field(
+        default=3600.0,
+        description="How long an item stays claimed while this run works on it.",
+    )
+    retry_base_s: PositiveFloat = 300.0
+    retry_cap_s: PositiveFloat = timedelta(hours=6).total_seconds()
+    blocked_owner_retry_base_s: PositiveFloat = 3600.0
+    blocked_owner_retry_cap_s: PositiveFloat = timedelta(hours=24).total_seconds()
+
+    def poll_policy(self) -> PollPolicy:
+        """Polling bounds of this run."""
+        return PollPolicy(
+            self.poll_initial_interval_s, self.poll_max_interval_s, self.poll_timeout_s
+        )
+
+    def retry_at(self, outcome: Outcome, attempts: int) -> datetime | None:
+        """Next attempt after a failure; None for a permanent one."""
+        if outcome is Outcome.TRANSIENT:
+            base, cap = self.retry_base_s, self.retry_cap_s
+        elif outcome is Outcome.BLOCKED_OWNER:
+            base, cap = self.blocked_owner_retry_base_s, self.blocked_owner_retry_cap_s
+        else:
+            return None
+        return exponential_backoff(
+            attempts, timedelta(seconds=base), timedelta(seconds=cap), utc_now()
+        )
+
+    def batch_config(self) -> dict[str, float]:
+        """These fields alone, as the run config of a batch."""
+        return self.model_dump(include=set(TrustBatchConfig.model_fields))
+
+
+class TrustSettings(TrustBatchConfig):
+    """Limits of the DID and proof flows, plus the ops' run config (validated).
 
     Attributes:
         user_page_size: Keycloak users per request (at most 100).
@@ -74,12 +122,6 @@ class TrustSettings:
             sensor timeout is 60 s).
         full_reconciliation_interval: Age after which a pass over the realm
             starts even though the user count did not change.
-        pending_timeout: How long a claim lasts before its item counts as lost.
-        retry_base, retry_cap: Backoff after transient failures (doubling).
-        blocked_owner_retry_base, blocked_owner_retry_cap: The same while a proof
-            owner has no DID.
-        poll_initial_interval_s, poll_max_interval_s, poll_timeout_s: Task polling
-            (doubling waits, bounded in total: the API loses tasks on restarts).
     """
 
     user_page_size: PageSize = MAX_PAGE_SIZE
@@ -91,27 +133,6 @@ class TrustSettings:
     max_runs_in_flight: AtLeastOne = 2
     tick_budget_s: float = 40.0
     full_reconciliation_interval: timedelta = timedelta(hours=24)
-    pending_timeout: timedelta = timedelta(hours=1)
-    retry_base: timedelta = timedelta(minutes=5)
-    retry_cap: timedelta = timedelta(hours=6)
-    blocked_owner_retry_base: timedelta = timedelta(hours=1)
-    blocked_owner_retry_cap: timedelta = timedelta(hours=24)
-    poll_initial_interval_s: float = 1.0
-    poll_max_interval_s: float = 15.0
-    poll_timeout_s: float = 300.0
-
-    def op_config(self) -> dict[str, float]:
-        """The run-config fields shared by both trust ops."""
-        return {
-            "poll_initial_interval_s": self.poll_initial_interval_s,
-            "poll_max_interval_s": self.poll_max_interval_s,
-            "poll_timeout_s": self.poll_timeout_s,
-            "pending_timeout_s": self.pending_timeout.total_seconds(),
-            "retry_base_s": self.retry_base.total_seconds(),
-            "retry_cap_s": self.retry_cap.total_seconds(),
-            "blocked_owner_retry_base_s": self.blocked_owner_retry_base.total_seconds(),
-            "blocked_owner_retry_cap_s": self.blocked_owner_retry_cap.total_seconds(),
-        }
 
 
 DEFAULT_TRUST_SETTINGS = TrustSettings()

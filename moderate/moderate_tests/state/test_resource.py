@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from moderate.resources.postgres import PostgresResource
-from moderate.state import ItemStatus, StateStoreResource, describe_store
+from moderate.state import ItemStatus, StateStoreResource
 from moderate.state.resource import StateStoreUnavailableError
 from moderate_tests.support.postgres import (
     drop_database,
@@ -54,7 +54,7 @@ def test_without_postgres_settings_sqlite_lives_under_dagster_home_and_says_so(
     monkeypatch.setenv("POSTGRES_USERNAME", "moderate")
     monkeypatch.setenv("POSTGRES_PASSWORD", "")  # trust authentication
     resource = StateStoreResource(postgres=PostgresResource())
-    description = describe_store(resource)
+    description = resource.describe()
     expected = tmp_path / "home" / "moderate" / "state.sqlite"
     assert (description.backend, description.location) == ("sqlite", str(expected))
     assert "POSTGRES_PASSWORD" in description.reason
@@ -84,7 +84,7 @@ def test_without_postgres_or_dagster_home_the_store_refuses_with_the_variables(
 ) -> None:
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     resource = StateStoreResource(postgres=PostgresResource())
-    description = describe_store(resource)
+    description = resource.describe()
     assert description.backend == "unavailable"
     assert (
         "DAGSTER_HOME" in description.reason and "POSTGRES_HOST" in description.reason
@@ -96,7 +96,7 @@ def test_without_postgres_or_dagster_home_the_store_refuses_with_the_variables(
 def test_postgres_description_names_server_and_database_without_secrets() -> None:
     postgres = postgres_resource()
     resource = StateStoreResource(postgres=postgres, database="some_db")
-    description = describe_store(resource)
+    description = resource.describe()
     assert description.backend == "postgresql"
     host, port = postgres.required_setting("host"), postgres.int_setting("port")
     assert description.location == f"{host}:{port}/some_db"

@@ -14,11 +14,11 @@ NAMESPACE = "test.items"
 
 
 def test_upsert_inserts_then_updates_in_place(state_store: StateStore) -> None:
-    state_store.mark_pending(NAMESPACE, "a", {"object_id": 1}, count_attempt=True)
+    state_store.mark_pending(NAMESPACE, "a", {"object_id": 1})
     first = state_store.get(NAMESPACE, "a")
     assert first is not None
     assert first.status is ItemStatus.PENDING
-    assert first.attempts == 1
+    assert first.attempts == 0, "a request for work is no attempt"
     assert first.value == {"object_id": 1}
 
     retry_at = utc_now() + timedelta(minutes=5)
@@ -26,14 +26,14 @@ def test_upsert_inserts_then_updates_in_place(state_store: StateStore) -> None:
     failed = state_store.get(NAMESPACE, "a")
     assert failed is not None
     assert failed.status is ItemStatus.FAILED
-    assert failed.attempts == 2
+    assert failed.attempts == 1
     assert failed.last_error == "boom"
     assert failed.value == {"object_id": 1}, "a None value keeps the stored one"
     assert failed.next_attempt_at == retry_at
     assert failed.created_at == first.created_at
     assert failed.updated_at >= first.updated_at
 
-    state_store.mark_done(NAMESPACE, "a", {"did": "x"}, count_attempt=False)
+    state_store.mark_done(NAMESPACE, "a", {"did": "x"})
     done = state_store.get(NAMESPACE, "a")
     assert done is not None
     assert (done.status, done.attempts, done.last_error) == (ItemStatus.DONE, 2, None)
@@ -103,7 +103,12 @@ def test_concurrent_upserts_of_one_key_do_not_raise(
         try:
             barrier.wait()
             for _ in range(writes_per_thread):
-                state_store.mark_pending(NAMESPACE, "hot", count_attempt=True)
+                state_store.upsert_many(
+                    NAMESPACE,
+                    {"hot": None},
+                    status=ItemStatus.PENDING,
+                    count_attempt=True,
+                )
         except BaseException as error:  # noqa: BLE001 - collected for the assert
             errors.append(error)
 
@@ -130,13 +135,21 @@ def test_due_items_respect_backoff_and_permanent_failures(
     state_store.mark_failed(NAMESPACE, "later", "transient", now + timedelta(hours=1))
     state_store.mark_failed(NAMESPACE, "now", "transient", now - timedelta(seconds=1))
     state_store.mark_failed(NAMESPACE, "never", "has no hash", None)
-    state_store.mark_pending(NAMESPACE, "lost", retry_at=now - timedelta(seconds=1))
-    state_store.mark_pending(NAMESPACE, "running", retry_at=now + timedelta(hours=1))
+    state_store.upsert_many(
+        NAMESPACE,
+        {"lost": None},
+        status=ItemStatus.PENDING,
+        next_attempt_at=now - timedelta(seconds=1),
+    )
+    state_store.upsert_many(
+        NAMESPACE,
+        {"running": None},
+        status=ItemStatus.PENDING,
+        next_attempt_at=now + timedelta(hours=1),
+    )
     state_store.mark_done(NAMESPACE, "done")
 
-    due = state_store.keys_due(
-        NAMESPACE, [ItemStatus.FAILED, ItemStatus.PENDING], limit=10
-    )
+    due = state_store.keys_due(NAMESPACE, limit=10)
     assert sorted(record.key for record in due) == ["lost", "now"]
     records = state_store.get_many(
         NAMESPACE, ["later", "now", "never", "lost", "running", "done"]
@@ -185,7 +198,7 @@ def test_schema_creation_from_many_threads_at_once(
 
 @pytest.mark.parametrize("status", list(ItemStatus))
 def test_every_status_round_trips(state_store: StateStore, status: ItemStatus) -> None:
-    state_store.upsert(NAMESPACE, "x", status=status)
+    state_store.upsert_many(NAMESPACE, {"x": None}, status=status)
     record = state_store.get(NAMESPACE, "x")
     assert record is not None and record.status is status
 
@@ -194,10 +207,20 @@ def test_pending_items_past_their_deadline_are_due_again(
     state_store: StateStore,
 ) -> None:
     now = utc_now()
-    state_store.mark_pending(NAMESPACE, "queued", retry_at=now + timedelta(hours=1))
-    state_store.mark_pending(NAMESPACE, "lost", retry_at=now - timedelta(seconds=1))
+    state_store.upsert_many(
+        NAMESPACE,
+        {"queued": None},
+        status=ItemStatus.PENDING,
+        next_attempt_at=now + timedelta(hours=1),
+    )
+    state_store.upsert_many(
+        NAMESPACE,
+        {"lost": None},
+        status=ItemStatus.PENDING,
+        next_attempt_at=now - timedelta(seconds=1),
+    )
     state_store.mark_failed(NAMESPACE, "failed", "x", now + timedelta(hours=1))
-    due = state_store.keys_due(NAMESPACE, list(ItemStatus), limit=10)
+    due = state_store.keys_due(NAMESPACE, limit=10)
     assert [record.key for record in due] == ["lost"]
 
 
@@ -225,7 +248,12 @@ def test_claims_take_lost_items_and_refuse_done_ones(
     state_store: StateStore,
 ) -> None:
     past = utc_now() - timedelta(seconds=1)
-    state_store.mark_pending(NAMESPACE, "lost", {"kept": 1}, retry_at=past)
+    state_store.upsert_many(
+        NAMESPACE,
+        {"lost": {"kept": 1}},
+        status=ItemStatus.PENDING,
+        next_attempt_at=past,
+    )
     assert state_store.claim(NAMESPACE, "lost", utc_now() + timedelta(minutes=5))
     assert state_store.get(NAMESPACE, "lost").value == {"kept": 1}
     state_store.mark_failed(NAMESPACE, "due", "boom", past)

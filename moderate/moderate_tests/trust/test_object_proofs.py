@@ -2,7 +2,6 @@
 
 import threading
 import time
-from dataclasses import replace
 from datetime import timedelta
 
 from moderate.state import ItemStatus, StateStore, utc_now
@@ -66,7 +65,7 @@ def test_objects_that_can_never_be_proven_do_not_starve_the_others(
     assert len(hashless + blocked + good) == 500
     assert max(hashless + blocked) < min(good), "the hopeless ones come first"
 
-    harness.settings = replace(harness.settings, batch_size=25)
+    harness.settings = harness.settings.model_copy(update={"batch_size": 25})
     first = harness.tick(harness.object_sensor())
     requested = requested_objects(first.run_requests)
     assert len(first.run_requests) == harness.settings.max_runs_per_tick
@@ -105,7 +104,7 @@ def test_objects_that_can_never_be_proven_do_not_starve_the_others(
     assert api.dids()["workflows"], "the pipelines' own DID came first"
 
     api.set_did("carol")  # carol's objects are unblocked once her DID is known
-    store.mark_done(USER_DID_NAMESPACE, "carol", count_attempt=False)
+    store.upsert_many(USER_DID_NAMESPACE, {"carol": None}, status=ItemStatus.DONE)
     unblocked = harness.tick(harness.object_sensor())
     assert requested_objects(unblocked.run_requests) == set(blocked)
     fences = {
@@ -146,7 +145,7 @@ def test_task_polling_gives_up_with_a_clear_error_after_its_bound(
     harness: TrustHarness, store: StateStore
 ) -> None:
     api = harness.api_double
-    harness.settings = replace(harness.settings, poll_timeout_s=0.3)
+    harness.settings = harness.settings.model_copy(update={"poll_timeout_s": 0.3})
     api.set_did("alice")
     asset = api.add_asset("alice's", username="alice")
     (object_id,) = api.add_objects(asset, 1)
@@ -200,12 +199,12 @@ def test_transient_trust_error_backs_off_then_succeeds(
     record = store.get(OBJECT_PROOF_NAMESPACE, str(object_id))
     assert "ConnectError" in record.last_error
     assert harness.tick(harness.object_sensor()).run_requests == [], "backing off"
-    store.mark_failed(
+    store.upsert_many(  # time passes: the backoff is over
         OBJECT_PROOF_NAMESPACE,
-        str(object_id),
-        record.last_error,
-        utc_now() - timedelta(seconds=1),
-        count_attempt=False,
+        {str(object_id): None},
+        status=ItemStatus.FAILED,
+        last_error=record.last_error,
+        next_attempt_at=utc_now() - timedelta(seconds=1),
     )
     (retry,) = harness.tick(harness.object_sensor()).run_requests
     assert batch_objects(retry) == [object_id]

@@ -1,7 +1,6 @@
 """keycloak_user_sensor and propagate_new_user_to_trust_services_job on the doubles."""
 
 from collections import Counter
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -82,9 +81,9 @@ def test_ten_thousand_new_users_need_at_most_a_hundred_runs(
     harness: TrustHarness, store: StateStore
 ) -> None:
     harness.keycloak_double.add_users(9_998, prefix="user")  # + alice, workflows
-    harness.settings = replace(  # a deployment with room for 20 runs at once
-        harness.settings, max_runs_per_tick=20, max_runs_in_flight=20
-    )
+    harness.settings = harness.settings.model_copy(
+        update={"max_runs_per_tick": 20, "max_runs_in_flight": 20}
+    )  # a deployment with room for 20 runs at once
     requests = []
     for _ in range(200):
         outcome = harness.tick(harness.user_sensor())
@@ -103,7 +102,7 @@ def test_ten_thousand_new_users_need_at_most_a_hundred_runs(
 def test_a_batch_still_queued_is_not_requested_again_past_its_deadline(
     harness: TrustHarness, store: StateStore
 ) -> None:
-    harness.settings = replace(harness.settings, pending_timeout=timedelta(0))
+    harness.settings = harness.settings.model_copy(update={"pending_timeout_s": 0.0})
     (first,) = harness.tick(harness.user_sensor()).run_requests
     queued = harness.submit(propagate_new_user_to_trust_services_job, first)
     again = harness.tick(harness.user_sensor())
@@ -131,8 +130,8 @@ def test_a_batch_still_queued_is_not_requested_again_past_its_deadline(
 def test_requests_per_tick_respect_the_runs_queued_or_running(
     harness: TrustHarness,
 ) -> None:
-    harness.settings = replace(
-        harness.settings, batch_size=3, max_runs_per_tick=5, max_runs_in_flight=2
+    harness.settings = harness.settings.model_copy(
+        update={"batch_size": 3, "max_runs_per_tick": 5, "max_runs_in_flight": 2}
     )
     harness.keycloak_double.add_users(10, prefix="q")
     first = harness.tick(harness.user_sensor()).run_requests
@@ -164,9 +163,9 @@ def test_failing_user_backs_off_and_the_batch_fails_with_one_line(
     assert alice.next_attempt_at > utc_now() + timedelta(minutes=4)
 
     assert run_all(harness, ticks=2) == [], "alice waits out her backoff"
-    store.upsert(  # time passes: the backoff is over
+    store.upsert_many(  # time passes: the backoff is over
         USER_DID_NAMESPACE,
-        "alice",
+        {"alice": None},
         status=ItemStatus.FAILED,
         last_error=alice.last_error,
         next_attempt_at=utc_now() - timedelta(seconds=1),
@@ -237,8 +236,8 @@ def test_a_run_launched_by_hand_claims_its_users_and_waits_on_backoffs(
 def test_runs_per_tick_are_capped_and_the_scan_resumes_from_the_cursor(
     harness: TrustHarness, store: StateStore
 ) -> None:
-    harness.settings = replace(
-        harness.settings, batch_size=7, max_runs_per_tick=1, user_page_size=5
+    harness.settings = harness.settings.model_copy(
+        update={"batch_size": 7, "max_runs_per_tick": 1, "user_page_size": 5}
     )
     harness.keycloak_double.add_users(18, prefix="u")
     requested: list[str] = []
@@ -255,7 +254,7 @@ def test_runs_per_tick_are_capped_and_the_scan_resumes_from_the_cursor(
 def test_new_user_between_read_pages_is_found_by_reconciliation(
     harness: TrustHarness,
 ) -> None:
-    harness.settings = replace(harness.settings, user_page_size=2)
+    harness.settings = harness.settings.model_copy(update={"user_page_size": 2})
     harness.keycloak_double.add_users(6, prefix="m")
     run_all(harness, ticks=1)
     harness.keycloak_double.add_user("aaron")  # sorts before every page read
@@ -309,8 +308,8 @@ def test_swapped_user_with_unchanged_count_waits_for_periodic_reconciliation(
     harness.keycloak_double.remove_user("alice")
     harness.keycloak_double.add_user("carol")
     assert run_all(harness, ticks=1) == [], "same count, last pass is recent"
-    harness.settings = replace(
-        harness.settings, full_reconciliation_interval=timedelta(0)
+    harness.settings = harness.settings.model_copy(
+        update={"full_reconciliation_interval": timedelta(0)}
     )
     assert run_all(harness, ticks=1) == ["carol"]
 
@@ -318,7 +317,9 @@ def test_swapped_user_with_unchanged_count_waits_for_periodic_reconciliation(
 def test_tick_budget_ends_the_scan_and_the_next_tick_resumes(
     harness: TrustHarness,
 ) -> None:
-    harness.settings = replace(harness.settings, tick_budget_s=0.0, user_page_size=2)
+    harness.settings = harness.settings.model_copy(
+        update={"tick_budget_s": 0.0, "user_page_size": 2}
+    )
     harness.keycloak_double.add_users(4, prefix="b")
     seen = [
         sorted(

@@ -1,7 +1,5 @@
 """Run configuration of the ingestion jobs (no secrets here)."""
 
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,6 +16,7 @@ from moderate.openmetadata.k8s import KubernetesWorkflowRunner
 from moderate.openmetadata.runners import SubprocessWorkflowRunner, WorkflowRunner
 from moderate.openmetadata.versions import DEFAULT_LINE
 from moderate.openmetadata.workflows import DEFAULT_SYSTEM_SCHEMA_EXCLUDES
+from moderate.support.images import ImageNotAllowedError, checked_image
 
 IMAGE_ENVIRONMENT = Path("/opt/ingestion")
 """Where the ingestion image (and a code image that bundles it) holds it."""
@@ -32,40 +31,12 @@ DEFAULT_SECRET_NAME = "dagster-secrets"
 IMAGE_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE"
 IMAGE_ALLOWLIST_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE_ALLOWLIST"
 IMAGE_LINE_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE_LINE"
-IMAGE_REFERENCE = re.compile(
-    r"(?P<repository>[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*)"
-    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})"
-)
-"""``repository:tag`` or ``repository@sha256:<64 hex>``."""
 KUBERNETES_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 """A DNS-1123 label: what Kubernetes accepts as a namespace or Secret name."""
 SERVICE_ACCOUNT_PATTERN = (
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 )
 """A DNS-1123 subdomain (service account names), at most 253 characters."""
-
-
-class ImageNotAllowedError(ValueError):
-    """The ingestion image is malformed or its repository is not allow-listed."""
-
-
-def checked_image(image: str, allowed_repositories: Sequence[str]) -> str:
-    """``image`` if well formed and from an allow-listed repository.
-
-    Raises:
-        ImageNotAllowedError: Otherwise, naming the variables to fix.
-    """
-    match = IMAGE_REFERENCE.fullmatch(image)
-    if match is None:
-        raise ImageNotAllowedError(
-            f"{image!r} is not an image reference with a tag or sha256 digest"
-        )
-    if match["repository"] not in allowed_repositories:
-        raise ImageNotAllowedError(
-            f"ingestion image repository {match['repository']!r} is not allow-listed: "
-            f"add it to {IMAGE_ALLOWLIST_VARIABLE} or change {IMAGE_VARIABLE}"
-        )
-    return image
 
 
 @dataclass(frozen=True)
@@ -136,7 +107,12 @@ class RunnerConfig(Config):
         settings = DeploymentRunnerSettings.from_environment()
         if self.mode == "kubernetes":
             try:
-                image = checked_image(settings.image, settings.allowed_repositories)
+                image = checked_image(
+                    settings.image,
+                    settings.allowed_repositories,
+                    IMAGE_VARIABLE,
+                    IMAGE_ALLOWLIST_VARIABLE,
+                )
             except ImageNotAllowedError as error:
                 raise Failure(
                     description=str(error), metadata={"image": settings.image}

@@ -134,31 +134,6 @@ class RunnerConfig(Config):
         )
 
 
-class PostgresIngestionConfig(Config):
-    """Which databases to ingest, and how."""
-
-    include_patterns: list[str] = Field(
-        default=list(DEFAULT_DATABASE_INCLUDES),
-        description="Shell-style patterns of databases to ingest.",
-    )
-    exclude_patterns: list[str] = Field(
-        default=list(DEFAULT_DATABASE_EXCLUDES),
-        description="Patterns of databases never ingested (win over includes). "
-        "Defaults deny templates and the platform's internal databases.",
-    )
-    generate_sample_data: bool = Field(
-        default=False,
-        description="Store sample rows in OpenMetadata (off: they may copy "
-        "credentials and internal rows into the catalogue).",
-    )
-    schema_exclude_patterns: list[str] = Field(
-        default=list(DEFAULT_SYSTEM_SCHEMA_EXCLUDES),
-        description="Regular expressions (OpenMetadata's filter syntax) of schemas "
-        "never catalogued; default PostgreSQL's own schemas.",
-    )
-    runner: RunnerConfig = Field(default_factory=RunnerConfig)
-
-
 class PipelinesIngestionConfig(Config):
     """How the Dagster connector's workflow runs."""
 
@@ -169,11 +144,28 @@ class PartitionIngestionConfig(PipelinesIngestionConfig):
     """How one partition (a database or a prefix) is ingested."""
 
     generate_sample_data: bool = Field(
-        default=False, description="Store sample rows in OpenMetadata."
+        default=False,
+        description="Store sample rows in OpenMetadata (off: they may copy "
+        "credentials and internal rows into the catalogue).",
     )
     schema_exclude_patterns: list[str] = Field(
         default=list(DEFAULT_SYSTEM_SCHEMA_EXCLUDES),
-        description="Regular expressions of schemas never catalogued (databases).",
+        description="Regular expressions (OpenMetadata's filter syntax) of schemas "
+        "never catalogued (databases); default PostgreSQL's own schemas.",
+    )
+
+
+class PostgresIngestionConfig(PartitionIngestionConfig):
+    """Which databases to ingest, and how."""
+
+    include_patterns: list[str] = Field(
+        default=list(DEFAULT_DATABASE_INCLUDES),
+        description="Shell-style patterns of databases to ingest.",
+    )
+    exclude_patterns: list[str] = Field(
+        default=list(DEFAULT_DATABASE_EXCLUDES),
+        description="Patterns of databases never ingested (win over includes). "
+        "Defaults deny templates and the platform's internal databases.",
     )
 
 

@@ -164,8 +164,14 @@ class IngestionItem:
 
 @dataclass(frozen=True)
 class UnitKind:
-    """How the units of one source are named in OpenMetadata, Dagster and logs."""
+    """How the units of one source are named in OpenMetadata, Dagster and logs.
 
+    ``source`` names the ops and jobs; ``resource_key`` is the source's resource.
+    """
+
+    source: str
+    resource_key: str
+    unit: str
     plural: str
     asset_key: AssetKey
     partitions: DynamicPartitionsDefinition

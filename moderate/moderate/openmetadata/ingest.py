@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 from dagster import AssetKey, DynamicPartitionsDefinition, Failure, OpExecutionContext
 
-from moderate.openmetadata.client import CatalogClient, entity_reference
-from moderate.openmetadata.naming import owner_of_prefix
+from moderate.openmetadata.naming import entity_reference, owner_of_prefix
 from moderate.openmetadata.runners import WorkflowOutcome, WorkflowRunner
 from moderate.openmetadata.versions import line_keys, line_of
 from moderate.openmetadata.workflows import (
@@ -273,14 +272,13 @@ def retire_stale_services(
     existing: Iterable[str],
 ) -> list[str]:
     """Soft-deletes (recursively) the services of ``units`` not in ``existing``."""
-    client = CatalogClient.from_resource(openmetadata)
     live = {units.service_name(name) for name in existing}
     retired = []
-    for service in list(client.list_all(DATABASE_SERVICES)):
+    for service in list(openmetadata.list_all(DATABASE_SERVICES)):
         name = str(service["name"])
         if name.startswith(units.service_prefix) and name not in live:
             path = f"{DATABASE_SERVICES}/{service['id']}"
-            client.send("DELETE", path, params=SOFT_DELETE_RECURSIVELY)
+            openmetadata.send("DELETE", path, params=SOFT_DELETE_RECURSIVELY)
             context.log.info(f"marked service {name} deleted")
             retired.append(name)
     return retired
@@ -334,9 +332,8 @@ def assign_prefix_owner(
     context: OpExecutionContext, openmetadata: OpenMetadataResource, item: IngestionItem
 ) -> int:
     """Makes the prefix's user, if OpenMetadata has it, owner of its tables; a count."""
-    client = CatalogClient.from_resource(openmetadata)
     username = owner_of_prefix(item.name)
-    user = client.get_by_name("users", username) if username else None
+    user = openmetadata.get_by_name("users", username) if username else None
     if user is None:
         context.log.info(
             f"no OpenMetadata user for {item.name!r}: tables keep no owner"
@@ -345,10 +342,12 @@ def assign_prefix_owner(
     owner = entity_reference(user, "user")
     database = f"{item.service_name}.{DEFAULT_DATALAKE_DATABASE}"
     assigned = 0
-    for table in client.list_all("tables", {"database": database, "fields": "owners"}):
+    for table in openmetadata.list_all(
+        "tables", {"database": database, "fields": "owners"}
+    ):
         if owner["id"] not in {o.get("id") for o in table.get("owners") or []}:
             patch = [{"op": "add", "path": "/owners", "value": [owner]}]
-            client.send("PATCH", f"tables/{table['id']}", body=patch)
+            openmetadata.send("PATCH", f"tables/{table['id']}", body=patch)
             assigned += 1
     return assigned
 

@@ -26,10 +26,10 @@ from dagster import (
 from pydantic import BaseModel, Field, ValidationError
 
 from moderate.automation import default_sensor_status
-from moderate.openmetadata.client import CatalogClient, entity_reference
 from moderate.openmetadata.naming import (
     DAGSTER_SERVICE_NAME,
     datalake_service_name,
+    entity_reference,
     quote_fqn_part,
 )
 from moderate.openmetadata.steps import FEATURE_TAGS
@@ -92,7 +92,7 @@ def is_tracked(asset_key: AssetKey) -> bool:
 class Publisher:
     """Writes edges and test results for ``bucket``'s tables, caching per tick."""
 
-    client: CatalogClient
+    client: OpenMetadataResource
     bucket: str
     edges: int = 0
     results: int = 0
@@ -277,9 +277,7 @@ def openmetadata_lineage_sensor(
     if context.repository_def is None:
         return SkipReason("no repository definition in the sensor context")
     graph = context.repository_def.asset_graph
-    publisher = Publisher(
-        CatalogClient.from_resource(openmetadata), s3.data_lake_bucket
-    )
+    publisher = Publisher(openmetadata, s3.data_lake_bucket)
     cursor = publish_new_events(
         context.instance,
         sorted(graph.get_all_asset_keys(), key=AssetKey.to_user_string),

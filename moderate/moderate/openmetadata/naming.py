@@ -1,7 +1,9 @@
-"""OpenMetadata service names of the ingestion units (CONTRACT §7.3)."""
+"""OpenMetadata names of the ingestion units (CONTRACT §7.3) and entity references."""
 
 import hashlib
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from moderate.support.naming import slugify
 
@@ -55,3 +57,8 @@ def owner_of_prefix(prefix: str) -> str | None:
 def quote_fqn_part(name: str) -> str:
     """One part of an OpenMetadata FQN: quoted when it holds a dot or a quote."""
     return f'"{name}"' if _NEEDS_QUOTES.search(name) else name
+
+
+def entity_reference(entity: Mapping[str, Any], entity_type: str) -> dict[str, str]:
+    """``{id, type}`` of an entity, as the lineage and owner fields want it."""
+    return {"id": str(entity["id"]), "type": entity_type}

@@ -1,6 +1,5 @@
 """Run configuration of the ingestion jobs (no secrets here)."""
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -39,35 +38,8 @@ SERVICE_ACCOUNT_PATTERN = (
 """A DNS-1123 subdomain (service account names), at most 253 characters."""
 
 
-@dataclass(frozen=True)
-class DeploymentRunnerSettings:
-    """What only the deployment chooses: the ingestion image and interpreter.
-
-    Run configuration never names either: the pod of the ingestion image
-    receives the deployment's secrets. ``environment`` is the subprocess
-    runner's ingestion project (the image's when present, else the repository's).
-    """
-
-    image: str
-    allowed_repositories: tuple[str, ...]
-    image_line: str
-    environment: Path
-
-    @classmethod
-    def from_environment(cls) -> "DeploymentRunnerSettings":
-        """The settings of this deployment, read when a run needs them."""
-        image = (EnvVar(IMAGE_VARIABLE).get_value() or "").strip() or DEFAULT_IMAGE
-        raw_allowlist = EnvVar(IMAGE_ALLOWLIST_VARIABLE).get_value() or ""
-        listed = (item.strip() for item in raw_allowlist.split(","))
-        allowed = tuple(item for item in listed if item) or (DEFAULT_REPOSITORY,)
-        line = (EnvVar(IMAGE_LINE_VARIABLE).get_value() or "").strip() or DEFAULT_LINE
-        bundled = (IMAGE_ENVIRONMENT / VENV_PYTHON).exists()
-        return cls(
-            image=image,
-            allowed_repositories=allowed,
-            image_line=line,
-            environment=IMAGE_ENVIRONMENT if bundled else REPOSITORY_ENVIRONMENT,
-        )
+def _variable(name: str) -> str:
+    return (EnvVar(name).get_value() or "").strip()
 
 
 class RunnerConfig(Config):
@@ -101,36 +73,38 @@ class RunnerConfig(Config):
     def build(self) -> WorkflowRunner:
         """The runner this configuration describes, with the deployment's settings.
 
+        Only the deployment chooses the interpreter and the (allow-listed) image:
+        the ingestion pod receives the deployment's secrets.
+
         Raises:
             Failure: If the deployment's ingestion image is not allowed.
         """
-        settings = DeploymentRunnerSettings.from_environment()
-        if self.mode == "kubernetes":
-            try:
-                image = checked_image(
-                    settings.image,
-                    settings.allowed_repositories,
-                    IMAGE_VARIABLE,
-                    IMAGE_ALLOWLIST_VARIABLE,
-                )
-            except ImageNotAllowedError as error:
-                raise Failure(
-                    description=str(error), metadata={"image": settings.image}
-                ) from error
-            return KubernetesWorkflowRunner(
-                image=image,
-                python=str(IMAGE_ENVIRONMENT / VENV_PYTHON),
-                script=str(IMAGE_ENVIRONMENT / RUNNER_SCRIPT),
+        if self.mode == "subprocess":
+            bundled = (IMAGE_ENVIRONMENT / VENV_PYTHON).exists()
+            environment = IMAGE_ENVIRONMENT if bundled else REPOSITORY_ENVIRONMENT
+            return SubprocessWorkflowRunner(
+                python=environment / VENV_PYTHON,
+                script=environment / RUNNER_SCRIPT,
                 timeout_s=self.timeout_s,
-                line=settings.image_line,
-                secret_name=self.secret_name,
-                namespace=self.namespace,
-                service_account=self.service_account,
             )
-        return SubprocessWorkflowRunner(
-            python=settings.environment / VENV_PYTHON,
-            script=settings.environment / RUNNER_SCRIPT,
+        image = _variable(IMAGE_VARIABLE) or DEFAULT_IMAGE
+        listed = (
+            item.strip() for item in _variable(IMAGE_ALLOWLIST_VARIABLE).split(",")
+        )
+        allowed = tuple(item for item in listed if item) or (DEFAULT_REPOSITORY,)
+        try:
+            checked_image(image, allowed, IMAGE_VARIABLE, IMAGE_ALLOWLIST_VARIABLE)
+        except ImageNotAllowedError as error:
+            raise Failure(description=str(error), metadata={"image": image}) from error
+        return KubernetesWorkflowRunner(
+            image=image,
+            python=str(IMAGE_ENVIRONMENT / VENV_PYTHON),
+            script=str(IMAGE_ENVIRONMENT / RUNNER_SCRIPT),
             timeout_s=self.timeout_s,
+            line=_variable(IMAGE_LINE_VARIABLE) or DEFAULT_LINE,
+            secret_name=self.secret_name,
+            namespace=self.namespace,
+            service_account=self.service_account,
         )
 
 

@@ -4,9 +4,9 @@ import pytest
 from dagster import DagsterInvalidConfigError, Failure, validate_run_config
 
 from moderate.openmetadata.config import (
+    DEFAULT_IMAGE,
     IMAGE_ALLOWLIST_VARIABLE,
     IMAGE_VARIABLE,
-    DeploymentRunnerSettings,
     RunnerConfig,
 )
 from moderate.openmetadata.jobs import postgres_ingestion_job
@@ -45,6 +45,8 @@ def test_a_deployment_image_outside_the_allow_list_fails_in_one_line(monkeypatch
 def test_default_settings_allow_only_the_default_image(monkeypatch):
     monkeypatch.delenv(IMAGE_VARIABLE, raising=False)
     monkeypatch.delenv(IMAGE_ALLOWLIST_VARIABLE, raising=False)
-    settings = DeploymentRunnerSettings.from_environment()
-    assert settings.allowed_repositories == ("moderate-openmetadata-ingestion",)
-    assert isinstance(settings.environment, Path)
+    assert RunnerConfig(mode="kubernetes").build().image == DEFAULT_IMAGE
+    monkeypatch.setenv(IMAGE_VARIABLE, f"{ALLOWED[0]}:2.0.6.0")
+    with pytest.raises(Failure, match="not allow-listed"):
+        RunnerConfig(mode="kubernetes").build()
+    assert isinstance(RunnerConfig().build().python, Path)

@@ -30,7 +30,12 @@ from moderate.openmetadata.workflows import (
     WorkflowRequest,
     workflow_request,
 )
-from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
+from moderate.resources import (
+    OpenMetadataResource,
+    PostgresResource,
+    S3Resource,
+    ServiceNotConfiguredError,
+)
 from moderate.resources.settings import EnvBackedResource
 from moderate.state.resource import DEFAULT_STATE_DATABASE
 from moderate.support.naming import slugify
@@ -213,11 +218,7 @@ def prepare(
         name for r in (openmetadata, *resources) for name in r.missing_variables()
     ]
     if missing:
-        raise Failure(
-            description="OpenMetadata ingestion is not configured: set "
-            f"{', '.join(missing)}",
-            metadata={"missing_variables": missing},
-        )
+        raise ServiceNotConfiguredError("OpenMetadata ingestion", missing)
     runner = runner_config.build()
     try:
         line = runner.version_line()

@@ -69,7 +69,12 @@ from moderate.openmetadata.workflows import (
     WorkflowKind,
     workflow_request,
 )
-from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
+from moderate.resources import (
+    OpenMetadataResource,
+    PostgresResource,
+    S3Resource,
+    ServiceNotConfiguredError,
+)
 
 GROUP_NAME = "openmetadata"
 FEATURE_TAGS = {"moderate/feature": "openmetadata"}
@@ -347,10 +352,8 @@ def ingest_dagster_pipelines(
     runner = prepare(context, config.runner, openmetadata)
     url = (EnvVar(DAGSTER_URL_VARIABLE).get_value() or "").strip()
     if not url:
-        raise Failure(
-            description=f"Dagster pipelines ingestion is not configured: set "
-            f"{DAGSTER_URL_VARIABLE}",
-            metadata={"missing_variables": [DAGSTER_URL_VARIABLE]},
+        raise ServiceNotConfiguredError(
+            "Dagster pipelines ingestion", [DAGSTER_URL_VARIABLE]
         )
     request = workflow_request(
         WorkflowKind.PIPELINES,

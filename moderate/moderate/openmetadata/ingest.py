@@ -141,11 +141,7 @@ def mapping_key(name: str) -> str:
 
 @dataclass(frozen=True)
 class IngestionItem:
-    """One unit of ingestion (a database, or a data-lake prefix as listed).
-
-    ``line`` is the configurations' release line; ``statuses`` maps the kind of
-    each workflow that ran to its status.
-    """
+    """One database or data-lake prefix to ingest; ``statuses``: status by kind."""
 
     name: str
     service_name: str
@@ -168,15 +164,11 @@ class IngestionItem:
 
 @dataclass(frozen=True)
 class UnitKind:
-    """How the units of one source are named in OpenMetadata, Dagster and logs.
-
-    ``source`` names the ops and jobs; ``resource_key`` is the source's resource.
-    """
+    """How the units of one source are named in OpenMetadata, Dagster and logs."""
 
     source: str
     resource_key: str
     unit: str
-    plural: str
     asset_key: AssetKey
     partitions: DynamicPartitionsDefinition
     service_prefix: str

@@ -1,9 +1,7 @@
 """Steps of the ingestion: the per-unit assets and the ops of the jobs.
 
-Each database and data-lake prefix is a dynamic partition, registered by the
-jobs' discovery (which marks the services of vanished units deleted): a
-backfill of selected partitions runs the same stages for exactly those units.
-``openmetadata_catalog`` stands for the whole catalogue, kept in OpenMetadata.
+Each database and data-lake prefix is a dynamic partition registered by the jobs'
+discovery: a backfill of selected partitions runs the same stages for those units.
 """
 
 from collections.abc import Iterator, Sequence
@@ -83,7 +81,6 @@ POSTGRES_UNITS = UnitKind(
     source="postgres",
     resource_key="postgres",
     unit="database",
-    plural="databases",
     asset_key=AssetKey("openmetadata_postgres_database"),
     partitions=DynamicPartitionsDefinition(name="openmetadata_postgres_databases"),
     service_prefix=POSTGRES_SERVICE_PREFIX,
@@ -95,7 +92,6 @@ DATALAKE_UNITS = UnitKind(
     source="datalake",
     resource_key="s3",
     unit="prefix",
-    plural="prefixes",
     asset_key=AssetKey("openmetadata_datalake_prefix"),
     partitions=DynamicPartitionsDefinition(name="openmetadata_datalake_prefixes"),
     service_prefix=DATALAKE_SERVICE_PREFIX,
@@ -203,7 +199,7 @@ def _discovered(
         f"partitions added {added}, removed {removed}; services marked deleted "
         f"{retired}"
     )
-    context.log.info(f"{len(selected)} {units.plural} to ingest: {list(selected)}")
+    context.log.info(f"{units.unit} units to ingest: {list(selected)}")
     for unit in selected:
         item = units.item(unit, runner, generate_sample_data, schema_excludes)
         yield DynamicOutput(

@@ -27,10 +27,7 @@ DETAIL_CHARS = 300
 
 
 class ServiceNotConfiguredError(Failure):
-    """A resource is used while some of its settings are missing.
-
-    A ``Failure``: the step shows one line (variables as metadata), not retried.
-    """
+    """A resource is used while settings are missing: a one-line, final ``Failure``."""
 
     def __init__(self, service: str, missing_variables: Sequence[str]) -> None:
         self.service = service
@@ -49,10 +46,9 @@ class NotUsableError(RuntimeError):
 
 @dataclass(frozen=True)
 class HealthReport:
-    """Outcome of a resource health check.
+    """Outcome of a resource health check (``reachable``, ``usable``: None if untried).
 
-    ``reachable`` and ``usable`` are None when not tried; ``usable`` is False when
-    the service answered but the account cannot do the work (e.g. lacks a role).
+    ``usable`` is False when the service answered but the account cannot do the work.
     """
 
     service: str

@@ -1,8 +1,6 @@
-"""Kubernetes implementation of the workflow runner (the ingestion image as a Job).
+"""The workflow runner of the ingestion image as a Job (``support.k8s_jobs``).
 
-The Job runs through the shared lifecycle of :mod:`moderate.support.k8s_jobs`;
-the workflow request goes in and its summary comes back through Dagster Pipes,
-read from the Job's log once the Job has ended.
+Request and summary go through Dagster Pipes, read from the Job's log at its end.
 """
 
 import uuid
@@ -65,11 +63,9 @@ class _JobLogMessageReader(PipesMessageReader):
 class KubernetesWorkflowRunner:
     """Runs the workflow in the ingestion image as a Job next to the run.
 
-    Secrets come from ``secret_name`` (the variables of CONTRACT §8.1, by
-    ``secretKeyRef``), never from the Job spec. Kubernetes stops the Job at
-    ``activeDeadlineSeconds`` (``timeout_s``); the Job is always deleted
-    afterwards. ``line`` is the ``major.minor`` of the image's package; a None
-    ``namespace`` means the run's own.
+    Secrets come from ``secret_name`` by ``secretKeyRef``, never from the Job spec;
+    ``line`` is the ``major.minor`` of the image's package; a None ``namespace``
+    means the run's own.
     """
 
     image: str
@@ -94,10 +90,7 @@ class KubernetesWorkflowRunner:
     def job(
         self, request: WorkflowRequest, env: Mapping[str, str], name: str, run_id: str
     ) -> dict[str, Any]:
-        """The Job (deadline, TTL, no restarts, secrets by reference) of ``request``.
-
-        ``env`` holds the container's plain variables (the Pipes bootstrap).
-        """
+        """The Job of ``request``; ``env``: plain variables (the Pipes bootstrap)."""
         from dagster_k8s.utils import detect_current_namespace
 
         from moderate.support.k8s_jobs import job_manifest

@@ -1,8 +1,7 @@
-"""Runs workflow requests in the separate ingestion environment.
+"""Runs workflow requests in the separate ingestion environment (PITFALLS 34).
 
-``openmetadata-ingestion`` cannot live in the code location's environment
-(PITFALLS 34): every workflow runs in a process of its own, spoken to through
-Dagster Pipes, as a subprocess or a Kubernetes pod (:class:`WorkflowRunner`).
+Every workflow runs in a process of its own, a subprocess or a Kubernetes pod,
+spoken to through Dagster Pipes.
 """
 
 import subprocess
@@ -109,11 +108,7 @@ class WorkflowRunner(Protocol):
         request: WorkflowRequest,
         secrets: Mapping[str, str],
     ) -> WorkflowOutcome:
-        """Runs ``request`` to completion, time limit or failure.
-
-        ``secrets`` holds the request's secret values, for runners that pass them
-        on (a pod takes them from a Kubernetes secret).
-        """
+        """Runs ``request``; ``secrets`` holds its secret values (pods ignore them)."""
 
 
 def summary_from_messages(messages: Sequence[Any]) -> Mapping[str, Any] | None:
@@ -152,7 +147,7 @@ class SubprocessWorkflowRunner:
     kill_grace_s: float = KILL_GRACE_S
 
     def version_line(self) -> str:
-        """Line of the package installed in the virtualenv (see package_version)."""
+        """Line of the package installed in the virtualenv."""
         return line_of(self.package_version())
 
     def package_version(self) -> str:

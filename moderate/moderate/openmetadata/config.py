@@ -73,8 +73,7 @@ class RunnerConfig(Config):
     def build(self) -> WorkflowRunner:
         """The runner this configuration describes, with the deployment's settings.
 
-        Only the deployment chooses the interpreter and the (allow-listed) image:
-        the ingestion pod receives the deployment's secrets.
+        Only the deployment chooses the interpreter and the (allow-listed) image.
 
         Raises:
             Failure: If the deployment's ingestion image is not allowed.

@@ -1,9 +1,4 @@
-"""Discovery and ingestion of the units (Postgres databases, data-lake prefixes).
-
-The two ingestion jobs (discover, then every unit) and the partitioned assets
-(one unit per partition, for backfills of selected partitions) run the same
-stages defined here.
-"""
+"""Discovery and ingestion stages of databases and prefixes (jobs and assets)."""
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -145,7 +140,6 @@ class IngestionItem:
 
     name: str
     service_name: str
-    partition_key: str
     line: str
     runner: WorkflowRunner
     generate_sample_data: bool
@@ -187,7 +181,6 @@ class UnitKind:
         return IngestionItem(
             name=name,
             service_name=self.service_name(name),
-            partition_key=self.partition_key(name),
             line=runner.version_line(),
             runner=runner,
             generate_sample_data=generate_sample_data,

@@ -1,7 +1,6 @@
 """The ingestion jobs, the Dagster connector's job, the backfill jobs, schedules.
 
-A source job discovers, runs metadata then profiler per unit, collects. A
-schedule skips each tick naming the missing variables of unconfigured services,
+A schedule skips each tick naming the missing variables of unconfigured services,
 or its invalid cron variable (the code location still loads).
 """
 

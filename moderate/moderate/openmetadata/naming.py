@@ -32,9 +32,8 @@ def postgres_service_name(database: str) -> str:
 def datalake_service_name(prefix: str) -> str:
     """Service name of one top-level data-lake prefix (``alice-assets/``).
 
-    The slug of ``platform-datalake-<prefix>``, shortened to fit
-    :data:`MAX_SERVICE_NAME_LENGTH`, then ``-`` and the SHA-256 of the prefix as
-    listed: prefixes whose slugs collide, and long ones, still get distinct names.
+    The shortened slug, ``-`` and the SHA-256 of the prefix as listed: prefixes
+    whose slugs collide, and long ones, still get distinct names.
     """
     digest = hashlib.sha256(prefix.encode("utf-8")).hexdigest()
     room = MAX_SERVICE_NAME_LENGTH - SHA256_HEX_LENGTH - 1

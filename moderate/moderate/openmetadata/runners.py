@@ -121,15 +121,6 @@ def summary_from_messages(messages: Sequence[Any]) -> Mapping[str, Any] | None:
     return summaries[-1] if summaries else None
 
 
-def installed_package_version(python: Path) -> str | None:
-    """Version of ``openmetadata-ingestion`` next to ``python``, without running it."""
-    site_packages = python.parent.parent.glob("lib/python3*/site-packages")
-    paths = sorted(str(path) for path in site_packages)
-    for found in distributions(name=INGESTION_PACKAGE, path=paths):
-        return str(found.version)
-    return None
-
-
 @dataclass(frozen=True)
 class SubprocessWorkflowRunner:
     """Runs ``script`` (``run_workflow.py``) with the ingestion virtualenv's python.
@@ -151,14 +142,15 @@ class SubprocessWorkflowRunner:
         return line_of(self.package_version())
 
     def package_version(self) -> str:
-        """Version of the package in the virtualenv; FileNotFoundError if none."""
-        version = installed_package_version(self.python)
-        if version is None:
-            raise FileNotFoundError(
-                f"no openmetadata-ingestion package next to {self.python}: build the "
-                "ingestion environment (openmetadata-ingestion/, uv sync --locked)"
-            )
-        return version
+        """The virtualenv's package version (not run); FileNotFoundError if none."""
+        site_packages = self.python.parent.parent.glob("lib/python3*/site-packages")
+        paths = sorted(str(path) for path in site_packages)
+        for found in distributions(name=INGESTION_PACKAGE, path=paths):
+            return str(found.version)
+        raise FileNotFoundError(
+            f"no openmetadata-ingestion package next to {self.python}: build the "
+            "ingestion environment (openmetadata-ingestion/, uv sync --locked)"
+        )
 
     def run(
         self,

@@ -283,7 +283,7 @@ def _stage_ops(units: UnitKind) -> tuple[OpDefinition, OpDefinition]:
         context.log_event(
             AssetMaterialization(
                 asset_key=units.asset_key,
-                partition=item.partition_key,
+                partition=units.partition_key(item.name),
                 metadata=item.summary(),
             )
         )

@@ -1,8 +1,6 @@
 """OpenMetadata server: URL rules, bot token and the REST calls besides workflows.
 
-Home-grown on ``requests`` because the official client lives in the separate
-ingestion environment. Every failed call is a ``dagster.Failure`` naming the call
-and the HTTP status, never the token.
+Home-grown on ``requests``: the official client lives in the ingestion environment.
 """
 
 from __future__ import annotations

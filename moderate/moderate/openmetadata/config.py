@@ -11,8 +11,11 @@ from moderate.openmetadata.ingest import (
     DEFAULT_DATABASE_INCLUDES,
     DEFAULT_LIST_PAGE_SIZE,
 )
-from moderate.openmetadata.k8s import KubernetesWorkflowRunner
-from moderate.openmetadata.runners import SubprocessWorkflowRunner, WorkflowRunner
+from moderate.openmetadata.runners import (
+    KubernetesWorkflowRunner,
+    SubprocessWorkflowRunner,
+    WorkflowRunner,
+)
 from moderate.openmetadata.versions import DEFAULT_LINE
 from moderate.openmetadata.workflows import DEFAULT_SYSTEM_SCHEMA_EXCLUDES
 from moderate.support.images import ImageNotAllowedError, checked_image

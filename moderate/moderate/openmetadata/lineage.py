@@ -1,11 +1,9 @@
 """Lineage of the platform's own runs, and data-quality results, in OpenMetadata.
 
-The sensor reads the Dagster instance, not the other features: materialisations
-of ``platform_asset_*`` (metadata ``moderate/object_keys``: uploaded objects) and
-``matrix_profile_reports`` (``moderate/report_key``), and the published assets'
-check evaluations. Each becomes a lineage edge from the job's pipeline entity
-(catalogued by the Dagster connector) to each data-lake table of its objects, or
-a test-case result on each of those tables.
+The sensor reads the Dagster instance, not the other features: materialisations of
+``platform_asset_*`` and ``matrix_profile_reports`` become edges from the job's
+pipeline entity to the data-lake tables of their objects; the published assets'
+check evaluations become test-case results on those tables.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -215,9 +213,7 @@ def publish_new_events(
                 written = object_keys_of(materialization.metadata, asset_key)
                 publisher.lineage(run.job_name, record.run_id, written)
             advanced.materialization = max(advanced.materialization, record.storage_id)
-    for check_key in check_keys:
-        if not is_tracked(check_key.asset_key):
-            continue
+    for check_key in (key for key in check_keys if is_tracked(key.asset_key)):
         name = check_key.to_user_string()
         history = instance.event_log_storage.get_asset_check_execution_history(
             check_key, limit=RECORDS_PER_TICK

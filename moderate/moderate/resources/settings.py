@@ -1,9 +1,8 @@
 """Run-time settings shared by every resource, read when used, never at import.
 
-An empty field falls back to its ``ENV_VARS`` variable, so sensors skip with a
-reason and jobs name every missing variable at once. Secrets are environment-only,
-and run config setting resource fields (beyond ``RUN_CONFIGURABLE_FIELDS``) is
-refused: it could point a resource, and so its secret, at another host.
+An empty field falls back to its ``ENV_VARS`` variable. Secrets are
+environment-only, and run config may set no resource field beyond
+``RUN_CONFIGURABLE_FIELDS``: it could point a resource, and its secret, elsewhere.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from moderate.openmetadata.config import (
     RunnerConfig,
 )
 from moderate.openmetadata.jobs import postgres_ingestion_job
-from moderate.openmetadata.k8s import KubernetesWorkflowRunner
+from moderate.openmetadata.runners import KubernetesWorkflowRunner
 
 ALLOWED = ("registry.example.org/moderate-openmetadata-ingestion",)
 

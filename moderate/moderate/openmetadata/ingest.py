@@ -58,9 +58,8 @@ DEFAULT_DATABASE_EXCLUDES: tuple[str, ...] = (
     "*_dagster_state",
     DEFAULT_STATE_DATABASE,
 )
-"""Internal and platform databases: templates, the maintenance database,
-Keycloak's, OpenMetadata's, Dagster's storage, the Platform API's, the legacy
-and current state stores."""
+"""Templates, the maintenance database and the platform's own (Keycloak,
+OpenMetadata, Dagster, Platform API, legacy and current state stores)."""
 DEFAULT_DATABASE_INCLUDES: tuple[str, ...] = ("*",)
 PREFIX_DELIMITER = "/"
 DEFAULT_LIST_PAGE_SIZE = 1000

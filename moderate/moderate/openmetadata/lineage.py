@@ -61,10 +61,7 @@ class Cursor(BaseModel):
 
 
 def object_table_fqn(bucket: str, key: str) -> str:
-    """FQN of the table of object ``key``, under the service of its top-level prefix.
-
-    The connector's naming: database ``default``, schema = bucket, table = key.
-    """
+    """FQN of object ``key``'s table: its prefix's service, ``default``, bucket, key."""
     service = datalake_service_name(f"{key.split('/', 1)[0]}/")
     parts = (service, DEFAULT_DATALAKE_DATABASE, bucket, key)
     return ".".join(quote_fqn_part(part) for part in parts)

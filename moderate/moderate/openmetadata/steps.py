@@ -119,14 +119,14 @@ openmetadata_catalog = AssetSpec(
 )
 
 
-def _partition_asset(units: UnitKind, kind: str, description: str) -> AssetsDefinition:
-    """The asset of ``units`` with one partition per unit."""
+def _partition_asset(units: UnitKind, description: str) -> AssetsDefinition:
+    """The asset of ``units`` with one partition per unit (kind: its resource)."""
 
     @asset(
         key=units.asset_key,
         group_name=GROUP_NAME,
         partitions_def=units.partitions,
-        kinds={"openmetadata", kind},
+        kinds={"openmetadata", units.resource_key},
         tags=FEATURE_TAGS,
         op_tags=FEATURE_TAGS,
         description=description,
@@ -154,13 +154,11 @@ def _partition_asset(units: UnitKind, kind: str, description: str) -> AssetsDefi
 
 openmetadata_postgres_database = _partition_asset(
     POSTGRES_UNITS,
-    "postgres",
     "One PostgreSQL database in OpenMetadata (metadata, view and query lineage, "
     "profiles); one partition per database.",
 )
 openmetadata_datalake_prefix = _partition_asset(
     DATALAKE_UNITS,
-    "s3",
     "One top-level data-lake prefix in OpenMetadata (its own service, tables owned "
     "by the prefix's user, profiles); one partition per prefix.",
 )

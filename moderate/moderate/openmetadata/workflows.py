@@ -116,10 +116,7 @@ class DagsterSource:
 
 @dataclass(frozen=True)
 class WorkflowRequest:
-    """A workflow configuration for ``line`` (``major.minor``).
-
-    ``secret_variables``: the environment variables the runner process needs.
-    """
+    """A workflow configuration for release ``line``, needing ``secret_variables``."""
 
     kind: WorkflowKind
     service_name: str

@@ -33,12 +33,11 @@ DEFAULT_UPLOAD_RATE_BYTES_PER_S = 1024 * 1024
 
 
 class PlatformApiError(RuntimeError):
-    """An API call ended with an error status.
+    """An API call ended with an error status (``body``: the start of the answer).
 
     ``PERMANENT_STATUSES`` are permanent, and so is a 500 to a request with
     ``filters`` (the API's answer to an unknown field or operator, or to a
-    numeric-looking value on a text column), which is not retried on 500 either.
-    ``path`` has no query string and ``body`` is the start of the response body.
+    numeric-looking value on a text column), never retried on 500 either.
     """
 
     def __init__(

@@ -83,7 +83,7 @@ class EnvBackedResource(ConfigurableResource):
     """Base class of resources whose empty fields fall back to the environment.
 
     Subclasses declare ``SERVICE_NAME``, ``ENV_VARS`` (setting to variable),
-    ``REQUIRED_FIELDS``, ``DEFAULTS`` and ``SECRETS`` (read from their variable only).
+    ``REQUIRED_FIELDS``, ``DEFAULTS`` and ``SECRETS`` (environment only).
     """
 
     SERVICE_NAME: ClassVar[str] = "service"

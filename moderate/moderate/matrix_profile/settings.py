@@ -4,7 +4,6 @@ The image comes from configuration only (never from a message) and must belong
 to an allow-listed repository.
 """
 
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from pydantic import Field
 from moderate.matrix_profile.launcher import WorkerLauncher
 from moderate.matrix_profile.subprocess_launcher import SubprocessWorkerLauncher
 from moderate.resources.settings import EnvBackedResource
+from moderate.support.images import ImageNotAllowedError, checked_image
 
 if TYPE_CHECKING:
     import kubernetes
@@ -26,12 +26,6 @@ IN_CLUSTER_TOKEN_FILE = SERVICE_ACCOUNT_DIR / "token"
 IN_CLUSTER_NAMESPACE_FILE = SERVICE_ACCOUNT_DIR / "namespace"
 HEALTH_LIST_LIMIT = 1
 
-_REPOSITORY_PATTERN = re.compile(
-    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
-)
-_TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST_PATTERN = re.compile(r"^sha256:[a-f0-9]{64}$")
-
 
 class LauncherKind(StrEnum):
     """Where the worker runs."""
@@ -39,10 +33,6 @@ class LauncherKind(StrEnum):
     AUTO = "auto"
     SUBPROCESS = "subprocess"
     KUBERNETES = "kubernetes"
-
-
-class ImageNotAllowedError(ValueError):
-    """The configured image is malformed or outside the allow-list."""
 
 
 class MatrixProfileSettings(EnvBackedResource):
@@ -124,7 +114,13 @@ class MatrixProfileSettings(EnvBackedResource):
         listed = (self.setting("image_allowlist") or repository).split(",")
         allowed = tuple(item.strip() for item in listed if item.strip())
         tag = (self.setting("tag") or DEFAULT_IMAGE_TAG).strip()
-        return build_image_reference(repository, tag, allowed)
+        separator = "@" if tag.startswith(DIGEST_PREFIX) else ":"
+        return checked_image(
+            f"{repository}{separator}{tag}",
+            allowed,
+            f"{self.ENV_VARS['image']} or {self.ENV_VARS['tag']}",
+            self.ENV_VARS["image_allowlist"],
+        )
 
     def kubernetes_namespace(self) -> str:
         """Namespace of the analysis Jobs."""
@@ -187,28 +183,3 @@ class MatrixProfileSettings(EnvBackedResource):
         finally:
             api_client.close()
         return f"launcher kubernetes, image {image}, Jobs listable in {namespace}"
-
-
-def build_image_reference(
-    repository: str, tag: str, allowed_repositories: tuple[str, ...] | list[str]
-) -> str:
-    """Joins a repository and a tag or digest after checking the allow-list.
-
-    Returns:
-        ``repository:tag``, or ``repository@sha256:<hex>`` for a digest.
-
-    Raises:
-        ImageNotAllowedError: If a part is malformed or the repository is not
-            allowed.
-    """
-    if not _REPOSITORY_PATTERN.match(repository):
-        raise ImageNotAllowedError(f"malformed image repository {repository!r}")
-    if repository not in allowed_repositories:
-        raise ImageNotAllowedError(
-            f"image repository {repository!r} is not in the allow-list"
-        )
-    digest = tag.startswith(DIGEST_PREFIX)
-    if not (_DIGEST_PATTERN if digest else _TAG_PATTERN).match(tag):
-        kind = "digest" if digest else "tag"
-        raise ImageNotAllowedError(f"malformed image {kind} {tag!r}")
-    return f"{repository}{'@' if digest else ':'}{tag}"

@@ -1,8 +1,5 @@
 """Run configuration of the ingestion jobs (no secrets here)."""
 
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -14,10 +11,14 @@ from moderate.openmetadata.ingest import (
     DEFAULT_DATABASE_INCLUDES,
     DEFAULT_LIST_PAGE_SIZE,
 )
-from moderate.openmetadata.k8s import KubernetesWorkflowRunner
-from moderate.openmetadata.runners import SubprocessWorkflowRunner, WorkflowRunner
+from moderate.openmetadata.runners import (
+    KubernetesWorkflowRunner,
+    SubprocessWorkflowRunner,
+    WorkflowRunner,
+)
 from moderate.openmetadata.versions import DEFAULT_LINE
 from moderate.openmetadata.workflows import DEFAULT_SYSTEM_SCHEMA_EXCLUDES
+from moderate.support.images import ImageNotAllowedError, checked_image
 
 IMAGE_ENVIRONMENT = Path("/opt/ingestion")
 """Where the ingestion image (and a code image that bundles it) holds it."""
@@ -32,11 +33,6 @@ DEFAULT_SECRET_NAME = "dagster-secrets"
 IMAGE_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE"
 IMAGE_ALLOWLIST_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE_ALLOWLIST"
 IMAGE_LINE_VARIABLE = "MODERATE_OPENMETADATA_INGESTION_IMAGE_LINE"
-IMAGE_REFERENCE = re.compile(
-    r"(?P<repository>[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*)"
-    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})"
-)
-"""``repository:tag`` or ``repository@sha256:<64 hex>``."""
 KUBERNETES_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 """A DNS-1123 label: what Kubernetes accepts as a namespace or Secret name."""
 SERVICE_ACCOUNT_PATTERN = (
@@ -45,58 +41,8 @@ SERVICE_ACCOUNT_PATTERN = (
 """A DNS-1123 subdomain (service account names), at most 253 characters."""
 
 
-class ImageNotAllowedError(ValueError):
-    """The ingestion image is malformed or its repository is not allow-listed."""
-
-
-def checked_image(image: str, allowed_repositories: Sequence[str]) -> str:
-    """``image`` if well formed and from an allow-listed repository.
-
-    Raises:
-        ImageNotAllowedError: Otherwise, naming the variables to fix.
-    """
-    match = IMAGE_REFERENCE.fullmatch(image)
-    if match is None:
-        raise ImageNotAllowedError(
-            f"{image!r} is not an image reference with a tag or sha256 digest"
-        )
-    if match["repository"] not in allowed_repositories:
-        raise ImageNotAllowedError(
-            f"ingestion image repository {match['repository']!r} is not allow-listed: "
-            f"add it to {IMAGE_ALLOWLIST_VARIABLE} or change {IMAGE_VARIABLE}"
-        )
-    return image
-
-
-@dataclass(frozen=True)
-class DeploymentRunnerSettings:
-    """What only the deployment chooses: the ingestion image and interpreter.
-
-    Run configuration never names either: the pod of the ingestion image
-    receives the deployment's secrets. ``environment`` is the subprocess
-    runner's ingestion project (the image's when present, else the repository's).
-    """
-
-    image: str
-    allowed_repositories: tuple[str, ...]
-    image_line: str
-    environment: Path
-
-    @classmethod
-    def from_environment(cls) -> "DeploymentRunnerSettings":
-        """The settings of this deployment, read when a run needs them."""
-        image = (EnvVar(IMAGE_VARIABLE).get_value() or "").strip() or DEFAULT_IMAGE
-        raw_allowlist = EnvVar(IMAGE_ALLOWLIST_VARIABLE).get_value() or ""
-        listed = (item.strip() for item in raw_allowlist.split(","))
-        allowed = tuple(item for item in listed if item) or (DEFAULT_REPOSITORY,)
-        line = (EnvVar(IMAGE_LINE_VARIABLE).get_value() or "").strip() or DEFAULT_LINE
-        bundled = (IMAGE_ENVIRONMENT / VENV_PYTHON).exists()
-        return cls(
-            image=image,
-            allowed_repositories=allowed,
-            image_line=line,
-            environment=IMAGE_ENVIRONMENT if bundled else REPOSITORY_ENVIRONMENT,
-        )
+def _variable(name: str) -> str:
+    return (EnvVar(name).get_value() or "").strip()
 
 
 class RunnerConfig(Config):
@@ -130,57 +76,38 @@ class RunnerConfig(Config):
     def build(self) -> WorkflowRunner:
         """The runner this configuration describes, with the deployment's settings.
 
+        Only the deployment chooses the interpreter and the (allow-listed) image.
+
         Raises:
             Failure: If the deployment's ingestion image is not allowed.
         """
-        settings = DeploymentRunnerSettings.from_environment()
-        if self.mode == "kubernetes":
-            try:
-                image = checked_image(settings.image, settings.allowed_repositories)
-            except ImageNotAllowedError as error:
-                raise Failure(
-                    description=str(error), metadata={"image": settings.image}
-                ) from error
-            return KubernetesWorkflowRunner(
-                image=image,
-                python=str(IMAGE_ENVIRONMENT / VENV_PYTHON),
-                script=str(IMAGE_ENVIRONMENT / RUNNER_SCRIPT),
+        if self.mode == "subprocess":
+            bundled = (IMAGE_ENVIRONMENT / VENV_PYTHON).exists()
+            environment = IMAGE_ENVIRONMENT if bundled else REPOSITORY_ENVIRONMENT
+            return SubprocessWorkflowRunner(
+                python=environment / VENV_PYTHON,
+                script=environment / RUNNER_SCRIPT,
                 timeout_s=self.timeout_s,
-                line=settings.image_line,
-                secret_name=self.secret_name,
-                namespace=self.namespace,
-                service_account=self.service_account,
             )
-        return SubprocessWorkflowRunner(
-            python=settings.environment / VENV_PYTHON,
-            script=settings.environment / RUNNER_SCRIPT,
-            timeout_s=self.timeout_s,
+        image = _variable(IMAGE_VARIABLE) or DEFAULT_IMAGE
+        listed = (
+            item.strip() for item in _variable(IMAGE_ALLOWLIST_VARIABLE).split(",")
         )
-
-
-class PostgresIngestionConfig(Config):
-    """Which databases to ingest, and how."""
-
-    include_patterns: list[str] = Field(
-        default=list(DEFAULT_DATABASE_INCLUDES),
-        description="Shell-style patterns of databases to ingest.",
-    )
-    exclude_patterns: list[str] = Field(
-        default=list(DEFAULT_DATABASE_EXCLUDES),
-        description="Patterns of databases never ingested (win over includes). "
-        "Defaults deny templates and the platform's internal databases.",
-    )
-    generate_sample_data: bool = Field(
-        default=False,
-        description="Store sample rows in OpenMetadata (off: they may copy "
-        "credentials and internal rows into the catalogue).",
-    )
-    schema_exclude_patterns: list[str] = Field(
-        default=list(DEFAULT_SYSTEM_SCHEMA_EXCLUDES),
-        description="Regular expressions (OpenMetadata's filter syntax) of schemas "
-        "never catalogued; default PostgreSQL's own schemas.",
-    )
-    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+        allowed = tuple(item for item in listed if item) or (DEFAULT_REPOSITORY,)
+        try:
+            checked_image(image, allowed, IMAGE_VARIABLE, IMAGE_ALLOWLIST_VARIABLE)
+        except ImageNotAllowedError as error:
+            raise Failure(description=str(error), metadata={"image": image}) from error
+        return KubernetesWorkflowRunner(
+            image=image,
+            python=str(IMAGE_ENVIRONMENT / VENV_PYTHON),
+            script=str(IMAGE_ENVIRONMENT / RUNNER_SCRIPT),
+            timeout_s=self.timeout_s,
+            line=_variable(IMAGE_LINE_VARIABLE) or DEFAULT_LINE,
+            secret_name=self.secret_name,
+            namespace=self.namespace,
+            service_account=self.service_account,
+        )
 
 
 class PipelinesIngestionConfig(Config):
@@ -193,11 +120,28 @@ class PartitionIngestionConfig(PipelinesIngestionConfig):
     """How one partition (a database or a prefix) is ingested."""
 
     generate_sample_data: bool = Field(
-        default=False, description="Store sample rows in OpenMetadata."
+        default=False,
+        description="Store sample rows in OpenMetadata (off: they may copy "
+        "credentials and internal rows into the catalogue).",
     )
     schema_exclude_patterns: list[str] = Field(
         default=list(DEFAULT_SYSTEM_SCHEMA_EXCLUDES),
-        description="Regular expressions of schemas never catalogued (databases).",
+        description="Regular expressions (OpenMetadata's filter syntax) of schemas "
+        "never catalogued (databases); default PostgreSQL's own schemas.",
+    )
+
+
+class PostgresIngestionConfig(PartitionIngestionConfig):
+    """Which databases to ingest, and how."""
+
+    include_patterns: list[str] = Field(
+        default=list(DEFAULT_DATABASE_INCLUDES),
+        description="Shell-style patterns of databases to ingest.",
+    )
+    exclude_patterns: list[str] = Field(
+        default=list(DEFAULT_DATABASE_EXCLUDES),
+        description="Patterns of databases never ingested (win over includes). "
+        "Defaults deny templates and the platform's internal databases.",
     )
 
 

@@ -1,9 +1,4 @@
-"""Discovery and ingestion of the units (Postgres databases, data-lake prefixes).
-
-The two ingestion jobs (discover, then every unit) and the partitioned assets
-(one unit per partition, for backfills of selected partitions) run the same
-stages defined here.
-"""
+"""Discovery and ingestion stages of databases and prefixes (jobs and assets)."""
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -13,8 +8,7 @@ from typing import TYPE_CHECKING
 
 from dagster import AssetKey, DynamicPartitionsDefinition, Failure, OpExecutionContext
 
-from moderate.openmetadata.client import CatalogClient, entity_reference
-from moderate.openmetadata.naming import owner_of_prefix
+from moderate.openmetadata.naming import entity_reference, owner_of_prefix
 from moderate.openmetadata.runners import WorkflowOutcome, WorkflowRunner
 from moderate.openmetadata.versions import line_keys, line_of
 from moderate.openmetadata.workflows import (
@@ -31,7 +25,12 @@ from moderate.openmetadata.workflows import (
     WorkflowRequest,
     workflow_request,
 )
-from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
+from moderate.resources import (
+    OpenMetadataResource,
+    PostgresResource,
+    S3Resource,
+    ServiceNotConfiguredError,
+)
 from moderate.resources.settings import EnvBackedResource
 from moderate.state.resource import DEFAULT_STATE_DATABASE
 from moderate.support.naming import slugify
@@ -59,9 +58,8 @@ DEFAULT_DATABASE_EXCLUDES: tuple[str, ...] = (
     "*_dagster_state",
     DEFAULT_STATE_DATABASE,
 )
-"""Internal and platform databases: templates, the maintenance database,
-Keycloak's, OpenMetadata's, Dagster's storage, the Platform API's, the legacy
-and current state stores."""
+"""Templates, the maintenance database and the platform's own (Keycloak,
+OpenMetadata, Dagster, Platform API, legacy and current state stores)."""
 DEFAULT_DATABASE_INCLUDES: tuple[str, ...] = ("*",)
 PREFIX_DELIMITER = "/"
 DEFAULT_LIST_PAGE_SIZE = 1000
@@ -137,15 +135,10 @@ def mapping_key(name: str) -> str:
 
 @dataclass(frozen=True)
 class IngestionItem:
-    """One unit of ingestion (a database, or a data-lake prefix as listed).
-
-    ``line`` is the configurations' release line; ``statuses`` maps the kind of
-    each workflow that ran to its status.
-    """
+    """One database or data-lake prefix to ingest; ``statuses``: status by kind."""
 
     name: str
     service_name: str
-    partition_key: str
     line: str
     runner: WorkflowRunner
     generate_sample_data: bool
@@ -166,7 +159,9 @@ class IngestionItem:
 class UnitKind:
     """How the units of one source are named in OpenMetadata, Dagster and logs."""
 
-    plural: str
+    source: str
+    resource_key: str
+    unit: str
     asset_key: AssetKey
     partitions: DynamicPartitionsDefinition
     service_prefix: str
@@ -185,7 +180,6 @@ class UnitKind:
         return IngestionItem(
             name=name,
             service_name=self.service_name(name),
-            partition_key=self.partition_key(name),
             line=runner.version_line(),
             runner=runner,
             generate_sample_data=generate_sample_data,
@@ -208,11 +202,7 @@ def prepare(
         name for r in (openmetadata, *resources) for name in r.missing_variables()
     ]
     if missing:
-        raise Failure(
-            description="OpenMetadata ingestion is not configured: set "
-            f"{', '.join(missing)}",
-            metadata={"missing_variables": missing},
-        )
+        raise ServiceNotConfiguredError("OpenMetadata ingestion", missing)
     runner = runner_config.build()
     try:
         line = runner.version_line()
@@ -267,14 +257,13 @@ def retire_stale_services(
     existing: Iterable[str],
 ) -> list[str]:
     """Soft-deletes (recursively) the services of ``units`` not in ``existing``."""
-    client = CatalogClient.from_resource(openmetadata)
     live = {units.service_name(name) for name in existing}
     retired = []
-    for service in list(client.list_all(DATABASE_SERVICES)):
+    for service in list(openmetadata.list_all(DATABASE_SERVICES)):
         name = str(service["name"])
         if name.startswith(units.service_prefix) and name not in live:
             path = f"{DATABASE_SERVICES}/{service['id']}"
-            client.send("DELETE", path, params=SOFT_DELETE_RECURSIVELY)
+            openmetadata.send("DELETE", path, params=SOFT_DELETE_RECURSIVELY)
             context.log.info(f"marked service {name} deleted")
             retired.append(name)
     return retired
@@ -328,9 +317,8 @@ def assign_prefix_owner(
     context: OpExecutionContext, openmetadata: OpenMetadataResource, item: IngestionItem
 ) -> int:
     """Makes the prefix's user, if OpenMetadata has it, owner of its tables; a count."""
-    client = CatalogClient.from_resource(openmetadata)
     username = owner_of_prefix(item.name)
-    user = client.get_by_name("users", username) if username else None
+    user = openmetadata.get_by_name("users", username) if username else None
     if user is None:
         context.log.info(
             f"no OpenMetadata user for {item.name!r}: tables keep no owner"
@@ -339,10 +327,12 @@ def assign_prefix_owner(
     owner = entity_reference(user, "user")
     database = f"{item.service_name}.{DEFAULT_DATALAKE_DATABASE}"
     assigned = 0
-    for table in client.list_all("tables", {"database": database, "fields": "owners"}):
+    for table in openmetadata.list_all(
+        "tables", {"database": database, "fields": "owners"}
+    ):
         if owner["id"] not in {o.get("id") for o in table.get("owners") or []}:
             patch = [{"op": "add", "path": "/owners", "value": [owner]}]
-            client.send("PATCH", f"tables/{table['id']}", body=patch)
+            openmetadata.send("PATCH", f"tables/{table['id']}", body=patch)
             assigned += 1
     return assigned
 

@@ -1,7 +1,6 @@
 """The ingestion jobs, the Dagster connector's job, the backfill jobs, schedules.
 
-A source job discovers, runs metadata then profiler per unit, collects. A
-schedule skips each tick naming the missing variables of unconfigured services,
+A schedule skips each tick naming the missing variables of unconfigured services,
 or its invalid cron variable (the code location still loads).
 """
 
@@ -124,10 +123,10 @@ def ingestion_schedule(
     cron_variable: str,
     resource_keys: Sequence[str] = ("openmetadata",),
 ) -> ScheduleDefinition:
-    """A schedule named ``<job>_schedule`` with its cron from ``cron_variable``.
+    """A schedule ``<job>_schedule`` at the cron of ``cron_variable``.
 
-    Each tick skips, with the reason, when the cron variable is invalid or a
-    resource in ``resource_keys`` lacks settings; otherwise it requests a run.
+    A tick skips, with the reason, if that cron is invalid or a resource of
+    ``resource_keys`` lacks settings.
     """
     value = EnvVar(cron_variable).get_value()
     setting = parse_cron(cron_variable, value, DEFAULT_CRONS[cron_variable])

@@ -1,11 +1,9 @@
 """Lineage of the platform's own runs, and data-quality results, in OpenMetadata.
 
-The sensor reads the Dagster instance, not the other features: materialisations
-of ``platform_asset_*`` (metadata ``moderate/object_keys``: uploaded objects) and
-``matrix_profile_reports`` (``moderate/report_key``), and the published assets'
-check evaluations. Each becomes a lineage edge from the job's pipeline entity
-(catalogued by the Dagster connector) to each data-lake table of its objects, or
-a test-case result on each of those tables.
+The sensor reads the Dagster instance, not the other features: materialisations of
+``platform_asset_*`` and ``matrix_profile_reports`` become edges from the job's
+pipeline entity to the data-lake tables of their objects; the published assets'
+check evaluations become test-case results on those tables.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,10 +24,10 @@ from dagster import (
 from pydantic import ConfigDict, Field
 
 from moderate.automation import default_sensor_status
-from moderate.openmetadata.client import CatalogClient, entity_reference
 from moderate.openmetadata.naming import (
     DAGSTER_SERVICE_NAME,
     datalake_service_name,
+    entity_reference,
     quote_fqn_part,
 )
 from moderate.openmetadata.steps import FEATURE_TAGS
@@ -58,10 +56,7 @@ class Cursor(JsonCursor):
 
 
 def object_table_fqn(bucket: str, key: str) -> str:
-    """FQN of the table of object ``key``, under the service of its top-level prefix.
-
-    The connector's naming: database ``default``, schema = bucket, table = key.
-    """
+    """FQN of object ``key``'s table: its prefix's service, ``default``, bucket, key."""
     service = datalake_service_name(f"{key.split('/', 1)[0]}/")
     parts = (service, DEFAULT_DATALAKE_DATABASE, bucket, key)
     return ".".join(quote_fqn_part(part) for part in parts)
@@ -87,7 +82,7 @@ def is_tracked(asset_key: AssetKey) -> bool:
 class Publisher:
     """Writes edges and test results for ``bucket``'s tables, caching per tick."""
 
-    client: CatalogClient
+    client: OpenMetadataResource
     bucket: str
     edges: int = 0
     results: int = 0
@@ -210,9 +205,7 @@ def publish_new_events(
                 written = object_keys_of(materialization.metadata, asset_key)
                 publisher.lineage(run.job_name, record.run_id, written)
             advanced.materialization = max(advanced.materialization, record.storage_id)
-    for check_key in check_keys:
-        if not is_tracked(check_key.asset_key):
-            continue
+    for check_key in (key for key in check_keys if is_tracked(key.asset_key)):
         name = check_key.to_user_string()
         history = instance.event_log_storage.get_asset_check_execution_history(
             check_key, limit=RECORDS_PER_TICK
@@ -272,9 +265,7 @@ def openmetadata_lineage_sensor(
     if context.repository_def is None:
         return SkipReason("no repository definition in the sensor context")
     graph = context.repository_def.asset_graph
-    publisher = Publisher(
-        CatalogClient.from_resource(openmetadata), s3.data_lake_bucket
-    )
+    publisher = Publisher(openmetadata, s3.data_lake_bucket)
     cursor = publish_new_events(
         context.instance,
         sorted(graph.get_all_asset_keys(), key=AssetKey.to_user_string),

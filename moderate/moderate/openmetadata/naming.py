@@ -1,7 +1,9 @@
-"""OpenMetadata service names of the ingestion units (CONTRACT §7.3)."""
+"""OpenMetadata names of the ingestion units (CONTRACT §7.3) and entity references."""
 
 import hashlib
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from moderate.support.naming import slugify
 
@@ -30,9 +32,8 @@ def postgres_service_name(database: str) -> str:
 def datalake_service_name(prefix: str) -> str:
     """Service name of one top-level data-lake prefix (``alice-assets/``).
 
-    The slug of ``platform-datalake-<prefix>``, shortened to fit
-    :data:`MAX_SERVICE_NAME_LENGTH`, then ``-`` and the SHA-256 of the prefix as
-    listed: prefixes whose slugs collide, and long ones, still get distinct names.
+    The shortened slug, ``-`` and the SHA-256 of the prefix as listed: prefixes
+    whose slugs collide, and long ones, still get distinct names.
     """
     digest = hashlib.sha256(prefix.encode("utf-8")).hexdigest()
     room = MAX_SERVICE_NAME_LENGTH - SHA256_HEX_LENGTH - 1
@@ -55,3 +56,8 @@ def owner_of_prefix(prefix: str) -> str | None:
 def quote_fqn_part(name: str) -> str:
     """One part of an OpenMetadata FQN: quoted when it holds a dot or a quote."""
     return f'"{name}"' if _NEEDS_QUOTES.search(name) else name
+
+
+def entity_reference(entity: Mapping[str, Any], entity_type: str) -> dict[str, str]:
+    """``{id, type}`` of an entity, as the lineage and owner fields want it."""
+    return {"id": str(entity["id"]), "type": entity_type}

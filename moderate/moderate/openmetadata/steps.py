@@ -1,9 +1,7 @@
 """Steps of the ingestion: the per-unit assets and the ops of the jobs.
 
-Each database and data-lake prefix is a dynamic partition, registered by the
-jobs' discovery (which marks the services of vanished units deleted): a
-backfill of selected partitions runs the same stages for exactly those units.
-``openmetadata_catalog`` stands for the whole catalogue, kept in OpenMetadata.
+Each database and data-lake prefix is a dynamic partition registered by the jobs'
+discovery: a backfill of selected partitions runs the same stages for those units.
 """
 
 from collections.abc import Iterator, Sequence
@@ -14,6 +12,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetMaterialization,
+    AssetsDefinition,
     AssetSpec,
     DynamicOut,
     DynamicOutput,
@@ -68,13 +67,20 @@ from moderate.openmetadata.workflows import (
     WorkflowKind,
     workflow_request,
 )
-from moderate.resources import OpenMetadataResource, PostgresResource, S3Resource
+from moderate.resources import (
+    OpenMetadataResource,
+    PostgresResource,
+    S3Resource,
+    ServiceNotConfiguredError,
+)
 
 GROUP_NAME = "openmetadata"
 FEATURE_TAGS = {"moderate/feature": "openmetadata"}
 CATALOG_KEY = AssetKey("openmetadata_catalog")
 POSTGRES_UNITS = UnitKind(
-    plural="databases",
+    source="postgres",
+    resource_key="postgres",
+    unit="database",
     asset_key=AssetKey("openmetadata_postgres_database"),
     partitions=DynamicPartitionsDefinition(name="openmetadata_postgres_databases"),
     service_prefix=POSTGRES_SERVICE_PREFIX,
@@ -83,7 +89,9 @@ POSTGRES_UNITS = UnitKind(
     unit_of_partition=str,
 )
 DATALAKE_UNITS = UnitKind(
-    plural="prefixes",
+    source="datalake",
+    resource_key="s3",
+    unit="prefix",
     asset_key=AssetKey("openmetadata_datalake_prefix"),
     partitions=DynamicPartitionsDefinition(name="openmetadata_datalake_prefixes"),
     service_prefix=DATALAKE_SERVICE_PREFIX,
@@ -111,64 +119,49 @@ openmetadata_catalog = AssetSpec(
 )
 
 
-def _ingest_partition(
-    context: AssetExecutionContext,
-    config: PartitionIngestionConfig,
-    units: UnitKind,
-    resource: PostgresResource | S3Resource,
-    openmetadata: OpenMetadataResource,
-) -> MaterializeResult:
-    op_context = context.op_execution_context
-    runner = prepare(op_context, config.runner, openmetadata, resource)
-    item = units.item(
-        units.unit_of_partition(context.partition_key),
-        runner,
-        config.generate_sample_data,
-        config.schema_exclude_patterns,
+def _partition_asset(units: UnitKind, description: str) -> AssetsDefinition:
+    """The asset of ``units`` with one partition per unit (kind: its resource)."""
+
+    @asset(
+        key=units.asset_key,
+        group_name=GROUP_NAME,
+        partitions_def=units.partitions,
+        kinds={"openmetadata", units.resource_key},
+        tags=FEATURE_TAGS,
+        op_tags=FEATURE_TAGS,
+        description=description,
+        required_resource_keys={units.resource_key, "openmetadata"},
     )
-    item = metadata_stage(op_context, item, resource, openmetadata)
-    item = profile_stage(op_context, item, resource, openmetadata)
-    return MaterializeResult(metadata=item.summary())
+    def ingest_partition(
+        context: AssetExecutionContext, config: PartitionIngestionConfig
+    ) -> MaterializeResult:
+        op_context = context.op_execution_context
+        resource = getattr(context.resources, units.resource_key)
+        openmetadata = context.resources.openmetadata
+        runner = prepare(op_context, config.runner, openmetadata, resource)
+        item = units.item(
+            units.unit_of_partition(context.partition_key),
+            runner,
+            config.generate_sample_data,
+            config.schema_exclude_patterns,
+        )
+        item = metadata_stage(op_context, item, resource, openmetadata)
+        item = profile_stage(op_context, item, resource, openmetadata)
+        return MaterializeResult(metadata=item.summary())
+
+    return ingest_partition
 
 
-@asset(
-    key=POSTGRES_UNITS.asset_key,
-    group_name=GROUP_NAME,
-    partitions_def=POSTGRES_UNITS.partitions,
-    kinds={"openmetadata", "postgres"},
-    tags=FEATURE_TAGS,
-    op_tags=FEATURE_TAGS,
-    description="One PostgreSQL database in OpenMetadata (metadata, view and "
-    "query lineage, profiles); one partition per database.",
+openmetadata_postgres_database = _partition_asset(
+    POSTGRES_UNITS,
+    "One PostgreSQL database in OpenMetadata (metadata, view and query lineage, "
+    "profiles); one partition per database.",
 )
-def openmetadata_postgres_database(
-    context: AssetExecutionContext,
-    config: PartitionIngestionConfig,
-    postgres: PostgresResource,
-    openmetadata: OpenMetadataResource,
-) -> MaterializeResult:
-    """Ingests the database named by the partition key."""
-    return _ingest_partition(context, config, POSTGRES_UNITS, postgres, openmetadata)
-
-
-@asset(
-    key=DATALAKE_UNITS.asset_key,
-    group_name=GROUP_NAME,
-    partitions_def=DATALAKE_UNITS.partitions,
-    kinds={"openmetadata", "s3"},
-    tags=FEATURE_TAGS,
-    op_tags=FEATURE_TAGS,
-    description="One top-level data-lake prefix in OpenMetadata (its own service, "
-    "tables owned by the prefix's user, profiles); one partition per prefix.",
+openmetadata_datalake_prefix = _partition_asset(
+    DATALAKE_UNITS,
+    "One top-level data-lake prefix in OpenMetadata (its own service, tables owned "
+    "by the prefix's user, profiles); one partition per prefix.",
 )
-def openmetadata_datalake_prefix(
-    context: AssetExecutionContext,
-    config: PartitionIngestionConfig,
-    s3: S3Resource,
-    openmetadata: OpenMetadataResource,
-) -> MaterializeResult:
-    """Ingests the prefix named by the partition key."""
-    return _ingest_partition(context, config, DATALAKE_UNITS, s3, openmetadata)
 
 
 DAGSTER_URL_VARIABLE = "MODERATE_OPENMETADATA_DAGSTER_URL"
@@ -204,7 +197,7 @@ def _discovered(
         f"partitions added {added}, removed {removed}; services marked deleted "
         f"{retired}"
     )
-    context.log.info(f"{len(selected)} {units.plural} to ingest: {list(selected)}")
+    context.log.info(f"{units.unit} units to ingest: {list(selected)}")
     for unit in selected:
         item = units.item(unit, runner, generate_sample_data, schema_excludes)
         yield DynamicOutput(
@@ -261,63 +254,44 @@ def discover_datalake_prefixes(
     )
 
 
-def _report_partition(
-    context: OpExecutionContext, units: UnitKind, item: IngestionItem
-) -> IngestionItem:
-    context.log_event(
-        AssetMaterialization(
-            asset_key=units.asset_key,
-            partition=item.partition_key,
-            metadata=item.summary(),
-        )
+def _stage_ops(units: UnitKind) -> tuple[OpDefinition, OpDefinition]:
+    """The metadata op and the profiler op (which reports the partition) of a unit."""
+    resource_keys = {units.resource_key, "openmetadata"}
+
+    @op(
+        name=f"run_{units.source}_metadata",
+        description=f"Runs the metadata workflows of one {units.unit}.",
+        required_resource_keys=resource_keys,
+        tags=FEATURE_TAGS,
     )
-    return item
+    def run_metadata(context: OpExecutionContext, item: IngestionItem) -> IngestionItem:
+        resource = getattr(context.resources, units.resource_key)
+        return metadata_stage(context, item, resource, context.resources.openmetadata)
+
+    @op(
+        name=f"run_{units.source}_profiler",
+        description=f"Runs the profiler (and, when asked, the sample-data) workflow "
+        f"of one {units.unit}.",
+        required_resource_keys=resource_keys,
+        tags=FEATURE_TAGS,
+    )
+    def run_profiler(context: OpExecutionContext, item: IngestionItem) -> IngestionItem:
+        resource = getattr(context.resources, units.resource_key)
+        item = profile_stage(context, item, resource, context.resources.openmetadata)
+        context.log_event(
+            AssetMaterialization(
+                asset_key=units.asset_key,
+                partition=units.partition_key(item.name),
+                metadata=item.summary(),
+            )
+        )
+        return item
+
+    return run_metadata, run_profiler
 
 
-@op(tags=FEATURE_TAGS)
-def run_postgres_metadata(
-    context: OpExecutionContext,
-    item: IngestionItem,
-    postgres: PostgresResource,
-    openmetadata: OpenMetadataResource,
-) -> IngestionItem:
-    """Runs the metadata and lineage workflows of one database."""
-    return metadata_stage(context, item, postgres, openmetadata)
-
-
-@op(tags=FEATURE_TAGS)
-def run_postgres_profiler(
-    context: OpExecutionContext,
-    item: IngestionItem,
-    postgres: PostgresResource,
-    openmetadata: OpenMetadataResource,
-) -> IngestionItem:
-    """Runs the profiler (and, when asked, the sample-data) workflow of one database."""
-    item = profile_stage(context, item, postgres, openmetadata)
-    return _report_partition(context, POSTGRES_UNITS, item)
-
-
-@op(tags=FEATURE_TAGS)
-def run_datalake_metadata(
-    context: OpExecutionContext,
-    item: IngestionItem,
-    s3: S3Resource,
-    openmetadata: OpenMetadataResource,
-) -> IngestionItem:
-    """Runs the metadata workflow of one prefix and sets its tables' owner."""
-    return metadata_stage(context, item, s3, openmetadata)
-
-
-@op(tags=FEATURE_TAGS)
-def run_datalake_profiler(
-    context: OpExecutionContext,
-    item: IngestionItem,
-    s3: S3Resource,
-    openmetadata: OpenMetadataResource,
-) -> IngestionItem:
-    """Runs the profiler (and, when asked, the sample-data) workflow of one prefix."""
-    item = profile_stage(context, item, s3, openmetadata)
-    return _report_partition(context, DATALAKE_UNITS, item)
+run_postgres_metadata, run_postgres_profiler = _stage_ops(POSTGRES_UNITS)
+run_datalake_metadata, run_datalake_profiler = _stage_ops(DATALAKE_UNITS)
 
 
 def _report_catalog(
@@ -329,12 +303,13 @@ def _report_catalog(
     yield Output(output, metadata=metadata)
 
 
-def _collect_op(source: str, unit: str) -> OpDefinition:
-    """The op gathering the per-unit results of ``source``; it reports the catalogue."""
+def _collect_op(units: UnitKind) -> OpDefinition:
+    """The op gathering the per-unit results of ``units``; it reports the catalogue."""
 
     @op(
-        name=f"collect_{source}_ingestion",
-        description=f"Gathers the per-{unit} results; reports the catalogue asset.",
+        name=f"collect_{units.source}_ingestion",
+        description=f"Gathers the per-{units.unit} results; reports the catalogue "
+        "asset.",
         out=Out(list[IngestionItem]),
         tags=FEATURE_TAGS,
     )
@@ -345,20 +320,20 @@ def _collect_op(source: str, unit: str) -> OpDefinition:
         for item in ordered:
             context.log.info(f"{item.name}: {item.statuses}")
         metadata = {
-            "source": source,
+            "source": units.source,
             "items": len(ordered),
             "services": [item.service_name for item in ordered],
             "partial_successes": sum(
                 "partial_success" in item.statuses.values() for item in ordered
             ),
         }
-        yield from _report_catalog(f"{source} ingestion", metadata, ordered)
+        yield from _report_catalog(f"{units.source} ingestion", metadata, ordered)
 
     return collect
 
 
-collect_postgres_ingestion = _collect_op("postgres", "database")
-collect_datalake_ingestion = _collect_op("datalake", "prefix")
+collect_postgres_ingestion = _collect_op(POSTGRES_UNITS)
+collect_datalake_ingestion = _collect_op(DATALAKE_UNITS)
 
 
 @op(tags=FEATURE_TAGS)
@@ -371,10 +346,8 @@ def ingest_dagster_pipelines(
     runner = prepare(context, config.runner, openmetadata)
     url = (EnvVar(DAGSTER_URL_VARIABLE).get_value() or "").strip()
     if not url:
-        raise Failure(
-            description=f"Dagster pipelines ingestion is not configured: set "
-            f"{DAGSTER_URL_VARIABLE}",
-            metadata={"missing_variables": [DAGSTER_URL_VARIABLE]},
+        raise ServiceNotConfiguredError(
+            "Dagster pipelines ingestion", [DAGSTER_URL_VARIABLE]
         )
     request = workflow_request(
         WorkflowKind.PIPELINES,

@@ -13,8 +13,7 @@ DEFAULT_LINE = "2.0"
 class VersionLine:
     """How one release line (``major.minor``) spells profiler and sample data.
 
-    ``sample_data_pipeline``: sample data is stored by a separate
-    auto-classification workflow (2.0), not by the profiler (1.5).
+    ``sample_data_pipeline``: auto-classification (2.0), not profilers, stores samples.
     """
 
     line: str

@@ -1,9 +1,7 @@
 """Pure builders of OpenMetadata workflow configurations (CONTRACT §7.2).
 
-The builders never see a secret: password, keys and token are written as
-``${VARIABLE}`` placeholders that the runner process resolves from its own
-environment. The variable names are those of CONTRACT §8.1, so a Kubernetes pod
-can take them straight from the deployment's secret.
+Secrets are ``${VARIABLE}`` placeholders (the names of CONTRACT §8.1, so a pod
+takes them straight from the deployment's secret) that the runner resolves.
 """
 
 import re
@@ -84,7 +82,6 @@ class ServerSettings:
     host_port: str
 
     def __post_init__(self) -> None:
-        """Rejects a server URL without the required ``/api`` suffix."""
         if not self.host_port.rstrip("/").endswith("/api"):
             raise ValueError("the OpenMetadata hostPort must end in /api")
 
@@ -119,11 +116,7 @@ class DagsterSource:
 
 @dataclass(frozen=True)
 class WorkflowRequest:
-    """A complete workflow configuration (secrets as placeholders) for a runner.
-
-    ``line`` is the ``major.minor`` it is written for; ``secret_variables`` are
-    the environment variables the runner process needs.
-    """
+    """A workflow configuration for release ``line``, needing ``secret_variables``."""
 
     kind: WorkflowKind
     service_name: str
@@ -148,8 +141,8 @@ class WorkflowRequest:
 def datalake_table_pattern(prefix: str) -> str:
     """Case-sensitive regular expression of the keys (table names) under ``prefix``.
 
-    OpenMetadata matches with ``re.match(pattern, key, re.IGNORECASE)``, anchored
-    at the start; the ``(?-i:...)`` group switches the case folding off.
+    OpenMetadata matches with ``re.match(pattern, key, re.IGNORECASE)``: the
+    ``(?-i:...)`` group switches the case folding off.
     """
     return f"(?-i:{re.escape(prefix.rstrip('/') + '/')})"
 
@@ -194,11 +187,9 @@ def workflow_request(
 ) -> WorkflowRequest:
     """The configuration of workflow ``kind`` of service ``service_name``.
 
-    Postgres workflows skip ``source.schema_excludes`` (metadata marks dropped
-    schemas and tables deleted); data-lake workflows list and keep only the
-    source's prefix; the Dagster connector turns every job into a pipeline.
-    ``generate_sample_data`` is for 1.5-line profilers; ``query_lineage`` reads
-    ``pg_stat_statements``, whose absence fails the lineage workflow.
+    Postgres workflows skip ``source.schema_excludes``; data-lake workflows keep
+    only the source's prefix. ``generate_sample_data`` is for 1.5-line profilers;
+    ``query_lineage`` needs ``pg_stat_statements`` (without, lineage fails).
     """
     source_config = dict(SOURCE_CONFIGS[kind])
     connection: dict[str, Any] | None = None

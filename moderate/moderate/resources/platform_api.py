@@ -28,16 +28,16 @@ TOKEN_REFRESH_MARGIN_S = 30.0
 ERROR_BODY_CHARS = 500
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 410, 413, 422})
 FILTERS_PARAM = "filters"
+SORT_FIELD = "id"
 DEFAULT_UPLOAD_RATE_BYTES_PER_S = 1024 * 1024
 
 
 class PlatformApiError(RuntimeError):
-    """An API call ended with an error status.
+    """An API call ended with an error status (``body``: the start of the answer).
 
     ``PERMANENT_STATUSES`` are permanent, and so is a 500 to a request with
     ``filters`` (the API's answer to an unknown field or operator, or to a
-    numeric-looking value on a text column), which is not retried on 500 either.
-    ``path`` has no query string and ``body`` is the start of the response body.
+    numeric-looking value on a text column), never retried on 500 either.
     """
 
     def __init__(
@@ -53,10 +53,7 @@ class PlatformApiError(RuntimeError):
 
 
 class UploadTooLongError(RuntimeError):
-    """An upload cannot finish within one access token's lifetime.
-
-    The API checks the token after reading the whole body, then answers 401.
-    """
+    """An upload outlasts an access token (checked after the whole body is read)."""
 
 
 @dataclass(frozen=True)
@@ -179,20 +176,19 @@ class PlatformApiClient:
         path: str,
         *,
         filters: Sequence[Sequence[Any]] | None = None,
-        sort_field: str = "id",
         page_size: int = MAX_PAGE_SIZE,
-        offset: int = 0,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Yields each non-empty page of a list route, sorted by ``sort_field``.
+        """Yields each non-empty page of a list route, sorted by ``id``.
 
         ``filters`` are ``[field, operator, value]`` triples. Paging stops on a
         short page: ``X-Total-Count`` counts the whole table, not the filtered rows.
         """
         if not 0 < page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be within 1..{MAX_PAGE_SIZE}")
-        params: dict[str, Any] = {"sorts": json.dumps([[sort_field, "asc"]])}
+        params: dict[str, Any] = {"sorts": json.dumps([[SORT_FIELD, "asc"]])}
         if filters:
             params[FILTERS_PARAM] = json.dumps([list(item) for item in filters])
+        offset = 0
         while True:
             page = self.get_json(path, {**params, "offset": offset, "limit": page_size})
             if page:

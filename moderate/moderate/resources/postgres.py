@@ -24,8 +24,7 @@ DUPLICATE_DATABASE_SQLSTATE = "42P04"
 class PostgresResource(EnvBackedResource):
     """A PostgreSQL server: one pooled engine per database, disposed after a run.
 
-    Credentials go into the URL object, never a formatted string; the password
-    comes from the environment only.
+    The password, from the environment only, goes into the URL object, never a string.
     """
 
     SERVICE_NAME = "PostgreSQL"

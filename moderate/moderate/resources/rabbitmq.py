@@ -67,10 +67,7 @@ class RabbitMQResource(EnvBackedResource):
 
     @staticmethod
     def declare_durable_queue(channel: BlockingChannel, queue: str) -> None:
-        """Declares ``queue`` exactly as the Platform API does (durable, no arguments).
-
-        Any other declaration of an existing queue fails with ``PRECONDITION_FAILED``.
-        """
+        """Declares ``queue`` as the Platform API does (else PRECONDITION_FAILED)."""
         channel.queue_declare(
             queue=queue, durable=True, exclusive=False, auto_delete=False
         )

@@ -18,10 +18,9 @@ DEFAULT_JOB_OUTPUTS_BUCKET = "moderate-output-bucket"
 
 
 class S3Resource(EnvBackedResource):
-    """S3-compatible storage holding the data lake and the job outputs.
+    """S3-compatible storage of the data lake and job outputs (secret key: env only).
 
-    Checksums only when required: GCS rejects those boto3 sends by default since
-    1.36. The secret key comes from the environment only.
+    Checksums only when required: GCS rejects those boto3 sends by default (1.36+).
     """
 
     SERVICE_NAME = "S3 storage"

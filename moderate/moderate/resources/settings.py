@@ -1,9 +1,8 @@
 """Run-time settings shared by every resource, read when used, never at import.
 
-An empty field falls back to its ``ENV_VARS`` variable, so sensors skip with a
-reason and jobs name every missing variable at once. Secrets are environment-only,
-and run config setting resource fields (beyond ``RUN_CONFIGURABLE_FIELDS``) is
-refused: it could point a resource, and so its secret, at another host.
+An empty field falls back to its ``ENV_VARS`` variable. Secrets are
+environment-only, and run config may set no resource field beyond
+``RUN_CONFIGURABLE_FIELDS``: it could point a resource, and its secret, elsewhere.
 """
 
 from __future__ import annotations
@@ -27,10 +26,7 @@ DETAIL_CHARS = 300
 
 
 class ServiceNotConfiguredError(Failure):
-    """A resource is used while some of its settings are missing.
-
-    A ``Failure``: the step shows one line (variables as metadata), not retried.
-    """
+    """A resource is used while settings are missing: a one-line, final ``Failure``."""
 
     def __init__(self, service: str, missing_variables: Sequence[str]) -> None:
         self.service = service
@@ -49,10 +45,9 @@ class NotUsableError(RuntimeError):
 
 @dataclass(frozen=True)
 class HealthReport:
-    """Outcome of a resource health check.
+    """Outcome of a resource health check (``reachable``, ``usable``: None if untried).
 
-    ``reachable`` and ``usable`` are None when not tried; ``usable`` is False when
-    the service answered but the account cannot do the work (e.g. lacks a role).
+    ``usable`` is False when the service answered but the account cannot do the work.
     """
 
     service: str
@@ -88,7 +83,7 @@ class EnvBackedResource(ConfigurableResource):
     """Base class of resources whose empty fields fall back to the environment.
 
     Subclasses declare ``SERVICE_NAME``, ``ENV_VARS`` (setting to variable),
-    ``REQUIRED_FIELDS``, ``DEFAULTS`` and ``SECRETS`` (read from their variable only).
+    ``REQUIRED_FIELDS``, ``DEFAULTS`` and ``SECRETS`` (environment only).
     """
 
     SERVICE_NAME: ClassVar[str] = "service"

@@ -20,7 +20,6 @@ from moderate.matrix_profile.launcher import WorkerRequest
 from moderate.matrix_profile.settings import (
     ImageNotAllowedError,
     MatrixProfileSettings,
-    build_image_reference,
 )
 
 KUBERNETES_VERSION = "1.33.0"
@@ -178,10 +177,8 @@ def test_worker_request_repr_hides_presigned_urls():
 
 
 def test_digest_tag_becomes_a_digest_reference():
-    assert (
-        build_image_reference("localhost:5000/mp", DIGEST, ["localhost:5000/mp"])
-        == f"localhost:5000/mp@{DIGEST}"
-    )
+    settings = MatrixProfileSettings(image="localhost:5000/mp", tag=DIGEST)
+    assert settings.image_reference() == f"localhost:5000/mp@{DIGEST}"
     manifest = _manifest(build_job(_request(), _spec(f"localhost:5000/mp@{DIGEST}")))
     container = manifest["spec"]["template"]["spec"]["containers"][0]
     assert container["imagePullPolicy"] == "IfNotPresent"
@@ -190,16 +187,16 @@ def test_digest_tag_becomes_a_digest_reference():
 @pytest.mark.parametrize(
     ("image", "tag", "allowed"),
     [
-        ("evil.example/miner", "main", ["localhost:5000/mp"]),
-        ("localhost:5000/mp", "main; rm -rf /", ["localhost:5000/mp"]),
-        ("localhost:5000/mp", "sha256:short", ["localhost:5000/mp"]),
-        ("Localhost:5000/MP", "main", ["Localhost:5000/MP"]),
-        ("localhost:5000/mp", "main", []),
+        ("evil.example/miner", "main", "localhost:5000/mp"),
+        ("localhost:5000/mp", "main; rm -rf /", "localhost:5000/mp"),
+        ("localhost:5000/mp", "sha256:short", "localhost:5000/mp"),
+        ("Localhost:5000/MP", "main", "Localhost:5000/MP"),
     ],
 )
 def test_images_outside_the_allow_list_are_refused(image, tag, allowed):
+    settings = MatrixProfileSettings(image=image, tag=tag, image_allowlist=allowed)
     with pytest.raises(ImageNotAllowedError):
-        build_image_reference(image, tag, allowed)
+        settings.image_reference()
 
 
 def test_settings_resolve_image_from_the_environment(monkeypatch):

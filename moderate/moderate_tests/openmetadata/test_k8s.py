@@ -10,8 +10,7 @@ import yaml
 from dagster_pipes import PIPES_PROTOCOL_VERSION, PIPES_PROTOCOL_VERSION_FIELD
 
 from moderate.openmetadata.config import RunnerConfig
-from moderate.openmetadata.k8s import KubernetesWorkflowRunner
-from moderate.openmetadata.runners import SUMMARY_MESSAGE_TYPE
+from moderate.openmetadata.runners import SUMMARY_MESSAGE_TYPE, KubernetesWorkflowRunner
 from moderate.openmetadata.versions import line_keys
 from moderate.openmetadata.workflows import (
     DatalakeSource,

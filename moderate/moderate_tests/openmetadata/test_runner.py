@@ -6,10 +6,7 @@ import time
 import pytest
 from dagster import job, op
 
-from moderate.openmetadata.runners import (
-    SubprocessWorkflowRunner,
-    installed_package_version,
-)
+from moderate.openmetadata.runners import SubprocessWorkflowRunner
 from moderate.openmetadata.versions import line_keys
 from moderate.openmetadata.workflows import (
     PostgresSource,
@@ -78,8 +75,9 @@ def _secrets(om_server):
 
 
 def test_version_line_comes_from_the_installed_package(ingestion_python, runner_script):
-    assert installed_package_version(ingestion_python) == "2.0.6.0"
-    assert _runner(ingestion_python, runner_script).version_line() == "2.0"
+    runner = _runner(ingestion_python, runner_script)
+    assert runner.package_version() == "2.0.6.0"
+    assert runner.version_line() == "2.0"
 
 
 def test_secrets_travel_as_placeholders_only(om_server, postgres_database):

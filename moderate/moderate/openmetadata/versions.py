@@ -13,7 +13,7 @@ DEFAULT_LINE = "2.0"
 class VersionLine:
     """How one release line (``major.minor``) spells profiler and sample data.
 
-    ``sample_data_pipeline``: auto-classification (2.0), not profilers, stores samples.
+    ``sample_data_pipeline``: samples are stored by auto-classification (2.0).
     """
 
     line: str

@@ -10,7 +10,7 @@ from moderate.matrix_profile.messages import MAX_WORKFLOW_JOB_ID
 from moderate.matrix_profile.platform import (
     JobState,
     finalise_job,
-    read_job_state_or_unknown,
+    read_job_state,
     transient_api_error,
     upload_failure_log,
 )
@@ -108,15 +108,17 @@ def finalise_open_job(
     platform_api: PlatformApiResource,
     s3: S3Resource,
     workflow_job_id: int,
+    run_id: str,
     error: str,
     log_text: str,
     results: dict[str, Any] | None = None,
 ) -> bool:
     """PATCHes a job's terminal results unless it is finalised or missing.
 
-    A failing ``GET /job/{id}`` is not fatal: the (idempotent) PATCH goes on.
+    A failing ``GET /job/{id}`` is not fatal (the API's GET answers 500 when its
+    own S3 is down, while its PATCH still works): the idempotent PATCH goes on.
     ``results`` recorded by the run itself are sent as they are; without them
-    the job gets ``error`` and ``log_text`` is uploaded under ``logs/``.
+    the job gets ``error`` and run ``run_id``'s ``log_text`` goes under ``logs/``.
 
     Returns:
         True when this call finalised the job, False when it needed nothing.
@@ -124,19 +126,24 @@ def finalise_open_job(
     Raises:
         PlatformApiError: When the API refuses the PATCH or keeps failing.
     """
+    import requests
+
     client = platform_api.client()
-    state, get_error = read_job_state_or_unknown(client, workflow_job_id)
-    if state is JobState.UNKNOWN:
+    try:
+        state = read_job_state(client, workflow_job_id)
+    except (PlatformApiError, requests.RequestException) as get_error:
         LOGGER.warning(
             "Job %s: GET failed (%s); finalising without it", workflow_job_id, get_error
         )
-    elif state is not JobState.OPEN:
-        LOGGER.info("Job %s is %s: leaving it as it is", workflow_job_id, state.value)
-        return False
+    else:
+        if state is not JobState.OPEN:
+            LOGGER.info("Job %s is %s: leaving it", workflow_job_id, state.value)
+            return False
     if results is None:
-        outputs_bucket = s3.job_outputs_bucket
-        log_key = upload_failure_log(s3, outputs_bucket, workflow_job_id, log_text)
-        results = failure_results(workflow_job_id, outputs_bucket, error, log_key)
+        log_key = upload_failure_log(s3, run_id, workflow_job_id, log_text)
+        results = failure_results(
+            workflow_job_id, s3.job_outputs_bucket, error, log_key
+        )
     finalise_job(client, workflow_job_id, results)
     return True
 
@@ -162,13 +169,14 @@ def finalise_broken_run(
     job_name = run.job_name if run is not None else "unknown job"
     status = run.status.value if run is not None else "unknown"
     log_text = (
-        f"Dagster run {broken_run_id} ({job_name}) ended as {status}.\n"
-        f"Workflow job {workflow_job_id}\n\n{_failure_events(instance, broken_run_id)}"
+        f"The run of {job_name} ended as {status}.\n\n"
+        f"{_failure_events(instance, broken_run_id)}"
     )
     return finalise_open_job(
         platform_api,
         s3,
         workflow_job_id,
+        broken_run_id,
         broken_run_error(cancelled, None),
         log_text,
         results=recorded_results(instance, broken_run_id),

@@ -49,17 +49,14 @@ def finalise_matrix_profile_job_on_failure(context: HookContext) -> None:
             + redact_urls("".join(traceback.format_exception(exception)))
         )
     error = broken_run_error(_cancelled(context, exception), _detail(exception))
-    log_text = (
-        f"Dagster run {context.run_id}\nWorkflow job {workflow_job_id}\n"
-        f"Step {context.step_key} failed.\n{error}\n"
-    )
     try:
         finalised = finalise_open_job(
             context.resources.platform_api,
             context.resources.s3,
             workflow_job_id,
+            context.run_id,
             error,
-            log_text,
+            f"Step {context.step_key} failed.\n{error}\n",
             results=recorded_results(context.instance, context.run_id),
         )
     except finalise_errors() as failure:

@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from moderate.matrix_profile.worker.errors import EXIT_OK
 from moderate.matrix_profile.worker.options import (
     INPUT_URL_VARIABLE,
     REPORT_UPLOAD_URL_VARIABLE,
 )
 
 WORKER_MODULE = "moderate.matrix_profile.worker"
-WORKER_EXIT_OK = 0
 SUMMARY_STATUS_OK = "ok"
 
 ShouldStop = Callable[[], bool]
@@ -78,7 +78,7 @@ class WorkerResult:
     @property
     def succeeded(self) -> bool:
         """Whether the worker exited 0."""
-        return self.exit_code == WORKER_EXIT_OK and self.reason is None
+        return self.exit_code == EXIT_OK and self.reason is None
 
     def summary(self) -> dict[str, Any] | None:
         """The worker's final JSON summary line with ``"status": "ok"``, if any."""

@@ -32,7 +32,7 @@ from moderate.matrix_profile.finalise import (
     finalise_open_job,
     retry_later,
 )
-from moderate.matrix_profile.launcher import WorkerRequest, WorkerResult
+from moderate.matrix_profile.launcher import WorkerRequest
 from moderate.matrix_profile.messages import (
     MAX_ANALYSIS_VARIABLE_CHARS,
     MAX_OBJECT_KEY_BYTES,
@@ -48,7 +48,6 @@ from moderate.matrix_profile.platform import (
     upload_failure_log,
 )
 from moderate.matrix_profile.results import (
-    REPORT_CONTENT_TYPE,
     error_summary,
     failure_results,
     new_report_key,
@@ -58,6 +57,7 @@ from moderate.matrix_profile.results import (
 )
 from moderate.matrix_profile.settings import MatrixProfileSettings
 from moderate.matrix_profile.tags import FEATURE_TAGS
+from moderate.matrix_profile.worker.options import REPORT_CONTENT_TYPE
 from moderate.resources.platform_api import PlatformApiError, PlatformApiResource
 from moderate.resources.s3 import S3Resource
 
@@ -205,23 +205,13 @@ def _first_check(
     try:
         return _skip_reason(read_job_state(platform_api.client(), job_id), job_id)
     except (PlatformApiError, requests.RequestException) as error:
-        status = error.status if isinstance(error, PlatformApiError) else None
         if not transient_api_error(error):
-            raise Failure(
-                description=f"Job {job_id}: the Platform API refused GET /job/{job_id}"
-                f" (HTTP {status})",
-                metadata={"workflow_job_id": job_id, "http_status": status},
-                allow_retries=False,
-            ) from error
+            raise _api_failure(job_id, error, "GET refused", False) from error
         if context.retry_number < ANALYSIS_RETRIES:
-            raise Failure(
-                description=f"Job {job_id}: GET /job/{job_id} failed transiently "
-                f"({status or type(error).__name__}); retrying",
-                metadata={"workflow_job_id": job_id, "http_status": status},
-            ) from error
+            raise _api_failure(job_id, error, "GET failed, retrying") from error
         context.log.warning(
             f"Job {job_id}: GET /job/{job_id} still failing "
-            f"({status or type(error).__name__}); running the analysis anyway"
+            f"({_api_error_text(error)}); running the analysis anyway"
         )
         return None
 
@@ -287,9 +277,9 @@ def _analyse(
     if traceback_exception_line(result.log) is not None:
         tail = redact_urls(result.log[-RUN_LOG_TAIL_CHARS:])
         context.log.error(f"Job {job_id}: end of the worker log:\n{tail}")
-    log_key = upload_failure_log(
-        s3, outputs_bucket, job_id, _log_document(context.run_id, job_id, result)
-    )
+    launcher_line = f"Launcher: {result.reason}\n" if result.reason else ""
+    log_text = f"Worker exit code: {result.exit_code}\n{launcher_line}\n{result.log}"
+    log_key = upload_failure_log(s3, context.run_id, job_id, log_text)
     context.log.warning(f"Job {job_id} failed: {error} (log: {log_key})")
     return AnalysisOutcome(
         job_id, failure_results(job_id, outputs_bucket, error, log_key)
@@ -339,9 +329,10 @@ def reject_matrix_profile_request(
     """
     job_id = config.workflow_job_id
     error = f"{REJECTED_PREFIX}: {config.reason}"
-    log_text = f"Dagster run {context.run_id}\nWorkflow job {job_id}\n{error}\n"
     with _patch_errors(job_id):
-        finalised = finalise_open_job(platform_api, s3, job_id, error, log_text)
+        finalised = finalise_open_job(
+            platform_api, s3, job_id, context.run_id, error, f"{error}\n"
+        )
     if finalised:
         context.log.info(f"Job {job_id} finalised as failed: {error}")
     else:
@@ -356,12 +347,25 @@ def _patch_errors(job_id: int) -> Iterator[None]:
     try:
         yield
     except (PlatformApiError, requests.RequestException) as error:
-        status = error.status if isinstance(error, PlatformApiError) else None
-        detail = f"with HTTP {status}" if status else f"({type(error).__name__})"
-        raise Failure(
-            description=f"Job {job_id}: PATCH /job/{job_id} failed {detail}",
-            metadata={"workflow_job_id": job_id, "http_status": status},
-        ) from error
+        raise _api_failure(job_id, error, "PATCH failed") from error
+
+
+def _api_error_text(error: Exception) -> str:
+    if isinstance(error, PlatformApiError):
+        return f"HTTP {error.status}"
+    return type(error).__name__
+
+
+def _api_failure(
+    job_id: int, error: Exception, what: str, allow_retries: bool = True
+) -> Failure:
+    """``Job <id>: <what> (<HTTP status or error class>)``, with both as metadata."""
+    status = error.status if isinstance(error, PlatformApiError) else None
+    return Failure(
+        description=f"Job {job_id}: {what} ({_api_error_text(error)})",
+        metadata={"workflow_job_id": job_id, "http_status": status},
+        allow_retries=allow_retries,
+    )
 
 
 def _skip_reason(state: JobState, workflow_job_id: int) -> str | None:
@@ -393,14 +397,6 @@ class _CancellationProbe:
         return self._cancelling
 
 
-def _log_document(run_id: str, workflow_job_id: int, result: WorkerResult) -> str:
-    launcher = f"Launcher: {result.reason}\n" if result.reason else ""
-    return (
-        f"Dagster run {run_id}\nWorkflow job {workflow_job_id}\n"
-        f"Worker exit code: {result.exit_code}\n{launcher}\n{result.log}"
-    )
-
-
 class MatrixProfileFinaliseConfig(_JobConfig):
     """A broken run whose job the run sensors could not finalise at once."""
 
@@ -427,14 +423,9 @@ def finalise_broken_matrix_profile_run(
             context.instance, platform_api, s3, job_id, config.broken_run_id
         )
     except finalise_errors() as error:
-        status = error.status if isinstance(error, PlatformApiError) else None
         if retry_later(error):
-            raise Failure(
-                description=f"Job {job_id}: not finalised yet "
-                f"({status or type(error).__name__})",
-                metadata={"workflow_job_id": job_id, "http_status": status},
-            ) from error
-        context.log.error(f"Job {job_id}: not finalised, refused with HTTP {status}")
+            raise _api_failure(job_id, error, "not finalised yet") from error
+        context.log.error(f"Job {job_id}: not finalised ({_api_error_text(error)})")
         return
     context.log.info(
         f"Job {job_id}: {'finalised' if finalised else 'needed nothing'} after run "

@@ -59,22 +59,6 @@ def read_job_state(client: PlatformApiClient, workflow_job_id: int) -> JobState:
     return JobState.OPEN
 
 
-def read_job_state_or_unknown(
-    client: PlatformApiClient, workflow_job_id: int
-) -> tuple[JobState, Exception | None]:
-    """Like ``read_job_state``, but a failing GET yields ``UNKNOWN`` and its error.
-
-    The API's GET answers 500 when its own S3 is down, while its PATCH still
-    works: finalisation never depends on the GET.
-    """
-    import requests
-
-    try:
-        return read_job_state(client, workflow_job_id), None
-    except (PlatformApiError, requests.RequestException) as error:
-        return JobState.UNKNOWN, error
-
-
 def finalise_job(
     client: PlatformApiClient, workflow_job_id: int, results: dict[str, Any]
 ) -> dict[str, Any]:
@@ -87,12 +71,13 @@ def finalise_job(
 
 
 def upload_failure_log(
-    s3: S3Resource, bucket: str, workflow_job_id: int, text: str
+    s3: S3Resource, run_id: str, workflow_job_id: int, text: str
 ) -> str | None:
-    """Stores a failure log under ``logs/`` in the outputs bucket.
+    """Stores a run's failure log under ``logs/`` in the outputs bucket.
 
-    The log is truncated per CONTRACT §5, with presigned URLs redacted and
-    tracebacks cut to their exception line (users can download it).
+    ``text`` follows a header naming the run and the job; the log is truncated
+    per CONTRACT §5, with presigned URLs redacted and tracebacks cut to their
+    exception line (users can download it).
 
     Returns:
         The key of the stored log, or None when the upload failed (logged: it
@@ -101,10 +86,14 @@ def upload_failure_log(
     from botocore.exceptions import BotoCoreError, ClientError
 
     key = new_log_key(workflow_job_id)
+    text = f"Dagster run {run_id}\nWorkflow job {workflow_job_id}\n{text}"
     body = truncate_log(strip_tracebacks(redact_urls(text))).encode("utf-8")
     try:
         s3.client().put_object(
-            Bucket=bucket, Key=key, Body=body, ContentType=LOG_CONTENT_TYPE
+            Bucket=s3.job_outputs_bucket,
+            Key=key,
+            Body=body,
+            ContentType=LOG_CONTENT_TYPE,
         )
     except (BotoCoreError, ClientError) as error:
         LOGGER.warning(

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import NoReturn
 
 from moderate.matrix_profile.worker.errors import (
+    ERROR_PREFIX,
     EXIT_INPUT,
     EXIT_OK,
     EXIT_UNEXPECTED,
+    GENERIC_FAILURE,
     WorkerError,
     clip_message,
 )
@@ -41,11 +43,6 @@ from moderate.matrix_profile.worker.pipeline import run
 
 logger = logging.getLogger("moderate.matrix_profile.worker")
 
-ERROR_PREFIX = "moderate-mp-error: "
-GENERIC_FAILURE = (
-    "The analysis job failed. Please check the input data format and ensure the "
-    "analysis variable exists in the dataset."
-)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 PROGRAM = "python -m moderate.matrix_profile.worker"
 APPROXIMATE_ABOVE_VARIABLE = "MODERATE_MP_APPROXIMATE_ABOVE_POINTS"

@@ -5,6 +5,11 @@ EXIT_UNEXPECTED = 1
 EXIT_INPUT = 2
 MAX_MESSAGE_CHARS = 500
 ELLIPSIS = "..."
+ERROR_PREFIX = "moderate-mp-error: "
+GENERIC_FAILURE = (
+    "The analysis job failed. Please check the input data format and ensure the "
+    "analysis variable exists in the dataset."
+)
 
 
 def clip_message(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:

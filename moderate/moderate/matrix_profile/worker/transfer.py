@@ -18,7 +18,7 @@ from moderate.matrix_profile.worker.errors import (
     UploadError,
     WorkerError,
 )
-from moderate.matrix_profile.worker.options import BYTES_PER_MB
+from moderate.matrix_profile.worker.options import BYTES_PER_MB, REPORT_CONTENT_TYPE
 from moderate.support.http import RetrySettings, retrying_session
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ FILE_SCHEME = "file"
 CHUNK_BYTES = 1024 * 1024
 INPUT_PROBLEM_STATUSES = frozenset({401, 403, 404, 410})
 INPUT_NAME = "input.csv"
-REPORT_CONTENT_TYPE = "text/html"
 Result = TypeVar("Result")
 
 

@@ -11,7 +11,6 @@ failure sensor requests another): a job is never given up while the API is down.
 
 from dagster import (
     DagsterRunStatus,
-    RunFailureSensorContext,
     RunRequest,
     RunStatusSensorContext,
     SkipReason,
@@ -59,43 +58,14 @@ SENSOR_OPTIONS: dict = {
 }
 
 
-@run_failure_sensor(
-    name=FAILURE_SENSOR_NAME,
-    description="Finalises with an error every platform job whose matrix-profile "
-    "run failed or crashed without reporting.",
-    **SENSOR_OPTIONS,
-)
-def matrix_profile_failure_sensor(
-    context: RunFailureSensorContext,
-    platform_api: PlatformApiResource,
-    s3: S3Resource,
-) -> RunRequest | SkipReason | None:
-    """Finalises the job of one failed run (Dagster calls it once per run)."""
-    return finalise_after_broken_run(context, platform_api, s3)
-
-
-@run_status_sensor(
-    run_status=DagsterRunStatus.CANCELED,
-    name=CANCEL_SENSOR_NAME,
-    description="Finalises with an error every platform job whose matrix-profile "
-    "run was cancelled without reporting.",
-    **SENSOR_OPTIONS,
-)
-def matrix_profile_cancel_sensor(
-    context: RunStatusSensorContext,
-    platform_api: PlatformApiResource,
-    s3: S3Resource,
-) -> RunRequest | SkipReason | None:
-    """Finalises the job of one cancelled run (Dagster calls it once per run)."""
-    return finalise_after_broken_run(context, platform_api, s3)
-
-
 def finalise_after_broken_run(
     context: RunStatusSensorContext,
     platform_api: PlatformApiResource,
     s3: S3Resource,
 ) -> RunRequest | SkipReason | None:
-    """PATCHes the job of a broken run now, or requests a retried finalise run.
+    """PATCHes the job of one broken run now, or requests a retried finalise run.
+
+    Dagster calls it once per failed or cancelled run.
 
     Returns:
         None when the run is handled (Dagster goes on with the next run), a
@@ -138,6 +108,21 @@ def finalise_after_broken_run(
     if finalised:
         context.log.info(f"Job {workflow_job_id} finalised after run {run.run_id}")
     return None
+
+
+matrix_profile_failure_sensor = run_failure_sensor(
+    name=FAILURE_SENSOR_NAME,
+    description="Finalises with an error every platform job whose matrix-profile "
+    "run failed or crashed without reporting.",
+    **SENSOR_OPTIONS,
+)(finalise_after_broken_run)
+matrix_profile_cancel_sensor = run_status_sensor(
+    run_status=DagsterRunStatus.CANCELED,
+    name=CANCEL_SENSOR_NAME,
+    description="Finalises with an error every platform job whose matrix-profile "
+    "run was cancelled without reporting.",
+    **SENSOR_OPTIONS,
+)(finalise_after_broken_run)
 
 
 def _tick_client(platform_api: PlatformApiResource) -> PlatformApiResource:

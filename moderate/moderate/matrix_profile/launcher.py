@@ -45,11 +45,7 @@ class WorkerRequest:
     top_k: int | None = None
 
     def worker_arguments(self) -> list[str]:
-        """The worker's ``--name=value`` arguments (one token each, no URL).
-
-        A value starting with ``-`` (a column named ``-x``) is never read as an
-        option.
-        """
+        """The worker's arguments, no URL; ``--name=value`` keeps ``-x`` a value."""
         options = {"window": self.window, "top-k": self.top_k}
         return [f"--analysis-variable={self.analysis_variable}"] + [
             f"--{name}={value}" for name, value in options.items() if value is not None
@@ -77,7 +73,7 @@ class WorkerResult:
 
     @property
     def succeeded(self) -> bool:
-        """Whether the worker exited 0."""
+        """Whether the worker exited 0 and the launcher saw nothing wrong."""
         return self.exit_code == EXIT_OK and self.reason is None
 
     def summary(self) -> dict[str, Any] | None:
@@ -98,9 +94,9 @@ class WorkerLauncher(Protocol):
     """Runs the worker once and cleans up whatever it started."""
 
     def run(self, request: WorkerRequest, should_stop: ShouldStop) -> WorkerResult:
-        """Runs the worker; ``should_stop`` is polled, True stops it and raises.
+        """Runs the worker, polling ``should_stop``.
 
         Raises:
-            WorkerCancelledError: When ``should_stop`` turned True.
+            WorkerCancelledError: When ``should_stop`` turned True (worker stopped).
         """
         ...

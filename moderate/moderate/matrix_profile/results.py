@@ -114,11 +114,11 @@ def error_summary(log: str, reason: str | None = None) -> str:
     return clip(redact_urls(text))
 
 
-def clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:
-    """``text`` cut to ``limit`` characters (an ellipsis marks the cut)."""
-    if len(text) <= limit:
+def clip(text: str) -> str:
+    """``text`` cut to 2000 characters (an ellipsis marks the cut)."""
+    if len(text) <= MAX_ERROR_CHARS:
         return text
-    return text[: limit - 1] + "…"
+    return text[: MAX_ERROR_CHARS - 1] + "…"
 
 
 def success_results(

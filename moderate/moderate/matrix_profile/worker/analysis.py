@@ -48,7 +48,6 @@ class Analysis:
     Attributes:
         window: Subsequence length in points.
         profile: Each subsequence's distance to its nearest neighbour (inf over gaps).
-        neighbours: Start of each subsequence's nearest neighbour.
         discords: Top discords, largest distance first.
         motifs: Top motif pairs, smallest distance first.
         flat_windows: Windows of one repeated value (all alike once z-normalised).
@@ -58,7 +57,6 @@ class Analysis:
 
     window: int
     profile: np.ndarray
-    neighbours: np.ndarray
     discords: tuple[Match, ...]
     motifs: tuple[Match, ...]
     flat_windows: int
@@ -133,7 +131,6 @@ def analyse(
     return Analysis(
         window=window,
         profile=profile,
-        neighbours=neighbours,
         discords=discords,
         motifs=motifs,
         flat_windows=int((rolling.max() == rolling.min()).sum()),

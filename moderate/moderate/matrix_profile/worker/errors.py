@@ -12,12 +12,12 @@ GENERIC_FAILURE = (
 )
 
 
-def clip_message(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """Returns ``message`` on one line, cut to at most ``limit`` characters."""
+def clip_message(message: str) -> str:
+    """``message`` on one line, cut to at most 500 characters."""
     one_line = " ".join(message.split())
-    if len(one_line) <= limit:
+    if len(one_line) <= MAX_MESSAGE_CHARS:
         return one_line
-    return one_line[: limit - len(ELLIPSIS)] + ELLIPSIS
+    return one_line[: MAX_MESSAGE_CHARS - len(ELLIPSIS)] + ELLIPSIS
 
 
 class WorkerError(Exception):

@@ -193,32 +193,9 @@ def draw_all(series: RegularSeries, analysis: Analysis, variable: str) -> list[s
         _profile_plot(series, analysis),
     ]
     if analysis.discords:
-        figures.append(
-            _figure(
-                "discords",
-                "Discord shapes",
-                _shapes(series, analysis, variable, discords=True),
-                alt=f"{len(analysis.discords)} small line charts, one per discord, "
-                "each overlaying the anomalous window (red) on its most similar "
-                "window (grey).",
-                caption="Each discord (red) beside the window that resembles it "
-                "most (grey), in the original units. Even the best match differs "
-                "clearly.",
-            )
-        )
+        figures.append(_shapes(series, analysis, variable, discords=True))
     if analysis.motifs:
-        figures.append(
-            _figure(
-                "motifs",
-                "Motif pairs",
-                _shapes(series, analysis, "z-normalised value", discords=False),
-                alt=f"{len(analysis.motifs)} small line charts, one per motif, each "
-                "overlaying the two most similar windows after z-normalisation.",
-                caption="The most repeated patterns: each pair of windows, "
-                "z-normalised (mean 0, standard deviation 1) so that their shapes "
-                "can be compared.",
-            )
-        )
+        figures.append(_shapes(series, analysis, "z-normalised value", discords=False))
     return figures
 
 
@@ -331,10 +308,11 @@ def _shapes(
     ticks = [(tick, f"{tick:g}") for tick in _nice_ticks(0.0, float(hours[-1]))]
     width, height = PANEL_SIZE
     left, right, top, bottom = PANEL_MARGINS
+    name = "Discord" if discords else "Motif"
     matches = analysis.discords if discords else analysis.motifs
     svgs = []
-    for position, match in enumerate(matches):
-        rank = position + 1
+    for rank, match in enumerate(matches, start=1):
+        position = rank - 1
         if discords:
             drawn = [
                 (match.neighbour, NEIGHBOUR_COLOUR, 1.0, "nearest: "),
@@ -358,12 +336,32 @@ def _shapes(
         ):
             label = prefix + _when(series.index[start])
             panel.line(hours, values, colour, line_width, label)
-        name = "Discord" if discords else "Motif"
         title = f"{name} #{rank} (distance {match.distance:.2f})"
         svgs.append(panel.frame(ticks, title, "hours into the window", y_label))
     columns = min(len(matches), PANELS_PER_ROW)
     rows = -(-len(matches) // PANELS_PER_ROW)
-    return _document(width * columns, height * rows, svgs)
+    svg = _document(width * columns, height * rows, svgs)
+    charts = (
+        f"{len(matches)} small line charts, one per {name.lower()}, each overlaying"
+    )
+    if discords:
+        return _figure(
+            "discords",
+            "Discord shapes",
+            svg,
+            alt=f"{charts} the anomalous window (red) on its most similar window "
+            "(grey).",
+            caption="Each discord (red) beside the window that resembles it most "
+            "(grey), in the original units. Even the best match differs clearly.",
+        )
+    return _figure(
+        "motifs",
+        "Motif pairs",
+        svg,
+        alt=f"{charts} the two most similar windows after z-normalisation.",
+        caption="The most repeated patterns: each pair of windows, z-normalised "
+        "(mean 0, standard deviation 1) so that their shapes can be compared.",
+    )
 
 
 def _wide_panel(values: np.ndarray) -> _Panel:

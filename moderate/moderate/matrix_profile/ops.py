@@ -27,10 +27,15 @@ from moderate.matrix_profile.assets import (
 from moderate.matrix_profile.finalise import (
     CANCELLED_STATUSES,
     RESULTS_METADATA_KEY,
+    JobState,
     finalise_broken_run,
     finalise_errors,
+    finalise_job,
     finalise_open_job,
+    read_job_state,
     retry_later,
+    transient_api_error,
+    upload_failure_log,
 )
 from moderate.matrix_profile.launcher import WorkerRequest
 from moderate.matrix_profile.messages import (
@@ -39,13 +44,6 @@ from moderate.matrix_profile.messages import (
     MAX_REASON_CHARS,
     MAX_WORKFLOW_JOB_ID,
     S3_BUCKET_PATTERN,
-)
-from moderate.matrix_profile.platform import (
-    JobState,
-    finalise_job,
-    read_job_state,
-    transient_api_error,
-    upload_failure_log,
 )
 from moderate.matrix_profile.results import (
     error_summary,
@@ -139,11 +137,7 @@ class MatrixProfileRejectionConfig(_JobConfig):
 
 @dataclass(frozen=True)
 class AnalysisOutcome:
-    """What the analysis op hands to the reporting op.
-
-    ``results`` is None when the job must not be touched (``skip_reason`` says
-    why); ``summary`` and ``preview`` describe a delivered report.
-    """
+    """What the analysis op hands to the reporting op (no ``results``: skip it)."""
 
     workflow_job_id: int
     results: dict[str, Any] | None = None
@@ -169,9 +163,8 @@ def run_matrix_profile_analysis(
 ) -> AnalysisOutcome:
     """Presigns the URLs, runs the worker and turns its end into ``results``.
 
-    Only a transient failure of the first API call is retried (the op's retry
-    policy); once the worker may have started, failures are final
-    (``Failure(allow_retries=False)``) and the failure hook finalises the job.
+    Only a transient failure of the first GET is retried; once the worker may
+    have started, failures are final and the failure hook finalises the job.
     """
     job_id = config.workflow_job_id
     skip = _first_check(context, platform_api, job_id)
@@ -234,7 +227,7 @@ def _analyse(
     )
     launcher = matrix_profile.worker_launcher(kind, config.timeout_s)
     report_key = new_report_key()
-    expires_in_s = config.timeout_s  # no longer than the Job's deadline
+    expires_in_s = config.timeout_s  # the URLs expire with the Job's deadline
     request = WorkerRequest(
         workflow_job_id=job_id,
         run_id=context.run_id,
@@ -323,10 +316,7 @@ def reject_matrix_profile_request(
     s3: S3Resource,
     platform_api: PlatformApiResource,
 ) -> None:
-    """PATCHes an open job with the reason its message was dead-lettered.
-
-    A failing ``GET /job/{id}`` does not stop the PATCH.
-    """
+    """PATCHes an open job with the reason its message was dead-lettered."""
     job_id = config.workflow_job_id
     error = f"{REJECTED_PREFIX}: {config.reason}"
     with _patch_errors(job_id):
@@ -375,13 +365,12 @@ def _skip_reason(state: JobState, workflow_job_id: int) -> str | None:
         JobState.MISSING: "does not exist (or is not visible to the pipelines)",
         JobState.FINALISED: "is already finalised",
         JobState.OTHER_TYPE: "is not a matrix_profile job",
-        JobState.UNKNOWN: "could not be read",
     }[state]
     return f"Job {workflow_job_id} {explanation}: skipping it"
 
 
 class _CancellationProbe:
-    """Whether the run is being cancelled (the instance is asked every few s)."""
+    """Whether the run is being cancelled (asked of the instance every 2 s)."""
 
     def __init__(self, context: OpExecutionContext) -> None:
         self._context = context

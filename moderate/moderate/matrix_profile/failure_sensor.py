@@ -1,12 +1,8 @@
 """The backstop of the terminal PATCH: Dagster run-status sensors.
 
-A failed, crashed or cancelled run may not have finalised its job (the failure
-hook does not run when the run worker dies). The failure and cancel sensors see
-each such run once and PATCH its job while it is still open. Their cursor moves
-past each run whatever happens, so a finalisation that is throttled or refused
-for a reason that says nothing about the job becomes a run of
-``matrix_profile_finalise_job`` (retried with backoff; if it fails too, the
-failure sensor requests another): a job is never given up while the API is down.
+A failed, crashed or cancelled run may not have finalised its job (no hook runs
+when the run worker dies). Each such run is seen once; a finalisation the API
+cannot take now becomes a retried ``matrix_profile_finalise_job`` run.
 """
 
 from dagster import (

@@ -3,7 +3,6 @@
 Shared by the ops, the failure hook and the run sensors (jobs of broken runs).
 """
 
-import json
 import logging
 from enum import StrEnum
 from typing import Any
@@ -85,27 +84,25 @@ def read_job_state(client: PlatformApiClient, workflow_job_id: int) -> JobState:
 
 def finalise_job(
     client: PlatformApiClient, workflow_job_id: int, results: dict[str, Any]
-) -> dict[str, Any]:
+) -> None:
     """PATCHes the job's ``results`` (idempotent; the API stamps ``finalised_at``).
 
     Raises:
         PlatformApiError: When the API refuses the PATCH or keeps failing.
     """
-    return client.patch_json(JOB_PATH.format(workflow_job_id), {"results": results})
+    client.patch_json(JOB_PATH.format(workflow_job_id), {"results": results})
 
 
 def upload_failure_log(
     s3: S3Resource, run_id: str, workflow_job_id: int, text: str
 ) -> str | None:
-    """Stores a run's failure log under ``logs/`` in the outputs bucket.
+    """Stores ``text`` behind a run and job header under ``logs/`` (outputs bucket).
 
-    ``text`` follows a header naming the run and the job; the log is truncated
-    per CONTRACT §5, with presigned URLs redacted and tracebacks cut to their
-    exception line (users can download it).
+    URLs are redacted, tracebacks cut to their exception line (users download
+    it) and the log truncated per CONTRACT §5.
 
     Returns:
-        The key of the stored log, or None when the upload failed (logged: it
-        must not prevent the job from being finalised).
+        The log's key, or None when the upload failed (logged, not raised).
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -157,9 +154,8 @@ def valid_job_id(raw: object) -> int | None:
 def retry_later(error: Exception) -> bool:
     """Whether a failed finalisation must be tried again later.
 
-    Throttling, timeouts, 5xx, network and storage errors, missing settings and
-    credential or permission problems of the pipelines' account say nothing
-    about the job; only other refusals (e.g. 404, 422) are final.
+    Only refusals about the job (e.g. 404, 422) are final; throttling, 5xx,
+    network, storage, settings and the account's 401/403 are not.
     """
     if isinstance(error, PlatformApiError):
         return transient_api_error(error) or error.status in ACCOUNT_STATUSES
@@ -167,10 +163,7 @@ def retry_later(error: Exception) -> bool:
 
 
 def broken_run_error(cancelled: bool, detail: str | None) -> str:
-    """User-facing error text of a run that ended without reporting.
-
-    ``detail`` is a short technical detail (exception class and message), if any.
-    """
+    """User-facing error of a run that ended without reporting, with ``detail``."""
     base = CANCELLED_ERROR if cancelled else INTERRUPTED_ERROR
     if detail:
         return clip(f"{base} ({redact_urls(detail)})")
@@ -178,23 +171,16 @@ def broken_run_error(cancelled: bool, detail: str | None) -> str:
 
 
 def recorded_results(instance: DagsterInstance, run_id: str) -> dict[str, Any] | None:
-    """The ``results`` the analysis step of a run recorded, if it got that far.
-
-    They keep the worker's own outcome for the hook and the sensors when the
-    final PATCH kept failing.
-    """
+    """The ``results`` a run's analysis step recorded (kept if the PATCH failed)."""
     records = instance.all_logs(run_id, of_type=DagsterEventType.STEP_OUTPUT)
     for entry in reversed(records):
         event = entry.dagster_event
         if event is None or event.step_key != ANALYSIS_STEP:
             continue
         value = event.step_output_data.metadata.get(RESULTS_METADATA_KEY)
-        data = getattr(value, "data", None)
+        data = getattr(value, "data", None)  # a JsonMetadataValue's dict
         if isinstance(data, dict):
             return data
-        if isinstance(data, str):
-            parsed = json.loads(data)
-            return parsed if isinstance(parsed, dict) else None
     return None
 
 
@@ -207,12 +193,10 @@ def finalise_open_job(
     log_text: str,
     results: dict[str, Any] | None = None,
 ) -> bool:
-    """PATCHes a job's terminal results unless it is finalised or missing.
+    """PATCHes a job's ``results``, else ``error`` and a log, unless it is closed.
 
-    A failing ``GET /job/{id}`` is not fatal (the API's GET answers 500 when its
-    own S3 is down, while its PATCH still works): the idempotent PATCH goes on.
-    ``results`` recorded by the run itself are sent as they are; without them
-    the job gets ``error`` and run ``run_id``'s ``log_text`` goes under ``logs/``.
+    A failing GET is not fatal (the API's GET answers 500 when its own S3 is
+    down, while its PATCH still works).
 
     Returns:
         True when this call finalised the job, False when it needed nothing.
@@ -251,9 +235,8 @@ def finalise_broken_run(
 ) -> bool:
     """Finalises the job of a run that failed or was cancelled without reporting.
 
-    The run's own recorded results win; otherwise the job gets the cancelled or
-    interrupted error and a log of the run's failure events (their messages
-    only: tracebacks stay in the Dagster run log).
+    The run's recorded results win; else the cancelled or interrupted error and
+    the failure events' messages as the log (tracebacks stay in the run log).
 
     Returns:
         True when this call finalised the job.

@@ -30,13 +30,10 @@ CANCELLED_EXCEPTIONS = (WorkerCancelledError, DagsterExecutionInterruptedError)
     required_resource_keys={"platform_api", "s3"},
 )
 def finalise_matrix_profile_job_on_failure(context: HookContext) -> None:
-    """PATCHes the run's job when an op failed.
+    """PATCHes the run's job when an op failed: its recorded results, else an error.
 
-    The results the analysis step recorded (the worker's own error, or its
-    report) are sent when they exist; otherwise an error naming the failure.
-    The uploaded log carries no traceback: that stays in the run log. Errors
-    are logged, not raised: the matrix-profile run sensors retry jobs that are
-    still open after their run failed or was cancelled.
+    Errors are logged, not raised: the run sensors retry jobs still open after
+    their run failed or was cancelled.
     """
     workflow_job_id = _workflow_job_id(context)
     if workflow_job_id is None:

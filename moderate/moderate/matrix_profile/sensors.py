@@ -1,13 +1,8 @@
 """``matrix_profile_messages_sensor``: analysis requests from RabbitMQ to runs.
 
-Each tick takes a bounded batch with ``basic_get`` and manual acks on a channel in
-AMQP transaction mode. A job's analysis and the rejection of a malformed copy
-naming it share the run key ``mp-<workflow_job_id>``, so a job gets one terminal
-result. A message whose run exists is acked (valid) or dead-lettered (invalid);
-one without becomes a run request and stays unacked, returning to the queue when
-the channel closes, for the next tick to ack; an invalid message naming no job is
-dead-lettered at once, with a stable id. A chunk's publishes and acks commit
-together. The full protocol: docs/matrix-profile.md, "Queue consumption".
+A message whose run exists is acked (valid) or dead-lettered (invalid); one
+without becomes a run request and stays unacked for the next tick. The full
+protocol: docs/matrix-profile.md, "Queue consumption".
 """
 
 import time

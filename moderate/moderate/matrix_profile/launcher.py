@@ -1,8 +1,7 @@
-"""The interface every worker launcher implements, and what it returns.
+"""The interface of the worker launchers (subprocess, Kubernetes Job).
 
-A launcher starts ``python -m moderate.matrix_profile.worker`` (a local
-subprocess, a Kubernetes Job), waits for it within a deadline, captures its
-combined output and always cleans up, also when the wait is interrupted.
+A launcher runs the worker within a deadline, captures its combined output and
+always cleans up, also when the wait is interrupted.
 """
 
 import json
@@ -30,9 +29,8 @@ class WorkerCancelledError(RuntimeError):
 class WorkerRequest:
     """Everything the worker gets: presigned URLs and analysis options only.
 
-    The URLs are bearer credentials: left out of ``repr``, they reach the worker
+    The URLs are bearer credentials: out of ``repr``, they reach the worker
     through its environment (:meth:`url_environment`), never its argv.
-    ``input_url`` GETs the input object, ``report_upload_url`` PUTs the report.
     """
 
     workflow_job_id: int
@@ -63,8 +61,7 @@ class WorkerRequest:
 class WorkerResult:
     """How the worker ended (``exit_code`` None: it never ran to an exit).
 
-    ``reason`` explains what the exit code does not (timeout, start failure, …);
-    ``log`` is combined stdout and stderr (tail only when very long).
+    ``reason`` explains what the exit code does not (timeout, start failure, …).
     """
 
     exit_code: int | None

@@ -1,7 +1,6 @@
 """Object keys, captured logs and the ``results`` of a finalised job (CONTRACT §5).
 
-``results`` keys follow the table of CONTRACT §1.7; ``finalised_at`` is never
-sent, so the API stamps its own naive-UTC time.
+``results`` follow CONTRACT §1.7, without ``finalised_at`` (the API stamps it).
 """
 
 import re

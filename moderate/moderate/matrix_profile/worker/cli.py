@@ -2,12 +2,8 @@
 
 Contract: exit 0 with a JSON summary as the last stdout line; exit 2 for an
 input problem and 1 for anything else, the last stderr line then being
-``moderate-mp-error: <message>``. Logs go to stderr.
-
-The approximate mode is deployment configuration: ``--approximate-above-points``
-and ``--approximate-share`` default to the environment variables
-``MODERATE_MP_APPROXIMATE_ABOVE_POINTS`` and ``MODERATE_MP_APPROXIMATE_SHARE`` of
-the worker's container, never to anything in the analysis request.
+``moderate-mp-error: <message>``. Logs go to stderr. The approximate mode comes
+from the container's environment, never from the analysis request.
 """
 
 import argparse
@@ -106,19 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_INPUT_MB,
         help=f"largest input accepted (default {DEFAULT_MAX_INPUT_MB} MB)",
     )
-    environment = os.environ
     parser.add_argument(
         "--approximate-above-points",
         type=int,
-        default=environment.get(APPROXIMATE_ABOVE_VARIABLE) or None,
+        default=os.environ.get(APPROXIMATE_ABOVE_VARIABLE) or None,
         help="approximate profile (stumpy.scrump) for series longer than this "
         f"(default ${APPROXIMATE_ABOVE_VARIABLE}; unset: always exact)",
     )
     parser.add_argument(
         "--approximate-share",
         type=float,
-        default=environment.get(APPROXIMATE_SHARE_VARIABLE)
-        or DEFAULT_APPROXIMATE_SHARE,
+        default=os.environ.get(APPROXIMATE_SHARE_VARIABLE) or DEFAULT_APPROXIMATE_SHARE,
         help="share of the distance matrix computed in the approximate mode "
         f"(default ${APPROXIMATE_SHARE_VARIABLE} or {DEFAULT_APPROXIMATE_SHARE:g})",
     )
@@ -165,7 +159,8 @@ def parse_options(argv: Sequence[str] | None) -> WorkerOptions:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the worker and returns the process exit status."""
-    _configure_logging()
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format=LOG_FORMAT)
+    logger.setLevel(logging.INFO)
     try:
         options = parse_options(argv)
     except UsageError as error:
@@ -186,8 +181,3 @@ def _fail(message: str, code: int) -> int:
     sys.stderr.flush()
     print(ERROR_PREFIX + clip_message(message), file=sys.stderr, flush=True)
     return code
-
-
-def _configure_logging() -> None:
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format=LOG_FORMAT)
-    logger.setLevel(logging.INFO)

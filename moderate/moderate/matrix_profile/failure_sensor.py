@@ -61,11 +61,8 @@ def finalise_after_broken_run(
 ) -> RunRequest | SkipReason | None:
     """PATCHes the job of one broken run now, or requests a retried finalise run.
 
-    Dagster calls it once per failed or cancelled run.
-
     Returns:
-        None when the run is handled (Dagster goes on with the next run), a
-        ``RunRequest`` of ``matrix_profile_finalise_job`` when the API must be
+        None when the run is handled, a ``RunRequest`` when the API must be
         tried again later, a ``SkipReason`` when a service is not configured.
     """
     run = context.dagster_run

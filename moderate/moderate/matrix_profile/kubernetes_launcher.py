@@ -184,11 +184,7 @@ class KubernetesWorkerLauncher:
         )
 
     def run(self, request: WorkerRequest, should_stop: ShouldStop) -> WorkerResult:
-        """Runs the Secret and the Job, captures the log, deletes both.
-
-        Raises:
-            WorkerCancelledError: When ``should_stop`` turned True (Job deleted first).
-        """
+        """Runs the Secret and the Job, captures the log, deletes both (any end)."""
         job = build_job(request, self._spec)
         secret = build_secret(request, self._spec.namespace)
         try:

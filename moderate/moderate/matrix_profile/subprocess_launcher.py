@@ -87,11 +87,7 @@ class SubprocessWorkerLauncher:
         self._kill_grace_s = kill_grace_s
 
     def run(self, request: WorkerRequest, should_stop: ShouldStop) -> WorkerResult:
-        """Runs the worker and waits at most ``request.timeout_s`` seconds.
-
-        Raises:
-            WorkerCancelledError: When ``should_stop`` turned True (group killed).
-        """
+        """Runs the worker for at most ``request.timeout_s`` s (``WorkerLauncher``)."""
         command = [*self._command, *request.worker_arguments()]
         buffer = LogBuffer()
         with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:

@@ -183,11 +183,7 @@ class _Panel:
 
 
 def draw_all(series: RegularSeries, analysis: Analysis, variable: str) -> list[str]:
-    """The report's figure sections: series, profile, discord shapes, motif pairs.
-
-    Each is an HTML ``section``: heading, SVG as a ``data:`` image with alt text,
-    caption.
-    """
+    """The report's figure sections: series, profile, discord shapes, motif pairs."""
     figures = [
         _series_plot(series, analysis, variable),
         _profile_plot(series, analysis),
@@ -202,9 +198,7 @@ def draw_all(series: RegularSeries, analysis: Analysis, variable: str) -> list[s
 def envelope(values: np.ndarray, columns: int = WIDE_BOX[2]) -> np.ndarray:
     """Sorted positions of the points that draw ``values`` the same on ``columns``.
 
-    The series is cut into ``columns`` consecutive buckets; each keeps its
-    minimum, its maximum and its first NaN (so a gap still breaks the line). A
-    short series keeps every point.
+    Each of ``columns`` buckets keeps its minimum, maximum and first NaN.
     """
     count = len(values)
     if count <= POINTS_PER_PIXEL_COLUMN * columns:

@@ -26,11 +26,10 @@ WARMUP_GAP = slice(200, 240)
 
 
 def seed_cache(environ: Mapping[str, str] | None = None) -> int:
-    """Copies the cache in ``$MODERATE_NUMBA_CACHE_SEED`` into ``$NUMBA_CACHE_DIR``.
+    """Copies the files ``$MODERATE_NUMBA_CACHE_SEED`` adds to ``$NUMBA_CACHE_DIR``.
 
-    Files already in the cache folder are kept (they may be newer); nothing
-    happens unless both variables (of ``environ``, default the process's) are
-    set and the seed folder exists. Returns how many files were copied.
+    Returns:
+        How many files were copied (none unless both variables are set).
     """
     env = os.environ if environ is None else environ
     seed, target = env.get(SEED_ENV), env.get(CACHE_DIR_ENV)

@@ -38,8 +38,7 @@ def fetch_input(
 ) -> tuple[Path, str]:
     """The input (http(s) or ``file://`` URL, or path) as a local file and its name.
 
-    A download goes into ``work_dir``; ``timeout_s`` is each request's read
-    timeout. The name is shown in the report (never a URL query).
+    A download goes into ``work_dir``; the name never holds a URL query.
 
     Raises:
         InputError: Missing or refused object (401/403/404/410), a file over
@@ -129,8 +128,7 @@ def _response(
 ) -> Iterator[requests.Response]:
     """A response on a retrying session; ``error`` when retries ran out.
 
-    ``requests`` puts the full URL, signature included, into the text of its
-    connection errors, so only the class name is shown.
+    Connection errors name only their class: their text holds the signed URL.
     """
     try:
         with (

@@ -7,7 +7,7 @@ import logging
 from enum import StrEnum
 from typing import Any
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, Failure
 
 from moderate.matrix_profile.messages import MAX_WORKFLOW_JOB_ID
 from moderate.matrix_profile.results import (
@@ -168,6 +168,15 @@ def broken_run_error(cancelled: bool, detail: str | None) -> str:
     if detail:
         return clip(f"{base} ({redact_urls(detail)})")
     return base
+
+
+def exception_line(error: BaseException) -> str:
+    """A ``Failure``'s first description line, else ``Type: <first message line>``."""
+    description = error.description if isinstance(error, Failure) else None
+    first = ((description or str(error)).strip().splitlines() or [""])[0]
+    if isinstance(error, Failure):
+        return first
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 def recorded_results(instance: DagsterInstance, run_id: str) -> dict[str, Any] | None:

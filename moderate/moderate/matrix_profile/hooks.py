@@ -4,7 +4,6 @@ import traceback
 
 from dagster import (
     DagsterExecutionInterruptedError,
-    Failure,
     HookContext,
     failure_hook,
 )
@@ -12,6 +11,7 @@ from dagster import (
 from moderate.matrix_profile.finalise import (
     CANCELLED_STATUSES,
     broken_run_error,
+    exception_line,
     finalise_errors,
     finalise_open_job,
     recorded_results,
@@ -45,7 +45,8 @@ def finalise_matrix_profile_job_on_failure(context: HookContext) -> None:
             f"Step {context.step_key} failed:\n"
             + redact_urls("".join(traceback.format_exception(exception)))
         )
-    error = broken_run_error(_cancelled(context, exception), _detail(exception))
+    detail = exception_line(exception)[:DETAIL_CHARS] if exception else None
+    error = broken_run_error(_cancelled(context, exception), detail)
     try:
         finalised = finalise_open_job(
             context.resources.platform_api,
@@ -85,15 +86,3 @@ def _cancelled(context: HookContext, exception: BaseException | None) -> bool:
         return True
     run = context.instance.get_run_by_id(context.run_id)
     return run is not None and run.status in CANCELLED_STATUSES
-
-
-def _detail(exception: BaseException | None) -> str | None:
-    if exception is None:
-        return None
-    description = exception.description if isinstance(exception, Failure) else None
-    text = (description or str(exception)).strip()
-    first = (text.splitlines() or [""])[0][:DETAIL_CHARS]
-    if isinstance(exception, Failure):
-        return first or None
-    name = type(exception).__name__
-    return f"{name}: {first}" if first else name

@@ -28,6 +28,7 @@ from moderate.matrix_profile.finalise import (
     CANCELLED_STATUSES,
     RESULTS_METADATA_KEY,
     JobState,
+    exception_line,
     finalise_broken_run,
     finalise_errors,
     finalise_job,
@@ -176,9 +177,8 @@ def run_matrix_profile_analysis(
     except Failure:
         raise
     except Exception as error:  # the worker may have started: no op retry
-        first = (str(error).strip().splitlines() or [""])[0]
         raise Failure(
-            description=f"{type(error).__name__}: {first}".rstrip(": "),
+            description=exception_line(error),
             metadata={"workflow_job_id": job_id, "exception": type(error).__name__},
             allow_retries=False,
         ) from error

@@ -1,7 +1,4 @@
-"""The job on the Platform API: its state, failure log and terminal PATCH.
-
-Shared by the ops, the failure hook and the run sensors (jobs of broken runs).
-"""
+"""The job on the Platform API: its state, failure log and terminal PATCH."""
 
 import logging
 from enum import StrEnum

@@ -1,7 +1,6 @@
 """Matrix profile (``stumpy.stump``, or ``stumpy.scrump``), discords and motifs.
 
-stumpy (with numba and scipy) is imported inside the functions that compute, so
-an input rejected before the analysis never pays for it.
+stumpy is imported when needed: an input rejected early never pays for it.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ class Match:
 
 @dataclass(frozen=True)
 class Analysis:
-    """Matrix profile of a series (inf over gaps) and what was found in it.
+    """Matrix profile of a series (inf over gaps), its neighbours and findings.
 
     Discords come largest distance first, motifs smallest first; ``flat_windows``
     hold one repeated value; ``approximate_share`` is the share of diagonals
@@ -49,6 +48,7 @@ class Analysis:
 
     window: int
     profile: np.ndarray
+    neighbours: np.ndarray
     discords: tuple[Match, ...]
     motifs: tuple[Match, ...]
     flat_windows: int
@@ -121,6 +121,7 @@ def analyse(
     return Analysis(
         window=window,
         profile=profile,
+        neighbours=neighbours,
         discords=discords,
         motifs=motifs,
         flat_windows=int((rolling.max() == rolling.min()).sum()),

@@ -1,9 +1,7 @@
 """The report's four figures, drawn as SVG text.
 
-Home-grown: four fixed line charts; matplotlib's import and first figure cost
-~0.9 s CPU in every worker process, and a self-contained page embeds SVG as is.
-Long lines keep each pixel column's first NaN, minimum and maximum (the same
-picture); the time axes count grid points, with ticks at round times.
+Home-grown: matplotlib's import and first figure cost ~0.9 s CPU per worker.
+The time axes count grid points, with ticks at round times.
 """
 
 from __future__ import annotations
@@ -21,11 +19,9 @@ from moderate.matrix_profile.worker.analysis import Analysis
 from moderate.matrix_profile.worker.series import RegularSeries
 
 WIDE = (1200, 360)
-WIDE_BOX = (72, 34, 1110, 270)
-"""Left, top, width and height of the plot area of a wide figure, in pixels."""
+WIDE_BOX = (72, 34, 1110, 270)  # plot area: left, top, width, height (px)
 PANEL_SIZE = (400, 260)
-PANEL_MARGINS = (64, 12, 30, 52)
-"""Left, right, top and bottom margins of a small panel, in pixels."""
+PANEL_MARGINS = (64, 12, 30, 52)  # left, right, top, bottom (px)
 PANELS_PER_ROW = 3
 POINTS_PER_PIXEL_COLUMN = 3
 MAX_TIME_TICKS = 8

@@ -1,8 +1,7 @@
 """numba's on-disk cache of stumpy's compiled functions: built, seeded, enabled.
 
-Compiling stumpy takes about a minute: the image build runs this module (generic
-CPU, see the Dockerfile); each Job copies that cache into its writable scratch
-``NUMBA_CACHE_DIR`` (its root filesystem is read-only) before stumpy is used.
+Compiling stumpy takes a minute: the image build runs this module; each Job
+copies the cache into its writable ``NUMBA_CACHE_DIR`` before stumpy is used.
 """
 
 import functools

@@ -55,9 +55,7 @@ SENSOR_OPTIONS: dict = {
 
 
 def finalise_after_broken_run(
-    context: RunStatusSensorContext,
-    platform_api: PlatformApiResource,
-    s3: S3Resource,
+    context: RunStatusSensorContext, platform_api: PlatformApiResource, s3: S3Resource
 ) -> RunRequest | SkipReason | None:
     """PATCHes the job of one broken run now, or requests a retried finalise run.
 

@@ -2,11 +2,7 @@
 
 import traceback
 
-from dagster import (
-    DagsterExecutionInterruptedError,
-    HookContext,
-    failure_hook,
-)
+from dagster import DagsterExecutionInterruptedError, HookContext, failure_hook
 
 from moderate.matrix_profile.finalise import (
     CANCELLED_STATUSES,

@@ -67,11 +67,7 @@ class MatrixProfileMessage(BaseModel):
 
 @dataclass(frozen=True)
 class ParsedMessage:
-    """A valid ``message``, or the ``reason`` it is not.
-
-    ``workflow_job_id`` is set whenever a valid id could be read, even from an
-    invalid body.
-    """
+    """A valid ``message``, or the ``reason`` it is not (with any valid job id)."""
 
     message: MatrixProfileMessage | None
     reason: str | None

@@ -77,6 +77,11 @@ MISSING_REPORT_ERROR = (
 )
 INPUT_BUCKET_ERROR = "The input file is not stored in the platform's bucket."
 REJECTED_PREFIX = "The analysis request was rejected"
+SKIP_EXPLANATIONS = {
+    JobState.MISSING: "does not exist (or is not visible to the pipelines)",
+    JobState.FINALISED: "is already finalised",
+    JobState.OTHER_TYPE: "is not a matrix_profile job",
+}
 
 
 def _retry_policy(max_retries: int, delay_s: float) -> RetryPolicy:
@@ -143,7 +148,7 @@ class AnalysisOutcome:
     workflow_job_id: int
     results: dict[str, Any] | None = None
     skip_reason: str | None = None
-    summary: dict[str, Any] | None = None
+    description: str | None = None
     preview: str | None = None
 
 
@@ -196,7 +201,7 @@ def _first_check(
     import requests
 
     try:
-        return _skip_reason(read_job_state(platform_api.client(), job_id), job_id)
+        state = read_job_state(platform_api.client(), job_id)
     except (PlatformApiError, requests.RequestException) as error:
         if not transient_api_error(error):
             raise _api_failure(job_id, error, "GET refused", False) from error
@@ -207,6 +212,9 @@ def _first_check(
             f"({_api_error_text(error)}); running the analysis anyway"
         )
         return None
+    if state is JobState.OPEN:
+        return None
+    return f"Job {job_id} {SKIP_EXPLANATIONS[state]}: skipping it"
 
 
 def _analyse(
@@ -259,7 +267,7 @@ def _analyse(
         return AnalysisOutcome(
             job_id,
             success_results(job_id, outputs_bucket, report_key),
-            summary=summary,
+            description=summary_markdown(job_id, summary),
             preview=report_preview(s3, outputs_bucket, report_key),
         )
     error = (
@@ -297,9 +305,8 @@ def report_matrix_profile_result(
         return
     with _patch_errors(job_id):
         finalise_job(platform_api.client(), job_id, results)
-    description = summary_markdown(job_id, outcome.summary)
     context.log_event(
-        report_event(job_id, results, description=description, preview=outcome.preview)
+        report_event(job_id, results, outcome.description, outcome.preview)
     )
     failed = results.get("error") is not None
     context.log.info(f"Job {job_id} finalised as {'failed' if failed else 'succeeded'}")
@@ -356,17 +363,6 @@ def _api_failure(
         metadata={"workflow_job_id": job_id, "http_status": status},
         allow_retries=allow_retries,
     )
-
-
-def _skip_reason(state: JobState, workflow_job_id: int) -> str | None:
-    if state is JobState.OPEN:
-        return None
-    explanation = {
-        JobState.MISSING: "does not exist (or is not visible to the pipelines)",
-        JobState.FINALISED: "is already finalised",
-        JobState.OTHER_TYPE: "is not a matrix_profile job",
-    }[state]
-    return f"Job {workflow_job_id} {explanation}: skipping it"
 
 
 class _CancellationProbe:

@@ -98,10 +98,9 @@ def strip_tracebacks(log: str) -> str:
 
 
 def error_summary(log: str, reason: str | None = None) -> str:
-    """A user-facing error text of at most 2000 characters.
+    """A user-facing error of at most 2000 characters, after ``reason`` if given.
 
-    The worker's error line, else the last traceback's exception line, else the
-    generic text; after ``reason`` (what the launcher observed) when given.
+    The worker's error line, else the last traceback's line, else a generic text.
     """
     detail = worker_error_message(log) or traceback_exception_line(log)
     if reason and detail:
@@ -134,10 +133,7 @@ def success_results(
 
 
 def failure_results(
-    workflow_job_id: int,
-    output_bucket: str,
-    error: str,
-    error_logs_key: str | None,
+    workflow_job_id: int, output_bucket: str, error: str, error_logs_key: str | None
 ) -> dict[str, Any]:
     """``results`` of a failed job (``error`` is clipped to 2000 characters)."""
     return {

@@ -167,8 +167,7 @@ def consume_requests(
 def existing_run_keys(instance: DagsterInstance, run_keys: Iterable[str]) -> set[str]:
     """Run keys among ``run_keys`` whose run this sensor already submitted.
 
-    A run still ``NOT_STARTED`` does not count: its message is requested again,
-    and Dagster then launches that run instead of creating another one.
+    A ``NOT_STARTED`` run does not count: requested again, Dagster launches it.
     """
     keys = sorted(set(run_keys))
     if not keys:
@@ -214,9 +213,7 @@ def _run_request(
         job, op = matrix_profile_rejection_job, REJECTION_OP
         config: dict[str, object] = {"workflow_job_id": job_id, "reason": parsed.reason}
     else:
-        ignored = [
-            name for name in parsed.ignored_fields if name in IGNORED_IMAGE_FIELDS
-        ]
+        ignored = sorted(set(parsed.ignored_fields) & set(IGNORED_IMAGE_FIELDS))
         if ignored:
             context.log.warning(
                 f"Job {job_id}: ignoring message fields {ignored}; the image "

@@ -70,10 +70,9 @@ class LogBuffer:
 class SubprocessWorkerLauncher:
     """Runs ``python -m moderate.matrix_profile.worker`` in its own process group.
 
-    The worker gets a minimal environment (no credentials of the code location,
-    the presigned URLs but never in argv) and a scratch ``HOME`` removed
-    afterwards. On timeout or cancellation the group gets SIGTERM, then SIGKILL
-    ``kill_grace_s`` later.
+    Its environment is minimal (no credentials of the code location, the URLs
+    never in argv), its ``HOME`` a scratch folder removed afterwards; on timeout
+    or cancellation the group gets SIGTERM, then SIGKILL ``kill_grace_s`` later.
     """
 
     def __init__(

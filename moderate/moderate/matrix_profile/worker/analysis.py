@@ -130,11 +130,7 @@ def analyse(
 
 
 def _top(
-    profile: np.ndarray,
-    neighbours: np.ndarray,
-    window: int,
-    top_k: int,
-    largest: bool,
+    profile: np.ndarray, neighbours: np.ndarray, window: int, top_k: int, largest: bool
 ) -> tuple[Match, ...]:
     """The ``top_k`` largest (discords) or smallest (motifs), never overlapping."""
     candidates = np.where(

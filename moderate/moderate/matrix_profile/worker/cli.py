@@ -67,9 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"${INPUT_URL_VARIABLE}: presigned URLs go there, out of the process list)",
     )
     parser.add_argument(
-        "--analysis-variable",
-        required=True,
-        help="column to analyse (case-sensitive)",
+        "--analysis-variable", required=True, help="column to analyse (case-sensitive)"
     )
     destination = parser.add_mutually_exclusive_group()
     destination.add_argument(
@@ -138,9 +136,8 @@ def parse_options(argv: Sequence[str] | None) -> WorkerOptions:
     try:
         approximation = None
         if arguments.approximate_above_points is not None:
-            approximation = Approximation(
-                above_points=int(arguments.approximate_above_points),
-                share=float(arguments.approximate_share),
+            approximation = Approximation(  # argparse typed the string defaults
+                arguments.approximate_above_points, arguments.approximate_share
             )
         return WorkerOptions(
             input_url=input_url,
@@ -168,8 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = run(options)
     except WorkerError as error:
-        logger.error("analysis failed: %s", error.message)
-        return _fail(error.message, error.exit_code)
+        logger.error("analysis failed: %s", error)
+        return _fail(str(error), error.exit_code)
     except Exception:  # noqa: BLE001 - the contract turns any crash into exit 1
         traceback.print_exc(file=sys.stderr)
         return _fail(GENERIC_FAILURE, EXIT_UNEXPECTED)

@@ -28,11 +28,6 @@ class WorkerError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(clip_message(message))
 
-    @property
-    def message(self) -> str:
-        """The one-line, length-limited message."""
-        return str(self.args[0])
-
 
 class InputError(WorkerError):
     """The input cannot be analysed (download refused, not a CSV, bad values...)."""

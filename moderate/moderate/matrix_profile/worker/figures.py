@@ -127,8 +127,8 @@ class _Panel:
         self,
         x_ticks: Sequence[tuple[float, str]],
         title: str,
+        y_label: str,
         x_label: str = "",
-        y_label: str = "",
     ) -> str:
         """The panel's SVG: grid, content, axes, ticks, labels and legend."""
         box = self.box
@@ -153,9 +153,8 @@ class _Panel:
         labels = [_text(centre, box.top - 8, title, size=TITLE_SIZE)]
         if x_label:
             labels.append(_text(centre, bottom + 34, x_label))
-        if y_label:
-            turn = f"rotate(-90 {box.left - 46:.1f} {middle:.1f})"
-            labels.append(_text(box.left - 46, middle, y_label, transform=turn))
+        turn = f"rotate(-90 {box.left - 46:.1f} {middle:.1f})"
+        labels.append(_text(box.left - 46, middle, y_label, transform=turn))
         outline = _rect(*astuple(box), fill="none", stroke=AXIS_COLOUR)
         legend = self._legend(right, box.top) if self.legend else ""
         return "".join([*grid, *self.parts, outline, *ticks, *labels, legend])
@@ -241,7 +240,7 @@ def _series_plot(series: RegularSeries, analysis: Analysis, variable: str) -> st
     svg = panel.frame(
         _time_ticks(series.index, len(values)),
         f"{variable} (UTC) with the top discords shaded",
-        y_label=variable,
+        variable,
     )
     where = ", ".join(
         f"#{rank} at {_when(series.index[d.index])}"
@@ -274,7 +273,7 @@ def _profile_plot(series: RegularSeries, analysis: Analysis) -> str:
     svg = panel.frame(
         _time_ticks(series.index, len(shown)),
         f"Matrix profile (window {analysis.window} points)",
-        y_label="distance to nearest neighbour",
+        "distance to nearest neighbour",
     )
     return _figure(
         "profile",
@@ -327,7 +326,7 @@ def _shapes(
             label = prefix + _when(series.index[start])
             panel.line(hours, values, colour, line_width, label)
         title = f"{name} #{rank} (distance {match.distance:.2f})"
-        svgs.append(panel.frame(ticks, title, "hours into the window", y_label))
+        svgs.append(panel.frame(ticks, title, y_label, "hours into the window"))
     columns = min(len(matches), PANELS_PER_ROW)
     rows = -(-len(matches) // PANELS_PER_ROW)
     svg = _document(width * columns, height * rows, svgs)

@@ -16,10 +16,7 @@ REPORT_CONTENT_TYPE = "text/html"
 
 @dataclass(frozen=True)
 class Approximation:
-    """``stumpy.scrump`` over ``share`` of the diagonals above ``above_points``.
-
-    Set by the deployment only.
-    """
+    """``stumpy.scrump`` over ``share`` of the diagonals above ``above_points``."""
 
     above_points: int
     share: float

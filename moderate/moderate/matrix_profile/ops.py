@@ -204,9 +204,13 @@ def _first_check(
         state = read_job_state(platform_api.client(), job_id)
     except (PlatformApiError, requests.RequestException) as error:
         if not transient_api_error(error):
-            raise _api_failure(job_id, error, "GET refused", False) from error
+            raise _api_failure(
+                job_id, error, f"GET /job/{job_id} refused", False
+            ) from error
         if context.retry_number < ANALYSIS_RETRIES:
-            raise _api_failure(job_id, error, "GET failed, retrying") from error
+            raise _api_failure(
+                job_id, error, f"GET /job/{job_id} failed, retrying"
+            ) from error
         context.log.warning(
             f"Job {job_id}: GET /job/{job_id} still failing "
             f"({_api_error_text(error)}); running the analysis anyway"
@@ -344,7 +348,7 @@ def _patch_errors(job_id: int) -> Iterator[None]:
     try:
         yield
     except (PlatformApiError, requests.RequestException) as error:
-        raise _api_failure(job_id, error, "PATCH failed") from error
+        raise _api_failure(job_id, error, f"PATCH /job/{job_id} failed") from error
 
 
 def _api_error_text(error: Exception) -> str:

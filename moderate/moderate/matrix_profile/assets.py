@@ -43,11 +43,7 @@ def report_event(
     description: str | None = None,
     preview: str | None = None,
 ) -> AssetMaterialization | AssetObservation:
-    """The catalog event of a finalised job, from the ``results`` it was PATCHed.
-
-    A delivered report (with its Markdown ``description`` and text ``preview``)
-    is a materialization; a failure an observation.
-    """
+    """A delivered report's materialization, or a failure's observation."""
     metadata: dict[str, Any] = {
         WORKFLOW_JOB_ID_METADATA: workflow_job_id,
         "output_bucket": str(results.get("output_bucket")),
@@ -98,10 +94,7 @@ def summary_markdown(workflow_job_id: int, summary: dict[str, Any] | None) -> st
 
 
 def report_preview(s3: S3Resource, bucket: str, key: str) -> str | None:
-    """The visible text at the start of a stored HTML report, or None.
-
-    Reads at most the first 256 KiB; a failed read only loses the preview.
-    """
+    """The visible text in the first 256 KiB of a stored report (None if unread)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:

@@ -1,17 +1,12 @@
 """The backstop of the terminal PATCH: Dagster run-status sensors.
 
-A failed, crashed or cancelled run may not have finalised its job (the failure
-hook does not run when the run worker dies). The failure and cancel sensors see
-each such run once and PATCH its job while it is still open. Their cursor moves
-past each run whatever happens, so a finalisation that is throttled or refused
-for a reason that says nothing about the job becomes a run of
-``matrix_profile_finalise_job`` (retried with backoff; if it fails too, the
-failure sensor requests another): a job is never given up while the API is down.
+A failed, crashed or cancelled run may not have finalised its job (no hook runs
+when the run worker dies). Each such run is seen once; a finalisation the API
+cannot take now becomes a retried ``matrix_profile_finalise_job`` run.
 """
 
 from dagster import (
     DagsterRunStatus,
-    RunFailureSensorContext,
     RunRequest,
     RunStatusSensorContext,
     SkipReason,
@@ -59,47 +54,13 @@ SENSOR_OPTIONS: dict = {
 }
 
 
-@run_failure_sensor(
-    name=FAILURE_SENSOR_NAME,
-    description="Finalises with an error every platform job whose matrix-profile "
-    "run failed or crashed without reporting.",
-    **SENSOR_OPTIONS,
-)
-def matrix_profile_failure_sensor(
-    context: RunFailureSensorContext,
-    platform_api: PlatformApiResource,
-    s3: S3Resource,
-) -> RunRequest | SkipReason | None:
-    """Finalises the job of one failed run (Dagster calls it once per run)."""
-    return finalise_after_broken_run(context, platform_api, s3)
-
-
-@run_status_sensor(
-    run_status=DagsterRunStatus.CANCELED,
-    name=CANCEL_SENSOR_NAME,
-    description="Finalises with an error every platform job whose matrix-profile "
-    "run was cancelled without reporting.",
-    **SENSOR_OPTIONS,
-)
-def matrix_profile_cancel_sensor(
-    context: RunStatusSensorContext,
-    platform_api: PlatformApiResource,
-    s3: S3Resource,
-) -> RunRequest | SkipReason | None:
-    """Finalises the job of one cancelled run (Dagster calls it once per run)."""
-    return finalise_after_broken_run(context, platform_api, s3)
-
-
 def finalise_after_broken_run(
-    context: RunStatusSensorContext,
-    platform_api: PlatformApiResource,
-    s3: S3Resource,
+    context: RunStatusSensorContext, platform_api: PlatformApiResource, s3: S3Resource
 ) -> RunRequest | SkipReason | None:
-    """PATCHes the job of a broken run now, or requests a retried finalise run.
+    """PATCHes the job of one broken run now, or requests a retried finalise run.
 
     Returns:
-        None when the run is handled (Dagster goes on with the next run), a
-        ``RunRequest`` of ``matrix_profile_finalise_job`` when the API must be
+        None when the run is handled, a ``RunRequest`` when the API must be
         tried again later, a ``SkipReason`` when a service is not configured.
     """
     run = context.dagster_run
@@ -138,6 +99,21 @@ def finalise_after_broken_run(
     if finalised:
         context.log.info(f"Job {workflow_job_id} finalised after run {run.run_id}")
     return None
+
+
+matrix_profile_failure_sensor = run_failure_sensor(
+    name=FAILURE_SENSOR_NAME,
+    description="Finalises with an error every platform job whose matrix-profile "
+    "run failed or crashed without reporting.",
+    **SENSOR_OPTIONS,
+)(finalise_after_broken_run)
+matrix_profile_cancel_sensor = run_status_sensor(
+    run_status=DagsterRunStatus.CANCELED,
+    name=CANCEL_SENSOR_NAME,
+    description="Finalises with an error every platform job whose matrix-profile "
+    "run was cancelled without reporting.",
+    **SENSOR_OPTIONS,
+)(finalise_after_broken_run)
 
 
 def _tick_client(platform_api: PlatformApiResource) -> PlatformApiResource:

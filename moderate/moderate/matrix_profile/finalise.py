@@ -1,23 +1,34 @@
-"""Finalising a job whose run broke: shared by the failure hook and the sensors."""
+"""The job on the Platform API: its state, failure log and terminal PATCH."""
 
-import json
 import logging
+from enum import StrEnum
 from typing import Any
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, Failure
 
 from moderate.matrix_profile.messages import MAX_WORKFLOW_JOB_ID
-from moderate.matrix_profile.platform import (
-    JobState,
-    finalise_job,
-    read_job_state_or_unknown,
-    transient_api_error,
-    upload_failure_log,
+from moderate.matrix_profile.results import (
+    LOG_CONTENT_TYPE,
+    clip,
+    failure_results,
+    new_log_key,
+    redact_urls,
+    strip_tracebacks,
+    truncate_log,
 )
-from moderate.matrix_profile.results import clip, failure_results, redact_urls
-from moderate.resources.platform_api import PlatformApiError, PlatformApiResource
+from moderate.resources.platform_api import (
+    PlatformApiClient,
+    PlatformApiError,
+    PlatformApiResource,
+)
 from moderate.resources.s3 import S3Resource
 
+MATRIX_PROFILE_JOB_TYPE = "matrix_profile"
+HTTP_NOT_FOUND = 404
+HTTP_SERVER_ERROR = 500
+TRANSIENT_STATUSES = frozenset({408, 429})
+ACCOUNT_STATUSES = frozenset({401, 403})
+JOB_PATH = "/job/{}"
 RESULTS_METADATA_KEY = "moderate/results"
 ANALYSIS_STEP = "run_matrix_profile_analysis"
 CANCELLED_ERROR = "The analysis was cancelled before it finished. Please run it again."
@@ -25,14 +36,91 @@ INTERRUPTED_ERROR = (
     "The analysis could not be completed because of an internal error. "
     "Please run it again; if it keeps failing, contact the platform operators."
 )
-
 CANCELLED_STATUSES = frozenset({DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED})
 FAILURE_EVENT_TYPES = {DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
 MAX_EVENT_TEXT_CHARS = 20_000
-ACCOUNT_STATUSES = frozenset({401, 403})
 MAX_ID_DIGITS = len(str(MAX_WORKFLOW_JOB_ID))
 
 LOGGER = logging.getLogger(__name__)
+
+
+class JobState(StrEnum):
+    """What ``GET /job/{id}`` says about a job."""
+
+    OPEN = "open"
+    FINALISED = "finalised"
+    MISSING = "missing"
+    OTHER_TYPE = "other-type"
+
+
+def transient_api_error(error: Exception) -> bool:
+    """Whether an API error (or a ``requests`` one) says nothing about the job."""
+    if isinstance(error, PlatformApiError):
+        return error.status >= HTTP_SERVER_ERROR or error.status in TRANSIENT_STATUSES
+    return True
+
+
+def read_job_state(client: PlatformApiClient, workflow_job_id: int) -> JobState:
+    """Reads a job and classifies it.
+
+    Raises:
+        PlatformApiError: On any error status but 404 (after retries).
+    """
+    try:
+        job = client.get_json(JOB_PATH.format(workflow_job_id))
+    except PlatformApiError as error:
+        if error.status == HTTP_NOT_FOUND:
+            return JobState.MISSING
+        raise
+    if job.get("job_type") != MATRIX_PROFILE_JOB_TYPE:
+        return JobState.OTHER_TYPE
+    if job.get("finalised_at") is not None:
+        return JobState.FINALISED
+    return JobState.OPEN
+
+
+def finalise_job(
+    client: PlatformApiClient, workflow_job_id: int, results: dict[str, Any]
+) -> None:
+    """PATCHes the job's ``results`` (idempotent; the API stamps ``finalised_at``).
+
+    Raises:
+        PlatformApiError: When the API refuses the PATCH or keeps failing.
+    """
+    client.patch_json(JOB_PATH.format(workflow_job_id), {"results": results})
+
+
+def upload_failure_log(
+    s3: S3Resource, run_id: str, workflow_job_id: int, text: str
+) -> str | None:
+    """Stores ``text`` behind a run and job header under ``logs/`` (outputs bucket).
+
+    URLs are redacted, tracebacks cut to their exception line (users download
+    it) and the log truncated per CONTRACT §5.
+
+    Returns:
+        The log's key, or None when the upload failed (logged, not raised).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    key = new_log_key(workflow_job_id)
+    text = f"Dagster run {run_id}\nWorkflow job {workflow_job_id}\n{text}"
+    body = truncate_log(strip_tracebacks(redact_urls(text))).encode("utf-8")
+    try:
+        s3.client().put_object(
+            Bucket=s3.job_outputs_bucket,
+            Key=key,
+            Body=body,
+            ContentType=LOG_CONTENT_TYPE,
+        )
+    except (BotoCoreError, ClientError) as error:
+        LOGGER.warning(
+            "Could not upload the failure log of job %s: %s",
+            workflow_job_id,
+            type(error).__name__,
+        )
+        return None
+    return key
 
 
 def finalise_errors() -> tuple[type[Exception], ...]:
@@ -63,9 +151,8 @@ def valid_job_id(raw: object) -> int | None:
 def retry_later(error: Exception) -> bool:
     """Whether a failed finalisation must be tried again later.
 
-    Throttling, timeouts, 5xx, network and storage errors, missing settings and
-    credential or permission problems of the pipelines' account say nothing
-    about the job; only other refusals (e.g. 404, 422) are final.
+    Only refusals about the job (e.g. 404, 422) are final; throttling, 5xx,
+    network, storage, settings and the account's 401/403 are not.
     """
     if isinstance(error, PlatformApiError):
         return transient_api_error(error) or error.status in ACCOUNT_STATUSES
@@ -73,34 +160,33 @@ def retry_later(error: Exception) -> bool:
 
 
 def broken_run_error(cancelled: bool, detail: str | None) -> str:
-    """User-facing error text of a run that ended without reporting.
-
-    ``detail`` is a short technical detail (exception class and message), if any.
-    """
+    """User-facing error of a run that ended without reporting, with ``detail``."""
     base = CANCELLED_ERROR if cancelled else INTERRUPTED_ERROR
     if detail:
         return clip(f"{base} ({redact_urls(detail)})")
     return base
 
 
-def recorded_results(instance: DagsterInstance, run_id: str) -> dict[str, Any] | None:
-    """The ``results`` the analysis step of a run recorded, if it got that far.
+def exception_line(error: BaseException) -> str:
+    """A ``Failure``'s first description line, else ``Type: <first message line>``."""
+    description = error.description if isinstance(error, Failure) else None
+    first = ((description or str(error)).strip().splitlines() or [""])[0]
+    if isinstance(error, Failure):
+        return first
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
-    They keep the worker's own outcome for the hook and the sensors when the
-    final PATCH kept failing.
-    """
+
+def recorded_results(instance: DagsterInstance, run_id: str) -> dict[str, Any] | None:
+    """The ``results`` a run's analysis step recorded (kept if the PATCH failed)."""
     records = instance.all_logs(run_id, of_type=DagsterEventType.STEP_OUTPUT)
     for entry in reversed(records):
         event = entry.dagster_event
         if event is None or event.step_key != ANALYSIS_STEP:
             continue
         value = event.step_output_data.metadata.get(RESULTS_METADATA_KEY)
-        data = getattr(value, "data", None)
+        data = getattr(value, "data", None)  # a JsonMetadataValue's dict
         if isinstance(data, dict):
             return data
-        if isinstance(data, str):
-            parsed = json.loads(data)
-            return parsed if isinstance(parsed, dict) else None
     return None
 
 
@@ -108,15 +194,15 @@ def finalise_open_job(
     platform_api: PlatformApiResource,
     s3: S3Resource,
     workflow_job_id: int,
+    run_id: str,
     error: str,
     log_text: str,
     results: dict[str, Any] | None = None,
 ) -> bool:
-    """PATCHes a job's terminal results unless it is finalised or missing.
+    """PATCHes a job's ``results``, else ``error`` and a log, unless it is closed.
 
-    A failing ``GET /job/{id}`` is not fatal: the (idempotent) PATCH goes on.
-    ``results`` recorded by the run itself are sent as they are; without them
-    the job gets ``error`` and ``log_text`` is uploaded under ``logs/``.
+    A failing GET is not fatal (the API's GET answers 500 when its own S3 is
+    down, while its PATCH still works).
 
     Returns:
         True when this call finalised the job, False when it needed nothing.
@@ -124,19 +210,24 @@ def finalise_open_job(
     Raises:
         PlatformApiError: When the API refuses the PATCH or keeps failing.
     """
+    import requests
+
     client = platform_api.client()
-    state, get_error = read_job_state_or_unknown(client, workflow_job_id)
-    if state is JobState.UNKNOWN:
+    try:
+        state = read_job_state(client, workflow_job_id)
+    except (PlatformApiError, requests.RequestException) as get_error:
         LOGGER.warning(
             "Job %s: GET failed (%s); finalising without it", workflow_job_id, get_error
         )
-    elif state is not JobState.OPEN:
-        LOGGER.info("Job %s is %s: leaving it as it is", workflow_job_id, state.value)
-        return False
+    else:
+        if state is not JobState.OPEN:
+            LOGGER.info("Job %s is %s: leaving it", workflow_job_id, state.value)
+            return False
     if results is None:
-        outputs_bucket = s3.job_outputs_bucket
-        log_key = upload_failure_log(s3, outputs_bucket, workflow_job_id, log_text)
-        results = failure_results(workflow_job_id, outputs_bucket, error, log_key)
+        log_key = upload_failure_log(s3, run_id, workflow_job_id, log_text)
+        results = failure_results(
+            workflow_job_id, s3.job_outputs_bucket, error, log_key
+        )
     finalise_job(client, workflow_job_id, results)
     return True
 
@@ -150,9 +241,8 @@ def finalise_broken_run(
 ) -> bool:
     """Finalises the job of a run that failed or was cancelled without reporting.
 
-    The run's own recorded results win; otherwise the job gets the cancelled or
-    interrupted error and a log of the run's failure events (their messages
-    only: tracebacks stay in the Dagster run log).
+    The run's recorded results win; else the cancelled or interrupted error and
+    the failure events' messages as the log (tracebacks stay in the run log).
 
     Returns:
         True when this call finalised the job.
@@ -162,13 +252,14 @@ def finalise_broken_run(
     job_name = run.job_name if run is not None else "unknown job"
     status = run.status.value if run is not None else "unknown"
     log_text = (
-        f"Dagster run {broken_run_id} ({job_name}) ended as {status}.\n"
-        f"Workflow job {workflow_job_id}\n\n{_failure_events(instance, broken_run_id)}"
+        f"The run of {job_name} ended as {status}.\n\n"
+        f"{_failure_events(instance, broken_run_id)}"
     )
     return finalise_open_job(
         platform_api,
         s3,
         workflow_job_id,
+        broken_run_id,
         broken_run_error(cancelled, None),
         log_text,
         results=recorded_results(instance, broken_run_id),

@@ -2,16 +2,12 @@
 
 import traceback
 
-from dagster import (
-    DagsterExecutionInterruptedError,
-    Failure,
-    HookContext,
-    failure_hook,
-)
+from dagster import DagsterExecutionInterruptedError, HookContext, failure_hook
 
 from moderate.matrix_profile.finalise import (
     CANCELLED_STATUSES,
     broken_run_error,
+    exception_line,
     finalise_errors,
     finalise_open_job,
     recorded_results,
@@ -30,13 +26,10 @@ CANCELLED_EXCEPTIONS = (WorkerCancelledError, DagsterExecutionInterruptedError)
     required_resource_keys={"platform_api", "s3"},
 )
 def finalise_matrix_profile_job_on_failure(context: HookContext) -> None:
-    """PATCHes the run's job when an op failed.
+    """PATCHes the run's job when an op failed: its recorded results, else an error.
 
-    The results the analysis step recorded (the worker's own error, or its
-    report) are sent when they exist; otherwise an error naming the failure.
-    The uploaded log carries no traceback: that stays in the run log. Errors
-    are logged, not raised: the matrix-profile run sensors retry jobs that are
-    still open after their run failed or was cancelled.
+    Errors are logged, not raised: the run sensors retry jobs still open after
+    their run failed or was cancelled.
     """
     workflow_job_id = _workflow_job_id(context)
     if workflow_job_id is None:
@@ -48,18 +41,16 @@ def finalise_matrix_profile_job_on_failure(context: HookContext) -> None:
             f"Step {context.step_key} failed:\n"
             + redact_urls("".join(traceback.format_exception(exception)))
         )
-    error = broken_run_error(_cancelled(context, exception), _detail(exception))
-    log_text = (
-        f"Dagster run {context.run_id}\nWorkflow job {workflow_job_id}\n"
-        f"Step {context.step_key} failed.\n{error}\n"
-    )
+    detail = exception_line(exception)[:DETAIL_CHARS] if exception else None
+    error = broken_run_error(_cancelled(context, exception), detail)
     try:
         finalised = finalise_open_job(
             context.resources.platform_api,
             context.resources.s3,
             workflow_job_id,
+            context.run_id,
             error,
-            log_text,
+            f"Step {context.step_key} failed.\n{error}\n",
             results=recorded_results(context.instance, context.run_id),
         )
     except finalise_errors() as failure:
@@ -91,15 +82,3 @@ def _cancelled(context: HookContext, exception: BaseException | None) -> bool:
         return True
     run = context.instance.get_run_by_id(context.run_id)
     return run is not None and run.status in CANCELLED_STATUSES
-
-
-def _detail(exception: BaseException | None) -> str | None:
-    if exception is None:
-        return None
-    description = exception.description if isinstance(exception, Failure) else None
-    text = (description or str(exception)).strip()
-    first = (text.splitlines() or [""])[0][:DETAIL_CHARS]
-    if isinstance(exception, Failure):
-        return first or None
-    name = type(exception).__name__
-    return f"{name}: {first}" if first else name

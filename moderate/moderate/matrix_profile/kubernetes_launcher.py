@@ -1,10 +1,8 @@
 """The analysis as a Kubernetes Job, run through :mod:`moderate.support.k8s_jobs`.
 
-The Job spec carries no secret: the two presigned URLs (one GET of the input,
-one PUT of one report key) sit in a per-Job Secret read through
-``secretKeyRef``. The worker runs as a non-root user on a read-only root
-filesystem with every capability dropped, a writable ``/tmp`` scratch volume,
-requests and limits, a deadline and a TTL. RBAC:
+The presigned URLs sit in a per-Job Secret (``secretKeyRef``), never in the
+spec. The worker runs non-root on a read-only root filesystem, all capabilities
+dropped, with a ``/tmp`` scratch volume, limits, a deadline and a TTL. RBAC:
 ``deploy/k8s/run-worker-rbac-jobs.yaml.template``.
 """
 
@@ -48,11 +46,9 @@ _INVALID_NAME_CHARS = re.compile(r"[^a-z0-9-]")
 
 @dataclass(frozen=True)
 class WorkerJobSpec:
-    """Cluster-side settings of the analysis Job.
+    """Cluster-side settings of the analysis Job (``image`` already allowed).
 
-    ``image`` is already checked against the allow-list; ``active_deadline_s``
-    covers pull and run; ``scratch_size_limit`` bounds the ``/tmp`` emptyDir;
-    ``run_as_user`` is the non-root UID (and GID).
+    ``active_deadline_s`` covers pull and run; ``run_as_user`` is also the GID.
     """
 
     image: str
@@ -184,11 +180,7 @@ class KubernetesWorkerLauncher:
         )
 
     def run(self, request: WorkerRequest, should_stop: ShouldStop) -> WorkerResult:
-        """Runs the Secret and the Job, captures the log, deletes both.
-
-        Raises:
-            WorkerCancelledError: When ``should_stop`` turned True (Job deleted first).
-        """
+        """Runs the Secret and the Job, captures the log, deletes both (any end)."""
         job = build_job(request, self._spec)
         secret = build_secret(request, self._spec.namespace)
         try:

@@ -1,8 +1,7 @@
-"""The interface every worker launcher implements, and what it returns.
+"""The interface of the worker launchers (subprocess, Kubernetes Job).
 
-A launcher starts ``python -m moderate.matrix_profile.worker`` (a local
-subprocess, a Kubernetes Job), waits for it within a deadline, captures its
-combined output and always cleans up, also when the wait is interrupted.
+A launcher runs the worker within a deadline, captures its combined output and
+always cleans up, also when the wait is interrupted.
 """
 
 import json
@@ -10,13 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from moderate.matrix_profile.worker.errors import EXIT_OK
 from moderate.matrix_profile.worker.options import (
     INPUT_URL_VARIABLE,
     REPORT_UPLOAD_URL_VARIABLE,
 )
 
 WORKER_MODULE = "moderate.matrix_profile.worker"
-WORKER_EXIT_OK = 0
 SUMMARY_STATUS_OK = "ok"
 
 ShouldStop = Callable[[], bool]
@@ -30,9 +29,8 @@ class WorkerCancelledError(RuntimeError):
 class WorkerRequest:
     """Everything the worker gets: presigned URLs and analysis options only.
 
-    The URLs are bearer credentials: left out of ``repr``, they reach the worker
+    The URLs are bearer credentials: out of ``repr``, they reach the worker
     through its environment (:meth:`url_environment`), never its argv.
-    ``input_url`` GETs the input object, ``report_upload_url`` PUTs the report.
     """
 
     workflow_job_id: int
@@ -45,11 +43,7 @@ class WorkerRequest:
     top_k: int | None = None
 
     def worker_arguments(self) -> list[str]:
-        """The worker's ``--name=value`` arguments (one token each, no URL).
-
-        A value starting with ``-`` (a column named ``-x``) is never read as an
-        option.
-        """
+        """The worker's arguments, no URL; ``--name=value`` keeps ``-x`` a value."""
         options = {"window": self.window, "top-k": self.top_k}
         return [f"--analysis-variable={self.analysis_variable}"] + [
             f"--{name}={value}" for name, value in options.items() if value is not None
@@ -67,8 +61,7 @@ class WorkerRequest:
 class WorkerResult:
     """How the worker ended (``exit_code`` None: it never ran to an exit).
 
-    ``reason`` explains what the exit code does not (timeout, start failure, …);
-    ``log`` is combined stdout and stderr (tail only when very long).
+    ``reason`` explains what the exit code does not (timeout, start failure, …).
     """
 
     exit_code: int | None
@@ -77,8 +70,8 @@ class WorkerResult:
 
     @property
     def succeeded(self) -> bool:
-        """Whether the worker exited 0."""
-        return self.exit_code == WORKER_EXIT_OK and self.reason is None
+        """Whether the worker exited 0 and the launcher saw nothing wrong."""
+        return self.exit_code == EXIT_OK and self.reason is None
 
     def summary(self) -> dict[str, Any] | None:
         """The worker's final JSON summary line with ``"status": "ok"``, if any."""
@@ -98,9 +91,9 @@ class WorkerLauncher(Protocol):
     """Runs the worker once and cleans up whatever it started."""
 
     def run(self, request: WorkerRequest, should_stop: ShouldStop) -> WorkerResult:
-        """Runs the worker; ``should_stop`` is polled, True stops it and raises.
+        """Runs the worker, polling ``should_stop``.
 
         Raises:
-            WorkerCancelledError: When ``should_stop`` turned True.
+            WorkerCancelledError: When ``should_stop`` turned True (worker stopped).
         """
         ...

@@ -1,10 +1,8 @@
 """Analysis requests as the Platform API publishes them (CONTRACT §4).
 
-The parser is total: any byte string yields either a valid request or the
-reason it is dead-lettered, in time and memory linear in a capped size. Limits
-are checked before ``json.loads`` builds anything (size, nesting depth), while it
-parses (integer length, duplicate fields, non-standard constants) and after
-(field types, lengths, characters and ranges).
+The parser is total and linear in a capped size: limits are checked before
+``json.loads`` (size, nesting), while it parses (integer length, duplicate
+fields, constants) and after (field types, lengths, characters, ranges).
 """
 
 import hashlib
@@ -42,11 +40,7 @@ _NOT_BRACKETS = bytes(value for value in range(256) if value not in b"[]{}")
 
 
 class MatrixProfileMessage(BaseModel):
-    """One analysis request.
-
-    Unknown fields are ignored. ``image`` and ``tag``, which older deployments
-    honoured, are never used: the image comes from configuration only.
-    """
+    """One analysis request; unknown fields (also old ``image``, ``tag``) ignored."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -73,15 +67,7 @@ class MatrixProfileMessage(BaseModel):
 
 @dataclass(frozen=True)
 class ParsedMessage:
-    """Outcome of reading one message body.
-
-    Attributes:
-        message: The valid request, or None.
-        reason: Why the body was rejected (None when valid).
-        workflow_job_id: The job id when it could be read, even from an
-            invalid body (always within ``1..MAX_WORKFLOW_JOB_ID``).
-        ignored_fields: Names of fields that were present but ignored.
-    """
+    """A valid ``message``, or the ``reason`` it is not (with any valid job id)."""
 
     message: MatrixProfileMessage | None
     reason: str | None
@@ -126,19 +112,12 @@ def parse_message(body: bytes) -> ParsedMessage:
 
 
 def analysis_run_key(workflow_job_id: int) -> str:
-    """Run key of the one terminal run of a job, whether analysis or rejection.
-
-    Valid and malformed copies naming the same job share it, so Dagster starts
-    at most one run per job and the job gets exactly one terminal result.
-    """
+    """Run key shared by a job's analysis and rejection: one terminal run per job."""
     return f"{RUN_KEY_PREFIX}{workflow_job_id}"
 
 
 def dead_letter_id(body: bytes, original_message_id: str | None) -> str:
-    """``mp-dead-letter-<sha256>`` of the AMQP ``message_id`` (if any) and body.
-
-    Stable: the same message always gets the same id, so a replay can de-duplicate.
-    """
+    """A stable ``mp-dead-letter-<sha256>`` of the AMQP ``message_id`` and body."""
     digest = hashlib.sha256()
     digest.update((original_message_id or "").encode("utf-8", "replace"))
     digest.update(b"\x00")

@@ -27,12 +27,18 @@ from moderate.matrix_profile.assets import (
 from moderate.matrix_profile.finalise import (
     CANCELLED_STATUSES,
     RESULTS_METADATA_KEY,
+    JobState,
+    exception_line,
     finalise_broken_run,
     finalise_errors,
+    finalise_job,
     finalise_open_job,
+    read_job_state,
     retry_later,
+    transient_api_error,
+    upload_failure_log,
 )
-from moderate.matrix_profile.launcher import WorkerRequest, WorkerResult
+from moderate.matrix_profile.launcher import WorkerRequest
 from moderate.matrix_profile.messages import (
     MAX_ANALYSIS_VARIABLE_CHARS,
     MAX_OBJECT_KEY_BYTES,
@@ -40,15 +46,7 @@ from moderate.matrix_profile.messages import (
     MAX_WORKFLOW_JOB_ID,
     S3_BUCKET_PATTERN,
 )
-from moderate.matrix_profile.platform import (
-    JobState,
-    finalise_job,
-    read_job_state,
-    transient_api_error,
-    upload_failure_log,
-)
 from moderate.matrix_profile.results import (
-    REPORT_CONTENT_TYPE,
     error_summary,
     failure_results,
     new_report_key,
@@ -58,6 +56,7 @@ from moderate.matrix_profile.results import (
 )
 from moderate.matrix_profile.settings import MatrixProfileSettings
 from moderate.matrix_profile.tags import FEATURE_TAGS
+from moderate.matrix_profile.worker.options import REPORT_CONTENT_TYPE
 from moderate.resources.platform_api import PlatformApiError, PlatformApiResource
 from moderate.resources.s3 import S3Resource
 
@@ -78,6 +77,11 @@ MISSING_REPORT_ERROR = (
 )
 INPUT_BUCKET_ERROR = "The input file is not stored in the platform's bucket."
 REJECTED_PREFIX = "The analysis request was rejected"
+SKIP_EXPLANATIONS = {
+    JobState.MISSING: "does not exist (or is not visible to the pipelines)",
+    JobState.FINALISED: "is already finalised",
+    JobState.OTHER_TYPE: "is not a matrix_profile job",
+}
 
 
 def _retry_policy(max_retries: int, delay_s: float) -> RetryPolicy:
@@ -139,16 +143,12 @@ class MatrixProfileRejectionConfig(_JobConfig):
 
 @dataclass(frozen=True)
 class AnalysisOutcome:
-    """What the analysis op hands to the reporting op.
-
-    ``results`` is None when the job must not be touched (``skip_reason`` says
-    why); ``summary`` and ``preview`` describe a delivered report.
-    """
+    """What the analysis op hands to the reporting op (no ``results``: skip it)."""
 
     workflow_job_id: int
     results: dict[str, Any] | None = None
     skip_reason: str | None = None
-    summary: dict[str, Any] | None = None
+    description: str | None = None
     preview: str | None = None
 
 
@@ -169,9 +169,8 @@ def run_matrix_profile_analysis(
 ) -> AnalysisOutcome:
     """Presigns the URLs, runs the worker and turns its end into ``results``.
 
-    Only a transient failure of the first API call is retried (the op's retry
-    policy); once the worker may have started, failures are final
-    (``Failure(allow_retries=False)``) and the failure hook finalises the job.
+    Only a transient failure of the first GET is retried; once the worker may
+    have started, failures are final and the failure hook finalises the job.
     """
     job_id = config.workflow_job_id
     skip = _first_check(context, platform_api, job_id)
@@ -183,9 +182,8 @@ def run_matrix_profile_analysis(
     except Failure:
         raise
     except Exception as error:  # the worker may have started: no op retry
-        first = (str(error).strip().splitlines() or [""])[0]
         raise Failure(
-            description=f"{type(error).__name__}: {first}".rstrip(": "),
+            description=exception_line(error),
             metadata={"workflow_job_id": job_id, "exception": type(error).__name__},
             allow_retries=False,
         ) from error
@@ -203,27 +201,24 @@ def _first_check(
     import requests
 
     try:
-        return _skip_reason(read_job_state(platform_api.client(), job_id), job_id)
+        state = read_job_state(platform_api.client(), job_id)
     except (PlatformApiError, requests.RequestException) as error:
-        status = error.status if isinstance(error, PlatformApiError) else None
         if not transient_api_error(error):
-            raise Failure(
-                description=f"Job {job_id}: the Platform API refused GET /job/{job_id}"
-                f" (HTTP {status})",
-                metadata={"workflow_job_id": job_id, "http_status": status},
-                allow_retries=False,
+            raise _api_failure(
+                job_id, error, f"GET /job/{job_id} refused", False
             ) from error
         if context.retry_number < ANALYSIS_RETRIES:
-            raise Failure(
-                description=f"Job {job_id}: GET /job/{job_id} failed transiently "
-                f"({status or type(error).__name__}); retrying",
-                metadata={"workflow_job_id": job_id, "http_status": status},
+            raise _api_failure(
+                job_id, error, f"GET /job/{job_id} failed, retrying"
             ) from error
         context.log.warning(
             f"Job {job_id}: GET /job/{job_id} still failing "
-            f"({status or type(error).__name__}); running the analysis anyway"
+            f"({_api_error_text(error)}); running the analysis anyway"
         )
         return None
+    if state is JobState.OPEN:
+        return None
+    return f"Job {job_id} {SKIP_EXPLANATIONS[state]}: skipping it"
 
 
 def _analyse(
@@ -244,7 +239,7 @@ def _analyse(
     )
     launcher = matrix_profile.worker_launcher(kind, config.timeout_s)
     report_key = new_report_key()
-    expires_in_s = config.timeout_s  # no longer than the Job's deadline
+    expires_in_s = config.timeout_s  # the URLs expire with the Job's deadline
     request = WorkerRequest(
         workflow_job_id=job_id,
         run_id=context.run_id,
@@ -276,7 +271,7 @@ def _analyse(
         return AnalysisOutcome(
             job_id,
             success_results(job_id, outputs_bucket, report_key),
-            summary=summary,
+            description=summary_markdown(job_id, summary),
             preview=report_preview(s3, outputs_bucket, report_key),
         )
     error = (
@@ -287,9 +282,9 @@ def _analyse(
     if traceback_exception_line(result.log) is not None:
         tail = redact_urls(result.log[-RUN_LOG_TAIL_CHARS:])
         context.log.error(f"Job {job_id}: end of the worker log:\n{tail}")
-    log_key = upload_failure_log(
-        s3, outputs_bucket, job_id, _log_document(context.run_id, job_id, result)
-    )
+    launcher_line = f"Launcher: {result.reason}\n" if result.reason else ""
+    log_text = f"Worker exit code: {result.exit_code}\n{launcher_line}\n{result.log}"
+    log_key = upload_failure_log(s3, context.run_id, job_id, log_text)
     context.log.warning(f"Job {job_id} failed: {error} (log: {log_key})")
     return AnalysisOutcome(
         job_id, failure_results(job_id, outputs_bucket, error, log_key)
@@ -314,9 +309,8 @@ def report_matrix_profile_result(
         return
     with _patch_errors(job_id):
         finalise_job(platform_api.client(), job_id, results)
-    description = summary_markdown(job_id, outcome.summary)
     context.log_event(
-        report_event(job_id, results, description=description, preview=outcome.preview)
+        report_event(job_id, results, outcome.description, outcome.preview)
     )
     failed = results.get("error") is not None
     context.log.info(f"Job {job_id} finalised as {'failed' if failed else 'succeeded'}")
@@ -333,15 +327,13 @@ def reject_matrix_profile_request(
     s3: S3Resource,
     platform_api: PlatformApiResource,
 ) -> None:
-    """PATCHes an open job with the reason its message was dead-lettered.
-
-    A failing ``GET /job/{id}`` does not stop the PATCH.
-    """
+    """PATCHes an open job with the reason its message was dead-lettered."""
     job_id = config.workflow_job_id
     error = f"{REJECTED_PREFIX}: {config.reason}"
-    log_text = f"Dagster run {context.run_id}\nWorkflow job {job_id}\n{error}\n"
     with _patch_errors(job_id):
-        finalised = finalise_open_job(platform_api, s3, job_id, error, log_text)
+        finalised = finalise_open_job(
+            platform_api, s3, job_id, context.run_id, error, f"{error}\n"
+        )
     if finalised:
         context.log.info(f"Job {job_id} finalised as failed: {error}")
     else:
@@ -356,28 +348,29 @@ def _patch_errors(job_id: int) -> Iterator[None]:
     try:
         yield
     except (PlatformApiError, requests.RequestException) as error:
-        status = error.status if isinstance(error, PlatformApiError) else None
-        detail = f"with HTTP {status}" if status else f"({type(error).__name__})"
-        raise Failure(
-            description=f"Job {job_id}: PATCH /job/{job_id} failed {detail}",
-            metadata={"workflow_job_id": job_id, "http_status": status},
-        ) from error
+        raise _api_failure(job_id, error, f"PATCH /job/{job_id} failed") from error
 
 
-def _skip_reason(state: JobState, workflow_job_id: int) -> str | None:
-    if state is JobState.OPEN:
-        return None
-    explanation = {
-        JobState.MISSING: "does not exist (or is not visible to the pipelines)",
-        JobState.FINALISED: "is already finalised",
-        JobState.OTHER_TYPE: "is not a matrix_profile job",
-        JobState.UNKNOWN: "could not be read",
-    }[state]
-    return f"Job {workflow_job_id} {explanation}: skipping it"
+def _api_error_text(error: Exception) -> str:
+    if isinstance(error, PlatformApiError):
+        return f"HTTP {error.status}"
+    return type(error).__name__
+
+
+def _api_failure(
+    job_id: int, error: Exception, what: str, allow_retries: bool = True
+) -> Failure:
+    """``Job <id>: <what> (<HTTP status or error class>)``, with both as metadata."""
+    status = error.status if isinstance(error, PlatformApiError) else None
+    return Failure(
+        description=f"Job {job_id}: {what} ({_api_error_text(error)})",
+        metadata={"workflow_job_id": job_id, "http_status": status},
+        allow_retries=allow_retries,
+    )
 
 
 class _CancellationProbe:
-    """Whether the run is being cancelled (the instance is asked every few s)."""
+    """Whether the run is being cancelled (asked of the instance every 2 s)."""
 
     def __init__(self, context: OpExecutionContext) -> None:
         self._context = context
@@ -391,14 +384,6 @@ class _CancellationProbe:
             run = self._context.instance.get_run_by_id(self._context.run_id)
             self._cancelling = run is not None and run.status in CANCELLED_STATUSES
         return self._cancelling
-
-
-def _log_document(run_id: str, workflow_job_id: int, result: WorkerResult) -> str:
-    launcher = f"Launcher: {result.reason}\n" if result.reason else ""
-    return (
-        f"Dagster run {run_id}\nWorkflow job {workflow_job_id}\n"
-        f"Worker exit code: {result.exit_code}\n{launcher}\n{result.log}"
-    )
 
 
 class MatrixProfileFinaliseConfig(_JobConfig):
@@ -427,14 +412,9 @@ def finalise_broken_matrix_profile_run(
             context.instance, platform_api, s3, job_id, config.broken_run_id
         )
     except finalise_errors() as error:
-        status = error.status if isinstance(error, PlatformApiError) else None
         if retry_later(error):
-            raise Failure(
-                description=f"Job {job_id}: not finalised yet "
-                f"({status or type(error).__name__})",
-                metadata={"workflow_job_id": job_id, "http_status": status},
-            ) from error
-        context.log.error(f"Job {job_id}: not finalised, refused with HTTP {status}")
+            raise _api_failure(job_id, error, "not finalised yet") from error
+        context.log.error(f"Job {job_id}: not finalised ({_api_error_text(error)})")
         return
     context.log.info(
         f"Job {job_id}: {'finalised' if finalised else 'needed nothing'} after run "

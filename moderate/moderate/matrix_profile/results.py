@@ -1,7 +1,6 @@
 """Object keys, captured logs and the ``results`` of a finalised job (CONTRACT §5).
 
-``results`` keys follow the table of CONTRACT §1.7; ``finalised_at`` is never
-sent, so the API stamps its own naive-UTC time.
+``results`` follow CONTRACT §1.7, without ``finalised_at`` (the API stamps it).
 """
 
 import re
@@ -9,13 +8,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from moderate.matrix_profile.worker.errors import ERROR_PREFIX, GENERIC_FAILURE
+
 REPORT_KEY_PREFIX = "matrixprofile-"
 REPORT_KEY_SUFFIX = ".html"
 LOG_KEY_PREFIX = "logs/matrix-profile-job-"
 LOG_KEY_SUFFIX = ".log"
 LOG_TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
 LOG_KEY_RANDOM_HEX_CHARS = 8
-REPORT_CONTENT_TYPE = "text/html"
 LOG_CONTENT_TYPE = "text/plain; charset=utf-8"
 LOG_TRUNCATE_ABOVE_BYTES = 5 * 1024 * 1024
 LOG_KEEP_LAST_CHARS = 2_500_000
@@ -24,13 +24,8 @@ TRUNCATION_MARKER = (
     f"the last {LOG_KEEP_LAST_CHARS} characters follow]\n"
 )
 MAX_ERROR_CHARS = 2000
-WORKER_ERROR_PREFIX = "moderate-mp-error:"
 TRACEBACK_HEADER = "Traceback (most recent call last):"
 TRACEBACK_OMITTED = "[internal traceback omitted]"
-GENERIC_ERROR = (
-    "The analysis job failed. Please check the input data format and ensure the "
-    "analysis variable exists in the dataset."
-)
 _URL_QUERY = re.compile(r"(https?://[^\s?\"'<>]+)\?[^\s\"'<>]*")
 REDACTED_QUERY = "?<redacted>"
 
@@ -66,8 +61,8 @@ def worker_error_message(log: str) -> str | None:
     """The message of the last ``moderate-mp-error:`` line of a log, if any."""
     for line in reversed(log.splitlines()):
         stripped = line.strip()
-        if stripped.startswith(WORKER_ERROR_PREFIX):
-            message = stripped[len(WORKER_ERROR_PREFIX) :].strip()
+        if stripped.startswith(ERROR_PREFIX):
+            message = stripped[len(ERROR_PREFIX) :].strip()
             if message:
                 return message
     return None
@@ -103,26 +98,25 @@ def strip_tracebacks(log: str) -> str:
 
 
 def error_summary(log: str, reason: str | None = None) -> str:
-    """A user-facing error text of at most 2000 characters.
+    """A user-facing error of at most 2000 characters, after ``reason`` if given.
 
-    The worker's error line, else the last traceback's exception line, else the
-    generic text; after ``reason`` (what the launcher observed) when given.
+    The worker's error line, else the last traceback's line, else a generic text.
     """
     detail = worker_error_message(log) or traceback_exception_line(log)
     if reason and detail:
         text = f"{reason}: {detail}"
     elif reason:
-        text = f"{reason}. {GENERIC_ERROR}"
+        text = f"{reason}. {GENERIC_FAILURE}"
     else:
-        text = detail or GENERIC_ERROR
+        text = detail or GENERIC_FAILURE
     return clip(redact_urls(text))
 
 
-def clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:
-    """``text`` cut to ``limit`` characters (an ellipsis marks the cut)."""
-    if len(text) <= limit:
+def clip(text: str) -> str:
+    """``text`` cut to 2000 characters (an ellipsis marks the cut)."""
+    if len(text) <= MAX_ERROR_CHARS:
         return text
-    return text[: limit - 1] + "…"
+    return text[: MAX_ERROR_CHARS - 1] + "…"
 
 
 def success_results(
@@ -139,16 +133,13 @@ def success_results(
 
 
 def failure_results(
-    workflow_job_id: int,
-    output_bucket: str,
-    error: str,
-    error_logs_key: str | None,
+    workflow_job_id: int, output_bucket: str, error: str, error_logs_key: str | None
 ) -> dict[str, Any]:
     """``results`` of a failed job (``error`` is clipped to 2000 characters)."""
     return {
         "workflow_job_id": workflow_job_id,
         "output_bucket": output_bucket,
         "output_key": None,
-        "error": clip(error) or GENERIC_ERROR,
+        "error": clip(error) or GENERIC_FAILURE,
         "error_logs_key": error_logs_key,
     }

@@ -1,13 +1,8 @@
 """``matrix_profile_messages_sensor``: analysis requests from RabbitMQ to runs.
 
-Each tick takes a bounded batch with ``basic_get`` and manual acks on a channel in
-AMQP transaction mode. A job's analysis and the rejection of a malformed copy
-naming it share the run key ``mp-<workflow_job_id>``, so a job gets one terminal
-result. A message whose run exists is acked (valid) or dead-lettered (invalid);
-one without becomes a run request and stays unacked, returning to the queue when
-the channel closes, for the next tick to ack; an invalid message naming no job is
-dead-lettered at once, with a stable id. A chunk's publishes and acks commit
-together. The full protocol: docs/matrix-profile.md, "Queue consumption".
+A message whose run exists is acked (valid) or dead-lettered (invalid); one
+without becomes a run request and stays unacked for the next tick. The full
+protocol: docs/matrix-profile.md, "Queue consumption".
 """
 
 import time
@@ -172,8 +167,7 @@ def consume_requests(
 def existing_run_keys(instance: DagsterInstance, run_keys: Iterable[str]) -> set[str]:
     """Run keys among ``run_keys`` whose run this sensor already submitted.
 
-    A run still ``NOT_STARTED`` does not count: its message is requested again,
-    and Dagster then launches that run instead of creating another one.
+    A ``NOT_STARTED`` run does not count: requested again, Dagster launches it.
     """
     keys = sorted(set(run_keys))
     if not keys:
@@ -219,9 +213,7 @@ def _run_request(
         job, op = matrix_profile_rejection_job, REJECTION_OP
         config: dict[str, object] = {"workflow_job_id": job_id, "reason": parsed.reason}
     else:
-        ignored = [
-            name for name in parsed.ignored_fields if name in IGNORED_IMAGE_FIELDS
-        ]
+        ignored = sorted(set(parsed.ignored_fields) & set(IGNORED_IMAGE_FIELDS))
         if ignored:
             context.log.warning(
                 f"Job {job_id}: ignoring message fields {ignored}; the image "

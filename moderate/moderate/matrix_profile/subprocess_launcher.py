@@ -70,10 +70,9 @@ class LogBuffer:
 class SubprocessWorkerLauncher:
     """Runs ``python -m moderate.matrix_profile.worker`` in its own process group.
 
-    The worker gets a minimal environment (no credentials of the code location,
-    the presigned URLs but never in argv) and a scratch ``HOME`` removed
-    afterwards. On timeout or cancellation the group gets SIGTERM, then SIGKILL
-    ``kill_grace_s`` later.
+    Its environment is minimal (no credentials of the code location, the URLs
+    never in argv), its ``HOME`` a scratch folder removed afterwards; on timeout
+    or cancellation the group gets SIGTERM, then SIGKILL ``kill_grace_s`` later.
     """
 
     def __init__(
@@ -87,11 +86,7 @@ class SubprocessWorkerLauncher:
         self._kill_grace_s = kill_grace_s
 
     def run(self, request: WorkerRequest, should_stop: ShouldStop) -> WorkerResult:
-        """Runs the worker and waits at most ``request.timeout_s`` seconds.
-
-        Raises:
-            WorkerCancelledError: When ``should_stop`` turned True (group killed).
-        """
+        """Runs the worker for at most ``request.timeout_s`` s (``WorkerLauncher``)."""
         command = [*self._command, *request.worker_arguments()]
         buffer = LogBuffer()
         with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:

@@ -13,7 +13,6 @@ from moderate.matrix_profile.messages import (
     parse_message,
 )
 from moderate.matrix_profile.results import (
-    GENERIC_ERROR,
     LOG_KEEP_LAST_CHARS,
     MAX_ERROR_CHARS,
     TRACEBACK_OMITTED,
@@ -27,6 +26,7 @@ from moderate.matrix_profile.results import (
     success_results,
     truncate_log,
 )
+from moderate.matrix_profile.worker.errors import GENERIC_FAILURE
 
 VALID = (
     b'{"workflow_job_id": 42, "analysis_variable": "power", '
@@ -161,9 +161,9 @@ def test_error_summary_prefers_the_worker_line():
     log = "info\nTraceback (most recent call last):\n  x\nValueError: y\n"
     assert error_summary(log + "moderate-mp-error: bad column\n") == "bad column"
     assert error_summary(log) == "ValueError: y"
-    assert error_summary("nothing useful") == GENERIC_ERROR
+    assert error_summary("nothing useful") == GENERIC_FAILURE
     assert error_summary("", "The analysis exceeded its time limit of 60 s") == (
-        f"The analysis exceeded its time limit of 60 s. {GENERIC_ERROR}"
+        f"The analysis exceeded its time limit of 60 s. {GENERIC_FAILURE}"
     )
     long = "moderate-mp-error: " + "z" * 5000
     assert len(error_summary(long)) == MAX_ERROR_CHARS
@@ -188,7 +188,7 @@ def test_results_bodies_follow_the_contract_table():
     assert failed["output_key"] is None
     assert failed["error_logs_key"] is None
     assert len(failed["error"]) == MAX_ERROR_CHARS
-    assert failure_results(1, "out", "", "logs/x.log")["error"] == GENERIC_ERROR
+    assert failure_results(1, "out", "", "logs/x.log")["error"] == GENERIC_FAILURE
 
 
 def test_uploaded_logs_lose_their_tracebacks():

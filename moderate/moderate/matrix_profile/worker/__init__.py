@@ -1,5 +1,4 @@
 """Matrix-profile analysis worker: CSV in, self-contained HTML report out.
 
-``python -m moderate.matrix_profile.worker`` (see ``cli.py``) imports no Dagster
-code. Its only credentials are the presigned URLs, in environment variables.
+It imports no Dagster code; its only credentials are the presigned URLs.
 """

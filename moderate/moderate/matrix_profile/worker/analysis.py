@@ -1,7 +1,6 @@
 """Matrix profile (``stumpy.stump``, or ``stumpy.scrump``), discords and motifs.
 
-stumpy (with numba and scipy) is imported inside the functions that compute, so
-an input rejected before the analysis never pays for it.
+stumpy is imported when needed: an input rejected early never pays for it.
 """
 
 from __future__ import annotations
@@ -28,12 +27,9 @@ APPROXIMATION_SEED = 0
 
 @dataclass(frozen=True)
 class Match:
-    """A discord (a subsequence far from every other one) or a motif pair.
+    """A discord or a motif pair: the starts of a window and its nearest neighbour.
 
-    Attributes:
-        index: Start of the subsequence (of a motif pair: the earlier one).
-        neighbour: Start of its nearest neighbour (the other occurrence).
-        distance: z-normalised Euclidean distance between the two.
+    A motif's ``index`` is the earlier of the two; ``distance`` is z-normalised.
     """
 
     index: int
@@ -43,17 +39,11 @@ class Match:
 
 @dataclass(frozen=True)
 class Analysis:
-    """Matrix profile of a series and what was found in it.
+    """Matrix profile of a series (inf over gaps), its neighbours and findings.
 
-    Attributes:
-        window: Subsequence length in points.
-        profile: Each subsequence's distance to its nearest neighbour (inf over gaps).
-        neighbours: Start of each subsequence's nearest neighbour.
-        discords: Top discords, largest distance first.
-        motifs: Top motif pairs, smallest distance first.
-        flat_windows: Windows of one repeated value (all alike once z-normalised).
-        approximate_share: Share of diagonals ``stumpy.scrump`` computed; None
-            for the exact profile.
+    Discords come largest distance first, motifs smallest first; ``flat_windows``
+    hold one repeated value; ``approximate_share`` is the share of diagonals
+    ``stumpy.scrump`` computed (None: exact).
     """
 
     window: int
@@ -88,10 +78,8 @@ def analyse(
 ) -> Analysis:
     """The matrix profile of ``values`` (NaN in long gaps), top-k discords, motifs.
 
-    stumpy's exclusion zone is widened from a quarter window to a full one, so a
-    window's nearest neighbour never overlaps it (the classic definitions). The
-    ``approximation`` applies to series longer than its threshold; its profile
-    is an upper bound of the exact one, with diagonals from a fixed seed.
+    The exclusion zone is a full window (no neighbour overlaps its window); the
+    ``approximation`` applies above its threshold, with a fixed seed.
     """
     import stumpy
     from stumpy import config as stumpy_config
@@ -142,17 +130,9 @@ def analyse(
 
 
 def _top(
-    profile: np.ndarray,
-    neighbours: np.ndarray,
-    window: int,
-    top_k: int,
-    largest: bool,
+    profile: np.ndarray, neighbours: np.ndarray, window: int, top_k: int, largest: bool
 ) -> tuple[Match, ...]:
-    """The ``top_k`` largest (discords) or smallest (motifs) finite values.
-
-    Each pick excludes a window around itself (and, for a motif, around its
-    neighbour), so no two picks overlap.
-    """
+    """The ``top_k`` largest (discords) or smallest (motifs), never overlapping."""
     candidates = np.where(
         np.isfinite(profile), -profile if largest else profile, np.inf
     )

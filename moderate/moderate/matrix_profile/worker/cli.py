@@ -2,12 +2,8 @@
 
 Contract: exit 0 with a JSON summary as the last stdout line; exit 2 for an
 input problem and 1 for anything else, the last stderr line then being
-``moderate-mp-error: <message>``. Logs go to stderr.
-
-The approximate mode is deployment configuration: ``--approximate-above-points``
-and ``--approximate-share`` default to the environment variables
-``MODERATE_MP_APPROXIMATE_ABOVE_POINTS`` and ``MODERATE_MP_APPROXIMATE_SHARE`` of
-the worker's container, never to anything in the analysis request.
+``moderate-mp-error: <message>``. Logs go to stderr. The approximate mode comes
+from the container's environment, never from the analysis request.
 """
 
 import argparse
@@ -21,9 +17,11 @@ from pathlib import Path
 from typing import NoReturn
 
 from moderate.matrix_profile.worker.errors import (
+    ERROR_PREFIX,
     EXIT_INPUT,
     EXIT_OK,
     EXIT_UNEXPECTED,
+    GENERIC_FAILURE,
     WorkerError,
     clip_message,
 )
@@ -41,11 +39,6 @@ from moderate.matrix_profile.worker.pipeline import run
 
 logger = logging.getLogger("moderate.matrix_profile.worker")
 
-ERROR_PREFIX = "moderate-mp-error: "
-GENERIC_FAILURE = (
-    "The analysis job failed. Please check the input data format and ensure the "
-    "analysis variable exists in the dataset."
-)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 PROGRAM = "python -m moderate.matrix_profile.worker"
 APPROXIMATE_ABOVE_VARIABLE = "MODERATE_MP_APPROXIMATE_ABOVE_POINTS"
@@ -74,9 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"${INPUT_URL_VARIABLE}: presigned URLs go there, out of the process list)",
     )
     parser.add_argument(
-        "--analysis-variable",
-        required=True,
-        help="column to analyse (case-sensitive)",
+        "--analysis-variable", required=True, help="column to analyse (case-sensitive)"
     )
     destination = parser.add_mutually_exclusive_group()
     destination.add_argument(
@@ -109,19 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_INPUT_MB,
         help=f"largest input accepted (default {DEFAULT_MAX_INPUT_MB} MB)",
     )
-    environment = os.environ
     parser.add_argument(
         "--approximate-above-points",
         type=int,
-        default=environment.get(APPROXIMATE_ABOVE_VARIABLE) or None,
+        default=os.environ.get(APPROXIMATE_ABOVE_VARIABLE) or None,
         help="approximate profile (stumpy.scrump) for series longer than this "
         f"(default ${APPROXIMATE_ABOVE_VARIABLE}; unset: always exact)",
     )
     parser.add_argument(
         "--approximate-share",
         type=float,
-        default=environment.get(APPROXIMATE_SHARE_VARIABLE)
-        or DEFAULT_APPROXIMATE_SHARE,
+        default=os.environ.get(APPROXIMATE_SHARE_VARIABLE) or DEFAULT_APPROXIMATE_SHARE,
         help="share of the distance matrix computed in the approximate mode "
         f"(default ${APPROXIMATE_SHARE_VARIABLE} or {DEFAULT_APPROXIMATE_SHARE:g})",
     )
@@ -147,9 +136,8 @@ def parse_options(argv: Sequence[str] | None) -> WorkerOptions:
     try:
         approximation = None
         if arguments.approximate_above_points is not None:
-            approximation = Approximation(
-                above_points=int(arguments.approximate_above_points),
-                share=float(arguments.approximate_share),
+            approximation = Approximation(  # argparse typed the string defaults
+                arguments.approximate_above_points, arguments.approximate_share
             )
         return WorkerOptions(
             input_url=input_url,
@@ -168,7 +156,8 @@ def parse_options(argv: Sequence[str] | None) -> WorkerOptions:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the worker and returns the process exit status."""
-    _configure_logging()
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format=LOG_FORMAT)
+    logger.setLevel(logging.INFO)
     try:
         options = parse_options(argv)
     except UsageError as error:
@@ -176,8 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = run(options)
     except WorkerError as error:
-        logger.error("analysis failed: %s", error.message)
-        return _fail(error.message, error.exit_code)
+        logger.error("analysis failed: %s", error)
+        return _fail(str(error), error.exit_code)
     except Exception:  # noqa: BLE001 - the contract turns any crash into exit 1
         traceback.print_exc(file=sys.stderr)
         return _fail(GENERIC_FAILURE, EXIT_UNEXPECTED)
@@ -189,8 +178,3 @@ def _fail(message: str, code: int) -> int:
     sys.stderr.flush()
     print(ERROR_PREFIX + clip_message(message), file=sys.stderr, flush=True)
     return code
-
-
-def _configure_logging() -> None:
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format=LOG_FORMAT)
-    logger.setLevel(logging.INFO)

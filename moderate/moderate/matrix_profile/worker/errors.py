@@ -5,14 +5,19 @@ EXIT_UNEXPECTED = 1
 EXIT_INPUT = 2
 MAX_MESSAGE_CHARS = 500
 ELLIPSIS = "..."
+ERROR_PREFIX = "moderate-mp-error: "
+GENERIC_FAILURE = (
+    "The analysis job failed. Please check the input data format and ensure the "
+    "analysis variable exists in the dataset."
+)
 
 
-def clip_message(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """Returns ``message`` on one line, cut to at most ``limit`` characters."""
+def clip_message(message: str) -> str:
+    """``message`` on one line, cut to at most 500 characters."""
     one_line = " ".join(message.split())
-    if len(one_line) <= limit:
+    if len(one_line) <= MAX_MESSAGE_CHARS:
         return one_line
-    return one_line[: limit - len(ELLIPSIS)] + ELLIPSIS
+    return one_line[: MAX_MESSAGE_CHARS - len(ELLIPSIS)] + ELLIPSIS
 
 
 class WorkerError(Exception):
@@ -22,11 +27,6 @@ class WorkerError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(clip_message(message))
-
-    @property
-    def message(self) -> str:
-        """The one-line, length-limited message."""
-        return str(self.args[0])
 
 
 class InputError(WorkerError):

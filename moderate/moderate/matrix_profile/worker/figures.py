@@ -1,9 +1,7 @@
 """The report's four figures, drawn as SVG text.
 
-Home-grown: four fixed line charts; matplotlib's import and first figure cost
-~0.9 s CPU in every worker process, and a self-contained page embeds SVG as is.
-Long lines keep each pixel column's first NaN, minimum and maximum (the same
-picture); the time axes count grid points, with ticks at round times.
+Home-grown: matplotlib's import and first figure cost ~0.9 s CPU per worker.
+The time axes count grid points, with ticks at round times.
 """
 
 from __future__ import annotations
@@ -21,11 +19,9 @@ from moderate.matrix_profile.worker.analysis import Analysis
 from moderate.matrix_profile.worker.series import RegularSeries
 
 WIDE = (1200, 360)
-WIDE_BOX = (72, 34, 1110, 270)
-"""Left, top, width and height of the plot area of a wide figure, in pixels."""
+WIDE_BOX = (72, 34, 1110, 270)  # plot area: left, top, width, height (px)
 PANEL_SIZE = (400, 260)
-PANEL_MARGINS = (64, 12, 30, 52)
-"""Left, right, top and bottom margins of a small panel, in pixels."""
+PANEL_MARGINS = (64, 12, 30, 52)  # left, right, top, bottom (px)
 PANELS_PER_ROW = 3
 POINTS_PER_PIXEL_COLUMN = 3
 MAX_TIME_TICKS = 8
@@ -131,8 +127,8 @@ class _Panel:
         self,
         x_ticks: Sequence[tuple[float, str]],
         title: str,
+        y_label: str,
         x_label: str = "",
-        y_label: str = "",
     ) -> str:
         """The panel's SVG: grid, content, axes, ticks, labels and legend."""
         box = self.box
@@ -157,9 +153,8 @@ class _Panel:
         labels = [_text(centre, box.top - 8, title, size=TITLE_SIZE)]
         if x_label:
             labels.append(_text(centre, bottom + 34, x_label))
-        if y_label:
-            turn = f"rotate(-90 {box.left - 46:.1f} {middle:.1f})"
-            labels.append(_text(box.left - 46, middle, y_label, transform=turn))
+        turn = f"rotate(-90 {box.left - 46:.1f} {middle:.1f})"
+        labels.append(_text(box.left - 46, middle, y_label, transform=turn))
         outline = _rect(*astuple(box), fill="none", stroke=AXIS_COLOUR)
         legend = self._legend(right, box.top) if self.legend else ""
         return "".join([*grid, *self.parts, outline, *ticks, *labels, legend])
@@ -183,51 +178,22 @@ class _Panel:
 
 
 def draw_all(series: RegularSeries, analysis: Analysis, variable: str) -> list[str]:
-    """The report's figure sections: series, profile, discord shapes, motif pairs.
-
-    Each is an HTML ``section``: heading, SVG as a ``data:`` image with alt text,
-    caption.
-    """
+    """The report's figure sections: series, profile, discord shapes, motif pairs."""
     figures = [
         _series_plot(series, analysis, variable),
         _profile_plot(series, analysis),
     ]
     if analysis.discords:
-        figures.append(
-            _figure(
-                "discords",
-                "Discord shapes",
-                _shapes(series, analysis, variable, discords=True),
-                alt=f"{len(analysis.discords)} small line charts, one per discord, "
-                "each overlaying the anomalous window (red) on its most similar "
-                "window (grey).",
-                caption="Each discord (red) beside the window that resembles it "
-                "most (grey), in the original units. Even the best match differs "
-                "clearly.",
-            )
-        )
+        figures.append(_shapes(series, analysis, variable, discords=True))
     if analysis.motifs:
-        figures.append(
-            _figure(
-                "motifs",
-                "Motif pairs",
-                _shapes(series, analysis, "z-normalised value", discords=False),
-                alt=f"{len(analysis.motifs)} small line charts, one per motif, each "
-                "overlaying the two most similar windows after z-normalisation.",
-                caption="The most repeated patterns: each pair of windows, "
-                "z-normalised (mean 0, standard deviation 1) so that their shapes "
-                "can be compared.",
-            )
-        )
+        figures.append(_shapes(series, analysis, "z-normalised value", discords=False))
     return figures
 
 
 def envelope(values: np.ndarray, columns: int = WIDE_BOX[2]) -> np.ndarray:
     """Sorted positions of the points that draw ``values`` the same on ``columns``.
 
-    The series is cut into ``columns`` consecutive buckets; each keeps its
-    minimum, its maximum and its first NaN (so a gap still breaks the line). A
-    short series keeps every point.
+    Each of ``columns`` buckets keeps its minimum, maximum and first NaN.
     """
     count = len(values)
     if count <= POINTS_PER_PIXEL_COLUMN * columns:
@@ -274,7 +240,7 @@ def _series_plot(series: RegularSeries, analysis: Analysis, variable: str) -> st
     svg = panel.frame(
         _time_ticks(series.index, len(values)),
         f"{variable} (UTC) with the top discords shaded",
-        y_label=variable,
+        variable,
     )
     where = ", ".join(
         f"#{rank} at {_when(series.index[d.index])}"
@@ -307,7 +273,7 @@ def _profile_plot(series: RegularSeries, analysis: Analysis) -> str:
     svg = panel.frame(
         _time_ticks(series.index, len(shown)),
         f"Matrix profile (window {analysis.window} points)",
-        y_label="distance to nearest neighbour",
+        "distance to nearest neighbour",
     )
     return _figure(
         "profile",
@@ -331,10 +297,11 @@ def _shapes(
     ticks = [(tick, f"{tick:g}") for tick in _nice_ticks(0.0, float(hours[-1]))]
     width, height = PANEL_SIZE
     left, right, top, bottom = PANEL_MARGINS
+    name = "Discord" if discords else "Motif"
     matches = analysis.discords if discords else analysis.motifs
     svgs = []
-    for position, match in enumerate(matches):
-        rank = position + 1
+    for rank, match in enumerate(matches, start=1):
+        position = rank - 1
         if discords:
             drawn = [
                 (match.neighbour, NEIGHBOUR_COLOUR, 1.0, "nearest: "),
@@ -358,12 +325,32 @@ def _shapes(
         ):
             label = prefix + _when(series.index[start])
             panel.line(hours, values, colour, line_width, label)
-        name = "Discord" if discords else "Motif"
         title = f"{name} #{rank} (distance {match.distance:.2f})"
-        svgs.append(panel.frame(ticks, title, "hours into the window", y_label))
+        svgs.append(panel.frame(ticks, title, y_label, "hours into the window"))
     columns = min(len(matches), PANELS_PER_ROW)
     rows = -(-len(matches) // PANELS_PER_ROW)
-    return _document(width * columns, height * rows, svgs)
+    svg = _document(width * columns, height * rows, svgs)
+    charts = (
+        f"{len(matches)} small line charts, one per {name.lower()}, each overlaying"
+    )
+    if discords:
+        return _figure(
+            "discords",
+            "Discord shapes",
+            svg,
+            alt=f"{charts} the anomalous window (red) on its most similar window "
+            "(grey).",
+            caption="Each discord (red) beside the window that resembles it most "
+            "(grey), in the original units. Even the best match differs clearly.",
+        )
+    return _figure(
+        "motifs",
+        "Motif pairs",
+        svg,
+        alt=f"{charts} the two most similar windows after z-normalisation.",
+        caption="The most repeated patterns: each pair of windows, z-normalised "
+        "(mean 0, standard deviation 1) so that their shapes can be compared.",
+    )
 
 
 def _wide_panel(values: np.ndarray) -> _Panel:

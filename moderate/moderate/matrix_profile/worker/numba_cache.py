@@ -1,8 +1,7 @@
 """numba's on-disk cache of stumpy's compiled functions: built, seeded, enabled.
 
-Compiling stumpy takes about a minute: the image build runs this module (generic
-CPU, see the Dockerfile); each Job copies that cache into its writable scratch
-``NUMBA_CACHE_DIR`` (its root filesystem is read-only) before stumpy is used.
+Compiling stumpy takes a minute: the image build runs this module; each Job
+copies the cache into its writable ``NUMBA_CACHE_DIR`` before stumpy is used.
 """
 
 import functools
@@ -26,11 +25,10 @@ WARMUP_GAP = slice(200, 240)
 
 
 def seed_cache(environ: Mapping[str, str] | None = None) -> int:
-    """Copies the cache in ``$MODERATE_NUMBA_CACHE_SEED`` into ``$NUMBA_CACHE_DIR``.
+    """Copies the files ``$MODERATE_NUMBA_CACHE_SEED`` adds to ``$NUMBA_CACHE_DIR``.
 
-    Files already in the cache folder are kept (they may be newer); nothing
-    happens unless both variables (of ``environ``, default the process's) are
-    set and the seed folder exists. Returns how many files were copied.
+    Returns:
+        How many files were copied (none unless both variables are set).
     """
     env = os.environ if environ is None else environ
     seed, target = env.get(SEED_ENV), env.get(CACHE_DIR_ENV)

@@ -11,17 +11,12 @@ DEFAULT_MAX_INPUT_MB = 512
 BYTES_PER_MB = 1024 * 1024
 INPUT_URL_VARIABLE = "MODERATE_MP_INPUT_URL"
 REPORT_UPLOAD_URL_VARIABLE = "MODERATE_MP_REPORT_UPLOAD_URL"
+REPORT_CONTENT_TYPE = "text/html"
 
 
 @dataclass(frozen=True)
 class Approximation:
-    """The approximate mode (``stumpy.scrump``), set by the deployment only.
-
-    Attributes:
-        above_points: Series longer than this get the approximate profile.
-        share: Share of the distance matrix's diagonals computed after the
-            pre-scan, in (0, 1].
-    """
+    """``stumpy.scrump`` over ``share`` of the diagonals above ``above_points``."""
 
     above_points: int
     share: float
@@ -36,19 +31,7 @@ class Approximation:
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    """Everything one run needs; built from the command line.
-
-    Attributes:
-        input_url: Presigned http(s) URL, ``file://`` URL or local path of the CSV.
-        analysis_variable: Column to analyse (case-sensitive).
-        report_upload_url: Presigned PUT URL for the report, or None.
-        report_path: Local file for the report, or None.
-        window: Offset alias (``1D``, ``6h``) or points; None for one day.
-        top_k: Number of discords and motifs to report.
-        http_timeout_s: Read timeout of each HTTP request.
-        max_input_bytes: Largest input accepted.
-        approximation: The approximate mode for long series, or None (exact).
-    """
+    """Everything one run needs (see the command line's help); one destination."""
 
     input_url: str
     analysis_variable: str

@@ -35,13 +35,7 @@ WORK_DIR_PREFIX = "moderate-mp-"
 
 @dataclass(frozen=True)
 class WorkerResult:
-    """Outcome of a successful run.
-
-    Attributes:
-        filled: The analysed series.
-        analysis: Matrix profile, discords and motifs.
-        report_bytes: Size of the delivered report.
-    """
+    """Outcome of a successful run: the series, its analysis, the report's size."""
 
     filled: FilledSeries
     analysis: Analysis

@@ -36,10 +36,7 @@ def render_report(
     analysis: Analysis,
     generated_at: datetime,
 ) -> str:
-    """The complete HTML document, with no external references.
-
-    ``input_name`` is the input's file name (never a URL); ``generated_at`` UTC.
-    """
+    """The complete HTML document, with no external references."""
     shown = escape(variable)
     index = filled.series.index
     window = analysis.window

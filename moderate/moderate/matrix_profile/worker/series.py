@@ -29,16 +29,10 @@ DURATION_UNITS = (("day", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
 
 @dataclass(frozen=True)
 class RegularSeries:
-    """The analysis variable on a regular time grid.
+    """The analysis variable on a regular UTC grid (NaN where no value landed).
 
-    Attributes:
-        index: Regular UTC grid, first and last points holding values.
-        values: Values on the grid; NaN inside gaps too long to interpolate.
-        period: Sampling period of the grid.
-        rows: Data rows read from the file.
-        duplicates: Rows merged into another row with the same timestamp.
-        non_finite: Rows whose value was empty, NaN or infinite.
-        missing: Grid points that had no value before interpolation.
+    ``rows`` were read, ``duplicates`` merged into a row with the same timestamp,
+    ``non_finite`` empty, NaN or infinite; ``missing`` grid points had no value.
     """
 
     index: pd.DatetimeIndex
@@ -56,19 +50,13 @@ class RegularSeries:
 
     @property
     def missing_share(self) -> float:
-        """Share of grid points that had no value before interpolation."""
+        """Share of grid points that had no value."""
         return self.missing / self.points if self.points else 0.0
 
 
 @dataclass(frozen=True)
 class FilledSeries:
-    """A regular series after interpolating its short gaps.
-
-    Attributes:
-        series: The grid, values with short gaps interpolated.
-        interpolated: Points filled by linear interpolation.
-        max_filled_gap: Longest gap (points) that was interpolated.
-    """
+    """A regular series with its short gaps interpolated (the longest: points)."""
 
     series: RegularSeries
     interpolated: int
@@ -81,11 +69,7 @@ class FilledSeries:
 
 
 def regularise(raw: pd.Series) -> RegularSeries:
-    """Sorts, merges duplicated timestamps and resamples to the sampling period.
-
-    ``raw`` holds the rows as read (NaN for empty, NaN or infinite values), on
-    their timestamps. Each row goes to the nearest point of the grid (period: see
-    ``sampling_period_s``); values landing on the same point are averaged.
+    """Puts the rows as read on the nearest grid point, averaging collisions.
 
     Raises:
         InputError: Fewer than two distinct timestamps with values, a grid that
@@ -142,12 +126,7 @@ def regularise(raw: pd.Series) -> RegularSeries:
 
 
 def sampling_period_s(median_step_s: float) -> int:
-    """The grid period in seconds for a median step between timestamps.
-
-    Steps within 10 % of a common logger period (1 s ... 1 day) snap to it, so
-    that jittered timestamps still give a 15-minute grid; others are rounded
-    to whole seconds.
-    """
+    """The grid period (s): a common period within 10 % of the step, else the step."""
     nearest = min(COMMON_PERIODS_S, key=lambda period: abs(period - median_step_s))
     if abs(nearest - median_step_s) <= SNAP_TOLERANCE * nearest:
         return nearest
@@ -155,10 +134,7 @@ def sampling_period_s(median_step_s: float) -> int:
 
 
 def choose_window(spec: str | None, period: pd.Timedelta, points: int) -> int:
-    """The window in points for a series of ``points`` every ``period``.
-
-    ``spec`` is a number of points, a fixed-length offset alias (``1D``, ``6h``,
-    ``90min``), or None for one day bounded to ``[4, min(2000, points // 4)]``.
+    """The window in points: ``spec`` (points or ``1D``, ``6h``), else about a day.
 
     Raises:
         InputError: An unreadable window, one under 4 points, or a series
@@ -212,9 +188,7 @@ def parse_window(spec: str, period: pd.Timedelta) -> int:
 def fill_short_gaps(series: RegularSeries, window: int) -> FilledSeries:
     """Interpolates gaps of at most ``window // 8`` points (at least one) linearly.
 
-    Home-grown: pandas' ``interpolate(limit=...)`` would also fill the first
-    points of a longer gap. Longer gaps stay missing: every subsequence that
-    overlaps one gets an infinite profile, so it is never a discord or motif.
+    Unlike pandas' ``interpolate(limit=...)``, longer gaps stay wholly missing.
     """
     limit = max(1, window // GAP_FILL_WINDOW_DIVISOR)
     values = series.values.copy()

@@ -32,8 +32,7 @@ def read_table(path: Path, variable: str) -> pd.Series:
         Floats in file order on a UTC index; NaN for empty, NaN or infinite cells.
 
     Raises:
-        InputError: Not a text CSV, a missing column, unparseable timestamps or
-            values.
+        InputError: Not a CSV, a missing column, unreadable timestamps or values.
     """
     if variable == TIMESTAMP_COLUMN:
         raise InputError("The analysis variable cannot be the 'timestamp' column.")

@@ -4,9 +4,10 @@ HTTP uses the shared retry policy; logs show URLs without their signed query.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
@@ -18,7 +19,7 @@ from moderate.matrix_profile.worker.errors import (
     UploadError,
     WorkerError,
 )
-from moderate.matrix_profile.worker.options import BYTES_PER_MB
+from moderate.matrix_profile.worker.options import BYTES_PER_MB, REPORT_CONTENT_TYPE
 from moderate.support.http import RetrySettings, retrying_session
 
 logger = logging.getLogger(__name__)
@@ -30,8 +31,6 @@ FILE_SCHEME = "file"
 CHUNK_BYTES = 1024 * 1024
 INPUT_PROBLEM_STATUSES = frozenset({401, 403, 404, 410})
 INPUT_NAME = "input.csv"
-REPORT_CONTENT_TYPE = "text/html"
-Result = TypeVar("Result")
 
 
 def fetch_input(
@@ -39,8 +38,7 @@ def fetch_input(
 ) -> tuple[Path, str]:
     """The input (http(s) or ``file://`` URL, or path) as a local file and its name.
 
-    A download goes into ``work_dir``; ``timeout_s`` is each request's read
-    timeout. The name is shown in the report (never a URL query).
+    A download goes into ``work_dir``; the name never holds a URL query.
 
     Raises:
         InputError: Missing or refused object (401/403/404/410), a file over
@@ -71,27 +69,17 @@ def upload_report(url: str, body: bytes, timeout_s: float) -> None:
     Raises:
         UploadError: A refusal (4xx), or failures on every attempt.
     """
-
-    def put(http: requests.Session) -> None:
-        response = http.put(
-            url,
-            data=body,
-            headers={"Content-Type": REPORT_CONTENT_TYPE},
-            timeout=_timeouts(timeout_s),
-        )
-        if response.status_code in RETRY.statuses:
-            raise UploadError(
-                f"The report could not be uploaded: the storage answered HTTP "
-                f"{response.status_code} on every attempt."
-            )
+    logger.info("uploading %d bytes to %s", len(body), _redact(url))
+    headers = {"Content-Type": REPORT_CONTENT_TYPE}
+    failure = "The report could not be uploaded"
+    with _response(
+        "PUT", url, timeout_s, UploadError, failure, data=body, headers=headers
+    ) as response:
         if not response.ok:
             raise UploadError(
                 f"The report upload was refused (HTTP {response.status_code}); the "
                 "upload link may have expired."
             )
-
-    logger.info("uploading %d bytes to %s", len(body), _redact(url))
-    _request(put, UploadError, "The report could not be uploaded")
     logger.info("report uploaded")
 
 
@@ -105,51 +93,56 @@ def write_report(path: Path, body: bytes) -> None:
 def _download(
     url: str, target: Path, timeout_s: float, max_bytes: int
 ) -> tuple[Path, str]:
-    def get(http: requests.Session) -> int:
-        with http.get(url, stream=True, timeout=_timeouts(timeout_s)) as response:
-            status = response.status_code
-            if status in RETRY.statuses:
-                raise DownloadError(
-                    f"The input file could not be downloaded: the storage answered "
-                    f"HTTP {status} on every attempt."
-                )
-            if status in INPUT_PROBLEM_STATUSES:
-                raise InputError(
-                    f"The input file could not be downloaded (HTTP {status}): it "
-                    "does not exist or the download link has expired."
-                )
-            if status >= requests.codes.bad_request:
-                raise DownloadError(
-                    f"The input file could not be downloaded (HTTP {status})."
-                )
-            _check_size(int(response.headers.get("Content-Length") or 0), max_bytes)
-            size = 0
-            with target.open("wb") as sink:
-                for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
-                    size += len(chunk)
-                    _check_size(size, max_bytes)
-                    sink.write(chunk)
-            return size
-
     logger.info("downloading input from %s", _redact(url))
-    size = _request(get, DownloadError, "The input file could not be downloaded")
+    failure = "The input file could not be downloaded"
+    with _response(
+        "GET", url, timeout_s, DownloadError, failure, stream=True
+    ) as response:
+        status = response.status_code
+        if status in INPUT_PROBLEM_STATUSES:
+            raise InputError(
+                f"{failure} (HTTP {status}): it does not exist or the download link "
+                "has expired."
+            )
+        if status >= requests.codes.bad_request:
+            raise DownloadError(f"{failure} (HTTP {status}).")
+        _check_size(int(response.headers.get("Content-Length") or 0), max_bytes)
+        size = 0
+        with target.open("wb") as sink:
+            for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
+                size += len(chunk)
+                _check_size(size, max_bytes)
+                sink.write(chunk)
     logger.info("downloaded %d bytes", size)
     return target, PurePosixPath(unquote(urlsplit(url).path)).name or INPUT_NAME
 
 
-def _request(
-    send: Callable[[requests.Session], Result],
+@contextmanager
+def _response(
+    method: str,
+    url: str,
+    timeout_s: float,
     error: type[WorkerError],
     failure: str,
-) -> Result:
-    """``send`` on a retrying session; an unreachable server raises ``error``.
+    **options: Any,
+) -> Iterator[requests.Response]:
+    """A response on a retrying session; ``error`` when retries ran out.
 
-    ``requests`` puts the full URL, signature included, into the text of its
-    connection errors, so only the class name is shown.
+    Connection errors name only their class: their text holds the signed URL.
     """
     try:
-        with retrying_session(RETRY) as http:
-            return send(http)
+        with (
+            retrying_session(RETRY) as http,
+            http.request(
+                method, url, timeout=_timeouts(timeout_s), **options
+            ) as response,
+        ):
+            if response.status_code in RETRY.statuses:
+                raise error(
+                    f"{failure}: the storage answered HTTP {response.status_code} on "
+                    "every attempt."
+                )
+            yield response
     except (requests.ConnectionError, requests.Timeout) as cause:
         raise error(
             f"{failure}: the storage could not be reached ({type(cause).__name__})."

@@ -105,7 +105,7 @@ class JobOutcome:
 
 
 class _StopWaitingError(Exception):
-    """Raised between the library's polls to end its wait (with a reason)."""
+    """Ends the library's wait between its polls; without a reason, the status tells."""
 
 
 class KubernetesJobRunner:
@@ -213,13 +213,11 @@ class KubernetesJobRunner:
                 f"the run was cancelled; Kubernetes Job {name} is being deleted"
             )
         job = self._read_job(name)
-        if job is None:
-            raise _StopWaitingError(f"{self._subject} Job disappeared")
-        if _condition(job, "Failed", "True") is not None:
+        if job is None or _condition(job, "Failed", "True") is not None:
             raise _StopWaitingError()
         for pod in self._pods(name):
             if RETRIED_BY_THE_LIBRARY in _waiting_reasons(pod):
-                raise _StopWaitingError(self._start_failure(RETRIED_BY_THE_LIBRARY))
+                raise _StopWaitingError()
             condition = _condition(pod, "PodScheduled", "False", UNSCHEDULABLE)
             if condition is None:
                 unschedulable_since.clear()
@@ -246,15 +244,13 @@ class KubernetesJobRunner:
                 if status.name == container and state and state.terminated:
                     return int(state.terminated.exit_code), None
                 if state and state.waiting and state.waiting.reason:
-                    return None, self._start_failure(state.waiting.reason)
+                    reason = state.waiting.reason
+                    return None, f"{self._subject} container could not start ({reason})"
         failed = getattr(_condition(job, "Failed"), "reason", None)
         return None, f"{self._subject} Job failed ({failed or 'unknown reason'})"
 
     def _timeout(self, deadline_s: int) -> str:
         return f"{self._subject} exceeded its time limit of {deadline_s} s"
-
-    def _start_failure(self, reason: str) -> str:
-        return f"{self._subject} container could not start ({reason})"
 
     def _read_job(self, name: str) -> Any:
         try:

@@ -5,8 +5,6 @@ another. Code references point at the image's files, or at the commit named by
 ``MODERATE_GIT_URL`` and ``MODERATE_GIT_REF`` when both are set.
 """
 
-from __future__ import annotations
-
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass

@@ -38,7 +38,6 @@ REF_FORBIDDEN = ("..", "//", "@{", "/.")
 REF_FORBIDDEN_ENDINGS = ("/", ".", ".lock")
 URL_MAX_CHARS = 2000
 _UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
-_USER_INFO = re.compile(r"://[^/@\s]+@")
 GIT_SETTINGS = (
     "filter.lfs.smudge=git-lfs smudge --skip -- %f",
     "filter.lfs.process=git-lfs filter-process --skip",
@@ -254,7 +253,7 @@ def _checked(repo_url: str, ref: str) -> tuple[str, tuple[str, ...]]:
 
 def _git(arguments: Sequence[str], cwd: Path, timeout_s: int) -> str:
     command = ["git", *GIT_OPTIONS, *arguments]
-    described = " ".join(["git", *(redact_url(argument) for argument in arguments)])
+    described = redact_url(" ".join(["git", *arguments]))
     try:
         completed = subprocess.run(
             command,
@@ -271,7 +270,7 @@ def _git(arguments: Sequence[str], cwd: Path, timeout_s: int) -> str:
     except FileNotFoundError:
         raise GitFetchError("git is not installed") from None
     if completed.returncode != 0:
-        stderr = _USER_INFO.sub("://", completed.stderr.strip())[-ERROR_TAIL_CHARS:]
+        stderr = redact_url(completed.stderr.strip())[-ERROR_TAIL_CHARS:]
         raise GitFetchError(
             f"`{described}` failed with exit code {completed.returncode}: {stderr}"
         )

@@ -198,7 +198,6 @@ def prepare_metadata(
         "datasets": len(manifest.datasets),
         "datasets_failed": len(manifest.failed_datasets),
         "files": len(manifest.files),
-        "total_rows": sum(d.rows for d in ok),
         ROW_COUNT: sum(d.rows for d in ok),
         COLUMN_SCHEMA: TableSchema(columns=combined[:MAX_SCHEMA_COLUMNS]),
         "dataset_table": table(DATASET_COLUMNS, rows),

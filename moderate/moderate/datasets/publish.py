@@ -1,8 +1,6 @@
 """Publishing a prepared source: the platform asset, the plan, the uploads.
 
-See docs/datasets.md, "The platform asset and the 100-object limit". The asset
-imports this module when it runs, so requests_toolbelt is not loaded with the
-definitions.
+See docs/datasets.md, "The platform asset and the 100-object limit".
 """
 
 import enum
@@ -254,8 +252,7 @@ def upload_object(
 ) -> dict[str, Any]:
     """Uploads one file, streamed from disk, and returns the created object.
 
-    ``file_name``'s stem names the key; ``fields`` are ``tags`` (JSON text),
-    ``series_id``, ``name`` and ``description``.
+    ``file_name``'s stem names the key; ``fields`` are the other form fields.
     """
     content_type = CONTENT_TYPES.get(Path(file_name).suffix, DEFAULT_CONTENT_TYPE)
     with path.open("rb") as handle:
@@ -473,7 +470,6 @@ def _fields(unit: PublishUnit, manifest: SourceManifest) -> dict[str, str]:
 def _row(
     unit: PublishUnit, item: Mapping[str, Any], status: PublishStatus
 ) -> dict[str, Any]:
-    """One row of the ``objects`` table."""
     return {
         "dataset": unit.dataset,
         "format": unit.data_format,

@@ -1,11 +1,7 @@
 """Shallow checkouts of a git ref with Git LFS content for selected files only.
 
-Repository URLs and refs come from run config, so both are checked here before
-any git command runs: refs against a strict pattern (never an option), URLs
-against the deployment's host allow-list (HTTPS only). Local paths and
-``file://`` URLs are refused unless the deployment's environment allows them
-(``MODERATE_DATASETS_ALLOW_LOCAL_REPOSITORIES``, for tests and offline mirrors);
-run config cannot change either setting.
+URLs and refs come from run config, so both are checked before any git command
+runs, against settings of the deployment's environment only (docs/security.md).
 """
 
 import contextlib

@@ -1,14 +1,10 @@
 """Runs one Kubernetes Job to its end on dagster-k8s's client, and always deletes it.
 
 The one Kubernetes lifecycle of the analysis and of the OpenMetadata ingestion:
-the library's client creates the Job and waits (fail fast on image pulls, crash
-loops, retries, timeouts); around it an optional Secret owned by the Job, checks
+around the library's create-and-wait, an optional Secret owned by the Job, checks
 between its polls (cancellation, unschedulable or misconfigured Pod, failed or
-vanished Job), the log read before deletion, and deletion in ``finally``. Kept
-instead of ``PipesK8sClient``/``execute_k8s_job`` (dagster-k8s 0.29.27): both use
-``production_client()`` (no request timeout, nothing checked between polls);
-the first creates a bare Pod (no TTL) and waits 5 h for an unschedulable one, the
-second merges the run's ``envSecrets: dagster-secrets`` into the Job.
+vanished Job), the log read before deletion, and deletion in ``finally``. Why not
+``PipesK8sClient`` or ``execute_k8s_job``: docs/matrix-profile.md.
 """
 
 import logging

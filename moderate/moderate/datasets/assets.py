@@ -201,8 +201,7 @@ def platform_asset_datasets(
             manifest,
             platform_asset,
             client,
-            s3_client,
-            known.bucket,
+            area,
             config.max_objects_per_asset,
             context.log,
         )

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dagster import MetadataValue
 from requests_toolbelt import MultipartEncoder
@@ -29,12 +29,9 @@ from moderate.datasets.staging import (
     DatasetStatus,
     SourceManifest,
     StagedObject,
-    download_verified,
+    StagingArea,
 )
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiError
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
 
 ASSET_PATH = "/asset"
 HTTP_CONFLICT = 409
@@ -371,8 +368,7 @@ def publish(
     manifest: SourceManifest,
     asset: PlatformAsset,
     client: PlatformApiClient,
-    s3_client: "S3Client",
-    bucket: str,
+    area: StagingArea,
     limit: int,
     log: logging.Logger,
 ) -> dict[str, Any]:
@@ -408,7 +404,7 @@ def publish(
     with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
         local = Path(scratch) / "upload"
         for unit in plan.uploads:
-            download_verified(s3_client, bucket, unit.staged, local)
+            area.download_verified(unit.staged, local)
             created = upload_object(
                 client, asset.id, local, unit.file_name, _fields(unit, manifest)
             )

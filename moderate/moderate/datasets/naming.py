@@ -147,12 +147,9 @@ class GlobSelection:
 
 def select(globs: Sequence[str], relative_paths: Iterable[str]) -> GlobSelection:
     """Selects the repository-relative paths that match any of ``globs``."""
-    candidates = sorted(set(relative_paths))
-    selected: set[str] = set()
-    unmatched: list[str] = []
-    for pattern in globs:
-        hits = [path for path in candidates if matches(pattern, path)]
-        if not hits:
-            unmatched.append(pattern)
-        selected.update(hits)
-    return GlobSelection(tuple(sorted(selected)), tuple(unmatched))
+    candidates = set(relative_paths)
+    hits = {glob: {p for p in candidates if matches(glob, p)} for glob in globs}
+    return GlobSelection(
+        tuple(sorted(set().union(*hits.values()))),
+        tuple(glob for glob, paths in hits.items() if not paths),
+    )

@@ -103,10 +103,9 @@ class GitSourcePolicy:
         if local and self.allow_local:
             if parts.scheme == "file":
                 return repo_url
-            path = Path(repo_url).expanduser()
             if ":" in repo_url.split("/", 1)[0]:
                 raise GitSourceRefusedError("repo_url looks like an scp-style URL")
-            return path.resolve().as_uri()
+            return Path(repo_url).expanduser().resolve().as_uri()
         raise GitSourceRefusedError(
             "repo_url must be an https:// URL of an allowed host"
             + ("" if local else f", not {parts.scheme or 'scp-style'}")

@@ -11,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,6 @@ from moderate.datasets.staging import (
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiError
 
 ASSET_PATH = "/asset"
-HTTP_CONFLICT = 409
-HTTP_NOT_FOUND = 404
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 FILE_FIELD = "obj"
 CONTENT_TYPES = {
@@ -189,7 +188,7 @@ def ensure_platform_asset(
     try:
         created = client.post_json(ASSET_PATH, body)
     except PlatformApiError as error:
-        if error.status != HTTP_CONFLICT:
+        if error.status != HTTPStatus.CONFLICT:
             raise
         created = find_asset_by_uuid(client, asset_uuid)
         if created is None:
@@ -234,7 +233,7 @@ def delete_object(client: PlatformApiClient, asset_id: int, object_id: int) -> b
     try:
         client.request("DELETE", f"{ASSET_PATH}/{asset_id}/object/{object_id}")
     except PlatformApiError as error:
-        if error.status != HTTP_NOT_FOUND:
+        if error.status != HTTPStatus.NOT_FOUND:
             raise
         return False
     return True

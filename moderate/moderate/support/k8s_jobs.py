@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import kubernetes
@@ -26,7 +27,6 @@ RETRIED_BY_THE_LIBRARY = "CreateContainerConfigError"
 UNSCHEDULABLE = "Unschedulable"
 DEADLINE_EXCEEDED = "DeadlineExceeded"
 FOREGROUND = "Foreground"
-HTTP_NOT_FOUND = 404
 API_REQUEST_TIMEOUT_S = 30.0
 WAIT_GRACE_S = 60.0
 LOG_TAIL_LINES = 100_000
@@ -252,7 +252,7 @@ class KubernetesJobRunner:
         try:
             return self._batch.read_namespaced_job(name, self._namespace)
         except kubernetes.client.ApiException as error:
-            if error.status == HTTP_NOT_FOUND:
+            if error.status == HTTPStatus.NOT_FOUND:
                 return None
             raise
 
@@ -302,7 +302,7 @@ class KubernetesJobRunner:
             try:
                 delete(name, self._namespace, body={"propagationPolicy": FOREGROUND})
             except API_ERRORS as error:
-                if getattr(error, "status", None) != HTTP_NOT_FOUND:
+                if getattr(error, "status", None) != HTTPStatus.NOT_FOUND:
                     LOGGER.error("Could not delete %s %s (%s)", kind, name, error)
             else:
                 LOGGER.info("Deleted Kubernetes %s %s/%s", kind, self._namespace, name)

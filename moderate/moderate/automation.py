@@ -4,8 +4,6 @@ Deployments set ``MODERATE_AUTOMATION_DEFAULT_STATUS=RUNNING`` so a fresh instal
 works without switching each sensor on; the UI still allows stopping them.
 """
 
-from __future__ import annotations
-
 from dagster import DefaultScheduleStatus, DefaultSensorStatus, EnvVar
 
 AUTOMATION_STATUS_VARIABLE = "MODERATE_AUTOMATION_DEFAULT_STATUS"

@@ -5,8 +5,6 @@ another. Code references point at the image's files, or at the commit named by
 ``MODERATE_GIT_URL`` and ``MODERATE_GIT_REF`` when both are set.
 """
 
-from __future__ import annotations
-
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from dagster import (
     link_code_references_to_git,
     with_source_code_references,
 )
+from dagster._record import replace
 
 FEATURE_TAG = "moderate/feature"
 OWNER = "team:moderate-data-engineering"
@@ -86,13 +85,9 @@ def _describe(spec: AssetSpec, repository: Repository | None) -> AssetSpec:
     known_deps = {dep.asset_key for dep in spec.deps}
     return spec.merge_attributes(
         deps=[k for k in CROSS_FEATURE_DEPS.get(spec.key, ()) if k not in known_deps],
-        owners=[] if OWNER in spec.owners else [OWNER],
+        owners=[OWNER],
         tags={FEATURE_TAG: feature} if feature and FEATURE_TAG not in spec.tags else {},
-        metadata=(
-            {DOCS_METADATA_KEY: link}
-            if link is not None and DOCS_METADATA_KEY not in spec.metadata
-            else {}
-        ),
+        metadata={DOCS_METADATA_KEY: link} if link is not None else {},
     )
 
 
@@ -134,14 +129,4 @@ def catalogued(defs: Definitions) -> Definitions:
             ),
             *observed,
         ]
-    return Definitions(
-        assets=assets,  # type: ignore[arg-type]
-        asset_checks=described.asset_checks,
-        jobs=described.jobs,
-        schedules=described.schedules,
-        sensors=described.sensors,
-        resources=described.resources,
-        executor=described.executor,
-        loggers=described.loggers,
-        metadata=described.metadata,
-    )
+    return replace(described, assets=assets)

@@ -88,9 +88,7 @@ def dataset_repository(context: AssetExecutionContext) -> DataVersionsByPartitio
             + "; ".join(f"{source}: {text}" for source, text in errors.items()),
             metadata=errors,
         )
-    return DataVersionsByPartition(
-        {source: DataVersion(commit) for source, commit in versions.items()}
-    )
+    return DataVersionsByPartition(versions)
 
 
 @asset(
@@ -203,8 +201,7 @@ def platform_asset_datasets(
             manifest,
             platform_asset,
             client,
-            s3_client,
-            known.bucket,
+            area,
             config.max_objects_per_asset,
             context.log,
         )

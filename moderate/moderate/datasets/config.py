@@ -8,6 +8,8 @@ Genome Project 2 repository (every CSV behind Git LFS).
 from dagster import Config
 from pydantic import Field
 
+from moderate.datasets.profile import CSV_BLOCK_SIZE_MIB
+
 BUILDING_STOCK_SOURCE = "building_stock"
 GENOME_PROJECT_SOURCE = "genome_project"
 REF_MAX_CHARS = 200
@@ -79,7 +81,7 @@ class PrepareConfig(Config):
         default=1800, gt=0, description="Limit per git command."
     )
     csv_block_size_mib: int = Field(
-        default=6, gt=0, description="CSV bytes parsed per streamed batch."
+        default=CSV_BLOCK_SIZE_MIB, gt=0, description="CSV bytes parsed per batch."
     )
     preview_rows: int = Field(
         default=10, ge=0, description="Rows in the preview table."

@@ -1,11 +1,7 @@
 """Shallow checkouts of a git ref with Git LFS content for selected files only.
 
-Repository URLs and refs come from run config, so both are checked here before
-any git command runs: refs against a strict pattern (never an option), URLs
-against the deployment's host allow-list (HTTPS only). Local paths and
-``file://`` URLs are refused unless the deployment's environment allows them
-(``MODERATE_DATASETS_ALLOW_LOCAL_REPOSITORIES``, for tests and offline mirrors);
-run config cannot change either setting.
+URLs and refs come from run config, so both are checked before any git command
+runs, against settings of the deployment's environment only (docs/security.md).
 """
 
 import contextlib
@@ -38,7 +34,6 @@ REF_FORBIDDEN = ("..", "//", "@{", "/.")
 REF_FORBIDDEN_ENDINGS = ("/", ".", ".lock")
 URL_MAX_CHARS = 2000
 _UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
-_USER_INFO = re.compile(r"://[^/@\s]+@")
 GIT_SETTINGS = (
     "filter.lfs.smudge=git-lfs smudge --skip -- %f",
     "filter.lfs.process=git-lfs filter-process --skip",
@@ -108,10 +103,9 @@ class GitSourcePolicy:
         if local and self.allow_local:
             if parts.scheme == "file":
                 return repo_url
-            path = Path(repo_url).expanduser()
             if ":" in repo_url.split("/", 1)[0]:
                 raise GitSourceRefusedError("repo_url looks like an scp-style URL")
-            return path.resolve().as_uri()
+            return Path(repo_url).expanduser().resolve().as_uri()
         raise GitSourceRefusedError(
             "repo_url must be an https:// URL of an allowed host"
             + ("" if local else f", not {parts.scheme or 'scp-style'}")
@@ -254,7 +248,7 @@ def _checked(repo_url: str, ref: str) -> tuple[str, tuple[str, ...]]:
 
 def _git(arguments: Sequence[str], cwd: Path, timeout_s: int) -> str:
     command = ["git", *GIT_OPTIONS, *arguments]
-    described = " ".join(["git", *(redact_url(argument) for argument in arguments)])
+    described = redact_url(" ".join(["git", *arguments]))
     try:
         completed = subprocess.run(
             command,
@@ -271,7 +265,7 @@ def _git(arguments: Sequence[str], cwd: Path, timeout_s: int) -> str:
     except FileNotFoundError:
         raise GitFetchError("git is not installed") from None
     if completed.returncode != 0:
-        stderr = _USER_INFO.sub("://", completed.stderr.strip())[-ERROR_TAIL_CHARS:]
+        stderr = redact_url(completed.stderr.strip())[-ERROR_TAIL_CHARS:]
         raise GitFetchError(
             f"`{described}` failed with exit code {completed.returncode}: {stderr}"
         )

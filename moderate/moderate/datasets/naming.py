@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 from moderate.support.naming import slugify
 
@@ -26,6 +25,7 @@ SLUG_FALLBACK = "dataset"
 NAME_MAX_CHARS = 1024
 SHEET_MAX_CHARS = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_USER_INFO = re.compile(r"://[^/?#\s]*@")
 
 
 class DatasetNameError(ValueError):
@@ -105,12 +105,9 @@ def legacy_platform_asset_uuid(api_base_url: str, platform_asset_name: str) -> s
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{root}/asset/{platform_asset_name}"))
 
 
-def redact_url(url: str) -> str:
-    """The URL without user information (tokens in clone URLs stay private)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+def redact_url(text: str) -> str:
+    """``text`` without the user information of its URLs (tokens stay private)."""
+    return _USER_INFO.sub("://", text)
 
 
 class InvalidGlobError(ValueError):
@@ -150,12 +147,9 @@ class GlobSelection:
 
 def select(globs: Sequence[str], relative_paths: Iterable[str]) -> GlobSelection:
     """Selects the repository-relative paths that match any of ``globs``."""
-    candidates = sorted(set(relative_paths))
-    selected: set[str] = set()
-    unmatched: list[str] = []
-    for pattern in globs:
-        hits = [path for path in candidates if matches(pattern, path)]
-        if not hits:
-            unmatched.append(pattern)
-        selected.update(hits)
-    return GlobSelection(tuple(sorted(selected)), tuple(unmatched))
+    candidates = set(relative_paths)
+    hits = {glob: {p for p in candidates if matches(glob, p)} for glob in globs}
+    return GlobSelection(
+        tuple(sorted(set().union(*hits.values()))),
+        tuple(glob for glob, paths in hits.items() if not paths),
+    )

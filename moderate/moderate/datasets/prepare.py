@@ -4,6 +4,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -289,31 +290,26 @@ class _Preparation:
     ) -> DatasetRecord:
         """A failed dataset (``outcome`` is its error) or a converted one, staged."""
         rule = next((r for r in self.config.key_columns if matches(r.glob, path)), None)
-        keys = tuple(rule.columns) if rule is not None else ()
+        record = partial(
+            DatasetRecord,
+            name=name,
+            source_path=path,
+            sheet=sheet,
+            key_columns=tuple(rule.columns) if rule is not None else (),
+        )
         if isinstance(outcome, Exception):
             self.log.error("%s", outcome)
-            return DatasetRecord(
-                name=name,
-                source_path=path,
-                sheet=sheet,
-                status=DatasetStatus.FAILED,
-                error=str(outcome),
-                key_columns=keys,
-            )
+            return record(status=DatasetStatus.FAILED, error=str(outcome))
         target, stats = outcome
         staged = self.area.put_file(target, f"parquet/{target.name}")
         target.unlink()
         self.log.info("%s: %d rows x %d columns", name, stats.rows, len(stats.columns))
-        return DatasetRecord(
-            name=name,
-            source_path=path,
-            sheet=sheet,
+        return record(
             status=DatasetStatus.OK,
             rows=stats.rows,
             columns=stats.columns,
             preview=stats.preview,
             parquet=staged,
-            key_columns=keys,
         )
 
     def _csv_options(self, path: str) -> CsvOptions:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 MIB = 1024 * 1024
+CSV_BLOCK_SIZE_MIB = 6
 PREVIEW_CELL_CHARS = 40
 TIMESTAMP_UNIT = "us"
 
@@ -30,7 +31,7 @@ class CsvOptions:
     decimal: str = "."
     encoding: str = "utf-8"
     null_values: tuple[str, ...] = ("",)
-    block_size: int = 6 * MIB
+    block_size: int = CSV_BLOCK_SIZE_MIB * MIB
 
 
 class ColumnKind(enum.StrEnum):

@@ -1,8 +1,6 @@
 """Publishing a prepared source: the platform asset, the plan, the uploads.
 
-See docs/datasets.md, "The platform asset and the 100-object limit". The asset
-imports this module when it runs, so requests_toolbelt is not loaded with the
-definitions.
+See docs/datasets.md, "The platform asset and the 100-object limit".
 """
 
 import enum
@@ -13,8 +11,9 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dagster import MetadataValue
 from requests_toolbelt import MultipartEncoder
@@ -31,16 +30,11 @@ from moderate.datasets.staging import (
     DatasetStatus,
     SourceManifest,
     StagedObject,
-    download_verified,
+    StagingArea,
 )
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiError
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-
 ASSET_PATH = "/asset"
-HTTP_CONFLICT = 409
-HTTP_NOT_FOUND = 404
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 FILE_FIELD = "obj"
 CONTENT_TYPES = {
@@ -194,7 +188,7 @@ def ensure_platform_asset(
     try:
         created = client.post_json(ASSET_PATH, body)
     except PlatformApiError as error:
-        if error.status != HTTP_CONFLICT:
+        if error.status != HTTPStatus.CONFLICT:
             raise
         created = find_asset_by_uuid(client, asset_uuid)
         if created is None:
@@ -239,7 +233,7 @@ def delete_object(client: PlatformApiClient, asset_id: int, object_id: int) -> b
     try:
         client.request("DELETE", f"{ASSET_PATH}/{asset_id}/object/{object_id}")
     except PlatformApiError as error:
-        if error.status != HTTP_NOT_FOUND:
+        if error.status != HTTPStatus.NOT_FOUND:
             raise
         return False
     return True
@@ -254,8 +248,7 @@ def upload_object(
 ) -> dict[str, Any]:
     """Uploads one file, streamed from disk, and returns the created object.
 
-    ``file_name``'s stem names the key; ``fields`` are ``tags`` (JSON text),
-    ``series_id``, ``name`` and ``description``.
+    ``file_name``'s stem names the key; ``fields`` are the other form fields.
     """
     content_type = CONTENT_TYPES.get(Path(file_name).suffix, DEFAULT_CONTENT_TYPE)
     with path.open("rb") as handle:
@@ -374,8 +367,7 @@ def publish(
     manifest: SourceManifest,
     asset: PlatformAsset,
     client: PlatformApiClient,
-    s3_client: "S3Client",
-    bucket: str,
+    area: StagingArea,
     limit: int,
     log: logging.Logger,
 ) -> dict[str, Any]:
@@ -411,7 +403,7 @@ def publish(
     with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
         local = Path(scratch) / "upload"
         for unit in plan.uploads:
-            download_verified(s3_client, bucket, unit.staged, local)
+            area.download_verified(unit.staged, local)
             created = upload_object(
                 client, asset.id, local, unit.file_name, _fields(unit, manifest)
             )
@@ -473,7 +465,6 @@ def _fields(unit: PublishUnit, manifest: SourceManifest) -> dict[str, str]:
 def _row(
     unit: PublishUnit, item: Mapping[str, Any], status: PublishStatus
 ) -> dict[str, Any]:
-    """One row of the ``objects`` table."""
     return {
         "dataset": unit.dataset,
         "format": unit.data_format,

@@ -5,7 +5,7 @@ twice. Metadata keys and combined-schema columns name their dataset
 (``<kind> | <dataset>``, ``<dataset> | <column>``), so none overwrites another.
 """
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,17 +40,32 @@ DATASET_COLUMNS = {
 
 
 @dataclass(frozen=True)
-class DatasetCheck:
-    """One check over every dataset: ``problem`` names a dataset's problem, or None.
-
-    With ``require_any``, a commit without any dataset fails the check.
-    """
+class Check:
+    """One check of a manifest: ``evaluate`` gives its problem lines and metadata."""
 
     name: str
     description: str
     severity: AssetCheckSeverity
-    problem: Callable[[DatasetRecord], str | None]
-    require_any: bool = False
+    evaluate: Callable[[SourceManifest], tuple[list[str], dict[str, Any]]]
+
+
+def _per_dataset(
+    problem: Callable[[DatasetRecord], str | None], require_any: bool = False
+) -> Callable[[SourceManifest], tuple[list[str], dict[str, Any]]]:
+    def evaluate(manifest: SourceManifest) -> tuple[list[str], dict[str, Any]]:
+        problems = {
+            d.name: p for d in manifest.datasets if (p := problem(d)) is not None
+        }
+        lines = [f"{name}: {text}" for name, text in problems.items()]
+        if require_any and not manifest.datasets:
+            lines.append("no dataset: the globs matched no readable file")
+        return lines, {
+            "datasets_checked": len(manifest.datasets),
+            "datasets_failing": len(problems),
+            "failing": MetadataValue.json(problems),
+        }
+
+    return evaluate
 
 
 def _unreadable(dataset: DatasetRecord) -> str | None:
@@ -80,97 +95,78 @@ def _empty_columns(dataset: DatasetRecord) -> str | None:
     return f"{len(empty)} columns without values: {listed}{more}"
 
 
-DATASET_CHECKS = (
-    DatasetCheck(
+def _globs(manifest: SourceManifest) -> tuple[list[str], dict[str, Any]]:
+    lines = [
+        *(f"glob {pattern!r} matched nothing" for pattern in manifest.unmatched_globs),
+        *(f"{path}: neither .csv nor .xlsx" for path in manifest.unsupported_files),
+        *manifest.refused_files,
+    ]
+    return lines, {
+        "unmatched_globs": MetadataValue.json(list(manifest.unmatched_globs)),
+        "unsupported_files": MetadataValue.json(list(manifest.unsupported_files)),
+    }
+
+
+CHECKS = (
+    Check(
         "datasets_readable",
         "Every matched file was read (no parse error, no Git LFS pointer).",
         AssetCheckSeverity.ERROR,
-        _unreadable,
+        _per_dataset(_unreadable),
     ),
-    DatasetCheck(
+    Check(
         "datasets_not_empty",
         "The source has datasets and every dataset has rows and columns.",
         AssetCheckSeverity.ERROR,
-        _empty,
-        require_any=True,
+        _per_dataset(_empty, require_any=True),
     ),
-    DatasetCheck(
+    Check(
         "datasets_have_key_columns",
         "Every dataset has its expected key columns (e.g. timestamp for meters).",
         AssetCheckSeverity.ERROR,
-        _missing_keys,
+        _per_dataset(_missing_keys),
     ),
-    DatasetCheck(
+    Check(
         "datasets_without_empty_columns",
         "No dataset has a column without any value.",
         AssetCheckSeverity.WARN,
-        _empty_columns,
+        _per_dataset(_empty_columns),
+    ),
+    Check(
+        "globs_matched_files",
+        "Every glob matched a readable (.csv or .xlsx) file.",
+        AssetCheckSeverity.WARN,
+        _globs,
     ),
 )
-GLOBS_CHECK = "globs_matched_files"
-GLOBS_DESCRIPTION = "Every glob matched a readable (.csv or .xlsx) file."
 
 
 def check_specs(asset_key: AssetKey) -> list[AssetCheckSpec]:
     """The check specs declared by a preparing asset."""
-    described = [(check.name, check.description) for check in DATASET_CHECKS]
-    described.append((GLOBS_CHECK, GLOBS_DESCRIPTION))
-    return [AssetCheckSpec(n, asset=asset_key, description=d) for n, d in described]
+    return [
+        AssetCheckSpec(c.name, asset=asset_key, description=c.description)
+        for c in CHECKS
+    ]
 
 
 def check_results(
     asset_key: AssetKey, manifest: SourceManifest
 ) -> list[AssetCheckResult]:
     """Evaluates every check on a manifest."""
-    results = [
-        _evaluate(asset_key, check, manifest.datasets) for check in DATASET_CHECKS
-    ]
-    problems = [
-        *(f"glob {pattern!r} matched nothing" for pattern in manifest.unmatched_globs),
-        *(f"{path}: neither .csv nor .xlsx" for path in manifest.unsupported_files),
-        *manifest.refused_files,
-    ]
-    results.append(
-        AssetCheckResult(
-            asset_key=asset_key,
-            check_name=GLOBS_CHECK,
-            passed=not problems,
-            severity=AssetCheckSeverity.WARN,
-            description="; ".join(problems[:MAX_LISTED]) or None,
-            metadata={
-                "unmatched_globs": MetadataValue.json(list(manifest.unmatched_globs)),
-                "unsupported_files": MetadataValue.json(
-                    list(manifest.unsupported_files)
-                ),
-            },
+    results = []
+    for check in CHECKS:
+        lines, metadata = check.evaluate(manifest)
+        results.append(
+            AssetCheckResult(
+                asset_key=asset_key,
+                check_name=check.name,
+                passed=not lines,
+                severity=check.severity,
+                description="\n".join(lines[:MAX_LISTED]) or None,
+                metadata=metadata,
+            )
         )
-    )
     return results
-
-
-def _evaluate(
-    asset_key: AssetKey, check: DatasetCheck, datasets: Sequence[DatasetRecord]
-) -> AssetCheckResult:
-    problems = {
-        dataset.name: problem
-        for dataset in datasets
-        if (problem := check.problem(dataset)) is not None
-    }
-    lines = [f"{name}: {problem}" for name, problem in problems.items()]
-    if check.require_any and not datasets:
-        lines.append("no dataset: the globs matched no readable file")
-    return AssetCheckResult(
-        asset_key=asset_key,
-        check_name=check.name,
-        passed=not lines,
-        severity=check.severity,
-        description="\n".join(lines[:MAX_LISTED]) or None,
-        metadata={
-            "datasets_checked": len(datasets),
-            "datasets_failing": len(problems),
-            "failing": MetadataValue.json(problems),
-        },
-    )
 
 
 def prepare_metadata(
@@ -202,7 +198,6 @@ def prepare_metadata(
         "datasets": len(manifest.datasets),
         "datasets_failed": len(manifest.failed_datasets),
         "files": len(manifest.files),
-        "total_rows": sum(d.rows for d in ok),
         ROW_COUNT: sum(d.rows for d in ok),
         COLUMN_SCHEMA: TableSchema(columns=combined[:MAX_SCHEMA_COLUMNS]),
         "dataset_table": table(DATASET_COLUMNS, rows),

@@ -190,6 +190,27 @@ class StagingArea:
         finally:
             body.close()
 
+    def download_verified(self, staged: StagedObject, target: Path) -> None:
+        """Streams a staged object to ``target`` and checks its SHA-256.
+
+        Raises:
+            StagingIntegrityError: If the bytes differ from the manifest's hash.
+        """
+        body = self.client.get_object(Bucket=self.bucket, Key=staged.key)["Body"]
+        digest = hashlib.sha256()
+        try:
+            with target.open("wb") as handle:
+                for chunk in body.iter_chunks(HASH_CHUNK_BYTES):
+                    digest.update(chunk)
+                    handle.write(chunk)
+        finally:
+            body.close()
+        if digest.hexdigest() != staged.sha256:
+            raise StagingIntegrityError(
+                f"s3://{self.bucket}/{staged.key} has SHA-256 {digest.hexdigest()}, "
+                f"expected {staged.sha256}"
+            )
+
 
 def delete_older_commits(keep: StagingArea, prepared_at: str) -> int:
     """Deletes the source's staged commits older than ``keep``; returns the count.
@@ -227,27 +248,3 @@ def delete_older_commits(keep: StagingArea, prepared_at: str) -> int:
             Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
         )
     return len(doomed)
-
-
-def download_verified(
-    client: "S3Client", bucket: str, staged: StagedObject, target: Path
-) -> None:
-    """Streams a staged object to ``target`` and checks its SHA-256.
-
-    Raises:
-        StagingIntegrityError: If the bytes differ from the manifest's hash.
-    """
-    body = client.get_object(Bucket=bucket, Key=staged.key)["Body"]
-    digest = hashlib.sha256()
-    try:
-        with target.open("wb") as handle:
-            for chunk in body.iter_chunks(HASH_CHUNK_BYTES):
-                digest.update(chunk)
-                handle.write(chunk)
-    finally:
-        body.close()
-    if digest.hexdigest() != staged.sha256:
-        raise StagingIntegrityError(
-            f"s3://{bucket}/{staged.key} has SHA-256 {digest.hexdigest()}, "
-            f"expected {staged.sha256}"
-        )

@@ -1,7 +1,5 @@
 """``python -m moderate.doctor``: prints the service health table."""
 
-from __future__ import annotations
-
 import sys
 
 from moderate.doctor.checks import check_resources, failing, format_reports

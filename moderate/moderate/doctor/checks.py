@@ -1,7 +1,5 @@
 """Health checks of every shared resource."""
 
-from __future__ import annotations
-
 from collections.abc import Iterable, Mapping
 from typing import Any
 

@@ -4,8 +4,6 @@ An invalid value gives the default plus a one-line problem, so a schedule can sk
 with the reason and the doctor list it while the code location loads.
 """
 
-from __future__ import annotations
-
 import os
 from dataclasses import dataclass
 

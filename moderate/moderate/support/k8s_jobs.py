@@ -1,20 +1,17 @@
 """Runs one Kubernetes Job to its end on dagster-k8s's client, and always deletes it.
 
 The one Kubernetes lifecycle of the analysis and of the OpenMetadata ingestion:
-the library's client creates the Job and waits (fail fast on image pulls, crash
-loops, retries, timeouts); around it an optional Secret owned by the Job, checks
+around the library's create-and-wait, an optional Secret owned by the Job, checks
 between its polls (cancellation, unschedulable or misconfigured Pod, failed or
-vanished Job), the log read before deletion, and deletion in ``finally``. Kept
-instead of ``PipesK8sClient``/``execute_k8s_job`` (dagster-k8s 0.29.27): both use
-``production_client()`` (no request timeout, nothing checked between polls);
-the first creates a bare Pod (no TTL) and waits 5 h for an unschedulable one, the
-second merges the run's ``envSecrets: dagster-secrets`` into the Job.
+vanished Job), the log read before deletion, and deletion in ``finally``. Why not
+``PipesK8sClient`` or ``execute_k8s_job``: docs/matrix-profile.md.
 """
 
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import kubernetes
@@ -30,7 +27,6 @@ RETRIED_BY_THE_LIBRARY = "CreateContainerConfigError"
 UNSCHEDULABLE = "Unschedulable"
 DEADLINE_EXCEEDED = "DeadlineExceeded"
 FOREGROUND = "Foreground"
-HTTP_NOT_FOUND = 404
 API_REQUEST_TIMEOUT_S = 30.0
 WAIT_GRACE_S = 60.0
 LOG_TAIL_LINES = 100_000
@@ -105,7 +101,7 @@ class JobOutcome:
 
 
 class _StopWaitingError(Exception):
-    """Raised between the library's polls to end its wait (with a reason)."""
+    """Ends the library's wait between its polls; without a reason, the status tells."""
 
 
 class KubernetesJobRunner:
@@ -213,13 +209,11 @@ class KubernetesJobRunner:
                 f"the run was cancelled; Kubernetes Job {name} is being deleted"
             )
         job = self._read_job(name)
-        if job is None:
-            raise _StopWaitingError(f"{self._subject} Job disappeared")
-        if _condition(job, "Failed", "True") is not None:
+        if job is None or _condition(job, "Failed", "True") is not None:
             raise _StopWaitingError()
         for pod in self._pods(name):
             if RETRIED_BY_THE_LIBRARY in _waiting_reasons(pod):
-                raise _StopWaitingError(self._start_failure(RETRIED_BY_THE_LIBRARY))
+                raise _StopWaitingError()
             condition = _condition(pod, "PodScheduled", "False", UNSCHEDULABLE)
             if condition is None:
                 unschedulable_since.clear()
@@ -246,21 +240,19 @@ class KubernetesJobRunner:
                 if status.name == container and state and state.terminated:
                     return int(state.terminated.exit_code), None
                 if state and state.waiting and state.waiting.reason:
-                    return None, self._start_failure(state.waiting.reason)
+                    reason = state.waiting.reason
+                    return None, f"{self._subject} container could not start ({reason})"
         failed = getattr(_condition(job, "Failed"), "reason", None)
         return None, f"{self._subject} Job failed ({failed or 'unknown reason'})"
 
     def _timeout(self, deadline_s: int) -> str:
         return f"{self._subject} exceeded its time limit of {deadline_s} s"
 
-    def _start_failure(self, reason: str) -> str:
-        return f"{self._subject} container could not start ({reason})"
-
     def _read_job(self, name: str) -> Any:
         try:
             return self._batch.read_namespaced_job(name, self._namespace)
         except kubernetes.client.ApiException as error:
-            if error.status == HTTP_NOT_FOUND:
+            if error.status == HTTPStatus.NOT_FOUND:
                 return None
             raise
 
@@ -310,7 +302,7 @@ class KubernetesJobRunner:
             try:
                 delete(name, self._namespace, body={"propagationPolicy": FOREGROUND})
             except API_ERRORS as error:
-                if getattr(error, "status", None) != HTTP_NOT_FOUND:
+                if getattr(error, "status", None) != HTTPStatus.NOT_FOUND:
                     LOGGER.error("Could not delete %s %s (%s)", kind, name, error)
             else:
                 LOGGER.info("Deleted Kubernetes %s %s/%s", kind, self._namespace, name)

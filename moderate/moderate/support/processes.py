@@ -8,9 +8,7 @@ import subprocess
 DEFAULT_KILL_GRACE_S = 5.0
 
 
-def stop_process_group(
-    process: subprocess.Popen[bytes], grace_s: float = DEFAULT_KILL_GRACE_S
-) -> None:
+def stop_process_group(process: subprocess.Popen[bytes], grace_s: float) -> None:
     """SIGTERM, then SIGKILL after ``grace_s``, to the group of ``process``.
 
     ``process`` must lead its group (``start_new_session=True``); returns once

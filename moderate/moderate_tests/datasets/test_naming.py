@@ -104,3 +104,7 @@ def test_redact_url_drops_credentials() -> None:
         == "https://github.com:443/org/repo.git"
     )
     assert redact_url("file:///tmp/repo.git") == "file:///tmp/repo.git"
+    assert (
+        redact_url("fatal: https://x:p@ss@github.com/r?a@b not found")
+        == "fatal: https://github.com/r?a@b not found"
+    )

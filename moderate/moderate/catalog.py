@@ -85,9 +85,13 @@ def _describe(spec: AssetSpec, repository: Repository | None) -> AssetSpec:
     known_deps = {dep.asset_key for dep in spec.deps}
     return spec.merge_attributes(
         deps=[k for k in CROSS_FEATURE_DEPS.get(spec.key, ()) if k not in known_deps],
-        owners=[OWNER],
+        owners=[] if OWNER in spec.owners else [OWNER],
         tags={FEATURE_TAG: feature} if feature and FEATURE_TAG not in spec.tags else {},
-        metadata={DOCS_METADATA_KEY: link} if link is not None else {},
+        metadata=(
+            {DOCS_METADATA_KEY: link}
+            if link is not None and DOCS_METADATA_KEY not in spec.metadata
+            else {}
+        ),
     )
 
 

@@ -39,6 +39,7 @@ from moderate.datasets.staging import (
 from moderate.resources.platform_api import PlatformApiResource
 from moderate.resources.s3 import S3Resource
 from moderate.state import StateStoreResource
+from moderate.support.naming import one_line
 
 GROUP_NAME = "datasets"
 FEATURE_TAGS = {"moderate/feature": "datasets"}
@@ -54,10 +55,6 @@ SOURCE_DESCRIPTIONS = {
     GENOME_PROJECT_SOURCE: "Building Data Genome Project 2 datasets (CC BY-SA 4.0)",
 }
 SOURCE_PARTITIONS = StaticPartitionsDefinition(list(SOURCE_DESCRIPTIONS))
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())[:FAILURE_CHARS]
 
 
 @observable_source_asset(
@@ -80,7 +77,7 @@ def dataset_repository(context: AssetExecutionContext) -> DataVersionsByPartitio
                 settings.repo_url, settings.ref, OBSERVE_TIMEOUT_S
             )
         except (GitSourceRefusedError, GitFetchError) as error:
-            errors[source] = _one_line(error)
+            errors[source] = one_line(str(error), FAILURE_CHARS)
             context.log.warning("%s not observed: %s", source, errors[source])
     if not versions:
         raise Failure(
@@ -129,7 +126,7 @@ def prepared_datasets(
         )
     except (GitSourceRefusedError, GitFetchError, InvalidGlobError) as error:
         raise Failure(
-            description=_one_line(error),
+            description=one_line(str(error), FAILURE_CHARS),
             metadata={"repo_url": redact_url(settings.repo_url), "ref": settings.ref},
         ) from None
     manifest = prepared.manifest
@@ -185,7 +182,10 @@ def platform_asset_datasets(
         raise Failure(
             description=f"staged manifest {manifest_url} cannot be read: "
             f"materialise {PREPARE_ASSET} for {source} again",
-            metadata={"manifest": manifest_url, "error": _one_line(error)},
+            metadata={
+                "manifest": manifest_url,
+                "error": one_line(str(error), FAILURE_CHARS),
+            },
         ) from None
     client = platform_api.client()
     platform_asset = publish.ensure_platform_asset(
@@ -211,7 +211,7 @@ def platform_asset_datasets(
         StagingIntegrityError,
     ) as error:
         raise Failure(
-            description=_one_line(error),
+            description=one_line(str(error), FAILURE_CHARS),
             metadata={"source": source, "platform_asset_id": platform_asset.id},
         ) from None
     if SourceState.read(store, source) == known:

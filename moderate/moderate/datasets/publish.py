@@ -33,6 +33,7 @@ from moderate.datasets.staging import (
     StagingArea,
 )
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiError
+from moderate.support.naming import OBJECT_KEYS_METADATA
 
 ASSET_PATH = "/asset"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -43,7 +44,6 @@ CONTENT_TYPES = {
     ".parquet": "application/vnd.apache.parquet",
 }
 SCRATCH_PREFIX = "moderate-datasets-publish-"
-OBJECT_KEYS = "moderate/object_keys"
 OBJECT_COLUMNS = {
     "dataset": "string",
     "format": "string",
@@ -422,7 +422,7 @@ def publish(
         delete_object(client, asset.id, object_id)
     rows.sort(key=lambda row: (row["dataset"], row["format"]))
     return {
-        OBJECT_KEYS: MetadataValue.json(sorted(row["key"] for row in rows)),
+        OBJECT_KEYS_METADATA: MetadataValue.json(sorted(row["key"] for row in rows)),
         "status": "uploaded" if plan.uploads else "skipped (nothing new)",
         "source_commit": manifest.commit_sha,
         "platform_asset_id": asset.id,

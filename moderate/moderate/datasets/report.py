@@ -21,6 +21,7 @@ from dagster import (
 )
 
 from moderate.datasets.staging import DatasetRecord, DatasetStatus, SourceManifest
+from moderate.support.naming import markdown_cell
 
 MAX_LISTED = 50
 MAX_SCHEMA_COLUMNS = 200
@@ -235,7 +236,7 @@ def _preview(dataset: DatasetRecord) -> str:
         return "(no rows)"
     width = min(MAX_PREVIEW_COLUMNS, len(dataset.preview[0]))
     hidden = len(dataset.preview[0]) - width
-    rows = [[_md(cell) for cell in row[:width]] for row in dataset.preview]
+    rows = [[markdown_cell(cell) for cell in row[:width]] for row in dataset.preview]
     lines = [
         "| " + " | ".join(rows[0]) + " |",
         "|" + "---|" * width,
@@ -244,7 +245,3 @@ def _preview(dataset: DatasetRecord) -> str:
     if hidden > 0:
         lines.append(f"\n{hidden} more columns not shown.")
     return "\n".join(lines)
-
-
-def _md(cell: str) -> str:
-    return cell.replace("|", "\\|").replace("\n", " ")

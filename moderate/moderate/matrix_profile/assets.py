@@ -14,9 +14,9 @@ from dagster import (
 
 from moderate.matrix_profile.tags import FEATURE_TAGS
 from moderate.resources.s3 import S3Resource
+from moderate.support.naming import REPORT_KEY_METADATA
 
 MATRIX_PROFILE_REPORTS_KEY = AssetKey("matrix_profile_reports")
-REPORT_KEY_METADATA = "moderate/report_key"
 WORKFLOW_JOB_ID_METADATA = "moderate/workflow_job_id"
 PREVIEW_READ_BYTES = 256 * 1024
 PREVIEW_CHARS = 1500

@@ -2,6 +2,7 @@
 
 import logging
 from enum import StrEnum
+from http import HTTPStatus
 from typing import Any
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, Failure
@@ -24,7 +25,6 @@ from moderate.resources.platform_api import (
 from moderate.resources.s3 import S3Resource
 
 MATRIX_PROFILE_JOB_TYPE = "matrix_profile"
-HTTP_NOT_FOUND = 404
 HTTP_SERVER_ERROR = 500
 TRANSIENT_STATUSES = frozenset({408, 429})
 ACCOUNT_STATUSES = frozenset({401, 403})
@@ -69,7 +69,7 @@ def read_job_state(client: PlatformApiClient, workflow_job_id: int) -> JobState:
     try:
         job = client.get_json(JOB_PATH.format(workflow_job_id))
     except PlatformApiError as error:
-        if error.status == HTTP_NOT_FOUND:
+        if error.status == HTTPStatus.NOT_FOUND:
             return JobState.MISSING
         raise
     if job.get("job_type") != MATRIX_PROFILE_JOB_TYPE:

@@ -34,11 +34,10 @@ from moderate.openmetadata.steps import FEATURE_TAGS
 from moderate.openmetadata.workflows import DEFAULT_DATALAKE_DATABASE
 from moderate.resources import OpenMetadataResource, S3Resource
 from moderate.support.cursors import JsonCursor
+from moderate.support.naming import OBJECT_KEYS_METADATA, REPORT_KEY_METADATA
 
 PUBLISHED_ASSET_PREFIX = "platform_asset_"
 REPORT_ASSET = AssetKey("matrix_profile_reports")
-OBJECT_KEYS_METADATA = "moderate/object_keys"
-REPORT_KEY_METADATA = "moderate/report_key"
 RECORDS_PER_TICK = 100
 SENSOR_INTERVAL_S = 300
 TEST_DEFINITION = "dagsterAssetCheck"

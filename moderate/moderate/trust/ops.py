@@ -9,7 +9,6 @@ items ends in a :class:`dagster.Failure` naming them.
 """
 
 import enum
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from moderate.resources.platform_api import PlatformApiClient, PlatformApiResour
 from moderate.resources.settings import EnvBackedResource, ServiceNotConfiguredError
 from moderate.state import ItemStatus, StateRecord, StateStoreResource, utc_now
 from moderate.state.resource import StateStoreUnavailableError
+from moderate.support.naming import markdown_cell, one_line
 from moderate.trust.settings import (
     DEFAULT_TRUST_SETTINGS,
     FEATURE_TAGS,
@@ -237,9 +237,10 @@ def _run_batch(
     if failed:
         first = failed[0]
         raise Failure(
-            description=_one_line(
+            description=one_line(
                 f"{namespace}: {len(failed)} of {len(outcomes)} items failed; first "
-                f"{first.key}: {first.detail}"
+                f"{first.key}: {first.detail}",
+                DESCRIPTION_LIMIT,
             ),
             metadata={
                 **metadata,
@@ -337,12 +338,8 @@ def _table(outcomes: Sequence[ItemOutcome]) -> str:
     for outcome in outcomes:
         status = "" if outcome.http_status is None else str(outcome.http_status)
         retry = "" if outcome.retry_at is None else f"{outcome.retry_at:%Y-%m-%d %H:%M}"
-        detail = _one_line(outcome.detail).replace("|", "\\|")
+        detail = markdown_cell(one_line(outcome.detail, DESCRIPTION_LIMIT))
         rows.append(
             f"| {outcome.key} | {outcome.state.value} | {status} | {retry} | {detail} |"
         )
     return "\n".join(rows)
-
-
-def _one_line(text: str) -> str:
-    return textwrap.shorten(text, DESCRIPTION_LIMIT, placeholder="…")

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from moderate.resources.platform_api import PlatformApiClient, PlatformApiError
@@ -19,7 +20,6 @@ from moderate.resources.platform_api import PlatformApiClient, PlatformApiError
 DID_PATH = "/user/did"
 PROOF_PATH = "/asset/proof"
 POLL_BACKOFF_FACTOR = 2.0
-HTTP_NOT_FOUND = 404
 ALREADY_DONE_MARKERS = (
     "already has a did",
     "already has a proof",
@@ -154,7 +154,7 @@ def request_trust(
     except TaskTimeoutError as error:
         return TrustResult(Outcome.TRANSIENT, str(error))
     except PlatformApiError as error:
-        permanent = error.status == HTTP_NOT_FOUND and error.path == route.path
+        permanent = error.status == HTTPStatus.NOT_FOUND and error.path == route.path
         outcome = Outcome.PERMANENT if permanent else Outcome.TRANSIENT
         return TrustResult(outcome, str(error), http_status=error.status)
     except requests.RequestException as error:

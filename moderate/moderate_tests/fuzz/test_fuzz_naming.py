@@ -20,7 +20,13 @@ from moderate.datasets.naming import (
     normalise_relative_path,
     upload_file_name,
 )
-from moderate.support.naming import slugify, unique_names
+from moderate.support.naming import (
+    ELLIPSIS,
+    markdown_cell,
+    one_line,
+    slugify,
+    unique_names,
+)
 from moderate_tests.fuzz.corpus import load_corpus
 
 SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
@@ -114,3 +120,31 @@ def test_refs(text: str) -> None:
 @given(st.one_of(PATHS, st.from_regex(r"\Ahttps?://[a-z.:@-]{0,20}/[ -~]{0,30}\Z")))
 def test_repository_urls(text: str) -> None:
     check_url(text)
+
+
+@given(st.text(max_size=400), st.integers(min_value=2, max_value=300))
+def test_one_line_is_one_bounded_line_of_the_text(text: str, limit: int) -> None:
+    line = one_line(text, limit)
+    flat = " ".join(text.split())
+    assert len(line) <= limit
+    assert not re.search(r"\s{2}|[\n\r\t]", line)
+    if len(flat) <= limit:
+        assert line == flat
+    else:
+        assert line.endswith(ELLIPSIS)
+        assert flat.startswith(line[: -len(ELLIPSIS)])
+        assert len(line) > limit // 2
+
+
+def test_one_line_keeps_part_of_a_long_word_and_cuts_at_a_space_when_it_can() -> None:
+    assert one_line("see https://" + "x" * 50, 20) == "see https://xxxxxxx…"
+    assert one_line("first second third fourth", 16) == "first second…"
+    assert one_line(" a \n\t b ", 10) == "a b"
+
+
+@given(st.text(max_size=200))
+def test_markdown_cell_leaves_no_bare_pipe_or_line_break(text: str) -> None:
+    cell = markdown_cell(text)
+    assert len(cell.splitlines()) <= 1
+    assert all(cell[i - 1 : i] == "\\" for i, c in enumerate(cell) if c == "|")
+    assert cell.replace("\\|", "|").split() == text.split()

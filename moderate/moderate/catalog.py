@@ -23,7 +23,6 @@ from dagster import (
     link_code_references_to_git,
     with_source_code_references,
 )
-from dagster._record import replace
 
 FEATURE_TAG = "moderate/feature"
 OWNER = "team:moderate-data-engineering"
@@ -133,4 +132,14 @@ def catalogued(defs: Definitions) -> Definitions:
             ),
             *observed,
         ]
-    return replace(described, assets=assets)
+    return Definitions(
+        assets=assets,  # type: ignore[arg-type]
+        asset_checks=described.asset_checks,
+        jobs=described.jobs,
+        schedules=described.schedules,
+        sensors=described.sensors,
+        resources=described.resources,
+        executor=described.executor,
+        loggers=described.loggers,
+        metadata=described.metadata,
+    )

@@ -213,7 +213,7 @@ class KubernetesJobRunner:
             raise _StopWaitingError()
         for pod in self._pods(name):
             if RETRIED_BY_THE_LIBRARY in _waiting_reasons(pod):
-                raise _StopWaitingError()
+                raise _StopWaitingError(self._start_failure(RETRIED_BY_THE_LIBRARY))
             condition = _condition(pod, "PodScheduled", "False", UNSCHEDULABLE)
             if condition is None:
                 unschedulable_since.clear()
@@ -240,13 +240,15 @@ class KubernetesJobRunner:
                 if status.name == container and state and state.terminated:
                     return int(state.terminated.exit_code), None
                 if state and state.waiting and state.waiting.reason:
-                    reason = state.waiting.reason
-                    return None, f"{self._subject} container could not start ({reason})"
+                    return None, self._start_failure(state.waiting.reason)
         failed = getattr(_condition(job, "Failed"), "reason", None)
         return None, f"{self._subject} Job failed ({failed or 'unknown reason'})"
 
     def _timeout(self, deadline_s: int) -> str:
         return f"{self._subject} exceeded its time limit of {deadline_s} s"
+
+    def _start_failure(self, reason: str) -> str:
+        return f"{self._subject} container could not start ({reason})"
 
     def _read_job(self, name: str) -> Any:
         try:

@@ -25,7 +25,7 @@ SLUG_FALLBACK = "dataset"
 NAME_MAX_CHARS = 1024
 SHEET_MAX_CHARS = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_USER_INFO = re.compile(r"://[^/?#\s]*@")
+_USER_INFO = re.compile(r"://[^/\s]*@")
 
 
 class DatasetNameError(ValueError):

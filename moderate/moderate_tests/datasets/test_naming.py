@@ -108,3 +108,5 @@ def test_redact_url_drops_credentials() -> None:
         redact_url("fatal: https://x:p@ss@github.com/r?a@b not found")
         == "fatal: https://github.com/r?a@b not found"
     )
+    for raw in ("https://u:p?q@h/x", "https://u:p#x@h/"):
+        assert "u:p" not in redact_url(raw), raw

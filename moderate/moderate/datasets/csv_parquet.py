@@ -108,15 +108,19 @@ def csv_to_parquet(
         raise DatasetReadError(f"{label}: {_first_line(error)}") from error
 
 
-def column_names(header: Sequence[str]) -> list[str]:
+def column_names(
+    header: Sequence[str], positions: Sequence[int] | None = None
+) -> list[str]:
     """Header cells as names every Parquet reader can address.
 
-    Cells are stripped; an empty one becomes ``column_<position>`` (1-based)
+    Cells are stripped; an empty one becomes ``column_<position>`` (1-based, or
+    the cell's entry in ``positions`` when only some columns of a row are kept)
     and repeats get ``_2``, ``_3``, … (``a,b,a`` → ``a``, ``b``, ``a_2``).
     """
+    numbers = positions or range(1, len(header) + 1)
     cleaned = [
         cell.strip() or UNNAMED_COLUMN.format(position=position)
-        for position, cell in enumerate(header, start=1)
+        for cell, position in zip(header, numbers, strict=True)
     ]
     return unique_names(cleaned)
 

@@ -114,13 +114,18 @@ def _layout(workbook: Workbook, sheet: str) -> SheetLayout | None:
             seen = KINDS_BY_TYPE.get(type(value), ColumnKind.STRING)
             kinds[index] = widen(kinds[index], seen)
     titles = [*header, *([None] * (width - len(header)))]
-    names = column_names(["" if title is None else str(title) for title in titles])
     kept = [
         i
         for i in range(width)
         if titles[i] not in (None, "") or kinds[i] != ColumnKind.NULL
     ]
-    schema = pa.schema([(names[i], arrow_type(kinds[i])) for i in kept])
+    names = column_names(
+        ["" if titles[i] is None else str(titles[i]) for i in kept],
+        [i + 1 for i in kept],
+    )
+    schema = pa.schema(
+        [(name, arrow_type(kinds[i])) for name, i in zip(names, kept, strict=True)]
+    )
     return SheetLayout(tuple(kept), schema)
 
 

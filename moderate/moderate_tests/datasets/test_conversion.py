@@ -241,3 +241,22 @@ def test_a_file_that_is_not_a_workbook_is_reported(tmp_path: Path) -> None:
         open_workbook(bogus, "fake.xlsx"),
     ):
         pass
+
+
+def test_sheet_names_are_unique_among_the_kept_columns(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    source = Workbook()
+    sheet = source.active
+    sheet.append(["a", None, "column_2", None])
+    sheet.append([1, None, 2, 3])
+    source.save(tmp_path / "book.xlsx")
+    with open_workbook(tmp_path / "book.xlsx", "book.xlsx") as workbook:
+        sheet_to_parquet(workbook, sheet.title, tmp_path / "out.parquet", 1, "x")
+
+    # The empty, untitled second column is dropped and takes no name.
+    assert pq.read_table(tmp_path / "out.parquet").column_names == [
+        "a",
+        "column_2",
+        "column_4",
+    ]

@@ -197,7 +197,9 @@ def _discovered(
         f"partitions added {added}, removed {removed}; services marked deleted "
         f"{retired}"
     )
-    context.log.info(f"{units.unit} units to ingest: {list(selected)}")
+    context.log.info(
+        f"{units.unit} units to ingest ({len(selected)}): {list(selected)}"
+    )
     for unit in selected:
         item = units.item(unit, runner, generate_sample_data, schema_excludes)
         yield DynamicOutput(
@@ -254,13 +256,15 @@ def discover_datalake_prefixes(
     )
 
 
-def _stage_ops(units: UnitKind) -> tuple[OpDefinition, OpDefinition]:
+def _stage_ops(
+    units: UnitKind, metadata_description: str
+) -> tuple[OpDefinition, OpDefinition]:
     """The metadata op and the profiler op (which reports the partition) of a unit."""
     resource_keys = {units.resource_key, "openmetadata"}
 
     @op(
         name=f"run_{units.source}_metadata",
-        description=f"Runs the metadata workflows of one {units.unit}.",
+        description=metadata_description,
         required_resource_keys=resource_keys,
         tags=FEATURE_TAGS,
     )
@@ -290,8 +294,13 @@ def _stage_ops(units: UnitKind) -> tuple[OpDefinition, OpDefinition]:
     return run_metadata, run_profiler
 
 
-run_postgres_metadata, run_postgres_profiler = _stage_ops(POSTGRES_UNITS)
-run_datalake_metadata, run_datalake_profiler = _stage_ops(DATALAKE_UNITS)
+run_postgres_metadata, run_postgres_profiler = _stage_ops(
+    POSTGRES_UNITS, "Runs the metadata and lineage workflows of one database."
+)
+run_datalake_metadata, run_datalake_profiler = _stage_ops(
+    DATALAKE_UNITS,
+    "Runs the metadata workflow of one prefix and sets its tables' owner.",
+)
 
 
 def _report_catalog(

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from dagster import Config
-from pydantic import Field, NonNegativeFloat, PositiveFloat
+from pydantic import ConfigDict, Field, NonNegativeFloat, PositiveFloat
 
 from moderate.state import exponential_backoff, utc_now
 from moderate.trust.tasks import DID_ROUTE, PROOF_ROUTE, Outcome, PollPolicy, TrustRoute
@@ -123,6 +123,9 @@ class TrustSettings(TrustBatchConfig):
         full_reconciliation_interval: Age after which a pass over the realm
             starts even though the user count did not change.
     """
+
+    # Built in code, not from run config: a misspelt limit must not fall back.
+    model_config = ConfigDict(extra="forbid")
 
     user_page_size: PageSize = MAX_PAGE_SIZE
     max_user_pages_per_tick: AtLeastOne = 100

@@ -52,6 +52,7 @@ def test_blocked_owner_is_read_from_the_error() -> None:
         {"max_runs_in_flight": 0},
         {"batch_size": 0},
         {"max_object_pages_per_tick": 0},
+        {"pending_timeout": 60},  # a misspelt or old (pre-seconds) name
     ],
 )
 def test_settings_reject_limits_the_services_refuse(changes: dict) -> None:

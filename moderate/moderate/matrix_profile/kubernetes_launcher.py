@@ -1,18 +1,20 @@
 """The analysis as a Kubernetes Job, run through :mod:`moderate.support.k8s_jobs`.
 
 The presigned URLs sit in a per-Job Secret (``secretKeyRef``), never in the
-spec. The worker runs non-root on a read-only root filesystem, all capabilities
-dropped, with a ``/tmp`` scratch volume, limits, a deadline and a TTL. RBAC:
-``deploy/k8s/run-worker-rbac-jobs.yaml.template``.
+spec, which carries the Dagster Pipes bootstrap (the worker's messages come back
+in its log). The worker runs non-root on a read-only root filesystem, all
+capabilities dropped, with a ``/tmp`` scratch volume, limits, a deadline and a
+TTL. RBAC: ``deploy/k8s/run-worker-rbac-jobs.yaml.template``.
 """
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import kubernetes
+from dagster import OpExecutionContext, PipesEnvContextInjector, open_pipes_session
 
 from moderate.matrix_profile.launcher import (
     WORKER_MODULE,
@@ -22,11 +24,13 @@ from moderate.matrix_profile.launcher import (
     WorkerResult,
 )
 from moderate.matrix_profile.results import truncate_log
+from moderate.matrix_profile.worker.options import SUMMARY_MESSAGE_TYPE
 from moderate.support.k8s_jobs import (
     JobCancelledError,
     KubernetesJobRunner,
     job_manifest,
 )
+from moderate.support.pipes import JobLogMessageReader, custom_message
 
 APP_LABEL = "app.kubernetes.io/name"
 APP_NAME = "moderate-matrix-profile"
@@ -95,8 +99,10 @@ def build_secret(request: WorkerRequest, namespace: str) -> dict[str, Any]:
     }
 
 
-def build_job(request: WorkerRequest, spec: WorkerJobSpec) -> dict[str, Any]:
-    """The ``batch/v1`` Job of one analysis."""
+def build_job(
+    request: WorkerRequest, spec: WorkerJobSpec, pipes_env: Mapping[str, str]
+) -> dict[str, Any]:
+    """The ``batch/v1`` Job of one analysis (``pipes_env``: the Pipes bootstrap)."""
     name = job_name(request.workflow_job_id, request.run_id)
     security = {
         "runAsNonRoot": True,
@@ -109,6 +115,7 @@ def build_job(request: WorkerRequest, spec: WorkerJobSpec) -> dict[str, Any]:
         "TMPDIR": SCRATCH_PATH,
         "NUMBA_CACHE_DIR": f"{SCRATCH_PATH}/numba",
         "PYTHONUNBUFFERED": "1",
+        **pipes_env,
     }
     env = [{"name": key, "value": value} for key, value in plain_env.items()] + [
         {"name": key, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
@@ -179,14 +186,27 @@ class KubernetesWorkerLauncher:
             timer,
         )
 
-    def run(self, request: WorkerRequest, should_stop: ShouldStop) -> WorkerResult:
+    def run(
+        self,
+        context: OpExecutionContext,
+        request: WorkerRequest,
+        should_stop: ShouldStop,
+    ) -> WorkerResult:
         """Runs the Secret and the Job, captures the log, deletes both (any end)."""
-        job = build_job(request, self._spec)
+        reader = JobLogMessageReader()
         secret = build_secret(request, self._spec.namespace)
-        try:
-            outcome = self._runner.run(job, should_stop, secret)
-        except JobCancelledError as cancelled:
-            raise WorkerCancelledError(str(cancelled)) from cancelled
+        with open_pipes_session(
+            context=context,
+            context_injector=PipesEnvContextInjector(),
+            message_reader=reader,
+        ) as session:
+            job = build_job(request, self._spec, session.get_bootstrap_env_vars())
+            try:
+                outcome = self._runner.run(job, should_stop, secret)
+            except JobCancelledError as cancelled:
+                raise WorkerCancelledError(str(cancelled)) from cancelled
+            log = reader.read_log(outcome.log)
+        summary = custom_message(session.get_custom_messages(), SUMMARY_MESSAGE_TYPE)
         return WorkerResult(
-            outcome.exit_code, outcome.reason, truncate_log(outcome.log)
+            outcome.exit_code, outcome.reason, truncate_log(log), summary
         )

@@ -1,13 +1,15 @@
 """The interface of the worker launchers (subprocess, Kubernetes Job).
 
-A launcher runs the worker within a deadline, captures its combined output and
-always cleans up, also when the wait is interrupted.
+A launcher runs the worker within a deadline in a Dagster Pipes session (the
+worker reports its summary through it), captures its combined output and always
+cleans up, also when the wait is interrupted.
 """
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from dagster import OpExecutionContext
 
 from moderate.matrix_profile.worker.errors import EXIT_OK
 from moderate.matrix_profile.worker.options import (
@@ -16,7 +18,6 @@ from moderate.matrix_profile.worker.options import (
 )
 
 WORKER_MODULE = "moderate.matrix_profile.worker"
-SUMMARY_STATUS_OK = "ok"
 
 ShouldStop = Callable[[], bool]
 
@@ -61,37 +62,31 @@ class WorkerRequest:
 class WorkerResult:
     """How the worker ended (``exit_code`` None: it never ran to an exit).
 
-    ``reason`` explains what the exit code does not (timeout, start failure, …).
+    ``reason`` explains what the exit code does not (timeout, start failure, …);
+    ``summary`` is the worker's Pipes summary message, if it sent one.
     """
 
     exit_code: int | None
     reason: str | None
     log: str
+    summary: Mapping[str, Any] | None
 
     @property
     def succeeded(self) -> bool:
         """Whether the worker exited 0 and the launcher saw nothing wrong."""
         return self.exit_code == EXIT_OK and self.reason is None
 
-    def summary(self) -> dict[str, Any] | None:
-        """The worker's final JSON summary line with ``"status": "ok"``, if any."""
-        for line in reversed(self.log.splitlines()):
-            if not line.strip().startswith("{"):
-                continue
-            try:
-                payload = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(payload, dict) and payload.get("status") == SUMMARY_STATUS_OK:
-                return payload
-        return None
-
 
 class WorkerLauncher(Protocol):
     """Runs the worker once and cleans up whatever it started."""
 
-    def run(self, request: WorkerRequest, should_stop: ShouldStop) -> WorkerResult:
-        """Runs the worker, polling ``should_stop``.
+    def run(
+        self,
+        context: OpExecutionContext,
+        request: WorkerRequest,
+        should_stop: ShouldStop,
+    ) -> WorkerResult:
+        """Runs the worker in a Pipes session of ``context``, polling ``should_stop``.
 
         Raises:
             WorkerCancelledError: When ``should_stop`` turned True (worker stopped).

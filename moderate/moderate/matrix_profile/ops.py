@@ -255,13 +255,13 @@ def _analyse(
     context.log.info(
         f"Job {job_id}: running the worker ({kind.value}), report key {report_key}"
     )
-    result = launcher.run(request, should_stop=_CancellationProbe(context))
+    result = launcher.run(context, request, should_stop=_CancellationProbe(context))
     context.log.info(
         f"Job {job_id}: worker ended with exit code {result.exit_code}"
         + (f" ({result.reason})" if result.reason else "")
     )
     if result.succeeded and s3.object_exists(outputs_bucket, report_key):
-        summary = result.summary() or {}
+        summary = dict(result.summary or {})
         context.add_output_metadata(
             {
                 "report": MetadataValue.text(f"{outputs_bucket}/{report_key}"),

@@ -13,6 +13,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from dagster import (
+    OpExecutionContext,
+    PipesTempFileContextInjector,
+    PipesTempFileMessageReader,
+    open_pipes_session,
+)
+
 from moderate.matrix_profile.launcher import (
     WORKER_MODULE,
     ShouldStop,
@@ -25,6 +32,8 @@ from moderate.matrix_profile.results import (
     LOG_TRUNCATE_ABOVE_BYTES,
     TRUNCATION_MARKER,
 )
+from moderate.matrix_profile.worker.options import SUMMARY_MESSAGE_TYPE
+from moderate.support.pipes import custom_message
 from moderate.support.processes import DEFAULT_KILL_GRACE_S, stop_process_group
 
 POLL_INTERVAL_S = 0.2
@@ -85,17 +94,34 @@ class SubprocessWorkerLauncher:
         self._poll_interval_s = poll_interval_s
         self._kill_grace_s = kill_grace_s
 
-    def run(self, request: WorkerRequest, should_stop: ShouldStop) -> WorkerResult:
+    def run(
+        self,
+        context: OpExecutionContext,
+        request: WorkerRequest,
+        should_stop: ShouldStop,
+    ) -> WorkerResult:
         """Runs the worker for at most ``request.timeout_s`` s (``WorkerLauncher``)."""
         command = [*self._command, *request.worker_arguments()]
         buffer = LogBuffer()
-        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
+        with (
+            tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch,
+            open_pipes_session(
+                context=context,
+                context_injector=PipesTempFileContextInjector(),
+                message_reader=PipesTempFileMessageReader(),
+            ) as session,
+        ):
+            env = {
+                **_worker_environment(Path(scratch)),
+                **session.get_bootstrap_env_vars(),
+                **request.url_environment(),
+            }
             process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                env={**_worker_environment(Path(scratch)), **request.url_environment()},
+                env=env,
                 cwd=scratch,
                 start_new_session=True,
             )
@@ -111,7 +137,8 @@ class SubprocessWorkerLauncher:
                 stop_process_group(process, self._kill_grace_s)
                 if reader.is_alive():
                     reader.join(READER_JOIN_TIMEOUT_S)
-        return WorkerResult(exit_code, reason, buffer.text())
+        summary = custom_message(session.get_custom_messages(), SUMMARY_MESSAGE_TYPE)
+        return WorkerResult(exit_code, reason, buffer.text(), summary)
 
     def _wait(
         self, process: subprocess.Popen[bytes], timeout_s: float, stop: ShouldStop

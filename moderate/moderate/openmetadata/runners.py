@@ -6,10 +6,10 @@ are read from its log at its end.
 """
 
 import subprocess
+import sys
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import distributions
 from pathlib import Path
@@ -18,16 +18,14 @@ from typing import Any
 from dagster import (
     OpExecutionContext,
     PipesEnvContextInjector,
-    PipesMessageReader,
     PipesTempFileContextInjector,
     PipesTempFileMessageReader,
     open_pipes_session,
 )
-from dagster._core.pipes.utils import extract_message_or_forward_to_stdout
-from dagster_pipes import PipesDefaultMessageWriter
 
 from moderate.openmetadata.versions import line_of
 from moderate.openmetadata.workflows import WorkflowRequest
+from moderate.support.pipes import JobLogMessageReader, custom_message
 from moderate.support.processes import stop_process_group
 
 SUMMARY_MESSAGE_TYPE = "openmetadata_workflow_summary"
@@ -110,16 +108,6 @@ class WorkflowOutcome:
         return values
 
 
-def summary_from_messages(messages: Sequence[Any]) -> Mapping[str, Any] | None:
-    """The last workflow summary among the Pipes custom messages."""
-    summaries = [
-        message
-        for message in messages
-        if isinstance(message, Mapping) and message.get("type") == SUMMARY_MESSAGE_TYPE
-    ]
-    return summaries[-1] if summaries else None
-
-
 @dataclass(frozen=True)
 class SubprocessWorkflowRunner:
     """Runs ``script`` (``run_workflow.py``) with the ingestion virtualenv's python.
@@ -191,32 +179,11 @@ class SubprocessWorkflowRunner:
                     stop_process_group(process, self.kill_grace_s)
         return WorkflowOutcome(
             request=request,
-            summary=summary_from_messages(session.get_custom_messages()),
+            summary=custom_message(session.get_custom_messages(), SUMMARY_MESSAGE_TYPE),
             exit_code=None if timed_out else exit_code,
             timed_out=timed_out,
             timeout_s=self.timeout_s,
         )
-
-
-class _JobLogMessageReader(PipesMessageReader):
-    """Pipes messages from the Job's log, read after the Job ended."""
-
-    handler: Any = None
-
-    @contextmanager
-    def read_messages(self, handler: Any) -> Iterator[Mapping[str, Any]]:
-        """Keeps the handler; the worker writes its messages to stderr."""
-        self.handler = handler
-        yield {PipesDefaultMessageWriter.STDIO_KEY: PipesDefaultMessageWriter.STDERR}
-
-    def read_log(self, log: str) -> None:
-        """Hands every message line to the session, the rest to stdout."""
-        for line in log.splitlines():
-            extract_message_or_forward_to_stdout(self.handler, line)
-
-    def no_messages_debug_text(self) -> str:
-        """Where the messages were looked for."""
-        return "Read the messages from the Kubernetes Job's log after it ended."
 
 
 @dataclass(frozen=True)
@@ -292,7 +259,7 @@ class KubernetesWorkflowRunner:
         """Runs the request in a Job; ``secrets`` is unused (see class doc)."""
         from moderate.support.k8s_jobs import KubernetesJobRunner, api_client
 
-        reader = _JobLogMessageReader()
+        reader = JobLogMessageReader()
         name = f"{JOB_NAME_PREFIX}{uuid.uuid4().hex[:NAME_SUFFIX_CHARS]}"
         with open_pipes_session(
             context=context,
@@ -310,8 +277,8 @@ class KubernetesWorkflowRunner:
                 "The ingestion workflow",
             )
             outcome = runner.run(job, should_stop=lambda: False)
-            reader.read_log(outcome.log)
-        summary = summary_from_messages(session.get_custom_messages())
+            sys.stdout.write(reader.read_log(outcome.log))
+        summary = custom_message(session.get_custom_messages(), SUMMARY_MESSAGE_TYPE)
         exit_code = outcome.exit_code
         if outcome.reason is not None:
             summary = {"status": "failed", "error_summary": outcome.reason}

@@ -123,7 +123,10 @@ def _bytes(quantity: str) -> int:
 
 
 def docker_run_arguments(
-    request: WorkerRequest, spec: WorkerJobSpec, extra_env: dict[str, str]
+    request: WorkerRequest,
+    spec: WorkerJobSpec,
+    extra_env: dict[str, str],
+    pipes_env: dict[str, str],
 ) -> tuple[list[str], dict[str, str]]:
     """``docker run`` arguments equivalent to the Job's Pod.
 
@@ -132,7 +135,7 @@ def docker_run_arguments(
         reads those from its own environment by name, so no URL is on its
         command line (as none is in the Job spec).
     """
-    job = build_job(request, spec)
+    job = build_job(request, spec, pipes_env)
     secret = build_secret(request, spec.namespace)
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -202,12 +205,17 @@ class WorkerRun:
 
 
 def run_worker(
-    image: str, points: int, extra_env: dict[str, str], measure_cpu: bool = False
+    image: str,
+    points: int,
+    extra_env: dict[str, str],
+    measure_cpu: bool = False,
+    pipes_env: dict[str, str] | None = None,
 ) -> WorkerRun:
     """Runs one analysis of ``points`` points in a fresh worker container.
 
     With ``measure_cpu``, the worker runs as the child of a small Python probe
     that prints the child's CPU seconds on stderr (the Job itself has no probe).
+    ``pipes_env`` is the Job's Dagster Pipes bootstrap (none: no Pipes session).
     """
     with serve_input(make_csv(points)) as (base, store):
         request = WorkerRequest(
@@ -219,7 +227,10 @@ def run_worker(
             timeout_s=RUN_TIMEOUT_S,
         )
         arguments, from_secret = docker_run_arguments(
-            request, job_spec(image), {"NUMBA_DEBUG_CACHE": "1", **extra_env}
+            request,
+            job_spec(image),
+            {"NUMBA_DEBUG_CACHE": "1", **extra_env},
+            pipes_env or {},
         )
         if measure_cpu:
             arguments = _with_cpu_probe(arguments)

@@ -2,20 +2,20 @@
 
 Used where a test needs a worker that hangs, crashes or lies; the end-to-end
 tests run the real worker. Like the real one it takes the presigned URLs from
-its environment. Modes (``--analysis-variable``):
+its environment and reports its summary as a Dagster Pipes custom message.
+Modes (``--analysis-variable``):
 
-- ``ok``: uploads a small report with the presigned PUT and prints the summary;
-- ``no-upload``: exits 0 and prints the summary without uploading anything;
+- ``ok``: uploads a small report with the presigned PUT and reports the summary;
+- ``no-upload``: exits 0 and reports the summary without uploading anything;
 - ``input-error``: exits 2 with a ``moderate-mp-error:`` line;
 - ``crash``: raises (a traceback, exit 1, no error line);
 - ``hang``: starts a sleeping child, writes both pids to ``--window``, sleeps;
 - ``sigkill``: kills itself with SIGKILL;
-- ``env``: prints its environment variable names and its argv as the summary;
+- ``env``: reports its environment variable names and its argv as the summary;
 - ``chatty``: prints many lines then fails with an error line.
 """
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -23,7 +23,16 @@ import sys
 import time
 import urllib.request
 
+from dagster_pipes import open_dagster_pipes
+
+from moderate.matrix_profile.worker.options import SUMMARY_MESSAGE_TYPE
+
 SLEEP_S = 600
+
+
+def _report(summary: dict) -> None:
+    with open_dagster_pipes() as pipes:
+        pipes.report_custom_message({"type": SUMMARY_MESSAGE_TYPE, **summary})
 
 
 def _upload(url: str) -> None:
@@ -50,10 +59,10 @@ def main() -> int:
     print(f"fake worker starting in mode {mode}", file=sys.stderr, flush=True)
     if mode == "ok":
         _upload(upload_url)
-        print(json.dumps({"status": "ok", "mode": mode}), flush=True)
+        _report({"mode": mode})
         return 0
     if mode == "no-upload":
-        print(json.dumps({"status": "ok", "mode": mode}), flush=True)
+        _report({"mode": mode})
         return 0
     if mode == "input-error":
         print("moderate-mp-error: The input has no 'ok' column.", file=sys.stderr)
@@ -71,8 +80,7 @@ def main() -> int:
     if mode == "sigkill":
         os.kill(os.getpid(), signal.SIGKILL)
     if mode == "env":
-        summary = {"status": "ok", "env": sorted(os.environ), "argv": sys.argv}
-        print(json.dumps(summary), flush=True)
+        _report({"env": sorted(os.environ), "argv": sys.argv})
         return 0
     if mode == "chatty":
         for number in range(20_000):

@@ -9,10 +9,18 @@ from dagster import (
     RunRequest,
     SensorResult,
     build_sensor_context,
+    job,
+    op,
 )
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 from dagster._core.test_utils import create_run_for_test
 
+from moderate.matrix_profile.launcher import (
+    ShouldStop,
+    WorkerLauncher,
+    WorkerRequest,
+    WorkerResult,
+)
 from moderate.matrix_profile.sensors import (
     MESSAGES_SENSOR_NAME,
     matrix_profile_messages_sensor,
@@ -20,6 +28,22 @@ from moderate.matrix_profile.sensors import (
 from moderate.resources import RabbitMQResource
 
 COUNT_SETTLE_TIMEOUT_S = 5.0
+
+
+def run_in_op(
+    launcher: WorkerLauncher, request: WorkerRequest, should_stop: ShouldStop
+) -> WorkerResult:
+    """Runs the launcher inside a real Dagster op (a Pipes session needs one)."""
+
+    @op
+    def launch(context) -> WorkerResult:
+        return launcher.run(context, request, should_stop)
+
+    @job
+    def probe() -> None:
+        launch()
+
+    return probe.execute_in_process().output_for_node("launch")
 
 
 def publish(rabbitmq: RabbitMQResource, bodies: list[bytes]) -> None:

@@ -26,6 +26,7 @@ KUBERNETES_VERSION = "1.33.0"
 DIGEST = "sha256:" + "ab" * 32
 INPUT_URL = "https://storage.example/platform-api/a.csv?X-Amz-Signature=abc"
 UPLOAD_URL = "https://storage.example/out/matrixprofile-1.html?X-Amz-Signature=def"
+PIPES_ENV = {"DAGSTER_PIPES_CONTEXT": "eJyrVkpJLElUslKoVioqzYvPTAEylYqUamsBaNsH/g=="}
 
 
 def _request(**overrides) -> WorkerRequest:
@@ -61,13 +62,15 @@ def _manifest(job: dict) -> dict:
 
 
 def test_manifest_passes_kubernetes_validate_strict():
-    manifest = _manifest(build_job(_request(window="1d", top_k=5), _spec()))
+    manifest = _manifest(build_job(_request(window="1d", top_k=5), _spec(), PIPES_ENV))
     assert kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
 
 
 def test_manifest_passes_the_kubernetes_validate_cli(tmp_path: Path):
     path = tmp_path / "job.yaml"
-    path.write_text(yaml.safe_dump(_manifest(build_job(_request(), _spec()))))
+    path.write_text(
+        yaml.safe_dump(_manifest(build_job(_request(), _spec(), PIPES_ENV)))
+    )
     cli = Path(sys.executable).with_name("kubernetes-validate")
     completed = subprocess.run(
         [str(cli), "--strict", "-k", KUBERNETES_VERSION, str(path)],
@@ -80,14 +83,14 @@ def test_manifest_passes_the_kubernetes_validate_cli(tmp_path: Path):
 
 
 def test_invalid_manifest_is_rejected_by_the_validator():
-    manifest = _manifest(build_job(_request(), _spec()))
+    manifest = _manifest(build_job(_request(), _spec(), PIPES_ENV))
     manifest["spec"]["backoffLimit"] = "x"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
 
 
 def test_manifest_is_locked_down():
-    manifest = _manifest(build_job(_request(), _spec()))
+    manifest = _manifest(build_job(_request(), _spec(), PIPES_ENV))
     spec = manifest["spec"]
     assert spec["backoffLimit"] == 0
     assert spec["activeDeadlineSeconds"] == 3600
@@ -111,7 +114,7 @@ def test_manifest_is_locked_down():
 
 
 def test_manifest_carries_no_secret_and_no_url():
-    manifest = _manifest(build_job(_request(), _spec()))
+    manifest = _manifest(build_job(_request(), _spec(), PIPES_ENV))
     text = json.dumps(manifest)
     for forbidden in (INPUT_URL, UPLOAD_URL, "Signature", "S3_", "API_", "PASSWORD"):
         assert forbidden not in text
@@ -124,6 +127,7 @@ def test_manifest_carries_no_secret_and_no_url():
         "TMPDIR",
         "NUMBA_CACHE_DIR",
         "PYTHONUNBUFFERED",
+        "DAGSTER_PIPES_CONTEXT",
     }
     references = [
         item["valueFrom"]["secretKeyRef"]
@@ -149,7 +153,7 @@ def test_secret_holds_the_urls_and_passes_kubernetes_validate_strict():
 
 
 def test_manifest_labels_allow_sweeping():
-    manifest = _manifest(build_job(_request(), _spec()))
+    manifest = _manifest(build_job(_request(), _spec(), PIPES_ENV))
     expected = {
         "app.kubernetes.io/name": "moderate-matrix-profile",
         "moderate/workflow-job-id": "42",
@@ -179,7 +183,9 @@ def test_worker_request_repr_hides_presigned_urls():
 def test_digest_tag_becomes_a_digest_reference():
     settings = MatrixProfileSettings(image="localhost:5000/mp", tag=DIGEST)
     assert settings.image_reference() == f"localhost:5000/mp@{DIGEST}"
-    manifest = _manifest(build_job(_request(), _spec(f"localhost:5000/mp@{DIGEST}")))
+    manifest = _manifest(
+        build_job(_request(), _spec(f"localhost:5000/mp@{DIGEST}"), PIPES_ENV)
+    )
     container = manifest["spec"]["template"]["spec"]["containers"][0]
     assert container["imagePullPolicy"] == "IfNotPresent"
 

@@ -13,6 +13,11 @@ import kubernetes_validate
 import pytest
 import urllib3
 from dagster_k8s.client import DagsterK8sUnrecoverableAPIError, DagsterKubernetesClient
+from dagster_pipes import (
+    PIPES_PROTOCOL_VERSION,
+    PIPES_PROTOCOL_VERSION_FIELD,
+    decode_param,
+)
 from kubernetes import client
 
 from moderate.matrix_profile.kubernetes_launcher import (
@@ -21,16 +26,18 @@ from moderate.matrix_profile.kubernetes_launcher import (
 )
 from moderate.matrix_profile.launcher import WorkerCancelledError, WorkerRequest
 from moderate.matrix_profile.results import error_summary
+from moderate.matrix_profile.worker.options import SUMMARY_MESSAGE_TYPE
 from moderate.support import k8s_jobs
 from moderate.support.k8s_jobs import TimeoutApiClient
 from moderate_tests.matrix_profile.kmock_cluster import (
     JOB_LIFECYCLE_CALLS,
     FakeController,
 )
+from moderate_tests.matrix_profile.support import run_in_op
 
 POLL_S = 0.05
 RUN_ID = "0a1b2c3d-1111-2222-3333-444455556666"
-SUMMARY = '{"status": "ok", "rows": 96, "report_bytes": 1234}'
+SUMMARY = {"type": SUMMARY_MESSAGE_TYPE, "rows": 96, "report_bytes": 1234}
 RUNNING = {"running": {"startedAt": "2026-11-23T10:00:00Z"}}
 INPUT_URL = "http://s3.local/lake/a.csv?X-Amz-Signature=secret1"
 UPLOAD_URL = "http://s3.local/out/r.html?X-Amz-Signature=secret2"
@@ -87,6 +94,16 @@ def _never() -> bool:
     return False
 
 
+def _pipes_line(method: str, params: dict | None) -> str:
+    return json.dumps(
+        {
+            PIPES_PROTOCOL_VERSION_FIELD: PIPES_PROTOCOL_VERSION,
+            "method": method,
+            "params": params,
+        }
+    )
+
+
 def _assert_cleaned_up(cluster, namespace, job):
     api = cluster.api_client()
     with pytest.raises(client.ApiException) as missing:
@@ -111,7 +128,13 @@ def test_successful_job_lifecycle(kmock_cluster, namespace):
         controller.create_pod(
             job, f"{job}-pod", container_state=RUNNING, phase="Running"
         )
-        kmock_cluster.serve_log(namespace, f"{job}-pod", f"analysing\n{SUMMARY}\n")
+        log = [
+            _pipes_line("opened", {}),
+            "analysing",
+            _pipes_line("report_custom_message", {"payload": SUMMARY}),
+            _pipes_line("closed", {}),
+        ]
+        kmock_cluster.serve_log(namespace, f"{job}-pod", "\n".join(log) + "\n")
         time.sleep(3 * POLL_S)
         controller.patch_pod_status(
             f"{job}-pod",
@@ -120,12 +143,13 @@ def test_successful_job_lifecycle(kmock_cluster, namespace):
         controller.set_job_status(job, {"succeeded": 1})
 
     controller = FakeController(kmock_cluster, namespace, scenario).start()
-    result = _launcher(kmock_cluster, namespace).run(_request(), _never)
+    result = run_in_op(_launcher(kmock_cluster, namespace), _request(), _never)
     controller.join()
 
     assert result.succeeded
-    assert result.summary() == {"status": "ok", "rows": 96, "report_bytes": 1234}
+    assert result.summary == SUMMARY
     assert "analysing" in result.log
+    assert PIPES_PROTOCOL_VERSION_FIELD not in result.log, "messages leave the log"
     assert kmock_cluster.client_calls() == ALLOWED_BY_RBAC
     order = [
         (request.method.value, request.resource.plural, request.subresource)
@@ -158,7 +182,7 @@ def test_presigned_urls_never_appear_outside_their_secret(kmock_cluster, namespa
         controller.set_job_status(job, {"succeeded": 1})
 
     controller = FakeController(kmock_cluster, namespace, scenario).start()
-    result = _launcher(kmock_cluster, namespace).run(_request(), _never)
+    result = run_in_op(_launcher(kmock_cluster, namespace), _request(), _never)
     controller.join()
 
     assert result.exit_code == 0
@@ -168,6 +192,12 @@ def test_presigned_urls_never_appear_outside_their_secret(kmock_cluster, namespa
         if request.resource is not None and request.resource.plural != "secrets"
     ]
     assert sent_elsewhere, "the emulator saw no request"
+    (job,) = [
+        r.data for r in kmock_cluster.requests("post") if r.resource.plural == "jobs"
+    ]
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    (context,) = [e["value"] for e in env if e["name"] == "DAGSTER_PIPES_CONTEXT"]
+    sent_elsewhere.append(json.dumps(decode_param(context)))
     for url in (INPUT_URL, UPLOAD_URL):
         assert all(url not in text for text in sent_elsewhere)
     _assert_cleaned_up(kmock_cluster, namespace, controller.job_seen)
@@ -205,7 +235,7 @@ def test_worker_input_error_keeps_exit_code_and_log(kmock_cluster, namespace):
         )
 
     controller = FakeController(kmock_cluster, namespace, scenario).start()
-    result = _launcher(kmock_cluster, namespace).run(_request(), _never)
+    result = run_in_op(_launcher(kmock_cluster, namespace), _request(), _never)
     controller.join()
 
     assert (result.exit_code, result.reason) == (2, None)
@@ -234,9 +264,8 @@ def test_container_start_failures_fail_fast(kmock_cluster, namespace, reason):
 
     controller = FakeController(kmock_cluster, namespace, scenario).start()
     started = time.monotonic()
-    result = _launcher(kmock_cluster, namespace, deadline_s=3600).run(
-        _request(3600), _never
-    )
+    launcher = _launcher(kmock_cluster, namespace, deadline_s=3600)
+    result = run_in_op(launcher, _request(3600), _never)
     controller.join()
 
     assert time.monotonic() - started < 15
@@ -259,7 +288,8 @@ def test_unschedulable_pod_fails_after_its_grace(kmock_cluster, namespace):
 
     controller = FakeController(kmock_cluster, namespace, scenario).start()
     started = time.monotonic()
-    result = _launcher(kmock_cluster, namespace, grace_s=0.3).run(_request(), _never)
+    launcher = _launcher(kmock_cluster, namespace, grace_s=0.3)
+    result = run_in_op(launcher, _request(), _never)
     controller.join()
 
     assert 0.3 <= time.monotonic() - started < 15
@@ -282,9 +312,8 @@ def test_deadline_exceeded_is_a_timeout(kmock_cluster, namespace):
         )
 
     controller = FakeController(kmock_cluster, namespace, scenario).start()
-    result = _launcher(kmock_cluster, namespace, deadline_s=120).run(
-        _request(120), _never
-    )
+    launcher = _launcher(kmock_cluster, namespace, deadline_s=120)
+    result = run_in_op(launcher, _request(120), _never)
     controller.join()
 
     assert result.exit_code is None
@@ -315,7 +344,7 @@ def test_launcher_gives_up_at_its_own_deadline(kmock_cluster, namespace):
     launcher = _launcher(
         kmock_cluster, namespace, deadline_s=600, sleeper=clock.sleep, timer=clock.timer
     )
-    result = launcher.run(_request(600), _never)
+    result = run_in_op(launcher, _request(600), _never)
     controller.join()
 
     assert result.reason == "The analysis exceeded its time limit of 600 s"
@@ -333,7 +362,7 @@ def test_cancellation_deletes_the_job(kmock_cluster, namespace):
     controller = FakeController(kmock_cluster, namespace, scenario).start()
     launcher = _launcher(kmock_cluster, namespace)
     with pytest.raises(WorkerCancelledError):
-        launcher.run(_request(), lambda: "pod" in seen)
+        run_in_op(launcher, _request(), lambda: "pod" in seen)
     controller.join()
     _assert_cleaned_up(kmock_cluster, namespace, controller.job_seen)
 
@@ -353,7 +382,7 @@ def test_interrupted_wait_still_deletes_the_job(kmock_cluster, namespace):
     controller = FakeController(kmock_cluster, namespace, scenario).start()
     launcher = _launcher(kmock_cluster, namespace, sleeper=interrupting_sleep)
     with pytest.raises(KeyboardInterrupt):
-        launcher.run(_request(), _never)
+        run_in_op(launcher, _request(), _never)
     controller.join()
     _assert_cleaned_up(kmock_cluster, namespace, controller.job_seen)
 
@@ -363,7 +392,7 @@ def test_job_deleted_by_someone_else_ends_the_wait(kmock_cluster, namespace):
         controller.batch.delete_namespaced_job(job, namespace)
 
     controller = FakeController(kmock_cluster, namespace, scenario).start()
-    result = _launcher(kmock_cluster, namespace).run(_request(), _never)
+    result = run_in_op(_launcher(kmock_cluster, namespace), _request(), _never)
     controller.join()
     assert result.reason == "The analysis Job disappeared"
     assert "has no Pod" in result.log
@@ -373,7 +402,7 @@ def test_failed_creation_still_deletes_whatever_was_created(kmock_cluster, names
     kmock_cluster.forbid_creating("jobs")
     launcher = _launcher(kmock_cluster, namespace)
     with pytest.raises(DagsterK8sUnrecoverableAPIError):
-        launcher.run(_request(), _never)
+        run_in_op(launcher, _request(), _never)
     (created,) = [
         r for r in kmock_cluster.requests("post") if r.resource.plural == "jobs"
     ]
@@ -402,7 +431,7 @@ def test_a_silent_api_server_never_hangs_the_launcher(monkeypatch, namespace):
     server = _SilentApiServer()
     try:
         with pytest.raises(urllib3.exceptions.HTTPError):
-            _launcher(server, namespace).run(_request(), _never)
+            run_in_op(_launcher(server, namespace), _request(), _never)
         library = DagsterKubernetesClient(
             client.BatchV1Api(server.api_client()),
             client.CoreV1Api(server.api_client()),

@@ -16,6 +16,7 @@ from moderate.matrix_profile.subprocess_launcher import (
     LogBuffer,
     SubprocessWorkerLauncher,
 )
+from moderate_tests.matrix_profile.support import run_in_op
 
 FAKE_WORKER = Path(__file__).with_name("fake_worker.py")
 
@@ -40,6 +41,10 @@ def _request(
     )
 
 
+def _never() -> bool:
+    return False
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -50,14 +55,14 @@ def _alive(pid: int) -> bool:
 
 
 def test_input_error_keeps_exit_code_and_message():
-    result = _launcher().run(_request("input-error"), lambda: False)
+    result = run_in_op(_launcher(), _request("input-error"), _never)
     assert (result.exit_code, result.reason) == (2, None)
     assert not result.succeeded
     assert error_summary(result.log) == "The input has no 'ok' column."
 
 
 def test_crash_is_summarised_by_its_exception_line_without_secrets():
-    result = _launcher().run(_request("crash"), lambda: False)
+    result = run_in_op(_launcher(), _request("crash"), _never)
     assert result.exit_code == 1
     assert "Traceback (most recent call last)" in result.log
     summary = error_summary(result.log)
@@ -69,18 +74,18 @@ def test_crash_is_summarised_by_its_exception_line_without_secrets():
 def test_worker_gets_no_credentials_of_the_code_location(monkeypatch):
     monkeypatch.setenv("S3_SECRET_ACCESS_KEY", "do-not-leak")
     monkeypatch.setenv("API_PASSWORD", "do-not-leak")
-    result = _launcher().run(_request("env"), lambda: False)
-    summary = result.summary()
+    result = run_in_op(_launcher(), _request("env"), _never)
+    summary = result.summary
     assert summary is not None
     assert "S3_SECRET_ACCESS_KEY" not in summary["env"]
     assert "API_PASSWORD" not in summary["env"]
-    assert "HOME" in summary["env"]
+    assert {"HOME", "DAGSTER_PIPES_CONTEXT"} <= set(summary["env"])
 
 
 def test_presigned_urls_reach_the_worker_by_environment_not_argv():
     request = _request("env")
-    result = _launcher().run(request, lambda: False)
-    summary = result.summary()
+    result = run_in_op(_launcher(), request, _never)
+    summary = result.summary
     assert summary is not None
     assert {"MODERATE_MP_INPUT_URL", "MODERATE_MP_REPORT_UPLOAD_URL"} <= set(
         summary["env"]
@@ -95,8 +100,8 @@ def test_presigned_urls_reach_the_worker_by_environment_not_argv():
 def test_timeout_kills_the_whole_process_group(tmp_path):
     pids_file = tmp_path / "pids"
     started = time.monotonic()
-    result = _launcher().run(
-        _request("hang", timeout_s=2, window=str(pids_file)), lambda: False
+    result = run_in_op(
+        _launcher(), _request("hang", timeout_s=2, window=str(pids_file)), _never
     )
     assert time.monotonic() - started < 20
     assert result.exit_code is None
@@ -109,8 +114,10 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
 def test_cancellation_kills_the_worker(tmp_path):
     pids_file = tmp_path / "pids"
     with pytest.raises(WorkerCancelledError):
-        _launcher().run(
-            _request("hang", window=str(pids_file)), lambda: pids_file.exists()
+        run_in_op(
+            _launcher(),
+            _request("hang", window=str(pids_file)),
+            lambda: pids_file.exists(),
         )
     worker_pid, child_pid = (int(pid) for pid in pids_file.read_text().split())
     assert not _alive(worker_pid)
@@ -118,15 +125,19 @@ def test_cancellation_kills_the_worker(tmp_path):
 
 
 class _UnstartableThread(threading.Thread):
+    """The launcher's log reader cannot start; Dagster's threads can."""
+
     def start(self) -> None:
-        raise RuntimeError("can't start new thread")
+        if getattr(self, "_target", None) is subprocess_launcher._pump:
+            raise RuntimeError("can't start new thread")
+        super().start()
 
 
 def test_worker_is_killed_when_its_log_reader_cannot_start(tmp_path, monkeypatch):
     monkeypatch.setattr(subprocess_launcher.threading, "Thread", _UnstartableThread)
     pids_file = tmp_path / "pids"
     with pytest.raises(RuntimeError, match="can't start new thread"):
-        _launcher().run(_request("hang", window=str(pids_file)), lambda: False)
+        run_in_op(_launcher(), _request("hang", window=str(pids_file)), _never)
     monkeypatch.undo()
     deadline = time.monotonic() + 3
     while not pids_file.exists() and time.monotonic() < deadline:
@@ -141,14 +152,13 @@ def test_worker_is_killed_when_its_log_reader_cannot_start(tmp_path, monkeypatch
 
 
 def test_killed_worker_is_reported():
-    result = _launcher().run(_request("sigkill"), lambda: False)
+    result = run_in_op(_launcher(), _request("sigkill"), _never)
     assert result.exit_code == -9
     assert result.reason == "The analysis process was killed by SIGKILL"
 
 
 def test_long_output_keeps_its_tail():
-    launcher = _launcher()
-    result = launcher.run(_request("chatty"), lambda: False)
+    result = run_in_op(_launcher(), _request("chatty"), _never)
     assert result.exit_code == 1
     assert "progress line 019999" in result.log
     assert error_summary(result.log) == "gave up after chatting"
@@ -166,7 +176,7 @@ def test_log_buffer_keeps_the_tail_behind_a_marker():
 
 def test_option_like_column_names_stay_values(tmp_path):
     evil = f"--report-path={tmp_path / 'evil.html'}"
-    result = _launcher().run(_request(evil), lambda: False)
+    result = run_in_op(_launcher(), _request(evil), _never)
     assert result.exit_code == 2
     assert error_summary(result.log) == f"unknown mode {evil}"
     assert not (tmp_path / "evil.html").exists()

@@ -1,13 +1,12 @@
 """Command line of the worker; the job container's entry point.
 
-Contract: exit 0 with a JSON summary as the last stdout line; exit 2 for an
-input problem and 1 for anything else, the last stderr line then being
-``moderate-mp-error: <message>``. Logs go to stderr. The approximate mode comes
-from the container's environment, never from the analysis request.
+Contract: exit 0 after reporting the summary as a Dagster Pipes custom message;
+exit 2 for an input problem and 1 for anything else, the last stderr line then
+being ``moderate-mp-error: <message>``. Logs go to stderr. The approximate mode
+comes from the container's environment, never from the analysis request.
 """
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -15,6 +14,8 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
+
+from dagster_pipes import PipesContext, open_dagster_pipes
 
 from moderate.matrix_profile.worker.errors import (
     ERROR_PREFIX,
@@ -158,23 +159,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the worker and returns the process exit status."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format=LOG_FORMAT)
     logger.setLevel(logging.INFO)
+    with open_dagster_pipes() as pipes:
+        failure = _run(argv, pipes)
+    if failure is None:
+        return EXIT_OK
+    message, code = failure  # after Pipes closed: the error line stays the last
+    sys.stderr.flush()
+    print(ERROR_PREFIX + clip_message(message), file=sys.stderr, flush=True)
+    return code
+
+
+def _run(argv: Sequence[str] | None, pipes: PipesContext) -> tuple[str, int] | None:
     try:
         options = parse_options(argv)
     except UsageError as error:
-        return _fail(f"Invalid arguments: {error}", EXIT_INPUT)
+        return f"Invalid arguments: {error}", EXIT_INPUT
     try:
         result = run(options)
     except WorkerError as error:
         logger.error("analysis failed: %s", error)
-        return _fail(str(error), error.exit_code)
+        return str(error), error.exit_code
     except Exception:  # noqa: BLE001 - the contract turns any crash into exit 1
         traceback.print_exc(file=sys.stderr)
-        return _fail(GENERIC_FAILURE, EXIT_UNEXPECTED)
-    print(json.dumps(result.summary()), flush=True)
-    return EXIT_OK
-
-
-def _fail(message: str, code: int) -> int:
-    sys.stderr.flush()
-    print(ERROR_PREFIX + clip_message(message), file=sys.stderr, flush=True)
-    return code
+        return GENERIC_FAILURE, EXIT_UNEXPECTED
+    pipes.report_custom_message(result.summary())
+    return None

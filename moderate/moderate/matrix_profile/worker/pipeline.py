@@ -12,7 +12,7 @@ import numpy as np
 
 from moderate.matrix_profile.worker.analysis import Analysis, analyse
 from moderate.matrix_profile.worker.errors import InputError
-from moderate.matrix_profile.worker.options import WorkerOptions
+from moderate.matrix_profile.worker.options import SUMMARY_MESSAGE_TYPE, WorkerOptions
 from moderate.matrix_profile.worker.report import render_report
 from moderate.matrix_profile.worker.series import (
     FilledSeries,
@@ -42,11 +42,11 @@ class WorkerResult:
     report_bytes: int
 
     def summary(self) -> dict[str, Any]:
-        """The JSON-ready summary printed as the last line of stdout."""
+        """The JSON-ready summary, reported as a Dagster Pipes custom message."""
         series = self.filled.series
         index = series.index
         return {
-            "status": "ok",
+            "type": SUMMARY_MESSAGE_TYPE,
             "points": series.points,
             "window": self.analysis.window,
             "exact": self.analysis.exact,

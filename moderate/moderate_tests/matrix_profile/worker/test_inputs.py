@@ -1,6 +1,6 @@
 """Malformed inputs end with exit 2 and one clear last line on stderr."""
 
-import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +10,7 @@ import pytest
 from moderate.matrix_profile.worker import pipeline
 from moderate.matrix_profile.worker.cli import ERROR_PREFIX, GENERIC_FAILURE, main
 from moderate.matrix_profile.worker.errors import MAX_MESSAGE_CHARS
+from moderate_tests.matrix_profile.worker.conftest import PipesRun
 from moderate_tests.matrix_profile.worker.data import daily_load, write_csv
 
 HEADER = "timestamp,power,temp\n"
@@ -221,9 +222,9 @@ def test_unexpected_failure_exits_1_with_traceback(
     assert _last_line(captured.err) == ERROR_PREFIX + GENERIC_FAILURE
 
 
-def test_success_prints_json_summary_last(
+def test_success_reports_the_summary_through_pipes(
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    main_in_pipes: Callable[[Sequence[str]], PipesRun],
     planted: tuple[Path, pd.Timestamp],
 ) -> None:
     path = tmp_path / "semicolon.csv"
@@ -231,10 +232,12 @@ def test_success_prints_json_summary_last(
     frame.to_csv(path, sep=";", decimal=",", index=False)
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
 
-    assert main([*_argv(path, tmp_path), "--top-k", "2", "--window", "1D"]) == 0
+    run = main_in_pipes([*_argv(path, tmp_path), "--top-k", "2", "--window", "1D"])
 
-    summary = json.loads(_last_line(capsys.readouterr().out))
-    assert summary["status"] == "ok"
+    assert run.exit_code == 0
+    assert run.stdout == ""
+    summary = run.summary
+    assert summary is not None
     assert summary["points"] == 2880
     assert summary["window"] == 96
     assert summary["sampling_period_s"] == 900.0
@@ -244,6 +247,21 @@ def test_success_prints_json_summary_last(
     assert pd.Timestamp(summary["discords"][0]["timestamp"]).tzname() == "UTC"
     assert summary["report_bytes"] == (tmp_path / "report.html").stat().st_size
     assert np.isfinite([d["distance"] for d in summary["discords"]]).all()
+
+
+def test_error_line_stays_last_after_the_pipes_messages(
+    tmp_path: Path, main_in_pipes: Callable[[Sequence[str]], PipesRun]
+) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text(HEADER)
+
+    run = main_in_pipes(_argv(path, tmp_path))
+
+    assert run.exit_code == 2
+    assert run.summary is None
+    assert _last_line(run.stderr).startswith(ERROR_PREFIX)
+    assert _last_line(run.log) == _last_line(run.stderr)
+    assert len(run.log) < len(run.stderr), "the Pipes messages were on stderr"
 
 
 def test_every_window_overlapping_a_long_gap(

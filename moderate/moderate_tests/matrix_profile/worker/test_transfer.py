@@ -1,19 +1,21 @@
 """Download and upload over real HTTP: a loopback server and SeaweedFS (S3)."""
 
-import json
-import subprocess
-import sys
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import urllib3.util.retry
 
+from moderate.matrix_profile.launcher import WorkerRequest
+from moderate.matrix_profile.subprocess_launcher import SubprocessWorkerLauncher
 from moderate.matrix_profile.worker.cli import ERROR_PREFIX, main
 from moderate.matrix_profile.worker.errors import UploadError
 from moderate.matrix_profile.worker.transfer import REPORT_CONTENT_TYPE, upload_report
 from moderate.resources import S3Resource
+from moderate_tests.matrix_profile.support import run_in_op
+from moderate_tests.matrix_profile.worker.conftest import PipesRun
 from moderate_tests.matrix_profile.worker.loopback import LoopbackServer, Reply
 from moderate_tests.support.ports import LOOPBACK, free_port
 
@@ -57,16 +59,16 @@ def test_download_over_http_never_logs_the_signature(
     loopback: LoopbackServer,
     planted: tuple[Path, pd.Timestamp],
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    main_in_pipes: Callable[[Sequence[str]], PipesRun],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     url = loopback.serve("/bucket/site-load.csv", Reply(200, planted[0].read_bytes()))
 
-    assert main(_argv(url, tmp_path)) == 0
+    run = main_in_pipes(_argv(url, tmp_path))
 
-    captured = capsys.readouterr()
-    assert json.loads(captured.out.splitlines()[-1])["status"] == "ok"
-    assert SIGNATURE not in caplog.text + captured.err
+    assert run.exit_code == 0
+    assert run.summary is not None
+    assert SIGNATURE not in caplog.text + run.stderr
     assert "/bucket/site-load.csv" in caplog.text
     assert "site-load.csv" in (tmp_path / "report.html").read_text()
 
@@ -189,32 +191,25 @@ def test_worker_process_with_presigned_s3_urls(
         s3.job_outputs_bucket, report_key, URL_LIFETIME_S, REPORT_CONTENT_TYPE
     )
 
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "moderate.matrix_profile.worker",
-            "--input-url",
-            get_url,
-            "--analysis-variable",
-            "power",
-            "--report-upload-url",
-            put_url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=WORKER_TIMEOUT_S,
-        check=False,
+    request = WorkerRequest(
+        workflow_job_id=1,
+        run_id="run",
+        analysis_variable="power",
+        input_url=get_url,
+        report_upload_url=put_url,
+        timeout_s=WORKER_TIMEOUT_S,
     )
 
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    summary = json.loads(completed.stdout.splitlines()[-1])
+    result = run_in_op(SubprocessWorkerLauncher(), request, lambda: False)
+
+    assert result.succeeded, result.log[-3000:]
+    assert result.summary is not None
     stored = s3.client().get_object(Bucket=s3.job_outputs_bucket, Key=report_key)
     assert stored["ContentType"] == "text/html"
     body = stored["Body"].read()
-    assert len(body) == summary["report_bytes"]
+    assert len(body) == result.summary["report_bytes"]
     assert body.startswith(b"<!DOCTYPE html>")
-    assert "X-Amz-Signature" not in completed.stderr
+    assert "X-Amz-Signature" not in result.log
 
 
 def test_s3_rejects_a_report_with_another_content_type(s3: S3Resource) -> None:

@@ -1,17 +1,17 @@
 """The worker image run exactly as the analysis Job runs it, Pipes session included."""
 
-from dagster import PipesEnvContextInjector, job, op, open_pipes_session
+from dagster import OpExecutionContext, PipesEnvContextInjector, open_pipes_session
 
 from moderate.matrix_profile.worker.options import SUMMARY_MESSAGE_TYPE
 from moderate.support.pipes import JobLogMessageReader, custom_message
 from moderate_tests.images.worker_job import WorkerRun, run_worker
+from moderate_tests.matrix_profile.support import in_op
 
 POINTS = 5_000
 
 
 def _run_in_pipes_session(image: str) -> tuple[WorkerRun, dict | None]:
-    @op
-    def analyse(context) -> tuple[WorkerRun, dict | None]:
+    def analyse(context: OpExecutionContext) -> tuple[WorkerRun, dict | None]:
         reader = JobLogMessageReader()
         with open_pipes_session(
             context=context,
@@ -24,11 +24,7 @@ def _run_in_pipes_session(image: str) -> tuple[WorkerRun, dict | None]:
         summary = custom_message(session.get_custom_messages(), SUMMARY_MESSAGE_TYPE)
         return run, None if summary is None else dict(summary)
 
-    @job
-    def probe() -> None:
-        analyse()
-
-    return probe.execute_in_process().output_for_node("analyse")
+    return in_op(analyse)
 
 
 def test_analysis_job_completes_without_compiling(images):

@@ -2,10 +2,14 @@
 
 import json
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from dagster import (
     DagsterInstance,
     DagsterRunStatus,
+    OpExecutionContext,
+    Out,
     RunRequest,
     SensorResult,
     build_sensor_context,
@@ -28,22 +32,28 @@ from moderate.matrix_profile.sensors import (
 from moderate.resources import RabbitMQResource
 
 COUNT_SETTLE_TIMEOUT_S = 5.0
+T = TypeVar("T")
+
+
+def in_op(body: Callable[[OpExecutionContext], T]) -> T:
+    """``body(context)`` run inside a real Dagster op (a Pipes session needs one)."""
+
+    @op(out=Out(Any))  # Dagster cannot type an output by a TypeVar
+    def probe_op(context: OpExecutionContext):
+        return body(context)
+
+    @job
+    def probe() -> None:
+        probe_op()
+
+    return probe.execute_in_process().output_for_node("probe_op")
 
 
 def run_in_op(
     launcher: WorkerLauncher, request: WorkerRequest, should_stop: ShouldStop
 ) -> WorkerResult:
-    """Runs the launcher inside a real Dagster op (a Pipes session needs one)."""
-
-    @op
-    def launch(context) -> WorkerResult:
-        return launcher.run(context, request, should_stop)
-
-    @job
-    def probe() -> None:
-        launch()
-
-    return probe.execute_in_process().output_for_node("launch")
+    """Runs the launcher inside a real Dagster op."""
+    return in_op(lambda context: launcher.run(context, request, should_stop))
 
 
 def publish(rabbitmq: RabbitMQResource, bodies: list[bytes]) -> None:

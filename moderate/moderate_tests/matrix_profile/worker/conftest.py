@@ -7,12 +7,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from dagster import PipesEnvContextInjector, job, op, open_pipes_session
+from dagster import OpExecutionContext, PipesEnvContextInjector, open_pipes_session
 from dagster_pipes import PipesContext
 
 from moderate.matrix_profile.worker.cli import main
 from moderate.matrix_profile.worker.options import SUMMARY_MESSAGE_TYPE
 from moderate.support.pipes import JobLogMessageReader, custom_message
+from moderate_tests.matrix_profile.support import in_op
 from moderate_tests.matrix_profile.worker.data import planted_csv
 from moderate_tests.matrix_profile.worker.loopback import LoopbackServer
 
@@ -53,8 +54,7 @@ def main_in_pipes(
     """
 
     def run(argv: Sequence[str]) -> PipesRun:
-        @op
-        def analyse(context) -> PipesRun:
+        def analyse(context: OpExecutionContext) -> PipesRun:
             reader = JobLogMessageReader()
             with open_pipes_session(
                 context=context,
@@ -72,10 +72,6 @@ def main_in_pipes(
             summary = custom_message(messages, SUMMARY_MESSAGE_TYPE)
             return PipesRun(code, captured.out, captured.err, log, summary)
 
-        @job
-        def probe() -> None:
-            analyse()
-
-        return probe.execute_in_process().output_for_node("analyse")
+        return in_op(analyse)
 
     return run
